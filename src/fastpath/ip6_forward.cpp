@@ -1,0 +1,139 @@
+// Stage 2 (IPv6): validate, extension-header walk, local/forward decision,
+// hop limit, MTU (no router fragmentation in IPv6), ECMP, rewrite.
+#include <rte_byteorder.h>
+#include <rte_hash_crc.h>
+#include <rte_ip.h>
+
+#include "fastpath/egress.hpp"
+#include "fastpath/punt.hpp"
+#include "fastpath/worker.hpp"
+
+namespace rampart {
+
+namespace {
+
+constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6PacketTooBig = 2, kIcmp6TimeExceeded = 3;
+constexpr uint8_t kCodeNoRoute = 0, kCodeBeyondScope = 2, kCodeAddressUnreachable = 3;
+constexpr unsigned kMaxExtensionHeaders = 8;
+
+bool is_unspecified(const uint8_t* a) {
+    static constexpr uint8_t zero[16] = {};
+    return std::memcmp(a, zero, 16) == 0;
+}
+bool is_loopback(const uint8_t* a) {
+    static constexpr uint8_t one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return std::memcmp(a, one, 16) == 0;
+}
+bool is_link_local(const uint8_t* a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
+
+enum class ExtWalk { ok, truncated, too_long, routing_type0 };
+
+// Walks the extension-header chain to the upper-layer header (RFC 8200 §4).
+ExtWalk walk_extensions(const rte_mbuf* m, unsigned l3_off, uint8_t& proto, unsigned& l4_off, bool& fragment) {
+    proto = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, l3_off)->proto;
+    unsigned off = l3_off + sizeof(rte_ipv6_hdr);
+    fragment = false;
+    for (unsigned n = 0;; ++n) {
+        if (proto != IPPROTO_HOPOPTS && proto != IPPROTO_ROUTING && proto != IPPROTO_DSTOPTS &&
+            proto != IPPROTO_FRAGMENT && proto != IPPROTO_AH)
+            break;
+        if (n == kMaxExtensionHeaders) return ExtWalk::too_long;
+        if (off + 8 > m->data_len) return ExtWalk::truncated;
+        const uint8_t* h = rte_pktmbuf_mtod_offset(m, const uint8_t*, off);
+        unsigned len;
+        if (proto == IPPROTO_FRAGMENT) {
+            len = 8;
+            fragment = true;
+        } else if (proto == IPPROTO_AH) {
+            len = (h[1] + 2u) * 4u;
+        } else {
+            len = (h[1] + 1u) * 8u;
+        }
+        if (proto == IPPROTO_ROUTING && h[2] == 0 && h[3] != 0) return ExtWalk::routing_type0;
+        if (off + len > m->data_len) return ExtWalk::truncated;
+        proto = h[0];
+        off += len;
+    }
+    l4_off = off;
+    return ExtWalk::ok;
+}
+
+void decrement_hop_limit(rte_ipv6_hdr* ip) { --ip->hop_limits; }
+
+uint32_t flow_hash6(const rte_ipv6_hdr* ip, const rte_mbuf* m, uint8_t proto, unsigned l4_off, bool fragment) {
+    uint32_t h = rte_hash_crc(ip->src_addr, 32, proto);  // src and dst are adjacent
+    if (!fragment && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && m->data_len >= l4_off + 4) {
+        uint32_t ports;
+        std::memcpy(&ports, rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off), 4);
+        h = rte_hash_crc_4byte(ports, h);
+    }
+    return h;
+}
+
+}  // namespace
+
+void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept {
+    const ForwardingTables& t = w.tables_;
+    if (unlikely(m->data_len < l2_len + sizeof(rte_ipv6_hdr))) return w.drop(m, ifindex, Drop::ip6_truncated);
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len);
+    if (unlikely((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6)) return w.drop(m, ifindex, Drop::ip6_bad_version);
+    const unsigned total = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+    const unsigned l3_len = m->pkt_len - l2_len;
+    if (unlikely(total > l3_len)) return w.drop(m, ifindex, Drop::ip6_bad_length);
+    if (total < l3_len) rte_pktmbuf_trim(m, uint16_t(l3_len - total));
+
+    // Multicast (ND, MLD, routing protocols) and link-local unicast belong to the kernel.
+    if (ip->dst_addr[0] == 0xff || is_link_local(ip->dst_addr)) return punt(w, ifindex, in, m);
+    if (unlikely(ip->src_addr[0] == 0xff || is_loopback(ip->src_addr) || is_unspecified(ip->src_addr)))
+        return w.drop(m, ifindex, Drop::ip6_bad_source);
+    if (unlikely(is_unspecified(ip->dst_addr) || is_loopback(ip->dst_addr)))
+        return w.drop(m, ifindex, Drop::ip6_bad_destination);
+
+    const int64_t nh = t.lookup6(ip->dst_addr);
+    const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+    if (unlikely(!g)) {
+        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeNoRoute, 0);
+        return w.drop(m, ifindex, Drop::no_route);
+    }
+    if (g->kind == NhKind::local) return punt(w, ifindex, in, m);
+
+    uint8_t proto;
+    unsigned l4_off = 0;
+    bool fragment;
+    switch (walk_extensions(m, l2_len, proto, l4_off, fragment)) {
+        case ExtWalk::ok: break;
+        case ExtWalk::truncated: return w.drop(m, ifindex, Drop::ip6_ext_truncated);
+        case ExtWalk::too_long: return w.drop(m, ifindex, Drop::ip6_ext_chain_too_long);
+        case ExtWalk::routing_type0: return w.drop(m, ifindex, Drop::ip6_routing_type0);
+    }
+    if (unlikely(ip->hop_limits <= 1)) {
+        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6TimeExceeded, 0, 0);
+        return w.drop(m, ifindex, Drop::ip6_hop_limit_expired);
+    }
+    if (unlikely(is_link_local(ip->src_addr))) {
+        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeBeyondScope, 0);
+        return w.drop(m, ifindex, Drop::ip6_link_local);
+    }
+    switch (g->kind) {
+        case NhKind::forward: break;
+        case NhKind::glean:
+            w.request_resolve6(g->ifindex, ip->dst_addr);
+            return w.drop(m, ifindex, Drop::neighbor_unresolved);
+        case NhKind::blackhole: return w.drop(m, ifindex, Drop::blackhole_route);
+        case NhKind::unreachable:
+        default:
+            icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeAddressUnreachable, 0);
+            return w.drop(m, ifindex, Drop::unreachable_route);
+    }
+
+    Egress e;
+    if (!select_egress(w, *g, g->count > 1 ? flow_hash6(ip, m, proto, l4_off, fragment) : 0, ifindex, m, e)) return;
+    if (unlikely(total > e.out->mtu)) {
+        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6PacketTooBig, 0, e.out->mtu);
+        return w.drop(m, ifindex, Drop::mtu_exceeded);
+    }
+    decrement_hop_limit(ip);
+    l2_output(w, *e.adj, *e.out, m, l2_len, RTE_BE16(RTE_ETHER_TYPE_IPV6));
+}
+
+}  // namespace rampart

@@ -1,0 +1,19 @@
+// Compile-time sizes of the data plane. Per-worker state is sized by these so
+// that nothing is allocated on the hot path.
+#pragma once
+
+#include <cstdint>
+
+namespace rampart {
+
+inline constexpr unsigned kBurst = 32;
+inline constexpr unsigned kMaxWorkers = 16;
+inline constexpr unsigned kMaxPorts = 32;        // physical ports and their TAP twins
+inline constexpr unsigned kMaxInterfaces = 256;  // ports plus 802.1Q sub-interfaces
+inline constexpr unsigned kMaxAdjacencies = 1u << 16;
+inline constexpr unsigned kMaxGroups = 1u << 20;  // fits both rte_lpm (24 bit) and rte_lpm6 (21 bit)
+inline constexpr unsigned kMaxEcmp = 8;
+inline constexpr uint16_t kNoPort = UINT16_MAX;
+inline constexpr uint16_t kNoInterface = UINT16_MAX;
+
+}  // namespace rampart

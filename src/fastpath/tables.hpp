@@ -1,0 +1,162 @@
+// The forwarding tables shared by the control core (single writer) and the
+// workers (lock-free readers).
+//
+// Our own objects (interfaces, adjacencies, next-hop groups) are immutable once
+// published: an update builds a new object, publishes it with a release store
+// into a fixed slot array, and retires the old one through the RCU defer queue.
+// A slot index is reused only after a grace period, so a worker that got an
+// index from the FIB always finds the object the FIB entry was built for, or a
+// newer version of it. rte_lpm is updated in place with its built-in RCU
+// reclamation; rte_lpm6 has none in DPDK 22.11, so it is double-buffered:
+// update the standby copy, swap, wait a grace period, update the other copy.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
+#include <rte_rcu_qsbr.h>
+
+#include "common/net.hpp"
+#include "fastpath/limits.hpp"
+
+namespace rampart {
+
+// One logical interface: a port or an 802.1Q sub-interface of one.
+struct InterfaceState {
+    uint16_t ifindex = kNoInterface;
+    uint16_t port_id = kNoPort;      // DPDK port carrying the frames
+    uint16_t twin_port_id = kNoPort; // DPDK net_tap twin for the exception path
+    uint16_t vlan = 0;               // 0: untagged
+    uint16_t mtu = 1500;             // IP MTU
+    bool up = false;
+    std::array<uint8_t, 6> mac{};
+    uint32_t ip4_be = 0;             // primary IPv4 address (source of ICMP errors), 0 if none
+    bool has_ip6 = false;
+    std::array<uint8_t, 16> ip6{};   // primary global IPv6 address
+};
+
+// Where a forwarded packet leaves: the interface and the prebuilt L2 header.
+struct Adjacency {
+    uint16_t ifindex = kNoInterface;
+    bool resolved = false;
+    IpAddr next_hop;                 // for resolution requests and `show`
+    uint8_t l2_len = 14;             // 14, or 18 with an 802.1Q tag
+    std::array<uint8_t, 18> l2{};    // dst MAC, src MAC, [0x8100 TCI], EtherType filled per packet
+};
+
+enum class NhKind : uint8_t {
+    forward,      // ECMP over adj[0..count)
+    local,        // addressed to the box: punt to the exception path
+    glean,        // connected subnet: host not resolved yet
+    blackhole,    // drop silently (counted)
+    unreachable,  // drop with ICMP unreachable
+};
+
+struct NhGroup {
+    NhKind kind = NhKind::forward;
+    uint8_t count = 0;
+    uint16_t ifindex = kNoInterface;  // glean: the attached interface
+    std::array<uint32_t, kMaxEcmp> adj{};
+};
+
+struct TableSizes {
+    uint32_t fib4_max_routes = 1u << 20;
+    uint32_t fib4_tbl8s = 1u << 12;
+    uint32_t fib6_max_routes = 1u << 16;
+    uint32_t fib6_tbl8s = 1u << 14;
+};
+
+class ForwardingTables {
+public:
+    // Fails (throws std::runtime_error naming the DPDK error) when EAL memory is short.
+    ForwardingTables(unsigned max_workers, const TableSizes& sizes, int socket_id);
+    ~ForwardingTables();
+    ForwardingTables(const ForwardingTables&) = delete;
+    ForwardingTables& operator=(const ForwardingTables&) = delete;
+
+    // ---- reader side (workers) ----
+    rte_rcu_qsbr* qsbr() const { return qsbr_; }
+    const InterfaceState* iface(uint16_t ifindex) const {
+        return ifindex < kMaxInterfaces ? ifaces_[ifindex].load(std::memory_order_acquire) : nullptr;
+    }
+    // Interface of an arriving frame: port + VLAN (0 = untagged).
+    uint16_t iface_of(uint16_t port_id, uint16_t vlan) const {
+        return port_id < kMaxPorts
+                   ? port_vlan_iface_[port_id][vlan & 0xfff].load(std::memory_order_relaxed)
+                   : kNoInterface;
+    }
+    const NhGroup* group(uint32_t index) const {
+        return index < kMaxGroups ? groups_[index].load(std::memory_order_acquire) : nullptr;
+    }
+    const Adjacency* adjacency(uint32_t index) const {
+        return index < kMaxAdjacencies ? adjs_[index].load(std::memory_order_acquire) : nullptr;
+    }
+    // Returns the next-hop group index, or -1 when no route matches.
+    int64_t lookup4(uint32_t dst_host_order) const {
+        uint32_t nh;
+        return rte_lpm_lookup(lpm4_, dst_host_order, &nh) == 0 ? int64_t(nh) : -1;
+    }
+    int64_t lookup6(const uint8_t* dst) const {
+        uint32_t nh;
+        const rte_lpm6* t = lpm6_[active6_.load(std::memory_order_acquire)];
+        return rte_lpm6_lookup(t, dst, &nh) == 0 ? int64_t(nh) : -1;
+    }
+    uint32_t icmp_rate_pps() const { return icmp_rate_pps_.load(std::memory_order_relaxed); }
+
+    // ---- writer side (control core only) ----
+    void set_iface(const InterfaceState& state);  // publishes a copy
+    void clear_iface(uint16_t ifindex);
+    void map_port_vlan(uint16_t port_id, uint16_t vlan, uint16_t ifindex);
+
+    uint32_t alloc_group();                   // throws when the table is full
+    void set_group(uint32_t index, const NhGroup& g);
+    void free_group(uint32_t index);          // index reusable after a grace period
+    uint32_t alloc_adjacency();
+    void set_adjacency(uint32_t index, const Adjacency& a);
+    void free_adjacency(uint32_t index);
+
+    // Return 0 or a negative errno (from rte_lpm/rte_lpm6).
+    int add_route(const Prefix& p, uint32_t group);
+    int del_route(const Prefix& p);
+
+    void set_icmp_rate_pps(uint32_t pps) { icmp_rate_pps_.store(pps, std::memory_order_relaxed); }
+
+    // Frees retired objects whose grace period has passed. Cheap; call from the control loop.
+    void reclaim();
+    // Blocks until every online worker has passed a quiescent state.
+    void synchronize();
+    size_t groups_in_use() const { return groups_in_use_; }
+    size_t adjacencies_in_use() const { return adjs_in_use_; }
+
+private:
+    enum class RetireKind : uint32_t { iface, group, adjacency, group_slot, adjacency_slot };
+    struct Retired {
+        RetireKind kind;
+        uint32_t index;
+        void* object;
+    };
+    static void free_retired(void* self, void* elements, unsigned count);
+    void retire(RetireKind kind, uint32_t index, void* object);
+
+    rte_rcu_qsbr* qsbr_ = nullptr;
+    rte_rcu_qsbr_dq* dq_ = nullptr;
+    rte_lpm* lpm4_ = nullptr;
+    rte_lpm6* lpm6_[2] = {nullptr, nullptr};
+    std::atomic<uint32_t> active6_{0};
+
+    std::atomic<const InterfaceState*> ifaces_[kMaxInterfaces]{};
+    std::atomic<uint16_t> (*port_vlan_iface_)[4096] = nullptr;  // [kMaxPorts][4096]
+    std::atomic<const NhGroup*>* groups_ = nullptr;            // [kMaxGroups]
+    std::atomic<const Adjacency*>* adjs_ = nullptr;            // [kMaxAdjacencies]
+    std::vector<uint32_t> free_groups_, free_adjs_;
+    uint32_t next_group_ = 0, next_adj_ = 0;
+    size_t groups_in_use_ = 0, adjs_in_use_ = 0;
+    std::atomic<uint32_t> icmp_rate_pps_{100};
+};
+
+}  // namespace rampart
