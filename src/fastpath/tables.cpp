@@ -104,8 +104,15 @@ void ForwardingTables::free_retired(void* self_ptr, void* elements, unsigned cou
             case RetireKind::iface: delete static_cast<InterfaceState*>(r.object); break;
             case RetireKind::group: delete static_cast<NhGroup*>(r.object); break;
             case RetireKind::adjacency: delete static_cast<Adjacency*>(r.object); break;
-            case RetireKind::group_slot: self->free_groups_.push_back(r.index); break;
-            case RetireKind::adjacency_slot: self->free_adjs_.push_back(r.index); break;
+            case RetireKind::group_slot:
+                // No reader can still hold this index: empty the slot and reuse it.
+                delete self->groups_[r.index].exchange(nullptr, std::memory_order_relaxed);
+                self->free_groups_.push_back(r.index);
+                break;
+            case RetireKind::adjacency_slot:
+                delete self->adjs_[r.index].exchange(nullptr, std::memory_order_relaxed);
+                self->free_adjs_.push_back(r.index);
+                break;
         }
     }
 }
@@ -164,8 +171,8 @@ void ForwardingTables::set_group(uint32_t index, const NhGroup& g) {
 }
 
 void ForwardingTables::free_group(uint32_t index) {
-    const NhGroup* old = groups_[index].exchange(nullptr, std::memory_order_acq_rel);
-    retire(RetireKind::group, index, const_cast<NhGroup*>(old));
+    // The object stays readable until the grace period ends: a worker that read
+    // this index from the FIB just before the route went away still forwards.
     retire(RetireKind::group_slot, index, nullptr);
     --groups_in_use_;
 }
@@ -191,8 +198,6 @@ void ForwardingTables::set_adjacency(uint32_t index, const Adjacency& a) {
 }
 
 void ForwardingTables::free_adjacency(uint32_t index) {
-    const Adjacency* old = adjs_[index].exchange(nullptr, std::memory_order_acq_rel);
-    retire(RetireKind::adjacency, index, const_cast<Adjacency*>(old));
     retire(RetireKind::adjacency_slot, index, nullptr);
     --adjs_in_use_;
 }

@@ -1,0 +1,178 @@
+#include "slowpath/control.hpp"
+
+#include <rte_ring.h>
+#include <rte_version.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "slowpath/show.hpp"
+
+namespace rampart {
+
+Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirror, netlink::Socket* nl,
+                 std::vector<WorkerSlot> workers)
+    : tables_(tables), fib_(fib), mirror_(mirror), nl_(nl), workers_(std::move(workers)),
+      last_(workers_.size()), prev_(workers_.size()) {}
+
+std::string Control::publish() {
+    std::vector<std::string> problems = fib_.reconcile(config_);
+    if (mirror_) {
+        auto more = mirror_->sync(config_, fib_);
+        problems.insert(problems.end(), more.begin(), more.end());
+    }
+    std::string text;
+    for (auto& p : problems) {
+        log::warn("{}", p);
+        text += "% warning: " + p + "\n";
+    }
+    return text;
+}
+
+std::string Control::install(const RunningConfig& config) {
+    config_ = config;
+    return publish();
+}
+
+CommandResult Control::execute(std::string_view line) {
+    auto parsed = cmd::parse(line);
+    if (auto* e = std::get_if<cmd::ParseError>(&parsed)) return {false, "% " + e->message + "\n"};
+    return execute(std::get<cmd::Parsed>(parsed));
+}
+
+CommandResult Control::execute(const cmd::Parsed& c) {
+    if (cmd::scope(c.id) == cmd::Scope::exec_only) return show(c);
+    RunningConfig candidate = config_;
+    if (auto err = apply_command(candidate, c, false)) return {false, "% " + *err + "\n"};
+    if (candidate == config_) return {true, ""};
+    config_ = std::move(candidate);
+    log::info("config: {}", c.line);
+    return {true, publish()};
+}
+
+CommandResult Control::show(const cmd::Parsed& c) {
+    using cmd::Id;
+    std::vector<const Worker*> ws;
+    for (auto& s : workers_) ws.push_back(s.worker);
+    CounterView counters{ws, &baseline_};
+    switch (c.id) {
+        case Id::ShowInterfaces: return {true, show_interfaces(config_, fib_, counters, std::nullopt)};
+        case Id::ShowInterface: {
+            std::string text = show_interfaces(config_, fib_, counters, c.word("name"));
+            return {text.rfind("% ", 0) != 0, text};
+        }
+        case Id::ShowRoute: {
+            std::optional<Family> fam;
+            if (c.has("ipv4")) fam = Family::v4;
+            if (c.has("ipv6")) fam = Family::v6;
+            std::optional<Prefix> p;
+            if (c.has("prefix")) p = c.prefix("prefix");
+            return {true, show_route(fib_, fam, p)};
+        }
+        case Id::ShowNeighbors: return {true, show_neighbors(fib_)};
+        case Id::ShowWorkers: {
+            std::vector<WorkerRate> rates;
+            for (size_t i = 0; i < workers_.size(); ++i) {
+                const Sample& a = prev_[i];
+                const Sample& b = last_[i];
+                double dt = b.tsc > a.tsc ? double(b.tsc - a.tsc) : 0;
+                uint64_t dp = b.packets - a.packets, db = b.busy - a.busy;
+                double hz = double(rte_get_tsc_hz());
+                rates.push_back({workers_[i].worker->id(), workers_[i].lcore, workers_[i].worker->counters().packets,
+                                 dt > 0 ? dp * hz / dt : 0, dp ? double(db) / dp : 0, dt > 0 ? 100.0 * db / dt : 0});
+            }
+            return {true, show_workers(rates)};
+        }
+        case Id::ShowRunningConfig: return {true, render_running_config(config_)};
+        case Id::ShowVersion: return {true, version_text()};
+        case Id::ClearCounters: {
+            for (uint16_t i = 0; i < kMaxInterfaces; ++i) {
+                CounterView raw{ws, nullptr};
+                baseline_[i] = raw.sum(i);
+            }
+            return {true, ""};
+        }
+        case Id::WriteConfig: {
+            const std::string& path = c.word("path");
+            std::string tmp = path + ".tmp";
+            {
+                std::ofstream f(tmp, std::ios::trunc);
+                f << render_running_config(config_);
+                if (!f) return {false, fmt::format("% cannot write {}\n", tmp)};
+            }
+            if (std::rename(tmp.c_str(), path.c_str()) != 0)
+                return {false, fmt::format("% cannot rename {} to {}: {}\n", tmp, path, strerror(errno))};
+            return {true, fmt::format("configuration written to {}\n", path)};
+        }
+        default: return {false, "% not a show command\n"};
+    }
+}
+
+std::string Control::version_text() const {
+    return fmt::format("rampartd 0.1.0 ({}), {} worker(s), {} next-hop groups, {} adjacencies\n", rte_version(),
+                       workers_.size(), tables_.groups_in_use(), tables_.adjacencies_in_use());
+}
+
+void Control::drain_resolve_requests(const std::vector<rte_ring*>& rings) {
+    ResolveRequest reqs[64];
+    for (rte_ring* r : rings) {
+        unsigned n = rte_ring_dequeue_burst_elem(r, reqs, sizeof(ResolveRequest), 64, nullptr);
+        for (unsigned i = 0; i < n; ++i) {
+            const ResolveRequest& q = reqs[i];
+            IpAddr ip = q.family == 4 ? IpAddr{} : IpAddr::v6(q.addr);
+            if (q.family == 4) {
+                ip.family = Family::v4;
+                std::memcpy(ip.bytes.data(), q.addr, 4);
+            }
+            const PortRuntime* rt = fib_.port_of(fib_.name_of(q.ifindex));
+            if (!nl_ || !mirror_ || !rt || rt->twin_ifname.empty()) continue;
+            int kif = mirror_->twin_ifindex(rt->twin_ifname);
+            if (!kif) continue;
+            auto st = nl_->probe_neighbor(kif, ip);
+            ++probes_sent_;
+            if (!st.ok()) log::debug("neighbour probe {}: {}", ip.str(), st.error);
+        }
+    }
+}
+
+void Control::on_neighbor(const netlink::NeighborEvent& ev) {
+    if (!nl_) return;
+    // Multicast "neighbours" are the kernel's static mappings, not next hops.
+    if ((ev.ip.is_v4() && (ev.ip.bytes[0] >> 4) == 0xe) || (!ev.ip.is_v4() && ev.ip.bytes[0] == 0xff)) return;
+    std::string name = nl_->ifname(ev.ifindex);
+    auto ifindex = fib_.ifindex_of_twin(name);
+    if (!ifindex) return;
+    using S = netlink::NeighborEvent::State;
+    bool usable = ev.mac && (ev.state == S::reachable || ev.state == S::stale || ev.state == S::other);
+    fib_.neighbor_update(*ifindex, ev.ip, usable ? ev.mac : std::nullopt);
+    if (mirror_) mirror_->sync(config_, fib_);
+}
+
+void Control::resync_neighbors() {
+    if (!nl_) return;
+    auto dump = nl_->dump_neighbors();
+    if (!dump.ok()) {
+        log::warn("neighbour dump failed: {}", dump.error);
+        return;
+    }
+    for (auto& ev : dump.items) on_neighbor(ev);
+}
+
+void Control::sample_rates(uint64_t tsc, uint64_t) {
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        prev_[i] = last_[i];
+        const WorkerCounters& c = workers_[i].worker->counters();
+        last_[i] = Sample{tsc, c.packets, c.busy_cycles};
+    }
+}
+
+uint64_t Control::total_rx_packets() const {
+    uint64_t n = 0;
+    for (auto& s : workers_) n += s.worker->counters().packets;
+    return n;
+}
+
+}  // namespace rampart

@@ -1,0 +1,74 @@
+// The control core's command executor and housekeeping: applies commands
+// (startup config and CLI alike) all-or-nothing to the running configuration,
+// publishes the result through the FibPublisher and the KernelMirror, answers
+// `show`, and turns the workers' resolution requests and the kernel's
+// neighbour events into adjacencies.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/command.hpp"
+#include "fastpath/worker.hpp"
+#include "slowpath/config_model.hpp"
+#include "slowpath/fib_publisher.hpp"
+#include "slowpath/kernel_mirror.hpp"
+#include "slowpath/netlink.hpp"
+
+namespace rampart {
+
+struct CommandResult {
+    bool ok = true;
+    std::string text;
+};
+
+class Control {
+public:
+    struct WorkerSlot {
+        const Worker* worker;
+        unsigned lcore;
+    };
+
+    // `mirror` and `nl` may be null (tests without a kernel side).
+    Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirror, netlink::Socket* nl,
+            std::vector<WorkerSlot> workers);
+
+    // Installs a validated startup configuration (see load_config_text). Returns warnings.
+    std::string install(const RunningConfig& config);
+
+    // One CLI line (already parsed or not): config or show.
+    CommandResult execute(std::string_view line);
+    CommandResult execute(const cmd::Parsed& command);
+
+    // Drains the workers' neighbour resolution requests into kernel probes.
+    void drain_resolve_requests(const std::vector<rte_ring*>& rings);
+    void on_neighbor(const netlink::NeighborEvent& ev);
+    void resync_neighbors();
+    // Samples the workers' counters for rates; call about once a second.
+    void sample_rates(uint64_t tsc, uint64_t tsc_hz);
+    uint64_t total_rx_packets() const;
+
+    const RunningConfig& config() const { return config_; }
+    std::vector<std::string> interface_names() const { return fib_.interface_names(); }
+    std::string version_text() const;
+
+private:
+    std::string publish();  // reconcile + mirror; returns warnings as text
+    CommandResult show(const cmd::Parsed& c);
+
+    ForwardingTables& tables_;
+    FibPublisher& fib_;
+    KernelMirror* mirror_;
+    netlink::Socket* nl_;
+    std::vector<WorkerSlot> workers_;
+    RunningConfig config_;
+    std::vector<InterfaceCounters> baseline_ = std::vector<InterfaceCounters>(kMaxInterfaces);
+    struct Sample {
+        uint64_t tsc = 0, packets = 0, busy = 0;
+    };
+    std::vector<Sample> last_, prev_;
+    uint64_t probes_sent_ = 0;
+};
+
+}  // namespace rampart

@@ -1,0 +1,342 @@
+// rampartd: the appliance process. The main lcore is the control core (config,
+// CLI, kernel mirror, neighbour resolution, table publisher); every other
+// lcore runs a Worker.
+//
+//   rampartd [options] [-- EAL arguments]
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "fastpath/ports.hpp"
+#include "fastpath/tables.hpp"
+#include "fastpath/worker.hpp"
+#include "slowpath/cli_server.hpp"
+#include "slowpath/config_model.hpp"
+#include "slowpath/control.hpp"
+#include "slowpath/fib_publisher.hpp"
+#include "slowpath/kernel_mirror.hpp"
+#include "slowpath/netlink.hpp"
+
+namespace po = boost::program_options;
+using namespace rampart;
+
+namespace {
+
+struct Options {
+    std::string config_path;
+    bool check_only = false;
+    std::string socket_path = "/run/rampart/rampartd.sock";
+    std::string log_level = "info";
+    unsigned mbufs = 16383;
+    double exit_when_idle = 0;
+    TableSizes sizes;
+    std::vector<std::string> eal_args;
+};
+
+std::atomic<bool> workers_running{true};
+
+int worker_main(void* arg) {
+    static_cast<Worker*>(arg)->run(workers_running);
+    return 0;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) throw std::runtime_error(fmt::format("cannot read {}: {}", path, strerror(errno)));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// Returns the exit code to use when the options say to stop here.
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+    int split = argc;
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--") {
+            split = i;
+            break;
+        }
+    po::options_description desc("rampartd [options] [-- EAL arguments]");
+    desc.add_options()
+        ("help,h", "show this help")
+        ("config,c", po::value(&o.config_path), "startup configuration file")
+        ("check-config", po::bool_switch(&o.check_only), "validate the configuration and exit (non-zero on error)")
+        ("socket,s", po::value(&o.socket_path)->default_value(o.socket_path), "CLI socket path")
+        ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error")
+        ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "packet buffers in the pool")
+        ("exit-when-idle", po::value(&o.exit_when_idle)->default_value(0),
+         "exit after this many seconds without a received packet (0: never); for net_pcap runs")
+        ("fib4-routes", po::value(&o.sizes.fib4_max_routes)->default_value(o.sizes.fib4_max_routes), "IPv4 FIB capacity")
+        ("fib4-tbl8s", po::value(&o.sizes.fib4_tbl8s)->default_value(o.sizes.fib4_tbl8s), "IPv4 FIB groups for prefixes longer than /24")
+        ("fib6-routes", po::value(&o.sizes.fib6_max_routes)->default_value(o.sizes.fib6_max_routes), "IPv6 FIB capacity")
+        ("fib6-tbl8s", po::value(&o.sizes.fib6_tbl8s)->default_value(o.sizes.fib6_tbl8s), "IPv6 FIB subtables");
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(split, argv).options(desc).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "rampartd: " << e.what() << "\n" << desc;
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << desc
+                  << "\nEAL arguments follow `--`, e.g. -- -l 0-1 --no-huge -m 512 --vdev net_tap0\n"
+                     "The first lcore is the control core; every other lcore runs a worker.\n";
+        return 0;
+    }
+    log::Level level;
+    if (!log::parse_level(o.log_level, level)) {
+        std::cerr << "rampartd: unknown log level '" << o.log_level << "'\n";
+        return 2;
+    }
+    log::set_level(level);
+    o.eal_args.push_back(argv[0]);
+    for (int i = split + 1; i < argc; ++i) o.eal_args.push_back(argv[i]);
+    return std::nullopt;
+}
+
+// An af_packet port shares its interface with the kernel, which would answer
+// ARP and accept IP for the box's addresses on it too (duplicate replies).
+// The TAP twin is the kernel's only way in: keep the kernel stack off the port.
+void detach_kernel_stack(const std::string& device) {
+    if (device.rfind("net_af_packet", 0) != 0) return;
+    auto pos = device.find("iface=");
+    if (pos == std::string::npos) return;
+    std::string ifname = device.substr(pos + 6, device.find(',', pos) - pos - 6);
+    for (auto [fam, knob, value] : {std::tuple{Family::v4, "arp_ignore", "8"}, std::tuple{Family::v4, "rp_filter", "1"},
+                                    std::tuple{Family::v6, "disable_ipv6", "1"}}) {
+        auto st = netlink::set_interface_sysctl(fam, ifname, knob, value);
+        if (!st.ok()) log::warn("interface {}: {}", ifname, st.error);
+    }
+}
+
+class Daemon {
+public:
+    explicit Daemon(Options o) : opt_(std::move(o)) {}
+    int run();
+
+private:
+    void event_loop(CliServer& cli, netlink::EventSocket& events);
+    void housekeeping(uint64_t now_tsc);
+
+    Options opt_;
+    RunningConfig startup_;
+    std::unique_ptr<ForwardingTables> tables_;
+    std::unique_ptr<FibPublisher> fib_;
+    std::unique_ptr<netlink::Socket> nl_;
+    std::unique_ptr<KernelMirror> mirror_;
+    std::unique_ptr<Control> control_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<unsigned> worker_lcores_;
+    std::vector<std::pair<std::string, OpenedPort>> ports_;
+    std::vector<bool> link_up_;
+    uint64_t last_rx_ = 0, last_rx_change_tsc_ = 0, last_sample_tsc_ = 0;
+    bool stop_ = false;
+};
+
+int Daemon::run() {
+    if (!opt_.config_path.empty()) {
+        if (auto err = load_config_text(startup_, read_file(opt_.config_path))) {
+            std::cerr << "rampartd: " << opt_.config_path << ": " << *err << "\n";
+            return 1;
+        }
+    }
+    if (opt_.check_only) {
+        std::cout << fmt::format("{}: configuration OK ({} interfaces, {} routes)\n", opt_.config_path,
+                                 startup_.interfaces.size(), startup_.routes.size());
+        return 0;
+    }
+
+    std::vector<char*> eal_argv;
+    for (auto& a : opt_.eal_args) eal_argv.push_back(a.data());
+    if (rte_eal_init(int(eal_argv.size()), eal_argv.data()) < 0)
+        throw std::runtime_error(fmt::format("EAL initialisation failed: {}", rte_strerror(rte_errno)));
+
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) worker_lcores_.push_back(lcore);
+    if (worker_lcores_.empty()) throw std::runtime_error("no worker lcore: give at least two lcores, e.g. -- -l 0-1");
+    if (worker_lcores_.size() > kMaxWorkers)
+        throw std::runtime_error(fmt::format("at most {} workers are supported", kMaxWorkers));
+    const uint16_t nworkers = uint16_t(worker_lcores_.size());
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &sigs, nullptr);
+
+    rte_mempool* pool = create_packet_pool("rp_pool", opt_.mbufs, int(rte_socket_id()));
+    tables_ = std::make_unique<ForwardingTables>(nworkers, opt_.sizes, int(rte_socket_id()));
+    fib_ = std::make_unique<FibPublisher>(*tables_);
+
+    for (const InterfaceConfig* ic : ordered_interfaces(startup_)) {
+        if (!ic->is_port()) continue;
+        PortSpec spec{ic->name, ic->device, nworkers, true, "rp-" + ic->name};
+        OpenedPort p = open_port(spec, pool);
+        detach_kernel_stack(ic->device);
+        PortRuntime rt{p.port_id, p.twin_port_id, p.mac, spec.twin_ifname, p.driver, port_link_up(p.port_id)};
+        fib_->register_port(ic->name, rt);
+        log::info("interface {}: {} is DPDK port {} ({}), MAC {}, TAP twin {}", ic->name, ic->device, p.port_id,
+                  p.driver, p.mac.str(), spec.twin_ifname);
+        ports_.emplace_back(ic->name, p);
+        link_up_.push_back(rt.link_up);
+    }
+
+    nl_ = std::make_unique<netlink::Socket>();
+    mirror_ = std::make_unique<KernelMirror>(*nl_);
+    std::vector<Control::WorkerSlot> slots;
+    for (uint16_t w = 0; w < nworkers; ++w) {
+        WorkerConfig wc;
+        wc.id = w;
+        wc.tables = tables_.get();
+        wc.pool = pool;
+        for (auto& [name, p] : ports_) wc.ports[wc.nb_ports++] = WorkerPort{p.port_id, p.twin_port_id, w};
+        workers_.push_back(std::make_unique<Worker>(wc));
+        slots.push_back({workers_.back().get(), worker_lcores_[w]});
+    }
+    control_ = std::make_unique<Control>(*tables_, *fib_, mirror_.get(), nl_.get(), slots);
+    netlink::EventSocket events;
+    std::string warnings = control_->install(startup_);
+    control_->resync_neighbors();
+
+    for (uint16_t w = 0; w < nworkers; ++w) rte_eal_remote_launch(worker_main, workers_[w].get(), worker_lcores_[w]);
+    log::info("rampartd running: {} worker(s), {} port(s), CLI on {}", nworkers, ports_.size(), opt_.socket_path);
+
+    {
+        std::string dir = opt_.socket_path.substr(0, opt_.socket_path.rfind('/'));
+        if (!dir.empty()) mkdir(dir.c_str(), 0755);
+        CliServer cli(opt_.socket_path, [this](const cli::Request& req) -> cli::Reply {
+            switch (req.verb) {
+                case cli::Verb::exec: {
+                    CommandResult r = control_->execute(req.line);
+                    return {r.ok, r.text};
+                }
+                case cli::Verb::complete: {
+                    auto names = [this] { return control_->interface_names(); };
+                    return {true, cli::encode_candidates(cmd::complete(req.line, names))};
+                }
+                case cli::Verb::help: return {true, cmd::help(req.line)};
+            }
+            return {false, "% unknown request\n"};
+        });
+        event_loop(cli, events);
+    }
+
+    log::info("stopping workers");
+    workers_running.store(false);
+    rte_eal_mp_wait_lcore();
+    workers_.clear();  // flushes their tx buffers
+    for (auto& [name, p] : ports_) close_port(p);
+    control_.reset();
+    tables_.reset();
+    rte_mempool_free(pool);
+    rte_eal_cleanup();
+    log::info("rampartd stopped");
+    return 0;
+}
+
+void Daemon::housekeeping(uint64_t now) {
+    std::vector<rte_ring*> rings;
+    for (auto& w : workers_) rings.push_back(w->resolve_ring());
+    control_->drain_resolve_requests(rings);
+    const uint64_t hz = rte_get_tsc_hz();
+    if (now - last_sample_tsc_ >= hz) {
+        last_sample_tsc_ = now;
+        control_->sample_rates(now, hz);
+        for (size_t i = 0; i < ports_.size(); ++i) {
+            bool up = port_link_up(ports_[i].second.port_id);
+            if (up != link_up_[i]) {
+                link_up_[i] = up;
+                log::info("interface {}: link {}", ports_[i].first, up ? "up" : "down");
+                fib_->set_link_state(ports_[i].first, up);
+                control_->install(control_->config());
+            }
+        }
+        tables_->reclaim();
+    }
+    uint64_t rx = control_->total_rx_packets();
+    if (rx != last_rx_ || last_rx_change_tsc_ == 0) {
+        last_rx_ = rx;
+        last_rx_change_tsc_ = now;
+    }
+    if (opt_.exit_when_idle > 0 && double(now - last_rx_change_tsc_) / hz >= opt_.exit_when_idle) {
+        log::info("no packet received for {} s: exiting", opt_.exit_when_idle);
+        stop_ = true;
+    }
+}
+
+void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    itimerspec its{{0, 20'000'000}, {0, 20'000'000}};  // 20 ms: resolution latency for the first packet
+    timerfd_settime(tfd, 0, &its, nullptr);
+    for (int fd : {sfd, tfd, events.fd(), cli.fd()}) {
+        epoll_event ev{EPOLLIN, {.fd = fd}};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    epoll_event evs[32];
+    while (!stop_) {
+        int n = epoll_wait(ep, evs, 32, 100);
+        for (int i = 0; i < n; ++i) {
+            int fd = evs[i].data.fd;
+            if (fd == sfd) {
+                signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == sizeof si) log::info("signal {}: shutting down", si.ssi_signo);
+                stop_ = true;
+            } else if (fd == tfd) {
+                uint64_t expirations;
+                while (read(tfd, &expirations, sizeof expirations) > 0) {}
+            } else if (fd == events.fd()) {
+                for (auto& ev : events.read_events()) {
+                    if (auto* ne = std::get_if<netlink::NeighborEvent>(&ev)) control_->on_neighbor(*ne);
+                    else if (std::holds_alternative<netlink::Overrun>(ev)) control_->resync_neighbors();
+                }
+            } else if (fd == cli.fd()) {
+                cli.on_readable();
+            }
+        }
+        housekeeping(rte_rdtsc());
+    }
+    close(tfd);
+    close(sfd);
+    close(ep);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    if (auto rc = parse_options(argc, argv, opt)) return *rc;
+    try {
+        return Daemon(std::move(opt)).run();
+    } catch (const std::exception& e) {
+        log::error("{}", e.what());
+        workers_running.store(false);
+        return 1;
+    }
+}
