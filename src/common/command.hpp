@@ -1,0 +1,120 @@
+// The command language shared by the startup config file and the interactive
+// CLI: FRR-like lines such as "interface port0 address 192.0.2.1/24", where a
+// leading `no` deletes what the rest of the line would add.
+//
+// Every command is one row of the table in command.cpp: a pattern string plus
+// one help line per pattern token. Parsing, TAB completion and '?' help are
+// all driven by that table, so a new command is one new row (and an Id).
+//
+// Pattern syntax:
+//   keyword                  literal token, e.g. `interface`, `rate-limit`
+//   <name:KIND>              argument captured under `name`; KIND is one of
+//                            WORD IFNAME PREFIX PREFIX4 PREFIX6 IP MAC
+//                            UINT(lo-hi)
+//   [ a b | c ]              optional group with alternatives
+//
+// Line syntax: tokens are separated by whitespace; a token that starts with a
+// double quote runs to the closing quote and may contain spaces (inside it,
+// \" and \\ stand for " and \). Control characters are rejected. A line whose
+// first non-blank character is `#` or `!` is a comment.
+//
+// Parsing is total: any byte string yields either Parsed or ParseError.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/net.hpp"
+
+namespace rampart::cmd {
+
+enum class Id {
+    InterfaceDevice,
+    InterfaceAddress,
+    InterfaceMtu,
+    InterfaceShutdown,
+    InterfaceVlan,
+    InterfaceDescription,
+    Route,
+    IcmpRateLimit,
+    ShowInterfaces,
+    ShowInterface,
+    ShowRoute,
+    ShowNeighbors,
+    ShowWorkers,
+    ShowRunningConfig,
+    ShowVersion,
+    ClearCounters,
+    WriteConfig,
+};
+
+// Where a command may be used. Binding a DPDK device happens only when the
+// ports are set up at startup; show/clear/write only make sense interactively.
+enum class Scope : uint8_t { config_and_exec, config_only, exec_only };
+Scope scope(Id id);
+
+struct Parsed {
+    Id id{};
+    bool negated = false;  // the line began with `no`
+    std::string line;      // normalized: single spaces, canonical values, quoted where needed
+
+    std::vector<std::pair<std::string, std::string>> args;  // (capture name, canonical text)
+    std::vector<std::string> keywords;                       // every keyword of the line, in order
+
+    // True if `name` is a captured argument or a keyword of the line, so that
+    // has("gateway") tells an optional part and has("blackhole") a flag keyword.
+    bool has(std::string_view name) const;
+    // The accessors below throw std::out_of_range if `name` was not captured
+    // and std::invalid_argument if the capture is not of the requested kind.
+    const std::string& word(std::string_view name) const;
+    Prefix prefix(std::string_view name) const;
+    IpAddr ip(std::string_view name) const;
+    MacAddr mac(std::string_view name) const;
+    uint32_t number(std::string_view name) const;
+};
+
+struct ParseError {
+    size_t token_index = 0;  // index of the offending token; token count when the line ended early
+    std::string token;       // its text ("" when the line ended early)
+    std::string message;     // names the token and what was expected
+};
+
+std::variant<Parsed, ParseError> parse(std::string_view line);
+
+// True for blank lines and comments (first non-blank character `#` or `!`).
+bool is_blank_or_comment(std::string_view line);
+
+// Live interface names, used to complete IFNAME arguments.
+using NameLister = std::function<std::vector<std::string>()>;
+
+// Candidates for the last token of `partial_line` (the empty token when the
+// line is empty or ends in whitespace). Only text that can be inserted is
+// returned: keywords and interface names, never placeholders like <prefix>.
+std::vector<std::string> complete(std::string_view partial_line, const NameLister& ifnames);
+
+// The '?' answer: each token that can come next (or that the partial last
+// token can become) with its help text, one per line; "<cr>" when the line can
+// end here. An error in the earlier tokens is returned as "% <message>".
+std::string help(std::string_view partial_line);
+
+struct ConfigError {
+    size_t line_no = 0;  // 1-based
+    std::string line;
+    ParseError error;
+};
+
+// Parses a whole config text. Either every line parses, or the FIRST error is
+// returned, so the caller applies all or nothing. Interactive-only commands
+// (show, clear, write) are errors in a config file.
+std::variant<std::vector<Parsed>, ConfigError> parse_config(std::string_view text);
+
+// "line 7: interface port0 adress 10.0.0.1/24: unknown token 'adress': expected one of: ..."
+std::string format_error(const ConfigError& error);
+
+}  // namespace rampart::cmd
