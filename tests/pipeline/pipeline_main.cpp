@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "common/log.hpp"
 #include "tests/pipeline/harness.hpp"
 
 namespace rampart::test {
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "cannot create the test mbuf pool\n");
         return 1;
     }
+    rampart::log::set_level(rampart::log::Level::warn);  // the stress test applies ~30k commands
     int rc = Catch::Session().run(argc, argv);
     rte_eal_cleanup();
     return rc;
