@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# deps.sh — install what Rampart needs to build, test and run its lab, from
+# Debian 12 packages. Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(
+    # toolchain and build
+    g++ clang libclang-rt-14-dev meson ninja-build pkg-config
+    # libraries
+    libdpdk-dev libipsec-mb-dev libssl-dev libboost-program-options-dev libboost-dev
+    libfmt-dev catch2 libedit-dev
+    # DPDK tools: dpdk-testpmd is the benchmark's reference
+    dpdk dpdk-dev
+    # lab and interop tests
+    iproute2 ethtool iputils-ping python3 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    echo "deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+SUDO=
+if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
