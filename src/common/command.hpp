@@ -41,6 +41,7 @@ enum class Id {
     InterfaceShutdown,
     InterfaceVlan,
     InterfaceDescription,
+    InterfaceNeighbor,
     Route,
     IcmpRateLimit,
     ShowInterfaces,

@@ -77,6 +77,19 @@ std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed
             i.addresses.push_back(p);
             return std::nullopt;
         }
+        case Id::InterfaceNeighbor: {
+            IpAddr a = c.ip("address");
+            auto pos = i.static_neighbors.find(a);
+            if (c.negated) {
+                if (pos == i.static_neighbors.end()) return fmt::format("{} has no static neighbor {}", name, a.str());
+                i.static_neighbors.erase(pos);
+                return std::nullopt;
+            }
+            MacAddr m = c.mac("mac");
+            if (m.bytes[0] & 1) return fmt::format("{} is a multicast MAC address", m.str());
+            i.static_neighbors[a] = m;
+            return std::nullopt;
+        }
         case Id::InterfaceMtu:
             i.mtu = c.negated ? 1500 : uint16_t(c.number("mtu"));
             return std::nullopt;
@@ -148,7 +161,8 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::InterfaceAddress:
         case Id::InterfaceMtu:
         case Id::InterfaceShutdown:
-        case Id::InterfaceDescription: err = apply_interface(candidate, c, startup); break;
+        case Id::InterfaceDescription:
+        case Id::InterfaceNeighbor: err = apply_interface(candidate, c, startup); break;
         case Id::Route: err = apply_route(candidate, c); break;
         case Id::IcmpRateLimit: candidate.icmp_rate_pps = c.negated ? 100 : c.number("pps"); break;
         default: err = "not a configuration command";
@@ -183,6 +197,8 @@ std::string render_running_config(const RunningConfig& config) {
             out += fmt::format("interface {} description {}\n", i->name, quote_if_needed(i->description));
         if (i->mtu != 1500) out += fmt::format("interface {} mtu {}\n", i->name, i->mtu);
         for (auto& a : i->addresses) out += fmt::format("interface {} address {}\n", i->name, a.str());
+        for (auto& [a, m] : i->static_neighbors)
+            out += fmt::format("interface {} neighbor {} {}\n", i->name, a.str(), m.str());
         if (i->shutdown) out += fmt::format("interface {} shutdown\n", i->name);
     }
     if (!config.routes.empty()) out += "!\n";

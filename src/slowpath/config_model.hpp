@@ -24,6 +24,7 @@ struct InterfaceConfig {
     bool shutdown = false;
     std::string description;
     std::vector<Prefix> addresses;  // in the order they were configured
+    std::map<IpAddr, MacAddr> static_neighbors;
 
     bool is_port() const { return parent.empty(); }
     friend bool operator==(const InterfaceConfig&, const InterfaceConfig&) = default;

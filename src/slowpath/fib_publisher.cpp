@@ -315,10 +315,19 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config) {
             it->second.present = true;
         }
         // Neighbours on interfaces that went away are forgotten.
-        for (auto it = neigh_.begin(); it != neigh_.end();) {
+        for (auto it = learned_neigh_.begin(); it != learned_neigh_.end();) {
             const IfRuntime* r = runtime(it->first.ifindex);
-            it = (!r || !r->present) ? neigh_.erase(it) : std::next(it);
+            it = (!r || !r->present) ? learned_neigh_.erase(it) : std::next(it);
         }
+        static_neigh_.clear();
+        for (auto& [n, r] : ifs_)
+            if (r.present)
+                for (auto& [a, m] : r.cfg.static_neighbors) static_neigh_[AdjKey{r.ifindex, a}] = m;
+        std::vector<Prefix> old_hosts;
+        for (auto& [k, mac] : neigh_) old_hosts.push_back(host_prefix(k.next_hop));
+        neigh_ = learned_neigh_;
+        for (auto& [k, mac] : static_neigh_) neigh_[k] = mac;
+        touched.insert(touched.end(), old_hosts.begin(), old_hosts.end());
         for (auto& [n, r] : ifs_)
             if (r.present) publish_interface(r);
         for (auto& [k, slot] : adjs_) tables_.set_adjacency(slot.index, build_adjacency(k));
@@ -356,6 +365,9 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config) {
 
 void FibPublisher::neighbor_update(uint16_t ifindex, const IpAddr& ip, const std::optional<MacAddr>& mac) {
     AdjKey k{ifindex, ip};
+    if (mac) learned_neigh_[k] = *mac;
+    else learned_neigh_.erase(k);
+    if (static_neigh_.count(k)) return;  // configured entries are not overridden by the kernel
     auto cur = neigh_.find(k);
     if (mac) {
         if (cur != neigh_.end() && cur->second == *mac) return;
@@ -415,7 +427,7 @@ std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family>
 
 std::vector<NeighborEntry> FibPublisher::neighbors() const {
     std::vector<NeighborEntry> out;
-    for (auto& [k, mac] : neigh_) out.push_back({k.ifindex, k.next_hop, mac});
+    for (auto& [k, mac] : neigh_) out.push_back({k.ifindex, k.next_hop, mac, static_neigh_.count(k) > 0});
     return out;
 }
 

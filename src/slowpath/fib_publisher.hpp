@@ -48,6 +48,7 @@ struct NeighborEntry {
     uint16_t ifindex;
     IpAddr address;
     MacAddr mac;
+    bool is_static;
 };
 
 class FibPublisher {
@@ -122,7 +123,9 @@ private:
     RunningConfig config_;
     std::map<std::string, IfRuntime> ifs_;
     std::vector<std::string> names_ = std::vector<std::string>(kMaxInterfaces);
-    std::map<AdjKey, MacAddr> neigh_;
+    std::map<AdjKey, MacAddr> learned_neigh_;  // from the kernel
+    std::map<AdjKey, MacAddr> static_neigh_;   // from the configuration; wins over learned
+    std::map<AdjKey, MacAddr> neigh_;          // in effect: static, else learned
     std::map<AdjKey, Slot> adjs_;
     std::map<GroupKey, Slot> groups_;
     std::map<Prefix, Want> fib_;

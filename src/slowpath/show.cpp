@@ -100,9 +100,10 @@ std::string show_route(const FibPublisher& fib, std::optional<Family> family, co
 }
 
 std::string show_neighbors(const FibPublisher& fib) {
-    std::string out = fmt::format("{:<12} {:<40} {}\n", "Interface", "Address", "MAC");
+    std::string out = fmt::format("{:<12} {:<40} {:<18} {}\n", "Interface", "Address", "MAC", "Source");
     for (const NeighborEntry& n : fib.neighbors())
-        out += fmt::format("{:<12} {:<40} {}\n", fib.name_of(n.ifindex), n.address.str(), n.mac.str());
+        out += fmt::format("{:<12} {:<40} {:<18} {}\n", fib.name_of(n.ifindex), n.address.str(), n.mac.str(),
+                           n.is_static ? "static" : "kernel");
     return out;
 }
 

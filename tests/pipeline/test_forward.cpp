@@ -319,3 +319,23 @@ TEST_CASE("ICMP errors are rate-limited per worker", "[pipeline][icmp]") {
     CHECK(sent >= 10);
     CHECK(sent < 30);
 }
+
+TEST_CASE("Static neighbours resolve next hops and win over the kernel", "[pipeline][neighbor]") {
+    TwoSided p;
+    const IpAddr dst = addr("203.0.113.20");
+    p.exec("interface port1 neighbor 203.0.113.20 02:00:5e:00:53:14");
+    p.neighbor(1, "203.0.113.20", "02:00:5e:00:53:99");  // the kernel disagrees: ignored
+    p.send(0, TwoSided::from_a(dst, 64));
+    p.run();
+    auto out = p.wire_out(1);
+    REQUIRE(out.size() == 1);
+    CHECK(hex(out[0]) == hex(ether(mac("02:00:5e:00:53:14"), kPort1Mac, 0x0800, ipv4(kHostA, dst, 17, 63, udp(kHostA, dst, 4000, 53, pattern(18))))));
+    // Removing the static entry falls back to what the kernel learnt.
+    p.exec("no interface port1 neighbor 203.0.113.20 02:00:5e:00:53:14");
+    p.send(0, TwoSided::from_a(dst, 64));
+    p.run();
+    out = p.wire_out(1);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0][5] == 0x99);
+    CHECK(p.control->execute("show neighbors").text.find("203.0.113.20") != std::string::npos);
+}

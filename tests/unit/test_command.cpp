@@ -53,6 +53,8 @@ const Example kExamples[] = {
     {"no interface port0 shutdown", Id::InterfaceShutdown},
     {"interface port0 description uplink", Id::InterfaceDescription},
     {"no interface port0 description uplink", Id::InterfaceDescription},
+    {"interface port0 neighbor 192.0.2.7 02:00:5e:00:53:07", Id::InterfaceNeighbor},
+    {"no interface port0 neighbor 2001:db8::7 02:00:5e:00:53:07", Id::InterfaceNeighbor},
     {"route 198.51.100.0/24 via 192.0.2.254", Id::Route},
     {"route 198.51.100.0/24 via 192.0.2.254 interface port0", Id::Route},
     {"route 2001:db8:1::/48 via fe80::1 interface port1", Id::Route},
@@ -209,7 +211,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(e.token_index == 2);
         CHECK(e.token == "adress");
         CHECK(e.message ==
-              "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description");
+              "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor");
     }
     SECTION("unknown first word") {
         auto e = parse_fail("frobnicate now");
@@ -255,7 +257,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(e.token.empty());
         CHECK(e.message == "incomplete command: expected <prefix>");
         CHECK(parse_fail("interface port0").message ==
-              "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description");
+              "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor");
         CHECK(parse_fail("no").message == "incomplete command: expected one of: interface, route, icmp");
     }
     SECTION("trailing garbage") {
@@ -284,7 +286,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(device.token_index == 0);
         CHECK(device.message == "'no' cannot be used with 'interface port0 device'");
         CHECK(parse_fail("no interface port0 adress 10.0.0.1/24").message ==
-              "unknown token 'adress': expected one of: vlan, address, mtu, shutdown, description");
+              "unknown token 'adress': expected one of: vlan, address, mtu, shutdown, description, neighbor");
     }
     SECTION("blank, comment and control characters") {
         CHECK(parse_fail("").message == "empty command");
@@ -312,8 +314,8 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
     CHECK(complete("interface po", kPorts) == V{"port0", "port1"});
     CHECK(complete("interface port0 ", kPorts) ==
-          V{"device", "vlan", "address", "mtu", "shutdown", "description"});
-    CHECK(complete("no interface port0 ", kPorts) == V{"vlan", "address", "mtu", "shutdown", "description"});
+          V{"device", "vlan", "address", "mtu", "shutdown", "description", "neighbor"});
+    CHECK(complete("no interface port0 ", kPorts) == V{"vlan", "address", "mtu", "shutdown", "description", "neighbor"});
     CHECK(complete("interface port0 a", kPorts) == V{"address"});
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
@@ -349,7 +351,7 @@ TEST_CASE("help lists the next tokens with their help text", "[command][help]") 
     CHECK_THAT(help("show route i"), Catch::Contains("ipv4") && !Catch::Contains("<prefix>"));
     CHECK_THAT(help("show route 10"), Catch::Contains("<prefix>") && !Catch::Contains("ipv4"));
     CHECK(help("interface port0 adress ") ==
-          "% unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description\n");
+          "% unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor\n");
     CHECK(help("xyz") == "% unknown token 'xyz'\n");
 
     // One entry per line, help text aligned in one column.
@@ -389,7 +391,7 @@ TEST_CASE("config files parse all or report the first bad line", "[command][conf
         CHECK(error.error.token == "adress");
         CHECK(format_error(error) ==
               "line 4: interface port0 adress 10.0.0.1/24: unknown token 'adress': expected one of: device, vlan, "
-              "address, mtu, shutdown, description");
+              "address, mtu, shutdown, description, neighbor");
     }
     SECTION("interactive commands are refused") {
         auto result = parse_config("interface port0 mtu 1500\nshow interfaces\n");

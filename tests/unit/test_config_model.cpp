@@ -19,6 +19,8 @@ interface port1 address 203.0.113.1/24
 interface port1.100 vlan 100 parent port1
 interface port1.100 address 198.18.0.1/24
 interface port1.100 shutdown
+interface port1 neighbor 203.0.113.2 02:00:5e:00:53:02
+interface port0 neighbor 2001:db8:a::2 02:00:5e:00:53:03
 route 192.0.2.0/24 via 203.0.113.2
 route 192.0.2.0/24 via 203.0.113.3 interface port1
 route 2001:db8:c::/48 via 2001:db8:a::2
@@ -84,6 +86,8 @@ TEST_CASE("Config errors name the line and the reason and change nothing", "[con
         {"no interface port1.100 vlan 100 parent port1", "route 198.18.8.0/24 uses interface port1.100"},
         {"interface port3 device net_null0", "startup configuration only"},
         {"interface port0 adress 10.0.0.1/24", "unknown token 'adress'"},
+        {"interface port0 neighbor 198.51.100.7 01:00:5e:00:00:01", "multicast MAC"},
+        {"no interface port0 neighbor 198.51.100.7 02:00:5e:00:00:01", "no static neighbor"},
     };
     for (auto& b : bad) {
         std::string err = apply_line(c, b.text);
