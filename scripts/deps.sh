@@ -12,7 +12,7 @@ packages=(
     # DPDK tools: dpdk-testpmd is the benchmark's reference
     dpdk dpdk-dev
     # lab and interop tests
-    iproute2 ethtool iputils-ping python3 procps
+    iproute2 ethtool iputils-ping python3 procps python3-scapy
 )
 
 missing=()

@@ -28,6 +28,13 @@ std::vector<std::string> KernelMirror::sync(const RunningConfig& config, const F
             continue;
         }
         TwinState& t = twins_[rt->twin_ifname];
+        if (t.up < 0) {
+            // The twin is a router's interface: no SLAAC, no router solicitations.
+            for (auto [knob, value] : {std::pair{"accept_ra", "0"}, std::pair{"autoconf", "0"}, std::pair{"router_solicitations", "0"}}) {
+                auto st = netlink::set_interface_sysctl(Family::v6, rt->twin_ifname, knob, value);
+                if (!st.ok()) problems.push_back(st.error);
+            }
+        }
         if (t.mtu != ic->mtu) {
             check(nl_.set_mtu(kif, ic->mtu));
             t.mtu = ic->mtu;
