@@ -1,0 +1,218 @@
+#include "bench/profile_runner.hpp"
+
+#include <rte_cycles.h>
+#include <rte_launch.h>
+#include <rte_mbuf.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace rampart::bench {
+
+namespace {
+
+// Above this idle share the worker spent a noticeable part of the window
+// waiting for frames: the Mpps figure then measures the generator.
+constexpr double kGeneratorBoundIdle = 0.01;
+// A timer tick or two may preempt us on an idle machine; more means a competing process.
+constexpr uint64_t kToleratedPreemptions = 10;
+
+struct CounterSnapshot {
+    uint64_t tsc = 0, loops = 0, received = 0, busy_cycles = 0, forwarded = 0;
+    std::array<uint64_t, kNumDropReasons> drops{};
+};
+
+uint64_t involuntary_context_switches() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);  // all threads, the worker lcore's included
+    return uint64_t(u.ru_nivcsw);
+}
+
+uint64_t load_relaxed(const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+
+// Reads a running worker's counters as the control core does for `show
+// workers`: plain per-worker values, never stopping the worker.
+CounterSnapshot snapshot(const Worker& w) {
+    CounterSnapshot s;
+    const WorkerCounters& c = w.counters();
+    s.tsc = rte_rdtsc();
+    s.loops = load_relaxed(c.loops);
+    s.received = load_relaxed(c.packets);
+    s.busy_cycles = load_relaxed(c.busy_cycles);
+    for (const InterfaceCounters& ic : c.iface) {
+        s.forwarded += load_relaxed(ic.tx_packets);
+        for (unsigned r = 0; r < kNumDropReasons; ++r) s.drops[r] += load_relaxed(ic.drops[r]);
+    }
+    return s;
+}
+
+std::string describe_drops(const std::vector<std::pair<std::string_view, uint64_t>>& drops) {
+    std::string text;
+    for (auto& [name, count] : drops) text += fmt::format("{}{} {}", text.empty() ? "" : ", ", name, count);
+    return text.empty() ? "none counted" : text;
+}
+
+std::vector<std::pair<std::string_view, uint64_t>> drop_delta(const CounterSnapshot& a, const CounterSnapshot& b) {
+    std::vector<std::pair<std::string_view, uint64_t>> out;
+    for (unsigned r = 0; r < kNumDropReasons; ++r)
+        if (b.drops[r] > a.drops[r]) out.emplace_back(kDropInfo[r].name, b.drops[r] - a.drops[r]);
+    return out;
+}
+
+unsigned free_all(rte_ring* ring) {
+    void* burst[64];
+    unsigned total = 0;
+    while (unsigned n = rte_ring_sc_dequeue_burst(ring, burst, 64, nullptr)) {
+        for (unsigned i = 0; i < n; ++i) rte_pktmbuf_free(static_cast<rte_mbuf*>(burst[i]));
+        total += n;
+    }
+    return total;
+}
+
+// Offers every template once, driving the worker from this lcore, and requires
+// each frame to leave through the egress port: a profile whose frames were
+// dropped or punted would otherwise benchmark the drop path.
+void check_every_frame_forwarded(BenchRouter& router, RingTopology& topology, const FrameTemplates& frames,
+                                 rte_mempool* pool) {
+    constexpr unsigned kBatch = 1024;
+    const RingPort& ingress = topology.wire(plan::kIngressPort);
+    const RingPort& egress = topology.wire(plan::kEgressPort);
+    const CounterSnapshot before = snapshot(router.worker());
+    size_t forwarded = 0, elsewhere = 0;
+    rte_mbuf* batch[kBatch];
+    for (size_t first = 0; first < frames.size(); first += kBatch) {
+        const unsigned n = unsigned(std::min<size_t>(kBatch, frames.size() - first));
+        if (rte_pktmbuf_alloc_bulk(pool, batch, n) != 0) throw std::runtime_error("mbuf pool empty while checking frames");
+        for (unsigned i = 0; i < n; ++i) {
+            char* data = rte_pktmbuf_append(batch[i], frames.length(first + i));
+            std::memcpy(data, frames.bytes(first + i), frames.length(first + i));
+        }
+        rte_ring_sp_enqueue_bulk(ingress.rx, reinterpret_cast<void**>(batch), n, nullptr);
+        while (router.worker().poll_once() != 0) {
+        }
+        forwarded += free_all(egress.tx);
+        for (rte_ring* r : topology.side_outputs()) elsewhere += free_all(r);
+    }
+    if (forwarded != frames.size()) {
+        auto drops = drop_delta(before, snapshot(router.worker()));
+        throw std::runtime_error(fmt::format(
+            "{} of {} template frames were not forwarded out of port{} ({} left through another port or the "
+            "exception path; drops: {})",
+            frames.size() - forwarded, frames.size(), plan::kEgressPort, elsewhere, describe_drops(drops)));
+    }
+}
+
+struct WorkerLaunch {
+    Worker* worker;
+    const std::atomic<bool>* running;
+};
+
+int worker_lcore_main(void* arg) {
+    auto* launch = static_cast<WorkerLaunch*>(arg);
+    launch->worker->run(*launch->running);  // the loop rampartd's workers run, RCU quiescence included
+    return 0;
+}
+
+void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, const RunSettings& settings,
+             ProfileResult& result) {
+    std::mt19937_64 rng(settings.seed);
+    BenchRouter router(topology, profile.table_sizes, pool, settings.worker_lcore);
+    FrameTemplates frames = profile.prepare(router, rng, result.setup);
+    result.flows = frames.size();
+    check_every_frame_forwarded(router, topology, frames, pool);
+
+    const unsigned mbufs_free_before = rte_mempool_avail_count(pool);
+    TrafficGenerator generator(frames, pool, topology.wire(plan::kIngressPort).rx, topology.wire(plan::kEgressPort).tx);
+    generator.prime(settings.frames_in_flight);
+    result.frames_in_flight = settings.frames_in_flight;
+
+    std::atomic<bool> running{true};
+    WorkerLaunch launch{&router.worker(), &running};
+    if (rte_eal_remote_launch(worker_lcore_main, &launch, settings.worker_lcore) != 0)
+        throw std::runtime_error(fmt::format("cannot launch the worker on lcore {}", settings.worker_lcore));
+
+    // From here to rte_eal_wait_lcore nothing throws: the worker must be
+    // stopped before the router it reads goes away.
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t warmup_end = rte_rdtsc() + uint64_t(settings.warmup_s * double(hz));
+    while (rte_rdtsc() < warmup_end) generator.recycle_burst();
+    const uint64_t preemptions_start = involuntary_context_switches();
+    const CounterSnapshot start = snapshot(router.worker());
+    const GeneratorCounters generator_start = generator.counters();
+    const uint64_t window_end = start.tsc + uint64_t(settings.duration_s * double(hz));
+    while (rte_rdtsc() < window_end) generator.recycle_burst();
+    const CounterSnapshot end = snapshot(router.worker());
+    const GeneratorCounters generator_end = generator.counters();
+    const uint64_t preemptions_end = involuntary_context_switches();
+    running.store(false, std::memory_order_relaxed);
+    rte_eal_wait_lcore(settings.worker_lcore);
+
+    WorkerMeasurement& m = result.worker;
+    m.tsc_hz = hz;
+    m.elapsed_cycles = end.tsc - start.tsc;
+    m.seconds = double(m.elapsed_cycles) / double(hz);
+    m.busy_cycles = end.busy_cycles - start.busy_cycles;
+    m.loops = end.loops - start.loops;
+    m.received = end.received - start.received;
+    m.forwarded = end.forwarded - start.forwarded;
+    m.drops_by_reason = drop_delta(start, end);
+    for (auto& [name, count] : m.drops_by_reason) m.dropped += count;
+    result.generator.recycled = generator_end.recycled - generator_start.recycled;
+    result.generator.polls = generator_end.polls - generator_start.polls;
+    result.generator.empty_polls = generator_end.empty_polls - generator_start.empty_polls;
+
+    result.preemptions = preemptions_end - preemptions_start;
+    if (result.preemptions > kToleratedPreemptions)
+        result.warnings.push_back(fmt::format(
+            "{} involuntary context switches during the window: other processes shared the cores, so these "
+            "numbers understate the worker (run on an otherwise idle machine)",
+            result.preemptions));
+    result.generator_bound = m.idle_fraction() > kGeneratorBoundIdle;
+    if (result.generator_bound)
+        result.warnings.push_back(fmt::format(
+            "worker idle {:.1f}% of the window: the generator on the main lcore did not keep its rx ring full, so "
+            "{:.2f} Mpps is the generator's rate; the worker alone would reach about {:.2f} Mpps at {:.1f} cycles/packet",
+            100 * m.idle_fraction(), m.mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
+    if (m.dropped)
+        result.warnings.push_back(
+            fmt::format("worker dropped {} packets ({})", m.dropped, describe_drops(m.drops_by_reason)));
+    // The two snapshots can each catch the worker between counting a frame as
+    // transmitted and counting its burst as received: allow a burst per port.
+    constexpr uint64_t kSnapshotSkew = 2 * kBurst * RingTopology::kPorts;
+    if (m.forwarded + m.dropped + kSnapshotSkew < m.received)
+        result.warnings.push_back(fmt::format("{} received packets were neither forwarded nor dropped (punted?)",
+                                              m.received - m.forwarded - m.dropped));
+
+    unsigned side = 0;
+    for (rte_ring* r : topology.side_outputs()) side += rte_ring_count(r);
+    if (side) result.warnings.push_back(fmt::format("{} frames left through a port other than the egress port", side));
+    topology.drain_all();
+    const unsigned mbufs_free_after = rte_mempool_avail_count(pool);
+    if (mbufs_free_after != mbufs_free_before)
+        result.warnings.push_back(fmt::format("{} mbufs did not come back to the pool after the run",
+                                              int(mbufs_free_before) - int(mbufs_free_after)));
+}
+
+}  // namespace
+
+ProfileResult run_profile(const Profile& profile, RingTopology& topology, rte_mempool* pool,
+                          const RunSettings& settings) {
+    ProfileResult result;
+    result.profile = &profile;
+    try {
+        measure(profile, topology, pool, settings, result);
+        result.ok = true;
+    } catch (const std::exception& e) {
+        result.error = e.what();
+    }
+    topology.drain_all();
+    return result;
+}
+
+}  // namespace rampart::bench

@@ -1,0 +1,72 @@
+// Runs one profile: builds the router, checks the profile's frames are really
+// forwarded, then lets the real Worker::run() loop forward on the worker lcore
+// while the main lcore keeps its rx ring full, and reads the worker's own
+// counters (packets, TSC busy cycles) before and after the measured window.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <rte_mempool.h>
+
+#include "bench/bench_router.hpp"
+#include "bench/profiles.hpp"
+#include "bench/traffic.hpp"
+
+namespace rampart::bench {
+
+struct RunSettings {
+    double duration_s = 5;
+    double warmup_s = 0.5;
+    unsigned frames_in_flight = 2048;  // like a 2K-descriptor NIC rx ring
+    unsigned worker_lcore = 1;
+    uint64_t seed = 1;
+};
+
+struct WorkerMeasurement {
+    double seconds = 0;
+    uint64_t tsc_hz = 0;
+    uint64_t elapsed_cycles = 0;
+    uint64_t busy_cycles = 0;  // Worker::run(): cycles of loops that received packets
+    uint64_t loops = 0;
+    uint64_t received = 0;
+    uint64_t forwarded = 0;    // transmitted on wire interfaces
+    uint64_t dropped = 0;
+    std::vector<std::pair<std::string_view, uint64_t>> drops_by_reason;  // non-zero only
+
+    double mpps() const { return seconds > 0 ? double(forwarded) / seconds / 1e6 : 0; }
+    double cycles_per_packet() const { return received ? double(busy_cycles) / double(received) : 0; }
+    // Share of the window the worker polled and found its rx ring empty.
+    double idle_fraction() const { return elapsed_cycles ? 1.0 - double(busy_cycles) / double(elapsed_cycles) : 0; }
+    double packets_per_loop() const { return loops ? double(received) / double(loops) : 0; }
+    // What the worker could forward if it never waited for the generator.
+    double worker_bound_mpps() const {
+        double c = cycles_per_packet();
+        return c > 0 ? double(tsc_hz) / c / 1e6 : 0;
+    }
+};
+
+struct ProfileResult {
+    const Profile* profile = nullptr;
+    bool ok = false;
+    std::string error;          // set when !ok
+    ProfileSetup setup;
+    size_t flows = 0;
+    unsigned frames_in_flight = 0;
+    WorkerMeasurement worker;
+    GeneratorCounters generator;  // over the measured window
+    bool generator_bound = false;
+    // Involuntary context switches of this process during the window: other
+    // processes took our cores, and the numbers are not the worker's alone.
+    uint64_t preemptions = 0;
+    std::vector<std::string> warnings;
+};
+
+// Never throws: a failing profile comes back with ok == false and the reason.
+ProfileResult run_profile(const Profile& profile, RingTopology& topology, rte_mempool* pool,
+                          const RunSettings& settings);
+
+}  // namespace rampart::bench

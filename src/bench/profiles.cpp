@@ -1,0 +1,232 @@
+#include "bench/profiles.hpp"
+
+#include <chrono>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "slowpath/config_model.hpp"
+
+namespace rampart::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+constexpr unsigned kIpv4FrameSize = 64;
+constexpr unsigned kIpv6FrameSize = 78;
+// "A few hundred flows": enough to spread over every route and sender without
+// leaving the caches, like a small branch office behind a CE.
+constexpr unsigned kSmallProfileFlows = 512;
+constexpr unsigned kSmallProfileRoutes = 8;
+// One flow in this many goes to a host on the egress subnet instead of through a gateway.
+constexpr unsigned kConnectedFlowEvery = 4;
+
+MacAddr sender_mac(unsigned host) { return MacAddr{{0x02, 0xaa, 0, 0, 0, uint8_t(host)}}; }
+
+UdpFlow flow_from_sender(unsigned flow, const IpAddr& src, const IpAddr& dst) {
+    UdpFlow f;
+    f.dst_mac = plan::port_mac(plan::kIngressPort);
+    f.src_mac = sender_mac(flow % 64);
+    f.src = src;
+    f.dst = dst;
+    f.src_port = uint16_t(1024 + flow);
+    f.dst_port = uint16_t(5000 + flow % 16);
+    return f;
+}
+
+void add_flow(FrameTemplates& frames, const UdpFlow& flow, unsigned frame_size) {
+    std::vector<uint8_t> bytes = build_udp_frame(flow, frame_size);
+    frames.add(bytes);
+}
+
+// ---- ipv4-fwd ----------------------------------------------------------------
+
+FrameTemplates prepare_ipv4_fwd(BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {
+    for (unsigned r = 0; r < kSmallProfileRoutes; ++r)
+        router.exec(fmt::format("route 10.{}.0.0/16 via {}", r, plan::gateway4(r % plan::kGateways).str()));
+    setup.routes = kSmallProfileRoutes;
+    setup.frame_size = kIpv4FrameSize;
+    FrameTemplates frames;
+    for (unsigned f = 0; f < kSmallProfileFlows; ++f) {
+        IpAddr dst = f % kConnectedFlowEvery == kConnectedFlowEvery - 1
+                         ? plan::connected_host4(f % plan::kConnectedHosts)
+                         : IpAddr::v4(0x0a000000u | (f % kSmallProfileRoutes) << 16 | (f / 8 % 256) << 8 | (1 + f % 250));
+        add_flow(frames, flow_from_sender(f, plan::sender4(f % 64), dst), kIpv4FrameSize);
+    }
+    return frames;
+}
+
+// ---- ipv6-fwd ----------------------------------------------------------------
+
+IpAddr documentation6(unsigned site, unsigned host) {  // 2001:db8:<site>::<host>
+    uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, uint8_t(site >> 8), uint8_t(site)};
+    b[14] = uint8_t(host >> 8);
+    b[15] = uint8_t(host);
+    return IpAddr::v6(b);
+}
+
+FrameTemplates prepare_ipv6_fwd(BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {
+    for (unsigned r = 0; r < kSmallProfileRoutes; ++r)
+        router.exec(fmt::format("route 2001:db8:{:x}::/48 via {}", r, plan::gateway6(r % plan::kGateways).str()));
+    setup.routes = kSmallProfileRoutes;
+    setup.frame_size = kIpv6FrameSize;
+    FrameTemplates frames;
+    for (unsigned f = 0; f < kSmallProfileFlows; ++f) {
+        IpAddr dst = f % kConnectedFlowEvery == kConnectedFlowEvery - 1
+                         ? plan::connected_host6(f % plan::kConnectedHosts)
+                         : documentation6(f % kSmallProfileRoutes, 1 + f);
+        add_flow(frames, flow_from_sender(f, plan::sender6(f % 64), dst), kIpv6FrameSize);
+    }
+    return frames;
+}
+
+// ---- ipv4-fwd-1m -------------------------------------------------------------
+
+constexpr size_t kLargeTableRoutes = 1'000'000;
+// Flows drawn over the large table: far more distinct destinations than the
+// caches hold tbl24 lines for, so the lookup cost is that of a full table.
+constexpr unsigned kLargeTableFlows = 1u << 16;
+
+// Prefix lengths shaped like today's IPv4 default-free zone (about 60 % /24).
+// Nothing is longer than /24, so rte_lpm answers every lookup from tbl24 and
+// needs no tbl8 group. /24 takes whatever the others leave.
+struct LengthShare {
+    uint8_t length;
+    double share;
+};
+constexpr LengthShare kIpv4LengthMix[] = {
+    {8, 0.00002}, {9, 0.00005}, {10, 0.0001}, {11, 0.0002}, {12, 0.0004}, {13, 0.0008},
+    {14, 0.0015}, {15, 0.0025}, {16, 0.013},  {17, 0.008},  {18, 0.013},  {19, 0.025},
+    {20, 0.04},   {21, 0.045},  {22, 0.11},   {23, 0.095},
+};
+
+uint32_t prefix_mask(unsigned length) { return length == 0 ? 0 : ~uint32_t(0) << (32 - length); }
+
+bool overlaps(uint32_t a, unsigned a_len, uint32_t b, unsigned b_len) {
+    return ((a ^ b) & prefix_mask(std::min(a_len, b_len))) == 0;
+}
+
+// A network that could appear in a global table: not 0/8, loopback,
+// multicast or class E, and clear of the benchmark's own subnets.
+bool usable_network(uint32_t net, unsigned length) {
+    unsigned first_octet = net >> 24;
+    return first_octet != 0 && first_octet != 127 && first_octet < 224 &&
+           !overlaps(net, length, plan::kPlanNet4, plan::kPlanLen4);
+}
+
+struct Ipv4Route {
+    uint32_t network;  // host byte order, host bits clear
+    uint8_t length;
+};
+
+std::vector<Ipv4Route> random_ipv4_table(size_t count, std::mt19937_64& rng) {
+    std::vector<Ipv4Route> table;
+    table.reserve(count);
+    std::unordered_set<uint64_t> seen;
+    seen.reserve(count * 2);
+    auto add_random = [&](uint8_t length, size_t how_many) {
+        while (how_many) {
+            uint32_t net = uint32_t(rng()) & prefix_mask(length);
+            if (!usable_network(net, length) || !seen.insert(uint64_t(net) << 8 | length).second) continue;
+            table.push_back({net, length});
+            --how_many;
+        }
+    };
+    size_t shorter = 0;
+    for (const LengthShare& s : kIpv4LengthMix) {
+        size_t n = size_t(s.share * double(count));
+        add_random(s.length, n);
+        shorter += n;
+    }
+    add_random(24, count - shorter);
+    return table;
+}
+
+FrameTemplates prepare_ipv4_fwd_1m(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {
+    auto t = Clock::now();
+    std::vector<Ipv4Route> table = random_ipv4_table(kLargeTableRoutes, rng);
+    const double generate_s = seconds_since(t);
+
+    // Installing a million routes one Control::execute() at a time would copy
+    // the whole running configuration per command (see the note below): build
+    // the configuration once and install it, as a startup config is.
+    t = Clock::now();
+    RunningConfig config = router.control().config();
+    for (size_t i = 0; i < table.size(); ++i) {
+        RouteNextHop hop{RouteNextHop::Kind::via, plan::gateway4(unsigned(i % plan::kGateways)), ""};
+        config.routes[Prefix{IpAddr::v4(table[i].network), table[i].length}] = {hop};
+    }
+    const double config_s = seconds_since(t);
+
+    // rte_lpm_add() scans every rule of the prefix's length for a duplicate,
+    // so a million adds cost minutes: say so before the wait.
+    fmt::print(stderr, "[ipv4-fwd-1m] installing {} routes through Control::install (takes minutes) ...\n",
+               table.size());
+    t = Clock::now();
+    std::string warnings = router.control().install(config);
+    const double install_s = seconds_since(t);
+    config = RunningConfig{};  // the control core keeps its own copy
+    if (!warnings.empty()) throw std::runtime_error("installing the 1M-route table: " + warnings.substr(0, 400));
+
+    // The cost of one operator command once the table is this large.
+    const std::string probe_route = fmt::format("route 198.18.200.0/24 via {}", plan::gateway4(0).str());
+    t = Clock::now();
+    router.exec(probe_route);
+    const double add_ms = seconds_since(t) * 1e3;
+    t = Clock::now();
+    router.exec("no " + probe_route);
+    const double delete_ms = seconds_since(t) * 1e3;
+
+    setup.routes = table.size();
+    setup.frame_size = kIpv4FrameSize;
+    setup.notes.push_back(fmt::format(
+        "{} routes (/8../24, DFZ-like mix, 2 gateways): generated {:.2f} s, RunningConfig built {:.2f} s, "
+        "Control::install -> FibPublisher -> rte_lpm {:.2f} s",
+        table.size(), generate_s, config_s, install_s));
+    setup.notes.push_back(fmt::format(
+        "one more route through Control::execute with {} routes installed: add {:.0f} ms, delete {:.0f} ms",
+        table.size(), add_ms, delete_ms));
+    setup.metrics = {{"table_generate_s", generate_s},
+                     {"table_config_s", config_s},
+                     {"table_install_s", install_s},
+                     {"execute_route_add_ms", add_ms},
+                     {"execute_route_delete_ms", delete_ms}};
+
+    FrameTemplates frames;
+    std::uniform_int_distribution<size_t> pick(0, table.size() - 1);
+    for (unsigned f = 0; f < kLargeTableFlows; ++f) {
+        const Ipv4Route& r = table[pick(rng)];
+        uint32_t dst = r.network | (uint32_t(rng()) & ~prefix_mask(r.length));
+        add_flow(frames, flow_from_sender(f, plan::sender4(f % 64), IpAddr::v4(dst)), kIpv4FrameSize);
+    }
+    return frames;
+}
+
+TableSizes large_ipv4_table_sizes() {
+    TableSizes s;
+    s.fib4_max_routes = 1u << 20;  // 1,048,576: the million routes plus connected and host entries
+    return s;
+}
+
+const Profile kProfiles[] = {
+    {"ipv4-fwd", "IPv4 UDP, 64-byte frames, 512 flows, 8 static routes + connected hosts", TableSizes{},
+     prepare_ipv4_fwd},
+    {"ipv4-fwd-1m", "IPv4 UDP, 64-byte frames, 65536 flows over a 1,000,000-route FIB", large_ipv4_table_sizes(),
+     prepare_ipv4_fwd_1m},
+    {"ipv6-fwd", "IPv6 UDP, 78-byte frames, 512 flows, 8 static routes + connected hosts", TableSizes{},
+     prepare_ipv6_fwd},
+};
+
+}  // namespace
+
+std::span<const Profile> all_profiles() { return kProfiles; }
+
+const Profile* find_profile(std::string_view name) {
+    for (const Profile& p : kProfiles)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+}  // namespace rampart::bench

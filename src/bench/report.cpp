@@ -1,0 +1,140 @@
+#include "bench/report.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace rampart::bench {
+
+namespace {
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", unsigned(c));
+                else out += c;
+        }
+    }
+    return out + "\"";
+}
+
+// JSON has no NaN or infinity; results never produce them, but keep the output valid regardless.
+std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "null"; }
+
+std::string ratio_cell(const ProfileResult& r, const ReferenceResult* ref) {
+    if (!ref || !ref->ok || ref->mpps <= 0) return "-";
+    return fmt::format("{:.3f}", r.worker.mpps() / ref->mpps);
+}
+
+std::string mpps_cell(const ReferenceResult* ref) { return ref && ref->ok ? fmt::format("{:.2f}", ref->mpps) : "-"; }
+
+const ReferenceResult* find_reference(const std::vector<ReferenceResult>& refs, std::string_view name) {
+    for (const ReferenceResult& r : refs)
+        if (r.name == name) return &r;
+    return nullptr;
+}
+
+}  // namespace
+
+void print_report(std::FILE* out, const RunInfo& run, const std::vector<ProfileResult>& results,
+                  const std::vector<ReferenceResult>& references) {
+    const RunSettings& s = run.settings;
+    fmt::print(out, "\nrampart-bench: Worker::run() on lcore {} (cpu {}), traffic generator on the main lcore (cpu {}), "
+                    "TSC {:.0f} MHz\n",
+               run.worker_lcore, run.worker_cpu, run.main_cpu, double(run.tsc_hz) / 1e6);
+    fmt::print(out, "{:.1f} s measured per profile after {:.1f} s warm-up; {} frames in flight over net_ring ports; seed {}\n\n",
+               s.duration_s, s.warmup_s, s.frames_in_flight, s.seed);
+
+    const ReferenceResult* null_ref = find_reference(references, "null");
+    const ReferenceResult* ring_ref = find_reference(references, "ring");
+    fmt::print(out, "{:<14} {:>5} {:>6} {:>8} {:>9} {:>10} {:>6} {:>9} {:>13} {:>6} {:>13} {:>6}\n", "profile", "frame",
+               "flows", "routes", "Mpps", "cycles/pkt", "idle%", "pkts/loop", "testpmd-null", "ratio", "testpmd-ring",
+               "ratio");
+    for (const ProfileResult& r : results) {
+        if (!r.ok) {
+            fmt::print(out, "{:<14} FAILED: {}\n", r.profile->name, r.error);
+            continue;
+        }
+        const WorkerMeasurement& m = r.worker;
+        fmt::print(out, "{:<14} {:>4}B {:>6} {:>8} {:>9.3f} {:>10.1f} {:>6.1f} {:>9.1f} {:>13} {:>6} {:>13} {:>6}\n",
+                   r.profile->name, r.setup.frame_size, r.flows, r.setup.routes, m.mpps(), m.cycles_per_packet(),
+                   100 * m.idle_fraction(), m.packets_per_loop(), mpps_cell(null_ref), ratio_cell(r, null_ref),
+                   mpps_cell(ring_ref), ratio_cell(r, ring_ref));
+    }
+    fmt::print(out, "\n  Mpps: frames forwarded per second by one worker. cycles/pkt: TSC cycles of polls that received\n"
+                    "  frames per frame received (as `show workers`). idle%: share of the window the worker found its rx\n"
+                    "  ring empty; above 1 % the generator, not the worker, set the rate. pkts/loop: frames per worker\n"
+                    "  loop (a full rx burst is {}). ratio: Mpps / testpmd Mpps.\n", kBurst);
+
+    if (!references.empty()) {
+        fmt::print(out, "\nreference: dpdk-testpmd io forwarding, one forwarding lcore, same cpus, run after the profiles\n");
+        for (const ReferenceResult& ref : references) {
+            if (ref.ok)
+                fmt::print(out, "  {:<5} {:>8.2f} Mpps {:>7.1f} cycles/pkt  (mean of {} stats prints)  {}{}\n", ref.name, ref.mpps,
+                           ref.cycles_per_packet, ref.samples, ref.what, ref.error.empty() ? "" : "; " + ref.error);
+            else
+                fmt::print(out, "  {:<5} FAILED: {}\n", ref.name, ref.error);
+        }
+    } else if (!run.reference_requested) {
+        fmt::print(out, "\nreference: skipped (--no-reference)\n");
+    }
+
+    bool header = false;
+    for (const ProfileResult& r : results) {
+        std::vector<std::string> lines = r.setup.notes;
+        for (const std::string& w : r.warnings) lines.push_back("WARNING: " + w);
+        for (const std::string& l : lines) {
+            if (!header) fmt::print(out, "\nnotes:\n");
+            header = true;
+            fmt::print(out, "  {}: {}\n", r.profile->name, l);
+        }
+    }
+    fmt::print(out, "\n");
+}
+
+std::string json_line(const RunInfo& run, const ProfileResult& r, const std::vector<ReferenceResult>& references) {
+    const WorkerMeasurement& m = r.worker;
+    std::string j = fmt::format("{{\"profile\":{},\"ok\":{}", json_string(r.profile->name), r.ok ? "true" : "false");
+    if (!r.ok) return j + fmt::format(",\"error\":{}}}", json_string(r.error));
+    j += fmt::format(",\"mpps\":{},\"cycles_per_packet\":{},\"worker_idle_pct\":{},\"packets_per_loop\":{}",
+                     json_number(m.mpps()), json_number(m.cycles_per_packet()), json_number(100 * m.idle_fraction()),
+                     json_number(m.packets_per_loop()));
+    j += fmt::format(",\"generator_bound\":{},\"worker_bound_mpps\":{},\"preemptions\":{}",
+                     r.generator_bound ? "true" : "false", json_number(m.worker_bound_mpps()), r.preemptions);
+    j += fmt::format(",\"seconds\":{},\"received\":{},\"forwarded\":{},\"dropped\":{}", json_number(m.seconds),
+                     m.received, m.forwarded, m.dropped);
+    j += fmt::format(",\"frame_bytes\":{},\"flows\":{},\"routes\":{},\"frames_in_flight\":{}", r.setup.frame_size,
+                     r.flows, r.setup.routes, r.frames_in_flight);
+    j += fmt::format(",\"tsc_mhz\":{},\"worker_cpu\":{},\"generator_cpu\":{},\"seed\":{}",
+                     json_number(double(run.tsc_hz) / 1e6), run.worker_cpu, run.main_cpu, run.settings.seed);
+    j += ",\"setup\":{";
+    for (size_t i = 0; i < r.setup.metrics.size(); ++i)
+        j += fmt::format("{}{}:{}", i ? "," : "", json_string(r.setup.metrics[i].first),
+                         json_number(r.setup.metrics[i].second));
+    j += "},\"reference\":{";
+    bool first = true;
+    for (const ReferenceResult& ref : references) {
+        j += fmt::format("{}{}:", first ? "" : ",", json_string(ref.name));
+        first = false;
+        if (!ref.ok) {
+            j += fmt::format("{{\"ok\":false,\"error\":{}}}", json_string(ref.error));
+            continue;
+        }
+        j += fmt::format("{{\"ok\":true,\"mpps\":{},\"cycles_per_packet\":{},\"ratio\":{}}}", json_number(ref.mpps),
+                         json_number(ref.cycles_per_packet), json_number(ref.mpps > 0 ? m.mpps() / ref.mpps : 0));
+    }
+    j += "},\"warnings\":[";
+    for (size_t i = 0; i < r.warnings.size(); ++i) {
+        if (i) j += ',';
+        j += json_string(r.warnings[i]);
+    }
+    return j + "]}";
+}
+
+}  // namespace rampart::bench

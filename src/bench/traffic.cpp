@@ -1,0 +1,135 @@
+#include "bench/traffic.hpp"
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_memcpy.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace rampart::bench {
+
+std::vector<uint8_t> build_udp_frame(const UdpFlow& flow, unsigned frame_size) {
+    const bool v4 = flow.src.is_v4();
+    if (v4 != flow.dst.is_v4()) throw std::invalid_argument("flow mixes IPv4 and IPv6 addresses");
+    const unsigned l3_header = v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr);
+    const unsigned headers = sizeof(rte_ether_hdr) + l3_header + sizeof(rte_udp_hdr);
+    if (frame_size < headers + kFcsBytes)
+        throw std::invalid_argument(fmt::format("{}-byte frame cannot hold {} bytes of headers", frame_size, headers));
+    const unsigned length = frame_size - kFcsBytes;
+    std::vector<uint8_t> frame(length);
+
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(frame.data());
+    std::memcpy(eth->dst_addr.addr_bytes, flow.dst_mac.bytes.data(), 6);
+    std::memcpy(eth->src_addr.addr_bytes, flow.src_mac.bytes.data(), 6);
+    eth->ether_type = rte_cpu_to_be_16(v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+
+    uint8_t* l3 = frame.data() + sizeof(rte_ether_hdr);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(l3 + l3_header);
+    const unsigned udp_length = length - sizeof(rte_ether_hdr) - l3_header;
+    udp->src_port = rte_cpu_to_be_16(flow.src_port);
+    udp->dst_port = rte_cpu_to_be_16(flow.dst_port);
+    udp->dgram_len = rte_cpu_to_be_16(uint16_t(udp_length));
+    udp->dgram_cksum = 0;
+    uint8_t* payload = reinterpret_cast<uint8_t*>(udp + 1);
+    for (unsigned i = 0; i < udp_length - sizeof(rte_udp_hdr); ++i) payload[i] = uint8_t(i);
+
+    if (v4) {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+        ip->version_ihl = RTE_IPV4_VHL_DEF;
+        ip->total_length = rte_cpu_to_be_16(uint16_t(l3_header + udp_length));
+        ip->packet_id = 0;
+        ip->fragment_offset = 0;
+        ip->time_to_live = flow.ttl;
+        ip->next_proto_id = IPPROTO_UDP;
+        std::memcpy(&ip->src_addr, flow.src.bytes.data(), 4);
+        std::memcpy(&ip->dst_addr, flow.dst.bytes.data(), 4);
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    } else {
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
+        ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+        ip->payload_len = rte_cpu_to_be_16(uint16_t(udp_length));
+        ip->proto = IPPROTO_UDP;
+        ip->hop_limits = flow.ttl;
+        std::memcpy(ip->src_addr, flow.src.bytes.data(), 16);
+        std::memcpy(ip->dst_addr, flow.dst.bytes.data(), 16);
+        udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+    }
+    return frame;
+}
+
+void FrameTemplates::add(std::span<const uint8_t> frame) {
+    if (frame.size() > kMaxFrameBytes)
+        throw std::invalid_argument(fmt::format("{}-byte template exceeds {} bytes", frame.size(), kMaxFrameBytes));
+    Slot& s = slots_.emplace_back();
+    std::memcpy(s.bytes, frame.data(), frame.size());
+    s.length = uint16_t(frame.size());
+}
+
+TrafficGenerator::TrafficGenerator(const FrameTemplates& templates, rte_mempool* pool, rte_ring* to_worker,
+                                   rte_ring* from_worker)
+    : templates_(templates), pool_(pool), to_worker_(to_worker), from_worker_(from_worker) {
+    if (templates_.size() == 0) throw std::invalid_argument("no frame templates");
+}
+
+void TrafficGenerator::restore(rte_mbuf* m) noexcept {
+    // The worker may have moved data_off (L2 rewrite to a different header
+    // length) or trimmed padding: reset the geometry with the bytes. Only
+    // write when it changed: a header line this core merely read stays in the
+    // worker's cache, and the generator is the side that must be faster.
+    const uint16_t length = templates_.length(next_template_);
+    if (unlikely(m->data_off != RTE_PKTMBUF_HEADROOM || m->data_len != length || m->pkt_len != length)) {
+        m->data_off = RTE_PKTMBUF_HEADROOM;
+        m->data_len = length;
+        m->pkt_len = length;
+    }
+    rte_memcpy(rte_pktmbuf_mtod(m, uint8_t*), templates_.bytes(next_template_), length);
+    if (++next_template_ == templates_.size()) next_template_ = 0;
+}
+
+void TrafficGenerator::prime(unsigned frames) {
+    if (frames >= rte_ring_get_capacity(to_worker_))
+        throw std::runtime_error(fmt::format("{} frames in flight do not fit the {}-slot rx ring", frames,
+                                             rte_ring_get_capacity(to_worker_)));
+    std::vector<rte_mbuf*> mbufs(frames);
+    if (rte_pktmbuf_alloc_bulk(pool_, mbufs.data(), frames) != 0)
+        throw std::runtime_error(fmt::format("cannot allocate {} mbufs for the generator", frames));
+    for (rte_mbuf* m : mbufs) restore(m);
+    rte_ring_sp_enqueue_bulk(to_worker_, reinterpret_cast<void**>(mbufs.data()), frames, nullptr);
+}
+
+unsigned TrafficGenerator::recycle_burst() noexcept {
+    void* burst[kBurst];
+    ++counters_.polls;
+    const unsigned n = rte_ring_sc_dequeue_burst(from_worker_, burst, kBurst, nullptr);
+    if (n == 0) {
+        ++counters_.empty_polls;
+        return 0;
+    }
+    // The worker's core wrote these lines last: pull them over early, the
+    // mbuf header first (read only), then, once the header is here, the
+    // frame's first line (to be overwritten).
+    constexpr unsigned kHeaderAhead = 8, kDataAhead = 4;
+    auto frame_start = [](void* m) {
+        return static_cast<uint8_t*>(static_cast<rte_mbuf*>(m)->buf_addr) + RTE_PKTMBUF_HEADROOM;
+    };
+    for (unsigned i = 0; i < n && i < kHeaderAhead; ++i) rte_prefetch0(burst[i]);
+    for (unsigned i = 0; i < n && i < kDataAhead; ++i) rte_prefetch0_write(frame_start(burst[i]));
+    for (unsigned i = 0; i < n; ++i) {
+        if (i + kHeaderAhead < n) rte_prefetch0(burst[i + kHeaderAhead]);
+        if (i + kDataAhead < n) rte_prefetch0_write(frame_start(burst[i + kDataAhead]));
+        restore(static_cast<rte_mbuf*>(burst[i]));
+    }
+    // Never short: fewer frames circulate than the rx ring holds (checked in prime()).
+    rte_ring_sp_enqueue_burst(to_worker_, burst, n, nullptr);
+    counters_.recycled += n;
+    return n;
+}
+
+}  // namespace rampart::bench

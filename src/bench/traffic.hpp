@@ -1,0 +1,88 @@
+// Synthetic traffic: frame templates and the generator that keeps the
+// worker's rx ring full by recycling what the worker transmitted.
+//
+// The generator allocates nothing while it runs: a fixed number of mbufs
+// circulates rx ring → worker → egress tx ring → generator → rx ring. Each
+// recycled mbuf gets the next template's bytes back (forwarding rewrote MACs,
+// TTL and checksum), so the worker always sees valid, fresh frames.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "common/net.hpp"
+
+namespace rampart::bench {
+
+// Frame sizes follow RFC 2544: they include the 4-byte FCS, which the mbuf does not carry.
+inline constexpr unsigned kFcsBytes = 4;
+
+struct UdpFlow {
+    MacAddr dst_mac, src_mac;
+    IpAddr src, dst;  // both IPv4 or both IPv6
+    uint16_t src_port = 0, dst_port = 0;
+    uint8_t ttl = 64;  // hop limit for IPv6
+};
+
+// An Ethernet + IPv4/IPv6 + UDP frame of `frame_size` bytes (FCS included),
+// with valid IP and UDP checksums. Throws std::invalid_argument when the
+// headers do not fit.
+std::vector<uint8_t> build_udp_frame(const UdpFlow& flow, unsigned frame_size);
+
+// The frames a profile offers, one per flow, each in its own pair of cache lines.
+class FrameTemplates {
+public:
+    static constexpr unsigned kMaxFrameBytes = 126;
+
+    void add(std::span<const uint8_t> frame);  // throws std::invalid_argument beyond kMaxFrameBytes
+    size_t size() const { return slots_.size(); }
+    const uint8_t* bytes(size_t i) const { return slots_[i].bytes; }
+    uint16_t length(size_t i) const { return slots_[i].length; }
+
+private:
+    struct alignas(64) Slot {
+        uint8_t bytes[kMaxFrameBytes];
+        uint16_t length;
+    };
+    static_assert(sizeof(Slot) == 128);
+    std::vector<Slot> slots_;
+};
+
+struct GeneratorCounters {
+    uint64_t recycled = 0;     // frames put back into the worker's rx ring
+    uint64_t polls = 0;        // dequeue attempts on the egress tx ring
+    uint64_t empty_polls = 0;  // ... that found nothing: the generator was waiting on the worker
+};
+
+// Runs on the main lcore while the worker runs on its own.
+class TrafficGenerator {
+public:
+    // `to_worker` is the ingress port's rx ring, `from_worker` the egress port's tx ring.
+    TrafficGenerator(const FrameTemplates& templates, rte_mempool* pool, rte_ring* to_worker, rte_ring* from_worker);
+    TrafficGenerator(const TrafficGenerator&) = delete;
+    TrafficGenerator& operator=(const TrafficGenerator&) = delete;
+
+    // Allocates `frames` mbufs, fills them from the templates and queues them
+    // for the worker. Throws std::runtime_error when the pool or ring is too small.
+    void prime(unsigned frames);
+    // Moves one burst from the worker's output back to its input. Returns the frames moved.
+    unsigned recycle_burst() noexcept;
+    const GeneratorCounters& counters() const { return counters_; }
+
+private:
+    static constexpr unsigned kBurst = 64;
+    void restore(rte_mbuf* m) noexcept;
+
+    const FrameTemplates& templates_;
+    rte_mempool* pool_;
+    rte_ring* to_worker_;
+    rte_ring* from_worker_;
+    size_t next_template_ = 0;
+    GeneratorCounters counters_;
+};
+
+}  // namespace rampart::bench
