@@ -5,6 +5,7 @@
 #include <rte_ip.h>
 
 #include "fastpath/egress.hpp"
+#include "fastpath/hash.hpp"
 #include "fastpath/punt.hpp"
 #include "fastpath/worker.hpp"
 
@@ -61,7 +62,7 @@ ExtWalk walk_extensions(const rte_mbuf* m, unsigned l3_off, uint8_t& proto, unsi
 void decrement_hop_limit(rte_ipv6_hdr* ip) { --ip->hop_limits; }
 
 uint32_t flow_hash6(const rte_ipv6_hdr* ip, const rte_mbuf* m, uint8_t proto, unsigned l4_off, bool fragment) {
-    uint32_t h = rte_hash_crc(ip->src_addr, 32, proto);  // src and dst are adjacent
+    uint32_t h = hash_unaligned_words(ip->src_addr, 4, proto);  // src and dst are adjacent
     if (!fragment && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && m->data_len >= l4_off + 4) {
         uint32_t ports;
         std::memcpy(&ports, rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off), 4);

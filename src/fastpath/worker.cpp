@@ -1,5 +1,7 @@
 #include "fastpath/worker.hpp"
 
+#include "fastpath/hash.hpp"
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_hash_crc.h>
@@ -117,7 +119,7 @@ void Worker::request_resolve6(uint16_t ifindex, const uint8_t* ip) noexcept {
     r.ifindex = ifindex;
     r.family = 6;
     std::memcpy(r.addr, ip, 16);
-    uint32_t h = rte_hash_crc(ip, 16, ifindex) & 255;
+    uint32_t h = hash_unaligned_words(ip, 2, ifindex) & 255;
     uint64_t now = rte_rdtsc();
     if (resolve_recent_[h] && now - resolve_recent_[h] < uint64_t(tsc_hz_ / 10)) return;
     resolve_recent_[h] = now;

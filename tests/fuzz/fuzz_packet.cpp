@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool);
     if (!m) abort();
     auto* buf = static_cast<uint8_t*>(malloc(kHeadroom + size));
-    std::memcpy(buf + kHeadroom, data, size);
+    if (size) std::memcpy(buf + kHeadroom, data, size);
     frame_shinfo.free_cb = free_frame;
     frame_shinfo.fcb_opaque = nullptr;
     rte_mbuf_ext_refcnt_set(&frame_shinfo, 1);

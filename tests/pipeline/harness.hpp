@@ -111,7 +111,7 @@ public:
         if (!m) throw std::runtime_error("pool empty");
         char* d = rte_pktmbuf_append(m, uint16_t(frame.size()));
         if (!d) throw std::runtime_error("frame too large for one mbuf");
-        std::memcpy(d, frame.data(), frame.size());
+        if (!frame.empty()) std::memcpy(d, frame.data(), frame.size());
         if (rte_ring_enqueue(ring, m) != 0) throw std::runtime_error("rx ring full");
     }
     void send(unsigned port, const Bytes& frame) { inject(ports[port].wire.rx, frame); }
