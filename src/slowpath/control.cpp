@@ -127,15 +127,23 @@ void Control::drain_resolve_requests(const std::vector<rte_ring*>& rings) {
                 ip.family = Family::v4;
                 std::memcpy(ip.bytes.data(), q.addr, 4);
             }
-            const PortRuntime* rt = fib_.port_of(fib_.name_of(q.ifindex));
-            if (!nl_ || !mirror_ || !rt || rt->twin_ifname.empty()) continue;
-            int kif = mirror_->twin_ifindex(rt->twin_ifname);
-            if (!kif) continue;
-            auto st = nl_->probe_neighbor(kif, ip);
-            ++probes_sent_;
-            if (!st.ok()) log::debug("neighbour probe {}: {}", ip.str(), st.error);
+            probe(q.ifindex, ip);
         }
     }
+}
+
+void Control::probe(uint16_t ifindex, const IpAddr& ip) {
+    const PortRuntime* rt = fib_.port_of(fib_.name_of(ifindex));
+    if (!nl_ || !mirror_ || !rt || rt->twin_ifname.empty()) return;
+    int kif = mirror_->twin_ifindex(rt->twin_ifname);
+    if (!kif) return;
+    auto st = nl_->probe_neighbor(kif, ip);
+    ++probes_sent_;
+    if (!st.ok()) log::debug("neighbour probe {}: {}", ip.str(), st.error);
+}
+
+void Control::probe_unresolved_next_hops() {
+    for (auto& [ifindex, ip] : fib_.unresolved_next_hops()) probe(ifindex, ip);
 }
 
 void Control::on_neighbor(const netlink::NeighborEvent& ev) {

@@ -43,6 +43,9 @@ public:
 
     // Drains the workers' neighbour resolution requests into kernel probes.
     void drain_resolve_requests(const std::vector<rte_ring*>& rings);
+    // Asks the kernel again for every next hop still unresolved (call every second):
+    // gateways get resolved before traffic needs them, and a lost probe is retried.
+    void probe_unresolved_next_hops();
     void on_neighbor(const netlink::NeighborEvent& ev);
     void resync_neighbors();
     // Samples the workers' counters for rates; call about once a second.
@@ -69,6 +72,7 @@ private:
     };
     std::vector<Sample> last_, prev_;
     uint64_t probes_sent_ = 0;
+    void probe(uint16_t ifindex, const IpAddr& ip);
 };
 
 }  // namespace rampart

@@ -432,3 +432,12 @@ std::vector<NeighborEntry> FibPublisher::neighbors() const {
 }
 
 }  // namespace rampart
+
+namespace rampart {
+std::vector<std::pair<uint16_t, IpAddr>> FibPublisher::unresolved_next_hops() const {
+    std::vector<std::pair<uint16_t, IpAddr>> out;
+    for (auto& [k, slot] : adjs_)
+        if (!neigh_.count(k)) out.emplace_back(k.ifindex, k.next_hop);
+    return out;
+}
+}  // namespace rampart

@@ -73,6 +73,8 @@ public:
     std::vector<std::string> interface_names() const;
     std::vector<InstalledRoute> installed_routes(std::optional<Family> family) const;
     std::vector<NeighborEntry> neighbors() const;
+    // Next hops that routes use but whose MAC is not known yet.
+    std::vector<std::pair<uint16_t, IpAddr>> unresolved_next_hops() const;
     // Static routes whose next hop is not reachable, with the reason.
     const std::map<Prefix, std::string>& unresolved_routes() const { return unresolved_; }
     // Twin (kernel) interface names by ifindex of ports, for neighbour events.

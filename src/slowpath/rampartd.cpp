@@ -263,6 +263,7 @@ void Daemon::housekeeping(uint64_t now) {
     if (now - last_sample_tsc_ >= hz) {
         last_sample_tsc_ = now;
         control_->sample_rates(now, hz);
+        control_->probe_unresolved_next_hops();
         for (size_t i = 0; i < ports_.size(); ++i) {
             bool up = port_link_up(ports_[i].second.port_id);
             if (up != link_up_[i]) {
