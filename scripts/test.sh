@@ -18,7 +18,7 @@ trap 'rm -f "$log"' EXIT
 # run_meson_tests LABEL BUILD_DIR [meson test args...] — run, then add its counts.
 run_meson_tests() {
     local label="$1" dir="$2"; shift 2
-    echo "=== $label"
+    echo "=== $label (at ${SECONDS}s)"
     meson test -C "$dir" --no-rebuild --print-errorlogs "$@" 2>&1 | tee "$log"
     local ok fail skip timeout
     ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -1)
@@ -37,7 +37,7 @@ run_meson_tests() {
 # build_or_count LABEL CMD... — a build failure counts as a failed test.
 build_or_count() {
     local label="$1"; shift
-    echo "=== build: $label"
+    echo "=== build: $label (at ${SECONDS}s)"
     if ! "$@"; then
         echo "BUILD FAILED: $label"
         total_fail=$((total_fail + 1))
@@ -61,9 +61,10 @@ fi
 
 if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink" \
     build_or_count "fuzz (clang, libFuzzer)" "$top/scripts/build.sh" build-fuzz --buildtype=debugoptimized \
-    -Dfuzz=true -Dtests=false -Db_sanitize=address -Db_lundef=false -Dfuzz_seconds="${RAMPART_FUZZ_SECONDS:-30}"; then
+    -Dfuzz=true -Dtests=false -Db_sanitize=address -Db_lundef=false -Dfuzz_seconds="${RAMPART_FUZZ_SECONDS:-20}"; then
     ASAN_OPTIONS="detect_leaks=0" run_meson_tests "fuzz: bounded libFuzzer runs" build-fuzz --suite fuzz
 fi
 
+echo "=== done in ${SECONDS}s"
 echo "${total_ok} passed, ${total_fail} failed"
 ((total_fail == 0))

@@ -107,11 +107,11 @@ void ForwardingTables::free_retired(void* self_ptr, void* elements, unsigned cou
             case RetireKind::group_slot:
                 // No reader can still hold this index: empty the slot and reuse it.
                 delete self->groups_[r.index].exchange(nullptr, std::memory_order_relaxed);
-                self->free_groups_.push_back(r.index);
+                self->group_slots_.reuse(r.index);
                 break;
             case RetireKind::adjacency_slot:
                 delete self->adjs_[r.index].exchange(nullptr, std::memory_order_relaxed);
-                self->free_adjs_.push_back(r.index);
+                self->adj_slots_.reuse(r.index);
                 break;
         }
     }
@@ -150,19 +150,23 @@ void ForwardingTables::map_port_vlan(uint16_t port_id, uint16_t vlan, uint16_t i
     port_vlan_iface_[port_id][vlan & 0xfff].store(ifindex, std::memory_order_release);
 }
 
+uint32_t SlotIndexPool::take() {
+    uint32_t index;
+    if (!free_.empty()) {
+        index = free_.back();
+        free_.pop_back();
+    } else if (next_ < capacity_) {
+        index = next_++;
+    } else {
+        throw std::runtime_error(fmt::format("{} table full ({} entries)", what_, capacity_));
+    }
+    ++in_use_;
+    return index;
+}
+
 uint32_t ForwardingTables::alloc_group() {
-    reclaim();
-    ++groups_in_use_;
-    if (!free_groups_.empty()) {
-        uint32_t i = free_groups_.back();
-        free_groups_.pop_back();
-        return i;
-    }
-    if (next_group_ >= kMaxGroups) {
-        --groups_in_use_;
-        throw std::runtime_error("next-hop group table full");
-    }
-    return next_group_++;
+    reclaim();  // indexes whose grace period has passed become available
+    return group_slots_.take();
 }
 
 void ForwardingTables::set_group(uint32_t index, const NhGroup& g) {
@@ -174,22 +178,12 @@ void ForwardingTables::free_group(uint32_t index) {
     // The object stays readable until the grace period ends: a worker that read
     // this index from the FIB just before the route went away still forwards.
     retire(RetireKind::group_slot, index, nullptr);
-    --groups_in_use_;
+    group_slots_.release();
 }
 
 uint32_t ForwardingTables::alloc_adjacency() {
     reclaim();
-    ++adjs_in_use_;
-    if (!free_adjs_.empty()) {
-        uint32_t i = free_adjs_.back();
-        free_adjs_.pop_back();
-        return i;
-    }
-    if (next_adj_ >= kMaxAdjacencies) {
-        --adjs_in_use_;
-        throw std::runtime_error("adjacency table full");
-    }
-    return next_adj_++;
+    return adj_slots_.take();
 }
 
 void ForwardingTables::set_adjacency(uint32_t index, const Adjacency& a) {
@@ -199,7 +193,7 @@ void ForwardingTables::set_adjacency(uint32_t index, const Adjacency& a) {
 
 void ForwardingTables::free_adjacency(uint32_t index) {
     retire(RetireKind::adjacency_slot, index, nullptr);
-    --adjs_in_use_;
+    adj_slots_.release();
 }
 
 int ForwardingTables::add_route(const Prefix& p, uint32_t group) {

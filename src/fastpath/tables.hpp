@@ -71,6 +71,24 @@ struct TableSizes {
     uint32_t fib6_tbl8s = 1u << 14;
 };
 
+// Slot indexes of one object table. A freed index is given back only once its
+// grace period has passed (see ForwardingTables::free_group).
+class SlotIndexPool {
+public:
+    SlotIndexPool(uint32_t capacity, const char* what) : capacity_(capacity), what_(what) {}
+    uint32_t take();  // throws std::runtime_error naming the table when it is full
+    void release() { --in_use_; }
+    void reuse(uint32_t index) { free_.push_back(index); }
+    size_t in_use() const { return in_use_; }
+
+private:
+    uint32_t capacity_;
+    const char* what_;
+    std::vector<uint32_t> free_;
+    uint32_t next_ = 0;
+    size_t in_use_ = 0;
+};
+
 class ForwardingTables {
 public:
     // Fails (throws std::runtime_error naming the DPDK error) when EAL memory is short.
@@ -130,8 +148,8 @@ public:
     void reclaim();
     // Blocks until every online worker has passed a quiescent state.
     void synchronize();
-    size_t groups_in_use() const { return groups_in_use_; }
-    size_t adjacencies_in_use() const { return adjs_in_use_; }
+    size_t groups_in_use() const { return group_slots_.in_use(); }
+    size_t adjacencies_in_use() const { return adj_slots_.in_use(); }
 
 private:
     enum class RetireKind : uint32_t { iface, group, adjacency, group_slot, adjacency_slot };
@@ -153,9 +171,8 @@ private:
     std::atomic<uint16_t> (*port_vlan_iface_)[4096] = nullptr;  // [kMaxPorts][4096]
     std::atomic<const NhGroup*>* groups_ = nullptr;            // [kMaxGroups]
     std::atomic<const Adjacency*>* adjs_ = nullptr;            // [kMaxAdjacencies]
-    std::vector<uint32_t> free_groups_, free_adjs_;
-    uint32_t next_group_ = 0, next_adj_ = 0;
-    size_t groups_in_use_ = 0, adjs_in_use_ = 0;
+    SlotIndexPool group_slots_{kMaxGroups, "next-hop group"};
+    SlotIndexPool adj_slots_{kMaxAdjacencies, "adjacency"};
     std::atomic<uint32_t> icmp_rate_pps_{100};
 };
 

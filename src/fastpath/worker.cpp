@@ -64,41 +64,31 @@ void Worker::drop(rte_mbuf* m, uint16_t ifindex, Drop reason) noexcept {
     rte_pktmbuf_free(m);
 }
 
+void Worker::transmit(uint16_t port_id) noexcept {
+    TxBuffer& b = tx_[port_id];
+    uint16_t sent = rte_eth_tx_burst(port_id, tx_queue_[port_id], b.pkts, b.count);
+    // What the queue refused was counted as transmitted: move it to the drops.
+    for (uint16_t i = sent; i < b.count; ++i) {
+        uint32_t ifx = b.pkts[i]->hash.usr;
+        if (ifx < kMaxInterfaces) {
+            --counters_.iface[ifx].tx_packets;
+            counters_.iface[ifx].tx_bytes -= b.pkts[i]->pkt_len;
+        }
+        drop(b.pkts[i], uint16_t(ifx), Drop::tx_queue_full);
+    }
+    b.count = 0;
+}
+
 void Worker::enqueue_tx(uint16_t port_id, rte_mbuf* m) noexcept {
     TxBuffer& b = tx_[port_id];
     b.pkts[b.count++] = m;
-    if (unlikely(b.count == RTE_DIM(b.pkts))) {
-        uint16_t sent = rte_eth_tx_burst(port_id, tx_queue_[port_id], b.pkts, b.count);
-        for (uint16_t i = sent; i < b.count; ++i) {
-            uint32_t ifx = b.pkts[i]->hash.usr;
-            if (ifx < kMaxInterfaces) {
-                --counters_.iface[ifx].tx_packets;
-                counters_.iface[ifx].tx_bytes -= b.pkts[i]->pkt_len;
-            }
-            drop(b.pkts[i], uint16_t(ifx), Drop::tx_queue_full);
-        }
-        b.count = 0;
-    }
+    if (unlikely(b.count == RTE_DIM(b.pkts))) transmit(port_id);
 }
 
 void Worker::flush() noexcept {
-    for (unsigned i = 0; i < cfg_.nb_ports; ++i) {
-        for (uint16_t port : {cfg_.ports[i].port_id, cfg_.ports[i].twin_port_id}) {
-            if (port >= kMaxPorts) continue;
-            TxBuffer& b = tx_[port];
-            if (b.count == 0) continue;
-            uint16_t sent = rte_eth_tx_burst(port, tx_queue_[port], b.pkts, b.count);
-            for (uint16_t k = sent; k < b.count; ++k) {
-                uint32_t ifx = b.pkts[k]->hash.usr;
-                if (ifx < kMaxInterfaces) {
-                    --counters_.iface[ifx].tx_packets;
-                    counters_.iface[ifx].tx_bytes -= b.pkts[k]->pkt_len;
-                }
-                drop(b.pkts[k], uint16_t(ifx), Drop::tx_queue_full);
-            }
-            b.count = 0;
-        }
-    }
+    for (unsigned i = 0; i < cfg_.nb_ports; ++i)
+        for (uint16_t port : {cfg_.ports[i].port_id, cfg_.ports[i].twin_port_id})
+            if (port < kMaxPorts && tx_[port].count) transmit(port);
 }
 
 void Worker::request_resolve4(uint16_t ifindex, uint32_t ip_be) noexcept {

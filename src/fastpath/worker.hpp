@@ -95,6 +95,7 @@ public:
 
     void drop(rte_mbuf* m, uint16_t ifindex, Drop reason) noexcept;
     void enqueue_tx(uint16_t port_id, rte_mbuf* m) noexcept;
+    void transmit(uint16_t port_id) noexcept;  // sends the port's tx buffer now
     void request_resolve(uint16_t ifindex, const IpAddr& nh) noexcept;
     void request_resolve4(uint16_t ifindex, uint32_t ip_be) noexcept;
     void request_resolve6(uint16_t ifindex, const uint8_t* ip) noexcept;

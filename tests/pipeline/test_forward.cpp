@@ -17,6 +17,15 @@ Bytes quoted(const Bytes& frame, size_t l2, size_t limit) {
     size_t n = std::min(frame.size() - l2, limit);
     return Bytes(frame.begin() + long(l2), frame.begin() + long(l2 + n));
 }
+
+// The ICMP error rampartd sends host A about the untagged frame `in` (RFC 1812:
+// as much of the original as fits in 576 bytes).
+Bytes icmp_error_to_a(const Bytes& in, uint8_t type, uint8_t code, uint32_t rest) {
+    Ip4Opts o;
+    o.id = 0;
+    o.tos = 0xc0;
+    return ether(kHostAMac, kPort0Mac, 0x0800, ipv4(kPort0Ip, kHostA, 1, 64, icmp4(type, code, rest, quoted(in, 14, 548)), o));
+}
 }  // namespace
 
 TEST_CASE("IPv4 forwarding via a gateway: TTL, checksum and MAC rewrite", "[pipeline][ipv4]") {
@@ -56,11 +65,7 @@ TEST_CASE("IPv4 TTL expiry sends ICMP time exceeded to the source", "[pipeline][
         CHECK(p.wire_out(1).empty());
         auto back = p.wire_out(0);
         REQUIRE(back.size() == 1);
-        Ip4Opts o;
-        o.id = 0;
-        o.tos = 0xc0;
-        Bytes expected = ether(kHostAMac, kPort0Mac, 0x0800, ipv4(kPort0Ip, kHostA, 1, 64, icmp4(11, 0, 0, quoted(in, 14, 548)), o));
-        CHECK(hex(back[0]) == hex(expected));
+        CHECK(hex(back[0]) == hex(icmp_error_to_a(in, 11, 0, 0)));
     }
     CHECK(p.drops(0, Drop::ip4_ttl_expired) == 2);
     CHECK(p.counters(0).icmp_errors_sent == 2);
@@ -73,10 +78,7 @@ TEST_CASE("IPv4 without a route: ICMP net unreachable; blackhole and unreachable
     p.run();
     auto back = p.wire_out(0);
     REQUIRE(back.size() == 1);
-    Ip4Opts o;
-    o.id = 0;
-    o.tos = 0xc0;
-    CHECK(hex(back[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, ipv4(kPort0Ip, kHostA, 1, 64, icmp4(3, 0, 0, quoted(in, 14, 548)), o))));
+    CHECK(hex(back[0]) == hex(icmp_error_to_a(in, 3, 0, 0)));
     CHECK(back[0].size() == 14 + 576);
     CHECK(p.drops(0, Drop::no_route) == 1);
 
@@ -108,10 +110,7 @@ TEST_CASE("IPv4 larger than the egress MTU: DF gets fragmentation-needed, otherw
     CHECK(p.wire_out(1).empty());
     auto back = p.wire_out(0);
     REQUIRE(back.size() == 1);
-    Ip4Opts o;
-    o.id = 0;
-    o.tos = 0xc0;
-    CHECK(hex(back[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, ipv4(kPort0Ip, kHostA, 1, 64, icmp4(3, 4, 1000, quoted(in, 14, 548)), o))));
+    CHECK(hex(back[0]) == hex(icmp_error_to_a(in, 3, 4, 1000)));
     CHECK(p.drops(0, Drop::mtu_exceeded) == 1);
 
     // Without DF: fragments that each fit, reassembling to the original payload.
