@@ -26,6 +26,7 @@
 #include "bench/bench_router.hpp"
 #include "bench/profile_runner.hpp"
 #include "bench/profiles.hpp"
+#include "bench/realtime.hpp"
 #include "bench/report.hpp"
 #include "bench/testpmd_reference.hpp"
 #include "common/log.hpp"
@@ -117,7 +118,10 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
         ("json", po::bool_switch(&opt.json), "JSON lines on stdout (one per profile); the table goes to stderr")
         ("json-file", po::value<std::string>(&opt.json_file), "also write the JSON lines to this file")
         ("testpmd", po::value<std::string>(&opt.testpmd)->default_value(opt.testpmd), "dpdk-testpmd binary")
-        ("seed", po::value<uint64_t>(&opt.run.seed)->default_value(1), "seed for generated routes and flows");
+        ("seed", po::value<uint64_t>(&opt.run.seed)->default_value(1), "seed for generated routes and flows")
+        ("realtime", po::bool_switch(&opt.run.realtime),
+         "SCHED_FIFO for the generator, the worker and testpmd while they measure, so that other processes "
+         "cannot preempt them (shared machines; needs root and kernel RT throttling)");
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(desc).run(), vm);
     if (vm.count("help")) {
@@ -131,6 +135,13 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
     }
     if (!(opt.run.duration_s > 0 && opt.run.duration_s <= kMaxDuration))
         throw std::invalid_argument(fmt::format("--duration must be in (0, {}] seconds", kMaxDuration));
+    if (opt.run.realtime) {
+        std::optional<double> share = rt_throttle_share();
+        if (!share)
+            throw std::invalid_argument("--realtime refused: kernel RT throttling is off (sched_rt_runtime_us = -1), "
+                                        "two spinning SCHED_FIFO threads would own both cores");
+        opt.run.rt_throttle_share = *share;
+    }
     return true;
 }
 
@@ -214,6 +225,7 @@ int run(int argc, char** argv) {
         ts.lcores = fmt::format("{},{}", info.main_cpu, info.worker_cpu);
         ts.main_lcore = std::to_string(info.main_cpu);
         ts.seconds = opt.run.duration_s;
+        ts.realtime = opt.run.realtime;
         for (const ReferenceKind& kind : reference_kinds()) {
             fmt::print(stderr, "[testpmd {}] io forwarding on 2 x {} for {:.1f} s ...\n", kind.name, kind.driver,
                        opt.run.duration_s);

@@ -13,6 +13,9 @@
 
 #include <fmt/format.h>
 
+#include "bench/core_latency.hpp"
+#include "bench/realtime.hpp"
+
 namespace rampart::bench {
 
 namespace {
@@ -111,10 +114,14 @@ void check_every_frame_forwarded(BenchRouter& router, RingTopology& topology, co
 struct WorkerLaunch {
     Worker* worker;
     const std::atomic<bool>* running;
+    bool realtime;
+    std::string realtime_error;  // written by the worker lcore, read after rte_eal_wait_lcore
 };
 
 int worker_lcore_main(void* arg) {
     auto* launch = static_cast<WorkerLaunch*>(arg);
+    ScopedRealtime realtime(launch->realtime);
+    launch->realtime_error = realtime.error();
     launch->worker->run(*launch->running);  // the loop rampartd's workers run, RCU quiescence included
     return 0;
 }
@@ -127,13 +134,17 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
     result.flows = frames.size();
     check_every_frame_forwarded(router, topology, frames, pool);
 
+    result.round_trip_ns_before = core_round_trip_ns(settings.worker_lcore);
     const unsigned mbufs_free_before = rte_mempool_avail_count(pool);
     TrafficGenerator generator(frames, pool, topology.wire(plan::kIngressPort).rx, topology.wire(plan::kEgressPort).tx);
     generator.prime(settings.frames_in_flight);
     result.frames_in_flight = settings.frames_in_flight;
 
     std::atomic<bool> running{true};
-    WorkerLaunch launch{&router.worker(), &running};
+    WorkerLaunch launch{&router.worker(), &running, settings.realtime, {}};
+    ScopedRealtime generator_realtime(settings.realtime);
+    if (!generator_realtime.error().empty())
+        result.warnings.push_back("cannot run the generator under SCHED_FIFO: " + generator_realtime.error());
     if (rte_eal_remote_launch(worker_lcore_main, &launch, settings.worker_lcore) != 0)
         throw std::runtime_error(fmt::format("cannot launch the worker on lcore {}", settings.worker_lcore));
 
@@ -152,6 +163,9 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
     const uint64_t preemptions_end = involuntary_context_switches();
     running.store(false, std::memory_order_relaxed);
     rte_eal_wait_lcore(settings.worker_lcore);
+    result.round_trip_ns_after = core_round_trip_ns(settings.worker_lcore);
+    if (!launch.realtime_error.empty())
+        result.warnings.push_back("cannot run the worker under SCHED_FIFO: " + launch.realtime_error);
 
     WorkerMeasurement& m = result.worker;
     m.tsc_hz = hz;
@@ -168,17 +182,23 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
     result.generator.empty_polls = generator_end.empty_polls - generator_start.empty_polls;
 
     result.preemptions = preemptions_end - preemptions_start;
-    if (result.preemptions > kToleratedPreemptions)
+    // Under SCHED_FIFO only RT throttling switches us out, and that is accounted for below.
+    if (!settings.realtime && result.preemptions > kToleratedPreemptions)
         result.warnings.push_back(fmt::format(
             "{} involuntary context switches during the window: other processes shared the cores, so these "
             "numbers understate the worker (run on an otherwise idle machine)",
             result.preemptions));
-    result.generator_bound = m.idle_fraction() > kGeneratorBoundIdle;
+    // RT throttling stops the worker for its share of every period; those
+    // cycles look idle but say nothing about the generator.
+    const double expected_idle = settings.realtime ? settings.rt_throttle_share : 0;
+    result.generator_bound = m.idle_fraction() > expected_idle + kGeneratorBoundIdle;
     if (result.generator_bound)
         result.warnings.push_back(fmt::format(
-            "worker idle {:.1f}% of the window: the generator on the main lcore did not keep its rx ring full, so "
+            "worker idle {:.1f}% of the window{}: the generator on the main lcore did not keep its rx ring full, so "
             "{:.2f} Mpps is the generator's rate; the worker alone would reach about {:.2f} Mpps at {:.1f} cycles/packet",
-            100 * m.idle_fraction(), m.mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
+            100 * m.idle_fraction(),
+            expected_idle > 0 ? fmt::format(" ({:.1f}% expected from RT throttling)", 100 * expected_idle) : "",
+            m.mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
     if (m.dropped)
         result.warnings.push_back(
             fmt::format("worker dropped {} packets ({})", m.dropped, describe_drops(m.drops_by_reason)));

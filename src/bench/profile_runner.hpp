@@ -24,6 +24,8 @@ struct RunSettings {
     unsigned frames_in_flight = 2048;  // like a 2K-descriptor NIC rx ring
     unsigned worker_lcore = 1;
     uint64_t seed = 1;
+    bool realtime = false;             // SCHED_FIFO for the generator and worker during the window
+    double rt_throttle_share = 0;      // with realtime: share of each period the kernel keeps for others
 };
 
 struct WorkerMeasurement {
@@ -62,6 +64,8 @@ struct ProfileResult {
     // Involuntary context switches of this process during the window: other
     // processes took our cores, and the numbers are not the worker's alone.
     uint64_t preemptions = 0;
+    // Generator <-> worker lcore cache-line round trip, measured just before and just after the window.
+    double round_trip_ns_before = 0, round_trip_ns_after = 0;
     std::vector<std::string> warnings;
 };
 

@@ -48,29 +48,36 @@ void print_report(std::FILE* out, const RunInfo& run, const std::vector<ProfileR
     fmt::print(out, "\nrampart-bench: Worker::run() on lcore {} (cpu {}), traffic generator on the main lcore (cpu {}), "
                     "TSC {:.0f} MHz\n",
                run.worker_lcore, run.worker_cpu, run.main_cpu, double(run.tsc_hz) / 1e6);
-    fmt::print(out, "{:.1f} s measured per profile after {:.1f} s warm-up; {} frames in flight over net_ring ports; seed {}\n\n",
-               s.duration_s, s.warmup_s, s.frames_in_flight, s.seed);
+    fmt::print(out, "{:.1f} s measured per profile after {:.1f} s warm-up; {} frames in flight over net_ring ports; seed {}{}\n\n",
+               s.duration_s, s.warmup_s, s.frames_in_flight, s.seed,
+               s.realtime ? fmt::format("; SCHED_FIFO while measuring (RT throttling leaves others {:.0f}% of each period)",
+                                        100 * s.rt_throttle_share)
+                          : "");
 
     const ReferenceResult* null_ref = find_reference(references, "null");
     const ReferenceResult* ring_ref = find_reference(references, "ring");
-    fmt::print(out, "{:<14} {:>5} {:>6} {:>8} {:>9} {:>10} {:>6} {:>9} {:>13} {:>6} {:>13} {:>6}\n", "profile", "frame",
-               "flows", "routes", "Mpps", "cycles/pkt", "idle%", "pkts/loop", "testpmd-null", "ratio", "testpmd-ring",
-               "ratio");
+    fmt::print(out, "{:<14} {:>5} {:>6} {:>8} {:>9} {:>10} {:>6} {:>9} {:>9} {:>13} {:>6} {:>13} {:>6}\n", "profile",
+               "frame", "flows", "routes", "Mpps", "cycles/pkt", "idle%", "pkts/loop", "c2c ns", "testpmd-null", "ratio",
+               "testpmd-ring", "ratio");
     for (const ProfileResult& r : results) {
         if (!r.ok) {
             fmt::print(out, "{:<14} FAILED: {}\n", r.profile->name, r.error);
             continue;
         }
         const WorkerMeasurement& m = r.worker;
-        fmt::print(out, "{:<14} {:>4}B {:>6} {:>8} {:>9.3f} {:>10.1f} {:>6.1f} {:>9.1f} {:>13} {:>6} {:>13} {:>6}\n",
+        fmt::print(out, "{:<14} {:>4}B {:>6} {:>8} {:>9.3f} {:>10.1f} {:>6.1f} {:>9.1f} {:>9} {:>13} {:>6} {:>13} {:>6}\n",
                    r.profile->name, r.setup.frame_size, r.flows, r.setup.routes, m.mpps(), m.cycles_per_packet(),
-                   100 * m.idle_fraction(), m.packets_per_loop(), mpps_cell(null_ref), ratio_cell(r, null_ref),
-                   mpps_cell(ring_ref), ratio_cell(r, ring_ref));
+                   100 * m.idle_fraction(), m.packets_per_loop(),
+                   fmt::format("{:.0f}/{:.0f}", r.round_trip_ns_before, r.round_trip_ns_after), mpps_cell(null_ref),
+                   ratio_cell(r, null_ref), mpps_cell(ring_ref), ratio_cell(r, ring_ref));
     }
     fmt::print(out, "\n  Mpps: frames forwarded per second by one worker. cycles/pkt: TSC cycles of polls that received\n"
                     "  frames per frame received (as `show workers`). idle%: share of the window the worker found its rx\n"
-                    "  ring empty; above 1 % the generator, not the worker, set the rate. pkts/loop: frames per worker\n"
-                    "  loop (a full rx burst is {}). ratio: Mpps / testpmd Mpps.\n", kBurst);
+                    "  ring empty (or, with --realtime, was throttled); above 1 % more than throttling explains, the\n"
+                    "  generator, not the worker, set the rate. pkts/loop: frames per worker loop (a full rx burst is\n"
+                    "  {}). c2c ns: cache-line round trip between the generator's and the worker's cpus before/after\n"
+                    "  the window; every frame crosses twice, so a VM that moves its vCPUs apart slows the run.\n"
+                    "  ratio: Mpps / testpmd Mpps.\n", kBurst);
 
     if (!references.empty()) {
         fmt::print(out, "\nreference: dpdk-testpmd io forwarding, one forwarding lcore, same cpus, run after the profiles\n");
@@ -109,10 +116,13 @@ std::string json_line(const RunInfo& run, const ProfileResult& r, const std::vec
                      r.generator_bound ? "true" : "false", json_number(m.worker_bound_mpps()), r.preemptions);
     j += fmt::format(",\"seconds\":{},\"received\":{},\"forwarded\":{},\"dropped\":{}", json_number(m.seconds),
                      m.received, m.forwarded, m.dropped);
+    j += fmt::format(",\"core_round_trip_ns\":[{},{}]", json_number(r.round_trip_ns_before),
+                     json_number(r.round_trip_ns_after));
     j += fmt::format(",\"frame_bytes\":{},\"flows\":{},\"routes\":{},\"frames_in_flight\":{}", r.setup.frame_size,
                      r.flows, r.setup.routes, r.frames_in_flight);
-    j += fmt::format(",\"tsc_mhz\":{},\"worker_cpu\":{},\"generator_cpu\":{},\"seed\":{}",
-                     json_number(double(run.tsc_hz) / 1e6), run.worker_cpu, run.main_cpu, run.settings.seed);
+    j += fmt::format(",\"tsc_mhz\":{},\"worker_cpu\":{},\"generator_cpu\":{},\"seed\":{},\"realtime\":{}",
+                     json_number(double(run.tsc_hz) / 1e6), run.worker_cpu, run.main_cpu, run.settings.seed,
+                     run.settings.realtime ? "true" : "false");
     j += ",\"setup\":{";
     for (size_t i = 0; i < r.setup.metrics.size(); ++i)
         j += fmt::format("{}{}:{}", i ? "," : "", json_string(r.setup.metrics[i].first),

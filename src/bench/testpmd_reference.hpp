@@ -33,6 +33,7 @@ struct TestpmdSettings {
     std::string main_lcore;
     double seconds = 5;            // measured, after a first statistics print that is discarded
     unsigned memory_mb = 1024;
+    bool realtime = false;         // run testpmd under SCHED_FIFO, as our own measurement ran
 };
 
 std::vector<ReferenceKind> reference_kinds();
