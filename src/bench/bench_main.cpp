@@ -107,6 +107,7 @@ std::string usage_text(const po::options_description& desc) {
 
 // Returns false when the program should exit right away (help, list).
 bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
+    std::string generator;
     po::options_description desc("options");
     desc.add_options()
         ("help,h", "show this help")
@@ -119,6 +120,9 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
         ("json-file", po::value<std::string>(&opt.json_file), "also write the JSON lines to this file")
         ("testpmd", po::value<std::string>(&opt.testpmd)->default_value(opt.testpmd), "dpdk-testpmd binary")
         ("seed", po::value<uint64_t>(&opt.run.seed)->default_value(1), "seed for generated routes and flows")
+        ("generator", po::value<std::string>(&generator)->default_value("main"),
+         "main: traffic from the main lcore, the worker runs Worker::run() (default); inline: the worker lcore "
+         "refills its own rx ring and only poll_once() is timed (steady where cores are far apart)")
         ("realtime", po::bool_switch(&opt.run.realtime),
          "SCHED_FIFO for the generator, the worker and testpmd while they measure, so that other processes "
          "cannot preempt them (shared machines; needs root and kernel RT throttling)");
@@ -135,6 +139,9 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
     }
     if (!(opt.run.duration_s > 0 && opt.run.duration_s <= kMaxDuration))
         throw std::invalid_argument(fmt::format("--duration must be in (0, {}] seconds", kMaxDuration));
+    if (generator == "main") opt.run.generator = GeneratorPlacement::main_lcore;
+    else if (generator == "inline") opt.run.generator = GeneratorPlacement::inline_with_worker;
+    else throw std::invalid_argument(fmt::format("--generator must be main or inline, not '{}'", generator));
     if (opt.run.realtime) {
         std::optional<double> share = rt_throttle_share();
         if (!share)
@@ -208,8 +215,11 @@ int run(int argc, char** argv) {
                 results.push_back(run_profile(*p, topology, pool, opt.run));
                 const ProfileResult& r = results.back();
                 if (r.ok)
-                    fmt::print(stderr, "[{}] {:.3f} Mpps, {:.1f} cycles/packet, worker idle {:.1f}%\n", p->name,
-                               r.worker.mpps(), r.worker.cycles_per_packet(), 100 * r.worker.idle_fraction());
+                    fmt::print(stderr, "[{}] {:.3f} Mpps, {:.1f} cycles/packet{}\n", p->name, r.mpps(),
+                               r.worker.cycles_per_packet(),
+                               opt.run.generator == GeneratorPlacement::main_lcore
+                                   ? fmt::format(", worker idle {:.1f}%", 100 * r.worker.idle_fraction())
+                                   : "");
                 else
                     fmt::print(stderr, "[{}] FAILED: {}\n", p->name, r.error);
             }

@@ -126,6 +126,93 @@ int worker_lcore_main(void* arg) {
     return 0;
 }
 
+struct InlineLaunch {
+    WorkerLaunch worker;
+    TrafficGenerator* generator;
+};
+
+// Worker::run() with a refill before each poll, kept outside the timed part
+// and the counters exactly as run() keeps them.
+int inline_lcore_main(void* arg) {
+    auto* launch = static_cast<InlineLaunch*>(arg);
+    ScopedRealtime realtime(launch->worker.realtime);
+    launch->worker.realtime_error = realtime.error();
+    Worker& w = *launch->worker.worker;
+    WorkerCounters& c = w.counters_mut();
+    rte_rcu_qsbr* q = w.tables_.qsbr();
+    rte_rcu_qsbr_thread_register(q, w.id());
+    rte_rcu_qsbr_thread_online(q, w.id());
+    while (launch->worker.running->load(std::memory_order_relaxed)) {
+        launch->generator->recycle_burst();
+        uint64_t t0 = rte_rdtsc();
+        unsigned n = w.poll_once();
+        ++c.loops;
+        if (n) {
+            c.busy_cycles += rte_rdtsc() - t0;
+            c.packets += n;
+        }
+        rte_rcu_qsbr_quiescent(q, w.id());
+    }
+    rte_rcu_qsbr_thread_offline(q, w.id());
+    rte_rcu_qsbr_thread_unregister(q, w.id());
+    return 0;
+}
+
+GeneratorCounters load_counters(const GeneratorCounters& g) {
+    return {load_relaxed(g.recycled), load_relaxed(g.polls), load_relaxed(g.empty_polls)};
+}
+
+// Busy-polls the generator (it runs here) or, with the inline generator, sleeps until `tsc`.
+void wait_until(uint64_t tsc, TrafficGenerator& generator, bool generator_here) {
+    if (generator_here) {
+        while (rte_rdtsc() < tsc) generator.recycle_burst();
+        return;
+    }
+    const uint64_t us = rte_get_tsc_hz() / 1000000;
+    for (uint64_t now = rte_rdtsc(); now < tsc; now = rte_rdtsc())
+        rte_delay_us_sleep(unsigned(std::min<uint64_t>((tsc - now) / us + 1, 10000)));
+}
+
+// What the main lcore records around the measured window.
+struct Window {
+    CounterSnapshot start, end;
+    GeneratorCounters generator_start, generator_end;
+    uint64_t preemptions_start = 0, preemptions_end = 0;
+    std::vector<std::string> realtime_errors;
+};
+
+// Runs the worker on its lcore and the generator here: warm-up, then the
+// measured window between two counter snapshots. Nothing in here throws once
+// the worker is launched: it must be stopped before the router goes away.
+Window run_window(Worker& worker, TrafficGenerator& generator, const RunSettings& settings) {
+    Window w;
+    std::atomic<bool> running{true};
+    const bool generator_here = settings.generator == GeneratorPlacement::main_lcore;
+    InlineLaunch launch{{&worker, &running, settings.realtime, {}}, &generator};
+    // The main lcore spins only when it generates; otherwise it sleeps.
+    ScopedRealtime generator_realtime(settings.realtime && generator_here);
+    if (!generator_realtime.error().empty())
+        w.realtime_errors.push_back("cannot run the generator under SCHED_FIFO: " + generator_realtime.error());
+    int rc = generator_here ? rte_eal_remote_launch(worker_lcore_main, &launch.worker, settings.worker_lcore)
+                            : rte_eal_remote_launch(inline_lcore_main, &launch, settings.worker_lcore);
+    if (rc != 0) throw std::runtime_error(fmt::format("cannot launch the worker on lcore {}", settings.worker_lcore));
+
+    const uint64_t hz = rte_get_tsc_hz();
+    wait_until(rte_rdtsc() + uint64_t(settings.warmup_s * double(hz)), generator, generator_here);
+    w.preemptions_start = involuntary_context_switches();
+    w.start = snapshot(worker);
+    w.generator_start = load_counters(generator.counters());
+    wait_until(w.start.tsc + uint64_t(settings.duration_s * double(hz)), generator, generator_here);
+    w.end = snapshot(worker);
+    w.generator_end = load_counters(generator.counters());
+    w.preemptions_end = involuntary_context_switches();
+    running.store(false, std::memory_order_relaxed);
+    rte_eal_wait_lcore(settings.worker_lcore);
+    if (!launch.worker.realtime_error.empty())
+        w.realtime_errors.push_back("cannot run the worker under SCHED_FIFO: " + launch.worker.realtime_error);
+    return w;
+}
+
 void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, const RunSettings& settings,
              ProfileResult& result) {
     std::mt19937_64 rng(settings.seed);
@@ -139,33 +226,14 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
     TrafficGenerator generator(frames, pool, topology.wire(plan::kIngressPort).rx, topology.wire(plan::kEgressPort).tx);
     generator.prime(settings.frames_in_flight);
     result.frames_in_flight = settings.frames_in_flight;
+    result.generator_placement = settings.generator;
 
-    std::atomic<bool> running{true};
-    WorkerLaunch launch{&router.worker(), &running, settings.realtime, {}};
-    ScopedRealtime generator_realtime(settings.realtime);
-    if (!generator_realtime.error().empty())
-        result.warnings.push_back("cannot run the generator under SCHED_FIFO: " + generator_realtime.error());
-    if (rte_eal_remote_launch(worker_lcore_main, &launch, settings.worker_lcore) != 0)
-        throw std::runtime_error(fmt::format("cannot launch the worker on lcore {}", settings.worker_lcore));
-
-    // From here to rte_eal_wait_lcore nothing throws: the worker must be
-    // stopped before the router it reads goes away.
-    const uint64_t hz = rte_get_tsc_hz();
-    const uint64_t warmup_end = rte_rdtsc() + uint64_t(settings.warmup_s * double(hz));
-    while (rte_rdtsc() < warmup_end) generator.recycle_burst();
-    const uint64_t preemptions_start = involuntary_context_switches();
-    const CounterSnapshot start = snapshot(router.worker());
-    const GeneratorCounters generator_start = generator.counters();
-    const uint64_t window_end = start.tsc + uint64_t(settings.duration_s * double(hz));
-    while (rte_rdtsc() < window_end) generator.recycle_burst();
-    const CounterSnapshot end = snapshot(router.worker());
-    const GeneratorCounters generator_end = generator.counters();
-    const uint64_t preemptions_end = involuntary_context_switches();
-    running.store(false, std::memory_order_relaxed);
-    rte_eal_wait_lcore(settings.worker_lcore);
+    const Window w = run_window(router.worker(), generator, settings);
     result.round_trip_ns_after = core_round_trip_ns(settings.worker_lcore);
-    if (!launch.realtime_error.empty())
-        result.warnings.push_back("cannot run the worker under SCHED_FIFO: " + launch.realtime_error);
+    for (const std::string& e : w.realtime_errors) result.warnings.push_back(e);
+    const CounterSnapshot& start = w.start;
+    const CounterSnapshot& end = w.end;
+    const uint64_t hz = rte_get_tsc_hz();
 
     WorkerMeasurement& m = result.worker;
     m.tsc_hz = hz;
@@ -177,11 +245,11 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
     m.forwarded = end.forwarded - start.forwarded;
     m.drops_by_reason = drop_delta(start, end);
     for (auto& [name, count] : m.drops_by_reason) m.dropped += count;
-    result.generator.recycled = generator_end.recycled - generator_start.recycled;
-    result.generator.polls = generator_end.polls - generator_start.polls;
-    result.generator.empty_polls = generator_end.empty_polls - generator_start.empty_polls;
+    result.generator.recycled = w.generator_end.recycled - w.generator_start.recycled;
+    result.generator.polls = w.generator_end.polls - w.generator_start.polls;
+    result.generator.empty_polls = w.generator_end.empty_polls - w.generator_start.empty_polls;
 
-    result.preemptions = preemptions_end - preemptions_start;
+    result.preemptions = w.preemptions_end - w.preemptions_start;
     // Under SCHED_FIFO only RT throttling switches us out, and that is accounted for below.
     if (!settings.realtime && result.preemptions > kToleratedPreemptions)
         result.warnings.push_back(fmt::format(
@@ -191,14 +259,15 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
     // RT throttling stops the worker for its share of every period; those
     // cycles look idle but say nothing about the generator.
     const double expected_idle = settings.realtime ? settings.rt_throttle_share : 0;
-    result.generator_bound = m.idle_fraction() > expected_idle + kGeneratorBoundIdle;
+    result.generator_bound = settings.generator == GeneratorPlacement::main_lcore &&
+                             m.idle_fraction() > expected_idle + kGeneratorBoundIdle;
     if (result.generator_bound)
         result.warnings.push_back(fmt::format(
             "worker idle {:.1f}% of the window{}: the generator on the main lcore did not keep its rx ring full, so "
             "{:.2f} Mpps is the generator's rate; the worker alone would reach about {:.2f} Mpps at {:.1f} cycles/packet",
             100 * m.idle_fraction(),
             expected_idle > 0 ? fmt::format(" ({:.1f}% expected from RT throttling)", 100 * expected_idle) : "",
-            m.mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
+            m.wall_mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
     if (m.dropped)
         result.warnings.push_back(
             fmt::format("worker dropped {} packets ({})", m.dropped, describe_drops(m.drops_by_reason)));

@@ -18,12 +18,26 @@
 
 namespace rampart::bench {
 
+// Where the frames come from.
+enum class GeneratorPlacement {
+    // The main lcore refills the rx ring while the worker lcore runs
+    // Worker::run(): frames arrive from another core, as from a NIC's DMA,
+    // and the result depends on the core-to-core latency.
+    main_lcore,
+    // The worker lcore refills its own rx ring between poll_once() calls and
+    // only the poll_once() cycles count: frames arrive hot in the worker's
+    // cache. Steady on machines whose vCPUs wander (the best case of the
+    // worker's own cost); Mpps is then TSC Hz / cycles per packet.
+    inline_with_worker,
+};
+
 struct RunSettings {
     double duration_s = 5;
     double warmup_s = 0.5;
     unsigned frames_in_flight = 2048;  // like a 2K-descriptor NIC rx ring
     unsigned worker_lcore = 1;
     uint64_t seed = 1;
+    GeneratorPlacement generator = GeneratorPlacement::main_lcore;
     bool realtime = false;             // SCHED_FIFO for the generator and worker during the window
     double rt_throttle_share = 0;      // with realtime: share of each period the kernel keeps for others
 };
@@ -39,7 +53,7 @@ struct WorkerMeasurement {
     uint64_t dropped = 0;
     std::vector<std::pair<std::string_view, uint64_t>> drops_by_reason;  // non-zero only
 
-    double mpps() const { return seconds > 0 ? double(forwarded) / seconds / 1e6 : 0; }
+    double wall_mpps() const { return seconds > 0 ? double(forwarded) / seconds / 1e6 : 0; }
     double cycles_per_packet() const { return received ? double(busy_cycles) / double(received) : 0; }
     // Share of the window the worker polled and found its rx ring empty.
     double idle_fraction() const { return elapsed_cycles ? 1.0 - double(busy_cycles) / double(elapsed_cycles) : 0; }
@@ -58,6 +72,7 @@ struct ProfileResult {
     ProfileSetup setup;
     size_t flows = 0;
     unsigned frames_in_flight = 0;
+    GeneratorPlacement generator_placement = GeneratorPlacement::main_lcore;
     WorkerMeasurement worker;
     GeneratorCounters generator;  // over the measured window
     bool generator_bound = false;
@@ -67,6 +82,13 @@ struct ProfileResult {
     // Generator <-> worker lcore cache-line round trip, measured just before and just after the window.
     double round_trip_ns_before = 0, round_trip_ns_after = 0;
     std::vector<std::string> warnings;
+
+    // The headline rate: frames forwarded per wall-clock second with the
+    // generator on the main lcore; with the inline generator, whose cycles
+    // share the core, what the worker's own cycles per packet allow.
+    double mpps() const {
+        return generator_placement == GeneratorPlacement::main_lcore ? worker.wall_mpps() : worker.worker_bound_mpps();
+    }
 };
 
 // Never throws: a failing profile comes back with ok == false and the reason.

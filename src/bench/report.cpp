@@ -29,7 +29,16 @@ std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.6g
 
 std::string ratio_cell(const ProfileResult& r, const ReferenceResult* ref) {
     if (!ref || !ref->ok || ref->mpps <= 0) return "-";
-    return fmt::format("{:.3f}", r.worker.mpps() / ref->mpps);
+    return fmt::format("{:.3f}", r.mpps() / ref->mpps);
+}
+
+bool inline_generator(const ProfileResult& r) {
+    return r.generator_placement == GeneratorPlacement::inline_with_worker;
+}
+
+// With the inline generator the time outside poll_once() is the generator's, not idleness.
+std::string idle_cell(const ProfileResult& r) {
+    return inline_generator(r) ? "-" : fmt::format("{:.1f}", 100 * r.worker.idle_fraction());
 }
 
 std::string mpps_cell(const ReferenceResult* ref) { return ref && ref->ok ? fmt::format("{:.2f}", ref->mpps) : "-"; }
@@ -45,9 +54,15 @@ const ReferenceResult* find_reference(const std::vector<ReferenceResult>& refs, 
 void print_report(std::FILE* out, const RunInfo& run, const std::vector<ProfileResult>& results,
                   const std::vector<ReferenceResult>& references) {
     const RunSettings& s = run.settings;
-    fmt::print(out, "\nrampart-bench: Worker::run() on lcore {} (cpu {}), traffic generator on the main lcore (cpu {}), "
-                    "TSC {:.0f} MHz\n",
-               run.worker_lcore, run.worker_cpu, run.main_cpu, double(run.tsc_hz) / 1e6);
+    if (s.generator == GeneratorPlacement::main_lcore)
+        fmt::print(out, "\nrampart-bench: Worker::run() on lcore {} (cpu {}), traffic generator on the main lcore (cpu {}), "
+                        "TSC {:.0f} MHz\n",
+                   run.worker_lcore, run.worker_cpu, run.main_cpu, double(run.tsc_hz) / 1e6);
+    else
+        fmt::print(out, "\nrampart-bench: Worker::poll_once() and an inline traffic generator on lcore {} (cpu {}), "
+                        "TSC {:.0f} MHz;\nMpps = TSC Hz / cycles per packet of poll_once() alone: frames arrive hot in "
+                        "the worker's cache (best case)\n",
+                   run.worker_lcore, run.worker_cpu, double(run.tsc_hz) / 1e6);
     fmt::print(out, "{:.1f} s measured per profile after {:.1f} s warm-up; {} frames in flight over net_ring ports; seed {}{}\n\n",
                s.duration_s, s.warmup_s, s.frames_in_flight, s.seed,
                s.realtime ? fmt::format("; SCHED_FIFO while measuring (RT throttling leaves others {:.0f}% of each period)",
@@ -65,9 +80,9 @@ void print_report(std::FILE* out, const RunInfo& run, const std::vector<ProfileR
             continue;
         }
         const WorkerMeasurement& m = r.worker;
-        fmt::print(out, "{:<14} {:>4}B {:>6} {:>8} {:>9.3f} {:>10.1f} {:>6.1f} {:>9.1f} {:>9} {:>13} {:>6} {:>13} {:>6}\n",
-                   r.profile->name, r.setup.frame_size, r.flows, r.setup.routes, m.mpps(), m.cycles_per_packet(),
-                   100 * m.idle_fraction(), m.packets_per_loop(),
+        fmt::print(out, "{:<14} {:>4}B {:>6} {:>8} {:>9.3f} {:>10.1f} {:>6} {:>9.1f} {:>9} {:>13} {:>6} {:>13} {:>6}\n",
+                   r.profile->name, r.setup.frame_size, r.flows, r.setup.routes, r.mpps(), m.cycles_per_packet(),
+                   idle_cell(r), m.packets_per_loop(),
                    fmt::format("{:.0f}/{:.0f}", r.round_trip_ns_before, r.round_trip_ns_after), mpps_cell(null_ref),
                    ratio_cell(r, null_ref), mpps_cell(ring_ref), ratio_cell(r, ring_ref));
     }
@@ -109,13 +124,17 @@ std::string json_line(const RunInfo& run, const ProfileResult& r, const std::vec
     const WorkerMeasurement& m = r.worker;
     std::string j = fmt::format("{{\"profile\":{},\"ok\":{}", json_string(r.profile->name), r.ok ? "true" : "false");
     if (!r.ok) return j + fmt::format(",\"error\":{}}}", json_string(r.error));
-    j += fmt::format(",\"mpps\":{},\"cycles_per_packet\":{},\"worker_idle_pct\":{},\"packets_per_loop\":{}",
-                     json_number(m.mpps()), json_number(m.cycles_per_packet()), json_number(100 * m.idle_fraction()),
-                     json_number(m.packets_per_loop()));
+    j += fmt::format(",\"mpps\":{},\"wall_mpps\":{},\"cycles_per_packet\":{},\"worker_idle_pct\":{},"
+                     "\"packets_per_loop\":{},\"generator\":{}",
+                     json_number(r.mpps()), json_number(m.wall_mpps()), json_number(m.cycles_per_packet()),
+                     inline_generator(r) ? "null" : json_number(100 * m.idle_fraction()),
+                     json_number(m.packets_per_loop()), inline_generator(r) ? "\"inline\"" : "\"main-lcore\"");
     j += fmt::format(",\"generator_bound\":{},\"worker_bound_mpps\":{},\"preemptions\":{}",
                      r.generator_bound ? "true" : "false", json_number(m.worker_bound_mpps()), r.preemptions);
     j += fmt::format(",\"seconds\":{},\"received\":{},\"forwarded\":{},\"dropped\":{}", json_number(m.seconds),
                      m.received, m.forwarded, m.dropped);
+    j += fmt::format(",\"generator_polls\":{},\"generator_empty_polls\":{}", r.generator.polls,
+                     r.generator.empty_polls);
     j += fmt::format(",\"core_round_trip_ns\":[{},{}]", json_number(r.round_trip_ns_before),
                      json_number(r.round_trip_ns_after));
     j += fmt::format(",\"frame_bytes\":{},\"flows\":{},\"routes\":{},\"frames_in_flight\":{}", r.setup.frame_size,
@@ -137,7 +156,7 @@ std::string json_line(const RunInfo& run, const ProfileResult& r, const std::vec
             continue;
         }
         j += fmt::format("{{\"ok\":true,\"mpps\":{},\"cycles_per_packet\":{},\"ratio\":{}}}", json_number(ref.mpps),
-                         json_number(ref.cycles_per_packet), json_number(ref.mpps > 0 ? m.mpps() / ref.mpps : 0));
+                         json_number(ref.cycles_per_packet), json_number(ref.mpps > 0 ? r.mpps() / ref.mpps : 0));
     }
     j += "},\"warnings\":[";
     for (size_t i = 0; i < r.warnings.size(); ++i) {
