@@ -1,6 +1,7 @@
 // rampart-bench: forwarding throughput of the real worker code, in process.
 //
 //   rampart-bench [EAL options --] [--profile NAME]... [--duration S] [--no-reference] [--json]
+//                 [--generator main|inline] [--realtime]
 //
 // The main lcore generates traffic over ring ports, one worker lcore runs
 // Worker::run() exactly as rampartd does; then dpdk-testpmd io forwarding on

@@ -1,7 +1,9 @@
 // Runs one profile: builds the router, checks the profile's frames are really
 // forwarded, then lets the real Worker::run() loop forward on the worker lcore
-// while the main lcore keeps its rx ring full, and reads the worker's own
-// counters (packets, TSC busy cycles) before and after the measured window.
+// while the main lcore keeps its rx ring full (or, with the inline generator,
+// the worker lcore refills its own ring between poll_once() calls), and reads
+// the worker's own counters (packets, TSC busy cycles) before and after the
+// measured window.
 #pragma once
 
 #include <cstdint>
