@@ -48,7 +48,7 @@ lab_topology_up() {
 lab_rampartd_start() {
     local bin="$1" conf="$2" sock="$3" log="$4"
     rp_exec rtr "$bin" --config "$conf" --socket "$sock" -- \
-        -l 0-1 --no-huge --no-pci -m 512 --no-telemetry --file-prefix "rampart-lab-$$" >"$log" 2>&1 &
+        -l 0-1 --no-huge --no-pci -m 1024 --no-telemetry --file-prefix "rampart-lab-$$" >"$log" 2>&1 &
     LAB_RAMPARTD_PID=$!
     local i
     for ((i = 0; i < 100; i++)); do

@@ -41,20 +41,19 @@ ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes
     dq_ = rte_rcu_qsbr_dq_create(&dqp);
     if (!dq_) throw std::runtime_error(fmt::format("cannot create RCU defer queue: {}", rte_strerror(rte_errno)));
 
-    std::string lpm_name = fmt::format("rp_fib4_{}", id);
-    rte_lpm_config cfg4{};
-    cfg4.max_rules = sizes.fib4_max_routes;
-    cfg4.number_tbl8s = sizes.fib4_tbl8s;
-    lpm4_ = rte_lpm_create(lpm_name.c_str(), socket_id, &cfg4);
-    if (!lpm4_)
-        throw std::runtime_error(fmt::format("cannot create the IPv4 FIB ({} routes): {}",
-                                             sizes.fib4_max_routes, rte_strerror(rte_errno)));
-    rte_lpm_rcu_config rcfg{};
-    rcfg.v = qsbr_;
-    rcfg.mode = RTE_LPM_QSBR_MODE_DQ;
-    if (rte_lpm_rcu_qsbr_add(lpm4_, &rcfg) != 0)
-        throw std::runtime_error(fmt::format("cannot attach RCU to the IPv4 FIB: {}", rte_strerror(rte_errno)));
-
+    for (int i = 0; i < 2; ++i) {
+        std::string name4 = fmt::format("rp_fib4_{}_{}", id, i);
+        rte_fib_conf cfg4{};
+        cfg4.type = RTE_FIB_DIR24_8;
+        cfg4.default_nh = kFib4Miss;
+        cfg4.max_routes = int(sizes.fib4_max_routes);
+        cfg4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
+        cfg4.dir24_8.num_tbl8 = sizes.fib4_tbl8s;
+        fib4_[i] = rte_fib_create(name4.c_str(), socket_id, &cfg4);
+        if (!fib4_[i])
+            throw std::runtime_error(fmt::format("cannot create the IPv4 FIB ({} routes): {}",
+                                                 sizes.fib4_max_routes, rte_strerror(rte_errno)));
+    }
     for (int i = 0; i < 2; ++i) {
         std::string name6 = fmt::format("rp_fib6_{}_{}", id, i);
         rte_lpm6_config cfg6{};
@@ -89,7 +88,8 @@ ForwardingTables::~ForwardingTables() {
     std::free(groups_);
     std::free(adjs_);
     std::free(port_vlan_iface_);
-    if (lpm4_) rte_lpm_free(lpm4_);
+    for (auto* t : fib4_)
+        if (t) rte_fib_free(t);
     for (auto* t : lpm6_)
         if (t) rte_lpm6_free(t);
     rte_free(qsbr_);
@@ -196,34 +196,47 @@ void ForwardingTables::free_adjacency(uint32_t index) {
     adj_slots_.release();
 }
 
-int ForwardingTables::add_route(const Prefix& p, uint32_t group) {
-    Prefix n = p.network();
-    if (n.addr.is_v4()) return rte_lpm_add(lpm4_, n.addr.v4_host(), n.len, group);
-    // Double buffer: standby first, swap, grace period, then the old active.
-    uint32_t active = active6_.load(std::memory_order_relaxed);
-    int rc = rte_lpm6_add(lpm6_[active ^ 1], n.addr.bytes.data(), n.len, group);
+template <typename Change, typename Undo>
+int ForwardingTables::update_both(std::atomic<uint32_t>& active, Change change, Undo undo) {
+    const uint32_t old = active.load(std::memory_order_relaxed);
+    int rc = change(old ^ 1);
     if (rc != 0) return rc;
-    active6_.store(active ^ 1, std::memory_order_release);
-    synchronize();
-    rc = rte_lpm6_add(lpm6_[active], n.addr.bytes.data(), n.len, group);
+    // release: workers that see the new index see the finished copy.
+    active.store(old ^ 1, std::memory_order_release);
+    synchronize();  // nobody reads the old copy any more
+    rc = change(old);
     if (rc != 0) {
         // Keep both copies identical: undo on the one that succeeded.
-        active6_.store(active, std::memory_order_release);
+        active.store(old, std::memory_order_release);
         synchronize();
-        rte_lpm6_delete(lpm6_[active ^ 1], n.addr.bytes.data(), n.len);
+        undo(old ^ 1);
     }
     return rc;
 }
 
+int ForwardingTables::add_route(const Prefix& p, uint32_t group) {
+    Prefix n = p.network();
+    if (n.addr.is_v4()) {
+        const uint32_t ip = n.addr.v4_host();
+        return update_both(
+            active4_, [&](uint32_t c) { return rte_fib_add(fib4_[c], ip, n.len, group); },
+            [&](uint32_t c) { rte_fib_delete(fib4_[c], ip, n.len); });
+    }
+    const uint8_t* ip = n.addr.bytes.data();
+    return update_both(
+        active6_, [&](uint32_t c) { return rte_lpm6_add(lpm6_[c], ip, n.len, group); },
+        [&](uint32_t c) { rte_lpm6_delete(lpm6_[c], ip, n.len); });
+}
+
 int ForwardingTables::del_route(const Prefix& p) {
     Prefix n = p.network();
-    if (n.addr.is_v4()) return rte_lpm_delete(lpm4_, n.addr.v4_host(), n.len);
-    uint32_t active = active6_.load(std::memory_order_relaxed);
-    int rc = rte_lpm6_delete(lpm6_[active ^ 1], n.addr.bytes.data(), n.len);
-    if (rc != 0) return rc;
-    active6_.store(active ^ 1, std::memory_order_release);
-    synchronize();
-    return rte_lpm6_delete(lpm6_[active], n.addr.bytes.data(), n.len);
+    auto nothing = [](uint32_t) {};
+    if (n.addr.is_v4()) {
+        const uint32_t ip = n.addr.v4_host();
+        return update_both(active4_, [&](uint32_t c) { return rte_fib_delete(fib4_[c], ip, n.len); }, nothing);
+    }
+    const uint8_t* ip = n.addr.bytes.data();
+    return update_both(active6_, [&](uint32_t c) { return rte_lpm6_delete(lpm6_[c], ip, n.len); }, nothing);
 }
 
 }  // namespace rampart

@@ -35,7 +35,7 @@ EOC
 # starts reading at port start, so give the input a head start of nothing and
 # rely on rampartd publishing the config before launching the workers.
 rp_exec box timeout 60 "$RAMPARTD" --config "$WORK/pcap.conf" --socket "$WORK/sock" --exit-when-idle 1 -- \
-    -l 0-1 --no-huge --no-pci -m 512 --no-telemetry --file-prefix "rampart-pcap-$$" >"$WORK/log" 2>&1 || {
+    -l 0-1 --no-huge --no-pci -m 1024 --no-telemetry --file-prefix "rampart-pcap-$$" >"$WORK/log" 2>&1 || {
     echo "rampartd failed:"; cat "$WORK/log"; exit 1; }
 grep -q "exiting" "$WORK/log" || { echo "rampartd did not exit on idle input"; cat "$WORK/log"; exit 1; }
 /usr/bin/python3 "$HERE/pcap_replay.py" check "$WORK"
