@@ -251,7 +251,8 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
 
     result.preemptions = w.preemptions_end - w.preemptions_start;
     // Under SCHED_FIFO only RT throttling switches us out, and that is accounted for below.
-    if (!settings.realtime && result.preemptions > kToleratedPreemptions)
+    const bool preempted = !settings.realtime && result.preemptions > kToleratedPreemptions;
+    if (preempted)
         result.warnings.push_back(fmt::format(
             "{} involuntary context switches during the window: other processes shared the cores, so these "
             "numbers understate the worker (run on an otherwise idle machine)",
@@ -263,10 +264,11 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
                              m.idle_fraction() > expected_idle + kGeneratorBoundIdle;
     if (result.generator_bound)
         result.warnings.push_back(fmt::format(
-            "worker idle {:.1f}% of the window{}: the generator on the main lcore did not keep its rx ring full, so "
+            "worker idle {:.1f}% of the window{}: the generator on the main lcore did not keep its rx ring full{}, so "
             "{:.2f} Mpps is the generator's rate; the worker alone would reach about {:.2f} Mpps at {:.1f} cycles/packet",
             100 * m.idle_fraction(),
             expected_idle > 0 ? fmt::format(" ({:.1f}% expected from RT throttling)", 100 * expected_idle) : "",
+            preempted ? " (or was preempted: see above; --realtime prevents that)" : "",
             m.wall_mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
     if (m.dropped)
         result.warnings.push_back(
