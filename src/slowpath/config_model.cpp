@@ -41,6 +41,11 @@ std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed
         if (c.negated) {
             if (it == cfg.interfaces.end() || it->second.parent != parent || it->second.vlan != vid)
                 return fmt::format("no sub-interface {} with vlan {} on {}", name, vid, parent);
+            // A deleted sub-interface must not leave routes pointing at it.
+            for (auto& [p, hops] : cfg.routes)
+                for (auto& h : hops)
+                    if (h.ifname == name)
+                        return fmt::format("route {} uses interface {}; delete the route first", p.str(), name);
             cfg.interfaces.erase(it);
             return std::nullopt;
         }
@@ -132,7 +137,8 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
         if (it->second.empty()) cfg.routes.erase(it);
         return std::nullopt;
     }
-    auto& hops = cfg.routes[prefix];
+    static const std::vector<RouteNextHop> kNone;
+    const std::vector<RouteNextHop>& hops = it == cfg.routes.end() ? kNone : it->second;
     if (std::find(hops.begin(), hops.end(), nh) != hops.end()) {
         return fmt::format("route {} already has this next hop", prefix.str());
     }
@@ -145,16 +151,17 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
     }
     if (hops.size() >= kMaxEcmpNextHops)
         return fmt::format("route {} already has {} next hops (the ECMP maximum)", prefix.str(), kMaxEcmpNextHops);
-    hops.push_back(nh);
+    cfg.routes[prefix].push_back(nh);  // validated: only now change anything
     return std::nullopt;
 }
 
 }  // namespace
 
+// Every branch validates before it changes anything, so a failed command
+// leaves the configuration as it was without copying it (a million routes
+// would make each CLI change cost a copy).
 std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parsed& c, bool startup) {
     using cmd::Id;
-    RunningConfig candidate = config;
-    std::optional<std::string> err;
     switch (c.id) {
         case Id::InterfaceDevice:
         case Id::InterfaceVlan:
@@ -162,20 +169,11 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::InterfaceMtu:
         case Id::InterfaceShutdown:
         case Id::InterfaceDescription:
-        case Id::InterfaceNeighbor: err = apply_interface(candidate, c, startup); break;
-        case Id::Route: err = apply_route(candidate, c); break;
-        case Id::IcmpRateLimit: candidate.icmp_rate_pps = c.negated ? 100 : c.number("pps"); break;
-        default: err = "not a configuration command";
+        case Id::InterfaceNeighbor: return apply_interface(config, c, startup);
+        case Id::Route: return apply_route(config, c);
+        case Id::IcmpRateLimit: config.icmp_rate_pps = c.negated ? 100 : c.number("pps"); return std::nullopt;
+        default: return "not a configuration command";
     }
-    if (!err) {
-        // A deleted sub-interface must not leave routes pointing at it.
-        for (auto& [p, hops] : candidate.routes)
-            for (auto& h : hops)
-                if (!h.ifname.empty() && !candidate.interfaces.count(h.ifname))
-                    err = fmt::format("route {} uses interface {}; delete the route first", p.str(), h.ifname);
-    }
-    if (!err) config = std::move(candidate);
-    return err;
 }
 
 std::vector<const InterfaceConfig*> ordered_interfaces(const RunningConfig& config) {
