@@ -74,7 +74,9 @@ void FrameTemplates::add(std::span<const uint8_t> frame) {
 
 TrafficGenerator::TrafficGenerator(const FrameTemplates& templates, rte_mempool* pool, rte_ring* to_worker,
                                    rte_ring* from_worker)
-    : templates_(templates), pool_(pool), to_worker_(to_worker), from_worker_(from_worker) {
+    : templates_(templates), pool_(pool), to_worker_(to_worker), from_worker_(from_worker),
+      // rte_pktmbuf_init() lays every mbuf out as header, private area, buffer.
+      frame_offset_(sizeof(rte_mbuf) + rte_pktmbuf_priv_size(pool) + RTE_PKTMBUF_HEADROOM) {
     if (templates_.size() == 0) throw std::invalid_argument("no frame templates");
 }
 
@@ -100,7 +102,11 @@ void TrafficGenerator::prime(unsigned frames) {
     std::vector<rte_mbuf*> mbufs(frames);
     if (rte_pktmbuf_alloc_bulk(pool_, mbufs.data(), frames) != 0)
         throw std::runtime_error(fmt::format("cannot allocate {} mbufs for the generator", frames));
-    for (rte_mbuf* m : mbufs) restore(m);
+    for (rte_mbuf* m : mbufs) {
+        restore(m);
+        if (rte_pktmbuf_mtod(m, uint8_t*) != reinterpret_cast<uint8_t*>(m) + frame_offset_)
+            throw std::runtime_error("mbuf layout is not header, private area, buffer: cannot prefetch frames");
+    }
     rte_ring_sp_enqueue_bulk(to_worker_, reinterpret_cast<void**>(mbufs.data()), frames, nullptr);
 }
 
@@ -113,17 +119,18 @@ unsigned TrafficGenerator::recycle_burst() noexcept {
         return 0;
     }
     // The worker's core wrote these lines last: pull them over early, the
-    // mbuf header first (read only), then, once the header is here, the
-    // frame's first line (to be overwritten).
-    constexpr unsigned kHeaderAhead = 8, kDataAhead = 4;
-    auto frame_start = [](void* m) {
-        return static_cast<uint8_t*>(static_cast<rte_mbuf*>(m)->buf_addr) + RTE_PKTMBUF_HEADROOM;
-    };
-    for (unsigned i = 0; i < n && i < kHeaderAhead; ++i) rte_prefetch0(burst[i]);
-    for (unsigned i = 0; i < n && i < kDataAhead; ++i) rte_prefetch0_write(frame_start(burst[i]));
+    // mbuf header (read only) and the frame's first line (to be overwritten),
+    // whose address follows from the mbuf's without reading its header.
+    constexpr unsigned kAhead = 8;
+    for (unsigned i = 0; i < n && i < kAhead; ++i) {
+        rte_prefetch0(burst[i]);
+        rte_prefetch0_write(static_cast<uint8_t*>(burst[i]) + frame_offset_);
+    }
     for (unsigned i = 0; i < n; ++i) {
-        if (i + kHeaderAhead < n) rte_prefetch0(burst[i + kHeaderAhead]);
-        if (i + kDataAhead < n) rte_prefetch0_write(frame_start(burst[i + kDataAhead]));
+        if (i + kAhead < n) {
+            rte_prefetch0(burst[i + kAhead]);
+            rte_prefetch0_write(static_cast<uint8_t*>(burst[i + kAhead]) + frame_offset_);
+        }
         restore(static_cast<rte_mbuf*>(burst[i]));
     }
     // Never short: fewer frames circulate than the rx ring holds (checked in prime()).

@@ -58,7 +58,7 @@ struct GeneratorCounters {
     uint64_t empty_polls = 0;  // ... that found nothing: the generator was waiting on the worker
 };
 
-// Runs on the main lcore while the worker runs on its own.
+// Runs on the main lcore beside the worker, or inline on the worker's lcore (--generator inline).
 class TrafficGenerator {
 public:
     // `to_worker` is the ingress port's rx ring, `from_worker` the egress port's tx ring.
@@ -81,6 +81,7 @@ private:
     rte_mempool* pool_;
     rte_ring* to_worker_;
     rte_ring* from_worker_;
+    size_t frame_offset_;  // from an mbuf's address to its frame's first byte
     size_t next_template_ = 0;
     GeneratorCounters counters_;
 };
