@@ -53,9 +53,20 @@ void eth_input(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept {
 }
 
 void local_output(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept {
-    const uint16_t ifindex = w.tables_.iface_of(port_id, 0);
+    const ForwardingTables& t = w.tables_;
+    uint16_t ifindex = t.iface_of(port_id, 0);
     if (unlikely(m->data_len < sizeof(rte_ether_hdr) || ifindex >= kMaxInterfaces))
         return w.drop(m, ifindex, Drop::local_out_malformed);
+    // What the kernel sends on a sub-interface's VLAN link arrives tagged: it goes
+    // out as it is, counted on the sub-interface when the VLAN is one of ours.
+    const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
+        m->data_len >= sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)) {
+        const auto* vh = reinterpret_cast<const rte_vlan_hdr*>(eth + 1);
+        const uint16_t vlan = rte_be_to_cpu_16(vh->vlan_tci) & 0xfff;
+        const uint16_t sub = vlan ? t.iface_of(port_id, vlan) : kNoInterface;
+        if (sub < kMaxInterfaces) ifindex = sub;
+    }
     InterfaceCounters& c = w.counters_.iface[ifindex];
     ++c.local_out;
     ++c.tx_packets;

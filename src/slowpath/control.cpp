@@ -133,9 +133,10 @@ void Control::drain_resolve_requests(const std::vector<rte_ring*>& rings) {
 }
 
 void Control::probe(uint16_t ifindex, const IpAddr& ip) {
-    const PortRuntime* rt = fib_.port_of(fib_.name_of(ifindex));
-    if (!nl_ || !mirror_ || !rt || rt->twin_ifname.empty()) return;
-    int kif = mirror_->twin_ifindex(rt->twin_ifname);
+    // A port's next hops are probed on its TAP twin, a sub-interface's on its VLAN link.
+    std::string kernel_ifname = fib_.kernel_ifname(fib_.name_of(ifindex));
+    if (!nl_ || !mirror_ || kernel_ifname.empty()) return;
+    int kif = mirror_->twin_ifindex(kernel_ifname);
     if (!kif) return;
     auto st = nl_->probe_neighbor(kif, ip);
     ++probes_sent_;

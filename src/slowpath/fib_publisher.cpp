@@ -19,7 +19,18 @@ const char* route_source_name(RouteSource s) {
 
 namespace {
 Prefix host_prefix(const IpAddr& a) { return Prefix{a, uint8_t(a.bits())}; }
+constexpr size_t kKernelNameMax = 15;  // IFNAMSIZ - 1
 }  // namespace
+
+std::string vlan_twin_name(const std::string& parent_twin, uint16_t vid) {
+    std::string suffix = fmt::format(".{}", vid);
+    if (parent_twin.size() + suffix.size() <= kKernelNameMax) return parent_twin + suffix;
+    uint32_t h = 2166136261u;  // FNV-1a
+    for (unsigned char c : parent_twin) h = (h ^ c) * 16777619u;
+    std::string tag = fmt::format("~{:04x}", (h ^ (h >> 16)) & 0xffff);
+    size_t keep = kKernelNameMax - suffix.size() - tag.size();
+    return parent_twin.substr(0, keep) + tag + suffix;
+}
 
 void FibPublisher::register_port(const std::string& name, const PortRuntime& rt) {
     IfRuntime r;
@@ -29,6 +40,7 @@ void FibPublisher::register_port(const std::string& name, const PortRuntime& rt)
     r.cfg.name = name;
     names_[r.ifindex] = name;
     ifs_[name] = r;
+    index_kernel_names();
 }
 
 void FibPublisher::set_link_state(const std::string& name, bool up) {
@@ -358,6 +370,7 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config) {
             names_[r.ifindex].clear();
             it = ifs_.erase(it);
         }
+        index_kernel_names();
     }
     tables_.reclaim();
     return problems;
@@ -405,10 +418,28 @@ std::vector<std::string> FibPublisher::interface_names() const {
     return out;
 }
 
-std::optional<uint16_t> FibPublisher::ifindex_of_twin(const std::string& twin) const {
-    for (auto& [n, r] : ifs_)
-        if (r.cfg.is_port() && r.port.twin_ifname == twin) return r.ifindex;
-    return std::nullopt;
+std::string FibPublisher::kernel_ifname(const IfRuntime& r) const {
+    if (r.port.twin_ifname.empty()) return {};
+    return r.cfg.is_port() ? r.port.twin_ifname : vlan_twin_name(r.port.twin_ifname, r.cfg.vlan);
+}
+
+std::string FibPublisher::kernel_ifname(const std::string& name) const {
+    auto it = ifs_.find(name);
+    return it == ifs_.end() ? std::string{} : kernel_ifname(it->second);
+}
+
+void FibPublisher::index_kernel_names() {
+    by_kernel_name_.clear();
+    for (auto& [n, r] : ifs_) {
+        std::string k = kernel_ifname(r);
+        if (!k.empty()) by_kernel_name_.emplace(std::move(k), r.ifindex);
+    }
+}
+
+std::optional<uint16_t> FibPublisher::ifindex_of_twin(const std::string& kernel_ifname) const {
+    auto it = by_kernel_name_.find(kernel_ifname);
+    if (it == by_kernel_name_.end()) return std::nullopt;
+    return it->second;
 }
 
 std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family> family) const {

@@ -26,6 +26,13 @@ struct PortRuntime {
     bool link_up = true;
 };
 
+// Kernel name of a sub-interface's exception path: an 802.1Q link on its parent
+// port's TAP twin. "<twin>.<vid>" when that fits the kernel's 15 characters,
+// otherwise as much of the twin's name as fits, '~', 4 hex digits of a hash of
+// the whole twin name, ".<vid>" ("rp-cor~f4f4.100" for twin "rp-core-uplink1").
+// Deterministic; '~' cannot occur in a twin's name, so the forms never collide.
+std::string vlan_twin_name(const std::string& parent_twin, uint16_t vid);
+
 enum class RouteSource : uint8_t { local, connected, neighbor, static_route };
 const char* route_source_name(RouteSource s);
 
@@ -77,8 +84,13 @@ public:
     std::vector<std::pair<uint16_t, IpAddr>> unresolved_next_hops() const;
     // Static routes whose next hop is not reachable, with the reason.
     const std::map<Prefix, std::string>& unresolved_routes() const { return unresolved_; }
-    // Twin (kernel) interface names by ifindex of ports, for neighbour events.
-    std::optional<uint16_t> ifindex_of_twin(const std::string& twin_ifname) const;
+    // Kernel interface that carries `name`'s exception path: a port's TAP twin, a
+    // sub-interface's VLAN link on its parent's twin (vlan_twin_name); empty when
+    // there is none.
+    std::string kernel_ifname(const std::string& name) const;
+    // The interface whose exception path is kernel interface `kernel_ifname`
+    // (a TAP twin or a sub-interface's VLAN link), for neighbour events.
+    std::optional<uint16_t> ifindex_of_twin(const std::string& kernel_ifname) const;
 
 private:
     struct AdjKey {
@@ -120,6 +132,8 @@ private:
     bool iface_up(const IfRuntime& r) const;
     const IfRuntime* runtime(uint16_t ifindex) const;
     void collect_prefixes(std::vector<Prefix>& out) const;
+    std::string kernel_ifname(const IfRuntime& r) const;
+    void index_kernel_names();
 
     ForwardingTables& tables_;
     RunningConfig config_;
@@ -132,6 +146,7 @@ private:
     std::map<GroupKey, Slot> groups_;
     std::map<Prefix, Want> fib_;
     std::map<Prefix, std::string> unresolved_;
+    std::map<std::string, uint16_t> by_kernel_name_;  // kernel_ifname -> ifindex
 };
 
 }  // namespace rampart

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/if_vlan.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -51,11 +53,26 @@ public:
         append(&a, sizeof a);
         append(data, len);
     }
+    void attr_u16(uint16_t type, uint16_t value) { attr(type, &value, sizeof value); }
     void attr_u32(uint16_t type, uint32_t value) { attr(type, &value, sizeof value); }
     void attr_addr(uint16_t type, const IpAddr& a) { attr(type, a.bytes.data(), addr_size(a.family)); }
     void attr_string(uint16_t type, std::string_view s) {
         std::string z(s);  // the kernel expects the terminating NUL
         attr(type, z.c_str(), z.size() + 1);
+    }
+    // A nested attribute: begin_nest returns its offset, end_nest fixes its length
+    // (which covers the padding of the attributes inside, as iproute2 does).
+    size_t begin_nest(uint16_t type) {
+        size_t at = buf_.size();
+        rtattr a{};
+        a.rta_len = sizeof a;
+        a.rta_type = static_cast<unsigned short>(type | NLA_F_NESTED);
+        append(&a, sizeof a);
+        return at;
+    }
+    void end_nest(size_t at) {
+        auto len = static_cast<unsigned short>(std::min<size_t>(buf_.size() - at, 0xffff));
+        std::memcpy(buf_.data() + at + offsetof(rtattr, rta_len), &len, sizeof len);
     }
     std::vector<uint8_t> finish() {
         uint32_t len = static_cast<uint32_t>(buf_.size());
@@ -143,6 +160,12 @@ std::string read_u32(std::span<const uint8_t> v, const char* name, uint32_t& out
     return {};
 }
 
+// A string attribute, up to its first NUL (the kernel sends one; tolerate none).
+std::string read_string(std::span<const uint8_t> v) {
+    auto nul = std::find(v.begin(), v.end(), uint8_t{0});
+    return std::string(v.begin(), nul);
+}
+
 std::optional<MacAddr> read_mac(std::span<const uint8_t> v) {
     if (v.size() != 6) return std::nullopt;  // non-Ethernet devices carry other sizes
     MacAddr m;
@@ -185,6 +208,30 @@ Decoded decode_neighbor(uint16_t type, std::span<const uint8_t> payload) {
     return Decoded{ev, {}};
 }
 
+// IFLA_LINKINFO: the kind, and for VLAN links the VLAN id from IFLA_INFO_DATA
+// (whose layout depends on the kind, which may come after it).
+std::string decode_linkinfo(std::span<const uint8_t> linkinfo, LinkEvent& ev) {
+    std::span<const uint8_t> data;
+    bool has_data = false;
+    auto err = walk_attributes(linkinfo, [&](uint16_t t, std::span<const uint8_t> v) -> std::string {
+        if (t == IFLA_INFO_KIND) ev.kind = read_string(v);
+        else if (t == IFLA_INFO_DATA) {
+            data = v;
+            has_data = true;
+        }
+        return {};
+    });
+    if (!err.empty()) return "IFLA_LINKINFO: " + err;
+    if (!has_data || ev.kind != "vlan") return {};
+    err = walk_attributes(data, [&](uint16_t t, std::span<const uint8_t> v) -> std::string {
+        if (t != IFLA_VLAN_ID) return {};
+        if (v.size() != sizeof(uint16_t)) return fmt::format("IFLA_VLAN_ID of {} bytes", v.size());
+        ev.vlan_id = load<uint16_t>(v);
+        return {};
+    });
+    return err.empty() ? std::string{} : "IFLA_INFO_DATA: " + err;
+}
+
 Decoded decode_link(uint16_t type, std::span<const uint8_t> payload) {
     ifinfomsg ifi;
     std::span<const uint8_t> attrs;
@@ -192,10 +239,19 @@ Decoded decode_link(uint16_t type, std::span<const uint8_t> payload) {
     if (ifi.ifi_family != AF_UNSPEC) return skipped();  // per-family (bridge, inet6) link info
 
     LinkEvent ev;
+    std::span<const uint8_t> linkinfo;
+    bool has_linkinfo = false;
     auto err = walk_attributes(attrs, [&](uint16_t t, std::span<const uint8_t> v) -> std::string {
         if (t == IFLA_IFNAME) {
-            auto nul = std::find(v.begin(), v.end(), uint8_t{0});
-            ev.name.assign(v.begin(), nul);
+            ev.name = read_string(v);
+        } else if (t == IFLA_LINK) {
+            uint32_t lower = 0;
+            auto e = read_u32(v, "IFLA_LINK", lower);
+            ev.link = static_cast<int>(lower);
+            return e;
+        } else if (t == IFLA_LINKINFO) {
+            linkinfo = v;
+            has_linkinfo = true;
         } else if (t == IFLA_ADDRESS) {
             ev.mac = read_mac(v);
         } else if (t == IFLA_MTU) {
@@ -210,6 +266,9 @@ Decoded decode_link(uint16_t type, std::span<const uint8_t> payload) {
         return {};
     });
     if (!err.empty()) return malformed(err);
+    if (has_linkinfo) {
+        if (auto e = decode_linkinfo(linkinfo, ev); !e.empty()) return malformed(e);
+    }
     ev.ifindex = ifi.ifi_index;
     ev.admin_up = ifi.ifi_flags & IFF_UP;
     ev.carrier = ifi.ifi_flags & IFF_LOWER_UP;
@@ -403,6 +462,35 @@ std::vector<uint8_t> build_set_link(uint32_t seq, int ifindex, const LinkChange&
     b.family_header(ifi);
     if (change.mac) b.attr(IFLA_ADDRESS, change.mac->bytes.data(), change.mac->bytes.size());
     if (change.mtu) b.attr_u32(IFLA_MTU, *change.mtu);
+    return b.finish();
+}
+
+std::vector<uint8_t> build_new_vlan_link(uint32_t seq, const VlanLink& link) {
+    MessageBuilder b(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;  // ifi_index 0: the kernel picks one
+    b.family_header(ifi);
+    b.attr_string(IFLA_IFNAME, link.name);
+    b.attr_u32(IFLA_LINK, static_cast<uint32_t>(link.parent_ifindex));
+    size_t info = b.begin_nest(IFLA_LINKINFO);
+    b.attr_string(IFLA_INFO_KIND, "vlan");
+    size_t data = b.begin_nest(IFLA_INFO_DATA);
+    b.attr_u16(IFLA_VLAN_ID, link.vlan_id);
+    ifla_vlan_flags flags{};
+    flags.flags = link.loose_binding ? VLAN_FLAG_LOOSE_BINDING : 0;
+    flags.mask = VLAN_FLAG_LOOSE_BINDING;  // leave the other flags at their defaults
+    b.attr(IFLA_VLAN_FLAGS, &flags, sizeof flags);
+    b.end_nest(data);
+    b.end_nest(info);
+    return b.finish();
+}
+
+std::vector<uint8_t> build_del_link(uint32_t seq, int ifindex) {
+    MessageBuilder b(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = ifindex;
+    b.family_header(ifi);
     return b.finish();
 }
 
@@ -643,6 +731,27 @@ int Socket::ifindex(const std::string& name) {
 std::string Socket::ifname(int ifindex) {
     auto link = query_link(ifindex, {});
     return link ? link->name : std::string{};
+}
+
+std::optional<LinkEvent> Socket::link(const std::string& name) { return query_link(0, name); }
+
+Status Socket::add_vlan_link(const VlanLink& link) {
+    auto what = [&] {
+        return fmt::format("RTM_NEWLINK {} vlan {} on {}", link.name, link.vlan_id,
+                           describe(link.parent_ifindex));
+    };
+    // The kernel would say EINVAL too, but without naming the problem.
+    if (link.name.empty() || link.name.size() >= IFNAMSIZ)
+        return Status{what() + ": interface names have 1-15 characters", EINVAL};
+    uint32_t seq = next_seq();
+    return transact(build_new_vlan_link(seq, link), seq, what);
+}
+
+Status Socket::del_link(int ifindex) {
+    // Named before the request: afterwards the interface is gone.
+    std::string name = describe(ifindex);
+    uint32_t seq = next_seq();
+    return transact(build_del_link(seq, ifindex), seq, [&] { return "RTM_DELLINK " + name; });
 }
 
 std::string Socket::describe(int ifindex) {

@@ -45,6 +45,9 @@ struct LinkEvent {
     // IF_OPER_* (RFC 2863). Lags carrier: the kernel drops what a device sends
     // until link-watch reports it UP (or UNKNOWN), up to ~1 s after carrier.
     uint8_t operstate = 0;
+    int link = 0;                     // IFLA_LINK: the lower device (a VLAN's parent), 0 if none
+    std::string kind;                 // IFLA_INFO_KIND ("vlan", "veth", "tun", ...), empty if none
+    std::optional<uint16_t> vlan_id;  // IFLA_VLAN_ID, for kind "vlan"
 
     friend bool operator==(const LinkEvent&, const LinkEvent&) = default;
 };
@@ -115,6 +118,17 @@ struct LinkChange {
     std::optional<unsigned> mtu;
 };
 
+// An 802.1Q link to create on top of an existing device (RTM_NEWLINK, kind "vlan").
+struct VlanLink {
+    std::string name;       // the new device's name (the kernel wants 1-15 characters)
+    int parent_ifindex = 0; // IFLA_LINK
+    uint16_t vlan_id = 0;   // 1-4094
+    // VLAN_FLAG_LOOSE_BINDING: the link's admin state does not follow its parent's
+    // (only its carrier does), so an administratively down sub-interface stays down
+    // when the parent comes back up.
+    bool loose_binding = true;
+};
+
 enum class Change { add, remove };
 enum class Dad { perform, skip };  // IPv6 duplicate address detection on a new address
 
@@ -131,6 +145,12 @@ ParseResult parse(std::span<const uint8_t> buf);
 std::vector<uint8_t> build_get_link(uint32_t seq, int ifindex, std::string_view name);
 /// RTM_NEWLINK on an existing interface applying `change`. No errors.
 std::vector<uint8_t> build_set_link(uint32_t seq, int ifindex, const LinkChange& change);
+/// RTM_NEWLINK (create, exclusive) of an 802.1Q link: IFLA_IFNAME, IFLA_LINK and
+/// IFLA_LINKINFO{IFLA_INFO_KIND "vlan", IFLA_INFO_DATA{IFLA_VLAN_ID, IFLA_VLAN_FLAGS}}.
+/// Values are sent as given (the kernel validates them). No errors.
+std::vector<uint8_t> build_new_vlan_link(uint32_t seq, const VlanLink& link);
+/// RTM_DELLINK of interface ifindex. No errors.
+std::vector<uint8_t> build_del_link(uint32_t seq, int ifindex);
 /// RTM_NEWADDR (create, exclusive) or RTM_DELADDR. No errors.
 std::vector<uint8_t> build_address(uint32_t seq, Change change, int ifindex, const Prefix& prefix,
                                    Dad dad = Dad::perform);
@@ -179,6 +199,18 @@ public:
     int ifindex(const std::string& name);
     /// Name of interface `ifindex`; empty if there is none (or on any error).
     std::string ifname(int ifindex);
+    /// The interface called `name` (with its kind, lower device and VLAN id);
+    /// nullopt if there is none (or on any error).
+    std::optional<LinkEvent> link(const std::string& name);
+
+    /// Creates an 802.1Q link. Errors: EEXIST (the name is taken, or the parent
+    /// already has a link for that VLAN id), ENODEV (no such parent), EOPNOTSUPP
+    /// (kernel without 802.1Q support, CONFIG_VLAN_8021Q), ERANGE (VLAN id 4095 or
+    /// more), EINVAL (bad name, or a parent that cannot carry VLANs), EPERM.
+    Status add_vlan_link(const VlanLink& link);
+    /// Deletes an interface (and with it its addresses and routes). Errors:
+    /// ENODEV, EOPNOTSUPP (a device that cannot be deleted, e.g. lo), EPERM.
+    Status del_link(int ifindex);
 
     /// Sets IFF_UP or clears it. Errors: ENODEV, EPERM, transport failures.
     Status set_link_up(int ifindex, bool up);

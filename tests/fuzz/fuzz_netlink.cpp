@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (const auto* n = std::get_if<rampart::netlink::NeighborEvent>(&m.event))
             sink += n->ip.str().size() + (n->mac ? n->mac->str().size() : 0);
         else if (const auto* l = std::get_if<rampart::netlink::LinkEvent>(&m.event))
-            sink += l->name.size();
+            sink += l->name.size() + l->kind.size() + l->vlan_id.value_or(0) + size_t(l->link);
         else if (const auto* a = std::get_if<rampart::netlink::AddressEvent>(&m.event))
             sink += a->prefix.str().size();
         else if (const auto* r = std::get_if<rampart::netlink::RouteEvent>(&m.event))

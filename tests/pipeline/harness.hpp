@@ -71,7 +71,8 @@ public:
             p.wire = make_ring_port("w" + std::to_string(i));
             p.twin = make_ring_port("t" + std::to_string(i));
             p.mac = *MacAddr::parse("02:00:00:00:00:0" + std::to_string(i));
-            fib->register_port(p.name, PortRuntime{p.wire.port_id, p.twin.port_id, p.mac, "", "ring", true});
+            // The twin's kernel name only names things here: there is no kernel mirror.
+            fib->register_port(p.name, PortRuntime{p.wire.port_id, p.twin.port_id, p.mac, "rp-" + p.name, "ring", true});
             wc.ports[wc.nb_ports++] = WorkerPort{p.wire.port_id, p.twin.port_id, 0};
             config += "interface " + p.name + " device ring" + std::to_string(i) + "\n";
             ports.push_back(p);

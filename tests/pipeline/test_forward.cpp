@@ -229,6 +229,82 @@ TEST_CASE("802.1Q sub-interfaces classify, forward tagged and drop unknown VLANs
     CHECK(p.drops(1, Drop::eth_unknown_vlan) == 2);
 }
 
+TEST_CASE("A sub-interface's exception path: tagged to the parent's twin and back, unchanged", "[pipeline][vlan][exception]") {
+    TwoSided p;
+    p.exec("interface port1.100 vlan 100 parent port1");
+    p.exec("interface port1.100 address 198.18.0.1/24");
+    p.exec("interface port1.100 address 2001:db8:100::1/64");
+    const MacAddr peer = mac("02:dd:00:00:00:10");
+    const IpAddr peer4 = addr("198.18.0.10"), peer6 = addr("2001:db8:100::10");
+    const IpAddr own4 = addr("198.18.0.1"), own6 = addr("2001:db8:100::1");
+    // What the kernel's VLAN link on the twin must see: the frames as they came, tags included.
+    std::vector<Bytes> up = {
+        ether(mac("ff:ff:ff:ff:ff:ff"), peer, 0x0806, pattern(28), uint16_t(100)),  // ARP
+        ether(kPort1Mac, peer, 0x0800, ipv4(peer4, own4, 1, 64, icmp4(8, 0, 0x00070001, pattern(8))), uint16_t(100)),
+        ether(mac("33:33:ff:00:00:01"), peer, 0x86dd,
+              ipv6(peer6, addr("ff02::1:ff00:1"), 58, 255, icmp6(peer6, addr("ff02::1:ff00:1"), 135, 0, 0, pattern(24))),
+              uint16_t(100)),  // neighbour solicitation
+        ether(kPort1Mac, peer, 0x86dd, ipv6(peer6, own6, 58, 64, icmp6(peer6, own6, 128, 0, 0x00070001, pattern(8))),
+              uint16_t(100)),
+    };
+    for (auto& f : up) p.send(1, f);
+    p.run();
+    auto punted = p.kernel_out(1);
+    REQUIRE(punted.size() == up.size());
+    for (size_t i = 0; i < up.size(); ++i) CHECK(hex(punted[i]) == hex(up[i]));
+    CHECK(p.counters(2).punted == up.size());
+    CHECK(p.counters(1).punted == 0);
+
+    // The kernel answers on the VLAN link: tagged frames leave the port as they are,
+    // counted on the sub-interface; untagged ones on the port; unknown VLANs on the port.
+    Bytes reply = ether(peer, kPort1Mac, 0x0800, ipv4(own4, peer4, 1, 64, icmp4(0, 0, 0x00070001, pattern(8))), uint16_t(100));
+    Bytes untagged = ether(kHostBMac, kPort1Mac, 0x0806, pattern(28));
+    Bytes other_vlan = ether(peer, kPort1Mac, 0x0806, pattern(28), uint16_t(300));
+    for (auto& f : {reply, untagged, other_vlan}) p.send_from_kernel(1, f);
+    p.run();
+    auto out = p.wire_out(1);
+    REQUIRE(out.size() == 3);
+    CHECK(hex(out[0]) == hex(reply));
+    CHECK(hex(out[1]) == hex(untagged));
+    CHECK(hex(out[2]) == hex(other_vlan));
+    CHECK(p.counters(2).local_out == 1);
+    CHECK(p.counters(2).tx_packets == 1);
+    CHECK(p.counters(2).tx_bytes == reply.size());
+    CHECK(p.counters(1).local_out == 2);
+    CHECK(p.wire_out(0).empty());
+
+    // The kernel side: neighbours learnt on the VLAN link belong to the sub-interface.
+    CHECK(p.fib->kernel_ifname("port1") == "rp-port1");
+    CHECK(p.fib->kernel_ifname("port1.100") == "rp-port1.100");
+    CHECK(p.fib->ifindex_of_twin("rp-port1") == uint16_t{1});
+    CHECK(p.fib->ifindex_of_twin("rp-port1.100") == uint16_t{2});
+    p.exec("no interface port1.100 vlan 100 parent port1");
+    CHECK_FALSE(p.fib->ifindex_of_twin("rp-port1.100"));
+    CHECK(p.fib->kernel_ifname("port1.100").empty());
+}
+
+TEST_CASE("Kernel names of VLAN links fit IFNAMSIZ and stay deterministic", "[pipeline][vlan]") {
+    CHECK(vlan_twin_name("rp-pb", 100) == "rp-pb.100");
+    CHECK(vlan_twin_name("rp-uplink01", 1) == "rp-uplink01.1");
+    CHECK(vlan_twin_name("rp-uplink0", 4094) == "rp-uplink0.4094");  // exactly 15
+    // 16 characters would not fit: a prefix of the twin, '~' and a hash of it.
+    const std::string a = vlan_twin_name("rp-uplink01", 4094), b = vlan_twin_name("rp-uplink02", 4094);
+    CHECK(a.size() == 15);
+    CHECK(a.rfind("rp-up~", 0) == 0);
+    CHECK(a.substr(a.size() - 5) == ".4094");
+    CHECK(a == vlan_twin_name("rp-uplink01", 4094));
+    CHECK(a != b);
+    std::set<std::string> names;
+    size_t longest = 0;
+    for (uint16_t vid = 1; vid < 4095; ++vid) {
+        std::string n = vlan_twin_name("rp-abcdefghijkl", vid);  // the longest twin name
+        longest = std::max(longest, n.size());
+        names.insert(n);
+    }
+    CHECK(longest == 15);
+    CHECK(names.size() == 4094);
+}
+
 TEST_CASE("Traffic for the box goes to the TAP twin; the twin's output goes to the wire", "[pipeline][exception]") {
     TwoSided p;
     std::vector<Bytes> local = {
