@@ -18,10 +18,11 @@ Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirr
     : tables_(tables), fib_(fib), mirror_(mirror), nl_(nl), workers_(std::move(workers)),
       last_(workers_.size()), prev_(workers_.size()) {}
 
-std::string Control::publish() {
-    std::vector<std::string> problems = fib_.reconcile(config_);
+std::string Control::publish(const std::optional<Prefix>& only_route, bool sweep_routes) {
+    std::vector<std::string> problems =
+        only_route ? fib_.reconcile_route(config_, *only_route) : fib_.reconcile(config_, sweep_routes);
     if (mirror_) {
-        auto more = mirror_->sync(config_, fib_);
+        auto more = only_route ? mirror_->sync_route(*only_route, fib_) : mirror_->sync(config_, fib_);
         problems.insert(problems.end(), more.begin(), more.end());
     }
     std::string text;
@@ -34,7 +35,7 @@ std::string Control::publish() {
 
 std::string Control::install(const RunningConfig& config) {
     config_ = config;
-    return publish();
+    return publish(std::nullopt, true);
 }
 
 CommandResult Control::execute(std::string_view line) {
@@ -45,12 +46,11 @@ CommandResult Control::execute(std::string_view line) {
 
 CommandResult Control::execute(const cmd::Parsed& c) {
     if (cmd::scope(c.id) == cmd::Scope::exec_only) return show(c);
-    RunningConfig candidate = config_;
-    if (auto err = apply_command(candidate, c, false)) return {false, "% " + *err + "\n"};
-    if (candidate == config_) return {true, ""};
-    config_ = std::move(candidate);
+    // apply_command changes nothing when it fails: no copy of the configuration needed.
+    if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
     log::info("config: {}", c.line);
-    return {true, publish()};
+    if (c.id == cmd::Id::Route) return {true, publish(c.prefix("prefix").network(), false)};
+    return {true, publish(std::nullopt, false)};
 }
 
 CommandResult Control::show(const cmd::Parsed& c) {
@@ -157,7 +157,6 @@ void Control::on_neighbor(const netlink::NeighborEvent& ev) {
     using S = netlink::NeighborEvent::State;
     bool usable = ev.mac && (ev.state == S::reachable || ev.state == S::stale || ev.state == S::other);
     fib_.neighbor_update(*ifindex, ev.ip, usable ? ev.mac : std::nullopt);
-    if (mirror_) mirror_->sync(config_, fib_);
 }
 
 void Control::resync_neighbors() {

@@ -57,7 +57,10 @@ public:
     std::string version_text() const;
 
 private:
-    std::string publish();  // reconcile + mirror; returns warnings as text
+    // Reconciles the data plane and the kernel with config_: one prefix after a
+    // route command, otherwise interfaces (and every prefix when they changed or
+    // `sweep_routes`). Returns warnings as text.
+    std::string publish(const std::optional<Prefix>& only_route, bool sweep_routes);
     CommandResult show(const cmd::Parsed& c);
 
     ForwardingTables& tables_;

@@ -234,8 +234,8 @@ std::optional<std::string> FibPublisher::sync_prefix(const Prefix& p) {
     std::optional<Want> want = desired(p);
     unresolved_.erase(p);
     if (!want) {
-        auto route = config_.routes.find(p);
-        if (route != config_.routes.end()) {
+        auto route = config_ ? config_->routes.find(p) : decltype(config_->routes.find(p)){};
+        if (config_ && route != config_->routes.end()) {
             GroupKey key;
             if (auto err = resolve_static(p, route->second, key)) unresolved_[p] = *err;
             else want = Want{RouteSource::static_route, std::move(key)};
@@ -288,15 +288,25 @@ void FibPublisher::collect_prefixes(std::vector<Prefix>& out) const {
         }
     }
     for (auto& [k, mac] : neigh_) out.push_back(host_prefix(k.next_hop));
-    for (auto& [p, hops] : config_.routes) out.push_back(p);
+    if (config_)
+        for (auto& [p, hops] : config_->routes) out.push_back(p);
+    for (auto& [p, why] : unresolved_) out.push_back(p);
     for (auto& [p, w] : fib_) out.push_back(p);
 }
 
-std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config) {
+std::vector<std::string> FibPublisher::reconcile_route(const RunningConfig& config, const Prefix& prefix) {
+    config_ = &config;
     std::vector<std::string> problems;
-    const bool interfaces_changed = config.interfaces != config_.interfaces || fib_.empty();
-    std::map<Prefix, std::vector<RouteNextHop>> old_routes = std::move(config_.routes);
-    config_ = config;
+    if (auto err = sync_prefix(prefix.network())) problems.push_back(*err);
+    tables_.reclaim();
+    return problems;
+}
+
+std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bool sweep_routes) {
+    std::vector<std::string> problems;
+    const bool interfaces_changed = config.interfaces != interfaces_ || fib_.empty();
+    interfaces_ = config.interfaces;
+    config_ = &config;
     tables_.set_icmp_rate_pps(config.icmp_rate_pps);
 
     std::vector<Prefix> touched;
@@ -344,13 +354,8 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config) {
             if (r.present) publish_interface(r);
         for (auto& [k, slot] : adjs_) tables_.set_adjacency(slot.index, build_adjacency(k));
         collect_prefixes(touched);
-    } else {
-        for (auto& [p, hops] : config.routes) {
-            auto o = old_routes.find(p);
-            if (o == old_routes.end() || o->second != hops) touched.push_back(p);
-        }
-        for (auto& [p, hops] : old_routes)
-            if (!config.routes.count(p)) touched.push_back(p);
+    } else if (sweep_routes) {
+        collect_prefixes(touched);
     }
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
@@ -442,18 +447,26 @@ std::optional<uint16_t> FibPublisher::ifindex_of_twin(const std::string& kernel_
     return it->second;
 }
 
+InstalledRoute FibPublisher::describe(const Prefix& p, const Want& w) const {
+    InstalledRoute r{p, w.source, w.key.kind, w.key.ifindex, {}};
+    for (const AdjKey& a : w.key.adjs) {
+        auto n = neigh_.find(a);
+        r.next_hops.push_back({a.ifindex, a.next_hop, n != neigh_.end(), n != neigh_.end() ? n->second : MacAddr{}});
+    }
+    return r;
+}
+
 std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family> family) const {
     std::vector<InstalledRoute> out;
-    for (auto& [p, w] : fib_) {
-        if (family && p.addr.family != *family) continue;
-        InstalledRoute r{p, w.source, w.key.kind, w.key.ifindex, {}};
-        for (const AdjKey& a : w.key.adjs) {
-            auto n = neigh_.find(a);
-            r.next_hops.push_back({a.ifindex, a.next_hop, n != neigh_.end(), n != neigh_.end() ? n->second : MacAddr{}});
-        }
-        out.push_back(std::move(r));
-    }
+    for (auto& [p, w] : fib_)
+        if (!family || p.addr.family == *family) out.push_back(describe(p, w));
     return out;
+}
+
+std::optional<InstalledRoute> FibPublisher::installed_route(const Prefix& prefix) const {
+    auto it = fib_.find(prefix.network());
+    if (it == fib_.end()) return std::nullopt;
+    return describe(it->first, it->second);
 }
 
 std::vector<NeighborEntry> FibPublisher::neighbors() const {

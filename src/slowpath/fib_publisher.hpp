@@ -66,9 +66,14 @@ public:
     void register_port(const std::string& name, const PortRuntime& rt);
     void set_link_state(const std::string& name, bool up);
 
-    // Brings the tables in line with `config`. Returns one message per route
-    // that could not be installed (FIB full, gateway not on any subnet, ...).
-    std::vector<std::string> reconcile(const RunningConfig& config);
+    // Brings the tables in line with `config`, which must stay alive: the
+    // publisher reads its routes from it. Interfaces are compared with the last
+    // applied ones; every prefix is re-checked when they changed or when
+    // `sweep_routes` asks for it. Returns one message per route that could not
+    // be installed (FIB full, gateway not on any subnet, ...).
+    std::vector<std::string> reconcile(const RunningConfig& config, bool sweep_routes = true);
+    // After a change to the routes of `prefix` only: O(log n) with a full table.
+    std::vector<std::string> reconcile_route(const RunningConfig& config, const Prefix& prefix);
 
     // A neighbour the kernel resolved (mac set) or lost (nullopt).
     void neighbor_update(uint16_t ifindex, const IpAddr& ip, const std::optional<MacAddr>& mac);
@@ -79,6 +84,7 @@ public:
     const PortRuntime* port_of(const std::string& name) const;  // the port itself, or a sub-interface's parent
     std::vector<std::string> interface_names() const;
     std::vector<InstalledRoute> installed_routes(std::optional<Family> family) const;
+    std::optional<InstalledRoute> installed_route(const Prefix& prefix) const;
     std::vector<NeighborEntry> neighbors() const;
     // Next hops that routes use but whose MAC is not known yet.
     std::vector<std::pair<uint16_t, IpAddr>> unresolved_next_hops() const;
@@ -120,6 +126,7 @@ private:
     };
 
     std::optional<Want> desired(const Prefix& p) const;
+    InstalledRoute describe(const Prefix& p, const Want& w) const;
     std::optional<std::string> resolve_static(const Prefix& p, const std::vector<RouteNextHop>& hops, GroupKey& key) const;
     // Returns an error message when the FIB refused the entry.
     std::optional<std::string> sync_prefix(const Prefix& p);
@@ -136,7 +143,8 @@ private:
     void index_kernel_names();
 
     ForwardingTables& tables_;
-    RunningConfig config_;
+    const RunningConfig* config_ = nullptr;
+    std::map<std::string, InterfaceConfig> interfaces_;  // as last applied
     std::map<std::string, IfRuntime> ifs_;
     std::vector<std::string> names_ = std::vector<std::string>(kMaxInterfaces);
     std::map<AdjKey, MacAddr> learned_neigh_;  // from the kernel

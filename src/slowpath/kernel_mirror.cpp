@@ -114,13 +114,8 @@ std::vector<std::string> KernelMirror::sync(const RunningConfig& config, const F
 
     // Static routes the data plane installed, through the twin or VLAN link of their first next hop.
     std::map<Prefix, MirroredRoute> want;
-    for (const InstalledRoute& r : fib.installed_routes(std::nullopt)) {
-        if (r.source != RouteSource::static_route || r.next_hops.empty()) continue;
-        std::string kname = fib.kernel_ifname(fib.name_of(r.next_hops[0].ifindex));
-        if (kname.empty()) continue;
-        int kif = twin_ifindex(kname);
-        if (kif) want[r.prefix] = MirroredRoute{r.next_hops[0].address, kif};
-    }
+    for (const InstalledRoute& r : fib.installed_routes(std::nullopt))
+        if (auto m = mirrored(r, fib)) want[r.prefix] = *m;
     for (auto& [p, m] : routes_) {
         auto w = want.find(p);
         if (w == want.end() || !(w->second == m)) check(nl_.del_route(p, m.gateway, m.ifindex), problems, ESRCH);
@@ -140,6 +135,37 @@ std::vector<std::string> KernelMirror::sync(const RunningConfig& config, const F
         }
         if (it->second.ifindex) check(nl_.del_link(it->second.ifindex), problems, ENODEV);
         it = vlans_.erase(it);
+    }
+    return problems;
+}
+
+}  // namespace rampart
+
+namespace rampart {
+
+std::optional<KernelMirror::MirroredRoute> KernelMirror::mirrored(const InstalledRoute& r, const FibPublisher& fib) {
+    if (r.source != RouteSource::static_route || r.next_hops.empty()) return std::nullopt;
+    std::string kname = fib.kernel_ifname(fib.name_of(r.next_hops[0].ifindex));
+    if (kname.empty()) return std::nullopt;
+    int kif = twin_ifindex(kname);
+    if (!kif) return std::nullopt;
+    return MirroredRoute{r.next_hops[0].address, kif};
+}
+
+std::vector<std::string> KernelMirror::sync_route(const Prefix& prefix, const FibPublisher& fib) {
+    Problems problems;
+    const Prefix p = prefix.network();
+    std::optional<MirroredRoute> want;
+    if (auto r = fib.installed_route(p)) want = mirrored(*r, fib);
+    auto old = routes_.find(p);
+    if (old != routes_.end() && !(want && *want == old->second)) {
+        check(nl_.del_route(p, old->second.gateway, old->second.ifindex), problems, ESRCH);
+        routes_.erase(old);
+        old = routes_.end();
+    }
+    if (want && old == routes_.end()) {
+        check(nl_.add_route(p, want->gateway, want->ifindex), problems, EEXIST);
+        routes_[p] = *want;
     }
     return problems;
 }

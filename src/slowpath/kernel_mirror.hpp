@@ -22,6 +22,8 @@ public:
 
     // Returns one message per kernel change that failed.
     std::vector<std::string> sync(const RunningConfig& config, const FibPublisher& fib);
+    // After a change to the routes of `prefix` only: O(log n) with a full table.
+    std::vector<std::string> sync_route(const Prefix& prefix, const FibPublisher& fib);
 
     // Kernel ifindex of an exception-path interface (a port's TAP twin or a
     // sub-interface's VLAN link, by kernel name), 0 when unknown.
@@ -44,6 +46,8 @@ private:
         std::string failed;      // VLAN links: why the last creation failed (reported once)
     };
     using Problems = std::vector<std::string>;
+    // The kernel route for an installed static route: via its first next hop.
+    std::optional<MirroredRoute> mirrored(const InstalledRoute& r, const FibPublisher& fib);
 
     // Creates (or adopts, or replaces) the VLAN link `name`; false on failure.
     // Retried at every sync; the same failure is reported only once.

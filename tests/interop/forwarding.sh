@@ -118,8 +118,15 @@ import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUS
 c,_=s.accept(); c.sendall(b"rampart-box\n"); c.close()' &
     local pid=$!
     sleep 0.5
+    # The listener may still be starting: retry the connect for up to 5 s.
     in_a timeout 10 python3 -c '
-import socket; c=socket.create_connection(("198.51.100.1", 2222), timeout=5); print(c.recv(100).decode())' | grep -q rampart-box
+import socket, time
+for attempt in range(50):
+    try:
+        c = socket.create_connection(("198.51.100.1", 2222), timeout=5); break
+    except ConnectionRefusedError:
+        time.sleep(0.1)
+print(c.recv(100).decode())' | grep -q rampart-box
     local rc=$?
     wait "$pid"
     return $rc
