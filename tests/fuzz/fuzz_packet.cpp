@@ -35,7 +35,7 @@ void free_frame(void* addr, void*) { free(addr); }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     static std::string prefix = "--file-prefix=rp-fuzz-" + std::to_string(getpid());
-    const char* eal[] = {"fuzz_packet", "--no-huge", "--no-pci", "-m", "256", "-l", "0", "--log-level=error",
+    const char* eal[] = {"fuzz_packet", "--no-huge", "--no-pci", "-m", "1024", "-l", "0", "--log-level=error",
                          "--no-telemetry", prefix.c_str()};
     if (rte_eal_init(int(std::size(eal)), const_cast<char**>(eal)) < 0) abort();
     pool = rte_pktmbuf_pool_create("fuzz_pool", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
