@@ -9,59 +9,9 @@ CLI="$(realpath "$2")"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 TOP="$(cd "$HERE/../.." && pwd)"
 RP_NS_PREFIX="rpi$$-"
-# shellcheck source=../../scripts/netns-lib.sh
-. "$TOP/scripts/netns-lib.sh"
-# shellcheck source=../../scripts/lab-topology.sh
-. "$TOP/scripts/lab-topology.sh"
-
-WORK="$(mktemp -d /tmp/rampart-interop.XXXXXX)"
-SOCK="$WORK/rampartd.sock"
-passed=0
-failed=0
-finish() {
-    lab_rampartd_stop
-    rp_cleanup
-    if ((failed)); then
-        echo "--- rampartd log ---"
-        tail -50 "$WORK/rampartd.log" 2>/dev/null
-    fi
-    rm -rf "$WORK"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
-
-check() {  # check NAME CMD... — CMD must succeed
-    local name="$1"; shift
-    if "$@" >"$WORK/out" 2>&1; then
-        echo "PASS $name"; ((passed++))
-    else
-        echo "FAIL $name"; sed 's/^/    /' "$WORK/out" | tail -15; ((failed++))
-    fi
-}
-cli() { "$CLI" -s "$SOCK" -c "$*"; }
-in_a() { rp_exec a "$@"; }
-in_b() { rp_exec b "$@"; }
-
-# expect_output REGEX CMD... — CMD's output (whatever its exit status) must match REGEX.
-expect_output() {
-    local regex="$1" out; shift
-    out=$("$@" 2>&1)
-    echo "$out"
-    grep -q -- "$regex" <<<"$out"
-}
-
-# Every ping must come back (after the first packet resolved the neighbours).
-ping_all() {  # ping_all NS [ping args...]
-    local ns="$1"; shift
-    # Warm-up: the first packets to an unresolved neighbour are dropped (counted
-    # as neighbor_unresolved) while the kernel resolves it; allow up to 5 s.
-    local try
-    for try in 1 2 3 4 5; do rp_exec "$ns" ping -c 1 -W 1 "$@" >/dev/null 2>&1 && break; done
-    expect_output ' 0% packet loss' rp_exec "$ns" ping -c 5 -i 0.2 -W 2 "$@"
-}
-
-lab_topology_up
-lab_rampartd_start "$RAMPARTD" "$TOP/examples/lab.conf" "$SOCK" "$WORK/rampartd.log" || { ((failed++)); echo "$passed passed, $failed failed"; exit 1; }
+# shellcheck source=harness.sh
+. "$HERE/harness.sh"
+interop_begin interop
 
 check "ipv4 ping A -> B through rampartd"         ping_all a 203.0.113.10
 check "ipv6 ping A -> B through rampartd"         ping_all a -6 2001:db8:b::10
@@ -188,5 +138,4 @@ bad_input() {
 }
 check "bad CLI input gets an error naming the token" bad_input
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+interop_end

@@ -17,60 +17,14 @@ CLI="$(realpath "$2")"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 TOP="$(cd "$HERE/../.." && pwd)"
 RP_NS_PREFIX="rpv$$-"
-# shellcheck source=../../scripts/netns-lib.sh
-. "$TOP/scripts/netns-lib.sh"
-# shellcheck source=../../scripts/lab-topology.sh
-. "$TOP/scripts/lab-topology.sh"
-
-WORK="$(mktemp -d /tmp/rampart-vlan.XXXXXX)"
-SOCK="$WORK/rampartd.sock"
-passed=0
-failed=0
+# shellcheck source=harness.sh
+. "$HERE/harness.sh"
 skipped=()
-finish() {
-    lab_rampartd_stop
-    rp_cleanup
-    if ((failed)); then
-        echo "--- rampartd log ---"
-        tail -50 "$WORK/rampartd.log" 2>/dev/null
-    fi
-    rm -rf "$WORK"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
-
-check() {  # check NAME CMD... — CMD must succeed
-    local name="$1"; shift
-    if "$@" >"$WORK/out" 2>&1; then
-        echo "PASS $name"; ((passed++))
-    else
-        echo "FAIL $name"; sed 's/^/    /' "$WORK/out" | tail -15; ((failed++))
-    fi
-}
 skip() { echo "SKIP $1 (needs 802.1Q in the kernel)"; skipped+=("$1"); }
-cli() { "$CLI" -s "$SOCK" -c "$*"; }
-in_a() { rp_exec a "$@"; }
-in_b() { rp_exec b "$@"; }
-in_rtr() { rp_exec rtr "$@"; }
-
-expect_output() {  # expect_output REGEX CMD... — CMD's output must match REGEX
-    local regex="$1" out; shift
-    out=$("$@" 2>&1)
-    echo "$out"
-    grep -qE -- "$regex" <<<"$out"
-}
-ping_all() {  # ping_all NS [ping args...] — every ping after a first one comes back
-    local ns="$1"; shift
-    rp_exec "$ns" ping -c 1 -W 1 "$@" >/dev/null 2>&1 || true
-    expect_output ' 0% packet loss' rp_exec "$ns" ping -c 5 -i 0.2 -W 2 "$@"
-}
 counter() {  # counter IFNAME WHAT — e.g. "punted" or "local out" from show interface
     cli "show interface $1" | sed -n "s/.* \([0-9]*\) $2.*/\1/p" | head -1
 }
-
-lab_topology_up
-lab_rampartd_start "$RAMPARTD" "$TOP/examples/lab.conf" "$SOCK" "$WORK/rampartd.log" ||
-    { ((failed++)); echo "$passed passed, $failed failed"; exit 1; }
+interop_begin vlan
 
 kernel_vlan=yes
 if ! in_b ip link add link eth0 name eth0.100 type vlan id 100 2>"$WORK/err"; then
@@ -218,5 +172,4 @@ else
     done
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+interop_end
