@@ -44,6 +44,19 @@ enum class Id {
     InterfaceNeighbor,
     Route,
     IcmpRateLimit,
+    InterfaceMpls,
+    InterfaceVrf,
+    Vrf,
+    VrfLabel,
+    MplsLabelRange,
+    MplsTtlMode,
+    MplsLabel,
+    SrSrgb,
+    SrPrefixSid,
+    SrNeighborSrgb,
+    SrAdjacencySid,
+    SrPolicy,
+    SrPolicyBindingSid,
     ShowInterfaces,
     ShowInterface,
     ShowRoute,
@@ -51,6 +64,11 @@ enum class Id {
     ShowWorkers,
     ShowRunningConfig,
     ShowVersion,
+    ShowMplsIlm,
+    ShowMplsFtn,
+    ShowMplsLabel,
+    ShowSegmentRouting,
+    ShowVrf,
     ClearCounters,
     WriteConfig,
 };
@@ -78,6 +96,8 @@ struct Parsed {
     IpAddr ip(std::string_view name) const;
     MacAddr mac(std::string_view name) const;
     uint32_t number(std::string_view name) const;
+    // LABELS argument: 1 to 10 MPLS label values written "16001/16002/3", top first.
+    std::vector<uint32_t> labels(std::string_view name) const;
 };
 
 struct ParseError {

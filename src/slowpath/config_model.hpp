@@ -25,22 +25,102 @@ struct InterfaceConfig {
     std::string description;
     std::vector<Prefix> addresses;  // in the order they were configured
     std::map<IpAddr, MacAddr> static_neighbors;
+    bool mpls = false;      // labelled packets accepted here (core-facing); dropped and counted otherwise
+    std::string vrf;        // "" = the default table
 
     bool is_port() const { return parent.empty(); }
     friend bool operator==(const InterfaceConfig&, const InterfaceConfig&) = default;
 };
 
+// MPLS label values, top of stack first. At most kMaxConfigLabels.
+using LabelList = std::vector<uint32_t>;
+inline constexpr size_t kMaxConfigLabels = 10;
+inline constexpr uint32_t kMaxLabelValue = (1u << 20) - 1;
+
+// A pre-computed fast-reroute repair path (TI-LFA style) for one next hop:
+// the workers switch to it the moment the primary's interface goes down.
+struct BackupPath {
+    IpAddr gateway;
+    std::string ifname;  // optional
+    LabelList labels;    // repair stack pushed instead of the primary's labels
+    friend auto operator<=>(const BackupPath&, const BackupPath&) = default;
+};
+
 struct RouteNextHop {
-    enum class Kind : uint8_t { via, attached, blackhole, unreachable };
+    enum class Kind : uint8_t { via, attached, blackhole, unreachable, next_vrf, policy };
     Kind kind = Kind::via;
     IpAddr gateway;      // via
     std::string ifname;  // via (optional) and attached
+    LabelList labels;    // via: label stack imposed (FTN)
+    std::string target;  // next_vrf: VRF to look the destination up in; policy: SR policy name
+    std::optional<BackupPath> backup;  // via only
     friend auto operator<=>(const RouteNextHop&, const RouteNextHop&) = default;
+};
+
+using RouteTable = std::map<Prefix, std::vector<RouteNextHop>>;  // key: network prefix; several next hops = ECMP
+
+struct VrfConfig {
+    std::optional<uint32_t> label;  // RFC 4364 per-VRF VPN label: pop and look up in this VRF
+    RouteTable routes;
+    friend bool operator==(const VrfConfig&, const VrfConfig&) = default;
+};
+
+// One ECMP member of an incoming-label entry: swap the top label for `labels`
+// (empty: pop, i.e. PHP) and send to `gateway`.
+struct MplsPath {
+    IpAddr gateway;
+    std::string ifname;  // optional
+    LabelList labels;
+    std::optional<BackupPath> backup;
+    friend auto operator<=>(const MplsPath&, const MplsPath&) = default;
+};
+
+struct IlmConfig {
+    enum class Action : uint8_t { forward, lookup, drop };
+    Action action = Action::forward;
+    std::string vrf;              // lookup: VRF the payload is looked up in ("" = default table)
+    std::vector<MplsPath> paths;  // forward: ECMP members
+    friend bool operator==(const IlmConfig&, const IlmConfig&) = default;
+};
+
+enum class TtlMode : uint8_t { uniform, pipe };  // RFC 3443
+
+struct MplsConfig {
+    uint32_t label_lo = 16;  // labels accepted on the wire; others are dropped and counted
+    uint32_t label_hi = kMaxLabelValue;
+    TtlMode ttl_mode = TtlMode::uniform;
+    std::map<uint32_t, IlmConfig> ilm;  // static incoming labels
+    friend bool operator==(const MplsConfig&, const MplsConfig&) = default;
+};
+
+struct LabelBlock {
+    uint32_t lo = 0, hi = 0;  // inclusive
+    friend auto operator<=>(const LabelBlock&, const LabelBlock&) = default;
+};
+
+struct SrPolicy {
+    LabelList segments;                 // explicit segment list, first segment on top
+    IpAddr gateway;                     // where the list is sent
+    std::string ifname;                 // optional
+    std::optional<uint32_t> binding_sid;
+    friend bool operator==(const SrPolicy&, const SrPolicy&) = default;
+};
+
+struct SegmentRoutingConfig {
+    std::optional<LabelBlock> srgb;                // ours
+    std::map<Prefix, uint32_t> prefix_sids;        // prefix (host prefix for a node SID) -> index
+    std::map<IpAddr, LabelBlock> neighbor_srgbs;   // a next hop's SRGB when it differs from ours
+    std::map<uint32_t, MplsPath> adjacency_sids;   // local label -> pop and send to this adjacency
+    std::map<std::string, SrPolicy> policies;
+    friend bool operator==(const SegmentRoutingConfig&, const SegmentRoutingConfig&) = default;
 };
 
 struct RunningConfig {
     std::map<std::string, InterfaceConfig> interfaces;
-    std::map<Prefix, std::vector<RouteNextHop>> routes;  // key: network prefix; several next hops = ECMP
+    RouteTable routes;  // the default table
+    std::map<std::string, VrfConfig> vrfs;
+    MplsConfig mpls;
+    SegmentRoutingConfig sr;
     uint32_t icmp_rate_pps = 100;
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
