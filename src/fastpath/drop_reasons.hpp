@@ -43,6 +43,17 @@ namespace rampart {
     _(punt_no_twin, "local traffic but the port has no exception-path twin")               \
     _(punt_policed, "exception-path policer exceeded")                                     \
     _(local_out_malformed, "malformed frame from the exception path")                      \
+    _(mpls_disabled, "labelled packet on an interface without MPLS (customer-facing)")     \
+    _(mpls_truncated, "MPLS stack truncated: no bottom-of-stack label within the frame")   \
+    _(mpls_stack_too_deep, "MPLS label stack deeper than the parser walks (16)")           \
+    _(mpls_label_out_of_range, "MPLS label outside the configured label range")            \
+    _(mpls_unknown_label, "MPLS label with no incoming-label entry")                       \
+    _(mpls_reserved_label, "reserved MPLS label not accepted (router alert, GAL, null...)") \
+    _(mpls_ttl_expired, "MPLS TTL expired in transit")                                     \
+    _(mpls_label_drop, "incoming-label entry with the drop action")                        \
+    _(mpls_bad_payload, "payload under the bottom label is not the expected IPv4/IPv6")    \
+    _(mpls_not_bottom, "VPN or explicit-null label that must be bottom of stack is not")   \
+    _(vrf_leak_loop, "route leaking points at another leaking route")                      \
     _(tx_queue_full, "transmit queue full")
 
 enum class Drop : uint8_t {

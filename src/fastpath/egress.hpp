@@ -1,5 +1,7 @@
-// Next-hop selection shared by the IPv4 and IPv6 stages.
+// Next-hop selection and output shared by the IPv4, IPv6 and MPLS stages.
 #pragma once
+
+#include <rte_byteorder.h>
 
 #include "fastpath/worker.hpp"
 
@@ -8,23 +10,32 @@ namespace rampart {
 struct Egress {
     const Adjacency* adj;
     const InterfaceState* out;
+    const LabelStack* labels;  // imposed on output (may be empty)
 };
 
 // Picks the ECMP member for `flow_hash` and checks that it can carry the
-// packet. On failure the packet is dropped (counted on `in_ifindex`) and
-// false is returned.
+// packet. When the member's egress interface is down and it has a fast-reroute
+// backup, the backup (with its repair stack) is used at once: the workers do
+// not wait for the control core to recompute. On failure the packet is
+// dropped (counted on `in_ifindex`) and false is returned.
 inline bool select_egress(Worker& w, const NhGroup& g, uint32_t flow_hash, uint16_t in_ifindex,
                           rte_mbuf* m, Egress& e) noexcept {
-    uint32_t member = g.count > 1 ? flow_hash % g.count : 0;
-    e.adj = w.tables_.adjacency(g.adj[member]);
-    if (unlikely(!e.adj)) {
-        w.drop(m, in_ifindex, Drop::no_route);
-        return false;
-    }
-    e.out = w.tables_.iface(e.adj->ifindex);
+    const uint32_t member = g.count > 1 ? flow_hash % g.count : 0;
+    const ForwardingTables& t = w.tables_;
+    e.adj = t.adjacency(g.adj[member]);
+    e.labels = &g.push[member];
+    e.out = e.adj ? t.iface(e.adj->ifindex) : nullptr;
     if (unlikely(!e.out || !e.out->up)) {
-        w.drop(m, in_ifindex, Drop::egress_down);
-        return false;
+        const Adjacency* backup = g.has_backup ? t.adjacency(g.backup_adj[member]) : nullptr;
+        const InterfaceState* bout = backup ? t.iface(backup->ifindex) : nullptr;
+        if (!bout || !bout->up) {
+            w.drop(m, in_ifindex, e.adj ? Drop::egress_down : Drop::no_route);
+            return false;
+        }
+        e.adj = backup;
+        e.out = bout;
+        e.labels = &g.backup_push[member];
+        ++w.counters_.iface[bout->ifindex].frr_backup_tx;
     }
     if (unlikely(!e.adj->resolved)) {
         w.request_resolve(e.adj->ifindex, e.adj->next_hop);
@@ -32,6 +43,41 @@ inline bool select_egress(Worker& w, const NhGroup& g, uint32_t flow_hash, uint1
         return false;
     }
     return true;
+}
+
+// One MPLS label stack entry (RFC 3032 §2.1), in network order.
+inline uint32_t mpls_entry_be(uint32_t label, uint8_t tc, bool bos, uint8_t ttl) noexcept {
+    return rte_cpu_to_be_32(label << 12 | uint32_t(tc & 7) << 9 | uint32_t(bos) << 8 | ttl);
+}
+
+// Writes `s` so that it ends right before offset `payload_off` of `m`,
+// prepending room when the bytes before it are too few. The bytes before the
+// labels are left for l2_output to overwrite. Returns the offset where the
+// stack starts, or -1 when the mbuf has no headroom left.
+inline int impose_labels(rte_mbuf* m, unsigned payload_off, const LabelStack& s, uint8_t ttl, uint8_t tc,
+                         bool bottom_is_bos) noexcept {
+    const unsigned need = 4u * s.count;
+    if (payload_off < need) {
+        const unsigned grow = need - payload_off;
+        if (unlikely(!rte_pktmbuf_prepend(m, uint16_t(grow)))) return -1;
+        payload_off += grow;
+    }
+    auto* p = rte_pktmbuf_mtod_offset(m, uint32_t*, payload_off - need);
+    for (unsigned i = 0; i < s.count; ++i) {
+        uint32_t v = mpls_entry_be(s.label[i], tc, bottom_is_bos && i + 1 == s.count, ttl);
+        std::memcpy(p + i, &v, 4);
+    }
+    return int(payload_off - need);
+}
+
+// Sends an IP packet (IP header at `l2_len`) out of `e`, labelled when the
+// member imposes labels (FTN). `ttl`/`tc` are those of the imposed labels.
+inline void ip_output(Worker& w, const Egress& e, rte_mbuf* m, unsigned l2_len, uint16_t ip_ethertype_be,
+                      uint8_t ttl, uint8_t tc) noexcept {
+    if (e.labels->count == 0) return l2_output(w, *e.adj, *e.out, m, l2_len, ip_ethertype_be);
+    const int at = impose_labels(m, l2_len, *e.labels, ttl, tc, true);
+    if (unlikely(at < 0)) return w.drop(m, e.out->ifindex, Drop::fragment_failed);
+    l2_output(w, *e.adj, *e.out, m, unsigned(at), RTE_BE16(RTE_ETHER_TYPE_MPLS));
 }
 
 }  // namespace rampart

@@ -45,8 +45,9 @@ void eth_input(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept {
         return w.drop(m, ifindex, Drop::eth_not_for_us);
 
     switch (ethertype) {
-        case RTE_BE16(RTE_ETHER_TYPE_IPV4): return ip4_forward(w, ifindex, *in, m, l2_len);
-        case RTE_BE16(RTE_ETHER_TYPE_IPV6): return ip6_forward(w, ifindex, *in, m, l2_len);
+        case RTE_BE16(RTE_ETHER_TYPE_IPV4): return ip4_forward(w, ifindex, *in, m, l2_len, in->vrf);
+        case RTE_BE16(RTE_ETHER_TYPE_IPV6): return ip6_forward(w, ifindex, *in, m, l2_len, in->vrf);
+        case RTE_BE16(RTE_ETHER_TYPE_MPLS): return mpls_input(w, ifindex, *in, m, l2_len);
         case RTE_BE16(RTE_ETHER_TYPE_ARP): return punt(w, ifindex, *in, m);
         default: return w.drop(m, ifindex, Drop::eth_unsupported_type);
     }

@@ -5,6 +5,7 @@
 #include <rte_icmp.h>
 #include <rte_ip.h>
 
+#include "fastpath/egress.hpp"
 #include "fastpath/worker.hpp"
 
 namespace rampart {
@@ -31,7 +32,8 @@ void send_originated(Worker& w, uint16_t err_ifindex, rte_mbuf* m, int64_t nh, c
         return;
     }
     ++w.counters_.iface[err_ifindex].icmp_errors_sent;
-    l2_output(w, *adj, *out, m, 0, ethertype_be);
+    // A labelled route (e.g. back into an LSP) carries the error labelled too.
+    ip_output(w, Egress{adj, out, &g->push[0]}, m, 0, ethertype_be, kErrorTtl, 6);
 }
 
 bool is_icmp4_error_type(uint8_t type) { return type == 3 || type == 4 || type == 5 || type == 11 || type == 12; }
@@ -92,7 +94,7 @@ void icmp4_error(Worker& w, uint16_t ifindex, const InterfaceState& in, const rt
     std::memcpy(icmp + 1, oip, quoted);
     icmp->icmp_cksum = uint16_t(~rte_raw_cksum(icmp, sizeof(rte_icmp_hdr) + quoted));
 
-    send_originated(w, ifindex, m, w.tables_.lookup4(rte_be_to_cpu_32(ip->dst_addr)),
+    send_originated(w, ifindex, m, w.tables_.lookup4(rte_be_to_cpu_32(ip->dst_addr), in.vrf),
                     IpAddr::v4(rte_be_to_cpu_32(ip->dst_addr)), RTE_BE16(RTE_ETHER_TYPE_IPV4));
 }
 
@@ -131,7 +133,7 @@ void icmp6_error(Worker& w, uint16_t ifindex, const InterfaceState& in, const rt
     const uint16_t sum = rte_ipv6_udptcp_cksum(ip, icmp);  // pseudo-header + message, any upper layer
     std::memcpy(icmp + 2, &sum, 2);
 
-    send_originated(w, ifindex, m, w.tables_.lookup6(ip->dst_addr), IpAddr::v6(ip->dst_addr),
+    send_originated(w, ifindex, m, w.tables_.lookup6(ip->dst_addr, in.vrf), IpAddr::v6(ip->dst_addr),
                     RTE_BE16(RTE_ETHER_TYPE_IPV6));
 }
 

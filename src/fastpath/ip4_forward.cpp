@@ -64,24 +64,26 @@ uint32_t flow_hash4(const rte_ipv4_hdr* ip, const rte_mbuf* m, unsigned l3_off, 
     return h;
 }
 
-// Fragments a DF-clear packet that exceeds the egress MTU (RFC 791 §3.2).
-void fragment_and_send(Worker& w, uint16_t in_ifindex, const Egress& e, rte_mbuf* m, unsigned l2_len) {
+// Fragments a DF-clear packet that exceeds the room left on the egress (RFC 791 §3.2).
+void fragment_and_send(Worker& w, uint16_t in_ifindex, const Egress& e, rte_mbuf* m, unsigned l2_len,
+                       unsigned ip_mtu, uint8_t label_ttl, uint8_t tc) {
     rte_pktmbuf_adj(m, uint16_t(l2_len));  // rte_ipv4_fragment_packet wants the IP header first
     rte_mbuf* frags[kMaxFragments];
-    int n = rte_ipv4_fragment_packet(m, frags, kMaxFragments, e.out->mtu, w.cfg_.pool, w.cfg_.pool);
+    int n = rte_ipv4_fragment_packet(m, frags, kMaxFragments, uint16_t(ip_mtu), w.cfg_.pool, w.cfg_.pool);
     if (n < 0) return w.drop(m, in_ifindex, Drop::fragment_failed);
     rte_pktmbuf_free(m);
     for (int i = 0; i < n; ++i) {
         auto* fip = rte_pktmbuf_mtod(frags[i], rte_ipv4_hdr*);
         fip->hdr_checksum = 0;
         fip->hdr_checksum = rte_ipv4_cksum(fip);
-        l2_output(w, *e.adj, *e.out, frags[i], 0, RTE_BE16(RTE_ETHER_TYPE_IPV4));
+        ip_output(w, e, frags[i], 0, RTE_BE16(RTE_ETHER_TYPE_IPV4), label_ttl, tc);
     }
 }
 
 }  // namespace
 
-void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept {
+void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                 uint16_t vrf) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv4_hdr))) return w.drop(m, ifindex, Drop::ip4_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l2_len);
@@ -108,8 +110,13 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         if (source_route) return w.drop(m, ifindex, Drop::ip4_source_route);
     }
 
-    const int64_t nh = t.lookup4(dst);
+    int64_t nh = t.lookup4(dst, vrf);
     const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+    if (unlikely(g && g->kind == NhKind::vrf_lookup)) {  // route leaking: one more lookup, never a chain
+        nh = t.lookup4(dst, g->vrf);
+        g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+        if (unlikely(g && g->kind == NhKind::vrf_lookup)) return w.drop(m, ifindex, Drop::vrf_leak_loop);
+    }
     if (unlikely(!g)) {
         icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeNetUnreachable, 0);
         return w.drop(m, ifindex, Drop::no_route);
@@ -133,16 +140,21 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
 
     Egress e;
     if (!select_egress(w, *g, g->count > 1 ? flow_hash4(ip, m, l2_len, ihl) : 0, ifindex, m, e)) return;
-    if (unlikely(total > e.out->mtu)) {
+    // Imposed labels take room from the MTU (RFC 3032 §3).
+    const unsigned ip_mtu = e.out->mtu - 4u * e.labels->count;
+    if (unlikely(total > ip_mtu)) {
         if (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) {
-            icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeFragNeeded, e.out->mtu);
+            icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeFragNeeded, ip_mtu);
             return w.drop(m, ifindex, Drop::mtu_exceeded);
         }
         decrement_ttl(ip);
-        return fragment_and_send(w, ifindex, e, m, l2_len);
+        return fragment_and_send(w, ifindex, e, m, l2_len, ip_mtu, t.ttl_pipe() ? 255 : ip->time_to_live,
+                                 uint8_t(ip->type_of_service >> 5));
     }
     decrement_ttl(ip);
-    l2_output(w, *e.adj, *e.out, m, l2_len, RTE_BE16(RTE_ETHER_TYPE_IPV4));
+    // RFC 3443: uniform copies the IP TTL into the labels, pipe hides the LSP; TC from the DSCP's class selector.
+    ip_output(w, e, m, l2_len, RTE_BE16(RTE_ETHER_TYPE_IPV4), t.ttl_pipe() ? 255 : ip->time_to_live,
+              uint8_t(ip->type_of_service >> 5));
 }
 
 }  // namespace rampart

@@ -73,7 +73,8 @@ uint32_t flow_hash6(const rte_ipv6_hdr* ip, const rte_mbuf* m, uint8_t proto, un
 
 }  // namespace
 
-void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept {
+void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                 uint16_t vrf) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv6_hdr))) return w.drop(m, ifindex, Drop::ip6_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len);
@@ -90,8 +91,13 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     if (unlikely(is_unspecified(ip->dst_addr) || is_loopback(ip->dst_addr)))
         return w.drop(m, ifindex, Drop::ip6_bad_destination);
 
-    const int64_t nh = t.lookup6(ip->dst_addr);
+    int64_t nh = t.lookup6(ip->dst_addr, vrf);
     const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+    if (unlikely(g && g->kind == NhKind::vrf_lookup)) {  // route leaking: one more lookup, never a chain
+        nh = t.lookup6(ip->dst_addr, g->vrf);
+        g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+        if (unlikely(g && g->kind == NhKind::vrf_lookup)) return w.drop(m, ifindex, Drop::vrf_leak_loop);
+    }
     if (unlikely(!g)) {
         icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeNoRoute, 0);
         return w.drop(m, ifindex, Drop::no_route);
@@ -129,12 +135,14 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
 
     Egress e;
     if (!select_egress(w, *g, g->count > 1 ? flow_hash6(ip, m, proto, l4_off, fragment) : 0, ifindex, m, e)) return;
-    if (unlikely(total > e.out->mtu)) {
-        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6PacketTooBig, 0, e.out->mtu);
+    const unsigned ip_mtu = e.out->mtu - 4u * e.labels->count;  // imposed labels take room (RFC 3032 §3)
+    if (unlikely(total > ip_mtu)) {
+        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6PacketTooBig, 0, ip_mtu);
         return w.drop(m, ifindex, Drop::mtu_exceeded);
     }
     decrement_hop_limit(ip);
-    l2_output(w, *e.adj, *e.out, m, l2_len, RTE_BE16(RTE_ETHER_TYPE_IPV6));
+    const uint8_t tc = uint8_t(rte_be_to_cpu_32(ip->vtc_flow) >> 25 & 7);  // class selector of the DSCP
+    ip_output(w, e, m, l2_len, RTE_BE16(RTE_ETHER_TYPE_IPV6), t.ttl_pipe() ? 255 : ip->hop_limits, tc);
 }
 
 }  // namespace rampart

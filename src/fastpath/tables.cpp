@@ -3,6 +3,7 @@
 #include <rte_errno.h>
 #include <rte_malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -21,8 +22,84 @@ T* zalloc_array(size_t n) {
 }
 }  // namespace
 
-ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes, int socket_id) {
+ForwardingTables::Fib* ForwardingTables::make_fib(uint16_t vrf, const TableSizes& sizes) {
+    auto* f = new Fib;
+    try {
+        for (int i = 0; i < 2; ++i) {
+            std::string name4 = fmt::format("rp_fib4_{}_{}_{}", instance_id_, vrf, i);
+            rte_fib_conf cfg4{};
+            cfg4.type = RTE_FIB_DIR24_8;
+            cfg4.default_nh = kFib4Miss;
+            cfg4.max_routes = int(sizes.fib4_max_routes);
+            cfg4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
+            cfg4.dir24_8.num_tbl8 = sizes.fib4_tbl8s;
+            f->v4[i] = rte_fib_create(name4.c_str(), socket_id_, &cfg4);
+            if (!f->v4[i])
+                throw std::runtime_error(fmt::format("cannot create the IPv4 FIB of VRF {} ({} routes): {}", vrf,
+                                                     sizes.fib4_max_routes, rte_strerror(rte_errno)));
+            std::string name6 = fmt::format("rp_fib6_{}_{}_{}", instance_id_, vrf, i);
+            rte_lpm6_config cfg6{};
+            cfg6.max_rules = sizes.fib6_max_routes;
+            cfg6.number_tbl8s = sizes.fib6_tbl8s;
+            f->v6[i] = rte_lpm6_create(name6.c_str(), socket_id_, &cfg6);
+            if (!f->v6[i])
+                throw std::runtime_error(fmt::format("cannot create the IPv6 FIB of VRF {} ({} routes): {}", vrf,
+                                                     sizes.fib6_max_routes, rte_strerror(rte_errno)));
+        }
+    } catch (...) {
+        free_fib(f);
+        throw;
+    }
+    return f;
+}
+
+void ForwardingTables::free_fib(Fib* f) {
+    if (!f) return;
+    for (auto* t : f->v4)
+        if (t) rte_fib_free(t);
+    for (auto* t : f->v6)
+        if (t) rte_lpm6_free(t);
+    delete f;
+}
+
+void ForwardingTables::create_vrf(uint16_t vrf) {
+    if (vrf == 0 || vrf >= kMaxVrfs) throw std::runtime_error(fmt::format("VRF id {} out of range", vrf));
+    if (fibs_[vrf].load()) return;
+    // VRFs hold fewer routes than the default table; the DIR-24-8 and lpm6
+    // first levels (64 MB each per copy) are fixed whatever the size.
+    TableSizes s = sizes_;
+    s.fib4_max_routes = std::min(s.fib4_max_routes, 1u << 16);
+    s.fib4_tbl8s = std::min(s.fib4_tbl8s, 1u << 10);
+    s.fib6_max_routes = std::min(s.fib6_max_routes, 1u << 14);
+    s.fib6_tbl8s = std::min(s.fib6_tbl8s, 1u << 12);
+    fibs_[vrf].store(make_fib(vrf, s), std::memory_order_release);
+}
+
+void ForwardingTables::destroy_vrf(uint16_t vrf) {
+    if (vrf == 0 || vrf >= kMaxVrfs) return;
+    Fib* f = fibs_[vrf].exchange(nullptr, std::memory_order_acq_rel);
+    if (!f) return;
+    synchronize();
+    free_fib(f);
+}
+
+void ForwardingTables::set_label(uint32_t label, uint32_t group, uint32_t counter) {
+    ilm_[label & (kLabelSpace - 1)].store((uint64_t(counter) << 32) | (uint64_t(group) + 1), std::memory_order_release);
+}
+
+void ForwardingTables::clear_label(uint32_t label) {
+    ilm_[label & (kLabelSpace - 1)].store(0, std::memory_order_release);
+}
+
+void ForwardingTables::free_label_counter(uint32_t slot) {
+    retire(RetireKind::label_counter_slot, slot, nullptr);
+    label_counter_slots_.release();
+}
+
+ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes, int socket_id)
+    : sizes_(sizes), socket_id_(socket_id) {
     unsigned id = instance_counter.fetch_add(1);
+    instance_id_ = id;
     size_t qsbr_size = rte_rcu_qsbr_get_memsize(max_workers);
     qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("rampart_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
     if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, max_workers) != 0)
@@ -41,29 +118,8 @@ ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes
     dq_ = rte_rcu_qsbr_dq_create(&dqp);
     if (!dq_) throw std::runtime_error(fmt::format("cannot create RCU defer queue: {}", rte_strerror(rte_errno)));
 
-    for (int i = 0; i < 2; ++i) {
-        std::string name4 = fmt::format("rp_fib4_{}_{}", id, i);
-        rte_fib_conf cfg4{};
-        cfg4.type = RTE_FIB_DIR24_8;
-        cfg4.default_nh = kFib4Miss;
-        cfg4.max_routes = int(sizes.fib4_max_routes);
-        cfg4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
-        cfg4.dir24_8.num_tbl8 = sizes.fib4_tbl8s;
-        fib4_[i] = rte_fib_create(name4.c_str(), socket_id, &cfg4);
-        if (!fib4_[i])
-            throw std::runtime_error(fmt::format("cannot create the IPv4 FIB ({} routes): {}",
-                                                 sizes.fib4_max_routes, rte_strerror(rte_errno)));
-    }
-    for (int i = 0; i < 2; ++i) {
-        std::string name6 = fmt::format("rp_fib6_{}_{}", id, i);
-        rte_lpm6_config cfg6{};
-        cfg6.max_rules = sizes.fib6_max_routes;
-        cfg6.number_tbl8s = sizes.fib6_tbl8s;
-        lpm6_[i] = rte_lpm6_create(name6.c_str(), socket_id, &cfg6);
-        if (!lpm6_[i])
-            throw std::runtime_error(fmt::format("cannot create the IPv6 FIB ({} routes): {}",
-                                                 sizes.fib6_max_routes, rte_strerror(rte_errno)));
-    }
+    fibs_[0].store(make_fib(0, sizes), std::memory_order_release);
+    ilm_ = zalloc_array<std::atomic<uint64_t>>(kLabelSpace);
 
     port_vlan_iface_ = reinterpret_cast<std::atomic<uint16_t>(*)[4096]>(
         zalloc_array<std::atomic<uint16_t>>(size_t(kMaxPorts) * 4096));
@@ -88,10 +144,8 @@ ForwardingTables::~ForwardingTables() {
     std::free(groups_);
     std::free(adjs_);
     std::free(port_vlan_iface_);
-    for (auto* t : fib4_)
-        if (t) rte_fib_free(t);
-    for (auto* t : lpm6_)
-        if (t) rte_lpm6_free(t);
+    std::free(ilm_);
+    for (auto& f : fibs_) free_fib(f.load());
     rte_free(qsbr_);
 }
 
@@ -113,12 +167,15 @@ void ForwardingTables::free_retired(void* self_ptr, void* elements, unsigned cou
                 delete self->adjs_[r.index].exchange(nullptr, std::memory_order_relaxed);
                 self->adj_slots_.reuse(r.index);
                 break;
+            case RetireKind::label_counter_slot: self->label_counter_slots_.reuse(r.index); break;
         }
     }
 }
 
 void ForwardingTables::retire(RetireKind kind, uint32_t index, void* object) {
-    if (kind != RetireKind::group_slot && kind != RetireKind::adjacency_slot && !object) return;
+    if (kind != RetireKind::group_slot && kind != RetireKind::adjacency_slot &&
+        kind != RetireKind::label_counter_slot && !object)
+        return;
     Retired r{kind, index, object};
     if (rte_rcu_qsbr_dq_enqueue(dq_, &r) != 0) {
         // Queue full even after reclaiming: wait out a grace period and free now.
@@ -214,29 +271,33 @@ int ForwardingTables::update_both(std::atomic<uint32_t>& active, Change change, 
     return rc;
 }
 
-int ForwardingTables::add_route(const Prefix& p, uint32_t group) {
+int ForwardingTables::add_route(const Prefix& p, uint32_t group, uint16_t vrf) {
+    Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load() : nullptr;
+    if (!f) return -ENOENT;
     Prefix n = p.network();
     if (n.addr.is_v4()) {
         const uint32_t ip = n.addr.v4_host();
         return update_both(
-            active4_, [&](uint32_t c) { return rte_fib_add(fib4_[c], ip, n.len, group); },
-            [&](uint32_t c) { rte_fib_delete(fib4_[c], ip, n.len); });
+            f->active4, [&](uint32_t c) { return rte_fib_add(f->v4[c], ip, n.len, group); },
+            [&](uint32_t c) { rte_fib_delete(f->v4[c], ip, n.len); });
     }
     const uint8_t* ip = n.addr.bytes.data();
     return update_both(
-        active6_, [&](uint32_t c) { return rte_lpm6_add(lpm6_[c], ip, n.len, group); },
-        [&](uint32_t c) { rte_lpm6_delete(lpm6_[c], ip, n.len); });
+        f->active6, [&](uint32_t c) { return rte_lpm6_add(f->v6[c], ip, n.len, group); },
+        [&](uint32_t c) { rte_lpm6_delete(f->v6[c], ip, n.len); });
 }
 
-int ForwardingTables::del_route(const Prefix& p) {
+int ForwardingTables::del_route(const Prefix& p, uint16_t vrf) {
+    Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load() : nullptr;
+    if (!f) return -ENOENT;
     Prefix n = p.network();
     auto nothing = [](uint32_t) {};
     if (n.addr.is_v4()) {
         const uint32_t ip = n.addr.v4_host();
-        return update_both(active4_, [&](uint32_t c) { return rte_fib_delete(fib4_[c], ip, n.len); }, nothing);
+        return update_both(f->active4, [&](uint32_t c) { return rte_fib_delete(f->v4[c], ip, n.len); }, nothing);
     }
     const uint8_t* ip = n.addr.bytes.data();
-    return update_both(active6_, [&](uint32_t c) { return rte_lpm6_delete(lpm6_[c], ip, n.len); }, nothing);
+    return update_both(f->active6, [&](uint32_t c) { return rte_lpm6_delete(f->v6[c], ip, n.len); }, nothing);
 }
 
 }  // namespace rampart

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <rte_branch_prediction.h>
 #include <rte_fib.h>
 #include <rte_lpm6.h>
 #include <rte_rcu_qsbr.h>
@@ -34,8 +35,10 @@ struct InterfaceState {
     uint16_t port_id = kNoPort;      // DPDK port carrying the frames
     uint16_t twin_port_id = kNoPort; // DPDK net_tap twin for the exception path
     uint16_t vlan = 0;               // 0: untagged
-    uint16_t mtu = 1500;             // IP MTU
+    uint16_t mtu = 1500;             // IP MTU (also the MPLS MTU: labelled frames must fit it)
+    uint16_t vrf = 0;                // FIB that arriving IP packets are looked up in
     bool up = false;
+    bool mpls = false;               // labelled packets accepted (core-facing)
     std::array<uint8_t, 6> mac{};
     uint32_t ip4_be = 0;             // primary IPv4 address (source of ICMP errors), 0 if none
     bool has_ip6 = false;
@@ -52,18 +55,36 @@ struct Adjacency {
 };
 
 enum class NhKind : uint8_t {
-    forward,      // ECMP over adj[0..count)
+    forward,      // ECMP over adj[0..count); each member may impose a label stack
     local,        // addressed to the box: punt to the exception path
     glean,        // connected subnet: host not resolved yet
     blackhole,    // drop silently (counted)
     unreachable,  // drop with ICMP unreachable
+    vrf_lookup,   // look the destination up again in `vrf` (route leaking, MPLS pop-and-lookup)
 };
 
+// Labels a member imposes, top first, as host-order label values. TTL, TC and
+// bottom-of-stack are filled per packet.
+struct LabelStack {
+    uint8_t count = 0;
+    std::array<uint32_t, kMaxPushLabels> label{};
+};
+
+// A next-hop group: what a FIB entry or an incoming label points at. Used by
+// the IP FIBs (labels = FTN imposition) and the ILM (labels replace the
+// incoming top label: one label = swap, none = pop).
 struct NhGroup {
     NhKind kind = NhKind::forward;
     uint8_t count = 0;
     uint16_t ifindex = kNoInterface;  // glean: the attached interface
+    uint16_t vrf = 0;                 // vrf_lookup: the table to look in
+    bool has_backup = false;          // some member has a fast-reroute backup
     std::array<uint32_t, kMaxEcmp> adj{};
+    std::array<LabelStack, kMaxEcmp> push{};
+    // Fast reroute: used by the workers, per member, while the primary's
+    // egress interface is down (kNoAdjacency: no backup).
+    std::array<uint32_t, kMaxEcmp> backup_adj{};
+    std::array<LabelStack, kMaxEcmp> backup_push{};
 };
 
 struct TableSizes {
@@ -117,16 +138,37 @@ public:
         return index < kMaxAdjacencies ? adjs_[index].load(std::memory_order_acquire) : nullptr;
     }
     // Returns the next-hop group index, or -1 when no route matches.
-    int64_t lookup4(uint32_t dst_host_order) const {
+    // `vrf` must be a VRF that exists; an unknown one misses.
+    int64_t lookup4(uint32_t dst_host_order, uint16_t vrf = 0) const {
+        const Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load(std::memory_order_acquire) : nullptr;
+        if (unlikely(!f)) return -1;
         uint64_t nh;
-        rte_fib_lookup_bulk(fib4_[active4_.load(std::memory_order_acquire)], &dst_host_order, &nh, 1);
+        rte_fib_lookup_bulk(f->v4[f->active4.load(std::memory_order_acquire)], &dst_host_order, &nh, 1);
         return nh == kFib4Miss ? -1 : int64_t(nh);
     }
-    int64_t lookup6(const uint8_t* dst) const {
+    int64_t lookup6(const uint8_t* dst, uint16_t vrf = 0) const {
+        const Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load(std::memory_order_acquire) : nullptr;
+        if (unlikely(!f)) return -1;
         uint32_t nh;
-        const rte_lpm6* t = lpm6_[active6_.load(std::memory_order_acquire)];
-        return rte_lpm6_lookup(t, dst, &nh) == 0 ? int64_t(nh) : -1;
+        return rte_lpm6_lookup(f->v6[f->active6.load(std::memory_order_acquire)], dst, &nh) == 0 ? int64_t(nh) : -1;
     }
+    // Incoming label map: the group and per-label counter slot of `label`.
+    struct IlmHit {
+        uint32_t group;
+        uint32_t counter;
+    };
+    bool lookup_label(uint32_t label, IlmHit& hit) const {
+        uint64_t v = ilm_[label & (kLabelSpace - 1)].load(std::memory_order_acquire);
+        if (!v) return false;
+        hit.group = uint32_t(v) - 1;
+        hit.counter = uint32_t(v >> 32);
+        return true;
+    }
+    // Labels accepted on the wire (reserved labels 0-15 are handled by value).
+    bool label_in_range(uint32_t label) const {
+        return label >= label_lo_.load(std::memory_order_relaxed) && label <= label_hi_.load(std::memory_order_relaxed);
+    }
+    bool ttl_pipe() const { return ttl_pipe_.load(std::memory_order_relaxed); }
     uint32_t icmp_rate_pps() const { return icmp_rate_pps_.load(std::memory_order_relaxed); }
 
     // ---- writer side (control core only) ----
@@ -141,9 +183,26 @@ public:
     void set_adjacency(uint32_t index, const Adjacency& a);
     void free_adjacency(uint32_t index);
 
+    // Creates the FIBs of a VRF (VRF 0 exists from the start); throws on
+    // failure (EAL memory). destroy_vrf waits for a grace period and frees them.
+    void create_vrf(uint16_t vrf);
+    void destroy_vrf(uint16_t vrf);
+    bool vrf_exists(uint16_t vrf) const { return vrf < kMaxVrfs && fibs_[vrf].load() != nullptr; }
+
     // Return 0 or a negative errno (from rte_fib/rte_lpm6).
-    int add_route(const Prefix& p, uint32_t group);
-    int del_route(const Prefix& p);
+    int add_route(const Prefix& p, uint32_t group, uint16_t vrf = 0);
+    int del_route(const Prefix& p, uint16_t vrf = 0);
+
+    // ILM: `label` → group, counted in per-worker slot `counter`.
+    void set_label(uint32_t label, uint32_t group, uint32_t counter);
+    void clear_label(uint32_t label);
+    uint32_t alloc_label_counter() { return label_counter_slots_.take(); }
+    void free_label_counter(uint32_t slot);  // reusable after a grace period
+    void set_label_range(uint32_t lo, uint32_t hi) {
+        label_lo_.store(lo, std::memory_order_relaxed);
+        label_hi_.store(hi, std::memory_order_relaxed);
+    }
+    void set_ttl_pipe(bool pipe) { ttl_pipe_.store(pipe, std::memory_order_relaxed); }
 
     void set_icmp_rate_pps(uint32_t pps) { icmp_rate_pps_.store(pps, std::memory_order_relaxed); }
 
@@ -155,7 +214,7 @@ public:
     size_t adjacencies_in_use() const { return adj_slots_.in_use(); }
 
 private:
-    enum class RetireKind : uint32_t { iface, group, adjacency, group_slot, adjacency_slot };
+    enum class RetireKind : uint32_t { iface, group, adjacency, group_slot, adjacency_slot, label_counter_slot };
     struct Retired {
         RetireKind kind;
         uint32_t index;
@@ -172,10 +231,24 @@ private:
     int update_both(std::atomic<uint32_t>& active, Change change, Undo undo);
 
     static constexpr uint64_t kFib4Miss = 1u << 30;  // rte_fib's default next hop: no route
-    rte_fib* fib4_[2] = {nullptr, nullptr};
-    std::atomic<uint32_t> active4_{0};
-    rte_lpm6* lpm6_[2] = {nullptr, nullptr};
-    std::atomic<uint32_t> active6_{0};
+    // One VRF's tables, each double-buffered (see update_both).
+    struct Fib {
+        rte_fib* v4[2] = {nullptr, nullptr};
+        std::atomic<uint32_t> active4{0};
+        rte_lpm6* v6[2] = {nullptr, nullptr};
+        std::atomic<uint32_t> active6{0};
+    };
+    Fib* make_fib(uint16_t vrf, const TableSizes& sizes);
+    static void free_fib(Fib* f);
+    std::atomic<Fib*> fibs_[kMaxVrfs]{};
+    TableSizes sizes_;
+    int socket_id_;
+    unsigned instance_id_;
+
+    std::atomic<uint64_t>* ilm_ = nullptr;  // [kLabelSpace]: (counter slot << 32) | (group + 1); 0 = no entry
+    SlotIndexPool label_counter_slots_{kMaxIlmEntries, "label counter"};
+    std::atomic<uint32_t> label_lo_{16}, label_hi_{kLabelSpace - 1};
+    std::atomic<bool> ttl_pipe_{false};
 
     std::atomic<const InterfaceState*> ifaces_[kMaxInterfaces]{};
     std::atomic<uint16_t> (*port_vlan_iface_)[4096] = nullptr;  // [kMaxPorts][4096]

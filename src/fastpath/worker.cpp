@@ -32,6 +32,7 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
         if (p.twin_port_id < kMaxPorts) tx_queue_[p.twin_port_id] = p.queue;
     }
     tsc_hz_ = double(rte_get_tsc_hz());
+    label_counters_ = std::make_unique<LabelCounter[]>(kMaxIlmEntries);
 }
 
 Worker::~Worker() {

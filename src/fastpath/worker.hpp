@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
@@ -24,6 +25,7 @@ struct InterfaceCounters {
     uint64_t local_out;        // from the exception path to the wire
     uint64_t icmp_errors_sent;
     uint64_t icmp_errors_suppressed;  // rate-limited or not allowed (RFC 1812 §4.3.2.7)
+    uint64_t frr_backup_tx;    // sent over a fast-reroute backup because the primary egress is down (counted on the backup egress)
     uint64_t drops[kNumDropReasons];
 };
 
@@ -34,6 +36,11 @@ struct alignas(64) WorkerCounters {
     uint64_t busy_cycles;  // TSC cycles spent in loops that moved packets
     uint64_t resolve_requests_dropped;
     InterfaceCounters iface[kMaxInterfaces];
+};
+
+// Per incoming label (ILM counter slot), per worker.
+struct LabelCounter {
+    uint64_t packets, bytes;
 };
 
 // Sent to the control core when a next hop has no MAC yet.
@@ -78,6 +85,7 @@ public:
     void flush() noexcept;
 
     const WorkerCounters& counters() const { return counters_; }
+    const LabelCounter* label_counters() const { return label_counters_.get(); }
     WorkerCounters& counters_mut() { return counters_; }
     rte_ring* resolve_ring() const { return resolve_ring_; }
     unsigned id() const { return cfg_.id; }
@@ -105,6 +113,7 @@ public:
     const WorkerConfig cfg_;
     ForwardingTables& tables_;
     WorkerCounters counters_{};
+    std::unique_ptr<LabelCounter[]> label_counters_;  // [kMaxIlmEntries]
     std::array<TxBuffer, kMaxPorts> tx_{};
     std::array<uint16_t, kMaxPorts> tx_queue_{};  // by DPDK port id
     rte_ring* resolve_ring_ = nullptr;
@@ -115,8 +124,14 @@ public:
 
 // Stages (one file each). All noexcept, burst-local, no allocation but mbufs.
 void eth_input(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;
-void ip4_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept;
-void ip6_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept;
+// `vrf`: the table the destination is looked up in (the ingress interface's,
+// or the one an MPLS pop-and-lookup label names).
+void ip4_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                 uint16_t vrf) noexcept;
+void ip6_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                 uint16_t vrf) noexcept;
+// Labelled frames (EtherType 0x8847): ILM lookup, swap/pop/pop-and-lookup.
+void mpls_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept;
 void local_output(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;
 // Builds and sends ICMP/ICMPv6 errors about `orig` (data at its IP header). `orig` is not consumed.
 void icmp4_error(Worker& w, uint16_t in_ifindex, const InterfaceState& in, const rte_mbuf* orig,

@@ -18,12 +18,21 @@ Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirr
     : tables_(tables), fib_(fib), mirror_(mirror), nl_(nl), workers_(std::move(workers)),
       last_(workers_.size()), prev_(workers_.size()) {}
 
-std::string Control::publish(const std::optional<Prefix>& only_route, bool sweep_routes) {
-    std::vector<std::string> problems =
-        only_route ? fib_.reconcile_route(config_, *only_route) : fib_.reconcile(config_, sweep_routes);
+std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes) {
+    std::vector<std::string> problems = only_route ? fib_.reconcile_route(config_, only_route->vrf, only_route->prefix)
+                                                   : fib_.reconcile(config_, sweep_routes);
     if (mirror_) {
-        auto more = only_route ? mirror_->sync_route(*only_route, fib_) : mirror_->sync(config_, fib_);
+        // The kernel mirrors the default table only.
+        std::vector<std::string> more;
+        if (!only_route) more = mirror_->sync(config_, fib_);
+        else if (only_route->vrf.empty()) more = mirror_->sync_route(only_route->prefix, fib_);
         problems.insert(problems.end(), more.begin(), more.end());
+    }
+    {
+        std::vector<const Worker*> ws;
+        for (auto& s : workers_) ws.push_back(s.worker);
+        LabelCounterView raw{ws, nullptr};
+        for (uint32_t slot : fib_.take_new_label_counters()) label_baseline_[slot] = raw.sum(slot);
     }
     std::string text;
     for (auto& p : problems) {
@@ -49,7 +58,8 @@ CommandResult Control::execute(const cmd::Parsed& c) {
     // apply_command changes nothing when it fails: no copy of the configuration needed.
     if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
     log::info("config: {}", c.line);
-    if (c.id == cmd::Id::Route) return {true, publish(c.prefix("prefix").network(), false)};
+    if (c.id == cmd::Id::Route)
+        return {true, publish(RouteRef{c.has("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
     return {true, publish(std::nullopt, false)};
 }
 
@@ -58,6 +68,7 @@ CommandResult Control::show(const cmd::Parsed& c) {
     std::vector<const Worker*> ws;
     for (auto& s : workers_) ws.push_back(s.worker);
     CounterView counters{ws, &baseline_};
+    LabelCounterView label_counters{ws, &label_baseline_};
     switch (c.id) {
         case Id::ShowInterfaces: return {true, show_interfaces(config_, fib_, counters, std::nullopt)};
         case Id::ShowInterface: {
@@ -70,7 +81,26 @@ CommandResult Control::show(const cmd::Parsed& c) {
             if (c.has("ipv6")) fam = Family::v6;
             std::optional<Prefix> p;
             if (c.has("prefix")) p = c.prefix("prefix");
-            return {true, show_route(fib_, fam, p)};
+            uint16_t vrf = 0;
+            if (c.has("vrf")) {
+                auto id = fib_.vrf_id(c.word("vrf"));
+                if (!id) return {false, fmt::format("% unknown vrf {}\n", c.word("vrf"))};
+                vrf = *id;
+            }
+            return {true, show_route(fib_, fam, p, vrf)};
+        }
+        case Id::ShowMplsIlm: return {true, show_mpls_ilm(fib_, label_counters)};
+        case Id::ShowMplsLabel: {
+            std::string text = show_mpls_label(fib_, label_counters, c.number("label"));
+            return {text.rfind("% ", 0) != 0, text};
+        }
+        case Id::ShowMplsFtn: return {true, show_mpls_ftn(config_, fib_)};
+        case Id::ShowSegmentRouting: return {true, show_segment_routing(config_, fib_)};
+        case Id::ShowVrf: {
+            std::optional<std::string> only;
+            if (c.has("vrf")) only = c.word("vrf");
+            std::string text = show_vrf(config_, fib_, only);
+            return {text.rfind("% ", 0) != 0, text};
         }
         case Id::ShowNeighbors: return {true, show_neighbors(fib_)};
         case Id::ShowWorkers: {
@@ -93,6 +123,8 @@ CommandResult Control::show(const cmd::Parsed& c) {
                 CounterView raw{ws, nullptr};
                 baseline_[i] = raw.sum(i);
             }
+            LabelCounterView raw_labels{ws, nullptr};
+            for (uint32_t slot = 0; slot < kMaxIlmEntries; ++slot) label_baseline_[slot] = raw_labels.sum(slot);
             return {true, ""};
         }
         case Id::WriteConfig: {
@@ -109,6 +141,13 @@ CommandResult Control::show(const cmd::Parsed& c) {
         }
         default: return {false, "% not a show command\n"};
     }
+}
+
+void Control::on_link_change(const std::string& port, bool up) {
+    fib_.set_link_state(port, up);
+    // The workers use backups from the moment the interface state is published
+    // above; this recomputation makes the backups primaries (or restores them).
+    publish(std::nullopt, true);
 }
 
 std::string Control::version_text() const {

@@ -51,6 +51,9 @@ public:
     // Samples the workers' counters for rates; call about once a second.
     void sample_rates(uint64_t tsc, uint64_t tsc_hz);
     uint64_t total_rx_packets() const;
+    // A port's link changed (the data plane already switched to fast-reroute
+    // backups when it went down): recompute routes and labels around it.
+    void on_link_change(const std::string& port, bool up);
 
     const RunningConfig& config() const { return config_; }
     std::vector<std::string> interface_names() const { return fib_.interface_names(); }
@@ -60,7 +63,11 @@ private:
     // Reconciles the data plane and the kernel with config_: one prefix after a
     // route command, otherwise interfaces (and every prefix when they changed or
     // `sweep_routes`). Returns warnings as text.
-    std::string publish(const std::optional<Prefix>& only_route, bool sweep_routes);
+    struct RouteRef {
+        std::string vrf;  // "" = default table
+        Prefix prefix;
+    };
+    std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes);
     CommandResult show(const cmd::Parsed& c);
 
     ForwardingTables& tables_;
@@ -70,6 +77,7 @@ private:
     std::vector<WorkerSlot> workers_;
     RunningConfig config_;
     std::vector<InterfaceCounters> baseline_ = std::vector<InterfaceCounters>(kMaxInterfaces);
+    std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
     struct Sample {
         uint64_t tsc = 0, packets = 0, busy = 0;
     };

@@ -74,6 +74,8 @@ void FibPublisher::publish_interface(const IfRuntime& r) {
     s.vlan = r.cfg.vlan;
     s.mtu = r.cfg.mtu;
     s.up = iface_up(r);
+    s.vrf = vrf_of(r);
+    s.mpls = r.cfg.mpls;
     s.mac = r.port.mac.bytes;
     for (const Prefix& a : r.cfg.addresses) {
         if (a.addr.is_v4() && s.ip4_be == 0) std::memcpy(&s.ip4_be, a.addr.bytes.data(), 4);
@@ -134,8 +136,25 @@ uint32_t FibPublisher::acquire_group(const GroupKey& key) {
     NhGroup g;
     g.kind = key.kind;
     g.ifindex = key.ifindex;
-    g.count = uint8_t(key.adjs.size());
-    for (size_t i = 0; i < key.adjs.size(); ++i) g.adj[i] = acquire_adjacency(key.adjs[i]);
+    g.vrf = key.vrf;
+    g.count = uint8_t(key.members.size());
+    g.backup_adj.fill(kNoAdjacency);
+    auto to_stack = [](const LabelList& l) {
+        LabelStack st;
+        st.count = uint8_t(std::min(l.size(), size_t(kMaxPushLabels)));
+        std::copy_n(l.begin(), st.count, st.label.begin());
+        return st;
+    };
+    for (size_t i = 0; i < key.members.size(); ++i) {
+        const MemberKey& mk = key.members[i];
+        g.adj[i] = acquire_adjacency(mk.adj);
+        g.push[i] = to_stack(mk.labels);
+        if (mk.backup) {
+            g.has_backup = true;
+            g.backup_adj[i] = acquire_adjacency(*mk.backup);
+            g.backup_push[i] = to_stack(mk.backup_labels);
+        }
+    }
     uint32_t index = tables_.alloc_group();
     tables_.set_group(index, g);
     groups_[key] = Slot{index, 1};
@@ -146,17 +165,110 @@ void FibPublisher::release_group(const GroupKey& key) {
     auto it = groups_.find(key);
     if (it == groups_.end() || --it->second.refs) return;
     tables_.free_group(it->second.index);
-    for (const AdjKey& a : key.adjs) release_adjacency(a);
+    for (const MemberKey& m : key.members) {
+        release_adjacency(m.adj);
+        if (m.backup) release_adjacency(*m.backup);
+    }
     groups_.erase(it);
 }
 
-std::optional<std::string> FibPublisher::resolve_static(const Prefix& p, const std::vector<RouteNextHop>& hops,
+uint16_t FibPublisher::vrf_of(const IfRuntime& r) const {
+    if (r.cfg.vrf.empty()) return 0;
+    auto it = vrf_ids_.find(r.cfg.vrf);
+    return it == vrf_ids_.end() ? uint16_t(kMaxVrfs) : it->second;  // kMaxVrfs: table not created, looks up nothing
+}
+
+std::optional<uint16_t> FibPublisher::vrf_id(const std::string& name) const {
+    if (name.empty() || name == "default") return 0;
+    auto it = vrf_ids_.find(name);
+    if (it == vrf_ids_.end()) return std::nullopt;
+    return it->second;
+}
+
+const std::string& FibPublisher::vrf_name(uint16_t vrf) const {
+    static const std::string def = "default", none = "?";
+    if (vrf == 0) return def;
+    return vrf < kMaxVrfs && !vrf_names_[vrf].empty() ? vrf_names_[vrf] : none;
+}
+
+LabelBlock FibPublisher::srgb_of(const IpAddr& neighbor) const {
+    auto it = config_->sr.neighbor_srgbs.find(neighbor);
+    if (it != config_->sr.neighbor_srgbs.end()) return it->second;
+    return config_->sr.srgb.value_or(LabelBlock{});  // homogeneous SRGBs, the common deployment
+}
+
+std::optional<FibPublisher::AdjKey> FibPublisher::resolve_gateway(const IpAddr& gateway, const std::string& ifname,
+                                                                   uint16_t vrf, std::string& why) const {
+    if (!ifname.empty()) {
+        auto it = ifs_.find(ifname);
+        if (it == ifs_.end() || !iface_up(it->second)) {
+            why = fmt::format("interface {} is down", ifname);
+            return std::nullopt;
+        }
+        return AdjKey{it->second.ifindex, gateway};
+    }
+    const IfRuntime* best = nullptr;
+    int best_len = -1;
+    for (auto& [n, r] : ifs_) {
+        if (!iface_up(r) || vrf_of(r) != vrf) continue;
+        for (const Prefix& a : r.cfg.addresses)
+            if (a.contains(gateway) && int(a.len) > best_len && a.addr != gateway) {
+                best = &r;
+                best_len = a.len;
+            }
+    }
+    if (!best) {
+        why = fmt::format("gateway {} is not on any connected subnet of an up interface{}", gateway.str(),
+                          vrf ? " in vrf " + vrf_name(vrf) : std::string());
+        return std::nullopt;
+    }
+    return AdjKey{best->ifindex, gateway};
+}
+
+std::optional<FibPublisher::MemberKey> FibPublisher::resolve_member(const IpAddr& gateway, const std::string& ifname,
+                                                                     const LabelList& labels,
+                                                                     const std::optional<BackupPath>& backup,
+                                                                     uint16_t vrf, std::string& why) const {
+    std::optional<AdjKey> primary = resolve_gateway(gateway, ifname, vrf, why);
+    std::optional<AdjKey> repair;
+    std::string backup_why;
+    if (backup) repair = resolve_gateway(backup->gateway, backup->ifname, vrf, backup_why);
+    if (!primary && !repair) return std::nullopt;
+    if (!primary) return MemberKey{*repair, backup->labels, std::nullopt, {}};  // the backup is all that is left
+    MemberKey m{*primary, labels, std::nullopt, {}};
+    if (repair) {
+        m.backup = repair;
+        m.backup_labels = backup->labels;
+    }
+    return m;
+}
+
+const std::vector<RouteNextHop>* FibPublisher::configured_routes(const RouteKey& k) const {
+    if (!config_) return nullptr;
+    const RouteTable* table = &config_->routes;
+    if (k.vrf != 0) {
+        auto v = config_->vrfs.find(vrf_name(k.vrf));
+        if (v == config_->vrfs.end()) return nullptr;
+        table = &v->second.routes;
+    }
+    auto it = table->find(k.prefix);
+    return it == table->end() ? nullptr : &it->second;
+}
+
+std::optional<std::string> FibPublisher::resolve_static(const RouteKey& k, const std::vector<RouteNextHop>& hops,
                                                          GroupKey& key) const {
     std::string last_error;
     for (const RouteNextHop& h : hops) {
         switch (h.kind) {
             case RouteNextHop::Kind::blackhole: key.kind = NhKind::blackhole; return std::nullopt;
             case RouteNextHop::Kind::unreachable: key.kind = NhKind::unreachable; return std::nullopt;
+            case RouteNextHop::Kind::next_vrf: {
+                auto target = vrf_id(h.target);
+                if (!target) return fmt::format("vrf {} has no tables", h.target);
+                key.kind = NhKind::vrf_lookup;
+                key.vrf = *target;
+                return std::nullopt;
+            }
             case RouteNextHop::Kind::attached: {
                 auto it = ifs_.find(h.ifname);
                 if (it == ifs_.end() || !iface_up(it->second)) {
@@ -165,91 +277,95 @@ std::optional<std::string> FibPublisher::resolve_static(const Prefix& p, const s
                 }
                 key.kind = NhKind::glean;
                 key.ifindex = it->second.ifindex;
-                key.adjs.clear();
+                key.members.clear();
                 return std::nullopt;
             }
-            case RouteNextHop::Kind::via: {
-                const IfRuntime* best = nullptr;
-                int best_len = -1;
-                if (!h.ifname.empty()) {
-                    auto it = ifs_.find(h.ifname);
-                    if (it != ifs_.end() && iface_up(it->second)) best = &it->second;
-                } else {
-                    for (auto& [n, r] : ifs_) {
-                        if (!iface_up(r)) continue;
-                        for (const Prefix& a : r.cfg.addresses)
-                            if (a.contains(h.gateway) && int(a.len) > best_len && a.addr != h.gateway) {
-                                best = &r;
-                                best_len = a.len;
-                            }
-                    }
-                }
-                if (!best) {
-                    last_error = h.ifname.empty()
-                                     ? fmt::format("gateway {} is not on any connected subnet of an up interface", h.gateway.str())
-                                     : fmt::format("interface {} is down", h.ifname);
+            case RouteNextHop::Kind::policy: {
+                auto pol = config_->sr.policies.find(h.target);
+                if (pol == config_->sr.policies.end()) {
+                    last_error = fmt::format("no segment-routing policy {}", h.target);
                     continue;
                 }
+                // The policy's segment list is imposed; its first hop is in the default table.
+                auto m = resolve_member(pol->second.gateway, pol->second.ifname, pol->second.segments, std::nullopt, 0,
+                                        last_error);
+                if (!m) continue;
                 key.kind = NhKind::forward;
-                key.adjs.push_back(AdjKey{best->ifindex, h.gateway});
+                key.members.push_back(std::move(*m));
+                break;
+            }
+            case RouteNextHop::Kind::via: {
+                LabelList labels = h.labels;
+                // A prefix with a prefix-SID gets its label from the next hop's SRGB (RFC 8660).
+                if (labels.empty() && k.vrf == 0 && config_->sr.srgb) {
+                    auto sid = config_->sr.prefix_sids.find(k.prefix);
+                    if (sid != config_->sr.prefix_sids.end()) labels = {srgb_of(h.gateway).lo + sid->second};
+                }
+                auto m = resolve_member(h.gateway, h.ifname, labels, h.backup, k.vrf, last_error);
+                if (!m) continue;
+                key.kind = NhKind::forward;
+                key.members.push_back(std::move(*m));
                 break;
             }
         }
     }
-    if (key.adjs.empty()) return last_error.empty() ? fmt::format("route {} has no usable next hop", p.str()) : last_error;
-    std::sort(key.adjs.begin(), key.adjs.end());
-    key.adjs.erase(std::unique(key.adjs.begin(), key.adjs.end()), key.adjs.end());
+    if (key.members.empty())
+        return last_error.empty() ? fmt::format("route {} has no usable next hop", k.prefix.str()) : last_error;
+    std::sort(key.members.begin(), key.members.end());
+    key.members.erase(std::unique(key.members.begin(), key.members.end()), key.members.end());
+    if (key.members.size() > kMaxEcmp) key.members.resize(kMaxEcmp);
     return std::nullopt;
 }
 
-std::optional<FibPublisher::Want> FibPublisher::desired(const Prefix& p) const {
+std::optional<FibPublisher::Want> FibPublisher::desired(const RouteKey& k) const {
+    const Prefix& p = k.prefix;
     const unsigned bits = p.addr.bits();
     for (auto& [n, r] : ifs_) {
-        if (!iface_up(r)) continue;
+        if (!iface_up(r) || vrf_of(r) != k.vrf) continue;
         for (const Prefix& a : r.cfg.addresses) {
             if (a.addr.family != p.addr.family) continue;
-            if (p.len == bits && a.addr == p.addr) return Want{RouteSource::local, GroupKey{NhKind::local, r.ifindex, {}}};
+            if (p.len == bits && a.addr == p.addr) return Want{RouteSource::local, GroupKey{NhKind::local, r.ifindex, 0, {}}};
         }
     }
     if (p.len == bits) {
-        for (auto& [k, mac] : neigh_) {
-            if (k.next_hop != p.addr) continue;
-            const IfRuntime* r = runtime(k.ifindex);
-            if (!r || !iface_up(*r)) continue;
+        for (auto& [adj, mac] : neigh_) {
+            if (adj.next_hop != p.addr) continue;
+            const IfRuntime* r = runtime(adj.ifindex);
+            if (!r || !iface_up(*r) || vrf_of(*r) != k.vrf) continue;
             for (const Prefix& a : r->cfg.addresses)
                 if (a.len < bits && a.contains(p.addr))
-                    return Want{RouteSource::neighbor, GroupKey{NhKind::forward, kNoInterface, {k}}};
+                    return Want{RouteSource::neighbor, GroupKey{NhKind::forward, kNoInterface, 0, {MemberKey{adj, {}, {}, {}}}}};
         }
     }
     for (auto& [n, r] : ifs_) {
-        if (!iface_up(r)) continue;
+        if (!iface_up(r) || vrf_of(r) != k.vrf) continue;
         for (const Prefix& a : r.cfg.addresses)
             if (a.addr.family == p.addr.family && a.len < bits && a.network() == p)
-                return Want{RouteSource::connected, GroupKey{NhKind::glean, r.ifindex, {}}};
+                return Want{RouteSource::connected, GroupKey{NhKind::glean, r.ifindex, 0, {}}};
     }
     return std::nullopt;
 }
 
-std::optional<std::string> FibPublisher::sync_prefix(const Prefix& p) {
-    std::optional<Want> want = desired(p);
-    unresolved_.erase(p);
+std::optional<std::string> FibPublisher::sync_prefix(const RouteKey& k) {
+    const Prefix& p = k.prefix;
+    std::optional<Want> want = desired(k);
+    unresolved_.erase(k);
     if (!want) {
-        auto route = config_ ? config_->routes.find(p) : decltype(config_->routes.find(p)){};
-        if (config_ && route != config_->routes.end()) {
+        if (const auto* hops = configured_routes(k)) {
             GroupKey key;
-            if (auto err = resolve_static(p, route->second, key)) unresolved_[p] = *err;
+            if (auto err = resolve_static(k, *hops, key)) unresolved_[k] = *err;
             else want = Want{RouteSource::static_route, std::move(key)};
         }
     }
-    auto cur = fib_.find(p);
+    auto cur = fib_.find(k);
     if (!want) {
         if (cur != fib_.end()) {
-            tables_.del_route(p);
+            tables_.del_route(p, k.vrf);
             GroupKey old = cur->second.key;
             fib_.erase(cur);
             release_group(old);
         }
-        auto un = unresolved_.find(p);
+        auto un = unresolved_.find(k);
         return un == unresolved_.end() ? std::nullopt : std::optional<std::string>(fmt::format("route {} not installed: {}", p.str(), un->second));
     }
     if (cur != fib_.end() && cur->second.key == want->key) {
@@ -260,13 +376,13 @@ std::optional<std::string> FibPublisher::sync_prefix(const Prefix& p) {
     try {
         index = acquire_group(want->key);
     } catch (const std::exception& e) {
-        unresolved_[p] = e.what();
+        unresolved_[k] = e.what();
         return fmt::format("route {} not installed: {}", p.str(), e.what());
     }
-    int rc = tables_.add_route(p, index);
+    int rc = tables_.add_route(p, index, k.vrf);
     if (rc != 0) {
         release_group(want->key);
-        unresolved_[p] = fmt::format("FIB refused it ({})", strerror(-rc));
+        unresolved_[k] = fmt::format("FIB refused it ({})", strerror(-rc));
         return fmt::format("route {} not installed: FIB refused it ({})", p.str(), strerror(-rc));
     }
     if (cur != fib_.end()) {
@@ -274,32 +390,64 @@ std::optional<std::string> FibPublisher::sync_prefix(const Prefix& p) {
         cur->second = *want;
         release_group(old);
     } else {
-        fib_.emplace(p, *want);
+        fib_.emplace(k, *want);
     }
     return std::nullopt;
 }
 
-void FibPublisher::collect_prefixes(std::vector<Prefix>& out) const {
+void FibPublisher::collect_prefixes(std::vector<RouteKey>& out) const {
     for (auto& [n, r] : ifs_) {
         if (!r.present) continue;
+        const uint16_t vrf = vrf_of(r);
         for (const Prefix& a : r.cfg.addresses) {
-            out.push_back(host_prefix(a.addr));
-            if (a.len < a.addr.bits()) out.push_back(a.network());
+            out.push_back({vrf, host_prefix(a.addr)});
+            if (a.len < a.addr.bits()) out.push_back({vrf, a.network()});
         }
     }
-    for (auto& [k, mac] : neigh_) out.push_back(host_prefix(k.next_hop));
-    if (config_)
-        for (auto& [p, hops] : config_->routes) out.push_back(p);
-    for (auto& [p, why] : unresolved_) out.push_back(p);
-    for (auto& [p, w] : fib_) out.push_back(p);
+    for (auto& [k, mac] : neigh_) {
+        const IfRuntime* r = runtime(k.ifindex);
+        out.push_back({r ? vrf_of(*r) : uint16_t(0), host_prefix(k.next_hop)});
+    }
+    if (config_) {
+        for (auto& [p, hops] : config_->routes) out.push_back({0, p});
+        for (auto& [name, v] : config_->vrfs)
+            if (auto id = vrf_id(name))
+                for (auto& [p, hops] : v.routes) out.push_back({*id, p});
+    }
+    for (auto& [k, why] : unresolved_) out.push_back(k);
+    for (auto& [k, w] : fib_) out.push_back(k);
 }
 
-std::vector<std::string> FibPublisher::reconcile_route(const RunningConfig& config, const Prefix& prefix) {
+std::vector<std::string> FibPublisher::reconcile_route(const RunningConfig& config, const std::string& vrf,
+                                                       const Prefix& prefix) {
     config_ = &config;
     std::vector<std::string> problems;
-    if (auto err = sync_prefix(prefix.network())) problems.push_back(*err);
+    auto id = vrf_id(vrf);
+    if (!id) return {fmt::format("vrf {} has no tables", vrf)};
+    if (auto err = sync_prefix({*id, prefix.network()})) problems.push_back(*err);
+    sync_labels(problems);
     tables_.reclaim();
     return problems;
+}
+
+void FibPublisher::sync_vrfs(std::vector<std::string>& problems) {
+    for (auto& [name, v] : config_->vrfs) {
+        if (vrf_ids_.count(name)) continue;
+        uint16_t id = 1;
+        while (id < kMaxVrfs && !vrf_names_[id].empty()) ++id;
+        if (id == kMaxVrfs) {
+            problems.push_back(fmt::format("vrf {}: at most {} VRFs", name, kMaxVrfs - 1));
+            continue;
+        }
+        try {
+            tables_.create_vrf(id);
+        } catch (const std::exception& e) {
+            problems.push_back(fmt::format("vrf {}: {}", name, e.what()));
+            continue;
+        }
+        vrf_ids_[name] = id;
+        vrf_names_[id] = name;
+    }
 }
 
 std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bool sweep_routes) {
@@ -308,8 +456,11 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bo
     interfaces_ = config.interfaces;
     config_ = &config;
     tables_.set_icmp_rate_pps(config.icmp_rate_pps);
+    tables_.set_label_range(config.mpls.label_lo, config.mpls.label_hi);
+    tables_.set_ttl_pipe(config.mpls.ttl_mode == TtlMode::pipe);
+    sync_vrfs(problems);
 
-    std::vector<Prefix> touched;
+    std::vector<RouteKey> touched;
     if (interfaces_changed) {
         for (auto& [n, r] : ifs_) r.present = false;
         for (auto& [name, ic] : config.interfaces) {
@@ -345,8 +496,11 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bo
         for (auto& [n, r] : ifs_)
             if (r.present)
                 for (auto& [a, m] : r.cfg.static_neighbors) static_neigh_[AdjKey{r.ifindex, a}] = m;
-        std::vector<Prefix> old_hosts;
-        for (auto& [k, mac] : neigh_) old_hosts.push_back(host_prefix(k.next_hop));
+        std::vector<RouteKey> old_hosts;
+        for (auto& [k, mac] : neigh_) {
+            for (uint16_t vrf = 0; vrf < kMaxVrfs; ++vrf)  // the interface may have changed VRF
+                if (vrf == 0 || !vrf_names_[vrf].empty()) old_hosts.push_back({vrf, host_prefix(k.next_hop)});
+        }
         neigh_ = learned_neigh_;
         for (auto& [k, mac] : static_neigh_) neigh_[k] = mac;
         touched.insert(touched.end(), old_hosts.begin(), old_hosts.end());
@@ -359,8 +513,27 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bo
     }
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    for (const Prefix& p : touched)
-        if (auto err = sync_prefix(p)) problems.push_back(*err);
+    for (const RouteKey& k : touched)
+        if (auto err = sync_prefix(k)) problems.push_back(*err);
+    sync_labels(problems);
+
+    // VRFs that left the configuration: their routes are gone, free the tables.
+    for (auto it = vrf_ids_.begin(); it != vrf_ids_.end();) {
+        if (config.vrfs.count(it->first)) {
+            ++it;
+            continue;
+        }
+        const uint16_t id = it->second;
+        bool in_use = false;
+        for (auto& [k, w] : fib_) in_use |= k.vrf == id;
+        if (in_use) {
+            ++it;
+            continue;
+        }
+        tables_.destroy_vrf(id);
+        vrf_names_[id].clear();
+        it = vrf_ids_.erase(it);
+    }
 
     if (interfaces_changed) {
         // Sub-interfaces that left the config: nothing points at them any more.
@@ -396,7 +569,8 @@ void FibPublisher::neighbor_update(uint16_t ifindex, const IpAddr& ip, const std
     }
     auto a = adjs_.find(k);
     if (a != adjs_.end()) tables_.set_adjacency(a->second.index, build_adjacency(k));
-    sync_prefix(host_prefix(ip));
+    const IfRuntime* r = runtime(ifindex);
+    sync_prefix({r ? vrf_of(*r) : uint16_t(0), host_prefix(ip)});
     tables_.reclaim();
 }
 
@@ -447,24 +621,42 @@ std::optional<uint16_t> FibPublisher::ifindex_of_twin(const std::string& kernel_
     return it->second;
 }
 
-InstalledRoute FibPublisher::describe(const Prefix& p, const Want& w) const {
-    InstalledRoute r{p, w.source, w.key.kind, w.key.ifindex, {}};
-    for (const AdjKey& a : w.key.adjs) {
-        auto n = neigh_.find(a);
-        r.next_hops.push_back({a.ifindex, a.next_hop, n != neigh_.end(), n != neigh_.end() ? n->second : MacAddr{}});
+std::vector<InstalledNextHop> FibPublisher::describe_members(const std::vector<MemberKey>& members) const {
+    std::vector<InstalledNextHop> out;
+    for (const MemberKey& m : members) {
+        InstalledNextHop nh;
+        nh.ifindex = m.adj.ifindex;
+        nh.address = m.adj.next_hop;
+        auto n = neigh_.find(m.adj);
+        nh.resolved = n != neigh_.end();
+        if (nh.resolved) nh.mac = n->second;
+        nh.labels = m.labels;
+        if (m.backup) {
+            nh.backup_ifindex = m.backup->ifindex;
+            nh.backup_address = m.backup->next_hop;
+            nh.backup_labels = m.backup_labels;
+        }
+        out.push_back(std::move(nh));
     }
-    return r;
-}
-
-std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family> family) const {
-    std::vector<InstalledRoute> out;
-    for (auto& [p, w] : fib_)
-        if (!family || p.addr.family == *family) out.push_back(describe(p, w));
     return out;
 }
 
-std::optional<InstalledRoute> FibPublisher::installed_route(const Prefix& prefix) const {
-    auto it = fib_.find(prefix.network());
+InstalledRoute FibPublisher::describe(const RouteKey& k, const Want& w) const {
+    InstalledRoute r{k.prefix, w.source, w.key.kind, w.key.ifindex, describe_members(w.key.members)};
+    r.vrf = k.vrf;
+    r.target_vrf = w.key.vrf;
+    return r;
+}
+
+std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family> family, uint16_t vrf) const {
+    std::vector<InstalledRoute> out;
+    for (auto it = fib_.lower_bound(RouteKey{vrf, Prefix{}}); it != fib_.end() && it->first.vrf == vrf; ++it)
+        if (!family || it->first.prefix.addr.family == *family) out.push_back(describe(it->first, it->second));
+    return out;
+}
+
+std::optional<InstalledRoute> FibPublisher::installed_route(const Prefix& prefix, uint16_t vrf) const {
+    auto it = fib_.find(RouteKey{vrf, prefix.network()});
     if (it == fib_.end()) return std::nullopt;
     return describe(it->first, it->second);
 }
@@ -484,4 +676,144 @@ std::vector<std::pair<uint16_t, IpAddr>> FibPublisher::unresolved_next_hops() co
         if (!neigh_.count(k)) out.emplace_back(k.ifindex, k.next_hop);
     return out;
 }
+}  // namespace rampart
+
+namespace rampart {
+
+void FibPublisher::sync_labels(std::vector<std::string>& problems) {
+    if (!config_) return;
+    std::map<uint32_t, LabelWant> want;
+    unresolved_labels_.clear();
+    auto forward_paths = [&](uint32_t label, const std::string& owner, const std::vector<MplsPath>& paths) {
+        GroupKey key;
+        std::string why;
+        for (const MplsPath& path : paths)
+            if (auto m = resolve_member(path.gateway, path.ifname, path.labels, path.backup, 0, why))
+                key.members.push_back(std::move(*m));
+        if (key.members.empty()) {
+            unresolved_labels_[label] = why.empty() ? "no usable path" : why;
+            return;
+        }
+        std::sort(key.members.begin(), key.members.end());
+        key.members.erase(std::unique(key.members.begin(), key.members.end()), key.members.end());
+        want[label] = LabelWant{owner, std::move(key)};
+    };
+    auto lookup = [&](uint32_t label, const std::string& owner, const std::string& vrf) {
+        auto id = vrf_id(vrf);
+        if (!id) {
+            unresolved_labels_[label] = fmt::format("vrf {} has no tables", vrf);
+            return;
+        }
+        want[label] = LabelWant{owner, GroupKey{NhKind::vrf_lookup, kNoInterface, *id, {}}};
+    };
+
+    for (auto& [label, ilm] : config_->mpls.ilm) {
+        switch (ilm.action) {
+            case IlmConfig::Action::forward: forward_paths(label, "static", ilm.paths); break;
+            case IlmConfig::Action::lookup: lookup(label, "static", ilm.vrf); break;
+            case IlmConfig::Action::drop: want[label] = LabelWant{"static", GroupKey{NhKind::blackhole, kNoInterface, 0, {}}}; break;
+        }
+    }
+    for (auto& [name, v] : config_->vrfs)
+        if (v.label) lookup(*v.label, "vpn label of vrf " + name, name);
+    for (auto& [label, path] : config_->sr.adjacency_sids)
+        forward_paths(label, "adjacency-sid", {path});
+    for (auto& [name, pol] : config_->sr.policies)
+        if (pol.binding_sid)
+            forward_paths(*pol.binding_sid, "binding-sid of policy " + name,
+                          {MplsPath{pol.gateway, pol.ifname, pol.segments, std::nullopt}});
+    if (config_->sr.srgb) {
+        const LabelBlock ours = *config_->sr.srgb;
+        for (auto& [prefix, index] : config_->sr.prefix_sids) {
+            const uint32_t label = ours.lo + index;
+            const std::string owner = "prefix-sid " + prefix.str();
+            auto route = fib_.find(RouteKey{0, prefix.network()});
+            if (route != fib_.end() && route->second.source == RouteSource::local) {
+                // Our own node SID: pop, and look up what is under it.
+                want[label] = LabelWant{owner + " (node, local)", GroupKey{NhKind::vrf_lookup, kNoInterface, 0, {}}};
+                continue;
+            }
+            if (route == fib_.end() || route->second.key.kind != NhKind::forward) {
+                unresolved_labels_[label] = fmt::format("{}: no forwarding route to {}", owner, prefix.str());
+                continue;
+            }
+            // Swap to the same index in each next hop's SRGB; the repair path too.
+            GroupKey key;
+            for (const MemberKey& m : route->second.key.members) {
+                MemberKey sm{m.adj, {srgb_of(m.adj.next_hop).lo + index}, m.backup, {}};
+                if (m.backup) {
+                    sm.backup_labels = m.backup_labels;
+                    if (sm.backup_labels.empty() || sm.backup_labels.back() != srgb_of(m.backup->next_hop).lo + index)
+                        sm.backup_labels.push_back(srgb_of(m.backup->next_hop).lo + index);
+                    if (sm.backup_labels.size() > kMaxPushLabels) sm.backup_labels.resize(kMaxPushLabels);
+                }
+                key.members.push_back(std::move(sm));
+            }
+            want[label] = LabelWant{owner, std::move(key)};
+        }
+    }
+
+    // Retire what went away, install what is new or changed.
+    for (auto it = labels_.begin(); it != labels_.end();) {
+        if (want.count(it->first)) {
+            ++it;
+            continue;
+        }
+        tables_.clear_label(it->first);
+        release_group(it->second.want.key);
+        tables_.free_label_counter(it->second.counter);
+        it = labels_.erase(it);
+    }
+    for (auto& [label, w] : want) {
+        auto cur = labels_.find(label);
+        if (cur != labels_.end() && cur->second.want.key == w.key) {
+            cur->second.want.owner = w.owner;
+            continue;
+        }
+        uint32_t group;
+        try {
+            group = acquire_group(w.key);
+        } catch (const std::exception& e) {
+            unresolved_labels_[label] = e.what();
+            problems.push_back(fmt::format("label {} not installed: {}", label, e.what()));
+            continue;
+        }
+        if (cur != labels_.end()) {
+            tables_.set_label(label, group, cur->second.counter);
+            release_group(cur->second.want.key);
+            cur->second.want = w;
+            cur->second.group = group;
+            continue;
+        }
+        uint32_t counter;
+        try {
+            counter = tables_.alloc_label_counter();
+        } catch (const std::exception& e) {
+            release_group(w.key);
+            unresolved_labels_[label] = e.what();
+            problems.push_back(fmt::format("label {} not installed: {}", label, e.what()));
+            continue;
+        }
+        new_label_counters_.push_back(counter);
+        tables_.set_label(label, group, counter);
+        labels_.emplace(label, LabelState{w, group, counter});
+    }
+}
+
+std::vector<InstalledLabel> FibPublisher::installed_labels() const {
+    std::vector<InstalledLabel> out;
+    for (auto& [label, st] : labels_)
+        out.push_back({label, st.want.owner, st.want.key.kind, st.want.key.vrf, describe_members(st.want.key.members),
+                       st.counter});
+    return out;
+}
+
+std::optional<InstalledLabel> FibPublisher::installed_label(uint32_t label) const {
+    auto it = labels_.find(label);
+    if (it == labels_.end()) return std::nullopt;
+    const LabelState& st = it->second;
+    return InstalledLabel{label, st.want.owner, st.want.key.kind, st.want.key.vrf,
+                          describe_members(st.want.key.members), st.counter};
+}
+
 }  // namespace rampart

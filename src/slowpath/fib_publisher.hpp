@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/net.hpp"
@@ -37,10 +38,15 @@ enum class RouteSource : uint8_t { local, connected, neighbor, static_route };
 const char* route_source_name(RouteSource s);
 
 struct InstalledNextHop {
-    uint16_t ifindex;
+    uint16_t ifindex = kNoInterface;
     IpAddr address;
-    bool resolved;
+    bool resolved = false;
     MacAddr mac;
+    LabelList labels;  // imposed (route) or replacing the incoming label (ILM); empty = none / pop
+    // Fast-reroute backup (ifindex kNoInterface: none).
+    uint16_t backup_ifindex = kNoInterface;
+    IpAddr backup_address;
+    LabelList backup_labels;
 };
 
 struct InstalledRoute {
@@ -49,6 +55,25 @@ struct InstalledRoute {
     NhKind kind;
     uint16_t ifindex;  // local/glean
     std::vector<InstalledNextHop> next_hops;
+    uint16_t vrf = 0;
+    uint16_t target_vrf = 0;  // vrf_lookup
+};
+
+// An entry of the incoming label map.
+struct InstalledLabel {
+    uint32_t label;
+    std::string owner;  // "static", "vpn vrf blue", "prefix-sid 192.0.2.1/32", ...
+    NhKind kind;        // forward (swap/pop), vrf_lookup (pop and look up), blackhole (drop)
+    uint16_t vrf = 0;   // vrf_lookup
+    std::vector<InstalledNextHop> paths;
+    uint32_t counter_slot;
+};
+
+// A route's identity: its table and prefix.
+struct RouteKey {
+    uint16_t vrf = 0;
+    Prefix prefix;
+    friend auto operator<=>(const RouteKey&, const RouteKey&) = default;
 };
 
 struct NeighborEntry {
@@ -73,7 +98,8 @@ public:
     // be installed (FIB full, gateway not on any subnet, ...).
     std::vector<std::string> reconcile(const RunningConfig& config, bool sweep_routes = true);
     // After a change to the routes of `prefix` only: O(log n) with a full table.
-    std::vector<std::string> reconcile_route(const RunningConfig& config, const Prefix& prefix);
+    // `vrf`: the VRF's name, "" for the default table.
+    std::vector<std::string> reconcile_route(const RunningConfig& config, const std::string& vrf, const Prefix& prefix);
 
     // A neighbour the kernel resolved (mac set) or lost (nullopt).
     void neighbor_update(uint16_t ifindex, const IpAddr& ip, const std::optional<MacAddr>& mac);
@@ -83,13 +109,22 @@ public:
     const std::string& name_of(uint16_t ifindex) const;
     const PortRuntime* port_of(const std::string& name) const;  // the port itself, or a sub-interface's parent
     std::vector<std::string> interface_names() const;
-    std::vector<InstalledRoute> installed_routes(std::optional<Family> family) const;
-    std::optional<InstalledRoute> installed_route(const Prefix& prefix) const;
+    std::vector<InstalledRoute> installed_routes(std::optional<Family> family, uint16_t vrf = 0) const;
+    std::optional<InstalledRoute> installed_route(const Prefix& prefix, uint16_t vrf = 0) const;
+    // VRF ids: "" and "default" are 0; nullopt for a VRF that does not exist.
+    std::optional<uint16_t> vrf_id(const std::string& name) const;
+    const std::string& vrf_name(uint16_t vrf) const;
+    std::vector<InstalledLabel> installed_labels() const;
+    std::optional<InstalledLabel> installed_label(uint32_t label) const;
+    // Labels configured but not installed (next hop unreachable, route missing...), with the reason.
+    const std::map<uint32_t, std::string>& unresolved_labels() const { return unresolved_labels_; }
+    // Label counter slots handed out since the last call: their counters start from the current sums.
+    std::vector<uint32_t> take_new_label_counters() { return std::exchange(new_label_counters_, {}); }
     std::vector<NeighborEntry> neighbors() const;
     // Next hops that routes use but whose MAC is not known yet.
     std::vector<std::pair<uint16_t, IpAddr>> unresolved_next_hops() const;
     // Static routes whose next hop is not reachable, with the reason.
-    const std::map<Prefix, std::string>& unresolved_routes() const { return unresolved_; }
+    const std::map<RouteKey, std::string>& unresolved_routes() const { return unresolved_; }
     // Kernel interface that carries `name`'s exception path: a port's TAP twin, a
     // sub-interface's VLAN link on its parent's twin (vlan_twin_name); empty when
     // there is none.
@@ -104,11 +139,28 @@ private:
         IpAddr next_hop;
         friend auto operator<=>(const AdjKey&, const AdjKey&) = default;
     };
+    struct MemberKey {
+        AdjKey adj;
+        LabelList labels;
+        std::optional<AdjKey> backup;
+        LabelList backup_labels;
+        friend auto operator<=>(const MemberKey&, const MemberKey&) = default;
+    };
     struct GroupKey {
         NhKind kind = NhKind::forward;
         uint16_t ifindex = kNoInterface;
-        std::vector<AdjKey> adjs;  // sorted
+        uint16_t vrf = 0;
+        std::vector<MemberKey> members;  // sorted
         friend auto operator<=>(const GroupKey&, const GroupKey&) = default;
+    };
+    struct LabelWant {
+        std::string owner;
+        GroupKey key;
+    };
+    struct LabelState {
+        LabelWant want;
+        uint32_t group;
+        uint32_t counter;
     };
     struct Slot {
         uint32_t index;
@@ -125,11 +177,24 @@ private:
         bool present = false;  // in the last applied config
     };
 
-    std::optional<Want> desired(const Prefix& p) const;
-    InstalledRoute describe(const Prefix& p, const Want& w) const;
-    std::optional<std::string> resolve_static(const Prefix& p, const std::vector<RouteNextHop>& hops, GroupKey& key) const;
+    std::optional<Want> desired(const RouteKey& k) const;
+    InstalledRoute describe(const RouteKey& k, const Want& w) const;
+    std::vector<InstalledNextHop> describe_members(const std::vector<MemberKey>& members) const;
+    // The adjacency that reaches `gateway` (on `ifname` if given) within `vrf`, or why not.
+    std::optional<AdjKey> resolve_gateway(const IpAddr& gateway, const std::string& ifname, uint16_t vrf,
+                                          std::string& why) const;
+    std::optional<MemberKey> resolve_member(const IpAddr& gateway, const std::string& ifname, const LabelList& labels,
+                                            const std::optional<BackupPath>& backup, uint16_t vrf,
+                                            std::string& why) const;
+    std::optional<std::string> resolve_static(const RouteKey& k, const std::vector<RouteNextHop>& hops, GroupKey& key) const;
+    const std::vector<RouteNextHop>* configured_routes(const RouteKey& k) const;
+    LabelBlock srgb_of(const IpAddr& neighbor) const;
     // Returns an error message when the FIB refused the entry.
-    std::optional<std::string> sync_prefix(const Prefix& p);
+    std::optional<std::string> sync_prefix(const RouteKey& k);
+    // Brings the ILM in line with the configuration and the installed routes (prefix SIDs follow them).
+    void sync_labels(std::vector<std::string>& problems);
+    void sync_vrfs(std::vector<std::string>& problems);
+    uint16_t vrf_of(const IfRuntime& r) const;
     uint32_t acquire_group(const GroupKey& key);
     void release_group(const GroupKey& key);
     uint32_t acquire_adjacency(const AdjKey& key);
@@ -138,7 +203,7 @@ private:
     void publish_interface(const IfRuntime& r);
     bool iface_up(const IfRuntime& r) const;
     const IfRuntime* runtime(uint16_t ifindex) const;
-    void collect_prefixes(std::vector<Prefix>& out) const;
+    void collect_prefixes(std::vector<RouteKey>& out) const;
     std::string kernel_ifname(const IfRuntime& r) const;
     void index_kernel_names();
 
@@ -152,8 +217,13 @@ private:
     std::map<AdjKey, MacAddr> neigh_;          // in effect: static, else learned
     std::map<AdjKey, Slot> adjs_;
     std::map<GroupKey, Slot> groups_;
-    std::map<Prefix, Want> fib_;
-    std::map<Prefix, std::string> unresolved_;
+    std::map<RouteKey, Want> fib_;
+    std::map<RouteKey, std::string> unresolved_;
+    std::map<std::string, uint16_t> vrf_ids_;  // non-default VRFs whose tables exist
+    std::vector<std::string> vrf_names_ = std::vector<std::string>(kMaxVrfs);
+    std::map<uint32_t, LabelState> labels_;
+    std::map<uint32_t, std::string> unresolved_labels_;
+    std::vector<uint32_t> new_label_counters_;
     std::map<std::string, uint16_t> by_kernel_name_;  // kernel_ifname -> ifindex
 };
 

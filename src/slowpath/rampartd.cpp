@@ -269,7 +269,7 @@ void Daemon::housekeeping(uint64_t now) {
             if (up != link_up_[i]) {
                 link_up_[i] = up;
                 log::info("interface {}: link {}", ports_[i].first, up ? "up" : "down");
-                fib_->set_link_state(ports_[i].first, up);
+                control_->on_link_change(ports_[i].first, up);
                 control_->install(control_->config());
             }
         }

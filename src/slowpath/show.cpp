@@ -35,7 +35,8 @@ std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, c
                                rt->twin_ifname.empty() ? "-" : rt->twin_ifname, rt->twin_port_id);
         else
             out += fmt::format("  802.1Q vlan {} on {}\n", ic->vlan, ic->parent);
-        out += fmt::format("  MAC {}, IP MTU {}\n", rt->mac.str(), ic->mtu);
+        out += fmt::format("  MAC {}, IP MTU {}, vrf {}, MPLS {}\n", rt->mac.str(), ic->mtu,
+                           ic->vrf.empty() ? "default" : ic->vrf, ic->mpls ? "enabled" : "disabled");
         std::string addrs;
         for (auto& a : ic->addresses) addrs += (addrs.empty() ? "" : ", ") + a.str();
         out += fmt::format("  Addresses: {}\n", addrs.empty() ? "none" : addrs);
@@ -44,6 +45,7 @@ std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, c
                            c.tx_packets, c.tx_bytes);
         out += fmt::format("  exception path: {} punted, {} local out; ICMP errors: {} sent, {} suppressed\n",
                            c.punted, c.local_out, c.icmp_errors_sent, c.icmp_errors_suppressed);
+        if (c.frr_backup_tx) out += fmt::format("  fast reroute: {} packets sent here as a backup path\n", c.frr_backup_tx);
         uint64_t total = 0;
         std::string drops;
         for (unsigned r = 0; r < kNumDropReasons; ++r) {
@@ -57,8 +59,57 @@ std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, c
     return out;
 }
 
-std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix) {
+namespace {
+
+std::string label_text(const LabelList& labels) {
+    std::string out;
+    for (uint32_t l : labels) out += (out.empty() ? "" : "/") + std::to_string(l);
+    return out;
+}
+
+// "via 198.51.100.2 on core1, MAC ..., push 16001/16002 [backup via ... push ...]"
+std::string next_hop_text(const FibPublisher& fib, const InstalledNextHop& nh, std::string_view label_verb) {
+    std::string out = fmt::format("via {} on {}, {}", nh.address.str(), fib.name_of(nh.ifindex),
+                                  nh.resolved ? "MAC " + nh.mac.str() : std::string("unresolved"));
+    if (!nh.labels.empty()) out += fmt::format(", {} {}", label_verb, label_text(nh.labels));
+    if (nh.backup_ifindex != kNoInterface) {
+        out += fmt::format("; backup via {} on {}", nh.backup_address.str(), fib.name_of(nh.backup_ifindex));
+        if (!nh.backup_labels.empty()) out += fmt::format(", {} {}", label_verb, label_text(nh.backup_labels));
+    }
+    return out;
+}
+
+std::string label_action(const FibPublisher& fib, const InstalledLabel& l, size_t path) {
+    switch (l.kind) {
+        case NhKind::vrf_lookup: return fmt::format("pop, look up in vrf {}", fib.vrf_name(l.vrf));
+        case NhKind::forward: {
+            const InstalledNextHop& nh = l.paths[path];
+            return fmt::format("{} {}", nh.labels.empty() ? "pop" : "swap to", next_hop_text(fib, nh, "then push").substr(0));
+        }
+        default: return "drop";
+    }
+}
+
+}  // namespace
+
+LabelCounter LabelCounterView::sum(uint32_t slot) const {
+    LabelCounter s{};
+    if (slot >= kMaxIlmEntries) return s;
+    for (const Worker* w : workers) {
+        s.packets += w->label_counters()[slot].packets;
+        s.bytes += w->label_counters()[slot].bytes;
+    }
+    if (baseline && slot < baseline->size()) {
+        s.packets -= (*baseline)[slot].packets;
+        s.bytes -= (*baseline)[slot].bytes;
+    }
+    return s;
+}
+
+std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix,
+                       uint16_t vrf) {
     std::string out = "Codes: L local, C connected, N neighbor, S static\n";
+    if (vrf) out = fmt::format("VRF {}\n", fib.vrf_name(vrf)) + out;
     auto code = [](RouteSource s) {
         switch (s) {
             case RouteSource::local: return 'L';
@@ -69,7 +120,7 @@ std::string show_route(const FibPublisher& fib, std::optional<Family> family, co
         return '?';
     };
     size_t shown = 0;
-    for (const InstalledRoute& r : fib.installed_routes(family)) {
+    for (const InstalledRoute& r : fib.installed_routes(family, vrf)) {
         if (prefix && !(prefix->network() == r.prefix) && !(prefix->len == prefix->addr.bits() && r.prefix.contains(prefix->addr)))
             continue;
         ++shown;
@@ -79,23 +130,141 @@ std::string show_route(const FibPublisher& fib, std::optional<Family> family, co
             case NhKind::glean: out += fmt::format("{} attached to {}\n", head, fib.name_of(r.ifindex)); break;
             case NhKind::blackhole: out += fmt::format("{} blackhole\n", head); break;
             case NhKind::unreachable: out += fmt::format("{} unreachable\n", head); break;
+            case NhKind::vrf_lookup: out += fmt::format("{} lookup in vrf {}\n", head, fib.vrf_name(r.target_vrf)); break;
             case NhKind::forward:
-                for (size_t i = 0; i < r.next_hops.size(); ++i) {
-                    const InstalledNextHop& nh = r.next_hops[i];
-                    out += fmt::format("{} via {} on {}, {}\n", i == 0 ? head : std::string(head.size(), ' '),
-                                       nh.address.str(), fib.name_of(nh.ifindex),
-                                       nh.resolved ? "MAC " + nh.mac.str() : std::string("unresolved"));
-                }
+                for (size_t i = 0; i < r.next_hops.size(); ++i)
+                    out += fmt::format("{} {}\n", i == 0 ? head : std::string(head.size(), ' '),
+                                       next_hop_text(fib, r.next_hops[i], "labels"));
                 break;
         }
     }
     std::string inactive;
-    for (auto& [p, why] : fib.unresolved_routes()) {
-        if (family && p.addr.family != *family) continue;
-        inactive += fmt::format("   {:<28} {}\n", p.str(), why);
+    for (auto& [k, why] : fib.unresolved_routes()) {
+        if (k.vrf != vrf || (family && k.prefix.addr.family != *family)) continue;
+        inactive += fmt::format("   {:<28} {}\n", k.prefix.str(), why);
     }
     if (!inactive.empty()) out += "Configured but not installed:\n" + inactive;
     out += fmt::format("{} route(s) shown\n", shown);
+    return out;
+}
+
+std::string show_mpls_ilm(const FibPublisher& fib, const LabelCounterView& counters) {
+    std::string out = fmt::format("{:<8} {:<34} {:>12} {:>14}  {}\n", "Label", "Owner", "Packets", "Bytes", "Action");
+    for (const InstalledLabel& l : fib.installed_labels()) {
+        LabelCounter c = counters.sum(l.counter_slot);
+        const size_t rows = l.kind == NhKind::forward ? l.paths.size() : 1;
+        for (size_t i = 0; i < rows; ++i) {
+            if (i == 0)
+                out += fmt::format("{:<8} {:<34} {:>12} {:>14}  {}\n", l.label, l.owner, c.packets, c.bytes,
+                                   label_action(fib, l, i));
+            else
+                out += fmt::format("{:<8} {:<34} {:>12} {:>14}  {}\n", "", "", "", "", label_action(fib, l, i));
+        }
+    }
+    if (!fib.unresolved_labels().empty()) {
+        out += "Configured but not installed:\n";
+        for (auto& [label, why] : fib.unresolved_labels()) out += fmt::format("   {:<8} {}\n", label, why);
+    }
+    return out;
+}
+
+std::string show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label) {
+    auto l = fib.installed_label(label);
+    if (!l) {
+        auto why = fib.unresolved_labels().find(label);
+        if (why != fib.unresolved_labels().end()) return fmt::format("% label {} not installed: {}\n", label, why->second);
+        return fmt::format("% no entry for label {}\n", label);
+    }
+    LabelCounter c = counters.sum(l->counter_slot);
+    std::string out = fmt::format("Label {} ({})\n  {} packets, {} bytes\n", label, l->owner, c.packets, c.bytes);
+    const size_t rows = l->kind == NhKind::forward ? l->paths.size() : 1;
+    for (size_t i = 0; i < rows; ++i) out += "  " + label_action(fib, *l, i) + "\n";
+    return out;
+}
+
+std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib) {
+    std::string out = fmt::format("{:<10} {:<28} {}\n", "VRF", "Prefix", "Imposition");
+    std::vector<uint16_t> vrfs{0};
+    for (auto& [name, v] : cfg.vrfs)
+        if (auto id = fib.vrf_id(name)) vrfs.push_back(*id);
+    for (uint16_t vrf : vrfs)
+        for (const InstalledRoute& r : fib.installed_routes(std::nullopt, vrf)) {
+            bool labelled = false;
+            for (auto& nh : r.next_hops) labelled |= !nh.labels.empty() || !nh.backup_labels.empty();
+            if (!labelled) continue;
+            for (size_t i = 0; i < r.next_hops.size(); ++i)
+                out += fmt::format("{:<10} {:<28} {}\n", i ? "" : fib.vrf_name(vrf), i ? "" : r.prefix.str(),
+                                   next_hop_text(fib, r.next_hops[i], "push"));
+        }
+    return out;
+}
+
+std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& fib) {
+    const SegmentRoutingConfig& sr = cfg.sr;
+    std::string out;
+    if (sr.srgb) out += fmt::format("SRGB {}-{} ({} labels)\n", sr.srgb->lo, sr.srgb->hi, sr.srgb->hi - sr.srgb->lo + 1);
+    else out += "SRGB not configured\n";
+    auto state = [&](uint32_t label) -> std::string {
+        if (fib.installed_label(label)) return "installed";
+        auto why = fib.unresolved_labels().find(label);
+        return why == fib.unresolved_labels().end() ? "not installed" : "not installed: " + why->second;
+    };
+    if (!sr.prefix_sids.empty()) {
+        out += "Prefix SIDs:\n";
+        for (auto& [p, index] : sr.prefix_sids) {
+            if (!sr.srgb) break;
+            out += fmt::format("  {:<28} index {:<6} label {:<8} {}\n", p.str(), index, sr.srgb->lo + index,
+                               state(sr.srgb->lo + index));
+        }
+    }
+    if (!sr.neighbor_srgbs.empty()) {
+        out += "Neighbor SRGBs:\n";
+        for (auto& [nh, b] : sr.neighbor_srgbs) out += fmt::format("  {:<28} {}-{}\n", nh.str(), b.lo, b.hi);
+    }
+    if (!sr.adjacency_sids.empty()) {
+        out += "Adjacency SIDs:\n";
+        for (auto& [label, path] : sr.adjacency_sids)
+            out += fmt::format("  label {:<8} via {}{}  {}\n", label, path.gateway.str(),
+                               path.ifname.empty() ? "" : " interface " + path.ifname, state(label));
+    }
+    if (!sr.policies.empty()) {
+        out += "Policies:\n";
+        for (auto& [name, pol] : sr.policies) {
+            out += fmt::format("  {:<16} segments {} via {}{}", name, label_text(pol.segments), pol.gateway.str(),
+                               pol.ifname.empty() ? "" : " interface " + pol.ifname);
+            if (pol.binding_sid) out += fmt::format(", binding SID {} ({})", *pol.binding_sid, state(*pol.binding_sid));
+            out += "\n";
+            auto steer = [&](const std::string& vrf, const RouteTable& routes) {
+                for (auto& [p, hops] : routes)
+                    for (auto& h : hops)
+                        if (h.kind == RouteNextHop::Kind::policy && h.target == name)
+                            out += fmt::format("    steers {}{}\n", vrf.empty() ? "" : "vrf " + vrf + " ", p.str());
+            };
+            steer("", cfg.routes);
+            for (auto& [vn, v] : cfg.vrfs) steer(vn, v.routes);
+        }
+    }
+    return out;
+}
+
+std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only) {
+    std::string out;
+    for (auto& [name, v] : cfg.vrfs) {
+        if (only && *only != name) continue;
+        auto id = fib.vrf_id(name);
+        out += fmt::format("VRF {} (id {}){}\n", name, id ? std::to_string(*id) : std::string("-, no tables"),
+                           v.label ? fmt::format(", VPN label {}", *v.label) : std::string());
+        std::string ifs;
+        for (auto& [n, ic] : cfg.interfaces)
+            if (ic.vrf == name) ifs += (ifs.empty() ? "" : ", ") + n;
+        out += fmt::format("  Interfaces: {}\n", ifs.empty() ? "none" : ifs);
+        if (id) {
+            size_t v4 = fib.installed_routes(Family::v4, *id).size(), v6 = fib.installed_routes(Family::v6, *id).size();
+            out += fmt::format("  Routes installed: {} IPv4, {} IPv6; configured static: {}\n", v4, v6, v.routes.size());
+        }
+    }
+    if (only && out.empty()) return fmt::format("% unknown vrf {}\n", *only);
+    if (out.empty()) out = "no VRFs configured\n";
     return out;
 }
 

@@ -30,7 +30,21 @@ struct WorkerRate {
 
 std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, const CounterView& counters,
                             const std::optional<std::string>& only);
-std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix);
+// Per-label counters summed over workers, minus the baseline taken when the
+// counter slot was assigned (or at `clear counters`).
+struct LabelCounterView {
+    std::vector<const Worker*> workers;
+    const std::vector<LabelCounter>* baseline = nullptr;  // by counter slot
+    LabelCounter sum(uint32_t slot) const;
+};
+
+std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix,
+                       uint16_t vrf = 0);
+std::string show_mpls_ilm(const FibPublisher& fib, const LabelCounterView& counters);
+std::string show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label);
+std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib);
+std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& fib);
+std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only);
 std::string show_neighbors(const FibPublisher& fib);
 std::string show_workers(const std::vector<WorkerRate>& rates);
 
