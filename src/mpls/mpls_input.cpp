@@ -208,10 +208,10 @@ void mpls_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf*
                 return label_forward(w, ifindex, in, m, *g, top, payload_off, entry, ttl, entropy);
             case NhKind::vrf_lookup:
                 if (entry.bos) return pop_and_lookup(w, ifindex, in, m, l2_len, payload_off, ttl, g->vrf, 0);
-                // Not the bottom: only our own node SID (default table) pops and goes on.
+                // Not the bottom: only our own node SID (default table) pops and goes on;
+                // the TTL is decremented once, by whatever acts on the label below.
                 if (unlikely(g->vrf != 0)) return w.drop(m, ifindex, Drop::mpls_not_bottom);
-                if (unlikely(ttl <= 1)) return mpls_ttl_expired(w, ifindex, in, m, payload_off);
-                carried_ttl = uint8_t(ttl - 1);
+                carried_ttl = ttl;
                 top += 4;
                 continue;
             default: return w.drop(m, ifindex, Drop::mpls_label_drop);

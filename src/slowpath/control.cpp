@@ -58,9 +58,18 @@ CommandResult Control::execute(const cmd::Parsed& c) {
     // apply_command changes nothing when it fails: no copy of the configuration needed.
     if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
     log::info("config: {}", c.line);
-    if (c.id == cmd::Id::Route)
-        return {true, publish(RouteRef{c.has("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
-    return {true, publish(std::nullopt, false)};
+    switch (c.id) {
+        case cmd::Id::Route:
+            return {true, publish(RouteRef{c.has("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
+        case cmd::Id::SrPrefixSid:  // the route's imposed label changes
+            return {true, publish(RouteRef{std::string(), c.prefix("prefix").network()}, false)};
+        case cmd::Id::Vrf:             // a deleted VRF's routes leave the FIB
+        case cmd::Id::SrSrgb:          // every prefix-SID label moves
+        case cmd::Id::SrNeighborSrgb:  // labels imposed towards that neighbour move
+        case cmd::Id::SrPolicy:        // routes steered into the policy change
+            return {true, publish(std::nullopt, true)};
+        default: return {true, publish(std::nullopt, false)};
+    }
 }
 
 CommandResult Control::show(const cmd::Parsed& c) {

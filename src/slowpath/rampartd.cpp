@@ -264,16 +264,18 @@ void Daemon::housekeeping(uint64_t now) {
         last_sample_tsc_ = now;
         control_->sample_rates(now, hz);
         control_->probe_unresolved_next_hops();
-        for (size_t i = 0; i < ports_.size(); ++i) {
-            bool up = port_link_up(ports_[i].second.port_id);
-            if (up != link_up_[i]) {
-                link_up_[i] = up;
-                log::info("interface {}: link {}", ports_[i].first, up ? "up" : "down");
-                control_->on_link_change(ports_[i].first, up);
-                control_->install(control_->config());
-            }
-        }
         tables_->reclaim();
+    }
+    // Every tick (20 ms): link loss is what fast reroute reacts to. The
+    // interface goes down in the data plane first, so the workers use their
+    // backups at once; the recomputation follows.
+    for (size_t i = 0; i < ports_.size(); ++i) {
+        bool up = port_link_up(ports_[i].second.port_id);
+        if (up != link_up_[i]) {
+            link_up_[i] = up;
+            log::info("interface {}: link {}", ports_[i].first, up ? "up" : "down");
+            control_->on_link_change(ports_[i].first, up);
+        }
     }
     uint64_t rx = control_->total_rx_packets();
     if (rx != last_rx_ || last_rx_change_tsc_ == 0) {

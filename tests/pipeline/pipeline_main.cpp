@@ -21,7 +21,7 @@ rte_mempool* test_pool() { return pool; }
 
 int main(int argc, char** argv) {
     std::string prefix = "--file-prefix=rp-pipeline-" + std::to_string(getpid());
-    const char* eal[] = {"pipeline-tests", "--no-huge", "--no-pci", "-m", "512", "-l", "0-1", "--log-level=error",
+    const char* eal[] = {"pipeline-tests", "--no-huge", "--no-pci", "-m", "1024", "-l", "0-1", "--log-level=error",
                          "--no-telemetry", prefix.c_str()};
     if (rte_eal_init(int(std::size(eal)), const_cast<char**>(eal)) < 0) {
         fprintf(stderr, "EAL init failed\n");

@@ -137,6 +137,25 @@ inline Bytes icmp6(const IpAddr& src, const IpAddr& dst, uint8_t type, uint8_t c
     return b;
 }
 
+// One MPLS label stack entry (RFC 3032 §2.1).
+struct Lse {
+    uint32_t label;
+    uint8_t ttl = 64;
+    uint8_t tc = 0;
+};
+
+// A label stack, top first, with bottom-of-stack set on the last entry unless
+// `bottom` is false (a stack that continues, or a malformed one), then `payload`.
+inline Bytes mpls(const std::vector<Lse>& stack, const Bytes& payload, bool bottom = true) {
+    Bytes b;
+    for (size_t i = 0; i < stack.size(); ++i) {
+        bool bos = bottom && i + 1 == stack.size();
+        put32(b, stack[i].label << 12 | uint32_t(stack[i].tc & 7) << 9 | uint32_t(bos) << 8 | stack[i].ttl);
+    }
+    append(b, payload);
+    return b;
+}
+
 inline Bytes pattern(size_t n, uint8_t seed = 0) {
     Bytes b(n);
     for (size_t i = 0; i < n; ++i) b[i] = uint8_t(seed + i * 7);
