@@ -118,11 +118,25 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
 // An af_packet port shares its interface with the kernel, which would answer
 // ARP and accept IP for the box's addresses on it too (duplicate replies).
 // The TAP twin is the kernel's only way in: keep the kernel stack off the port.
-void detach_kernel_stack(const std::string& device) {
-    if (device.rfind("net_af_packet", 0) != 0) return;
+// The kernel interface under an af_packet port ("" for other drivers).
+std::string af_packet_iface(const std::string& device) {
+    if (device.rfind("net_af_packet", 0) != 0) return {};
     auto pos = device.find("iface=");
-    if (pos == std::string::npos) return;
-    std::string ifname = device.substr(pos + 6, device.find(',', pos) - pos - 6);
+    if (pos == std::string::npos) return {};
+    return device.substr(pos + 6, device.find(',', pos) - pos - 6);
+}
+
+// net_af_packet reports its link up from start to stop whatever the carrier
+// does; the kernel knows better. Read from sysfs (ENOENT/EINVAL: down).
+bool kernel_carrier_up(const std::string& ifname) {
+    std::ifstream f("/sys/class/net/" + ifname + "/carrier");
+    int carrier = 0;
+    return f && (f >> carrier) && carrier == 1;
+}
+
+void detach_kernel_stack(const std::string& device) {
+    std::string ifname = af_packet_iface(device);
+    if (ifname.empty()) return;
     for (auto [fam, knob, value] : {std::tuple{Family::v4, "arp_ignore", "8"}, std::tuple{Family::v4, "rp_filter", "1"},
                                     std::tuple{Family::v6, "disable_ipv6", "1"}}) {
         auto st = netlink::set_interface_sysctl(fam, ifname, knob, value);
@@ -150,6 +164,7 @@ private:
     std::vector<unsigned> worker_lcores_;
     std::vector<std::pair<std::string, OpenedPort>> ports_;
     std::vector<bool> link_up_;
+    std::vector<std::string> carrier_iface_;  // per port: kernel interface whose carrier counts too
     uint64_t last_rx_ = 0, last_rx_change_tsc_ = 0, last_sample_tsc_ = 0;
     bool stop_ = false;
 };
@@ -199,6 +214,7 @@ int Daemon::run() {
         log::info("interface {}: {} is DPDK port {} ({}), MAC {}, TAP twin {}", ic->name, ic->device, p.port_id,
                   p.driver, p.mac.str(), spec.twin_ifname);
         ports_.emplace_back(ic->name, p);
+        carrier_iface_.push_back(af_packet_iface(ic->device));
         link_up_.push_back(rt.link_up);
     }
 
@@ -270,7 +286,8 @@ void Daemon::housekeeping(uint64_t now) {
     // interface goes down in the data plane first, so the workers use their
     // backups at once; the recomputation follows.
     for (size_t i = 0; i < ports_.size(); ++i) {
-        bool up = port_link_up(ports_[i].second.port_id);
+        bool up = port_link_up(ports_[i].second.port_id) &&
+                  (carrier_iface_[i].empty() || kernel_carrier_up(carrier_iface_[i]));
         if (up != link_up_[i]) {
             link_up_[i] = up;
             log::info("interface {}: link {}", ports_[i].first, up ? "up" : "down");
