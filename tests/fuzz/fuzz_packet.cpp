@@ -1,7 +1,7 @@
 // libFuzzer target for the packet parser: every input is one frame received
 // on port0 of the two-sided test topology and run through the real worker
 // pipeline (Ethernet, 802.1Q, IPv4 with options, IPv6 extension headers,
-// ICMP error generation, fragmentation). ASan catches any read past the frame.
+// ICMP error generation, fragmentation, MPLS label stacks). ASan catches any read past the frame.
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <unistd.h>
@@ -43,6 +43,18 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     log::set_level(log::Level::error);
     topology = std::make_unique<TwoSided>();
     topology->exec("interface port1 mtu 576");  // exercise fragmentation and packet-too-big
+    // The label plane: every ILM action, label imposition, a VRF behind a VPN label.
+    topology->exec("interface port0 mpls");
+    topology->exec("vrf blue");
+    topology->exec("vrf blue label 1000");
+    topology->exec("mpls label 100 swap 200/201/202 via 203.0.113.2");
+    topology->exec("mpls label 101 pop via 203.0.113.2");
+    topology->exec("mpls label 102 lookup");
+    topology->exec("mpls label 103 drop");
+    topology->exec("mpls label 104 swap 300 via 203.0.113.2");
+    topology->exec("mpls label 104 swap 301 via 203.0.113.10");
+    topology->exec("route 100.64.0.0/16 via 203.0.113.2 labels 16001/16002/16003");
+    topology->exec("route vrf blue 0.0.0.0/0 next-vrf default");
     return 0;
 }
 
