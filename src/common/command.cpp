@@ -21,7 +21,7 @@ struct CommandSpec {
     Id id;
     std::string_view pattern;
     std::string_view help;                       // what the whole command does; shown next to <cr>
-    std::array<std::string_view, 8> token_help;  // one per pattern token, in pattern order
+    std::array<std::string_view, 20> token_help;  // one per pattern token, in pattern order
     Negatable negatable;
     Scope scope;
 };
@@ -32,6 +32,25 @@ constexpr std::string_view kRoute = "Configure a static route";
 constexpr std::string_view kDestination = "Destination prefix, e.g. 198.51.100.0/24 or 2001:db8:1::/48";
 constexpr std::string_view kOutInterface = "Outgoing interface name";
 constexpr std::string_view kShow = "Show operational state";
+constexpr std::string_view kInVrf = "In a VRF instead of the default table";
+constexpr std::string_view kVrf = "Configure a VRF (a routing table of its own)";
+constexpr std::string_view kVrfName = "VRF name";
+constexpr std::string_view kGateway = "Gateway IPv4/IPv6 address";
+constexpr std::string_view kVia = "Forward through a gateway";
+constexpr std::string_view kViaIf = "Resolve the gateway on this interface only";
+constexpr std::string_view kPushLabels = "Push an MPLS label stack";
+constexpr std::string_view kLabelStack = "Labels to push, top of stack first";
+constexpr std::string_view kBackup = "Fast-reroute repair path, taken the moment the primary's interface goes down";
+constexpr std::string_view kBackupGateway = "Repair gateway IPv4/IPv6 address";
+constexpr std::string_view kBackupIf = "Resolve the repair gateway on this interface only";
+constexpr std::string_view kBackupLabels = "Push this label stack on the repair path instead";
+constexpr std::string_view kBackupStack = "Repair labels to push, top of stack first";
+constexpr std::string_view kMpls = "Configure MPLS";
+constexpr std::string_view kMplsLabel = "Static incoming label (ILM entry)";
+constexpr std::string_view kInLabel = "Incoming label";
+constexpr std::string_view kSr = "Configure segment routing (SR-MPLS)";
+constexpr std::string_view kPolicy = "SR policy: an explicit segment list";
+constexpr std::string_view kPolicyName = "Policy name";
 constexpr std::string_view kNoHelp = "Delete a setting or restore its default";
 
 constexpr Scope kBoth = Scope::config_and_exec;
@@ -71,35 +90,120 @@ constexpr CommandSpec kCommands[] = {
      {kInterface, kIfName, "Static neighbor: never learnt or aged by the kernel",
       "Neighbor IPv4/IPv6 address", "Neighbor MAC address, e.g. 02:00:5e:00:53:01"},
      Negatable::yes, kBoth},
-    {Id::Route, "route <prefix:PREFIX> via <gateway:IP> [interface <ifname:IFNAME>]",
+    {Id::InterfaceMpls, "interface <name:IFNAME> mpls",
+     "Accept MPLS-labelled packets on an interface (no: drop and count them)",
+     {kInterface, kIfName, "Accept MPLS-labelled packets on this interface"},
+     Negatable::yes, kBoth},
+    {Id::InterfaceVrf, "interface <name:IFNAME> vrf <vrf:WORD>",
+     "Bind an interface to a VRF (no: back to the default table)",
+     {kInterface, kIfName, "Bind the interface to a VRF", kVrfName},
+     Negatable::yes, kBoth},
+    {Id::Route,
+     "route [vrf <vrf:WORD>] <prefix:PREFIX> via <gateway:IP> [interface <ifname:IFNAME>] [labels <labels:LABELS>] "
+     "[backup <backup:IP> [backup-interface <backup-ifname:IFNAME>] [backup-labels <backup-labels:LABELS>]]",
      "Add a static route through a gateway",
-     {kRoute, kDestination, "Forward through a gateway", "Gateway IPv4/IPv6 address",
-      "Resolve the gateway on this interface only", kOutInterface},
+     {kRoute, kInVrf, kVrfName, kDestination, kVia, kGateway, kViaIf, kOutInterface,
+      "Push an MPLS label stack (FTN)", kLabelStack, kBackup, kBackupGateway, kBackupIf, kOutInterface,
+      kBackupLabels, kBackupStack},
      Negatable::yes, kBoth},
-    {Id::Route, "route <prefix:PREFIX> interface <ifname:IFNAME>",
+    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> interface <ifname:IFNAME>",
      "Add a directly attached static route",
-     {kRoute, kDestination, "Directly attached: send straight out of an interface", kOutInterface},
+     {kRoute, kInVrf, kVrfName, kDestination, "Directly attached: send straight out of an interface", kOutInterface},
      Negatable::yes, kBoth},
-    {Id::Route, "route <prefix:PREFIX> blackhole",
+    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> blackhole",
      "Add a route that silently discards packets",
-     {kRoute, kDestination, "Silently discard matching packets"},
+     {kRoute, kInVrf, kVrfName, kDestination, "Silently discard matching packets"},
      Negatable::yes, kBoth},
-    {Id::Route, "route <prefix:PREFIX> unreachable",
+    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> unreachable",
      "Add a route that discards packets and answers ICMP unreachable",
-     {kRoute, kDestination, "Discard matching packets and answer ICMP unreachable"},
+     {kRoute, kInVrf, kVrfName, kDestination, "Discard matching packets and answer ICMP unreachable"},
+     Negatable::yes, kBoth},
+    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> next-vrf <target:WORD>",
+     "Add a route that looks the destination up in another VRF (route leaking)",
+     {kRoute, kInVrf, kVrfName, kDestination, "Look the destination up in another VRF",
+      "VRF to look it up in; \"default\" for the default table"},
+     Negatable::yes, kBoth},
+    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> policy <policy:WORD>",
+     "Add a route that steers packets into an SR policy",
+     {kRoute, kInVrf, kVrfName, kDestination, "Steer matching packets into an SR policy", kPolicyName},
      Negatable::yes, kBoth},
     {Id::IcmpRateLimit, "icmp rate-limit <pps:UINT(0-1000000)>",
      "Limit the ICMP errors each worker sends per second",
      {"ICMP error generation", "Limit the ICMP errors each worker sends",
       "ICMP errors per second per worker; 0 sends none"},
      Negatable::yes, kBoth},
+    {Id::Vrf, "vrf <vrf:WORD>", "Create a VRF (no: delete it with its routes)",
+     {kVrf, kVrfName}, Negatable::yes, kBoth},
+    {Id::VrfLabel, "vrf <vrf:WORD> label <label:UINT(16-1048575)>",
+     "Set the VRF's VPN label: labelled packets carrying it are looked up in the VRF",
+     {kVrf, kVrfName, "Per-VRF VPN label (RFC 4364)", "Local label"}, Negatable::yes, kBoth},
+    {Id::MplsLabelRange, "mpls label-range <lo:UINT(16-1048575)> <hi:UINT(16-1048575)>",
+     "Set the range of local labels accepted on the wire",
+     {kMpls, "Local labels accepted on the wire; others are dropped", "Lowest label", "Highest label"},
+     Negatable::yes, kBoth},
+    {Id::MplsTtlMode, "mpls ttl-mode uniform", "Copy the TTL between the IP header and the label stack",
+     {kMpls, "How the TTL crosses the label stack (RFC 3443)", "Copy the TTL in and out of the label stack"},
+     Negatable::yes, kBoth},
+    {Id::MplsTtlMode, "mpls ttl-mode pipe", "Keep the label stack's TTL separate from the IP header's",
+     {kMpls, "How the TTL crosses the label stack (RFC 3443)", "Leave the IP TTL alone inside the tunnel"},
+     Negatable::yes, kBoth},
+    {Id::MplsLabel,
+     "mpls label <in:UINT(16-1048575)> swap <labels:LABELS> via <gateway:IP> [interface <ifname:IFNAME>] "
+     "[backup <backup:IP> [backup-interface <backup-ifname:IFNAME>] [backup-labels <backup-labels:LABELS>]]",
+     "Add a path that swaps an incoming label for a label stack",
+     {kMpls, kMplsLabel, kInLabel, "Swap the label for a label stack and forward",
+      "Outgoing labels, top of stack first", kVia, kGateway, kViaIf, kOutInterface, kBackup, kBackupGateway,
+      kBackupIf, kOutInterface, kBackupLabels, kBackupStack},
+     Negatable::yes, kBoth},
+    {Id::MplsLabel,
+     "mpls label <in:UINT(16-1048575)> pop via <gateway:IP> [interface <ifname:IFNAME>] "
+     "[backup <backup:IP> [backup-interface <backup-ifname:IFNAME>] [backup-labels <backup-labels:LABELS>]]",
+     "Add a path that pops an incoming label and forwards (penultimate hop popping)",
+     {kMpls, kMplsLabel, kInLabel, "Pop the label and forward", kVia, kGateway, kViaIf, kOutInterface, kBackup,
+      kBackupGateway, kBackupIf, kOutInterface, kBackupLabels, kBackupStack},
+     Negatable::yes, kBoth},
+    {Id::MplsLabel, "mpls label <in:UINT(16-1048575)> lookup [vrf <vrf:WORD>]",
+     "Pop an incoming label and look the payload up in a VRF or the default table",
+     {kMpls, kMplsLabel, kInLabel, "Pop the label and look up what it carried",
+      "In a VRF instead of the default table", kVrfName},
+     Negatable::yes, kBoth},
+    {Id::MplsLabel, "mpls label <in:UINT(16-1048575)> drop", "Discard packets carrying an incoming label",
+     {kMpls, kMplsLabel, kInLabel, "Discard packets carrying this label"}, Negatable::yes, kBoth},
+    {Id::SrSrgb, "segment-routing srgb <lo:UINT(16-1048575)> <hi:UINT(16-1048575)>",
+     "Set the segment routing global block (the labels of prefix SIDs)",
+     {kSr, "Segment routing global block: local labels of prefix SIDs", "Lowest label", "Highest label"},
+     Negatable::yes, kBoth},
+    {Id::SrPrefixSid, "segment-routing prefix-sid <prefix:PREFIX> index <index:UINT(0-1048575)>",
+     "Give a prefix a SID: its label is the SRGB base plus the index",
+     {kSr, "Prefix SID (a node SID for a host prefix)", "Prefix the SID stands for, e.g. 192.0.2.1/32",
+      "Index into the SRGB", "SID index"},
+     Negatable::yes, kBoth},
+    {Id::SrNeighborSrgb, "segment-routing neighbor-srgb <gateway:IP> <lo:UINT(16-1048575)> <hi:UINT(16-1048575)>",
+     "Set a next hop's SRGB when it differs from ours",
+     {kSr, "A next hop's SRGB, used to label prefix SIDs sent to it", "Next hop IPv4/IPv6 address",
+      "Lowest label", "Highest label"},
+     Negatable::yes, kBoth},
+    {Id::SrAdjacencySid, "segment-routing adjacency-sid <label:UINT(16-1048575)> via <gateway:IP> [interface <ifname:IFNAME>]",
+     "Add an adjacency SID: pop the label and send to one neighbor",
+     {kSr, "Adjacency SID: a local label that pops and sends to one neighbor", "Local label",
+      "The adjacency", "Neighbor IPv4/IPv6 address", kViaIf, kOutInterface},
+     Negatable::yes, kBoth},
+    {Id::SrPolicy, "segment-routing policy <policy:WORD> segments <labels:LABELS> via <gateway:IP> [interface <ifname:IFNAME>]",
+     "Create or replace an SR policy (no: delete it)",
+     {kSr, kPolicy, kPolicyName, "Explicit segment list", "Segment labels, first segment on top",
+      "Where the segment list is sent", kGateway, kViaIf, kOutInterface},
+     Negatable::yes, kBoth},
+    {Id::SrPolicyBindingSid, "segment-routing policy <policy:WORD> binding-sid <label:UINT(16-1048575)>",
+     "Give an SR policy a binding SID: a local label that steers into it",
+     {kSr, kPolicy, kPolicyName, "Binding SID: local label that steers into the policy", "Local label"},
+     Negatable::yes, kBoth},
     {Id::ShowInterfaces, "show interfaces", "Show all interfaces with their counters",
      {kShow, "All interfaces with their counters"}, Negatable::no, Scope::exec_only},
     {Id::ShowInterface, "show interface <name:IFNAME>", "Show one interface in detail",
      {kShow, "One interface in detail", kIfName}, Negatable::no, Scope::exec_only},
-    {Id::ShowRoute, "show route [ipv4|ipv6] [<prefix:PREFIX>]", "Show the routing table",
-     {kShow, "The routing table", "IPv4 routes only", "IPv6 routes only",
-      "Only the route that this prefix resolves to"},
+    {Id::ShowRoute, "show route [vrf <vrf:WORD>] [ipv4|ipv6] [<prefix:PREFIX>]", "Show the routing table",
+     {kShow, "The routing table", "A VRF's table instead of the default one", kVrfName, "IPv4 routes only",
+      "IPv6 routes only", "Only the route that this prefix resolves to"},
      Negatable::no, Scope::exec_only},
     {Id::ShowNeighbors, "show neighbors", "Show the ARP/ND neighbor cache",
      {kShow, "ARP/ND neighbor cache"}, Negatable::no, Scope::exec_only},
@@ -109,6 +213,17 @@ constexpr CommandSpec kCommands[] = {
      {kShow, "Configuration in effect, as config lines"}, Negatable::no, Scope::exec_only},
     {Id::ShowVersion, "show version", "Show the rampartd version",
      {kShow, "rampartd version"}, Negatable::no, Scope::exec_only},
+    {Id::ShowMplsIlm, "show mpls ilm", "Show the incoming label map (every local label and its action)",
+     {kShow, "MPLS forwarding state", "Incoming label map: every local label and its action"},
+     Negatable::no, Scope::exec_only},
+    {Id::ShowMplsFtn, "show mpls ftn", "Show the routes that push labels (FEC to NHLFE)",
+     {kShow, "MPLS forwarding state", "Routes that push labels (FEC to NHLFE)"}, Negatable::no, Scope::exec_only},
+    {Id::ShowMplsLabel, "show mpls label <label:UINT(0-1048575)>", "Show what one local label does",
+     {kShow, "MPLS forwarding state", "One local label", "Label"}, Negatable::no, Scope::exec_only},
+    {Id::ShowSegmentRouting, "show segment-routing", "Show the SRGB, SIDs and SR policies",
+     {kShow, "SRGB, SIDs and SR policies"}, Negatable::no, Scope::exec_only},
+    {Id::ShowVrf, "show vrf [<vrf:WORD>]", "Show the VRFs, or one VRF in detail",
+     {kShow, "VRFs with their interfaces and labels", "Only this VRF, in detail"}, Negatable::no, Scope::exec_only},
     {Id::ClearCounters, "clear counters", "Reset the interface and worker counters",
      {"Reset state", "Interface and worker counters"}, Negatable::no, Scope::exec_only},
     {Id::WriteConfig, "write config <path:WORD>", "Write the running configuration to a file",
@@ -122,7 +237,7 @@ constexpr CommandSpec kCommands[] = {
 // taking its optional groups), which keeps matching a simple left-to-right walk.
 // ---------------------------------------------------------------------------
 
-enum class Kind : uint8_t { keyword, word, ifname, prefix, prefix4, prefix6, ip, mac, uint };
+enum class Kind : uint8_t { keyword, word, ifname, prefix, prefix4, prefix6, ip, mac, uint, labels };
 
 struct TokenSpec {
     Kind kind = Kind::keyword;
@@ -150,6 +265,56 @@ struct Variant {
 bool parse_u32(std::string_view text, uint32_t& out) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+constexpr size_t kMaxLabels = 10;          // labels in one LABELS argument
+constexpr uint32_t kMaxLabel = 1048575;    // 20 bits
+
+// "16001/16002/3" (top of stack first) -> label values; on failure `reason`
+// says what is wrong with the text.
+std::optional<std::vector<uint32_t>> parse_label_stack(std::string_view text, std::string& reason) {
+    std::vector<uint32_t> labels;
+    if (text.empty()) {
+        reason = "no labels";
+        return std::nullopt;
+    }
+    for (size_t start = 0;;) {
+        size_t slash = std::min(text.find('/', start), text.size());
+        std::string_view label = text.substr(start, slash - start);
+        if (label.empty()) {
+            reason = "empty label";
+            return std::nullopt;
+        }
+        if (!std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            reason = fmt::format("'{}' is not a number", label.size() > 24 ? std::string(label.substr(0, 21)) + "..."
+                                                                                : std::string(label));
+            return std::nullopt;
+        }
+        auto digits = label.substr(std::min(label.find_first_not_of('0'), label.size() - 1));
+        uint32_t value = 0;
+        if (digits.size() > 7 || !parse_u32(digits, value) || value > kMaxLabel) {
+            reason = fmt::format("label {} is out of range 0-{}",
+                                 digits.size() > 24 ? std::string(digits.substr(0, 21)) + "..." : std::string(digits),
+                                 kMaxLabel);
+            return std::nullopt;
+        }
+        if (labels.size() == kMaxLabels) {
+            reason = fmt::format("more than {} labels", kMaxLabels);
+            return std::nullopt;
+        }
+        labels.push_back(value);
+        if (slash == text.size()) return labels;
+        start = slash + 1;
+    }
+}
+
+std::string label_stack_text(const std::vector<uint32_t>& labels) {
+    std::string out;
+    for (uint32_t l : labels) {
+        if (!out.empty()) out += '/';
+        out += std::to_string(l);
+    }
+    return out;
 }
 
 // Turns one pattern into its flat variants. Grammar: seq := (atom | '[' seq ('|' seq)* ']')*
@@ -235,11 +400,14 @@ private:
         static constexpr std::pair<std::string_view, Kind> kKinds[] = {
             {"WORD", Kind::word}, {"IFNAME", Kind::ifname},   {"PREFIX", Kind::prefix},
             {"PREFIX4", Kind::prefix4}, {"PREFIX6", Kind::prefix6}, {"IP", Kind::ip},
-            {"MAC", Kind::mac},
+            {"MAC", Kind::mac}, {"LABELS", Kind::labels},
         };
         for (auto [name, k] : kKinds)
             if (kind == name) {
                 spec.kind = k;
+                if (k == Kind::labels)
+                    spec.help += fmt::format(" (1-{} labels 0-{} joined by '/', e.g. 16001/16002/3)", kMaxLabels,
+                                             kMaxLabel);
                 return spec;
             }
         // UINT(lo-hi)
@@ -430,6 +598,16 @@ Checked check(const TokenSpec& spec, std::string_view text) {
             if (!m) return invalid("MAC address");
             return {m->str(), {}};
         }
+        case Kind::labels: {
+            std::string reason;
+            auto labels = parse_label_stack(text, reason);
+            if (!labels)
+                return Checked{std::nullopt,
+                               fmt::format("invalid label stack '{}': expected an MPLS label stack for <{}> (1 to {} "
+                                           "labels 0-{} separated by '/', e.g. 16001/16002/3): {}",
+                                           shown(text), spec.text, kMaxLabels, kMaxLabel, reason)};
+            return {label_stack_text(*labels), {}};
+        }
         case Kind::uint: {
             if (text.empty() || !std::all_of(text.begin(), text.end(), is_ascii_digit))
                 return Checked{std::nullopt, fmt::format("invalid number '{}' for <{}>: expected {}-{}", shown(text),
@@ -458,6 +636,7 @@ bool could_become(const TokenSpec& spec, std::string_view partial) {
         case Kind::word: return true;
         case Kind::ifname: return is_ifname(partial);
         case Kind::uint: return all_of(is_ascii_digit);
+        case Kind::labels: return all_of([](char c) { return is_ascii_digit(c) || c == '/'; });
         default: return all_of(address_char);
     }
 }
@@ -665,6 +844,13 @@ uint32_t Parsed::number(std::string_view name) const {
     if (!parse_u32(word(name), value))
         throw std::invalid_argument(fmt::format("argument <{}> is not a number", name));
     return value;
+}
+
+std::vector<uint32_t> Parsed::labels(std::string_view name) const {
+    std::string reason;
+    auto labels = parse_label_stack(word(name), reason);
+    if (!labels) throw std::invalid_argument(fmt::format("argument <{}> is not a label stack: {}", name, reason));
+    return *labels;
 }
 
 bool is_blank_or_comment(std::string_view line) {

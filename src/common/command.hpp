@@ -10,7 +10,7 @@
 //   keyword                  literal token, e.g. `interface`, `rate-limit`
 //   <name:KIND>              argument captured under `name`; KIND is one of
 //                            WORD IFNAME PREFIX PREFIX4 PREFIX6 IP MAC
-//                            UINT(lo-hi)
+//                            UINT(lo-hi) LABELS (1-10 MPLS labels "16001/16002/3")
 //   [ a b | c ]              optional group with alternatives
 //
 // Line syntax: tokens are separated by whitespace; a token that starts with a

@@ -8,7 +8,11 @@ namespace rampart {
 
 namespace {
 
+using cmd::Id;
+
 constexpr size_t kMaxEcmpNextHops = 8;
+constexpr uint32_t kMinLabel = 16;  // 0-15 are reserved (RFC 3032)
+constexpr uint32_t kMaxSrgbSize = 65536;
 
 std::string quote_if_needed(const std::string& s) {
     bool plain = !s.empty() && s.find_first_of(" \t\"\\") == std::string::npos;
@@ -21,10 +25,176 @@ std::string quote_if_needed(const std::string& s) {
     return q + "\"";
 }
 
+std::string labels_text(const LabelList& labels) {
+    std::string out;
+    for (uint32_t l : labels) {
+        if (!out.empty()) out += '/';
+        out += std::to_string(l);
+    }
+    return out;
+}
+
+// Text quoted back in messages is cut short so a huge name cannot flood a terminal.
+std::string shown(std::string_view text) {
+    constexpr size_t kMax = 64;
+    if (text.size() <= kMax) return std::string(text);
+    return std::string(text.substr(0, kMax - 3)) + "...";
+}
+
+// VRF and SR policy names: spelled like interface names, so they never need
+// quoting and cannot be mistaken for values.
+std::optional<std::string> check_name(std::string_view what, const std::string& name) {
+    auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    bool ok = !name.empty() && name.size() <= 31 && alpha(name[0]) &&
+              std::all_of(name.begin() + 1, name.end(),
+                          [&](char c) { return alpha(c) || digit(c) || c == '_' || c == '.' || c == '-'; });
+    if (!ok)
+        return fmt::format("invalid {} name '{}': expected a letter followed by up to 30 letters, digits, '_', '.' or '-'",
+                           what, shown(name));
+    if (name == "default") return fmt::format("invalid {} name 'default': it means the default table", what);
+    return std::nullopt;
+}
+
+// "vrf X" in a command stands for the default table when it is "default" (where allowed).
+std::string vrf_ref(const std::string& name) { return name == "default" ? "" : name; }
+
+std::string table_name(const std::string& vrf) { return vrf.empty() ? "the default table" : "vrf " + vrf; }
+
+std::string route_name(const std::string& vrf, const Prefix& p) {
+    return vrf.empty() ? "route " + p.str() : fmt::format("route vrf {} {}", vrf, p.str());
+}
+
+// ---------------------------------------------------------------------------
+// Local labels: each value has at most one owner.
+// ---------------------------------------------------------------------------
+
+std::string ilm_owner(uint32_t label) { return fmt::format("static ILM entry mpls label {}", label); }
+std::string vrf_label_owner(const std::string& vrf) { return fmt::format("vrf {}'s VPN label", vrf); }
+std::string adjacency_owner(uint32_t label, const MplsPath& p) {
+    return fmt::format("adjacency-sid {} via {}", label, p.gateway.str());
+}
+std::string binding_owner(const std::string& policy) { return fmt::format("policy {}'s binding SID", policy); }
+std::string srgb_text(const LabelBlock& b) { return fmt::format("{}-{}", b.lo, b.hi); }
+
+// Every local label that belongs to one owner (all but the SRGB, a block), with its owner.
+std::vector<std::pair<uint32_t, std::string>> single_labels(const RunningConfig& cfg) {
+    std::vector<std::pair<uint32_t, std::string>> out;
+    for (auto& [label, entry] : cfg.mpls.ilm) out.emplace_back(label, ilm_owner(label));
+    for (auto& [name, vrf] : cfg.vrfs)
+        if (vrf.label) out.emplace_back(*vrf.label, vrf_label_owner(name));
+    for (auto& [label, path] : cfg.sr.adjacency_sids) out.emplace_back(label, adjacency_owner(label, path));
+    for (auto& [name, policy] : cfg.sr.policies)
+        if (policy.binding_sid) out.emplace_back(*policy.binding_sid, binding_owner(name));
+    return out;
+}
+
+// Who owns local label `label`, described for an error message; nullopt when it is free.
+std::optional<std::string> label_owner(const RunningConfig& cfg, uint32_t label) {
+    if (cfg.mpls.ilm.count(label)) return ilm_owner(label);
+    for (auto& [name, vrf] : cfg.vrfs)
+        if (vrf.label == label) return vrf_label_owner(name);
+    if (auto& srgb = cfg.sr.srgb; srgb && label >= srgb->lo && label <= srgb->hi) {
+        for (auto& [prefix, index] : cfg.sr.prefix_sids)
+            if (srgb->lo + index == label)
+                return fmt::format("prefix-sid {} index {} in the SRGB {}", prefix.str(), index, srgb_text(*srgb));
+        return fmt::format("the SRGB {}", srgb_text(*srgb));
+    }
+    if (auto a = cfg.sr.adjacency_sids.find(label); a != cfg.sr.adjacency_sids.end())
+        return adjacency_owner(label, a->second);
+    for (auto& [name, policy] : cfg.sr.policies)
+        if (policy.binding_sid == label) return binding_owner(name);
+    return std::nullopt;
+}
+
+// A label about to be given to `what`: inside the label range and free.
+std::optional<std::string> check_new_label(const RunningConfig& cfg, uint32_t label, const std::string& what) {
+    if (label < cfg.mpls.label_lo || label > cfg.mpls.label_hi)
+        return fmt::format("label {} for {} is outside the MPLS label range {}-{}", label, what, cfg.mpls.label_lo,
+                           cfg.mpls.label_hi);
+    if (auto owner = label_owner(cfg, label))
+        return fmt::format("label {} for {} is already used by {}", label, what, *owner);
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// References that keep an interface or a VRF from being deleted.
+// ---------------------------------------------------------------------------
+
+bool uses_interface(const std::string& ifname, const std::optional<BackupPath>& backup) {
+    return backup && backup->ifname == ifname;
+}
+
+std::optional<std::string> interface_user(const RunningConfig& cfg, const std::string& name) {
+    auto route_user = [&](const std::string& vrf, const RouteTable& table) -> std::optional<std::string> {
+        for (auto& [p, hops] : table)
+            for (auto& h : hops)
+                if (h.ifname == name || uses_interface(name, h.backup))
+                    return fmt::format("{} uses interface {}; delete the route first", route_name(vrf, p), name);
+        return std::nullopt;
+    };
+    if (auto user = route_user("", cfg.routes)) return user;
+    for (auto& [vrf, v] : cfg.vrfs)
+        if (auto user = route_user(vrf, v.routes)) return user;
+    for (auto& [label, entry] : cfg.mpls.ilm)
+        for (auto& path : entry.paths)
+            if (path.ifname == name || uses_interface(name, path.backup))
+                return fmt::format("mpls label {} uses interface {}; delete the path first", label, name);
+    for (auto& [label, path] : cfg.sr.adjacency_sids)
+        if (path.ifname == name)
+            return fmt::format("adjacency-sid {} uses interface {}; delete it first", label, name);
+    for (auto& [policy, p] : cfg.sr.policies)
+        if (p.ifname == name)
+            return fmt::format("segment-routing policy {} uses interface {}; delete it first", policy, name);
+    return std::nullopt;
+}
+
+std::optional<std::string> vrf_user(const RunningConfig& cfg, const std::string& vrf) {
+    for (auto& [n, i] : cfg.interfaces)
+        if (i.vrf == vrf) return fmt::format("interface {} is in vrf {}; move it out first", n, vrf);
+    auto route_user = [&](const std::string& table_vrf, const RouteTable& table) -> std::optional<std::string> {
+        for (auto& [p, hops] : table)
+            for (auto& h : hops)
+                if (h.kind == RouteNextHop::Kind::next_vrf && h.target == vrf)
+                    return fmt::format("{} leaks into vrf {} (next-vrf); delete the route first",
+                                       route_name(table_vrf, p), vrf);
+        return std::nullopt;
+    };
+    if (auto user = route_user("", cfg.routes)) return user;
+    for (auto& [name, v] : cfg.vrfs)
+        if (name != vrf)
+            if (auto user = route_user(name, v.routes)) return user;
+    for (auto& [label, entry] : cfg.mpls.ilm)
+        if (entry.action == IlmConfig::Action::lookup && entry.vrf == vrf)
+            return fmt::format("mpls label {} looks up in vrf {}; delete it first", label, vrf);
+    return std::nullopt;
+}
+
+std::optional<std::string> check_interface_exists(const RunningConfig& cfg, const std::string& ifname) {
+    if (!ifname.empty() && !cfg.interfaces.count(ifname)) return fmt::format("unknown interface {}", ifname);
+    return std::nullopt;
+}
+
+// An address may be on one interface per table: VRFs are separate address spaces.
+std::optional<std::string> address_clash(const RunningConfig& cfg, const std::string& self, const Prefix& p,
+                                         const std::string& vrf) {
+    for (auto& [n, other] : cfg.interfaces) {
+        if (n == self || other.vrf != vrf) continue;
+        for (auto& a : other.addresses)
+            if (a.addr == p.addr)
+                return vrf.empty() ? fmt::format("address {} is already on {}", p.addr.str(), n)
+                                   : fmt::format("address {} is already on {} in vrf {}", p.addr.str(), n, vrf);
+    }
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Interfaces
+// ---------------------------------------------------------------------------
+
 std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed& c, bool startup) {
     const std::string& name = c.word("name");
     auto it = cfg.interfaces.find(name);
-    using cmd::Id;
 
     if (c.id == Id::InterfaceDevice) {
         if (!startup) return "ports are bound to devices in the startup configuration only (restart rampartd to add one)";
@@ -41,11 +211,8 @@ std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed
         if (c.negated) {
             if (it == cfg.interfaces.end() || it->second.parent != parent || it->second.vlan != vid)
                 return fmt::format("no sub-interface {} with vlan {} on {}", name, vid, parent);
-            // A deleted sub-interface must not leave routes pointing at it.
-            for (auto& [p, hops] : cfg.routes)
-                for (auto& h : hops)
-                    if (h.ifname == name)
-                        return fmt::format("route {} uses interface {}; delete the route first", p.str(), name);
+            // A deleted sub-interface must not leave routes or labels pointing at it.
+            if (auto user = interface_user(cfg, name)) return user;
             cfg.interfaces.erase(it);
             return std::nullopt;
         }
@@ -76,9 +243,9 @@ std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed
             if (pos != i.addresses.end()) return fmt::format("{} already has address {}", name, p.str());
             if (p.network().addr == p.addr && p.len < p.addr.bits() - (p.addr.is_v4() ? 1 : 0))
                 return fmt::format("{} is a network address, not a host address", p.str());
-            for (auto& [n, other] : cfg.interfaces)
-                for (auto& a : other.addresses)
-                    if (a.addr == p.addr) return fmt::format("address {} is already on {}", p.addr.str(), n);
+            for (auto& a : i.addresses)
+                if (a.addr == p.addr) return fmt::format("address {} is already on {}", p.addr.str(), name);
+            if (auto clash = address_clash(cfg, name, p, i.vrf)) return clash;
             i.addresses.push_back(p);
             return std::nullopt;
         }
@@ -104,12 +271,103 @@ std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed
         case Id::InterfaceDescription:
             i.description = c.negated ? "" : c.word("text");
             return std::nullopt;
+        case Id::InterfaceMpls:
+            i.mpls = !c.negated;
+            return std::nullopt;
+        case Id::InterfaceVrf: {
+            const std::string& vrf = c.word("vrf");
+            std::string target;  // the table the interface moves to
+            if (c.negated) {
+                if (i.vrf != vrf)
+                    return i.vrf.empty() ? fmt::format("{} is not in vrf {} but in the default table", name, shown(vrf))
+                                         : fmt::format("{} is not in vrf {} but in vrf {}", name, shown(vrf), i.vrf);
+            } else {
+                if (!cfg.vrfs.count(vrf)) return fmt::format("unknown vrf {}", shown(vrf));
+                target = vrf;
+            }
+            for (auto& a : i.addresses)
+                if (auto clash = address_clash(cfg, name, a, target))
+                    return fmt::format("{} cannot move to {}: {}", name, table_name(target), *clash);
+            i.vrf = target;
+            return std::nullopt;
+        }
         default: return "not an interface command";
     }
 }
 
+// ---------------------------------------------------------------------------
+// VRFs
+// ---------------------------------------------------------------------------
+
+std::optional<std::string> apply_vrf(RunningConfig& cfg, const cmd::Parsed& c) {
+    const std::string& name = c.word("vrf");
+    auto it = cfg.vrfs.find(name);
+    if (c.id == Id::Vrf) {
+        if (c.negated) {
+            if (it == cfg.vrfs.end()) return fmt::format("unknown vrf {}", shown(name));
+            if (auto user = vrf_user(cfg, name)) return user;
+            cfg.vrfs.erase(it);  // its routes and its VPN label go with it
+            return std::nullopt;
+        }
+        if (it != cfg.vrfs.end()) return fmt::format("vrf {} already exists", name);
+        if (auto bad = check_name("vrf", name)) return bad;
+        cfg.vrfs.emplace(name, VrfConfig{});
+        return std::nullopt;
+    }
+    // Id::VrfLabel
+    if (it == cfg.vrfs.end()) return fmt::format("unknown vrf {}", shown(name));
+    uint32_t label = c.number("label");
+    auto& current = it->second.label;
+    if (c.negated) {
+        if (!current) return fmt::format("vrf {} has no VPN label", name);
+        if (*current != label) return fmt::format("vrf {}'s VPN label is {}, not {}", name, *current, label);
+        current.reset();
+        return std::nullopt;
+    }
+    if (current == label) return std::nullopt;
+    if (auto bad = check_new_label(cfg, label, vrf_label_owner(name))) return bad;
+    current = label;
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+
+// The optional "backup <ip> [backup-interface <if>] [backup-labels <labels>]" part.
+std::optional<std::string> read_backup(const RunningConfig& cfg, const cmd::Parsed& c, Family family,
+                                       std::optional<BackupPath>& out) {
+    if (!c.has("backup")) return std::nullopt;
+    BackupPath b;
+    b.gateway = c.ip("backup");
+    if (b.gateway.family != family)
+        return fmt::format("backup {} is not of the same address family as the primary", b.gateway.str());
+    if (c.has("backup-ifname")) b.ifname = c.word("backup-ifname");
+    if (auto bad = check_interface_exists(cfg, b.ifname)) return bad;
+    if (c.has("backup-labels")) b.labels = c.labels("backup-labels");
+    out = std::move(b);
+    return std::nullopt;
+}
+
+bool is_ecmp_kind(RouteNextHop::Kind k) { return k == RouteNextHop::Kind::via || k == RouteNextHop::Kind::attached; }
+
+// Two next hops that go the same way, whatever labels or backups they carry.
+bool same_way(const RouteNextHop& a, const RouteNextHop& b) {
+    return a.kind == b.kind && a.gateway == b.gateway && a.ifname == b.ifname && a.target == b.target;
+}
+
 std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c) {
     Prefix prefix = c.prefix("prefix").network();
+    std::string vrf;
+    RouteTable* table = &cfg.routes;
+    if (c.has("vrf")) {
+        vrf = c.word("vrf");
+        auto v = cfg.vrfs.find(vrf);
+        if (v == cfg.vrfs.end()) return fmt::format("unknown vrf {}", shown(vrf));
+        table = &v->second.routes;
+    }
+    const std::string name = route_name(vrf, prefix);
+
     RouteNextHop nh;
     if (c.has("gateway")) {
         nh.kind = RouteNextHop::Kind::via;
@@ -117,41 +375,313 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
         if (nh.gateway.family != prefix.addr.family)
             return fmt::format("gateway {} is not of the same address family as {}", nh.gateway.str(), prefix.str());
         if (c.has("ifname")) nh.ifname = c.word("ifname");
+        if (c.has("labels")) nh.labels = c.labels("labels");
+        if (auto bad = read_backup(cfg, c, prefix.addr.family, nh.backup)) return bad;
+        if (nh.backup && nh.backup->gateway == nh.gateway && nh.backup->ifname == nh.ifname &&
+            nh.backup->labels == nh.labels)
+            return fmt::format("backup {} is the primary path itself", nh.backup->gateway.str());
     } else if (c.has("blackhole")) {
         nh.kind = RouteNextHop::Kind::blackhole;
     } else if (c.has("unreachable")) {
         nh.kind = RouteNextHop::Kind::unreachable;
+    } else if (c.has("next-vrf")) {
+        nh.kind = RouteNextHop::Kind::next_vrf;
+        nh.target = vrf_ref(c.word("target"));  // "" = the default table
+        if (nh.target == vrf)
+            return fmt::format("{} cannot look the destination up in its own table ({})", name, table_name(vrf));
+        if (!nh.target.empty() && !cfg.vrfs.count(nh.target)) return fmt::format("unknown vrf {}", shown(nh.target));
+    } else if (c.has("policy")) {
+        nh.kind = RouteNextHop::Kind::policy;
+        nh.target = c.word("policy");
+        if (!cfg.sr.policies.count(nh.target))
+            return fmt::format("unknown segment-routing policy {}", shown(nh.target));
     } else {
         nh.kind = RouteNextHop::Kind::attached;
         nh.ifname = c.word("ifname");
     }
-    if (!nh.ifname.empty() && !cfg.interfaces.count(nh.ifname))
-        return fmt::format("unknown interface {}", nh.ifname);
+    if (auto bad = check_interface_exists(cfg, nh.ifname)) return bad;
 
-    auto it = cfg.routes.find(prefix);
+    auto it = table->find(prefix);
     if (c.negated) {
-        if (it == cfg.routes.end()) return fmt::format("no route {}", prefix.str());
+        if (it == table->end()) return fmt::format("no {}", name);
         auto pos = std::find(it->second.begin(), it->second.end(), nh);
-        if (pos == it->second.end()) return fmt::format("route {} has no such next hop", prefix.str());
+        if (pos == it->second.end()) return fmt::format("{} has no such next hop", name);
         it->second.erase(pos);
-        if (it->second.empty()) cfg.routes.erase(it);
+        if (it->second.empty()) table->erase(it);
         return std::nullopt;
     }
     static const std::vector<RouteNextHop> kNone;
-    const std::vector<RouteNextHop>& hops = it == cfg.routes.end() ? kNone : it->second;
-    if (std::find(hops.begin(), hops.end(), nh) != hops.end()) {
-        return fmt::format("route {} already has this next hop", prefix.str());
-    }
-    bool is_ecmp_kind = nh.kind == RouteNextHop::Kind::via || nh.kind == RouteNextHop::Kind::attached;
+    const std::vector<RouteNextHop>& hops = it == table->end() ? kNone : it->second;
+    if (std::find(hops.begin(), hops.end(), nh) != hops.end()) return fmt::format("{} already has this next hop", name);
     for (auto& h : hops) {
-        bool other_ecmp = h.kind == RouteNextHop::Kind::via || h.kind == RouteNextHop::Kind::attached;
-        if (!is_ecmp_kind || !other_ecmp) {
-            return fmt::format("route {} already exists with another kind of next hop; delete it first", prefix.str());
-        }
+        if (!is_ecmp_kind(nh.kind) || !is_ecmp_kind(h.kind))
+            return fmt::format("{} already exists with another kind of next hop; delete it first", name);
+        if (same_way(h, nh))
+            return fmt::format("{} already has this next hop with other labels or backup; delete it first", name);
     }
     if (hops.size() >= kMaxEcmpNextHops)
-        return fmt::format("route {} already has {} next hops (the ECMP maximum)", prefix.str(), kMaxEcmpNextHops);
-    cfg.routes[prefix].push_back(nh);  // validated: only now change anything
+        return fmt::format("{} already has {} next hops (the ECMP maximum)", name, kMaxEcmpNextHops);
+    (*table)[prefix].push_back(std::move(nh));  // validated: only now change anything
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// MPLS
+// ---------------------------------------------------------------------------
+
+std::string_view action_name(IlmConfig::Action a) {
+    switch (a) {
+        case IlmConfig::Action::forward: return "swap/pop";
+        case IlmConfig::Action::lookup: return "lookup";
+        case IlmConfig::Action::drop: return "drop";
+    }
+    return "?";
+}
+
+std::optional<std::string> apply_label_range(RunningConfig& cfg, const cmd::Parsed& c) {
+    uint32_t lo = c.negated ? kMinLabel : c.number("lo");
+    uint32_t hi = c.negated ? kMaxLabelValue : c.number("hi");
+    if (lo > hi) return fmt::format("label range {}-{} is empty: {} is above {}", lo, hi, lo, hi);
+    for (auto& [label, owner] : single_labels(cfg))
+        if (label < lo || label > hi)
+            return fmt::format("label range {}-{} would leave out label {} ({}); change that first", lo, hi, label,
+                               owner);
+    if (auto& srgb = cfg.sr.srgb; srgb && (srgb->lo < lo || srgb->hi > hi))
+        return fmt::format("label range {}-{} would leave out part of the SRGB {}; change that first", lo, hi,
+                           srgb_text(*srgb));
+    cfg.mpls.label_lo = lo;
+    cfg.mpls.label_hi = hi;
+    return std::nullopt;
+}
+
+// "via <gateway> [interface <ifname>] [backup ...]" of an ILM path.
+std::optional<std::string> read_mpls_path(const RunningConfig& cfg, const cmd::Parsed& c, MplsPath& path) {
+    path.gateway = c.ip("gateway");
+    if (c.has("ifname")) path.ifname = c.word("ifname");
+    if (auto bad = check_interface_exists(cfg, path.ifname)) return bad;
+    if (c.has("swap")) path.labels = c.labels("labels");
+    if (auto bad = read_backup(cfg, c, path.gateway.family, path.backup)) return bad;
+    if (path.backup && path.backup->gateway == path.gateway && path.backup->ifname == path.ifname &&
+        path.backup->labels == path.labels)
+        return fmt::format("backup {} is the primary path itself", path.backup->gateway.str());
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_mpls_label(RunningConfig& cfg, const cmd::Parsed& c) {
+    uint32_t in = c.number("in");
+    IlmConfig::Action action = c.has("lookup") ? IlmConfig::Action::lookup
+                               : c.has("drop") ? IlmConfig::Action::drop
+                                               : IlmConfig::Action::forward;
+    std::string vrf;  // lookup
+    MplsPath path;    // forward
+    if (action == IlmConfig::Action::lookup && c.has("vrf")) {
+        vrf = vrf_ref(c.word("vrf"));
+        if (!vrf.empty() && !cfg.vrfs.count(vrf)) return fmt::format("unknown vrf {}", shown(vrf));
+    }
+    if (action == IlmConfig::Action::forward)
+        if (auto bad = read_mpls_path(cfg, c, path)) return bad;
+
+    auto it = cfg.mpls.ilm.find(in);
+    if (c.negated) {
+        if (it == cfg.mpls.ilm.end()) return fmt::format("no static ILM entry for label {}", in);
+        IlmConfig& entry = it->second;
+        if (entry.action != action)
+            return fmt::format("label {} is a {} entry, not a {} entry", in, action_name(entry.action),
+                               action_name(action));
+        if (action == IlmConfig::Action::forward) {
+            auto pos = std::find(entry.paths.begin(), entry.paths.end(), path);
+            if (pos == entry.paths.end()) return fmt::format("label {} has no such path", in);
+            entry.paths.erase(pos);
+            if (entry.paths.empty()) cfg.mpls.ilm.erase(it);
+            return std::nullopt;
+        }
+        if (action == IlmConfig::Action::lookup && entry.vrf != vrf)
+            return fmt::format("label {} looks up in {}, not in {}", in, table_name(entry.vrf), table_name(vrf));
+        cfg.mpls.ilm.erase(it);
+        return std::nullopt;
+    }
+    if (it != cfg.mpls.ilm.end() && it->second.action != action)
+        return fmt::format("label {} is a {} entry; delete it first", in, action_name(it->second.action));
+    if (it == cfg.mpls.ilm.end()) {
+        if (auto bad = check_new_label(cfg, in, ilm_owner(in))) return bad;
+        IlmConfig entry;
+        entry.action = action;
+        entry.vrf = vrf;
+        if (action == IlmConfig::Action::forward) entry.paths.push_back(std::move(path));
+        cfg.mpls.ilm.emplace(in, std::move(entry));
+        return std::nullopt;
+    }
+    IlmConfig& entry = it->second;
+    switch (action) {
+        case IlmConfig::Action::lookup:
+            if (entry.vrf == vrf) return fmt::format("label {} already looks up in {}", in, table_name(vrf));
+            return fmt::format("label {} already looks up in {}; delete it first", in, table_name(entry.vrf));
+        case IlmConfig::Action::drop: return fmt::format("label {} is already a drop entry", in);
+        case IlmConfig::Action::forward: break;
+    }
+    if (std::find(entry.paths.begin(), entry.paths.end(), path) != entry.paths.end())
+        return fmt::format("label {} already has this path", in);
+    for (auto& p : entry.paths)
+        if (p.gateway == path.gateway && p.ifname == path.ifname)
+            return fmt::format("label {} already has a path via {} with other labels or backup; delete it first", in,
+                               p.gateway.str());
+    if (entry.paths.size() >= kMaxEcmpNextHops)
+        return fmt::format("label {} already has {} paths (the ECMP maximum)", in, kMaxEcmpNextHops);
+    entry.paths.push_back(std::move(path));
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Segment routing
+// ---------------------------------------------------------------------------
+
+std::optional<std::string> check_block(std::string_view what, uint32_t lo, uint32_t hi) {
+    if (lo > hi) return fmt::format("{} {}-{} is empty: {} is above {}", what, lo, hi, lo, hi);
+    if (uint64_t(hi) - lo + 1 > kMaxSrgbSize)
+        return fmt::format("{} {}-{} has {} labels, at most {}", what, lo, hi, uint64_t(hi) - lo + 1, kMaxSrgbSize);
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_srgb(RunningConfig& cfg, const cmd::Parsed& c) {
+    LabelBlock block{c.number("lo"), c.number("hi")};
+    auto& sr = cfg.sr;
+    if (c.negated) {
+        if (!sr.srgb) return "no SRGB is configured";
+        if (*sr.srgb != block) return fmt::format("the SRGB is {}, not {}", srgb_text(*sr.srgb), srgb_text(block));
+        if (!sr.prefix_sids.empty())
+            return fmt::format("prefix-sid {} uses the SRGB; delete the prefix SIDs first",
+                               sr.prefix_sids.begin()->first.str());
+        sr.srgb.reset();
+        return std::nullopt;
+    }
+    if (auto bad = check_block("SRGB", block.lo, block.hi)) return bad;
+    if (block.lo < cfg.mpls.label_lo || block.hi > cfg.mpls.label_hi)
+        return fmt::format("SRGB {} is outside the MPLS label range {}-{}", srgb_text(block), cfg.mpls.label_lo,
+                           cfg.mpls.label_hi);
+    for (auto& [label, owner] : single_labels(cfg))
+        if (label >= block.lo && label <= block.hi)
+            return fmt::format("SRGB {} contains label {}, already used by {}", srgb_text(block), label, owner);
+    uint32_t size = block.hi - block.lo + 1;
+    for (auto& [prefix, index] : sr.prefix_sids)
+        if (index >= size)
+            return fmt::format("prefix-sid {} index {} does not fit the SRGB {} ({} labels)", prefix.str(), index,
+                               srgb_text(block), size);
+    sr.srgb = block;
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_prefix_sid(RunningConfig& cfg, const cmd::Parsed& c) {
+    Prefix prefix = c.prefix("prefix").network();
+    uint32_t index = c.number("index");
+    auto& sids = cfg.sr.prefix_sids;
+    auto it = sids.find(prefix);
+    if (c.negated) {
+        if (it == sids.end()) return fmt::format("no prefix-sid for {}", prefix.str());
+        if (it->second != index)
+            return fmt::format("prefix-sid {} has index {}, not {}", prefix.str(), it->second, index);
+        sids.erase(it);
+        return std::nullopt;
+    }
+    const auto& srgb = cfg.sr.srgb;
+    if (!srgb) return fmt::format("prefix-sid {} needs an SRGB; configure segment-routing srgb first", prefix.str());
+    uint32_t size = srgb->hi - srgb->lo + 1;
+    if (index >= size)
+        return fmt::format("index {} is outside the SRGB {} ({} labels, indexes 0-{})", index, srgb_text(*srgb), size,
+                           size - 1);
+    if (it != sids.end()) {
+        if (it->second == index) return fmt::format("prefix-sid {} already has index {}", prefix.str(), index);
+        return fmt::format("prefix-sid {} already has index {}; delete it first", prefix.str(), it->second);
+    }
+    for (auto& [p, i] : sids)
+        if (i == index) return fmt::format("index {} is already the prefix-sid of {}", index, p.str());
+    sids.emplace(prefix, index);
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_neighbor_srgb(RunningConfig& cfg, const cmd::Parsed& c) {
+    IpAddr gateway = c.ip("gateway");
+    LabelBlock block{c.number("lo"), c.number("hi")};
+    auto& srgbs = cfg.sr.neighbor_srgbs;
+    if (c.negated) {
+        auto it = srgbs.find(gateway);
+        if (it == srgbs.end()) return fmt::format("no neighbor-srgb for {}", gateway.str());
+        if (it->second != block)
+            return fmt::format("neighbor {}'s SRGB is {}, not {}", gateway.str(), srgb_text(it->second),
+                               srgb_text(block));
+        srgbs.erase(it);
+        return std::nullopt;
+    }
+    if (auto bad = check_block("neighbor SRGB", block.lo, block.hi)) return bad;
+    srgbs[gateway] = block;
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_adjacency_sid(RunningConfig& cfg, const cmd::Parsed& c) {
+    uint32_t label = c.number("label");
+    MplsPath path;
+    path.gateway = c.ip("gateway");
+    if (c.has("ifname")) path.ifname = c.word("ifname");
+    auto& adjs = cfg.sr.adjacency_sids;
+    if (c.negated) {
+        auto it = adjs.find(label);
+        if (it == adjs.end()) return fmt::format("no adjacency-sid {}", label);
+        if (it->second != path) return fmt::format("adjacency-sid {} has another next hop", label);
+        adjs.erase(it);
+        return std::nullopt;
+    }
+    if (auto bad = check_interface_exists(cfg, path.ifname)) return bad;
+    if (auto bad = check_new_label(cfg, label, fmt::format("adjacency-sid {}", label))) return bad;
+    adjs.emplace(label, std::move(path));
+    return std::nullopt;
+}
+
+std::optional<std::string> policy_user(const RunningConfig& cfg, const std::string& policy) {
+    auto route_user = [&](const std::string& vrf, const RouteTable& table) -> std::optional<std::string> {
+        for (auto& [p, hops] : table)
+            for (auto& h : hops)
+                if (h.kind == RouteNextHop::Kind::policy && h.target == policy)
+                    return fmt::format("{} steers into policy {}; delete the route first", route_name(vrf, p), policy);
+        return std::nullopt;
+    };
+    if (auto user = route_user("", cfg.routes)) return user;
+    for (auto& [vrf, v] : cfg.vrfs)
+        if (auto user = route_user(vrf, v.routes)) return user;
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_policy(RunningConfig& cfg, const cmd::Parsed& c) {
+    const std::string& name = c.word("policy");
+    auto& policies = cfg.sr.policies;
+    auto it = policies.find(name);
+    if (c.id == Id::SrPolicy) {
+        if (c.negated) {
+            if (it == policies.end()) return fmt::format("unknown segment-routing policy {}", shown(name));
+            if (auto user = policy_user(cfg, name)) return user;
+            policies.erase(it);  // its binding SID goes with it
+            return std::nullopt;
+        }
+        if (it == policies.end())
+            if (auto bad = check_name("policy", name)) return bad;
+        std::string ifname = c.has("ifname") ? c.word("ifname") : "";
+        if (auto bad = check_interface_exists(cfg, ifname)) return bad;
+        SrPolicy& policy = policies[name];  // created or replaced; its binding SID stays
+        policy.segments = c.labels("labels");
+        policy.gateway = c.ip("gateway");
+        policy.ifname = std::move(ifname);
+        return std::nullopt;
+    }
+    // Id::SrPolicyBindingSid
+    if (it == policies.end()) return fmt::format("unknown segment-routing policy {}", shown(name));
+    uint32_t label = c.number("label");
+    auto& current = it->second.binding_sid;
+    if (c.negated) {
+        if (current != label) return fmt::format("policy {} has no binding SID {}", name, label);
+        current.reset();
+        return std::nullopt;
+    }
+    if (current == label) return std::nullopt;
+    if (auto bad = check_new_label(cfg, label, binding_owner(name))) return bad;
+    current = label;
     return std::nullopt;
 }
 
@@ -161,7 +691,6 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
 // leaves the configuration as it was without copying it (a million routes
 // would make each CLI change cost a copy).
 std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parsed& c, bool startup) {
-    using cmd::Id;
     switch (c.id) {
         case Id::InterfaceDevice:
         case Id::InterfaceVlan:
@@ -169,9 +698,24 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::InterfaceMtu:
         case Id::InterfaceShutdown:
         case Id::InterfaceDescription:
-        case Id::InterfaceNeighbor: return apply_interface(config, c, startup);
+        case Id::InterfaceNeighbor:
+        case Id::InterfaceMpls:
+        case Id::InterfaceVrf: return apply_interface(config, c, startup);
         case Id::Route: return apply_route(config, c);
         case Id::IcmpRateLimit: config.icmp_rate_pps = c.negated ? 100 : c.number("pps"); return std::nullopt;
+        case Id::Vrf:
+        case Id::VrfLabel: return apply_vrf(config, c);
+        case Id::MplsLabelRange: return apply_label_range(config, c);
+        case Id::MplsTtlMode:
+            config.mpls.ttl_mode = !c.negated && c.has("pipe") ? TtlMode::pipe : TtlMode::uniform;
+            return std::nullopt;
+        case Id::MplsLabel: return apply_mpls_label(config, c);
+        case Id::SrSrgb: return apply_srgb(config, c);
+        case Id::SrPrefixSid: return apply_prefix_sid(config, c);
+        case Id::SrNeighborSrgb: return apply_neighbor_srgb(config, c);
+        case Id::SrAdjacencySid: return apply_adjacency_sid(config, c);
+        case Id::SrPolicy:
+        case Id::SrPolicyBindingSid: return apply_policy(config, c);
         default: return "not a configuration command";
     }
 }
@@ -185,8 +729,68 @@ std::vector<const InterfaceConfig*> ordered_interfaces(const RunningConfig& conf
     return out;
 }
 
+namespace {
+
+std::string backup_text(const std::optional<BackupPath>& b) {
+    if (!b) return "";
+    std::string out = " backup " + b->gateway.str();
+    if (!b->ifname.empty()) out += " backup-interface " + b->ifname;
+    if (!b->labels.empty()) out += " backup-labels " + labels_text(b->labels);
+    return out;
+}
+
+std::string route_line(const std::string& vrf, const Prefix& p, const RouteNextHop& h) {
+    std::string out = route_name(vrf, p);
+    switch (h.kind) {
+        case RouteNextHop::Kind::via:
+            out += " via " + h.gateway.str();
+            if (!h.ifname.empty()) out += " interface " + h.ifname;
+            if (!h.labels.empty()) out += " labels " + labels_text(h.labels);
+            out += backup_text(h.backup);
+            break;
+        case RouteNextHop::Kind::attached: out += " interface " + h.ifname; break;
+        case RouteNextHop::Kind::blackhole: out += " blackhole"; break;
+        case RouteNextHop::Kind::unreachable: out += " unreachable"; break;
+        case RouteNextHop::Kind::next_vrf: out += " next-vrf " + (h.target.empty() ? "default" : h.target); break;
+        case RouteNextHop::Kind::policy: out += " policy " + h.target; break;
+    }
+    return out + "\n";
+}
+
+std::string ilm_line(uint32_t label, const IlmConfig& entry, const MplsPath* path) {
+    std::string out = fmt::format("mpls label {}", label);
+    switch (entry.action) {
+        case IlmConfig::Action::forward:
+            out += path->labels.empty() ? " pop" : " swap " + labels_text(path->labels);
+            out += " via " + path->gateway.str();
+            if (!path->ifname.empty()) out += " interface " + path->ifname;
+            out += backup_text(path->backup);
+            break;
+        case IlmConfig::Action::lookup: out += entry.vrf.empty() ? " lookup" : " lookup vrf " + entry.vrf; break;
+        case IlmConfig::Action::drop: out += " drop"; break;
+    }
+    return out + "\n";
+}
+
+}  // namespace
+
+// Order: what a line refers to comes before it. VRFs (and their labels) and the
+// MPLS label range before anything that binds or allocates labels; interfaces
+// (bound to their VRF before their addresses, which may repeat across VRFs);
+// segment routing, with policies before the routes steering into them; static
+// labels; then the default table and the VRF tables.
 std::string render_running_config(const RunningConfig& config) {
     std::string out = "! rampartd running configuration\n";
+    if (!config.vrfs.empty()) out += "!\n";
+    for (auto& [name, vrf] : config.vrfs) {
+        out += fmt::format("vrf {}\n", name);
+        if (vrf.label) out += fmt::format("vrf {} label {}\n", name, *vrf.label);
+    }
+    const MplsConfig& mpls = config.mpls;
+    bool default_range = mpls.label_lo == kMinLabel && mpls.label_hi == kMaxLabelValue;
+    if (!default_range || mpls.ttl_mode != TtlMode::uniform) out += "!\n";
+    if (!default_range) out += fmt::format("mpls label-range {} {}\n", mpls.label_lo, mpls.label_hi);
+    if (mpls.ttl_mode == TtlMode::pipe) out += "mpls ttl-mode pipe\n";
     for (const InterfaceConfig* i : ordered_interfaces(config)) {
         out += "!\n";
         if (i->is_port()) out += fmt::format("interface {} device {}\n", i->name, quote_if_needed(i->device));
@@ -194,24 +798,45 @@ std::string render_running_config(const RunningConfig& config) {
         if (!i->description.empty())
             out += fmt::format("interface {} description {}\n", i->name, quote_if_needed(i->description));
         if (i->mtu != 1500) out += fmt::format("interface {} mtu {}\n", i->name, i->mtu);
+        if (!i->vrf.empty()) out += fmt::format("interface {} vrf {}\n", i->name, i->vrf);
         for (auto& a : i->addresses) out += fmt::format("interface {} address {}\n", i->name, a.str());
         for (auto& [a, m] : i->static_neighbors)
             out += fmt::format("interface {} neighbor {} {}\n", i->name, a.str(), m.str());
+        if (i->mpls) out += fmt::format("interface {} mpls\n", i->name);
         if (i->shutdown) out += fmt::format("interface {} shutdown\n", i->name);
     }
+    const SegmentRoutingConfig& sr = config.sr;
+    if (sr.srgb || !sr.neighbor_srgbs.empty() || !sr.adjacency_sids.empty() || !sr.policies.empty()) out += "!\n";
+    if (sr.srgb) out += fmt::format("segment-routing srgb {} {}\n", sr.srgb->lo, sr.srgb->hi);
+    for (auto& [p, index] : sr.prefix_sids)
+        out += fmt::format("segment-routing prefix-sid {} index {}\n", p.str(), index);
+    for (auto& [gateway, block] : sr.neighbor_srgbs)
+        out += fmt::format("segment-routing neighbor-srgb {} {} {}\n", gateway.str(), block.lo, block.hi);
+    for (auto& [label, path] : sr.adjacency_sids) {
+        out += fmt::format("segment-routing adjacency-sid {} via {}", label, path.gateway.str());
+        out += path.ifname.empty() ? "\n" : " interface " + path.ifname + "\n";
+    }
+    for (auto& [name, policy] : sr.policies) {
+        out += fmt::format("segment-routing policy {} segments {} via {}", name, labels_text(policy.segments),
+                           policy.gateway.str());
+        out += policy.ifname.empty() ? "\n" : " interface " + policy.ifname + "\n";
+        if (policy.binding_sid)
+            out += fmt::format("segment-routing policy {} binding-sid {}\n", name, *policy.binding_sid);
+    }
+    if (!mpls.ilm.empty()) out += "!\n";
+    for (auto& [label, entry] : mpls.ilm) {
+        if (entry.action == IlmConfig::Action::forward)
+            for (auto& path : entry.paths) out += ilm_line(label, entry, &path);
+        else
+            out += ilm_line(label, entry, nullptr);
+    }
     if (!config.routes.empty()) out += "!\n";
-    for (auto& [p, hops] : config.routes) {
-        for (auto& h : hops) {
-            switch (h.kind) {
-                case RouteNextHop::Kind::via:
-                    out += h.ifname.empty() ? fmt::format("route {} via {}\n", p.str(), h.gateway.str())
-                                            : fmt::format("route {} via {} interface {}\n", p.str(), h.gateway.str(), h.ifname);
-                    break;
-                case RouteNextHop::Kind::attached: out += fmt::format("route {} interface {}\n", p.str(), h.ifname); break;
-                case RouteNextHop::Kind::blackhole: out += fmt::format("route {} blackhole\n", p.str()); break;
-                case RouteNextHop::Kind::unreachable: out += fmt::format("route {} unreachable\n", p.str()); break;
-            }
-        }
+    for (auto& [p, hops] : config.routes)
+        for (auto& h : hops) out += route_line("", p, h);
+    for (auto& [name, vrf] : config.vrfs) {
+        if (!vrf.routes.empty()) out += "!\n";
+        for (auto& [p, hops] : vrf.routes)
+            for (auto& h : hops) out += route_line(name, p, h);
     }
     if (config.icmp_rate_pps != 100) out += fmt::format("!\nicmp rate-limit {}\n", config.icmp_rate_pps);
     return out;

@@ -62,6 +62,66 @@ const Example kExamples[] = {
     {"route 203.0.113.0/24 blackhole", Id::Route},
     {"route 203.0.113.0/24 unreachable", Id::Route},
     {"no route 203.0.113.0/24 unreachable", Id::Route},
+    {"route vrf blue 198.51.100.0/24 via 192.0.2.254", Id::Route},
+    {"route 198.51.100.0/24 via 192.0.2.254 labels 16001/16002/3", Id::Route},
+    {"route 198.51.100.0/24 via 192.0.2.254 interface port0 labels 100 backup 192.0.2.253", Id::Route},
+    {"route 198.51.100.0/24 via 192.0.2.254 backup 192.0.2.253 backup-interface port1", Id::Route},
+    {"route 198.51.100.0/24 via 192.0.2.254 backup 192.0.2.253 backup-labels 16005/24001", Id::Route},
+    {"route vrf blue 198.51.100.0/24 via 192.0.2.254 interface port0 labels 24 backup 192.0.2.253 "
+     "backup-interface port1 backup-labels 16005/24",
+     Id::Route},
+    {"no route vrf blue 198.51.100.0/24 via 192.0.2.254 labels 24", Id::Route},
+    {"route vrf blue 2001:db8:1::/48 interface port1", Id::Route},
+    {"route vrf blue 203.0.113.0/24 blackhole", Id::Route},
+    {"no route vrf blue 203.0.113.0/24 unreachable", Id::Route},
+    {"route 203.0.113.0/24 next-vrf blue", Id::Route},
+    {"route vrf blue 0.0.0.0/0 next-vrf default", Id::Route},
+    {"no route vrf blue 0.0.0.0/0 next-vrf default", Id::Route},
+    {"route 203.0.113.0/24 policy to-pe2", Id::Route},
+    {"route vrf blue 203.0.113.0/24 policy to-pe2", Id::Route},
+    {"no route 203.0.113.0/24 policy to-pe2", Id::Route},
+    {"interface port0 mpls", Id::InterfaceMpls},
+    {"no interface port0 mpls", Id::InterfaceMpls},
+    {"interface port0 vrf blue", Id::InterfaceVrf},
+    {"no interface port0 vrf blue", Id::InterfaceVrf},
+    {"vrf blue", Id::Vrf},
+    {"no vrf blue", Id::Vrf},
+    {"vrf blue label 100", Id::VrfLabel},
+    {"no vrf blue label 100", Id::VrfLabel},
+    {"mpls label-range 16 1048575", Id::MplsLabelRange},
+    {"no mpls label-range 1000 2000", Id::MplsLabelRange},
+    {"mpls ttl-mode uniform", Id::MplsTtlMode},
+    {"mpls ttl-mode pipe", Id::MplsTtlMode},
+    {"no mpls ttl-mode pipe", Id::MplsTtlMode},
+    {"mpls label 100 swap 200 via 192.0.2.2", Id::MplsLabel},
+    {"mpls label 100 swap 200/300 via 2001:db8::2 interface port0", Id::MplsLabel},
+    {"mpls label 100 swap 200 via 192.0.2.2 backup 192.0.2.3", Id::MplsLabel},
+    {"mpls label 100 swap 200 via 192.0.2.2 interface port0 backup 192.0.2.3 backup-interface port1 "
+     "backup-labels 16003/200",
+     Id::MplsLabel},
+    {"no mpls label 100 swap 200 via 192.0.2.2", Id::MplsLabel},
+    {"mpls label 101 pop via 192.0.2.2", Id::MplsLabel},
+    {"mpls label 101 pop via 192.0.2.2 interface port0 backup 192.0.2.3 backup-labels 3", Id::MplsLabel},
+    {"no mpls label 101 pop via 192.0.2.2", Id::MplsLabel},
+    {"mpls label 102 lookup", Id::MplsLabel},
+    {"mpls label 102 lookup vrf blue", Id::MplsLabel},
+    {"no mpls label 102 lookup vrf blue", Id::MplsLabel},
+    {"mpls label 103 drop", Id::MplsLabel},
+    {"no mpls label 103 drop", Id::MplsLabel},
+    {"segment-routing srgb 16000 23999", Id::SrSrgb},
+    {"no segment-routing srgb 16000 23999", Id::SrSrgb},
+    {"segment-routing prefix-sid 192.0.2.1/32 index 1", Id::SrPrefixSid},
+    {"no segment-routing prefix-sid 2001:db8::1/128 index 0", Id::SrPrefixSid},
+    {"segment-routing neighbor-srgb 192.0.2.2 17000 24999", Id::SrNeighborSrgb},
+    {"no segment-routing neighbor-srgb 192.0.2.2 17000 24999", Id::SrNeighborSrgb},
+    {"segment-routing adjacency-sid 24001 via 192.0.2.2", Id::SrAdjacencySid},
+    {"segment-routing adjacency-sid 24001 via fe80::2 interface port0", Id::SrAdjacencySid},
+    {"no segment-routing adjacency-sid 24001 via 192.0.2.2", Id::SrAdjacencySid},
+    {"segment-routing policy to-pe2 segments 16002/24005 via 192.0.2.2", Id::SrPolicy},
+    {"segment-routing policy to-pe2 segments 16002 via 192.0.2.2 interface port0", Id::SrPolicy},
+    {"no segment-routing policy to-pe2 segments 16002 via 192.0.2.2", Id::SrPolicy},
+    {"segment-routing policy to-pe2 binding-sid 15000", Id::SrPolicyBindingSid},
+    {"no segment-routing policy to-pe2 binding-sid 15000", Id::SrPolicyBindingSid},
     {"icmp rate-limit 0", Id::IcmpRateLimit},
     {"icmp rate-limit 1000000", Id::IcmpRateLimit},
     {"no icmp rate-limit 100", Id::IcmpRateLimit},
@@ -73,6 +133,17 @@ const Example kExamples[] = {
     {"show route 10.0.0.0/8", Id::ShowRoute},
     {"show route ipv4 10.0.0.0/8", Id::ShowRoute},
     {"show route ipv6 2001:db8::/32", Id::ShowRoute},
+    {"show route vrf blue", Id::ShowRoute},
+    {"show route vrf blue ipv4", Id::ShowRoute},
+    {"show route vrf blue 10.0.0.0/8", Id::ShowRoute},
+    {"show route vrf blue ipv6 2001:db8::/32", Id::ShowRoute},
+    {"show mpls ilm", Id::ShowMplsIlm},
+    {"show mpls ftn", Id::ShowMplsFtn},
+    {"show mpls label 0", Id::ShowMplsLabel},
+    {"show mpls label 1048575", Id::ShowMplsLabel},
+    {"show segment-routing", Id::ShowSegmentRouting},
+    {"show vrf", Id::ShowVrf},
+    {"show vrf blue", Id::ShowVrf},
     {"show neighbors", Id::ShowNeighbors},
     {"show workers", Id::ShowWorkers},
     {"show running-config", Id::ShowRunningConfig},
@@ -153,6 +224,151 @@ TEST_CASE("route forms are told apart by their captures", "[command]") {
     CHECK_FALSE(show.has("prefix"));
 }
 
+TEST_CASE("label stacks", "[command][mpls]") {
+    auto p = parse_ok("route 10.0.0.0/8 via 192.0.2.1 labels 016001/16002/3");
+    CHECK(p.line == "route 10.0.0.0/8 via 192.0.2.1 labels 16001/16002/3");  // canonical decimal
+    CHECK(p.word("labels") == "16001/16002/3");
+    CHECK(p.labels("labels") == std::vector<uint32_t>{16001, 16002, 3});
+    CHECK(same(p, parse_ok(p.line)));
+
+    CHECK(parse_ok("mpls label 16 swap 0 via 192.0.2.1").labels("labels") == std::vector<uint32_t>{0});
+    CHECK(parse_ok("mpls label 16 swap 1048575 via 192.0.2.1").labels("labels") == std::vector<uint32_t>{1048575});
+    auto ten = parse_ok("mpls label 16 swap 1/2/3/4/5/6/7/8/9/10 via 192.0.2.1");
+    CHECK(ten.labels("labels").size() == 10);
+
+    struct Bad {
+        const char* labels;
+        const char* reason;
+    };
+    const Bad bad[] = {
+        {"1/2/3/4/5/6/7/8/9/10/11", "more than 10 labels"},
+        {"1048576", "label 1048576 is out of range 0-1048575"},
+        {"16001/99999999999999999999", "label 99999999999999999999 is out of range 0-1048575"},
+        {"16001//3", "empty label"},
+        {"16001/", "empty label"},
+        {"/16001", "empty label"},
+        {"16001/x", "'x' is not a number"},
+        {"16001/-1", "'-1' is not a number"},
+    };
+    for (auto& b : bad) {
+        std::string line = std::string("mpls label 100 swap ") + b.labels + " via 192.0.2.1";
+        INFO(line);
+        auto e = parse_fail(line);
+        CHECK(e.token_index == 4);
+        CHECK(e.token == b.labels);
+        CHECK_THAT(e.message, Catch::StartsWith(std::string("invalid label stack '") + b.labels +
+                                                "': expected an MPLS label stack for <labels>"));
+        CHECK_THAT(e.message, Catch::EndsWith(b.reason));
+    }
+    CHECK(parse_fail("route 10.0.0.0/8 via 192.0.2.1 labels 16001/x").message ==
+          "invalid label stack '16001/x': expected an MPLS label stack for <labels> (1 to 10 labels 0-1048575 "
+          "separated by '/', e.g. 16001/16002/3): 'x' is not a number");
+    CHECK_THAT(parse_fail("route 10.0.0.0/8 via 192.0.2.1 backup 192.0.2.2 backup-labels 1//2").message,
+               Catch::Contains("for <backup-labels>") && Catch::EndsWith("empty label"));
+    CHECK(parse_fail("route 10.0.0.0/8 via 192.0.2.1 labels").message == "incomplete command: expected <labels>");
+
+    CHECK_THROWS_AS(p.labels("prefix"), std::invalid_argument);
+    CHECK_THROWS_AS(p.labels("backup-labels"), std::out_of_range);
+    CHECK_THROWS_AS(p.number("labels"), std::invalid_argument);
+}
+
+TEST_CASE("VRF, MPLS and segment routing commands capture their arguments", "[command][mpls]") {
+    auto vrf_route = parse_ok(
+        "route vrf blue 10.0.0.0/8 via 192.0.2.1 interface port0 labels 24 backup 192.0.2.9 backup-interface port1 "
+        "backup-labels 16009/24");
+    CHECK(vrf_route.id == Id::Route);
+    CHECK(vrf_route.word("vrf") == "blue");
+    CHECK(vrf_route.prefix("prefix") == *Prefix::parse("10.0.0.0/8"));
+    CHECK(vrf_route.ip("gateway") == *IpAddr::parse("192.0.2.1"));
+    CHECK(vrf_route.word("ifname") == "port0");
+    CHECK(vrf_route.labels("labels") == std::vector<uint32_t>{24});
+    CHECK(vrf_route.ip("backup") == *IpAddr::parse("192.0.2.9"));
+    CHECK(vrf_route.word("backup-ifname") == "port1");
+    CHECK(vrf_route.labels("backup-labels") == std::vector<uint32_t>{16009, 24});
+
+    auto plain = parse_ok("route 10.0.0.0/8 via 192.0.2.1");
+    for (const char* absent : {"vrf", "labels", "backup", "backup-ifname", "backup-labels"}) CHECK_FALSE(plain.has(absent));
+
+    auto leak = parse_ok("route vrf blue 0.0.0.0/0 next-vrf default");
+    CHECK(leak.has("next-vrf"));
+    CHECK(leak.word("target") == "default");
+    CHECK_FALSE(leak.has("gateway"));
+    auto steer = parse_ok("route 10.0.0.0/8 policy to-pe2");
+    CHECK(steer.word("policy") == "to-pe2");
+    CHECK_FALSE(steer.has("next-vrf"));
+    // A keyword beats a VRF name: "route vrf" always starts the vrf part.
+    CHECK(parse_fail("route vrf 10.0.0.0/8 via 192.0.2.1").message == "invalid prefix 'via'");
+
+    auto swap = parse_ok("mpls label 100 swap 200/300 via 192.0.2.2 interface port0");
+    CHECK(swap.id == Id::MplsLabel);
+    CHECK(swap.number("in") == 100);
+    CHECK(swap.has("swap"));
+    CHECK(swap.labels("labels") == std::vector<uint32_t>{200, 300});
+    auto pop = parse_ok("mpls label 100 pop via 192.0.2.2");
+    CHECK(pop.has("pop"));
+    CHECK_FALSE(pop.has("labels"));
+    auto lookup = parse_ok("mpls label 100 lookup vrf blue");
+    CHECK(lookup.has("lookup"));
+    CHECK(lookup.word("vrf") == "blue");
+    CHECK_FALSE(parse_ok("mpls label 100 lookup").has("vrf"));
+    CHECK(parse_ok("mpls label 100 drop").has("drop"));
+    CHECK(parse_fail("mpls label 15 drop").message == "value 15 out of range 16-1048575 for <in>");
+    CHECK(parse_fail("mpls label 1048576 drop").message == "value 1048576 out of range 16-1048575 for <in>");
+    CHECK(parse_fail("mpls label 100 pop 200 via 192.0.2.2").message == "unknown token '200': expected via");
+
+    auto range = parse_ok("mpls label-range 1000 2000");
+    CHECK(range.number("lo") == 1000);
+    CHECK(range.number("hi") == 2000);
+    CHECK(parse_ok("mpls ttl-mode pipe").has("pipe"));
+    CHECK_FALSE(parse_ok("mpls ttl-mode uniform").has("pipe"));
+    CHECK(parse_ok("mpls ttl-mode uniform").id == Id::MplsTtlMode);
+
+    CHECK(parse_ok("vrf blue").word("vrf") == "blue");
+    CHECK(parse_ok("vrf blue label 100").number("label") == 100);
+    CHECK(parse_ok("interface port0 vrf blue").word("vrf") == "blue");
+
+    auto sid = parse_ok("segment-routing prefix-sid 192.0.2.1/32 index 0");
+    CHECK(sid.number("index") == 0);
+    auto nsrgb = parse_ok("segment-routing neighbor-srgb 192.0.2.2 17000 24999");
+    CHECK(nsrgb.ip("gateway") == *IpAddr::parse("192.0.2.2"));
+    CHECK(nsrgb.number("hi") == 24999);
+    auto adj = parse_ok("segment-routing adjacency-sid 24001 via 192.0.2.2 interface port0");
+    CHECK(adj.number("label") == 24001);
+    CHECK(adj.word("ifname") == "port0");
+    auto policy = parse_ok("segment-routing policy to-pe2 segments 16002/24005 via 192.0.2.2");
+    CHECK(policy.id == Id::SrPolicy);
+    CHECK(policy.labels("labels") == std::vector<uint32_t>{16002, 24005});
+    auto bsid = parse_ok("segment-routing policy to-pe2 binding-sid 15000");
+    CHECK(bsid.id == Id::SrPolicyBindingSid);
+    CHECK(bsid.word("policy") == "to-pe2");
+
+    auto show = parse_ok("show route vrf blue ipv4 10.0.0.0/8");
+    CHECK(show.word("vrf") == "blue");
+    CHECK(show.has("ipv4"));
+    CHECK(parse_ok("show mpls label 3").number("label") == 3);
+    CHECK(parse_ok("show vrf blue").word("vrf") == "blue");
+    CHECK(parse_ok("show vrf").args.empty());
+}
+
+TEST_CASE("new commands are negatable or exec-only as specified", "[command][mpls]") {
+    for (Id id : {Id::InterfaceMpls, Id::InterfaceVrf, Id::Vrf, Id::VrfLabel, Id::MplsLabelRange, Id::MplsTtlMode,
+                  Id::MplsLabel, Id::SrSrgb, Id::SrPrefixSid, Id::SrNeighborSrgb, Id::SrAdjacencySid, Id::SrPolicy,
+                  Id::SrPolicyBindingSid})
+        CHECK(scope(id) == Scope::config_and_exec);
+    for (Id id : {Id::ShowMplsIlm, Id::ShowMplsFtn, Id::ShowMplsLabel, Id::ShowSegmentRouting, Id::ShowVrf})
+        CHECK(scope(id) == Scope::exec_only);
+    for (const char* line : {"no show mpls ilm", "no show mpls ftn", "no show mpls label 16", "no show segment-routing",
+                             "no show vrf", "no show vrf blue", "no show route vrf blue"}) {
+        INFO(line);
+        auto e = parse_fail(line);
+        CHECK(e.token == "no");
+        CHECK_THAT(e.message, Catch::StartsWith("'no' cannot be used with 'show"));
+    }
+    auto result = parse_config("vrf blue\nshow vrf blue\n");
+    REQUIRE(std::holds_alternative<ConfigError>(result));
+    CHECK(std::get<ConfigError>(result).error.message == "'show vrf blue' cannot be used in a config file");
+}
+
 TEST_CASE("normalized lines re-parse to the same command", "[command]") {
     for (const auto& example : kExamples) {
         auto p = parse_ok(example.line);
@@ -211,12 +427,14 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(e.token_index == 2);
         CHECK(e.token == "adress");
         CHECK(e.message ==
-              "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor");
+              "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor, mpls, "
+              "vrf");
     }
     SECTION("unknown first word") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
-        CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, show, clear, write");
+        CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
+                           "segment-routing, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -257,8 +475,10 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(e.token.empty());
         CHECK(e.message == "incomplete command: expected <prefix>");
         CHECK(parse_fail("interface port0").message ==
-              "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor");
-        CHECK(parse_fail("no").message == "incomplete command: expected one of: interface, route, icmp");
+              "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
+              "mpls, vrf");
+        CHECK(parse_fail("no").message ==
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -269,11 +489,11 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
     }
     SECTION("keyword or argument") {
         CHECK(parse_fail("show route bogus").message ==
-              "unknown token 'bogus': expected one of: ipv4, ipv6, <prefix>, <cr>");
+              "unknown token 'bogus': expected one of: vrf, ipv4, ipv6, <prefix>, <cr>");
         CHECK(parse_fail("show route 10.0.0.300/8").message == "invalid prefix '10.0.0.300/8'");
         CHECK(parse_fail("show route ipv4 foo").message == "invalid prefix 'foo'");
         CHECK(parse_fail("route 10.0.0.0/8 vai 10.0.0.1").message ==
-              "unknown token 'vai': expected one of: via, interface, blackhole, unreachable");
+              "unknown token 'vai': expected one of: via, interface, blackhole, unreachable, next-vrf, policy");
     }
     SECTION("no on commands that cannot be negated") {
         auto e = parse_fail("no show interfaces");
@@ -286,7 +506,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(device.token_index == 0);
         CHECK(device.message == "'no' cannot be used with 'interface port0 device'");
         CHECK(parse_fail("no interface port0 adress 10.0.0.1/24").message ==
-              "unknown token 'adress': expected one of: vlan, address, mtu, shutdown, description, neighbor");
+              "unknown token 'adress': expected one of: vlan, address, mtu, shutdown, description, neighbor, mpls, vrf");
     }
     SECTION("blank, comment and control characters") {
         CHECK(parse_fail("").message == "empty command");
@@ -306,29 +526,83 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
-    CHECK(complete("", kPorts) == V{"interface", "route", "icmp", "show", "clear", "write", "no"});
+    CHECK(complete("", kPorts) ==
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "show", "clear", "write", "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
-    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp"});
-    CHECK(complete("no s", kPorts).empty());
+    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing"});
+    CHECK(complete("no s", kPorts) == V{"segment-routing"});
+    CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
     CHECK(complete("interface po", kPorts) == V{"port0", "port1"});
     CHECK(complete("interface port0 ", kPorts) ==
-          V{"device", "vlan", "address", "mtu", "shutdown", "description", "neighbor"});
-    CHECK(complete("no interface port0 ", kPorts) == V{"vlan", "address", "mtu", "shutdown", "description", "neighbor"});
+          V{"device", "vlan", "address", "mtu", "shutdown", "description", "neighbor", "mpls", "vrf"});
+    CHECK(complete("no interface port0 ", kPorts) ==
+          V{"vlan", "address", "mtu", "shutdown", "description", "neighbor", "mpls", "vrf"});
     CHECK(complete("interface port0 a", kPorts) == V{"address"});
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
-          V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version"});
+          V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version", "mpls",
+            "segment-routing", "vrf"});
     CHECK(complete("show interface", kPorts) == V{"interfaces", "interface"});
     CHECK(complete("show interface ", kPorts) == V{"port0", "port1", "uplink"});
-    CHECK(complete("show route ", kPorts) == V{"ipv4", "ipv6"});
-    CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 ", kPorts) == V{"interface"});
+    CHECK(complete("show route ", kPorts) == V{"vrf", "ipv4", "ipv6"});
+    CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 ", kPorts) == V{"interface", "labels", "backup"});
     CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 interface u", kPorts) == V{"uplink"});
     CHECK(complete("interface port0 adress ", kPorts).empty());
     CHECK(complete("show version ", kPorts).empty());
     CHECK(complete("interface port0 description \"abc", kPorts).empty());
     CHECK(complete("interface ", nullptr).empty());
+}
+
+TEST_CASE("completion and help know the MPLS, SR and VRF commands", "[command][complete][help][mpls]") {
+    using V = std::vector<std::string>;
+    CHECK(complete("vrf blue ", kPorts) == V{"label"});
+    CHECK(complete("mpls ", kPorts) == V{"label-range", "ttl-mode", "label"});
+    CHECK(complete("mpls la", kPorts) == V{"label-range", "label"});
+    CHECK(complete("mpls ttl-mode ", kPorts) == V{"uniform", "pipe"});
+    CHECK(complete("mpls label 100 ", kPorts) == V{"swap", "pop", "lookup", "drop"});
+    CHECK(complete("mpls label 100 swap ", kPorts).empty());  // labels cannot be guessed
+    CHECK(complete("mpls label 100 swap 200 ", kPorts) == V{"via"});
+    CHECK(complete("mpls label 100 swap 200 via 192.0.2.2 ", kPorts) == V{"interface", "backup"});
+    CHECK(complete("mpls label 100 pop via 192.0.2.2 interface p", kPorts) == V{"port0", "port1"});
+    CHECK(complete("mpls label 100 lookup ", kPorts) == V{"vrf"});
+    CHECK(complete("segment-routing ", kPorts) ==
+          V{"srgb", "prefix-sid", "neighbor-srgb", "adjacency-sid", "policy"});
+    CHECK(complete("segment-routing prefix-sid 192.0.2.1/32 ", kPorts) == V{"index"});
+    CHECK(complete("segment-routing adjacency-sid 24001 via 192.0.2.2 ", kPorts) == V{"interface"});
+    CHECK(complete("segment-routing policy p ", kPorts) == V{"segments", "binding-sid"});
+    CHECK(complete("segment-routing policy p segments 16002 ", kPorts) == V{"via"});
+    CHECK(complete("route ", kPorts) == V{"vrf"});
+    CHECK(complete("route vrf blue 10.0.0.0/8 ", kPorts) ==
+          V{"via", "interface", "blackhole", "unreachable", "next-vrf", "policy"});
+    CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 labels 100 ", kPorts) == V{"backup"});
+    CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 backup 10.0.0.2 ", kPorts) ==
+          V{"backup-interface", "backup-labels"});
+    CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 backup 10.0.0.2 backup-interface ", kPorts) ==
+          V{"port0", "port1", "uplink"});
+    CHECK(complete("route 10.0.0.0/8 via 10.0.0.1 backup 10.0.0.2 backup-labels 3 ", kPorts).empty());
+    CHECK(complete("interface port0 vrf ", kPorts).empty());
+    CHECK(complete("show mpls ", kPorts) == V{"ilm", "ftn", "label"});
+    CHECK(complete("show route vrf blue ", kPorts) == V{"ipv4", "ipv6"});
+
+    auto labels = help("route 10.0.0.0/8 via 10.0.0.1 labels ");
+    CHECK_THAT(labels, Catch::Contains("<labels>") && Catch::Contains("e.g. 16001/16002/3") &&
+                           Catch::Contains("top of stack first"));
+    CHECK_THAT(help("mpls label 100 swap 16001/"), Catch::Contains("<labels>"));
+    CHECK(help("mpls label 100 swap x") == "% unknown token 'x'\n");
+    CHECK_THAT(help("mpls label "), Catch::Contains("<in>") && Catch::Contains("(16-1048575)"));
+    CHECK_THAT(help("mpls label 100 "), Catch::Contains("swap") && Catch::Contains("pop") &&
+                                            Catch::Contains("lookup") && Catch::Contains("drop"));
+    CHECK_THAT(help("mpls label 100 lookup "), Catch::Contains("vrf") && Catch::Contains("<cr>"));
+    CHECK_THAT(help("route 10.0.0.0/8 via 10.0.0.1 "),
+               Catch::Contains("backup") && Catch::Contains("Fast-reroute") && Catch::Contains("<cr>"));
+    CHECK_THAT(help("route "), Catch::Contains("vrf") && Catch::Contains("<prefix>"));
+    CHECK_THAT(help("segment-routing "), Catch::Contains("srgb") && Catch::Contains("policy"));
+    CHECK_THAT(help("show vrf "), Catch::Contains("<vrf>") && Catch::Contains("<cr>"));
+    CHECK_THAT(help("show "), Catch::Contains("mpls") && Catch::Contains("segment-routing") && Catch::Contains("vrf"));
+    CHECK_THAT(help("vrf "), Catch::Contains("<vrf>") && Catch::Contains("VRF name"));
+    CHECK_THAT(help("interface port0 "), Catch::Contains("mpls") && Catch::Contains("vrf"));
 }
 
 TEST_CASE("help lists the next tokens with their help text", "[command][help]") {
@@ -351,12 +625,13 @@ TEST_CASE("help lists the next tokens with their help text", "[command][help]") 
     CHECK_THAT(help("show route i"), Catch::Contains("ipv4") && !Catch::Contains("<prefix>"));
     CHECK_THAT(help("show route 10"), Catch::Contains("<prefix>") && !Catch::Contains("ipv4"));
     CHECK(help("interface port0 adress ") ==
-          "% unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor\n");
+          "% unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
+          "mpls, vrf\n");
     CHECK(help("xyz") == "% unknown token 'xyz'\n");
 
     // One entry per line, help text aligned in one column.
     auto lines = std::count(show_route.begin(), show_route.end(), '\n');
-    CHECK(lines == 4);
+    CHECK(lines == 5);
 }
 
 TEST_CASE("config files parse all or report the first bad line", "[command][config]") {
@@ -391,7 +666,7 @@ TEST_CASE("config files parse all or report the first bad line", "[command][conf
         CHECK(error.error.token == "adress");
         CHECK(format_error(error) ==
               "line 4: interface port0 adress 10.0.0.1/24: unknown token 'adress': expected one of: device, vlan, "
-              "address, mtu, shutdown, description, neighbor");
+              "address, mtu, shutdown, description, neighbor, mpls, vrf");
     }
     SECTION("interactive commands are refused") {
         auto result = parse_config("interface port0 mtu 1500\nshow interfaces\n");
@@ -420,6 +695,10 @@ TEST_CASE("parsing is total on arbitrary input", "[command][fuzz]") {
         "parent", "device", "x", "description", "\"a b\"", "\"", "route", "via", "blackhole", "unreachable",
         "show", "route", "ipv4", "ipv6", "icmp", "rate-limit", "0", "write", "config", "clear", "counters", "#",
         "", " ", "\t", "\\", "-", "/", ":", "00:11:22:33:44:55",
+        "vrf", "blue", "default", "mpls", "label", "label-range", "16001/16002/3", "1//2", "16", "swap", "pop",
+        "lookup", "drop", "labels", "backup", "backup-interface", "backup-labels", "next-vrf", "policy",
+        "segment-routing", "srgb", "prefix-sid", "index", "adjacency-sid", "segments", "binding-sid", "ttl-mode",
+        "pipe", "ilm",
     };
     std::mt19937 rng(20240601);
     for (int i = 0; i < 20000; ++i) {
