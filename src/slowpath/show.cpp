@@ -234,10 +234,11 @@ std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& f
                                pol.ifname.empty() ? "" : " interface " + pol.ifname);
             if (pol.binding_sid) out += fmt::format(", binding SID {} ({})", *pol.binding_sid, state(*pol.binding_sid));
             out += "\n";
+            const std::string& policy_name = name;  // clang 14 cannot capture structured bindings
             auto steer = [&](const std::string& vrf, const RouteTable& routes) {
                 for (auto& [p, hops] : routes)
                     for (auto& h : hops)
-                        if (h.kind == RouteNextHop::Kind::policy && h.target == name)
+                        if (h.kind == RouteNextHop::Kind::policy && h.target == policy_name)
                             out += fmt::format("    steers {}{}\n", vrf.empty() ? "" : "vrf " + vrf + " ", p.str());
             };
             steer("", cfg.routes);
