@@ -774,23 +774,23 @@ std::string ilm_line(uint32_t label, const IlmConfig& entry, const MplsPath* pat
 
 }  // namespace
 
-// Order: what a line refers to comes before it. VRFs (and their labels) and the
-// MPLS label range before anything that binds or allocates labels; interfaces
+// Order: what a line refers to comes before it. The MPLS label range, then VRFs
+// (and their labels) before anything that binds or allocates labels; interfaces
 // (bound to their VRF before their addresses, which may repeat across VRFs);
 // segment routing, with policies before the routes steering into them; static
 // labels; then the default table and the VRF tables.
 std::string render_running_config(const RunningConfig& config) {
     std::string out = "! rampartd running configuration\n";
-    if (!config.vrfs.empty()) out += "!\n";
-    for (auto& [name, vrf] : config.vrfs) {
-        out += fmt::format("vrf {}\n", name);
-        if (vrf.label) out += fmt::format("vrf {} label {}\n", name, *vrf.label);
-    }
     const MplsConfig& mpls = config.mpls;
     bool default_range = mpls.label_lo == kMinLabel && mpls.label_hi == kMaxLabelValue;
     if (!default_range || mpls.ttl_mode != TtlMode::uniform) out += "!\n";
     if (!default_range) out += fmt::format("mpls label-range {} {}\n", mpls.label_lo, mpls.label_hi);
     if (mpls.ttl_mode == TtlMode::pipe) out += "mpls ttl-mode pipe\n";
+    if (!config.vrfs.empty()) out += "!\n";
+    for (auto& [name, vrf] : config.vrfs) {
+        out += fmt::format("vrf {}\n", name);
+        if (vrf.label) out += fmt::format("vrf {} label {}\n", name, *vrf.label);
+    }
     for (const InterfaceConfig* i : ordered_interfaces(config)) {
         out += "!\n";
         if (i->is_port()) out += fmt::format("interface {} device {}\n", i->name, quote_if_needed(i->device));

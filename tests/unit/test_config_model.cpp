@@ -2,6 +2,8 @@
 // running-config that rebuilds the same configuration.
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include <fmt/format.h>
 
 #include "slowpath/config_model.hpp"
@@ -608,4 +610,65 @@ TEST_CASE("A sub-interface cannot be deleted while MPLS or SR state uses it", "[
         REQUIRE(apply_line(c, "no " + add) == "");
     }
     CHECK(apply_line(c, del) == "");
+}
+
+TEST_CASE("Random command sequences keep a running-config that rebuilds them", "[config][mpls]") {
+    // Lines that depend on one another in every way the render order must respect.
+    const std::vector<std::string> pool = {
+        "vrf blue", "no vrf blue", "vrf red", "no vrf red", "vrf blue label 100", "no vrf blue label 100",
+        "vrf red label 16005", "vrf red label 101", "no vrf red label 101",
+        "mpls label-range 16 30000", "mpls label-range 100 25000", "no mpls label-range 16 16",
+        "mpls ttl-mode pipe", "no mpls ttl-mode pipe",
+        "interface p0.5 vlan 5 parent p0", "no interface p0.5 vlan 5 parent p0",
+        "interface p0 vrf blue", "no interface p0 vrf blue", "interface p1 vrf red", "no interface p1 vrf red",
+        "interface p0.5 vrf red", "no interface p0.5 vrf red",
+        "interface p0 address 192.0.2.1/24", "interface p1 address 192.0.2.1/24", "interface p0.5 address 192.0.2.1/24",
+        "no interface p0 address 192.0.2.1/24", "no interface p1 address 192.0.2.1/24",
+        "interface p0 mpls", "no interface p0 mpls",
+        "segment-routing srgb 16000 23999", "segment-routing srgb 20000 20099", "no segment-routing srgb 16000 23999",
+        "no segment-routing srgb 20000 20099",
+        "segment-routing prefix-sid 10.255.0.1/32 index 1", "no segment-routing prefix-sid 10.255.0.1/32 index 1",
+        "segment-routing prefix-sid 10.255.0.2/32 index 50", "no segment-routing prefix-sid 10.255.0.2/32 index 50",
+        "segment-routing neighbor-srgb 192.0.2.2 17000 24999", "no segment-routing neighbor-srgb 192.0.2.2 17000 24999",
+        "segment-routing adjacency-sid 24001 via 192.0.2.2 interface p0.5",
+        "no segment-routing adjacency-sid 24001 via 192.0.2.2 interface p0.5",
+        "segment-routing adjacency-sid 100 via 192.0.2.3", "no segment-routing adjacency-sid 100 via 192.0.2.3",
+        "segment-routing policy pol segments 16001/24001 via 192.0.2.2 interface p0.5",
+        "segment-routing policy pol segments 16002 via 192.0.2.3", "no segment-routing policy pol segments 1 via 192.0.2.3",
+        "segment-routing policy pol binding-sid 15000", "segment-routing policy pol binding-sid 100",
+        "no segment-routing policy pol binding-sid 15000",
+        "mpls label 100 drop", "no mpls label 100 drop", "mpls label 200 lookup vrf blue", "no mpls label 200 lookup vrf blue",
+        "mpls label 200 lookup", "no mpls label 200 lookup",
+        "mpls label 300 swap 16001 via 192.0.2.2 interface p0.5 backup 192.0.2.3 backup-labels 3",
+        "no mpls label 300 swap 16001 via 192.0.2.2 interface p0.5 backup 192.0.2.3 backup-labels 3",
+        "mpls label 300 pop via 192.0.2.4", "no mpls label 300 pop via 192.0.2.4",
+        "route 10.0.0.0/8 via 192.0.2.2 labels 16001 backup 192.0.2.3 backup-interface p0.5",
+        "no route 10.0.0.0/8 via 192.0.2.2 labels 16001 backup 192.0.2.3 backup-interface p0.5",
+        "route 10.0.0.0/8 via 192.0.2.4", "no route 10.0.0.0/8 via 192.0.2.4",
+        "route 10.1.0.0/16 policy pol", "no route 10.1.0.0/16 policy pol",
+        "route 10.2.0.0/16 next-vrf blue", "no route 10.2.0.0/16 next-vrf blue",
+        "route vrf blue 0.0.0.0/0 next-vrf default", "no route vrf blue 0.0.0.0/0 next-vrf default",
+        "route vrf blue 10.0.0.0/8 next-vrf red", "no route vrf blue 10.0.0.0/8 next-vrf red",
+        "route vrf red 10.0.0.0/8 policy pol", "no route vrf red 10.0.0.0/8 policy pol",
+        "route vrf red 10.3.0.0/16 interface p0.5", "no route vrf red 10.3.0.0/16 interface p0.5",
+    };
+    std::mt19937 rng(4364);
+    for (int round = 0; round < 20; ++round) {
+        RunningConfig c = load("interface p0 device net_null0\ninterface p1 device net_null1\n");
+        size_t applied = 0;
+        for (int step = 0; step < 300; ++step) {
+            const std::string& line = pool[rng() % pool.size()];
+            RunningConfig before = c;
+            std::string err = apply_line(c, line);
+            INFO(line << " -> " << err);
+            if (err.empty()) {
+                ++applied;
+            } else {
+                REQUIRE(c == before);
+            }
+            if (step % 50 == 49) check_round_trip(c);
+        }
+        CHECK(applied > 0);
+        check_round_trip(c);
+    }
 }
