@@ -5,6 +5,7 @@
 #include <rte_ip_frag.h>
 
 #include "fastpath/egress.hpp"
+#include "fastpath/ip_ttl.hpp"
 #include "fastpath/punt.hpp"
 #include "fastpath/worker.hpp"
 
@@ -40,16 +41,7 @@ bool check_options(const uint8_t* opt, unsigned len, bool& source_route) {
     return true;
 }
 
-// RFC 1624 eqn. 3: incremental checksum update for the TTL/protocol word.
-void decrement_ttl(rte_ipv4_hdr* ip) {
-    uint16_t old_word = uint16_t(ip->time_to_live << 8 | ip->next_proto_id);
-    --ip->time_to_live;
-    uint16_t new_word = uint16_t(ip->time_to_live << 8 | ip->next_proto_id);
-    uint32_t sum = uint16_t(~rte_be_to_cpu_16(ip->hdr_checksum)) + uint16_t(~old_word) + uint32_t(new_word);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    ip->hdr_checksum = rte_cpu_to_be_16(uint16_t(~sum));
-}
+void decrement_ttl(rte_ipv4_hdr* ip) { ip4_set_ttl(ip, uint8_t(ip->time_to_live - 1)); }
 
 uint32_t flow_hash4(const rte_ipv4_hdr* ip, const rte_mbuf* m, unsigned l3_off, unsigned ihl) {
     uint32_t h = rte_hash_crc_4byte(ip->src_addr, ip->dst_addr);

@@ -13,6 +13,7 @@
 
 #include "fastpath/egress.hpp"
 #include "fastpath/hash.hpp"
+#include "fastpath/ip_ttl.hpp"
 #include "fastpath/worker.hpp"
 
 namespace rampart {
@@ -57,7 +58,7 @@ unsigned payload_ip_version(const rte_mbuf* m, unsigned off) {
 }
 
 // Lowers the payload's TTL / hop limit to `ttl` (RFC 3443 uniform model: the
-// LSP's TTL is the packet's TTL). IPv4 checksum updated incrementally (RFC 1624).
+// LSP's TTL is the packet's TTL).
 void lower_ip_ttl(rte_mbuf* m, unsigned off, unsigned version, uint8_t ttl) {
     if (version == 6) {
         auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, off);
@@ -65,14 +66,7 @@ void lower_ip_ttl(rte_mbuf* m, unsigned off, unsigned version, uint8_t ttl) {
         return;
     }
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, off);
-    if (ip->time_to_live <= ttl) return;
-    const uint16_t old_word = uint16_t(ip->time_to_live << 8 | ip->next_proto_id);
-    ip->time_to_live = ttl;
-    const uint16_t new_word = uint16_t(ttl << 8 | ip->next_proto_id);
-    uint32_t sum = uint16_t(~rte_be_to_cpu_16(ip->hdr_checksum)) + uint16_t(~old_word) + uint32_t(new_word);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    ip->hdr_checksum = rte_cpu_to_be_16(uint16_t(~sum));
+    if (ip->time_to_live > ttl) ip4_set_ttl(ip, ttl);
 }
 
 // ECMP hash: the label values of the stack (not TTL/TC, which may change along
