@@ -79,10 +79,15 @@ unsigned free_ring_contents(rte_ring* r) {
 }
 
 // The startup configuration every profile starts from, as an operator would write it.
-std::string base_config_text() {
+std::string base_config_text(const PortRoles& roles) {
     std::string text;
     for (unsigned i = 0; i < RingTopology::kPorts; ++i)
         text += fmt::format("interface port{} device bench-ring{}\n", i, i);
+    if (roles.ingress_mpls) text += fmt::format("interface port{} mpls\n", plan::kIngressPort);
+    if (!roles.egress_vrf.empty()) {
+        text += fmt::format("vrf {}\n", roles.egress_vrf);
+        text += fmt::format("interface port{} vrf {}\n", plan::kEgressPort, roles.egress_vrf);
+    }
     text += "interface port0 address 198.18.0.1/24\n";
     text += "interface port0 address 2001:2::1/64\n";
     text += "interface port1 address 198.19.0.1/24\n";
@@ -143,7 +148,7 @@ WorkerConfig BenchRouter::worker_config(const RingTopology& topology, Forwarding
 }
 
 BenchRouter::BenchRouter(const RingTopology& topology, const TableSizes& sizes, rte_mempool* pool,
-                         unsigned worker_lcore)
+                         unsigned worker_lcore, const PortRoles& roles)
     : tables_(1, sizes, int(rte_socket_id())),
       fib_(tables_),
       worker_(worker_config(topology, tables_, pool)),
@@ -152,7 +157,7 @@ BenchRouter::BenchRouter(const RingTopology& topology, const TableSizes& sizes, 
         fib_.register_port(fmt::format("port{}", i), PortRuntime{topology.wire(i).port_id, topology.twin(i).port_id,
                                                                  plan::port_mac(i), "", "net_ring", true});
     RunningConfig startup;
-    if (auto err = load_config_text(startup, base_config_text())) throw std::runtime_error(*err);
+    if (auto err = load_config_text(startup, base_config_text(roles))) throw std::runtime_error(*err);
     std::string warnings = control_.install(startup);
     if (!warnings.empty()) throw std::runtime_error("base configuration: " + warnings);
     // Neighbours as the kernel mirror would report them once ARP/ND resolved.

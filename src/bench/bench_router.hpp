@@ -9,6 +9,8 @@
 //        ── port0 [ rampart ] port1 ──  198.19.0.0/24, 2001:2:0:1::/64, hosts .100.. / ::100..
 //
 // Traffic enters port0 and leaves port1, towards a gateway or a connected host.
+// A profile may make port0 core-facing (MPLS enabled) and put port1 in a VRF,
+// as on a PE whose customer sits behind port1 (see PortRoles).
 #pragma once
 
 #include <array>
@@ -48,6 +50,12 @@ inline constexpr uint32_t kPlanNet4 = 0xc6120000;
 inline constexpr unsigned kPlanLen4 = 15;
 }  // namespace plan
 
+// What a profile changes in the shared plan before the neighbours are learnt.
+struct PortRoles {
+    bool ingress_mpls = false;  // `interface port0 mpls`: labelled frames are accepted on the ingress port
+    std::string egress_vrf;     // non-empty: `vrf V` and `interface port1 vrf V` (customer-facing egress)
+};
+
 // One ethdev whose rx queue reads `rx` and whose tx queue writes `tx`.
 struct RingPort {
     uint16_t port_id = kNoPort;
@@ -80,10 +88,12 @@ private:
 };
 
 // Tables, publisher, control and one worker, configured with the shared
-// addressing plan and its neighbours. A profile adds its routes on top.
+// addressing plan (adapted by `roles`) and its neighbours. A profile adds its
+// routes, labels and VRF contents on top.
 class BenchRouter {
 public:
-    BenchRouter(const RingTopology& topology, const TableSizes& sizes, rte_mempool* pool, unsigned worker_lcore);
+    BenchRouter(const RingTopology& topology, const TableSizes& sizes, rte_mempool* pool, unsigned worker_lcore,
+                const PortRoles& roles = {});
     BenchRouter(const BenchRouter&) = delete;
     BenchRouter& operator=(const BenchRouter&) = delete;
 

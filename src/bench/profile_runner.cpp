@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 #include <rte_launch.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <sys/resource.h>
 
@@ -9,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -78,16 +80,36 @@ unsigned free_all(rte_ring* ring) {
     return total;
 }
 
+std::string hex_bytes(std::span<const uint8_t> bytes) {
+    std::string text;
+    for (size_t i = 0; i < bytes.size(); ++i) text += fmt::format("{}{:02x}", i && i % 4 == 0 ? " " : "", bytes[i]);
+    return text;
+}
+
+// Empty when `got` is `want`, else what differs.
+std::string frame_difference(std::span<const uint8_t> want, std::span<const uint8_t> got) {
+    size_t at = 0;
+    while (at < want.size() && at < got.size() && want[at] == got[at]) ++at;
+    if (at == want.size() && at == got.size()) return {};
+    std::string where = at < want.size() && at < got.size()
+                            ? fmt::format("byte {} is {:02x}, expected {:02x}", at, got[at], want[at])
+                            : fmt::format("{} bytes, expected {}", got.size(), want.size());
+    return fmt::format("{}\n    expected {}\n    got      {}", where, hex_bytes(want), hex_bytes(got));
+}
+
 // Offers every template once, driving the worker from this lcore, and requires
 // each frame to leave through the egress port: a profile whose frames were
-// dropped or punted would otherwise benchmark the drop path.
+// dropped or punted would otherwise benchmark the drop path. When the profile
+// says what each frame must look like on the way out (labels swapped, pushed
+// or popped, MACs and TTLs rewritten), every frame is compared byte for byte.
 void check_every_frame_forwarded(BenchRouter& router, RingTopology& topology, const FrameTemplates& frames,
                                  rte_mempool* pool) {
     constexpr unsigned kBatch = 1024;
     const RingPort& ingress = topology.wire(plan::kIngressPort);
     const RingPort& egress = topology.wire(plan::kEgressPort);
     const CounterSnapshot before = snapshot(router.worker());
-    size_t forwarded = 0, elsewhere = 0;
+    size_t forwarded = 0, elsewhere = 0, compared = 0, mismatched = 0;
+    std::string first_mismatch;
     rte_mbuf* batch[kBatch];
     for (size_t first = 0; first < frames.size(); first += kBatch) {
         const unsigned n = unsigned(std::min<size_t>(kBatch, frames.size() - first));
@@ -99,7 +121,23 @@ void check_every_frame_forwarded(BenchRouter& router, RingTopology& topology, co
         rte_ring_sp_enqueue_bulk(ingress.rx, reinterpret_cast<void**>(batch), n, nullptr);
         while (router.worker().poll_once() != 0) {
         }
-        forwarded += free_all(egress.tx);
+        // One worker, one egress port: frames leave in the order they arrived.
+        const unsigned out = rte_ring_sc_dequeue_burst(egress.tx, reinterpret_cast<void**>(batch), kBatch, nullptr);
+        forwarded += out + free_all(egress.tx);
+        if (frames.has_expected_outputs() && out == n) {
+            for (unsigned i = 0; i < n; ++i) {
+                rte_mbuf* m = batch[i];
+                std::vector<uint8_t> got(m->pkt_len);
+                std::span<const uint8_t> bytes(
+                    static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, m->pkt_len, got.data())), m->pkt_len);
+                std::string diff = frame_difference(frames.expected_output(first + i), bytes);
+                ++compared;
+                if (!diff.empty() && mismatched++ == 0)
+                    first_mismatch = fmt::format("template frame {}: {}\n    sent     {}", first + i, diff,
+                                                 hex_bytes({frames.bytes(first + i), frames.length(first + i)}));
+            }
+        }
+        for (unsigned i = 0; i < out; ++i) rte_pktmbuf_free(batch[i]);
         for (rte_ring* r : topology.side_outputs()) elsewhere += free_all(r);
     }
     if (forwarded != frames.size()) {
@@ -109,6 +147,10 @@ void check_every_frame_forwarded(BenchRouter& router, RingTopology& topology, co
             "exception path; drops: {})",
             frames.size() - forwarded, frames.size(), plan::kEgressPort, elsewhere, describe_drops(drops)));
     }
+    if (mismatched)
+        throw std::runtime_error(fmt::format("{} of {} frames forwarded out of port{} differ from what the profile "
+                                             "expects; the first one, {}",
+                                             mismatched, compared, plan::kEgressPort, first_mismatch));
 }
 
 struct WorkerLaunch {
@@ -216,9 +258,14 @@ Window run_window(Worker& worker, TrafficGenerator& generator, const RunSettings
 void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, const RunSettings& settings,
              ProfileResult& result) {
     std::mt19937_64 rng(settings.seed);
-    BenchRouter router(topology, profile.table_sizes, pool, settings.worker_lcore);
+    BenchRouter router(topology, profile.table_sizes, pool, settings.worker_lcore, profile.roles);
     FrameTemplates frames = profile.prepare(router, rng, result.setup);
     result.flows = frames.size();
+    // EAL memory the profile's tables (one FIB pair per VRF), rings and pool
+    // hold: what -m (BENCH_MEMORY_MB) must cover.
+    rte_malloc_socket_stats heap{};
+    if (rte_malloc_get_socket_stats(int(rte_socket_id()), &heap) == 0)
+        result.setup.metrics.emplace_back("eal_memory_in_use_mb", double(heap.heap_allocsz_bytes) / (1 << 20));
     check_every_frame_forwarded(router, topology, frames, pool);
 
     result.round_trip_ns_before = core_round_trip_ns(settings.worker_lcore);

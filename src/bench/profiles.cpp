@@ -210,13 +210,142 @@ TableSizes large_ipv4_table_sizes() {
     return s;
 }
 
+// ---- MPLS: mpls-swap, sr-push3, vpn-pop-lookup --------------------------------
+//
+// port0 is core-facing (MPLS enabled) where labelled frames arrive; every frame
+// the router sends is checked byte for byte against the one the profile
+// expects before measuring.
+
+constexpr unsigned kMplsFrameSize = 64;  // on the wire: Ethernet + labels + IPv4/UDP, FCS included
+constexpr unsigned kMplsFlows = 512;
+constexpr unsigned kEthernetBytes = 14;
+constexpr unsigned kLabelBytes = 4;
+constexpr uint16_t kEthertypeIpv4 = 0x0800;
+constexpr uint16_t kEthertypeMpls = 0x8847;
+
+// mpls-swap: a P router's ILM, one label per LSP.
+constexpr unsigned kSwapLabels = 64;
+constexpr uint32_t kSwapFirstLabel = 100;
+constexpr uint32_t kSwapOffset = 1000;  // label L leaves as L + 1000
+
+// sr-push3: an SR headend's routes, each imposing three SIDs.
+constexpr uint32_t kSrSegments[] = {16001, 16002, 16003};
+
+// vpn-pop-lookup: a PE's per-VRF VPN label towards a customer behind port1.
+constexpr const char* kVpnVrf = "blue";
+constexpr uint32_t kVpnLabel = 1000;
+
+PortRoles core_facing_ingress() { return PortRoles{true, ""}; }
+PortRoles pe_towards_vrf_customer() { return PortRoles{true, kVpnVrf}; }
+
+// The IPv4 destinations of ipv4-fwd: 10.<route>.x.y behind the gateways, and
+// with `connected_every` a host on the egress subnet for one flow in that many.
+IpAddr small_profile_destination(unsigned flow, unsigned connected_every) {
+    if (connected_every && flow % connected_every == connected_every - 1)
+        return plan::connected_host4(flow % plan::kConnectedHosts);
+    return IpAddr::v4(0x0a000000u | (flow % kSmallProfileRoutes) << 16 | (flow / 8 % 256) << 8 | (1 + flow % 250));
+}
+
+// The neighbour the router sends a flow to: the route's gateway, or the connected host itself.
+MacAddr next_hop_mac(unsigned flow, unsigned connected_every) {
+    if (connected_every && flow % connected_every == connected_every - 1)
+        return plan::connected_host_mac(flow % plan::kConnectedHosts);
+    return plan::gateway_mac(flow % kSmallProfileRoutes % plan::kGateways);
+}
+
+FrameTemplates prepare_mpls_swap(BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {
+    for (unsigned i = 0; i < kSwapLabels; ++i)
+        router.exec(fmt::format("mpls label {} swap {} via {}", kSwapFirstLabel + i, kSwapFirstLabel + i + kSwapOffset,
+                                plan::gateway4(i % plan::kGateways).str()));
+    setup.routes = 0;
+    setup.frame_size = kMplsFrameSize;
+    setup.notes.push_back(fmt::format("{} ILM entries: label {}..{} swap to label + {} via the 2 gateways on port{}; "
+                                      "1 label over IPv4/UDP, flows spread over labels and inner 5-tuples",
+                                      kSwapLabels, kSwapFirstLabel, kSwapFirstLabel + kSwapLabels - 1, kSwapOffset,
+                                      plan::kEgressPort));
+    setup.metrics = {{"ilm_entries", double(kSwapLabels)}, {"labels_in", 1}, {"labels_out", 1}};
+    FrameTemplates frames;
+    for (unsigned f = 0; f < kMplsFlows; ++f) {
+        const unsigned lsp = f % kSwapLabels;
+        // Inner packets vary independently of the label: 8 senders and 8 destinations per LSP.
+        UdpFlow inner = flow_from_sender(f, plan::sender4(f / kSwapLabels + 8 * lsp), small_profile_destination(f, 0));
+        const LabelStackEntry in[] = {{kSwapFirstLabel + lsp, uint8_t(f % 8), 64}};
+        std::vector<uint8_t> frame = build_labelled_udp_frame(inner, in, kMplsFrameSize);
+        std::vector<uint8_t> out = frame;
+        const LabelStackEntry swapped[] = {{kSwapFirstLabel + lsp + kSwapOffset, uint8_t(f % 8), 63}};
+        replace_label_stack(out, kEthernetBytes + kLabelBytes, swapped);
+        set_ethernet(out, plan::gateway_mac(lsp % plan::kGateways), plan::port_mac(plan::kEgressPort), kEthertypeMpls);
+        frames.add(frame, std::move(out));
+    }
+    return frames;
+}
+
+FrameTemplates prepare_sr_push3(BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {
+    const std::string segments = fmt::format("{}/{}/{}", kSrSegments[0], kSrSegments[1], kSrSegments[2]);
+    for (unsigned r = 0; r < kSmallProfileRoutes; ++r)
+        router.exec(fmt::format("route 10.{}.0.0/16 via {} labels {}", r, plan::gateway4(r % plan::kGateways).str(),
+                                segments));
+    setup.routes = kSmallProfileRoutes;
+    setup.frame_size = kIpv4FrameSize;
+    setup.notes.push_back(fmt::format("{} routes each imposing labels {} (uniform TTL, TC from DSCP); "
+                                      "{}-byte IPv4 frames leave {} bytes longer",
+                                      kSmallProfileRoutes, segments, kIpv4FrameSize, 3 * kLabelBytes));
+    setup.metrics = {{"labels_in", 0}, {"labels_out", 3}};
+    FrameTemplates frames;
+    for (unsigned f = 0; f < kSmallProfileFlows; ++f) {
+        UdpFlow flow = flow_from_sender(f, plan::sender4(f % 64), small_profile_destination(f, 0));
+        flow.tos = uint8_t((f % 8) << 5);  // class selectors: TC = DSCP >> 3 = f % 8
+        std::vector<uint8_t> frame = build_udp_frame(flow, kIpv4FrameSize);
+        std::vector<uint8_t> out = frame;
+        set_ipv4_ttl(out, kEthernetBytes, uint8_t(flow.ttl - 1));
+        const uint8_t tc = uint8_t(f % 8), ttl = uint8_t(flow.ttl - 1);
+        const LabelStackEntry pushed[] = {{kSrSegments[0], tc, ttl}, {kSrSegments[1], tc, ttl}, {kSrSegments[2], tc, ttl}};
+        replace_label_stack(out, kEthernetBytes, pushed);
+        set_ethernet(out, next_hop_mac(f, 0), plan::port_mac(plan::kEgressPort), kEthertypeMpls);
+        frames.add(frame, std::move(out));
+    }
+    return frames;
+}
+
+FrameTemplates prepare_vpn_pop_lookup(BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {
+    router.exec(fmt::format("vrf {} label {}", kVpnVrf, kVpnLabel));
+    for (unsigned r = 0; r < kSmallProfileRoutes; ++r)
+        router.exec(fmt::format("route vrf {} 10.{}.0.0/16 via {}", kVpnVrf, r, plan::gateway4(r % plan::kGateways).str()));
+    setup.routes = kSmallProfileRoutes;
+    setup.frame_size = kMplsFrameSize;
+    setup.notes.push_back(fmt::format(
+        "VPN label {} pops into vrf {} (port{} and its subnet, {} routes + connected hosts); label TTL 57..64 "
+        "lowers the IP TTL (uniform), then the VRF's FIB forwards unlabelled",
+        kVpnLabel, kVpnVrf, plan::kEgressPort, kSmallProfileRoutes));
+    setup.metrics = {{"labels_in", 1}, {"labels_out", 0}};
+    FrameTemplates frames;
+    for (unsigned f = 0; f < kMplsFlows; ++f) {
+        UdpFlow inner = flow_from_sender(f, plan::sender4(f % 64), small_profile_destination(f, kConnectedFlowEvery));
+        const uint8_t label_ttl = uint8_t(64 - f % 8);
+        const LabelStackEntry in[] = {{kVpnLabel, 0, label_ttl}};
+        std::vector<uint8_t> frame = build_labelled_udp_frame(inner, in, kMplsFrameSize);
+        std::vector<uint8_t> out = frame;
+        replace_label_stack(out, kEthernetBytes + kLabelBytes, {});
+        set_ipv4_ttl(out, kEthernetBytes, uint8_t(std::min(inner.ttl, label_ttl) - 1));
+        set_ethernet(out, next_hop_mac(f, kConnectedFlowEvery), plan::port_mac(plan::kEgressPort), kEthertypeIpv4);
+        frames.add(frame, std::move(out));
+    }
+    return frames;
+}
+
 const Profile kProfiles[] = {
     {"ipv4-fwd", "IPv4 UDP, 64-byte frames, 512 flows, 8 static routes + connected hosts", TableSizes{},
-     prepare_ipv4_fwd},
+     prepare_ipv4_fwd, PortRoles{}},
     {"ipv4-fwd-1m", "IPv4 UDP, 64-byte frames, 65536 flows over a 1,000,000-route FIB", large_ipv4_table_sizes(),
-     prepare_ipv4_fwd_1m},
+     prepare_ipv4_fwd_1m, PortRoles{}},
     {"ipv6-fwd", "IPv6 UDP, 78-byte frames, 512 flows, 8 static routes + connected hosts", TableSizes{},
-     prepare_ipv6_fwd},
+     prepare_ipv6_fwd, PortRoles{}},
+    {"mpls-swap", "MPLS swap, 64-byte frames (1 label + IPv4/UDP), 512 flows over 64 ILM entries",
+     TableSizes{}, prepare_mpls_swap, core_facing_ingress()},
+    {"sr-push3", "SR headend: IPv4 UDP, 64-byte frames, 512 flows, 8 routes pushing 3 labels", TableSizes{},
+     prepare_sr_push3, PortRoles{}},
+    {"vpn-pop-lookup", "VPN label pop and lookup in a VRF, 64-byte frames, 512 flows, 8 VRF routes + hosts",
+     TableSizes{}, prepare_vpn_pop_lookup, pe_towards_vrf_customer()},
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Benchmark profiles: what the forwarding tables hold and what traffic is
-// offered. Adding a profile (MPLS, IPsec, SAV, ...) is one entry in the table
-// in profiles.cpp plus the function that configures it and builds its frames.
+// offered. Adding a profile (IPsec, SAV, ...) is one entry in the table in
+// profiles.cpp plus the function that configures it and builds its frames.
 #pragma once
 
 #include <random>
@@ -31,7 +31,11 @@ struct Profile {
     // Configures the router through Control (as an operator would) and returns
     // one template frame per flow. Every frame must be forwarded out of the
     // egress port; the runner checks that before measuring.
+    // When the templates carry expected outputs, every forwarded frame must
+    // also match its expected bytes exactly.
     FrameTemplates (*prepare)(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup);
+    // How the ports differ from the plain plan: MPLS on the ingress port, egress in a VRF.
+    PortRoles roles;
 };
 
 std::span<const Profile> all_profiles();

@@ -41,6 +41,7 @@ std::vector<uint8_t> build_udp_frame(const UdpFlow& flow, unsigned frame_size) {
     if (v4) {
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
         ip->version_ihl = RTE_IPV4_VHL_DEF;
+        ip->type_of_service = flow.tos;
         ip->total_length = rte_cpu_to_be_16(uint16_t(l3_header + udp_length));
         ip->packet_id = 0;
         ip->fragment_offset = 0;
@@ -53,7 +54,7 @@ std::vector<uint8_t> build_udp_frame(const UdpFlow& flow, unsigned frame_size) {
         udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
     } else {
         auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3);
-        ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+        ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | uint32_t(flow.tos) << 20);
         ip->payload_len = rte_cpu_to_be_16(uint16_t(udp_length));
         ip->proto = IPPROTO_UDP;
         ip->hop_limits = flow.ttl;
@@ -64,12 +65,81 @@ std::vector<uint8_t> build_udp_frame(const UdpFlow& flow, unsigned frame_size) {
     return frame;
 }
 
-void FrameTemplates::add(std::span<const uint8_t> frame) {
+namespace {
+
+constexpr unsigned kLabelEntryBytes = 4;
+
+void write_label_stack(uint8_t* at, std::span<const LabelStackEntry> stack) {
+    for (size_t i = 0; i < stack.size(); ++i) {
+        const LabelStackEntry& e = stack[i];
+        const uint32_t v = e.label << 12 | uint32_t(e.tc & 7) << 9 | uint32_t(i + 1 == stack.size()) << 8 | e.ttl;
+        const uint32_t be = rte_cpu_to_be_32(v);
+        std::memcpy(at + kLabelEntryBytes * i, &be, kLabelEntryBytes);
+    }
+}
+
+}  // namespace
+
+std::vector<uint8_t> build_labelled_udp_frame(const UdpFlow& flow, std::span<const LabelStackEntry> stack,
+                                              unsigned frame_size) {
+    if (stack.empty()) throw std::invalid_argument("a labelled frame needs at least one label");
+    const unsigned stack_bytes = unsigned(kLabelEntryBytes * stack.size());
+    if (frame_size < stack_bytes)
+        throw std::invalid_argument(fmt::format("{}-byte frame cannot hold {} labels", frame_size, stack.size()));
+    std::vector<uint8_t> ip_frame = build_udp_frame(flow, frame_size - stack_bytes);
+    std::vector<uint8_t> frame(ip_frame.size() + stack_bytes);
+    std::memcpy(frame.data(), ip_frame.data(), sizeof(rte_ether_hdr));
+    write_label_stack(frame.data() + sizeof(rte_ether_hdr), stack);
+    std::memcpy(frame.data() + sizeof(rte_ether_hdr) + stack_bytes, ip_frame.data() + sizeof(rte_ether_hdr),
+                ip_frame.size() - sizeof(rte_ether_hdr));
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(frame.data());
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_MPLS);
+    return frame;
+}
+
+void set_ethernet(std::vector<uint8_t>& frame, const MacAddr& dst, const MacAddr& src, uint16_t ethertype) {
+    if (frame.size() < sizeof(rte_ether_hdr)) throw std::invalid_argument("frame shorter than an Ethernet header");
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(frame.data());
+    std::memcpy(eth->dst_addr.addr_bytes, dst.bytes.data(), 6);
+    std::memcpy(eth->src_addr.addr_bytes, src.bytes.data(), 6);
+    eth->ether_type = rte_cpu_to_be_16(ethertype);
+}
+
+void replace_label_stack(std::vector<uint8_t>& frame, unsigned payload_offset, std::span<const LabelStackEntry> stack) {
+    if (payload_offset < sizeof(rte_ether_hdr) || payload_offset > frame.size())
+        throw std::invalid_argument("label stack outside the frame");
+    std::vector<uint8_t> out(frame.begin(), frame.begin() + sizeof(rte_ether_hdr));
+    out.resize(out.size() + kLabelEntryBytes * stack.size());
+    write_label_stack(out.data() + sizeof(rte_ether_hdr), stack);
+    out.insert(out.end(), frame.begin() + payload_offset, frame.end());
+    frame = std::move(out);
+}
+
+void set_ipv4_ttl(std::vector<uint8_t>& frame, unsigned offset, uint8_t ttl) {
+    if (offset + sizeof(rte_ipv4_hdr) > frame.size()) throw std::invalid_argument("IPv4 header outside the frame");
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame.data() + offset);
+    ip->time_to_live = ttl;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+}
+
+void FrameTemplates::add_slot(std::span<const uint8_t> frame) {
     if (frame.size() > kMaxFrameBytes)
         throw std::invalid_argument(fmt::format("{}-byte template exceeds {} bytes", frame.size(), kMaxFrameBytes));
     Slot& s = slots_.emplace_back();
     std::memcpy(s.bytes, frame.data(), frame.size());
     s.length = uint16_t(frame.size());
+}
+
+void FrameTemplates::add(std::span<const uint8_t> frame) {
+    if (!expected_.empty()) throw std::logic_error("every frame template needs an expected output, or none");
+    add_slot(frame);
+}
+
+void FrameTemplates::add(std::span<const uint8_t> frame, std::vector<uint8_t> expected_output) {
+    if (expected_.size() != slots_.size()) throw std::logic_error("every frame template needs an expected output, or none");
+    add_slot(frame);
+    expected_.push_back(std::move(expected_output));
 }
 
 TrafficGenerator::TrafficGenerator(const FrameTemplates& templates, rte_mempool* pool, rte_ring* to_worker,

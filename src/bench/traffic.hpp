@@ -26,6 +26,15 @@ struct UdpFlow {
     IpAddr src, dst;  // both IPv4 or both IPv6
     uint16_t src_port = 0, dst_port = 0;
     uint8_t ttl = 64;  // hop limit for IPv6
+    uint8_t tos = 0;   // IPv4 type of service (DSCP << 2 | ECN); IPv6 traffic class
+};
+
+// One MPLS label stack entry as it is on the wire (RFC 3032 §2.1); the
+// bottom-of-stack bit is set by the builder on the last entry.
+struct LabelStackEntry {
+    uint32_t label = 0;
+    uint8_t tc = 0;
+    uint8_t ttl = 64;
 };
 
 // An Ethernet + IPv4/IPv6 + UDP frame of `frame_size` bytes (FCS included),
@@ -33,23 +42,45 @@ struct UdpFlow {
 // headers do not fit.
 std::vector<uint8_t> build_udp_frame(const UdpFlow& flow, unsigned frame_size);
 
-// The frames a profile offers, one per flow, each in its own pair of cache lines.
+// The same UDP packet carried under `stack` (top first): Ethernet type 0x8847,
+// the label stack, then the IP packet, `frame_size` bytes in all (FCS included).
+std::vector<uint8_t> build_labelled_udp_frame(const UdpFlow& flow, std::span<const LabelStackEntry> stack,
+                                              unsigned frame_size);
+
+// Frame surgery for the frames a profile expects out of the router. Offsets
+// are from the frame's first byte; the frame is Ethernet without VLAN tag.
+void set_ethernet(std::vector<uint8_t>& frame, const MacAddr& dst, const MacAddr& src, uint16_t ethertype);
+// Replaces the label stack between the Ethernet header and `payload_offset` with `stack`.
+void replace_label_stack(std::vector<uint8_t>& frame, unsigned payload_offset, std::span<const LabelStackEntry> stack);
+// Sets the TTL of the IPv4 header at `offset` and recomputes its checksum.
+void set_ipv4_ttl(std::vector<uint8_t>& frame, unsigned offset, uint8_t ttl);
+
+// The frames a profile offers, one per flow, each in its own pair of cache
+// lines, and optionally the frame the router must send for each (checked
+// byte for byte before measuring; never touched while measuring).
 class FrameTemplates {
 public:
     static constexpr unsigned kMaxFrameBytes = 126;
 
     void add(std::span<const uint8_t> frame);  // throws std::invalid_argument beyond kMaxFrameBytes
+    // With the frame expected out of the egress port. Either every template has one or none has.
+    void add(std::span<const uint8_t> frame, std::vector<uint8_t> expected_output);
     size_t size() const { return slots_.size(); }
     const uint8_t* bytes(size_t i) const { return slots_[i].bytes; }
     uint16_t length(size_t i) const { return slots_[i].length; }
+    bool has_expected_outputs() const { return !expected_.empty(); }
+    const std::vector<uint8_t>& expected_output(size_t i) const { return expected_[i]; }
 
 private:
+    void add_slot(std::span<const uint8_t> frame);
+
     struct alignas(64) Slot {
         uint8_t bytes[kMaxFrameBytes];
         uint16_t length;
     };
     static_assert(sizeof(Slot) == 128);
     std::vector<Slot> slots_;
+    std::vector<std::vector<uint8_t>> expected_;
 };
 
 struct GeneratorCounters {
