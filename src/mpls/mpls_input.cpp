@@ -69,8 +69,17 @@ void lower_ip_ttl(rte_mbuf* m, unsigned off, unsigned version, uint8_t ttl) {
     if (ip->time_to_live > ttl) ip4_set_ttl(ip, ttl);
 }
 
+// The TCP/UDP ports at `l4_off` when they are in the first segment, else 0.
+uint32_t l4_ports(const rte_mbuf* m, unsigned l4_off, uint8_t proto) {
+    if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || m->data_len < l4_off + 4) return 0;
+    uint32_t ports;
+    std::memcpy(&ports, rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off), 4);
+    return ports;
+}
+
 // ECMP hash: the label values of the stack (not TTL/TC, which may change along
-// the path) and the payload's addresses when it is IP.
+// the path) and the payload's 5-tuple when it is IP (addresses and protocol;
+// ports of unfragmented TCP/UDP, and of IPv6 without extension headers).
 uint32_t stack_hash(const rte_mbuf* m, unsigned top, unsigned payload_off) {
     uint32_t h = 0;
     for (unsigned off = top; off < payload_off; off += 4) h = rte_hash_crc_4byte(read_entry(m, off).label, h);
@@ -78,9 +87,16 @@ uint32_t stack_hash(const rte_mbuf* m, unsigned top, unsigned payload_off) {
         case 4: {
             const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, payload_off);
             h = rte_hash_crc_4byte(ip->src_addr, h);
-            return rte_hash_crc_4byte(ip->dst_addr, h);
+            h = rte_hash_crc_4byte(ip->dst_addr, h);
+            const bool fragment = ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG);
+            const unsigned l4_off = payload_off + (ip->version_ihl & 0xf) * 4u;
+            return rte_hash_crc_4byte(fragment ? ip->next_proto_id : l4_ports(m, l4_off, ip->next_proto_id) ^ ip->next_proto_id, h);
         }
-        case 6: return hash_unaligned_words(rte_pktmbuf_mtod_offset(m, const uint8_t*, payload_off + 8), 4, h);
+        case 6: {
+            const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, payload_off);
+            h = hash_unaligned_words(rte_pktmbuf_mtod_offset(m, const uint8_t*, payload_off + 8), 4, h);
+            return rte_hash_crc_4byte(l4_ports(m, payload_off + sizeof(rte_ipv6_hdr), ip->proto) ^ ip->proto, h);
+        }
         default: return h;
     }
 }

@@ -491,3 +491,19 @@ TEST_CASE("Fast reroute under load: loss and switch-over time when the primary p
     CHECK(on_backup > 0);
     CHECK(lost == 0);
 }
+
+TEST_CASE("MPLS ECMP uses the payload's ports too: one host pair spreads over paths", "[pipeline][mpls][ecmp]") {
+    MplsLab p;
+    p.exec("mpls label 104 swap 204 via 203.0.113.2");
+    p.exec("mpls label 104 swap 205 via 203.0.113.130");
+    unsigned on1 = 0, on2 = 0;
+    for (uint16_t sport = 1000; sport < 1064; ++sport) {
+        p.send_labelled(1, {{104}}, ipv4(kHostA, kRemote, 17, 30, udp(kHostA, kRemote, sport, 53, pattern(18))));
+        p.run();
+        on1 += unsigned(p.wire_out(1).size());
+        on2 += unsigned(p.wire_out(2).size());
+    }
+    CHECK(on1 + on2 == 64);
+    CHECK(on1 > 10);
+    CHECK(on2 > 10);
+}
