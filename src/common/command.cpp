@@ -810,6 +810,10 @@ Scope scope(Id id) {
     return Scope::config_and_exec;
 }
 
+bool Parsed::has_arg(std::string_view name) const {
+    return std::any_of(args.begin(), args.end(), [&](const auto& a) { return a.first == name; });
+}
+
 bool Parsed::has(std::string_view name) const {
     return std::any_of(args.begin(), args.end(), [&](const auto& a) { return a.first == name; }) ||
            std::find(keywords.begin(), keywords.end(), name) != keywords.end();

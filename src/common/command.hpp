@@ -89,6 +89,9 @@ struct Parsed {
     // True if `name` is a captured argument or a keyword of the line, so that
     // has("gateway") tells an optional part and has("blackhole") a flag keyword.
     bool has(std::string_view name) const;
+    // True only if `name` is a captured argument (when a keyword of the
+    // command has the same name, has() cannot tell them apart).
+    bool has_arg(std::string_view name) const;
     // The accessors below throw std::out_of_range if `name` was not captured
     // and std::invalid_argument if the capture is not of the requested kind.
     const std::string& word(std::string_view name) const;

@@ -60,7 +60,7 @@ CommandResult Control::execute(const cmd::Parsed& c) {
     log::info("config: {}", c.line);
     switch (c.id) {
         case cmd::Id::Route:
-            return {true, publish(RouteRef{c.has("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
+            return {true, publish(RouteRef{c.has_arg("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
         case cmd::Id::SrPrefixSid:  // the route's imposed label changes
             return {true, publish(RouteRef{std::string(), c.prefix("prefix").network()}, false)};
         case cmd::Id::Vrf:             // a deleted VRF's routes leave the FIB
@@ -91,7 +91,7 @@ CommandResult Control::show(const cmd::Parsed& c) {
             std::optional<Prefix> p;
             if (c.has("prefix")) p = c.prefix("prefix");
             uint16_t vrf = 0;
-            if (c.has("vrf")) {
+            if (c.has_arg("vrf")) {
                 auto id = fib_.vrf_id(c.word("vrf"));
                 if (!id) return {false, fmt::format("% unknown vrf {}\n", c.word("vrf"))};
                 vrf = *id;
@@ -107,7 +107,7 @@ CommandResult Control::show(const cmd::Parsed& c) {
         case Id::ShowSegmentRouting: return {true, show_segment_routing(config_, fib_)};
         case Id::ShowVrf: {
             std::optional<std::string> only;
-            if (c.has("vrf")) only = c.word("vrf");
+            if (c.has_arg("vrf")) only = c.word("vrf");  // `vrf` is also the command's keyword
             std::string text = show_vrf(config_, fib_, only);
             return {text.rfind("% ", 0) != 0, text};
         }

@@ -177,8 +177,12 @@ int Daemon::run() {
         }
     }
     if (opt_.check_only) {
-        std::cout << fmt::format("{}: configuration OK ({} interfaces, {} routes)\n", opt_.config_path,
-                                 startup_.interfaces.size(), startup_.routes.size());
+        size_t vrf_routes = 0;
+        for (auto& [name, v] : startup_.vrfs) vrf_routes += v.routes.size();
+        std::cout << fmt::format(
+            "{}: configuration OK ({} interfaces, {} routes, {} VRFs with {} routes, {} static labels, {} prefix SIDs)\n",
+            opt_.config_path, startup_.interfaces.size(), startup_.routes.size(), startup_.vrfs.size(), vrf_routes,
+            startup_.mpls.ilm.size(), startup_.sr.prefix_sids.size());
         return 0;
     }
 

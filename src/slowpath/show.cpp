@@ -84,7 +84,11 @@ std::string label_action(const FibPublisher& fib, const InstalledLabel& l, size_
         case NhKind::vrf_lookup: return fmt::format("pop, look up in vrf {}", fib.vrf_name(l.vrf));
         case NhKind::forward: {
             const InstalledNextHop& nh = l.paths[path];
-            return fmt::format("{} {}", nh.labels.empty() ? "pop" : "swap to", next_hop_text(fib, nh, "then push").substr(0));
+            // "swap to 200/201 via ..." / "pop, via ..."; a backup's repair stack replaces the label.
+            std::string head = nh.labels.empty() ? "pop," : "swap to " + label_text(nh.labels);
+            InstalledNextHop shown = nh;
+            shown.labels.clear();
+            return head + " " + next_hop_text(fib, shown, "swap to");
         }
         default: return "drop";
     }

@@ -226,6 +226,9 @@ TEST_CASE("VPN label: pop and look up in the VRF; VRF routes impose transport + 
         CHECK(p.drops(1, Drop::mpls_not_bottom) == 1);
     }
     CHECK(p.show("show vrf blue").find("VPN label 1000") != std::string::npos);
+    CHECK(p.control->execute("show vrf").ok);
+    CHECK(p.show("show vrf").find("VRF blue") != std::string::npos);
+    CHECK(p.show("show mpls label 1000").find("pop, look up in vrf blue") != std::string::npos);
 }
 
 TEST_CASE("MPLS TTL expiry: ICMP time exceeded about the IP payload (RFC 3032 §2.3.2)", "[pipeline][mpls][ttl]") {
@@ -396,6 +399,8 @@ TEST_CASE("Fast reroute: the workers switch to the repair path before the contro
     CHECK(hex(repaired[0]) == hex(labelled_to_peer(2, {{24002, 63}, {16001, 63}}, ip4(kHostA, kRemote, 63))));
     CHECK(hex(repaired[1]) == hex(labelled_to_peer(2, {{24002, 49}, {210, 49}}, ip4(kRemote, kHostA, 64))));
     CHECK(p.counters(2).frr_backup_tx == 2);
+    CHECK(p.show("show mpls label 110").find("swap to 210 via 203.0.113.2 on port1") != std::string::npos);
+    CHECK(p.show("show mpls label 110").find("backup via 203.0.113.130 on port2, swap to 24002/210") != std::string::npos);
 
     // The control plane converges: the backup becomes the route; same packets.
     p.control->on_link_change("port1", false);

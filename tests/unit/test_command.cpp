@@ -348,6 +348,9 @@ TEST_CASE("VRF, MPLS and segment routing commands capture their arguments", "[co
     CHECK(parse_ok("show mpls label 3").number("label") == 3);
     CHECK(parse_ok("show vrf blue").word("vrf") == "blue");
     CHECK(parse_ok("show vrf").args.empty());
+    CHECK(parse_ok("show vrf").has("vrf"));  // the keyword
+    CHECK(!parse_ok("show vrf").has_arg("vrf"));
+    CHECK(parse_ok("show vrf blue").has_arg("vrf"));
 }
 
 TEST_CASE("new commands are negatable or exec-only as specified", "[command][mpls]") {
