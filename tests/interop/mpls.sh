@@ -149,8 +149,9 @@ control_plane() {
         expect_output "MAC $MAC_PORT_CORE1, IP MTU 1500, vrf default, MPLS enabled" cli "show interface core1" &&
         expect_output "MAC $MAC_PORT_CORE2, IP MTU 1500, vrf default, MPLS enabled" cli "show interface core2" &&
         expect_output '^1000 +vpn label of vrf blue .*pop, look up in vrf blue' cli "show mpls ilm" &&
-        expect_output '^100 +static .*203\.0\.113\.130 on core2.*200/201' cli "show mpls ilm" &&
-        expect_output '^102 +static .*pop via 203\.0\.113\.130 on core2' cli "show mpls ilm" &&
+        expect_output '^100 +static .*swap to 200/201 via 203\.0\.113\.130 on core2' cli "show mpls ilm" &&
+        expect_output '^102 +static .*pop, via 203\.0\.113\.130 on core2' cli "show mpls ilm" &&
+        expect_output 'VRF blue' cli "show vrf" &&
         expect_output "^blue +192\.0\.2\.128/25 +via 203\.0\.113\.2 on core1, MAC $MAC_P1, push 16001/1000; backup via 203\.0\.113\.130 on core2, push 24002/16001/1000" cli "show mpls ftn" &&
         expect_output 'VRF blue .*VPN label 1000' cli "show vrf blue"
 }
