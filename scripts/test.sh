@@ -59,7 +59,7 @@ if NINJA_TARGETS="tests/unit/unit-tests tests/pipeline/pipeline-tests" \
     run_meson_tests "asan+ubsan: unit, pipeline" build-asan --suite unit --suite pipeline
 fi
 
-if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink" \
+if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink tests/fuzz/fuzz_esp" \
     build_or_count "fuzz (clang, libFuzzer)" "$top/scripts/build.sh" build-fuzz --buildtype=debugoptimized \
     -Dfuzz=true -Dtests=false -Db_sanitize=address -Db_lundef=false -Dfuzz_seconds="${RAMPART_FUZZ_SECONDS:-20}"; then
     ASAN_OPTIONS="detect_leaks=0" run_meson_tests "fuzz: bounded libFuzzer runs" build-fuzz --suite fuzz
