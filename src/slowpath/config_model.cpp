@@ -779,7 +779,7 @@ std::string ilm_line(uint32_t label, const IlmConfig& entry, const MplsPath* pat
 // (bound to their VRF before their addresses, which may repeat across VRFs);
 // segment routing, with policies before the routes steering into them; static
 // labels; then the default table and the VRF tables.
-std::string render_running_config(const RunningConfig& config) {
+std::string render_running_config(const RunningConfig& config, bool with_secrets) {
     std::string out = "! rampartd running configuration\n";
     const MplsConfig& mpls = config.mpls;
     bool default_range = mpls.label_lo == kMinLabel && mpls.label_hi == kMaxLabelValue;

@@ -115,12 +115,52 @@ struct SegmentRoutingConfig {
     friend bool operator==(const SegmentRoutingConfig&, const SegmentRoutingConfig&) = default;
 };
 
+// A manually keyed ESP security association (IKEv2 installs the same through
+// the control-core API later). Tunnel mode: `local`/`remote` are the outer
+// addresses; the inner traffic belongs to `vrf`.
+struct IpsecSaConfig {
+    enum class Direction : uint8_t { inbound, outbound };
+    Direction direction = Direction::inbound;
+    uint32_t spi = 0;
+    IpAddr local, remote;            // tunnel endpoints, one family
+    std::string vrf;                 // inner traffic's VRF ("" = default table)
+    std::string cipher;              // "aes-gcm-128", "aes-cbc-256", "chacha20-poly1305", "null" (crypto/esp_crypto.hpp)
+    std::vector<uint8_t> cipher_key; // incl. the 4-byte salt for the AEADs
+    std::string integrity;           // "" for AEADs, "hmac-sha-256" / "-384" / "-512"
+    std::vector<uint8_t> integrity_key;
+    bool esn = false;                // RFC 4304 extended sequence numbers
+    uint32_t replay_window = 64;     // inbound: 64..4096, a multiple of 64
+    bool complete() const { return spi != 0 && !cipher.empty(); }
+    friend bool operator==(const IpsecSaConfig&, const IpsecSaConfig&) = default;
+};
+
+// One SPD entry (RFC 4301 §4.4.1), ordered by `seq` within its VRF. Selectors
+// are from the protected side's view: `local` = our side's inner addresses.
+struct IpsecPolicyConfig {
+    Prefix local, remote;
+    std::optional<uint8_t> protocol;
+    uint16_t local_port_lo = 0, local_port_hi = 65535;   // ICMP: type
+    uint16_t remote_port_lo = 0, remote_port_hi = 65535; // ICMP: code
+    enum class Action : uint8_t { bypass, discard, protect };
+    Action action = Action::protect;
+    std::string outbound_sa;  // protect: the SA that encrypts matching traffic
+    std::string inbound_sa;   // protect, optional: the SA whose decrypted traffic must match this entry
+    friend bool operator==(const IpsecPolicyConfig&, const IpsecPolicyConfig&) = default;
+};
+
+struct IpsecConfig {
+    std::map<std::string, IpsecSaConfig> sas;
+    std::map<std::string, std::map<uint32_t, IpsecPolicyConfig>> policies;  // vrf ("" default) -> seq -> entry
+    friend bool operator==(const IpsecConfig&, const IpsecConfig&) = default;
+};
+
 struct RunningConfig {
     std::map<std::string, InterfaceConfig> interfaces;
     RouteTable routes;  // the default table
     std::map<std::string, VrfConfig> vrfs;
     MplsConfig mpls;
     SegmentRoutingConfig sr;
+    IpsecConfig ipsec;
     uint32_t icmp_rate_pps = 100;
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
@@ -132,7 +172,10 @@ struct RunningConfig {
 std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parsed& command, bool startup);
 
 // Lines that rebuild `config` through apply_command, in dependency order.
-std::string render_running_config(const RunningConfig& config);
+// Key material is shown as "<secret>" (and cannot be loaded back) unless
+// `with_secrets`: `show running-config` hides it, `write config` and
+// `show running-config secrets` write it.
+std::string render_running_config(const RunningConfig& config, bool with_secrets = false);
 
 // Interfaces in creation-safe order: ports first, then sub-interfaces.
 std::vector<const InterfaceConfig*> ordered_interfaces(const RunningConfig& config);

@@ -125,7 +125,7 @@ CommandResult Control::show(const cmd::Parsed& c) {
             }
             return {true, show_workers(rates)};
         }
-        case Id::ShowRunningConfig: return {true, render_running_config(config_)};
+        case Id::ShowRunningConfig: return {true, render_running_config(config_, c.has("secrets"))};
         case Id::ShowVersion: return {true, version_text()};
         case Id::ClearCounters: {
             for (uint16_t i = 0; i < kMaxInterfaces; ++i) {
@@ -141,7 +141,7 @@ CommandResult Control::show(const cmd::Parsed& c) {
             std::string tmp = path + ".tmp";
             {
                 std::ofstream f(tmp, std::ios::trunc);
-                f << render_running_config(config_);
+                f << render_running_config(config_, true);  // a saved config must load back, keys included
                 if (!f) return {false, fmt::format("% cannot write {}\n", tmp)};
             }
             if (std::rename(tmp.c_str(), path.c_str()) != 0)
