@@ -21,7 +21,7 @@ struct CommandSpec {
     Id id;
     std::string_view pattern;
     std::string_view help;                       // what the whole command does; shown next to <cr>
-    std::array<std::string_view, 20> token_help;  // one per pattern token, in pattern order
+    std::array<std::string_view, 24> token_help;  // one per pattern token, in pattern order
     Negatable negatable;
     Scope scope;
 };
@@ -51,6 +51,30 @@ constexpr std::string_view kInLabel = "Incoming label";
 constexpr std::string_view kSr = "Configure segment routing (SR-MPLS)";
 constexpr std::string_view kPolicy = "SR policy: an explicit segment list";
 constexpr std::string_view kPolicyName = "Policy name";
+constexpr std::string_view kIpsec = "Configure IPsec (manually keyed ESP in tunnel mode)";
+constexpr std::string_view kSa = "A security association: one direction of an ESP tunnel";
+constexpr std::string_view kSaName = "SA name";
+constexpr std::string_view kSpi = "Security parameter index carried in each ESP packet";
+constexpr std::string_view kSpiValue = "SPI";
+constexpr std::string_view kTunnel = "Tunnel mode between these outer addresses";
+constexpr std::string_view kTunnelLocal = "Our tunnel endpoint IPv4/IPv6 address";
+constexpr std::string_view kTunnelRemote = "The peer's tunnel endpoint address, of the same family";
+constexpr std::string_view kSaVrf = "The inner traffic belongs to a VRF instead of the default table";
+constexpr std::string_view kKey = "The key";
+constexpr std::string_view kKeyValue = "Key bytes in hex, e.g. 0x000102...; AEAD keys end with the 4-byte salt";
+constexpr std::string_view kSpd = "Security policy database entry, checked in sequence order per VRF";
+constexpr std::string_view kSeq = "Sequence number: lower entries are checked first";
+constexpr std::string_view kSpdVrf = "An entry of a VRF's SPD instead of the default table's";
+constexpr std::string_view kSpdLocal = "Our side's inner addresses";
+constexpr std::string_view kSpdLocalPrefix = "Local prefix, e.g. 192.0.2.0/24";
+constexpr std::string_view kSpdRemote = "The peer side's inner addresses";
+constexpr std::string_view kSpdRemotePrefix = "Remote prefix, of the same family";
+constexpr std::string_view kSpdProtocol = "Only this IP protocol (next header)";
+constexpr std::string_view kSpdProtocolValue = "Protocol number, e.g. 6 TCP, 17 UDP, 1 ICMP";
+constexpr std::string_view kSpdLocalPorts = "Our side's port range (TCP/UDP/SCTP), or the ICMP type range";
+constexpr std::string_view kSpdRemotePorts = "The peer side's port range (TCP/UDP/SCTP), or the ICMP code range";
+constexpr std::string_view kPortLo = "Lowest port (or ICMP type/code)";
+constexpr std::string_view kPortHi = "Highest port (or ICMP type/code)";
 constexpr std::string_view kNoHelp = "Delete a setting or restore its default";
 
 constexpr Scope kBoth = Scope::config_and_exec;
@@ -197,6 +221,68 @@ constexpr CommandSpec kCommands[] = {
      "Give an SR policy a binding SID: a local label that steers into it",
      {kSr, kPolicy, kPolicyName, "Binding SID: local label that steers into the policy", "Local label"},
      Negatable::yes, kBoth},
+    {Id::IpsecSa,
+     "ipsec sa <name:WORD> inbound spi <spi:UINT(256-4294967295)> tunnel <local:IP> <remote:IP> [vrf <vrf:WORD>]",
+     "Create an inbound SA or change its SPI, endpoints or VRF (no: delete it)",
+     {kIpsec, kSa, kSaName, "Inbound: decrypts ESP arriving from the peer", kSpi, kSpiValue, kTunnel, kTunnelLocal,
+      kTunnelRemote, kSaVrf, kVrfName},
+     Negatable::yes, kBoth},
+    {Id::IpsecSa,
+     "ipsec sa <name:WORD> outbound spi <spi:UINT(256-4294967295)> tunnel <local:IP> <remote:IP> [vrf <vrf:WORD>]",
+     "Create an outbound SA or change its SPI, endpoints or VRF (no: delete it)",
+     {kIpsec, kSa, kSaName, "Outbound: encrypts traffic towards the peer", kSpi, kSpiValue, kTunnel, kTunnelLocal,
+      kTunnelRemote, kSaVrf, kVrfName},
+     Negatable::yes, kBoth},
+    {Id::IpsecSaEncryption, "ipsec sa <name:WORD> encryption <cipher:WORD> key <key:HEX>",
+     "Set an SA's cipher and key (no: remove them)",
+     {kIpsec, kSa, kSaName, "Cipher and key",
+      "aes-gcm-128, aes-gcm-256, chacha20-poly1305 (AEAD); aes-cbc-128, aes-cbc-256 (need integrity)", kKey,
+      kKeyValue},
+     Negatable::yes, kBoth},
+    {Id::IpsecSaEncryption, "ipsec sa <name:WORD> encryption null",
+     "Send an SA's traffic unencrypted (ESP-NULL, RFC 2410; needs integrity)",
+     {kIpsec, kSa, kSaName, "Cipher and key", "No encryption: integrity only (RFC 2410)"},
+     Negatable::yes, kBoth},
+    {Id::IpsecSaIntegrity, "ipsec sa <name:WORD> integrity <integrity:WORD> key <key:HEX>",
+     "Set an SA's integrity algorithm and key, for a non-AEAD cipher (no: remove them)",
+     {kIpsec, kSa, kSaName, "Integrity algorithm and key (not with an AEAD cipher)",
+      "hmac-sha-256, hmac-sha-384 or hmac-sha-512 (RFC 4868)", kKey, "HMAC key bytes in hex, as long as the digest"},
+     Negatable::yes, kBoth},
+    {Id::IpsecSaEsn, "ipsec sa <name:WORD> esn", "Use 64-bit extended sequence numbers (RFC 4304)",
+     {kIpsec, kSa, kSaName, "Extended (64-bit) sequence numbers"}, Negatable::yes, kBoth},
+    {Id::IpsecSaReplayWindow, "ipsec sa <name:WORD> replay-window <packets:UINT(64-4096)>",
+     "Set an inbound SA's anti-replay window (no: back to 64)",
+     {kIpsec, kSa, kSaName, "Anti-replay window of an inbound SA", "Packets, a multiple of 64"},
+     Negatable::yes, kBoth},
+    {Id::IpsecPolicy,
+     "ipsec policy <seq:UINT(1-65535)> [vrf <vrf:WORD>] local <local:PREFIX> remote <remote:PREFIX> "
+     "[protocol <protocol:UINT(0-255)>] [local-ports <lport-lo:UINT(0-65535)> <lport-hi:UINT(0-65535)>] "
+     "[remote-ports <rport-lo:UINT(0-65535)> <rport-hi:UINT(0-65535)>] protect <outbound-sa:WORD> "
+     "[inbound <inbound-sa:WORD>]",
+     "Add or replace an SPD entry that sends matching traffic through an SA (no: delete it)",
+     {kIpsec, kSpd, kSeq, kSpdVrf, kVrfName, kSpdLocal, kSpdLocalPrefix, kSpdRemote, kSpdRemotePrefix, kSpdProtocol,
+      kSpdProtocolValue, kSpdLocalPorts, kPortLo, kPortHi, kSpdRemotePorts, kPortLo, kPortHi,
+      "Encrypt matching traffic with an outbound SA", "Outbound SA name",
+      "Decrypted traffic must have come through this inbound SA", "Inbound SA name"},
+     Negatable::yes, kBoth},
+    {Id::IpsecPolicy,
+     "ipsec policy <seq:UINT(1-65535)> [vrf <vrf:WORD>] local <local:PREFIX> remote <remote:PREFIX> "
+     "[protocol <protocol:UINT(0-255)>] [local-ports <lport-lo:UINT(0-65535)> <lport-hi:UINT(0-65535)>] "
+     "[remote-ports <rport-lo:UINT(0-65535)> <rport-hi:UINT(0-65535)>] bypass",
+     "Add or replace an SPD entry that lets matching traffic pass in the clear (no: delete it)",
+     {kIpsec, kSpd, kSeq, kSpdVrf, kVrfName, kSpdLocal, kSpdLocalPrefix, kSpdRemote, kSpdRemotePrefix, kSpdProtocol,
+      kSpdProtocolValue, kSpdLocalPorts, kPortLo, kPortHi, kSpdRemotePorts, kPortLo, kPortHi,
+      "Let matching traffic pass unprotected"},
+     Negatable::yes, kBoth},
+    {Id::IpsecPolicy,
+     "ipsec policy <seq:UINT(1-65535)> [vrf <vrf:WORD>] local <local:PREFIX> remote <remote:PREFIX> "
+     "[protocol <protocol:UINT(0-255)>] [local-ports <lport-lo:UINT(0-65535)> <lport-hi:UINT(0-65535)>] "
+     "[remote-ports <rport-lo:UINT(0-65535)> <rport-hi:UINT(0-65535)>] discard",
+     "Add or replace an SPD entry that drops matching traffic (no: delete it)",
+     {kIpsec, kSpd, kSeq, kSpdVrf, kVrfName, kSpdLocal, kSpdLocalPrefix, kSpdRemote, kSpdRemotePrefix, kSpdProtocol,
+      kSpdProtocolValue, kSpdLocalPorts, kPortLo, kPortHi, kSpdRemotePorts, kPortLo, kPortHi,
+      "Drop matching traffic"},
+     Negatable::yes, kBoth},
     {Id::ShowInterfaces, "show interfaces", "Show all interfaces with their counters",
      {kShow, "All interfaces with their counters"}, Negatable::no, Scope::exec_only},
     {Id::ShowInterface, "show interface <name:IFNAME>", "Show one interface in detail",
@@ -209,8 +295,10 @@ constexpr CommandSpec kCommands[] = {
      {kShow, "ARP/ND neighbor cache"}, Negatable::no, Scope::exec_only},
     {Id::ShowWorkers, "show workers", "Show the worker cores and their packet counters",
      {kShow, "Worker cores and their packet counters"}, Negatable::no, Scope::exec_only},
-    {Id::ShowRunningConfig, "show running-config", "Show the configuration in effect as config lines",
-     {kShow, "Configuration in effect, as config lines"}, Negatable::no, Scope::exec_only},
+    {Id::ShowRunningConfig, "show running-config [secrets]", "Show the configuration in effect as config lines",
+     {kShow, "Configuration in effect, as config lines (keys shown as <secret>)",
+      "Show the keys too (the output then loads back)"},
+     Negatable::no, Scope::exec_only},
     {Id::ShowVersion, "show version", "Show the rampartd version",
      {kShow, "rampartd version"}, Negatable::no, Scope::exec_only},
     {Id::ShowMplsIlm, "show mpls ilm", "Show the incoming label map (every local label and its action)",
@@ -224,6 +312,13 @@ constexpr CommandSpec kCommands[] = {
      {kShow, "SRGB, SIDs and SR policies"}, Negatable::no, Scope::exec_only},
     {Id::ShowVrf, "show vrf [<vrf:WORD>]", "Show the VRFs, or one VRF in detail",
      {kShow, "VRFs with their interfaces and labels", "Only this VRF, in detail"}, Negatable::no, Scope::exec_only},
+    {Id::ShowIpsecSa, "show ipsec sa [<name:WORD>]", "Show the IPsec SAs with their counters (never their keys)",
+     {kShow, "IPsec state", "Security associations with their counters", "Only this SA, in detail"},
+     Negatable::no, Scope::exec_only},
+    {Id::ShowIpsecSpd, "show ipsec spd [vrf <vrf:WORD>]", "Show the security policy database in sequence order",
+     {kShow, "IPsec state", "Security policy database entries with their counters",
+      "A VRF's SPD instead of the default table's", kVrfName},
+     Negatable::no, Scope::exec_only},
     {Id::ClearCounters, "clear counters", "Reset the interface and worker counters",
      {"Reset state", "Interface and worker counters"}, Negatable::no, Scope::exec_only},
     {Id::WriteConfig, "write config <path:WORD>", "Write the running configuration to a file",
@@ -237,7 +332,7 @@ constexpr CommandSpec kCommands[] = {
 // taking its optional groups), which keeps matching a simple left-to-right walk.
 // ---------------------------------------------------------------------------
 
-enum class Kind : uint8_t { keyword, word, ifname, prefix, prefix4, prefix6, ip, mac, uint, labels };
+enum class Kind : uint8_t { keyword, word, ifname, prefix, prefix4, prefix6, ip, mac, uint, labels, hex };
 
 struct TokenSpec {
     Kind kind = Kind::keyword;
@@ -306,6 +401,53 @@ std::optional<std::vector<uint32_t>> parse_label_stack(std::string_view text, st
         if (slash == text.size()) return labels;
         start = slash + 1;
     }
+}
+
+constexpr size_t kMaxHexBytes = 128;  // bytes in one HEX argument
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// "0x0001ff" or "0001FF" -> bytes. Key material: `reason` never quotes the text.
+std::optional<std::vector<uint8_t>> parse_hex(std::string_view text, std::string& reason) {
+    size_t skip = text.starts_with("0x") || text.starts_with("0X") ? 2 : 0;
+    auto digits = text.substr(skip);
+    for (size_t i = 0; i < digits.size(); ++i)
+        if (hex_digit(digits[i]) < 0) {
+            reason = fmt::format("character {} is not a hex digit", skip + i + 1);
+            return std::nullopt;
+        }
+    if (digits.empty()) {
+        reason = "no hex digits";
+        return std::nullopt;
+    }
+    if (digits.size() % 2) {
+        reason = fmt::format("{} hex digits, not a whole number of bytes", digits.size());
+        return std::nullopt;
+    }
+    if (digits.size() / 2 > kMaxHexBytes) {
+        reason = fmt::format("{} bytes, at most {}", digits.size() / 2, kMaxHexBytes);
+        return std::nullopt;
+    }
+    std::vector<uint8_t> bytes(digits.size() / 2);
+    for (size_t i = 0; i < bytes.size(); ++i)
+        bytes[i] = static_cast<uint8_t>(hex_digit(digits[2 * i]) << 4 | hex_digit(digits[2 * i + 1]));
+    return bytes;
+}
+
+std::string hex_text(const std::vector<uint8_t>& bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (uint8_t b : bytes) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 15];
+    }
+    return out;
 }
 
 std::string label_stack_text(const std::vector<uint32_t>& labels) {
@@ -400,7 +542,7 @@ private:
         static constexpr std::pair<std::string_view, Kind> kKinds[] = {
             {"WORD", Kind::word}, {"IFNAME", Kind::ifname},   {"PREFIX", Kind::prefix},
             {"PREFIX4", Kind::prefix4}, {"PREFIX6", Kind::prefix6}, {"IP", Kind::ip},
-            {"MAC", Kind::mac}, {"LABELS", Kind::labels},
+            {"MAC", Kind::mac}, {"LABELS", Kind::labels}, {"HEX", Kind::hex},
         };
         for (auto [name, k] : kKinds)
             if (kind == name) {
@@ -408,6 +550,9 @@ private:
                 if (k == Kind::labels)
                     spec.help += fmt::format(" (1-{} labels 0-{} joined by '/', e.g. 16001/16002/3)", kMaxLabels,
                                              kMaxLabel);
+                if (k == Kind::hex)
+                    spec.help += fmt::format(" (1-{} bytes: an even number of hex digits, optionally after 0x)",
+                                             kMaxHexBytes);
                 return spec;
             }
         // UINT(lo-hi)
@@ -440,6 +585,10 @@ const std::vector<Variant>& grammar() {
                         if (!tokens[i].is_keyword() && !tokens[j].is_keyword() && tokens[i].text == tokens[j].text)
                             table_bug(command, "two arguments share a name");
                 if (tokens.empty() || !tokens.front().is_keyword()) table_bug(command, "must start with a keyword");
+                // redact_secrets() finds key material as the token after `key`.
+                for (size_t i = 0; i < tokens.size(); ++i)
+                    if ((tokens[i].kind == Kind::hex) != (i > 0 && tokens[i - 1].is_keyword() && tokens[i - 1].text == "key"))
+                        table_bug(command, "a HEX argument (and only it) must follow the keyword 'key'");
                 all.push_back({&command, std::move(tokens)});
             }
         }
@@ -608,6 +757,17 @@ Checked check(const TokenSpec& spec, std::string_view text) {
                                            shown(text), spec.text, kMaxLabels, kMaxLabel, reason)};
             return {label_stack_text(*labels), {}};
         }
+        case Kind::hex: {
+            // Key material: the message names the argument, never the text.
+            std::string reason;
+            auto bytes = parse_hex(text, reason);
+            if (!bytes)
+                return Checked{std::nullopt,
+                               fmt::format("invalid hex value for <{}>: {}; expected 1-{} bytes as an even number "
+                                           "of hex digits, optionally after 0x",
+                                           spec.text, reason, kMaxHexBytes)};
+            return {hex_text(*bytes), {}};
+        }
         case Kind::uint: {
             if (text.empty() || !std::all_of(text.begin(), text.end(), is_ascii_digit))
                 return Checked{std::nullopt, fmt::format("invalid number '{}' for <{}>: expected {}-{}", shown(text),
@@ -637,6 +797,10 @@ bool could_become(const TokenSpec& spec, std::string_view partial) {
         case Kind::ifname: return is_ifname(partial);
         case Kind::uint: return all_of(is_ascii_digit);
         case Kind::labels: return all_of([](char c) { return is_ascii_digit(c) || c == '/'; });
+        case Kind::hex: {
+            auto digits = partial.starts_with("0x") || partial.starts_with("0X") ? partial.substr(2) : partial;
+            return std::all_of(digits.begin(), digits.end(), [](char c) { return hex_digit(c) >= 0; });
+        }
         default: return all_of(address_char);
     }
 }
@@ -699,8 +863,12 @@ ParseError mismatch(const Walk& w, size_t index, std::string_view token) {
         else
             arguments.push_back(s);
     }
-    if (arguments.size() == 1 && (!any_keyword || looks_like_value(token)))
-        return {index, std::string(token), check(*arguments.front(), token).error};
+    // Where a key is expected, the token is key material: it is never echoed.
+    bool secret = std::any_of(arguments.begin(), arguments.end(), [](const TokenSpec* s) { return s->kind == Kind::hex; });
+    if (arguments.size() == 1 && (!any_keyword || looks_like_value(token) || secret))
+        return {index, secret ? arguments.front()->display() : std::string(token), check(*arguments.front(), token).error};
+    if (secret)
+        return {index, "", fmt::format("unknown token: {}", describe_expected(specs, complete_variant(w)))};
     return {index, std::string(token),
             fmt::format("unknown token '{}': {}", shown(token), describe_expected(specs, complete_variant(w)))};
 }
@@ -746,7 +914,8 @@ Walk walk(const std::vector<Token>& tokens, size_t count) {
         }
         if (w.negated && std::none_of(next.begin(), next.end(), [](const Variant* v) { return v->usable(true); })) {
             w.error = ParseError{
-                0, "no", fmt::format("'no' cannot be used with '{}'", shown(join_tokens(tokens, w.first, i + 1)))};
+                0, "no", fmt::format("'no' cannot be used with '{}'",
+                                     shown(redact_secrets(join_tokens(tokens, w.first, i + 1))))};
             return w;
         }
         w.alive = std::move(next);
@@ -848,6 +1017,35 @@ uint32_t Parsed::number(std::string_view name) const {
     if (!parse_u32(word(name), value))
         throw std::invalid_argument(fmt::format("argument <{}> is not a number", name));
     return value;
+}
+
+std::vector<uint8_t> Parsed::hex(std::string_view name) const {
+    std::string reason;
+    auto bytes = parse_hex(word(name), reason);
+    if (!bytes) throw std::invalid_argument(fmt::format("argument <{}> is not hex: {}", name, reason));
+    return *bytes;
+}
+
+std::string redact_secrets(std::string_view line) {
+    std::string out;
+    bool after_key = false;
+    for (size_t i = 0; i < line.size();) {
+        if (is_space(line[i])) {
+            out += line[i++];
+            continue;
+        }
+        size_t start = i;
+        if (line[i] == '"') {  // a quoted token runs to its closing quote, as the tokenizer reads it
+            for (++i; i < line.size() && line[i] != '"'; ++i)
+                if (line[i] == '\\' && i + 1 < line.size()) ++i;
+            if (i < line.size()) ++i;
+        }
+        while (i < line.size() && !is_space(line[i])) ++i;
+        std::string_view token = line.substr(start, i - start);
+        out += after_key ? std::string_view("<secret>") : token;
+        after_key = token == "key";
+    }
+    return out;
 }
 
 std::vector<uint32_t> Parsed::labels(std::string_view name) const {
@@ -955,9 +1153,11 @@ std::string format_error(const ConfigError& error) {
     // The line may hold the very control character that made it fail.
     constexpr size_t kMaxShown = 160;
     std::string line;
-    for (unsigned char c : std::string_view(error.line).substr(0, kMaxShown))
+    // ...and may hold a key.
+    std::string redacted = redact_secrets(error.line);
+    for (unsigned char c : std::string_view(redacted).substr(0, kMaxShown))
         line += is_control(c) ? '?' : static_cast<char>(c);
-    if (error.line.size() > kMaxShown) line += "...";
+    if (redacted.size() > kMaxShown) line += "...";
     return fmt::format("line {}: {}: {}", error.line_no, line, error.error.message);
 }
 

@@ -11,6 +11,9 @@
 //   <name:KIND>              argument captured under `name`; KIND is one of
 //                            WORD IFNAME PREFIX PREFIX4 PREFIX6 IP MAC
 //                            UINT(lo-hi) LABELS (1-10 MPLS labels "16001/16002/3")
+//                            HEX (1-128 bytes as hex digits, optionally after 0x;
+//                            key material: always right after the keyword `key`,
+//                            never echoed in parse errors)
 //   [ a b | c ]              optional group with alternatives
 //
 // Line syntax: tokens are separated by whitespace; a token that starts with a
@@ -109,6 +112,8 @@ struct Parsed {
     uint32_t number(std::string_view name) const;
     // LABELS argument: 1 to 10 MPLS label values written "16001/16002/3", top first.
     std::vector<uint32_t> labels(std::string_view name) const;
+    // HEX argument: the bytes (canonical text: lower-case hex digits, no 0x).
+    std::vector<uint8_t> hex(std::string_view name) const;
 };
 
 struct ParseError {
@@ -146,7 +151,12 @@ struct ConfigError {
 // (show, clear, write) are errors in a config file.
 std::variant<std::vector<Parsed>, ConfigError> parse_config(std::string_view text);
 
+// `line` with the token after each `key` keyword replaced by "<secret>", for
+// logs and error messages: `Parsed::line` and raw lines may carry key material.
+std::string redact_secrets(std::string_view line);
+
 // "line 7: interface port0 adress 10.0.0.1/24: unknown token 'adress': expected one of: ..."
+// (the line as redact_secrets() shows it)
 std::string format_error(const ConfigError& error);
 
 }  // namespace rampart::cmd

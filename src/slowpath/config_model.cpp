@@ -4,7 +4,14 @@
 
 #include <fmt/format.h>
 
+#include "crypto/esp_crypto.hpp"
+
 namespace rampart {
+
+// Key material never enters messages: only names and lengths.
+bool IpsecSaConfig::complete() const {
+    return spi != 0 && std::holds_alternative<crypto::EspTransform>(crypto::make_transform(cipher, integrity));
+}
 
 namespace {
 
@@ -149,9 +156,18 @@ std::optional<std::string> interface_user(const RunningConfig& cfg, const std::s
     return std::nullopt;
 }
 
+std::string policy_name(const std::string& vrf, uint32_t seq) {
+    return vrf.empty() ? fmt::format("ipsec policy {}", seq) : fmt::format("ipsec policy {} vrf {}", seq, vrf);
+}
+
 std::optional<std::string> vrf_user(const RunningConfig& cfg, const std::string& vrf) {
     for (auto& [n, i] : cfg.interfaces)
         if (i.vrf == vrf) return fmt::format("interface {} is in vrf {}; move it out first", n, vrf);
+    if (auto spd = cfg.ipsec.policies.find(vrf); spd != cfg.ipsec.policies.end() && !spd->second.empty())
+        return fmt::format("{} is in vrf {}; delete the VRF's ipsec policies first",
+                           policy_name(vrf, spd->second.begin()->first), vrf);
+    for (auto& [n, sa] : cfg.ipsec.sas)
+        if (sa.vrf == vrf) return fmt::format("ipsec sa {} carries traffic of vrf {}; delete it first", n, vrf);
     auto route_user = [&](const std::string& table_vrf, const RouteTable& table) -> std::optional<std::string> {
         for (auto& [p, hops] : table)
             for (auto& h : hops)
@@ -685,6 +701,301 @@ std::optional<std::string> apply_policy(RunningConfig& cfg, const cmd::Parsed& c
     return std::nullopt;
 }
 
+// ---------------------------------------------------------------------------
+// IPsec: SAs and the SPD. Transform names and key lengths come from
+// crypto::make_transform; keys never appear in a message, only their lengths.
+// ---------------------------------------------------------------------------
+
+using Direction = IpsecSaConfig::Direction;
+
+std::string_view direction_name(Direction d) { return d == Direction::inbound ? "inbound" : "outbound"; }
+
+std::string sa_identity(const IpsecSaConfig& sa) {
+    std::string out = fmt::format("{} spi {} tunnel {} {}", direction_name(sa.direction), sa.spi, sa.local.str(),
+                                  sa.remote.str());
+    if (!sa.vrf.empty()) out += " vrf " + sa.vrf;
+    return out;
+}
+
+struct SpdRef {
+    const std::string* vrf;
+    uint32_t seq;
+};
+
+// The first SPD entry that uses SA `name`.
+std::optional<SpdRef> sa_user(const RunningConfig& cfg, const std::string& name) {
+    for (auto& [vrf, entries] : cfg.ipsec.policies)
+        for (auto& [seq, p] : entries)
+            if (p.outbound_sa == name || p.inbound_sa == name) return SpdRef{&vrf, seq};
+    return std::nullopt;
+}
+
+// A cipher on its own: an AEAD as it is; CBC and null with some HMAC, which
+// they need but which does not change their key length.
+std::variant<crypto::EspTransform, std::string> cipher_alone(const std::string& cipher) {
+    auto alone = crypto::make_transform(cipher, "");
+    if (std::holds_alternative<crypto::EspTransform>(alone)) return alone;
+    auto with_hmac = crypto::make_transform(cipher, "hmac-sha-256");
+    if (std::holds_alternative<crypto::EspTransform>(with_hmac)) return with_hmac;
+    return alone;  // the unknown-cipher message
+}
+
+// An integrity algorithm on its own (null pairs with every HMAC).
+std::variant<crypto::EspTransform, std::string> integrity_alone(const std::string& integrity) {
+    if (std::holds_alternative<crypto::EspTransform>(crypto::make_transform("aes-gcm-128", integrity)))
+        return std::string("integrity 'none' needs no line: an AEAD cipher has no separate integrity algorithm");
+    return crypto::make_transform("null", integrity);
+}
+
+std::string sa_missing(const std::string& name) {
+    return fmt::format("unknown ipsec sa {}; create it with 'ipsec sa {} inbound|outbound spi ...' first", shown(name),
+                       shown(name));
+}
+
+void wipe(std::vector<uint8_t>& key) {
+    std::fill(key.begin(), key.end(), uint8_t{0});
+    key.clear();
+}
+
+std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed& c) {
+    const std::string& name = c.word("name");
+    auto& sas = cfg.ipsec.sas;
+    auto it = sas.find(name);
+
+    if (c.id == Id::IpsecSa) {
+        IpsecSaConfig id;  // the identity the line states
+        id.direction = c.has("inbound") ? Direction::inbound : Direction::outbound;
+        id.spi = c.number("spi");
+        id.local = c.ip("local");
+        id.remote = c.ip("remote");
+        if (c.has_arg("vrf")) id.vrf = vrf_ref(c.word("vrf"));
+        if (c.negated) {
+            if (it == sas.end()) return fmt::format("unknown ipsec sa {}", shown(name));
+            const IpsecSaConfig& cur = it->second;
+            if (cur.direction != id.direction || cur.spi != id.spi || cur.local != id.local ||
+                cur.remote != id.remote || cur.vrf != id.vrf)
+                return fmt::format("ipsec sa {} is {}, not {}", name, sa_identity(cur), sa_identity(id));
+            if (auto user = sa_user(cfg, name))
+                return fmt::format("{} uses ipsec sa {}; delete the policy first", policy_name(*user->vrf, user->seq),
+                                   name);
+            wipe(it->second.cipher_key);
+            wipe(it->second.integrity_key);
+            sas.erase(it);
+            return std::nullopt;
+        }
+        if (it == sas.end())
+            if (auto bad = check_name("SA", name)) return bad;
+        if (id.local.family != id.remote.family)
+            return fmt::format("tunnel endpoints {} and {} are not of the same address family", id.local.str(),
+                               id.remote.str());
+        if (!id.vrf.empty() && !cfg.vrfs.count(id.vrf)) return fmt::format("unknown vrf {}", shown(id.vrf));
+        for (auto& [other, sa] : sas) {
+            if (other == name || sa.direction != id.direction || sa.spi != id.spi) continue;
+            if (id.direction == Direction::inbound)
+                return fmt::format("spi {} is already used by inbound ipsec sa {}", id.spi, other);
+            if (sa.remote == id.remote)
+                return fmt::format("spi {} towards {} is already used by outbound ipsec sa {}", id.spi,
+                                   id.remote.str(), other);
+        }
+        if (it != sas.end()) {
+            const IpsecSaConfig& cur = it->second;
+            if (auto user = sa_user(cfg, name)) {
+                std::string policy = policy_name(*user->vrf, user->seq);
+                if (cur.direction != id.direction)
+                    return fmt::format("{} uses ipsec sa {} as an {} SA; it cannot become {}", policy, name,
+                                       direction_name(cur.direction), direction_name(id.direction));
+                if (cur.vrf != id.vrf)
+                    return fmt::format("{} uses ipsec sa {} for {}; the SA cannot move to {}", policy, name,
+                                       table_name(cur.vrf), table_name(id.vrf));
+            }
+            if (id.direction == Direction::outbound && cur.replay_window != 64)
+                return fmt::format("ipsec sa {} has replay-window {}, which only an inbound SA has; remove it first",
+                                   name, cur.replay_window);
+        }
+        IpsecSaConfig& sa = sas[name];  // created, or its identity changed: keys and options stay
+        sa.direction = id.direction;
+        sa.spi = id.spi;
+        sa.local = id.local;
+        sa.remote = id.remote;
+        sa.vrf = std::move(id.vrf);
+        return std::nullopt;
+    }
+
+    if (it == sas.end()) return sa_missing(name);
+    IpsecSaConfig& sa = it->second;
+    switch (c.id) {
+        case Id::IpsecSaEncryption: {
+            std::string cipher = c.has_arg("cipher") ? c.word("cipher") : "null";
+            auto alone = cipher_alone(cipher);
+            if (auto* err = std::get_if<std::string>(&alone)) return *err;
+            const auto& t = std::get<crypto::EspTransform>(alone);
+            cipher = crypto::name(t.cipher);
+            if (c.negated) {
+                if (sa.cipher.empty()) return fmt::format("ipsec sa {} has no encryption", name);
+                if (sa.cipher != cipher)  // the key need not match: it is not shown anywhere to copy
+                    return fmt::format("ipsec sa {} uses {}, not {}", name, sa.cipher, cipher);
+                sa.cipher.clear();
+                wipe(sa.cipher_key);
+                return std::nullopt;
+            }
+            std::vector<uint8_t> key = c.has_arg("key") ? c.hex("key") : std::vector<uint8_t>{};
+            if (key.size() != t.cipher_key_len()) {
+                std::string need = t.aead() ? fmt::format("{} ({} + 4-byte salt)", t.cipher_key_len(),
+                                                          t.cipher_key_len() - 4)
+                                            : std::to_string(t.cipher_key_len());
+                wipe(key);
+                return fmt::format("key is {} bytes, {} needs {}", c.hex("key").size(), cipher, need);
+            }
+            if (!sa.integrity.empty()) {
+                auto pair = crypto::make_transform(cipher, sa.integrity);
+                if (auto* err = std::get_if<std::string>(&pair)) {
+                    wipe(key);
+                    return fmt::format("{}; remove ipsec sa {}'s integrity first", *err, name);
+                }
+            }
+            wipe(sa.cipher_key);
+            sa.cipher = std::move(cipher);
+            sa.cipher_key = std::move(key);
+            return std::nullopt;
+        }
+        case Id::IpsecSaIntegrity: {
+            auto alone = integrity_alone(c.word("integrity"));
+            if (auto* err = std::get_if<std::string>(&alone)) return *err;
+            const auto& t = std::get<crypto::EspTransform>(alone);
+            std::string integrity(crypto::name(t.integrity));
+            if (c.negated) {
+                if (sa.integrity.empty()) return fmt::format("ipsec sa {} has no integrity algorithm", name);
+                if (sa.integrity != integrity)
+                    return fmt::format("ipsec sa {} uses {}, not {}", name, sa.integrity, integrity);
+                sa.integrity.clear();
+                wipe(sa.integrity_key);
+                return std::nullopt;
+            }
+            std::vector<uint8_t> key = c.hex("key");
+            if (key.size() != t.integrity_key_len()) {
+                size_t got = key.size();
+                wipe(key);
+                return fmt::format("key is {} bytes, {} needs {}", got, integrity, t.integrity_key_len());
+            }
+            if (!sa.cipher.empty()) {
+                auto pair = crypto::make_transform(sa.cipher, integrity);
+                if (auto* err = std::get_if<std::string>(&pair)) {
+                    wipe(key);
+                    return *err;
+                }
+            }
+            wipe(sa.integrity_key);
+            sa.integrity = std::move(integrity);
+            sa.integrity_key = std::move(key);
+            return std::nullopt;
+        }
+        case Id::IpsecSaEsn: sa.esn = !c.negated; return std::nullopt;
+        case Id::IpsecSaReplayWindow: {
+            if (c.negated) {
+                sa.replay_window = 64;
+                return std::nullopt;
+            }
+            uint32_t window = c.number("packets");
+            if (sa.direction != Direction::inbound)
+                return fmt::format("ipsec sa {} is outbound; only an inbound SA has a replay window", name);
+            if (window % 64) return fmt::format("replay-window {} is not a multiple of 64", window);
+            sa.replay_window = window;
+            return std::nullopt;
+        }
+        default: return "not an ipsec sa command";
+    }
+}
+
+bool is_icmp(uint8_t protocol) { return protocol == 1 || protocol == 58; }
+bool has_ports(uint8_t protocol) { return protocol == 6 || protocol == 17 || protocol == 132; }
+
+bool same_selectors(const IpsecPolicyConfig& a, const IpsecPolicyConfig& b) {
+    return a.local == b.local && a.remote == b.remote && a.protocol == b.protocol &&
+           a.local_port_lo == b.local_port_lo && a.local_port_hi == b.local_port_hi &&
+           a.remote_port_lo == b.remote_port_lo && a.remote_port_hi == b.remote_port_hi;
+}
+
+// The SA a protect entry names: it exists, goes the right way and carries the entry's VRF.
+std::optional<std::string> check_policy_sa(const RunningConfig& cfg, const std::string& sa_name, Direction want,
+                                           const std::string& vrf) {
+    auto it = cfg.ipsec.sas.find(sa_name);
+    if (it == cfg.ipsec.sas.end()) return fmt::format("unknown ipsec sa {}", shown(sa_name));
+    if (it->second.direction != want)
+        return fmt::format("ipsec sa {} is {}; {} needs an {} SA", sa_name, direction_name(it->second.direction),
+                           want == Direction::outbound ? "protect" : "inbound", direction_name(want));
+    if (it->second.vrf != vrf)
+        return fmt::format("ipsec sa {} carries traffic of {}, not of {}", sa_name, table_name(it->second.vrf),
+                           table_name(vrf));
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_ipsec_policy(RunningConfig& cfg, const cmd::Parsed& c) {
+    uint32_t seq = c.number("seq");
+    std::string vrf = c.has_arg("vrf") ? vrf_ref(c.word("vrf")) : "";
+    if (!vrf.empty() && !cfg.vrfs.count(vrf)) return fmt::format("unknown vrf {}", shown(vrf));
+    const std::string name = policy_name(vrf, seq);
+
+    IpsecPolicyConfig p;
+    p.local = c.prefix("local").network();
+    p.remote = c.prefix("remote").network();
+    if (p.local.addr.family != p.remote.addr.family)
+        return fmt::format("local {} and remote {} are not of the same address family", p.local.str(),
+                           p.remote.str());
+    if (c.has_arg("protocol")) p.protocol = uint8_t(c.number("protocol"));
+    struct Range {
+        const char* keyword;
+        const char* lo;
+        const char* hi;
+        uint16_t& out_lo;
+        uint16_t& out_hi;
+        const char* icmp_field;
+    };
+    Range ranges[] = {{"local-ports", "lport-lo", "lport-hi", p.local_port_lo, p.local_port_hi, "types"},
+                      {"remote-ports", "rport-lo", "rport-hi", p.remote_port_lo, p.remote_port_hi, "codes"}};
+    for (auto& r : ranges) {
+        if (!c.has_arg(r.lo)) continue;
+        uint32_t lo = c.number(r.lo), hi = c.number(r.hi);
+        if (!p.protocol)
+            return fmt::format("{} needs a protocol: 6 (TCP), 17 (UDP), 132 (SCTP), or 1/58 (ICMP types and codes)",
+                               r.keyword);
+        if (!is_icmp(*p.protocol) && !has_ports(*p.protocol))
+            return fmt::format("protocol {} has no ports: {} needs protocol 6 (TCP), 17 (UDP), 132 (SCTP), or 1/58 "
+                               "(ICMP types and codes)",
+                               *p.protocol, r.keyword);
+        if (lo > hi) return fmt::format("{} {} {} is empty: the first is above the second", r.keyword, lo, hi);
+        if (is_icmp(*p.protocol) && hi > 255)
+            return fmt::format("{} {} {}: with protocol {} these are ICMP {}, 0-255", r.keyword, lo, hi, *p.protocol,
+                               r.icmp_field);
+        r.out_lo = uint16_t(lo);
+        r.out_hi = uint16_t(hi);
+    }
+    p.action = c.has("protect") ? IpsecPolicyConfig::Action::protect
+               : c.has("bypass") ? IpsecPolicyConfig::Action::bypass
+                                 : IpsecPolicyConfig::Action::discard;
+
+    auto& spds = cfg.ipsec.policies;
+    if (c.negated) {
+        // The selectors must match; the action need not.
+        auto spd = spds.find(vrf);
+        auto it = spd == spds.end() ? decltype(spd->second.find(seq)){} : spd->second.find(seq);
+        if (spd == spds.end() || it == spd->second.end()) return fmt::format("no {}", name);
+        if (!same_selectors(it->second, p)) return fmt::format("{} has other selectors", name);
+        spd->second.erase(it);
+        if (spd->second.empty()) spds.erase(spd);
+        return std::nullopt;
+    }
+    if (p.action == IpsecPolicyConfig::Action::protect) {
+        p.outbound_sa = c.word("outbound-sa");
+        if (auto bad = check_policy_sa(cfg, p.outbound_sa, Direction::outbound, vrf)) return bad;
+        if (c.has_arg("inbound-sa")) {
+            p.inbound_sa = c.word("inbound-sa");
+            if (auto bad = check_policy_sa(cfg, p.inbound_sa, Direction::inbound, vrf)) return bad;
+        }
+    }
+    spds[vrf][seq] = std::move(p);  // added, or the entry at this sequence number replaced
+    return std::nullopt;
+}
+
 }  // namespace
 
 // Every branch validates before it changes anything, so a failed command
@@ -716,6 +1027,12 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::SrAdjacencySid: return apply_adjacency_sid(config, c);
         case Id::SrPolicy:
         case Id::SrPolicyBindingSid: return apply_policy(config, c);
+        case Id::IpsecSa:
+        case Id::IpsecSaEncryption:
+        case Id::IpsecSaIntegrity:
+        case Id::IpsecSaEsn:
+        case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
+        case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
         default: return "not a configuration command";
     }
 }
@@ -772,6 +1089,48 @@ std::string ilm_line(uint32_t label, const IlmConfig& entry, const MplsPath* pat
     return out + "\n";
 }
 
+std::string key_text(const std::vector<uint8_t>& key, bool with_secrets) {
+    if (!with_secrets) return "<secret>";
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (uint8_t b : key) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 15];
+    }
+    return out;
+}
+
+std::string ipsec_sa_lines(const std::string& name, const IpsecSaConfig& sa, bool with_secrets) {
+    std::string out = fmt::format("ipsec sa {} {}\n", name, sa_identity(sa));
+    if (sa.cipher == "null") out += fmt::format("ipsec sa {} encryption null\n", name);
+    else if (!sa.cipher.empty())
+        out += fmt::format("ipsec sa {} encryption {} key {}\n", name, sa.cipher, key_text(sa.cipher_key, with_secrets));
+    if (!sa.integrity.empty())
+        out += fmt::format("ipsec sa {} integrity {} key {}\n", name, sa.integrity,
+                           key_text(sa.integrity_key, with_secrets));
+    if (sa.esn) out += fmt::format("ipsec sa {} esn\n", name);
+    if (sa.replay_window != 64) out += fmt::format("ipsec sa {} replay-window {}\n", name, sa.replay_window);
+    return out;
+}
+
+std::string ipsec_policy_line(const std::string& vrf, uint32_t seq, const IpsecPolicyConfig& p) {
+    std::string out = fmt::format("{} local {} remote {}", policy_name(vrf, seq), p.local.str(), p.remote.str());
+    if (p.protocol) out += fmt::format(" protocol {}", *p.protocol);
+    if (p.local_port_lo != 0 || p.local_port_hi != 65535)
+        out += fmt::format(" local-ports {} {}", p.local_port_lo, p.local_port_hi);
+    if (p.remote_port_lo != 0 || p.remote_port_hi != 65535)
+        out += fmt::format(" remote-ports {} {}", p.remote_port_lo, p.remote_port_hi);
+    switch (p.action) {
+        case IpsecPolicyConfig::Action::protect:
+            out += " protect " + p.outbound_sa;
+            if (!p.inbound_sa.empty()) out += " inbound " + p.inbound_sa;
+            break;
+        case IpsecPolicyConfig::Action::bypass: out += " bypass"; break;
+        case IpsecPolicyConfig::Action::discard: out += " discard"; break;
+    }
+    return out + "\n";
+}
+
 }  // namespace
 
 // Order: what a line refers to comes before it. The MPLS label range, then VRFs
@@ -791,6 +1150,11 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
         out += fmt::format("vrf {}\n", name);
         if (vrf.label) out += fmt::format("vrf {} label {}\n", name, *vrf.label);
     }
+    // IPsec needs only the VRFs: SAs, then the SPD in (vrf, seq) order.
+    for (auto& [name, sa] : config.ipsec.sas) out += "!\n" + ipsec_sa_lines(name, sa, with_secrets);
+    if (!config.ipsec.policies.empty()) out += "!\n";
+    for (auto& [vrf, entries] : config.ipsec.policies)
+        for (auto& [seq, p] : entries) out += ipsec_policy_line(vrf, seq, p);
     for (const InterfaceConfig* i : ordered_interfaces(config)) {
         out += "!\n";
         if (i->is_port()) out += fmt::format("interface {} device {}\n", i->name, quote_if_needed(i->device));
@@ -857,12 +1221,14 @@ std::optional<std::string> load_config_text(RunningConfig& config, std::string_v
         if (cmd::is_blank_or_comment(line)) continue;
         auto parsed = cmd::parse(line);
         if (auto* e = std::get_if<cmd::ParseError>(&parsed))
-            return fmt::format("line {}: {}: {}", line_no, line, e->message);
+            return fmt::format("line {}: {}: {}", line_no, cmd::redact_secrets(line), e->message);
         const auto& c = std::get<cmd::Parsed>(parsed);
         if (cmd::scope(c.id) == cmd::Scope::exec_only)
-            return fmt::format("line {}: {}: '{}' is not allowed in a configuration file", line_no, line,
+            return fmt::format("line {}: {}: '{}' is not allowed in a configuration file", line_no,
+                               cmd::redact_secrets(line),
                                c.line.substr(0, c.line.find(' ')));
-        if (auto err = apply_command(candidate, c, true)) return fmt::format("line {}: {}: {}", line_no, line, *err);
+        if (auto err = apply_command(candidate, c, true))
+            return fmt::format("line {}: {}: {}", line_no, cmd::redact_secrets(line), *err);
     }
     config = std::move(candidate);
     return std::nullopt;

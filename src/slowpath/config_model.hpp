@@ -130,7 +130,10 @@ struct IpsecSaConfig {
     std::vector<uint8_t> integrity_key;
     bool esn = false;                // RFC 4304 extended sequence numbers
     uint32_t replay_window = 64;     // inbound: 64..4096, a multiple of 64
-    bool complete() const { return spi != 0 && !cipher.empty(); }
+    // An SPI and a cipher/integrity pair that crypto::make_transform accepts
+    // (CBC and null need an integrity algorithm, AEADs take none); the model
+    // allows a CBC SA without integrity in between lines. In config_model.cpp.
+    bool complete() const;
     friend bool operator==(const IpsecSaConfig&, const IpsecSaConfig&) = default;
 };
 

@@ -14,9 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)rampart::cmd::parse_config(text);
     rampart::RunningConfig config;
     if (!rampart::load_config_text(config, text)) {
-        // Whatever loaded must render to text that loads to the same config.
+        // Whatever loaded must render (keys included) to text that loads to the same config.
         rampart::RunningConfig again;
-        if (rampart::load_config_text(again, rampart::render_running_config(config)) || !(again == config)) abort();
+        if (rampart::load_config_text(again, rampart::render_running_config(config, true)) || !(again == config)) abort();
     }
     return 0;
 }

@@ -122,6 +122,28 @@ const Example kExamples[] = {
     {"no segment-routing policy to-pe2 segments 16002 via 192.0.2.2", Id::SrPolicy},
     {"segment-routing policy to-pe2 binding-sid 15000", Id::SrPolicyBindingSid},
     {"no segment-routing policy to-pe2 binding-sid 15000", Id::SrPolicyBindingSid},
+    {"ipsec sa to-b outbound spi 4097 tunnel 198.51.100.1 198.51.100.2", Id::IpsecSa},
+    {"ipsec sa from-b inbound spi 4294967295 tunnel 2001:db8::1 2001:db8::2 vrf blue", Id::IpsecSa},
+    {"no ipsec sa to-b outbound spi 256 tunnel 198.51.100.1 198.51.100.2 vrf blue", Id::IpsecSa},
+    {"ipsec sa to-b encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213", Id::IpsecSaEncryption},
+    {"no ipsec sa to-b encryption aes-cbc-128 key 00", Id::IpsecSaEncryption},
+    {"ipsec sa to-b encryption null", Id::IpsecSaEncryption},
+    {"no ipsec sa to-b encryption null", Id::IpsecSaEncryption},
+    {"ipsec sa to-b integrity hmac-sha-256 key ff", Id::IpsecSaIntegrity},
+    {"no ipsec sa to-b integrity hmac-sha-256 key ff", Id::IpsecSaIntegrity},
+    {"ipsec sa to-b esn", Id::IpsecSaEsn},
+    {"no ipsec sa to-b esn", Id::IpsecSaEsn},
+    {"ipsec sa from-b replay-window 4096", Id::IpsecSaReplayWindow},
+    {"no ipsec sa from-b replay-window 64", Id::IpsecSaReplayWindow},
+    {"ipsec policy 10 local 192.0.2.0/24 remote 203.0.113.0/24 protect to-b", Id::IpsecPolicy},
+    {"ipsec policy 10 vrf blue local 192.0.2.0/24 remote 203.0.113.0/24 protocol 6 local-ports 1024 65535 "
+     "remote-ports 443 443 protect to-b inbound from-b",
+     Id::IpsecPolicy},
+    {"ipsec policy 65535 local 2001:db8::/32 remote ::/0 protocol 58 remote-ports 0 0 bypass", Id::IpsecPolicy},
+    {"ipsec policy 1 vrf blue local 0.0.0.0/0 remote 0.0.0.0/0 protocol 17 local-ports 500 500 bypass", Id::IpsecPolicy},
+    {"ipsec policy 20 local 192.0.2.0/24 remote 203.0.113.0/24 discard", Id::IpsecPolicy},
+    {"no ipsec policy 20 local 192.0.2.0/24 remote 203.0.113.0/24 discard", Id::IpsecPolicy},
+    {"no ipsec policy 10 vrf blue local 192.0.2.0/24 remote 203.0.113.0/24 protect to-b", Id::IpsecPolicy},
     {"icmp rate-limit 0", Id::IcmpRateLimit},
     {"icmp rate-limit 1000000", Id::IcmpRateLimit},
     {"no icmp rate-limit 100", Id::IcmpRateLimit},
@@ -147,6 +169,11 @@ const Example kExamples[] = {
     {"show neighbors", Id::ShowNeighbors},
     {"show workers", Id::ShowWorkers},
     {"show running-config", Id::ShowRunningConfig},
+    {"show running-config secrets", Id::ShowRunningConfig},
+    {"show ipsec sa", Id::ShowIpsecSa},
+    {"show ipsec sa to-b", Id::ShowIpsecSa},
+    {"show ipsec spd", Id::ShowIpsecSpd},
+    {"show ipsec spd vrf blue", Id::ShowIpsecSpd},
     {"show version", Id::ShowVersion},
     {"clear counters", Id::ClearCounters},
     {"write config /etc/rampart/rampart.conf", Id::WriteConfig},
@@ -437,7 +464,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
         CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
-                           "segment-routing, show, clear, write");
+                           "segment-routing, ipsec, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -481,7 +508,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
               "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
               "mpls, vrf");
         CHECK(parse_fail("no").message ==
-              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing");
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -530,10 +557,11 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
     CHECK(complete("", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "show", "clear", "write", "no"});
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "show", "clear", "write",
+                                    "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
-    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing"});
+    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec"});
     CHECK(complete("no s", kPorts) == V{"segment-routing"});
     CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
@@ -546,7 +574,7 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
           V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version", "mpls",
-            "segment-routing", "vrf"});
+            "segment-routing", "vrf", "ipsec"});
     CHECK(complete("show interface", kPorts) == V{"interfaces", "interface"});
     CHECK(complete("show interface ", kPorts) == V{"port0", "port1", "uplink"});
     CHECK(complete("show route ", kPorts) == V{"vrf", "ipv4", "ipv6"});
@@ -556,6 +584,168 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("show version ", kPorts).empty());
     CHECK(complete("interface port0 description \"abc", kPorts).empty());
     CHECK(complete("interface ", nullptr).empty());
+}
+
+TEST_CASE("IPsec commands capture their arguments", "[command][ipsec]") {
+    auto sa = parse_ok("ipsec sa from-b inbound spi 4098 tunnel 198.51.100.1 198.51.100.2 vrf blue");
+    CHECK(sa.id == Id::IpsecSa);
+    CHECK(sa.word("name") == "from-b");
+    CHECK(sa.has("inbound"));
+    CHECK_FALSE(sa.has("outbound"));
+    CHECK(sa.number("spi") == 4098);
+    CHECK(sa.ip("local") == *IpAddr::parse("198.51.100.1"));
+    CHECK(sa.ip("remote") == *IpAddr::parse("198.51.100.2"));
+    CHECK(sa.word("vrf") == "blue");
+    CHECK(parse_fail("ipsec sa x inbound spi 255 tunnel 192.0.2.1 192.0.2.2").message ==
+          "value 255 out of range 256-4294967295 for <spi>");
+    CHECK(parse_fail("ipsec sa x inbound spi 4294967296 tunnel 192.0.2.1 192.0.2.2").message ==
+          "value 4294967296 out of range 256-4294967295 for <spi>");
+
+    auto enc = parse_ok("ipsec sa to-b encryption aes-gcm-128 key 0x000102030405060708090A0B0C0D0E0F10111213");
+    CHECK(enc.word("cipher") == "aes-gcm-128");
+    CHECK(enc.hex("key").size() == 20);
+    CHECK(enc.hex("key")[10] == 0x0a);
+    CHECK(enc.line == "ipsec sa to-b encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213");
+    auto null = parse_ok("ipsec sa to-b encryption null");
+    CHECK(null.has("null"));
+    CHECK_FALSE(null.has_arg("cipher"));
+    CHECK_FALSE(null.has_arg("key"));
+    CHECK(parse_fail("ipsec sa to-b encryption null key 00").message ==
+          "unexpected token 'key' after the end of the command");
+    CHECK_THROWS_AS(enc.hex("cipher"), std::invalid_argument);
+    CHECK_THROWS_AS(enc.hex("nope"), std::out_of_range);
+
+    auto policy = parse_ok("ipsec policy 10 vrf blue local 192.0.2.7/24 remote 203.0.113.0/24 protocol 6 "
+                           "local-ports 1024 65535 remote-ports 443 443 protect to-b inbound from-b");
+    CHECK(policy.number("seq") == 10);
+    CHECK(policy.word("vrf") == "blue");
+    CHECK(policy.prefix("local").str() == "192.0.2.7/24");  // the model takes the network
+    CHECK(policy.prefix("remote").str() == "203.0.113.0/24");
+    CHECK(policy.number("protocol") == 6);
+    CHECK(policy.number("lport-lo") == 1024);
+    CHECK(policy.number("lport-hi") == 65535);
+    CHECK(policy.number("rport-lo") == 443);
+    CHECK(policy.number("rport-hi") == 443);
+    CHECK(policy.has("protect"));
+    CHECK(policy.word("outbound-sa") == "to-b");
+    CHECK(policy.word("inbound-sa") == "from-b");
+    auto bypass = parse_ok("ipsec policy 5 local 192.0.2.0/24 remote 0.0.0.0/0 bypass");
+    CHECK(bypass.has("bypass"));
+    CHECK_FALSE(bypass.has("protect"));
+    CHECK_FALSE(bypass.has_arg("protocol"));
+    CHECK(parse_fail("ipsec policy 0 local 192.0.2.0/24 remote 0.0.0.0/0 bypass").message ==
+          "value 0 out of range 1-65535 for <seq>");
+    CHECK(parse_fail("ipsec policy 5 local 192.0.2.0/24 remote 0.0.0.0/0").message ==
+          "incomplete command: expected one of: protocol, local-ports, remote-ports, protect, bypass, discard");
+    // Ports come in the pattern's order: local, then remote.
+    parse_fail("ipsec policy 5 local 192.0.2.0/24 remote 0.0.0.0/0 protocol 6 remote-ports 1 2 local-ports 1 2 bypass");
+
+    CHECK(parse_ok("show running-config secrets").has("secrets"));
+    CHECK_FALSE(parse_ok("show running-config").has("secrets"));
+    CHECK(parse_ok("show ipsec sa to-b").word("name") == "to-b");
+    CHECK(parse_ok("show ipsec spd vrf blue").word("vrf") == "blue");
+    for (Id id : {Id::IpsecSa, Id::IpsecSaEncryption, Id::IpsecSaIntegrity, Id::IpsecSaEsn, Id::IpsecSaReplayWindow,
+                  Id::IpsecPolicy})
+        CHECK(scope(id) == Scope::config_and_exec);
+    CHECK(scope(Id::ShowIpsecSa) == Scope::exec_only);
+    CHECK(scope(Id::ShowIpsecSpd) == Scope::exec_only);
+    CHECK(parse_fail("no show ipsec sa").message == "'no' cannot be used with 'show'");
+}
+
+TEST_CASE("HEX arguments: keys in hex, never echoed", "[command][ipsec]") {
+    const std::string prefix = "ipsec sa a integrity hmac-sha-256 key ";
+    auto key_of = [&](const std::string& text) { return parse_ok(prefix + text).hex("key"); };
+    CHECK(key_of("00") == std::vector<uint8_t>{0});
+    CHECK(key_of("0x00ff") == std::vector<uint8_t>{0x00, 0xff});
+    CHECK(key_of("0XaBcD") == std::vector<uint8_t>{0xab, 0xcd});
+    CHECK(parse_ok(prefix + "0XaBcD").word("key") == "abcd");  // canonical: lower case, no 0x
+    CHECK(parse_ok(prefix + "\"0xAB\"").line == prefix + "ab");
+    CHECK(key_of(std::string(256, 'f')) == std::vector<uint8_t>(128, 0xff));  // 128 bytes, the most
+
+    struct Bad {
+        std::string text;
+        std::string reason;
+    };
+    const Bad bad[] = {
+        {"abc", "3 hex digits, not a whole number of bytes"},
+        {"0xabc", "3 hex digits, not a whole number of bytes"},
+        {"0x", "no hex digits"},
+        {"\"\"", "no hex digits"},
+        {"00g1", "character 3 is not a hex digit"},
+        {"0x0g", "character 4 is not a hex digit"},
+        {"0x0x00", "character 4 is not a hex digit"},
+        {"-1", "character 1 is not a hex digit"},
+        {"\"00 11\"", "character 3 is not a hex digit"},
+        {std::string(258, 'a'), "129 bytes, at most 128"},
+    };
+    for (auto& b : bad) {
+        INFO(b.text);
+        auto e = parse_fail(prefix + b.text);
+        CHECK(e.message == "invalid hex value for <key>: " + b.reason +
+                               "; expected 1-128 bytes as an even number of hex digits, optionally after 0x");
+        CHECK(e.token_index == 6);
+        CHECK(e.token == "<key>");  // the token is named by its place, not its text
+    }
+    // A key-like secret never shows up in an error, wherever the line fails.
+    const std::string secret = "5ec2e75ec2e75ec2e75ec2e75ec2e7";
+    for (auto line : {prefix + secret + "9", prefix + secret + "zz", prefix + secret + " extra"}) {
+        INFO(line);
+        auto e = parse_fail(line);
+        CHECK(e.message.find("5ec2e7") == std::string::npos);
+        CHECK(e.token.find("5ec2e7") == std::string::npos);
+    }
+    CHECK(parse_fail(prefix).message == "incomplete command: expected <key>");
+
+    CHECK_THAT(help("ipsec sa a encryption aes-gcm-128 key "),
+               Catch::Contains("<key>") && Catch::Contains("1-128 bytes") && Catch::Contains("salt"));
+    CHECK_THAT(help("ipsec sa a encryption aes-gcm-128 key 0x0A"), Catch::Contains("<key>"));
+    CHECK_THAT(help("ipsec sa a encryption aes-gcm-128 key 0"), Catch::Contains("<key>"));
+    CHECK(help("ipsec sa a encryption aes-gcm-128 key zz") == "% unknown token 'zz'\n");
+    CHECK(complete("ipsec sa a encryption aes-gcm-128 key ", kPorts).empty());  // keys cannot be guessed
+}
+
+TEST_CASE("redact_secrets hides the token after every 'key'", "[command][ipsec]") {
+    CHECK(redact_secrets("ipsec sa a encryption aes-gcm-128 key 0x0011") ==
+          "ipsec sa a encryption aes-gcm-128 key <secret>");
+    CHECK(redact_secrets("  ipsec sa a integrity hmac-sha-256 key \"00 11\" junk") ==
+          "  ipsec sa a integrity hmac-sha-256 key <secret> junk");
+    CHECK(redact_secrets("ipsec sa a encryption x key") == "ipsec sa a encryption x key");
+    CHECK(redact_secrets("interface port0 description key") == "interface port0 description key");
+    CHECK(redact_secrets("interface port0 address 192.0.2.1/24") == "interface port0 address 192.0.2.1/24");
+
+    auto result = parse_config("ipsec sa a inbound spi 300 tunnel 192.0.2.1 192.0.2.2\n"
+                               "ipsec sa a encryption aes-gcm-128 key 5ec2e75ec2e7 extra\n");
+    REQUIRE(std::holds_alternative<ConfigError>(result));
+    auto text = format_error(std::get<ConfigError>(result));
+    CHECK(text == "line 2: ipsec sa a encryption aes-gcm-128 key <secret> extra: unexpected token 'extra' after the "
+                  "end of the command");
+}
+
+TEST_CASE("completion and help know the IPsec commands", "[command][complete][help][ipsec]") {
+    using V = std::vector<std::string>;
+    CHECK(complete("ipsec ", kPorts) == V{"sa", "policy"});
+    CHECK(complete("ipsec sa x ", kPorts) ==
+          V{"inbound", "outbound", "encryption", "integrity", "esn", "replay-window"});
+    CHECK(complete("ipsec sa x inbound spi 300 ", kPorts) == V{"tunnel"});
+    CHECK(complete("ipsec sa x inbound spi 300 tunnel 192.0.2.1 192.0.2.2 ", kPorts) == V{"vrf"});
+    CHECK(complete("ipsec sa x encryption ", kPorts) == V{"null"});
+    CHECK(complete("ipsec sa x encryption aes-gcm-128 ", kPorts) == V{"key"});
+    CHECK(complete("ipsec policy 10 ", kPorts) == V{"vrf", "local"});
+    CHECK(complete("ipsec policy 10 local 10.0.0.0/8 remote 0.0.0.0/0 ", kPorts) ==
+          V{"protocol", "local-ports", "remote-ports", "protect", "bypass", "discard"});
+    CHECK(complete("ipsec policy 10 local 10.0.0.0/8 remote 0.0.0.0/0 protect a ", kPorts) == V{"inbound"});
+    CHECK(complete("show ipsec ", kPorts) == V{"sa", "spd"});
+    CHECK(complete("show running-config ", kPorts) == V{"secrets"});
+    CHECK(complete("no ipsec p", kPorts) == V{"policy"});
+
+    CHECK_THAT(help("ipsec sa x encryption "), Catch::Contains("<cipher>") && Catch::Contains("aes-gcm-256") &&
+                                                   Catch::Contains("null") && Catch::Contains("RFC 2410"));
+    CHECK_THAT(help("ipsec sa x inbound spi "), Catch::Contains("<spi>") && Catch::Contains("(256-4294967295)"));
+    CHECK_THAT(help("ipsec sa x replay-window "), Catch::Contains("(64-4096)") && Catch::Contains("multiple of 64"));
+    CHECK_THAT(help("ipsec sa x esn "), Catch::Contains("<cr>") && Catch::Contains("RFC 4304"));
+    CHECK_THAT(help("ipsec policy 10 local 10.0.0.0/8 remote 0.0.0.0/0 protocol 1 local-ports "),
+               Catch::Contains("<lport-lo>") && Catch::Contains("ICMP type"));
+    CHECK_THAT(help("show running-config "), Catch::Contains("secrets") && Catch::Contains("<cr>"));
 }
 
 TEST_CASE("completion and help know the MPLS, SR and VRF commands", "[command][complete][help][mpls]") {
@@ -701,7 +891,9 @@ TEST_CASE("parsing is total on arbitrary input", "[command][fuzz]") {
         "vrf", "blue", "default", "mpls", "label", "label-range", "16001/16002/3", "1//2", "16", "swap", "pop",
         "lookup", "drop", "labels", "backup", "backup-interface", "backup-labels", "next-vrf", "policy",
         "segment-routing", "srgb", "prefix-sid", "index", "adjacency-sid", "segments", "binding-sid", "ttl-mode",
-        "pipe", "ilm",
+        "pipe", "ilm", "ipsec", "sa", "inbound", "outbound", "spi", "4097", "tunnel", "192.0.2.1", "encryption",
+        "aes-gcm-128", "null", "integrity", "key", "0x00", "00112233", "0xg", "esn", "replay-window", "spd",
+        "protect", "bypass", "discard", "local", "remote", "protocol", "local-ports", "remote-ports", "secrets",
     };
     std::mt19937 rng(20240601);
     for (int i = 0; i < 20000; ++i) {
