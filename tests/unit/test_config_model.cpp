@@ -2,6 +2,7 @@
 // running-config that rebuilds the same configuration.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include <fmt/format.h>
@@ -198,15 +199,20 @@ void check_refused(RunningConfig& c, const std::vector<Bad>& bad) {
     }
 }
 
+// With the keys: a running-config without them does not load back (see the IPsec tests).
 void check_round_trip(const RunningConfig& c) {
-    std::string text = render_running_config(c);
+    std::string text = render_running_config(c, true);
     RunningConfig again;
     auto err = load_config_text(again, text);
     INFO(text);
     INFO(err.value_or(""));
     REQUIRE(!err);
     CHECK(again == c);
-    CHECK(render_running_config(again) == text);
+    CHECK(render_running_config(again, true) == text);
+    bool keys = std::any_of(c.ipsec.sas.begin(), c.ipsec.sas.end(), [](const auto& sa) {
+        return !sa.second.cipher_key.empty() || !sa.second.integrity_key.empty();
+    });
+    if (!keys) CHECK(render_running_config(c) == text);
 }
 }  // namespace
 
@@ -612,6 +618,347 @@ TEST_CASE("A sub-interface cannot be deleted while MPLS or SR state uses it", "[
     CHECK(apply_line(c, del) == "");
 }
 
+// ---------------------------------------------------------------------------
+// IPsec
+// ---------------------------------------------------------------------------
+
+namespace {
+// Added to kMpls (vrf blue): every IPsec command and optional part.
+const char* kIpsec = R"(
+vrf green
+ipsec sa out-a outbound spi 4097 tunnel 192.0.2.1 192.0.2.2
+ipsec sa out-a encryption aes-gcm-256 key 0x000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F20212223
+ipsec sa out-a esn
+ipsec sa in-a inbound spi 4098 tunnel 192.0.2.1 192.0.2.2
+ipsec sa in-a encryption aes-gcm-256 key 404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263
+ipsec sa in-a esn
+ipsec sa in-a replay-window 1024
+ipsec sa out-b outbound spi 4097 tunnel 2001:db8::1 2001:db8::3 vrf blue
+ipsec sa out-b encryption aes-cbc-128 key 808182838485868788898a8b8c8d8e8f
+ipsec sa out-b integrity hmac-sha-256 key 909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeaf
+ipsec sa in-b inbound spi 5000 tunnel 2001:db8::1 2001:db8::3 vrf blue
+ipsec sa in-b encryption aes-cbc-256 key b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecf
+ipsec sa in-b integrity hmac-sha-512-256 key d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060708090a0b0c0d0e0f
+ipsec sa in-c inbound spi 6000 tunnel 192.0.2.1 192.0.2.9
+ipsec sa in-c integrity hmac-sha-384 key 101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f
+ipsec sa in-c encryption null
+ipsec sa out-c outbound spi 6001 tunnel 192.0.2.1 192.0.2.9
+ipsec sa out-c encryption chacha20-poly1305 key 505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f70717273
+ipsec policy 10 local 10.0.0.0/8 remote 172.16.0.0/12 protocol 6 remote-ports 23 23 discard
+ipsec policy 20 local 10.0.0.0/8 remote 172.16.0.0/12 protocol 1 local-ports 8 8 remote-ports 0 0 bypass
+ipsec policy 100 local 10.0.0.0/8 remote 172.16.0.0/12 protect out-a inbound in-a
+ipsec policy 110 local 10.9.1.2/16 remote 172.17.0.0/16 protocol 17 local-ports 500 500 protect out-c inbound in-c
+ipsec policy 65535 local 0.0.0.0/0 remote 0.0.0.0/0 bypass
+ipsec policy 100 vrf blue local 2001:db8:b::/48 remote 2001:db8:c::/48 protect out-b inbound in-b
+ipsec policy 200 vrf default local 10.1.0.0/16 remote 172.18.0.0/16 protocol 132 local-ports 1 2 remote-ports 3 4 protect out-a
+ipsec policy 1000 vrf blue local ::/0 remote ::/0 discard
+)";
+
+RunningConfig load_ipsec() {
+    RunningConfig c = load(kMpls);
+    auto err = load_config_text(c, kIpsec);
+    INFO(err.value_or(""));
+    REQUIRE(!err);
+    return c;
+}
+
+std::string hex_bytes(size_t n, int first = 0) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += fmt::format("{:02x}", (first + i) % 256);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("IPsec SAs and SPD entries load and round-trip with their keys", "[config][ipsec]") {
+    RunningConfig c = load_ipsec();
+    const auto& sas = c.ipsec.sas;
+    REQUIRE(sas.size() == 6);
+    const IpsecSaConfig& out_a = sas.at("out-a");
+    CHECK(out_a.direction == IpsecSaConfig::Direction::outbound);
+    CHECK(out_a.spi == 4097);
+    CHECK(out_a.local == ip("192.0.2.1"));
+    CHECK(out_a.remote == ip("192.0.2.2"));
+    CHECK(out_a.vrf.empty());
+    CHECK(out_a.cipher == "aes-gcm-256");
+    CHECK(out_a.cipher_key.size() == 36);
+    CHECK(out_a.cipher_key[35] == 35);
+    CHECK(out_a.integrity.empty());
+    CHECK(out_a.esn);
+    CHECK(out_a.replay_window == 64);
+    CHECK(out_a.complete());
+    CHECK(sas.at("in-a").replay_window == 1024);
+    CHECK(sas.at("out-b").vrf == "blue");
+    CHECK(sas.at("out-b").integrity == "hmac-sha-256");
+    CHECK(sas.at("out-b").integrity_key.size() == 32);
+    CHECK(sas.at("in-b").integrity == "hmac-sha-512");  // the RFC 4868 spelling, stored canonical
+    CHECK(sas.at("in-c").cipher == "null");
+    CHECK(sas.at("in-c").cipher_key.empty());
+    CHECK(sas.at("out-c").cipher == "chacha20-poly1305");
+    for (auto& [name, sa] : sas) CHECK(sa.complete());
+
+    const auto& spd = c.ipsec.policies.at("");
+    REQUIRE(spd.size() == 6);
+    CHECK(spd.at(10).protocol == uint8_t{6});
+    CHECK(spd.at(10).local_port_lo == 0);
+    CHECK(spd.at(10).local_port_hi == 65535);
+    CHECK(spd.at(10).remote_port_lo == 23);
+    CHECK(spd.at(10).action == IpsecPolicyConfig::Action::discard);
+    CHECK(spd.at(20).action == IpsecPolicyConfig::Action::bypass);
+    CHECK(spd.at(20).local_port_hi == 8);
+    CHECK(spd.at(100).outbound_sa == "out-a");
+    CHECK(spd.at(100).inbound_sa == "in-a");
+    CHECK(spd.at(110).local == pfx("10.9.0.0/16"));  // stored as the network
+    CHECK_FALSE(spd.at(65535).protocol);
+    CHECK(spd.at(200).inbound_sa.empty());  // "vrf default" is the default table
+    CHECK(c.ipsec.policies.at("blue").size() == 2);
+    CHECK(c.ipsec.policies.count("green") == 0);
+
+    check_round_trip(c);
+    // SAs after the VRFs, then the SPD in (vrf, seq) order.
+    std::string text = render_running_config(c, true);
+    CHECK(text.find("vrf green\n") < text.find("ipsec sa in-a inbound spi 4098 tunnel 192.0.2.1 192.0.2.2\n"));
+    CHECK(text.find("ipsec sa in-a replay-window 1024\n") != std::string::npos);
+    CHECK(text.find("ipsec sa in-c encryption null\n") != std::string::npos);
+    CHECK(text.find("ipsec sa out-a encryption aes-gcm-256 key " + hex_bytes(36) + "\n") != std::string::npos);
+    CHECK(text.find("ipsec sa in-b integrity hmac-sha-512 key " + hex_bytes(64, 0xd0) + "\n") != std::string::npos);
+    CHECK(text.find("ipsec policy 65535 local 0.0.0.0/0 remote 0.0.0.0/0 bypass\n") <
+          text.find("ipsec policy 100 vrf blue local 2001:db8:b::/48 remote 2001:db8:c::/48 protect out-b inbound in-b\n"));
+    CHECK(text.find("ipsec policy 200 local 10.1.0.0/16 remote 172.18.0.0/16 protocol 132 local-ports 1 2 "
+                    "remote-ports 3 4 protect out-a\n") != std::string::npos);
+    CHECK(text.find("ipsec sa in-a replay-window 64") == std::string::npos);  // defaults are not rendered
+}
+
+TEST_CASE("show running-config hides the keys, and such text does not load back", "[config][ipsec]") {
+    RunningConfig c = load_ipsec();
+    std::string text = render_running_config(c);
+    CHECK(text.find("ipsec sa out-a encryption aes-gcm-256 key <secret>\n") != std::string::npos);
+    CHECK(text.find("ipsec sa out-b integrity hmac-sha-256 key <secret>\n") != std::string::npos);
+    CHECK(text.find("ipsec sa in-c encryption null\n") != std::string::npos);  // no key to hide
+    for (auto& [name, sa] : c.ipsec.sas)
+        for (auto* key : {&sa.cipher_key, &sa.integrity_key}) {
+            if (key->empty()) continue;
+            std::string hex;
+            for (uint8_t b : *key) hex += fmt::format("{:02x}", b);
+            CHECK(text.find(hex.substr(0, 16)) == std::string::npos);
+        }
+    // Everything but the keys is the same as with them.
+    std::string full = render_running_config(c, true);
+    auto strip = [](std::string t) {
+        for (size_t at; (at = t.find(" key ")) != std::string::npos;) t.erase(at, t.find('\n', at) - at);
+        return t;
+    };
+    CHECK(strip(text) == strip(full));
+
+    // Deliberately: a hidden key is not a key.
+    RunningConfig again;
+    auto err = load_config_text(again, text);
+    REQUIRE(err);
+    CHECK(err->find(": ipsec sa in-a encryption aes-gcm-256 key <secret>: invalid hex value for <key>: character 1 is "
+                    "not a hex digit") != std::string::npos);
+    CHECK(again == RunningConfig{});
+}
+
+TEST_CASE("IPsec SA lines are validated and keys never appear in messages", "[config][ipsec]") {
+    RunningConfig c = load_ipsec();
+    const std::string k15 = hex_bytes(15, 0xa0), k16 = hex_bytes(16, 0xa0), k20 = hex_bytes(20, 0xa0),
+                      k31 = hex_bytes(31, 0xa0), k32 = hex_bytes(32, 0xa0);
+    const std::vector<Bad> bad = {
+        // identity
+        {"ipsec sa 9x inbound spi 300 tunnel 192.0.2.1 192.0.2.2", "invalid SA name '9x'"},
+        {"ipsec sa default inbound spi 300 tunnel 192.0.2.1 192.0.2.2", "invalid SA name 'default'"},
+        {"ipsec sa n inbound spi 300 tunnel 192.0.2.1 2001:db8::2",
+         "tunnel endpoints 192.0.2.1 and 2001:db8::2 are not of the same address family"},
+        {"ipsec sa n inbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf red2", "unknown vrf red2"},
+        {"ipsec sa n inbound spi 4098 tunnel 192.0.2.1 192.0.2.7", "spi 4098 is already used by inbound ipsec sa in-a"},
+        {"ipsec sa n inbound spi 5000 tunnel 192.0.2.1 192.0.2.7 vrf blue",
+         "spi 5000 is already used by inbound ipsec sa in-b"},
+        {"ipsec sa n outbound spi 4097 tunnel 192.0.2.5 192.0.2.2",
+         "spi 4097 towards 192.0.2.2 is already used by outbound ipsec sa out-a"},
+        {"ipsec sa out-c outbound spi 4097 tunnel 192.0.2.1 192.0.2.2",
+         "spi 4097 towards 192.0.2.2 is already used by outbound ipsec sa out-a"},
+        {"ipsec sa out-a inbound spi 7000 tunnel 192.0.2.1 192.0.2.2",
+         "ipsec policy 100 uses ipsec sa out-a as an outbound SA; it cannot become inbound"},
+        {"ipsec sa in-b outbound spi 7000 tunnel 2001:db8::1 2001:db8::3 vrf blue",
+         "ipsec policy 100 vrf blue uses ipsec sa in-b as an inbound SA; it cannot become outbound"},
+        {"ipsec sa out-b outbound spi 4097 tunnel 2001:db8::1 2001:db8::3",
+         "ipsec policy 100 vrf blue uses ipsec sa out-b for vrf blue; the SA cannot move to the default table"},
+        {"no ipsec sa out-a outbound spi 4097 tunnel 192.0.2.1 192.0.2.2",
+         "ipsec policy 100 uses ipsec sa out-a; delete the policy first"},
+        {"no ipsec sa in-b inbound spi 5000 tunnel 2001:db8::1 2001:db8::3 vrf blue",
+         "ipsec policy 100 vrf blue uses ipsec sa in-b; delete the policy first"},
+        {"no ipsec sa out-a outbound spi 4098 tunnel 192.0.2.1 192.0.2.2",
+         "ipsec sa out-a is outbound spi 4097 tunnel 192.0.2.1 192.0.2.2, not outbound spi 4098 tunnel 192.0.2.1 "
+         "192.0.2.2"},
+        {"no ipsec sa out-b outbound spi 4097 tunnel 2001:db8::1 2001:db8::3",
+         "ipsec sa out-b is outbound spi 4097 tunnel 2001:db8::1 2001:db8::3 vrf blue, not outbound spi 4097 tunnel "
+         "2001:db8::1 2001:db8::3"},
+        {"no ipsec sa nope inbound spi 300 tunnel 192.0.2.1 192.0.2.2", "unknown ipsec sa nope"},
+        // encryption
+        {"ipsec sa nope encryption aes-gcm-128 key " + k20,
+         "unknown ipsec sa nope; create it with 'ipsec sa nope inbound|outbound spi ...' first"},
+        {"ipsec sa out-a encryption aes-gcm-129 key " + k20, "unknown cipher 'aes-gcm-129': expected one of: null,"},
+        {"ipsec sa out-a encryption aes-gcm-128 key " + k15, "key is 15 bytes, aes-gcm-128 needs 20 (16 + 4-byte salt)"},
+        {"ipsec sa out-a encryption aes-gcm-256 key " + k32, "key is 32 bytes, aes-gcm-256 needs 36 (32 + 4-byte salt)"},
+        {"ipsec sa out-a encryption chacha20-poly1305 key " + k32,
+         "key is 32 bytes, chacha20-poly1305 needs 36 (32 + 4-byte salt)"},
+        {"ipsec sa out-a encryption aes-cbc-256 key " + k31, "key is 31 bytes, aes-cbc-256 needs 32"},
+        {"ipsec sa out-a encryption aes-cbc-128 key " + k20, "key is 20 bytes, aes-cbc-128 needs 16"},
+        {"ipsec sa out-b encryption aes-gcm-128 key " + k20,
+         "aes-gcm-128 is a combined-mode (AEAD) cipher: integrity must be 'none', got 'hmac-sha-256'; remove ipsec sa "
+         "out-b's integrity first"},
+        {"no ipsec sa out-a encryption aes-gcm-128 key 00", "ipsec sa out-a uses aes-gcm-256, not aes-gcm-128"},
+        {"no ipsec sa out-a encryption null", "ipsec sa out-a uses aes-gcm-256, not null"},
+        {"no ipsec sa out-a encryption des key 00", "unknown cipher 'des'"},
+        // integrity
+        {"ipsec sa out-a integrity hmac-sha-256 key " + k32,
+         "aes-gcm-256 is a combined-mode (AEAD) cipher: integrity must be 'none', got 'hmac-sha-256'"},
+        {"ipsec sa out-b integrity hmac-md5 key " + k16, "unknown integrity algorithm 'hmac-md5': expected one of:"},
+        {"ipsec sa out-b integrity none key 00", "integrity 'none' needs no line"},
+        {"ipsec sa out-b integrity hmac-sha-384 key " + k32, "key is 32 bytes, hmac-sha-384 needs 48"},
+        {"ipsec sa out-b integrity hmac-sha-256-128 key " + k16, "key is 16 bytes, hmac-sha-256 needs 32"},
+        {"no ipsec sa out-b integrity hmac-sha-512 key 00", "ipsec sa out-b uses hmac-sha-256, not hmac-sha-512"},
+        {"no ipsec sa out-a integrity hmac-sha-256 key 00", "ipsec sa out-a has no integrity algorithm"},
+        {"ipsec sa nope integrity hmac-sha-256 key " + k32, "unknown ipsec sa nope"},
+        // options
+        {"ipsec sa out-a replay-window 128", "ipsec sa out-a is outbound; only an inbound SA has a replay window"},
+        {"ipsec sa in-a replay-window 100", "replay-window 100 is not a multiple of 64"},
+        {"ipsec sa nope esn", "unknown ipsec sa nope"},
+        {"ipsec sa nope replay-window 128", "unknown ipsec sa nope"},
+    };
+    check_refused(c, bad);
+    for (auto& b : bad) {  // no message quotes key material
+        std::string err = apply_line(c, b.text);
+        INFO(b.text << " -> " << err);
+        CHECK(err.find("a0a1a2") == std::string::npos);
+    }
+
+    // An unused SA may change its identity; keys and options stay.
+    CHECK(apply_line(c, "ipsec sa out-a outbound spi 9999 tunnel 192.0.2.1 192.0.2.3") == "");  // still in use: same way
+    CHECK(c.ipsec.sas.at("out-a").spi == 9999);
+    CHECK(c.ipsec.sas.at("out-a").cipher_key.size() == 36);
+    CHECK(c.ipsec.sas.at("out-a").esn);
+    CHECK(apply_line(c, "ipsec sa n outbound spi 9999 tunnel 192.0.2.5 192.0.2.2") == "");  // another remote
+    CHECK(apply_line(c, "ipsec sa n2 inbound spi 9999 tunnel 192.0.2.5 192.0.2.2") == "");  // another direction
+    CHECK(apply_line(c, "ipsec sa n2 replay-window 4096") == "");
+    check_refused(c, {{"ipsec sa n2 outbound spi 9998 tunnel 192.0.2.5 192.0.2.2",
+                       "ipsec sa n2 has replay-window 4096, which only an inbound SA has; remove it first"}});
+    CHECK(apply_line(c, "no ipsec sa n2 replay-window 4096") == "");
+    CHECK(apply_line(c, "ipsec sa n2 outbound spi 9998 tunnel 192.0.2.5 192.0.2.2 vrf green") == "");
+    CHECK(c.ipsec.sas.at("n2").direction == IpsecSaConfig::Direction::outbound);
+    CHECK(c.ipsec.sas.at("n2").vrf == "green");
+
+    // The model allows a half-configured SA between lines; complete() tells.
+    IpsecSaConfig& n = c.ipsec.sas.at("n");
+    CHECK_FALSE(n.complete());
+    CHECK(apply_line(c, "ipsec sa n encryption aes-cbc-128 key " + k16) == "");
+    CHECK_FALSE(n.complete());  // CBC needs integrity
+    CHECK(apply_line(c, "ipsec sa n integrity hmac-sha-256 key " + k32) == "");
+    CHECK(n.complete());
+    CHECK(apply_line(c, "ipsec sa n encryption aes-cbc-256 key 0x" + k32) == "");  // replaced
+    CHECK(n.cipher == "aes-cbc-256");
+    CHECK(n.cipher_key.size() == 32);
+    CHECK(apply_line(c, "ipsec sa n encryption null") == "");
+    CHECK(n.complete());  // null with an HMAC
+    CHECK(apply_line(c, "no ipsec sa n integrity hmac-sha-256 key 00") == "");  // the key need not match
+    CHECK_FALSE(n.complete());
+    CHECK(n.integrity_key.empty());
+    CHECK(apply_line(c, "no ipsec sa n encryption null") == "");
+    CHECK(n.cipher.empty());
+    CHECK(apply_line(c, "ipsec sa n encryption aes-gcm-128 key " + k20) == "");
+    CHECK(n.complete());
+    check_refused(c, {{"no ipsec sa n integrity hmac-sha-256 key 00", "ipsec sa n has no integrity algorithm"}});
+    CHECK(apply_line(c, "no ipsec sa n encryption aes-gcm-128 key ff") == "");
+    check_refused(c, {{"no ipsec sa n encryption aes-gcm-128 key ff", "ipsec sa n has no encryption"}});
+    CHECK(apply_line(c, "no ipsec sa n esn") == "");
+    CHECK(apply_line(c, "no ipsec sa n outbound spi 9999 tunnel 192.0.2.5 192.0.2.2") == "");
+    CHECK(c.ipsec.sas.count("n") == 0);
+    check_round_trip(c);
+}
+
+TEST_CASE("IPsec SPD entries are validated", "[config][ipsec]") {
+    RunningConfig c = load_ipsec();
+    const std::string sel = "local 10.0.0.0/8 remote 0.0.0.0/0";
+    check_refused(c, {
+        {"ipsec policy 5 local 10.0.0.0/8 remote 2001:db8::/32 bypass",
+         "local 10.0.0.0/8 and remote 2001:db8::/32 are not of the same address family"},
+        {"ipsec policy 5 vrf red2 " + sel + " bypass", "unknown vrf red2"},
+        {"ipsec policy 5 " + sel + " local-ports 1 2 bypass", "local-ports needs a protocol"},
+        {"ipsec policy 5 " + sel + " remote-ports 1 2 discard", "remote-ports needs a protocol"},
+        {"ipsec policy 5 " + sel + " protocol 47 local-ports 1 2 bypass", "protocol 47 has no ports"},
+        {"ipsec policy 5 " + sel + " protocol 6 remote-ports 10 5 bypass",
+         "remote-ports 10 5 is empty: the first is above the second"},
+        {"ipsec policy 5 " + sel + " protocol 17 local-ports 2 1 bypass", "local-ports 2 1 is empty"},
+        {"ipsec policy 5 " + sel + " protocol 1 local-ports 0 256 bypass",
+         "local-ports 0 256: with protocol 1 these are ICMP types, 0-255"},
+        {"ipsec policy 5 local ::/0 remote ::/0 protocol 58 remote-ports 0 300 bypass",
+         "remote-ports 0 300: with protocol 58 these are ICMP codes, 0-255"},
+        {"ipsec policy 5 " + sel + " protect nope", "unknown ipsec sa nope"},
+        {"ipsec policy 5 " + sel + " protect in-a", "ipsec sa in-a is inbound; protect needs an outbound SA"},
+        {"ipsec policy 5 " + sel + " protect out-a inbound out-c",
+         "ipsec sa out-c is outbound; inbound needs an inbound SA"},
+        {"ipsec policy 5 " + sel + " protect out-a inbound nope", "unknown ipsec sa nope"},
+        {"ipsec policy 5 vrf blue " + sel + " protect out-a",
+         "ipsec sa out-a carries traffic of the default table, not of vrf blue"},
+        {"ipsec policy 5 " + sel + " protect out-b", "ipsec sa out-b carries traffic of vrf blue, not of the default table"},
+        {"ipsec policy 5 vrf blue " + sel + " protect out-b inbound in-a",
+         "ipsec sa in-a carries traffic of the default table, not of vrf blue"},
+        {"ipsec policy 100 " + sel + " protect in-a", "ipsec sa in-a is inbound"},  // a replacement is checked too
+        {"no ipsec policy 7 " + sel + " bypass", "no ipsec policy 7"},
+        {"no ipsec policy 10 vrf blue " + sel + " bypass", "no ipsec policy 10 vrf blue"},
+        {"no ipsec policy 100 vrf green " + sel + " bypass", "no ipsec policy 100 vrf green"},
+        {"no ipsec policy 100 local 10.0.0.0/8 remote 172.16.0.0/16 protect out-a",
+         "ipsec policy 100 has other selectors"},
+        {"no ipsec policy 10 local 10.0.0.0/8 remote 172.16.0.0/12 protocol 17 remote-ports 23 23 discard",
+         "ipsec policy 10 has other selectors"},
+        {"no ipsec policy 10 local 10.0.0.0/8 remote 172.16.0.0/12 protocol 6 discard",
+         "ipsec policy 10 has other selectors"},
+    });
+
+    // The same (vrf, seq) replaces the entry; the SA it used is then free.
+    CHECK(apply_line(c, "ipsec policy 200 local 10.1.0.0/16 remote 172.18.0.0/16 discard") == "");
+    CHECK(apply_line(c, "ipsec policy 100 local 10.0.0.0/8 remote 172.16.0.0/12 discard") == "");
+    CHECK(c.ipsec.policies.at("").at(100).action == IpsecPolicyConfig::Action::discard);
+    CHECK(c.ipsec.policies.at("").at(100).outbound_sa.empty());
+    CHECK(apply_line(c, "no ipsec sa out-a outbound spi 4097 tunnel 192.0.2.1 192.0.2.2") == "");
+    // Ports spelled out in full are the default; an ICMP range may be 0-255.
+    CHECK(apply_line(c, "ipsec policy 6 " + sel + " protocol 6 local-ports 0 65535 bypass") == "");
+    CHECK(apply_line(c, "ipsec policy 7 " + sel + " protocol 1 local-ports 0 255 remote-ports 255 255 bypass") == "");
+    CHECK(apply_line(c, "ipsec policy 8 local 10.0.0.0/8 remote 2001:db8::/32 protect out-b") != "");
+    CHECK(apply_line(c, "ipsec policy 8 vrf blue local 10.0.0.0/8 remote 172.16.0.0/12 protect out-b") == "");  // 4in6
+    check_round_trip(c);
+    CHECK(render_running_config(c).find("ipsec policy 6 local 10.0.0.0/8 remote 0.0.0.0/0 protocol 6 bypass\n") !=
+          std::string::npos);
+
+    // "no" needs the selectors, not the action; a VRF's last entry takes its SPD with it.
+    CHECK(apply_line(c, "no ipsec policy 20 local 10.0.0.0/8 remote 172.16.0.0/12 protocol 1 local-ports 8 8 "
+                        "remote-ports 0 0 discard") == "");
+    CHECK(c.ipsec.policies.at("").count(20) == 0);
+    for (auto line : {"no ipsec policy 100 vrf blue local 2001:db8:b::/48 remote 2001:db8:c::/48 bypass",
+                      "no ipsec policy 1000 vrf blue local ::/0 remote ::/0 discard",
+                      "no ipsec policy 8 vrf blue local 10.0.0.0/8 remote 172.16.0.0/12 protect in-b"})
+        CHECK(apply_line(c, line) == "");
+    CHECK(c.ipsec.policies.count("blue") == 0);
+    check_round_trip(c);
+}
+
+TEST_CASE("A VRF cannot be deleted while IPsec uses it", "[config][ipsec]") {
+    RunningConfig c = load(
+        "vrf green\n"
+        "ipsec sa g-out outbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf green\n"
+        "ipsec policy 5 vrf green local 10.0.0.0/8 remote 10.0.0.0/8 protect g-out\n"
+        "ipsec sa g-in inbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf green\n");
+    check_refused(c, {{"no vrf green", "ipsec policy 5 vrf green is in vrf green; delete the VRF's ipsec policies first"}});
+    CHECK(apply_line(c, "ipsec policy 5 vrf green local 10.0.0.0/8 remote 10.0.0.0/8 bypass") == "");
+    check_refused(c, {{"no vrf green", "ipsec policy 5 vrf green is in vrf green"}});
+    CHECK(apply_line(c, "no ipsec policy 5 vrf green local 10.0.0.0/8 remote 10.0.0.0/8 bypass") == "");
+    check_refused(c, {{"no vrf green", "ipsec sa g-in carries traffic of vrf green; delete it first"}});
+    CHECK(apply_line(c, "no ipsec sa g-in inbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf green") == "");
+    check_refused(c, {{"no vrf green", "ipsec sa g-out carries traffic of vrf green; delete it first"}});
+    CHECK(apply_line(c, "ipsec sa g-out outbound spi 300 tunnel 192.0.2.1 192.0.2.2") == "");  // moved out
+    CHECK(apply_line(c, "no vrf green") == "");
+    check_round_trip(c);
+}
+
 TEST_CASE("Random command sequences keep a running-config that rebuilds them", "[config][mpls]") {
     // Lines that depend on one another in every way the render order must respect.
     const std::vector<std::string> pool = {
@@ -651,8 +998,31 @@ TEST_CASE("Random command sequences keep a running-config that rebuilds them", "
         "route vrf blue 10.0.0.0/8 next-vrf red", "no route vrf blue 10.0.0.0/8 next-vrf red",
         "route vrf red 10.0.0.0/8 policy pol", "no route vrf red 10.0.0.0/8 policy pol",
         "route vrf red 10.3.0.0/16 interface p0.5", "no route vrf red 10.3.0.0/16 interface p0.5",
+        "ipsec sa sa-out outbound spi 300 tunnel 192.0.2.1 192.0.2.2",
+        "ipsec sa sa-out outbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf blue",
+        "no ipsec sa sa-out outbound spi 300 tunnel 192.0.2.1 192.0.2.2",
+        "no ipsec sa sa-out outbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf blue",
+        "ipsec sa sa-in inbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf blue",
+        "ipsec sa sa-in inbound spi 301 tunnel 2001:db8::1 2001:db8::2",
+        "no ipsec sa sa-in inbound spi 300 tunnel 192.0.2.1 192.0.2.2 vrf blue",
+        "no ipsec sa sa-in inbound spi 301 tunnel 2001:db8::1 2001:db8::2",
+        "ipsec sa sa-in outbound spi 302 tunnel 192.0.2.1 192.0.2.3 vrf blue",
+        "ipsec sa sa-out encryption aes-gcm-128 key 303132333435363738393a3b3c3d3e3f40414243", "ipsec sa sa-out encryption aes-cbc-128 key 0x303132333435363738393a3b3c3d3e3f",
+        "no ipsec sa sa-out encryption aes-cbc-128 key 00", "no ipsec sa sa-out encryption aes-gcm-128 key 00",
+        "ipsec sa sa-out integrity hmac-sha-256 key 606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f", "no ipsec sa sa-out integrity hmac-sha-256 key 00",
+        "ipsec sa sa-in encryption null", "ipsec sa sa-in integrity hmac-sha-256-128 key 606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f",
+        "ipsec sa sa-in esn", "no ipsec sa sa-in esn", "ipsec sa sa-in replay-window 256",
+        "no ipsec sa sa-in replay-window 256",
+        "ipsec policy 10 vrf blue local 10.0.0.0/8 remote 0.0.0.0/0 protect sa-out inbound sa-in",
+        "ipsec policy 10 vrf blue local 10.0.0.0/8 remote 0.0.0.0/0 bypass",
+        "no ipsec policy 10 vrf blue local 10.0.0.0/8 remote 0.0.0.0/0 discard",
+        "ipsec policy 20 local 10.0.0.0/8 remote 0.0.0.0/0 protocol 17 local-ports 500 500 protect sa-out",
+        "no ipsec policy 20 local 10.0.0.0/8 remote 0.0.0.0/0 protocol 17 local-ports 500 500 bypass",
+        "ipsec policy 30 vrf red local 2001:db8::/32 remote ::/0 protocol 58 remote-ports 0 255 discard",
+        "no ipsec policy 30 vrf red local 2001:db8::/32 remote ::/0 protocol 58 remote-ports 0 255 discard",
     };
     std::mt19937 rng(4364);
+    size_t with_spd = 0;  // steps that ended with SPD entries (which need SAs, which need VRFs)
     for (int round = 0; round < 20; ++round) {
         RunningConfig c = load("interface p0 device net_null0\ninterface p1 device net_null1\n");
         size_t applied = 0;
@@ -667,8 +1037,10 @@ TEST_CASE("Random command sequences keep a running-config that rebuilds them", "
                 REQUIRE(c == before);
             }
             if (step % 50 == 49) check_round_trip(c);
+            if (!c.ipsec.policies.empty()) ++with_spd;
         }
         CHECK(applied > 0);
         check_round_trip(c);
     }
+    CHECK(with_spd > 100);
 }
