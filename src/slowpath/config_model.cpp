@@ -843,8 +843,9 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
                 std::string need = t.aead() ? fmt::format("{} ({} + 4-byte salt)", t.cipher_key_len(),
                                                           t.cipher_key_len() - 4)
                                             : std::to_string(t.cipher_key_len());
+                size_t got = key.size();
                 wipe(key);
-                return fmt::format("key is {} bytes, {} needs {}", c.hex("key").size(), cipher, need);
+                return fmt::format("key is {} bytes, {} needs {}", got, cipher, need);
             }
             if (!sa.integrity.empty()) {
                 auto pair = crypto::make_transform(cipher, sa.integrity);
