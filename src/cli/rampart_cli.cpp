@@ -250,7 +250,9 @@ private:
 
     void remember(const std::string& line) {
         HistEvent ev;
-        history(history_, &ev, H_ENTER, line.c_str());
+        // Keys never reach the history file (or the in-memory history).
+        const std::string safe = rampart::cmd::redact_secrets(line);
+        history(history_, &ev, H_ENTER, safe.c_str());
         if (!history_file_.empty()) history(history_, &ev, H_SAVE, history_file_.c_str());
     }
 

@@ -54,6 +54,24 @@ namespace rampart {
     _(mpls_bad_payload, "payload under the bottom label is not the expected IPv4/IPv6")    \
     _(mpls_not_bottom, "VPN or explicit-null label that must be bottom of stack is not")   \
     _(vrf_leak_loop, "route leaking points at another leaking route")                      \
+    _(ipsec_policy_discard, "SPD entry with the discard action")                           \
+    _(ipsec_cleartext_protected, "cleartext packet that the SPD says must arrive protected") \
+    _(esp_unknown_spi, "ESP with an SPI that is not an inbound SA of this address")        \
+    _(esp_truncated, "ESP shorter than header, IV, trailer and ICV")                       \
+    _(esp_fragment, "fragmented ESP (reassembly before decryption not supported yet)")     \
+    _(esp_bad_alignment, "ESP encrypted part not a multiple of the cipher block")          \
+    _(esp_replay_duplicate, "ESP sequence number already received (anti-replay)")          \
+    _(esp_replay_too_old, "ESP sequence number left of the anti-replay window")            \
+    _(esp_auth_failed, "ESP integrity check failed")                                       \
+    _(esp_bad_trailer, "ESP padding or pad length wrong after decryption")                 \
+    _(esp_bad_next_header, "ESP payload is not IPv4/IPv6 (tunnel mode)")                   \
+    _(esp_dummy_packet, "ESP dummy packet (next header 59, RFC 4303 §2.6)")                 \
+    _(esp_policy_mismatch, "decrypted packet does not match its SA's policy")              \
+    _(esp_sequence_exhausted, "outbound SA used up its sequence numbers (rekey needed)")   \
+    _(esp_no_room, "no head/tail room or a chained mbuf for ESP encapsulation")            \
+    _(esp_crypto_error, "the crypto engine refused or failed the operation")               \
+    _(esp_mtu_exceeded, "ESP packet larger than the egress MTU")                           \
+    _(ipsec_handoff_full, "hand-off ring to the SA's owner worker full")                   \
     _(tx_queue_full, "transmit queue full")
 
 enum class Drop : uint8_t {

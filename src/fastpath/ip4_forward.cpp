@@ -4,6 +4,7 @@
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 
+#include "crypto/esp_packet.hpp"
 #include "fastpath/egress.hpp"
 #include "fastpath/ip_ttl.hpp"
 #include "fastpath/punt.hpp"
@@ -75,7 +76,7 @@ void fragment_and_send(Worker& w, uint16_t in_ifindex, const Egress& e, rte_mbuf
 }  // namespace
 
 void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf) noexcept {
+                 uint16_t vrf, bool decrypted) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv4_hdr))) return w.drop(m, ifindex, Drop::ip4_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l2_len);
@@ -109,11 +110,26 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
         if (unlikely(g && g->kind == NhKind::vrf_lookup)) return w.drop(m, ifindex, Drop::vrf_leak_loop);
     }
+    if (g && g->kind == NhKind::local) {
+        if (ip->next_proto_id == kIpProtoEsp) {
+            if (unlikely(ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)))
+                return w.drop(m, ifindex, Drop::esp_fragment);
+            return esp_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
+        }
+        return punt(w, ifindex, in, m);
+    }
+    // The SPD decides before the FIB: protected destinations need no route of their own.
+    if (const SpdTable* spd = decrypted ? nullptr : t.spd(vrf)) {
+        if (unlikely(ip->time_to_live <= 1)) {
+            icmp4_error(w, ifindex, in, m, l2_len, kIcmpTimeExceeded, 0, 0);
+            return w.drop(m, ifindex, Drop::ip4_ttl_expired);
+        }
+        if (ipsec_forward(w, ifindex, in, m, l2_len, vrf, *spd, 4)) return;
+    }
     if (unlikely(!g)) {
         icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeNetUnreachable, 0);
         return w.drop(m, ifindex, Drop::no_route);
     }
-    if (g->kind == NhKind::local) return punt(w, ifindex, in, m);
     if (unlikely(ip->time_to_live <= 1)) {
         icmp4_error(w, ifindex, in, m, l2_len, kIcmpTimeExceeded, 0, 0);
         return w.drop(m, ifindex, Drop::ip4_ttl_expired);

@@ -4,6 +4,7 @@
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
 
+#include "crypto/esp_packet.hpp"
 #include "fastpath/egress.hpp"
 #include "fastpath/hash.hpp"
 #include "fastpath/punt.hpp"
@@ -74,7 +75,7 @@ uint32_t flow_hash6(const rte_ipv6_hdr* ip, const rte_mbuf* m, uint8_t proto, un
 }  // namespace
 
 void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf) noexcept {
+                 uint16_t vrf, bool decrypted) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv6_hdr))) return w.drop(m, ifindex, Drop::ip6_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len);
@@ -98,20 +99,34 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
         if (unlikely(g && g->kind == NhKind::vrf_lookup)) return w.drop(m, ifindex, Drop::vrf_leak_loop);
     }
-    if (unlikely(!g)) {
-        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeNoRoute, 0);
-        return w.drop(m, ifindex, Drop::no_route);
-    }
-    if (g->kind == NhKind::local) return punt(w, ifindex, in, m);
-
     uint8_t proto;
     unsigned l4_off = 0;
     bool fragment;
-    switch (walk_extensions(m, l2_len, proto, l4_off, fragment)) {
+    const ExtWalk walk = walk_extensions(m, l2_len, proto, l4_off, fragment);
+    if (g && g->kind == NhKind::local) {
+        if (walk == ExtWalk::ok && proto == kIpProtoEsp) {
+            if (unlikely(fragment)) return w.drop(m, ifindex, Drop::esp_fragment);
+            return esp_input(w, ifindex, in, m, l2_len, l4_off, total - (l4_off - l2_len), 6, vrf);
+        }
+        return punt(w, ifindex, in, m);  // the kernel judges its own malformed extension headers
+    }
+    switch (walk) {
         case ExtWalk::ok: break;
         case ExtWalk::truncated: return w.drop(m, ifindex, Drop::ip6_ext_truncated);
         case ExtWalk::too_long: return w.drop(m, ifindex, Drop::ip6_ext_chain_too_long);
         case ExtWalk::routing_type0: return w.drop(m, ifindex, Drop::ip6_routing_type0);
+    }
+    // The SPD decides before the FIB: protected destinations need no route of their own.
+    if (const SpdTable* spd = decrypted ? nullptr : t.spd(vrf)) {
+        if (unlikely(ip->hop_limits <= 1)) {
+            icmp6_error(w, ifindex, in, m, l2_len, kIcmp6TimeExceeded, 0, 0);
+            return w.drop(m, ifindex, Drop::ip6_hop_limit_expired);
+        }
+        if (ipsec_forward(w, ifindex, in, m, l2_len, vrf, *spd, 6)) return;
+    }
+    if (unlikely(!g)) {
+        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeNoRoute, 0);
+        return w.drop(m, ifindex, Drop::no_route);
     }
     if (unlikely(ip->hop_limits <= 1)) {
         icmp6_error(w, ifindex, in, m, l2_len, kIcmp6TimeExceeded, 0, 0);

@@ -1,6 +1,10 @@
 #include "fastpath/tables.hpp"
 
 #include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+
+#include "crypto/ipsec_sa.hpp"
 #include <rte_malloc.h>
 
 #include <algorithm>
@@ -96,6 +100,26 @@ void ForwardingTables::free_label_counter(uint32_t slot) {
     label_counter_slots_.release();
 }
 
+const IpsecSa* ForwardingTables::inbound_sa(uint32_t spi) const {
+    void* data;
+    return rte_hash_lookup_data(sad_, &spi, &data) >= 0 ? static_cast<const IpsecSa*>(data) : nullptr;
+}
+
+int ForwardingTables::add_inbound_sa(const IpsecSa* sa) {
+    void* old;
+    if (rte_hash_lookup_data(sad_, &sa->spi, &old) >= 0) return -EEXIST;
+    return rte_hash_add_key_data(sad_, &sa->spi, const_cast<IpsecSa*>(sa));
+}
+
+void ForwardingTables::remove_inbound_sa(uint32_t spi) { rte_hash_del_key(sad_, &spi); }
+
+void ForwardingTables::retire_sa(const IpsecSa* sa) { retire(RetireKind::ipsec_sa, 0, const_cast<IpsecSa*>(sa)); }
+
+void ForwardingTables::set_spd(uint16_t vrf, const SpdTable* spd) {
+    const SpdTable* old = spds_[vrf].exchange(spd, std::memory_order_acq_rel);
+    retire(RetireKind::spd_table, vrf, const_cast<SpdTable*>(old));
+}
+
 ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes, int socket_id)
     : sizes_(sizes), socket_id_(socket_id) {
     unsigned id = instance_counter.fetch_add(1);
@@ -119,6 +143,25 @@ ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes
     if (!dq_) throw std::runtime_error(fmt::format("cannot create RCU defer queue: {}", rte_strerror(rte_errno)));
 
     fibs_[0].store(make_fib(0, sizes), std::memory_order_release);
+    max_workers_ = max_workers;
+
+    // Lock-free readers, one writer; deleted keys' slots are reused only
+    // after a grace period of our RCU.
+    std::string sad_name = fmt::format("rp_sad{}", id);
+    rte_hash_parameters hp{};
+    hp.name = sad_name.c_str();
+    hp.entries = kMaxSas;
+    hp.key_len = sizeof(uint32_t);
+    hp.hash_func = rte_jhash;
+    hp.socket_id = socket_id;
+    hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
+    sad_ = rte_hash_create(&hp);
+    if (!sad_) throw std::runtime_error(fmt::format("cannot create the SAD: {}", rte_strerror(rte_errno)));
+    rte_hash_rcu_config hrc{};
+    hrc.v = qsbr_;
+    hrc.mode = RTE_HASH_QSBR_MODE_DQ;
+    if (rte_hash_rcu_qsbr_add(sad_, &hrc) != 0)
+        throw std::runtime_error(fmt::format("cannot attach RCU to the SAD: {}", rte_strerror(rte_errno)));
     ilm_ = zalloc_array<std::atomic<uint64_t>>(kLabelSpace);
 
     port_vlan_iface_ = reinterpret_cast<std::atomic<uint16_t>(*)[4096]>(
@@ -145,6 +188,9 @@ ForwardingTables::~ForwardingTables() {
     std::free(adjs_);
     std::free(port_vlan_iface_);
     std::free(ilm_);
+    // SAs belong to the IPsec publisher (live ones) or the defer queue (retired).
+    if (sad_) rte_hash_free(sad_);
+    for (auto& spd : spds_) delete spd.load();
     for (auto& f : fibs_) free_fib(f.load());
     rte_free(qsbr_);
 }
@@ -168,6 +214,8 @@ void ForwardingTables::free_retired(void* self_ptr, void* elements, unsigned cou
                 self->adj_slots_.reuse(r.index);
                 break;
             case RetireKind::label_counter_slot: self->label_counter_slots_.reuse(r.index); break;
+            case RetireKind::ipsec_sa: delete static_cast<IpsecSa*>(r.object); break;
+            case RetireKind::spd_table: delete static_cast<SpdTable*>(r.object); break;
         }
     }
 }

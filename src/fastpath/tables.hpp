@@ -27,7 +27,12 @@
 #include "common/net.hpp"
 #include "fastpath/limits.hpp"
 
+struct rte_hash;
+
 namespace rampart {
+
+struct IpsecSa;
+struct SpdTable;
 
 // One logical interface: a port or an 802.1Q sub-interface of one.
 struct InterfaceState {
@@ -169,6 +174,16 @@ public:
         return label >= label_lo_.load(std::memory_order_relaxed) && label <= label_hi_.load(std::memory_order_relaxed);
     }
     bool ttl_pipe() const { return ttl_pipe_.load(std::memory_order_relaxed); }
+    // IPsec: the inbound SA of an SPI, the SPD of a VRF (null: none configured).
+    const IpsecSa* inbound_sa(uint32_t spi) const;
+    const SpdTable* spd(uint16_t vrf) const {
+        return vrf < kMaxVrfs ? spds_[vrf].load(std::memory_order_acquire) : nullptr;
+    }
+    // Where a worker hands packets of SAs it does not own (see Worker::handoff).
+    rte_ring* handoff_ring(unsigned worker) const {
+        return worker < kMaxWorkers ? handoff_[worker].load(std::memory_order_acquire) : nullptr;
+    }
+    unsigned max_workers() const { return max_workers_; }
     uint32_t icmp_rate_pps() const { return icmp_rate_pps_.load(std::memory_order_relaxed); }
 
     // ---- writer side (control core only) ----
@@ -204,6 +219,14 @@ public:
     }
     void set_ttl_pipe(bool pipe) { ttl_pipe_.store(pipe, std::memory_order_relaxed); }
 
+    // IPsec. Objects passed in are owned by the tables from then on and freed
+    // after a grace period once replaced or removed.
+    int add_inbound_sa(const IpsecSa* sa);    // 0 or a negative errno (SAD full, SPI taken)
+    void remove_inbound_sa(uint32_t spi);      // does not free the SA: retire_sa() does
+    void retire_sa(const IpsecSa* sa);
+    void set_spd(uint16_t vrf, const SpdTable* spd);  // retires the previous one
+    void register_handoff(unsigned worker, rte_ring* ring) { handoff_[worker].store(ring, std::memory_order_release); }
+
     void set_icmp_rate_pps(uint32_t pps) { icmp_rate_pps_.store(pps, std::memory_order_relaxed); }
 
     // Frees retired objects whose grace period has passed. Cheap; call from the control loop.
@@ -214,7 +237,8 @@ public:
     size_t adjacencies_in_use() const { return adj_slots_.in_use(); }
 
 private:
-    enum class RetireKind : uint32_t { iface, group, adjacency, group_slot, adjacency_slot, label_counter_slot };
+    enum class RetireKind : uint32_t { iface, group, adjacency, group_slot, adjacency_slot, label_counter_slot,
+                                       ipsec_sa, spd_table };
     struct Retired {
         RetireKind kind;
         uint32_t index;
@@ -249,6 +273,11 @@ private:
     SlotIndexPool label_counter_slots_{kMaxIlmEntries, "label counter"};
     std::atomic<uint32_t> label_lo_{16}, label_hi_{kLabelSpace - 1};
     std::atomic<bool> ttl_pipe_{false};
+
+    rte_hash* sad_ = nullptr;  // inbound SPI -> const IpsecSa*
+    std::atomic<const SpdTable*> spds_[kMaxVrfs]{};
+    std::atomic<rte_ring*> handoff_[kMaxWorkers]{};
+    unsigned max_workers_ = 1;
 
     std::atomic<const InterfaceState*> ifaces_[kMaxInterfaces]{};
     std::atomic<uint16_t> (*port_vlan_iface_)[4096] = nullptr;  // [kMaxPorts][4096]

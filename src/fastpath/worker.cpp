@@ -2,6 +2,9 @@
 
 #include "fastpath/hash.hpp"
 
+#include "crypto/esp_crypto.hpp"
+#include "crypto/ipsec_sa.hpp"
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_hash_crc.h>
@@ -33,10 +36,28 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     }
     tsc_hz_ = double(rte_get_tsc_hz());
     label_counters_ = std::make_unique<LabelCounter[]>(kMaxIlmEntries);
+    sa_counters_ = std::make_unique<SaCounters[]>(kMaxSas);
+    try {
+        crypto_ = std::make_unique<crypto::CryptoEngine>();
+    } catch (const std::exception&) {
+        crypto_.reset();  // ESP is dropped and counted (esp_crypto_error); forwarding goes on
+    }
+    std::string hname = "rp_handoff" + std::to_string(cfg.id);
+    handoff_ring_ = rte_ring_lookup(hname.c_str());
+    if (!handoff_ring_)
+        handoff_ring_ = rte_ring_create_elem(hname.c_str(), sizeof(Handoff), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (!handoff_ring_) throw std::runtime_error("cannot create the IPsec hand-off ring");
+    tables_.register_handoff(cfg.id, handoff_ring_);
 }
 
 Worker::~Worker() {
     flush();
+    if (handoff_ring_) {
+        tables_.register_handoff(cfg_.id, nullptr);
+        Handoff h;
+        while (rte_ring_dequeue_elem(handoff_ring_, &h, sizeof h) == 0) rte_pktmbuf_free(h.m);
+        rte_ring_free(handoff_ring_);
+    }
     rte_ring_free(resolve_ring_);
 }
 
@@ -140,6 +161,7 @@ void Worker::process_rx(unsigned port_index, rte_mbuf** pkts, unsigned n) noexce
 unsigned Worker::poll_once() noexcept {
     rte_mbuf* pkts[kBurst];
     unsigned total = 0;
+    drain_handoff();
     for (unsigned i = 0; i < cfg_.nb_ports; ++i) {
         const WorkerPort& p = cfg_.ports[i];
         uint16_t n = rte_eth_rx_burst(p.port_id, p.queue, pkts, kBurst);

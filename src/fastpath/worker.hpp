@@ -16,6 +16,10 @@
 #include "fastpath/limits.hpp"
 #include "fastpath/tables.hpp"
 
+namespace rampart::crypto {
+class CryptoEngine;
+}
+
 namespace rampart {
 
 struct InterfaceCounters {
@@ -52,6 +56,20 @@ struct ResolveRequest {
 };
 static_assert(sizeof(ResolveRequest) % 4 == 0);
 
+struct SaCounters;
+
+// A packet handed to the worker that owns its SA: processed again from the IP
+// stage on that worker.
+struct Handoff {
+    rte_mbuf* m;
+    uint16_t ifindex;
+    uint8_t l2_len;
+    uint8_t family;  // 4 or 6
+    uint16_t vrf;
+    uint16_t pad;
+};
+static_assert(sizeof(Handoff) == 16);
+
 struct WorkerPort {
     uint16_t port_id = kNoPort;
     uint16_t twin_port_id = kNoPort;
@@ -86,6 +104,7 @@ public:
 
     const WorkerCounters& counters() const { return counters_; }
     const LabelCounter* label_counters() const { return label_counters_.get(); }
+    const SaCounters* sa_counters() const { return sa_counters_.get(); }
     WorkerCounters& counters_mut() { return counters_; }
     rte_ring* resolve_ring() const { return resolve_ring_; }
     unsigned id() const { return cfg_.id; }
@@ -114,6 +133,11 @@ public:
     ForwardingTables& tables_;
     WorkerCounters counters_{};
     std::unique_ptr<LabelCounter[]> label_counters_;  // [kMaxIlmEntries]
+    std::unique_ptr<SaCounters[]> sa_counters_;       // [kMaxSas]
+    std::unique_ptr<crypto::CryptoEngine> crypto_;    // null if the CPU cannot (ESP is then dropped, counted)
+    rte_ring* handoff_ring_ = nullptr;                // packets of SAs this worker owns, from other workers
+    uint16_t ip_id_ = 0;                              // outer IPv4 identification
+    void drain_handoff() noexcept;
     std::array<TxBuffer, kMaxPorts> tx_{};
     std::array<uint16_t, kMaxPorts> tx_queue_{};  // by DPDK port id
     rte_ring* resolve_ring_ = nullptr;
@@ -126,10 +150,22 @@ public:
 void eth_input(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;
 // `vrf`: the table the destination is looked up in (the ingress interface's,
 // or the one an MPLS pop-and-lookup label names).
+// `decrypted`: the packet came out of an ESP SA whose policy it matched, so
+// the SPD is not consulted again.
 void ip4_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf) noexcept;
+                 uint16_t vrf, bool decrypted = false) noexcept;
 void ip6_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf) noexcept;
+                 uint16_t vrf, bool decrypted = false) noexcept;
+// IPsec (fastpath/ipsec.cpp). ipsec_forward: the SPD decision for a packet
+// about to be forwarded in `vrf` (IP header at l2_len, TTL already checked);
+// returns false when the packet is to be forwarded in clear (bypass),
+// otherwise it was consumed (protected, discarded or handed off).
+struct SpdTable;
+bool ipsec_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                   uint16_t vrf, const SpdTable& spd, unsigned family) noexcept;
+// ESP addressed to us: `esp_off`/`esp_len` locate the ESP header and what follows.
+void esp_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+               unsigned esp_off, unsigned esp_len, unsigned family, uint16_t vrf) noexcept;
 // Labelled frames (EtherType 0x8847): ILM lookup, swap/pop/pop-and-lookup.
 void mpls_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept;
 void local_output(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;

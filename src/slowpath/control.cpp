@@ -16,7 +16,21 @@ namespace rampart {
 Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirror, netlink::Socket* nl,
                  std::vector<WorkerSlot> workers)
     : tables_(tables), fib_(fib), mirror_(mirror), nl_(nl), workers_(std::move(workers)),
-      last_(workers_.size()), prev_(workers_.size()) {}
+      last_(workers_.size()), prev_(workers_.size()) {
+    ipsec_ = std::make_unique<IpsecPublisher>(tables_, unsigned(workers_.size()),
+                                              [this](uint32_t slot) { return sa_counters_now(slot); });
+}
+
+SaCounters Control::sa_counters_now(uint32_t slot) const {
+    SaCounters s{};
+    for (auto& w : workers_) {
+        if (!w.worker || !w.worker->sa_counters()) continue;
+        const auto* from = reinterpret_cast<const uint64_t*>(&w.worker->sa_counters()[slot]);
+        auto* to = reinterpret_cast<uint64_t*>(&s);
+        for (size_t i = 0; i < sizeof(SaCounters) / sizeof(uint64_t); ++i) to[i] += from[i];
+    }
+    return s;
+}
 
 std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes) {
     std::vector<std::string> problems = only_route ? fib_.reconcile_route(config_, only_route->vrf, only_route->prefix)
@@ -33,6 +47,16 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
         for (auto& s : workers_) ws.push_back(s.worker);
         LabelCounterView raw{ws, nullptr};
         for (uint32_t slot : fib_.take_new_label_counters()) label_baseline_[slot] = raw.sum(slot);
+    }
+    // IPsec follows the VRFs (tables, ids) and its own configuration; an SPD
+    // is recompiled only when one of them changed.
+    if (!ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) || vrfs_applied_.size() != config_.vrfs.size() ||
+        !std::equal(vrfs_applied_.begin(), vrfs_applied_.end(), config_.vrfs.begin(),
+                    [](auto& a, auto& b) { return a.first == b.first; })) {
+        auto more = ipsec_->sync(config_, fib_);
+        problems.insert(problems.end(), more.begin(), more.end());
+        ipsec_applied_ = config_.ipsec;
+        vrfs_applied_ = config_.vrfs;
     }
     std::string text;
     for (auto& p : problems) {
@@ -57,7 +81,7 @@ CommandResult Control::execute(const cmd::Parsed& c) {
     if (cmd::scope(c.id) == cmd::Scope::exec_only) return show(c);
     // apply_command changes nothing when it fails: no copy of the configuration needed.
     if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
-    log::info("config: {}", c.line);
+    log::info("config: {}", cmd::redact_secrets(c.line));  // never key material in logs
     switch (c.id) {
         case cmd::Id::Route:
             return {true, publish(RouteRef{c.has_arg("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
@@ -97,6 +121,17 @@ CommandResult Control::show(const cmd::Parsed& c) {
                 vrf = *id;
             }
             return {true, show_route(fib_, fam, p, vrf)};
+        }
+        case Id::ShowIpsecSa: {
+            std::optional<std::string> only;
+            if (c.has_arg("name")) only = c.word("name");
+            std::string text = show_ipsec_sa(config_, *ipsec_, only);
+            return {text.rfind("% ", 0) != 0, text};
+        }
+        case Id::ShowIpsecSpd: {
+            std::optional<std::string> vrf;
+            if (c.has_arg("vrf")) vrf = c.word("vrf");
+            return {true, show_ipsec_spd(config_, vrf)};
         }
         case Id::ShowMplsIlm: return {true, show_mpls_ilm(fib_, label_counters)};
         case Id::ShowMplsLabel: {

@@ -5,6 +5,8 @@
 // neighbour events into adjacencies.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "fastpath/worker.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/ipsec_publisher.hpp"
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
 
@@ -78,6 +81,10 @@ private:
     RunningConfig config_;
     std::vector<InterfaceCounters> baseline_ = std::vector<InterfaceCounters>(kMaxInterfaces);
     std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
+    std::unique_ptr<IpsecPublisher> ipsec_;
+    std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced, and with which VRFs
+    std::map<std::string, VrfConfig> vrfs_applied_;
+    SaCounters sa_counters_now(uint32_t slot) const;
     struct Sample {
         uint64_t tsc = 0, packets = 0, busy = 0;
     };

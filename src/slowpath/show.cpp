@@ -290,4 +290,56 @@ std::string show_workers(const std::vector<WorkerRate>& rates) {
     return out;
 }
 
+std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec, const std::optional<std::string>& only) {
+    std::string out;
+    for (const IpsecSaState& st : ipsec.sa_states(cfg)) {
+        if (only && *only != st.name) continue;
+        const IpsecSaConfig& c = *st.config;
+        const bool in = c.direction == IpsecSaConfig::Direction::inbound;
+        out += fmt::format("SA {} {} SPI {} (0x{:08x}), tunnel {} -> {}, vrf {}\n", st.name, in ? "inbound" : "outbound",
+                           c.spi, c.spi, c.local.str(), c.remote.str(), c.vrf.empty() ? "default" : c.vrf);
+        out += fmt::format("  {}{}{}{}\n", c.cipher.empty() ? "no encryption yet" : c.cipher,
+                           c.integrity.empty() ? "" : " " + c.integrity, c.esn ? ", ESN" : "",
+                           in ? fmt::format(", replay window {}", c.replay_window) : std::string());
+        if (!st.installed) {
+            out += fmt::format("  not installed: {}\n", st.reason);
+            continue;
+        }
+        const SaCounters n = ipsec.counters(st.counter);
+        out += fmt::format("  owner worker {}; {} packets, {} bytes{}\n", st.owner, n.packets, n.bytes,
+                           in ? std::string() : fmt::format("; {} sequence numbers used", st.sequence_used));
+        if (in)
+            out += fmt::format("  drops: {} auth failed, {} replayed, {} too old, {} bad trailer, {} policy mismatch\n",
+                               n.auth_failed, n.replay_duplicate, n.replay_too_old, n.bad_trailer, n.policy_mismatch);
+        else if (n.sequence_exhausted)
+            out += fmt::format("  drops: {} sequence exhausted (rekey needed)\n", n.sequence_exhausted);
+    }
+    if (only && out.empty()) return fmt::format("% unknown ipsec sa {}\n", *only);
+    if (out.empty()) out = "no IPsec SAs configured\n";
+    return out;
+}
+
+std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf) {
+    std::string out;
+    for (auto& [vrf_name, entries] : cfg.ipsec.policies) {
+        if (vrf && *vrf != vrf_name && !(vrf_name.empty() && *vrf == "default")) continue;
+        out += fmt::format("SPD of vrf {}\n", vrf_name.empty() ? "default" : vrf_name);
+        for (auto& [seq, p] : entries) {
+            std::string sel = fmt::format("local {} remote {}", p.local.str(), p.remote.str());
+            if (p.protocol) sel += fmt::format(" protocol {}", *p.protocol);
+            if (p.local_port_lo != 0 || p.local_port_hi != 65535)
+                sel += fmt::format(" local-ports {}-{}", p.local_port_lo, p.local_port_hi);
+            if (p.remote_port_lo != 0 || p.remote_port_hi != 65535)
+                sel += fmt::format(" remote-ports {}-{}", p.remote_port_lo, p.remote_port_hi);
+            std::string action = p.action == IpsecPolicyConfig::Action::bypass    ? "bypass"
+                                 : p.action == IpsecPolicyConfig::Action::discard ? "discard"
+                                                                                  : "protect out " + p.outbound_sa;
+            if (p.action == IpsecPolicyConfig::Action::protect && !p.inbound_sa.empty()) action += " in " + p.inbound_sa;
+            out += fmt::format("  {:>5}  {}  {}\n", seq, sel, action);
+        }
+    }
+    if (out.empty()) out = "no SPD entries\n";
+    return out;
+}
+
 }  // namespace rampart

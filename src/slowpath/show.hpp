@@ -9,6 +9,7 @@
 #include "fastpath/worker.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/ipsec_publisher.hpp"
 
 namespace rampart {
 
@@ -45,6 +46,9 @@ std::string show_mpls_label(const FibPublisher& fib, const LabelCounterView& cou
 std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib);
 std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& fib);
 std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only);
+// Never prints key material.
+std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec, const std::optional<std::string>& only);
+std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf);
 std::string show_neighbors(const FibPublisher& fib);
 std::string show_workers(const std::vector<WorkerRate>& rates);
 

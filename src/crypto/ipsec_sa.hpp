@@ -1,0 +1,60 @@
+// What the workers see of IPsec: security associations and per-VRF SPDs,
+// built and published by the control core (slowpath/ipsec_publisher), read
+// lock-free. An SA's keys and identity are immutable; its sequence counter and
+// replay window are touched only by its owner worker (packets for the SA that
+// land elsewhere are handed over on a ring), so no locks or atomics per packet.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+#include "crypto/esp_crypto.hpp"
+#include "crypto/esp_packet.hpp"
+#include "crypto/replay.hpp"
+#include "crypto/spd.hpp"
+
+namespace rampart {
+
+inline constexpr unsigned kMaxSas = 1u << 17;  // SAs at once (counter slots per worker; the SAD is sized from it)
+
+struct IpsecSa {
+    std::string name;
+    uint32_t spi = 0;
+    bool inbound = true;
+    Family family = Family::v4;                 // of the outer header
+    std::array<uint8_t, 16> local{}, remote{};  // tunnel endpoints, network order
+    uint16_t vrf = 0;                           // the inner traffic's table
+    uint16_t owner = 0;                         // worker owning sequence numbers / the replay window
+    uint32_t counter = 0;                       // per-worker counter slot
+    EspLayout layout{};
+    bool esn = false;
+    std::unique_ptr<crypto::SaCrypto> crypto;
+    uint64_t iv_base = 0;  // AEAD IVs are iv_base + sequence number: unique per key even if the SA is rebuilt
+
+    // Owner worker only.
+    mutable ReplayWindow window;
+    mutable OutboundSequence sequence{false};
+};
+
+struct SpdEntry {
+    SpdAction action = SpdAction::discard;
+    const IpsecSa* outbound = nullptr;  // protect
+    const IpsecSa* inbound = nullptr;   // protect: decrypted traffic of this SA must match this entry
+};
+
+// One VRF's SPD: the classifier and, per rule index, what to do.
+struct SpdTable {
+    std::unique_ptr<SpdClassifier> classifier;
+    std::vector<SpdEntry> entries;
+};
+
+// Per SA, per worker; summed on read.
+struct SaCounters {
+    uint64_t packets, bytes;
+    uint64_t auth_failed, replay_duplicate, replay_too_old, bad_trailer, policy_mismatch, sequence_exhausted;
+};
+
+}  // namespace rampart

@@ -1,0 +1,378 @@
+// IPsec in the worker: the SPD decision for forwarded packets (RFC 4301 §5.1:
+// BYPASS / DISCARD / PROTECT, and §5.2: cleartext that must arrive protected
+// is discarded), ESP tunnel-mode encapsulation through the SA's crypto engine
+// (RFC 4303 §3.3), and ESP input: SAD by SPI, anti-replay, decryption, the
+// trailer, and the decrypted packet checked against its SA's policy before it
+// is forwarded in the SA's VRF. An SA's sequence counter and replay window
+// are touched only by its owner worker; other workers hand the packet over.
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+#include <rte_random.h>
+#include <rte_ring.h>
+
+#include "crypto/esp_crypto.hpp"
+#include "crypto/ipsec_sa.hpp"
+#include "fastpath/egress.hpp"
+#include "fastpath/hash.hpp"
+#include "fastpath/ip_ttl.hpp"
+#include "fastpath/worker.hpp"
+
+namespace rampart {
+
+namespace {
+
+constexpr uint8_t kOuterTtl = 64;
+constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoSctp = 132, kProtoIcmp6 = 58;
+
+void store_be32(uint8_t* p, uint32_t v) {
+    v = rte_cpu_to_be_32(v);
+    std::memcpy(p, &v, 4);
+}
+
+// The selector fields of the IP packet at `l3`. `reverse`: the packet comes
+// from the remote side (inbound view: local = destination).
+bool spd_fields(const rte_mbuf* m, unsigned l3, unsigned family, bool reverse, SpdPacket& p) {
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, l3);
+    unsigned l4;
+    bool first_fragment = true;
+    if (family == 4) {
+        if (m->data_len < l3 + sizeof(rte_ipv4_hdr)) return false;
+        const auto* h = reinterpret_cast<const rte_ipv4_hdr*>(ip);
+        p.family = Family::v4;
+        std::memcpy(p.local.data(), reverse ? &h->dst_addr : &h->src_addr, 4);
+        std::memcpy(p.remote.data(), reverse ? &h->src_addr : &h->dst_addr, 4);
+        p.protocol = h->next_proto_id;
+        l4 = l3 + (h->version_ihl & 0xf) * 4u;
+        first_fragment = (h->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK)) == 0;
+    } else {
+        if (m->data_len < l3 + sizeof(rte_ipv6_hdr)) return false;
+        const auto* h = reinterpret_cast<const rte_ipv6_hdr*>(ip);
+        p.family = Family::v6;
+        std::memcpy(p.local.data(), reverse ? h->dst_addr : h->src_addr, 16);
+        std::memcpy(p.remote.data(), reverse ? h->src_addr : h->dst_addr, 16);
+        p.protocol = h->proto;  // extension headers: the ports are left out (OPAQUE, RFC 4301 §4.4.1.1)
+        l4 = l3 + sizeof(rte_ipv6_hdr);
+    }
+    p.local_port = p.remote_port = 0;
+    if (!first_fragment || m->data_len < l4 + 4) return true;
+    const uint8_t* t = rte_pktmbuf_mtod_offset(m, const uint8_t*, l4);
+    uint16_t a, b;
+    if (p.protocol == kProtoTcp || p.protocol == kProtoUdp || p.protocol == kProtoSctp) {
+        a = uint16_t(t[0] << 8 | t[1]);  // source port
+        b = uint16_t(t[2] << 8 | t[3]);
+    } else if (p.protocol == kProtoIcmp || p.protocol == kProtoIcmp6) {
+        // ICMP type and code take the place of the ports, whatever the direction.
+        p.local_port = t[0];
+        p.remote_port = t[1];
+        return true;
+    } else {
+        return true;
+    }
+    p.local_port = reverse ? b : a;
+    p.remote_port = reverse ? a : b;
+    return true;
+}
+
+SaCounters& sa_counter(Worker& w, const IpsecSa& sa) { return w.sa_counters_[sa.counter % kMaxSas]; }
+
+// Builds the outer header at `outer_off` and routes the ESP packet out.
+void send_outer(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off,
+                unsigned esp_total, uint8_t tos, bool df) {
+    const ForwardingTables& t = w.tables_;
+    uint8_t* o = rte_pktmbuf_mtod_offset(m, uint8_t*, outer_off);
+    int64_t nh;
+    uint16_t ethertype;
+    unsigned outer_len;
+    if (sa.family == Family::v4) {
+        auto* h = reinterpret_cast<rte_ipv4_hdr*>(o);
+        outer_len = sizeof(rte_ipv4_hdr) + esp_total;
+        h->version_ihl = 0x45;
+        h->type_of_service = tos;
+        h->total_length = rte_cpu_to_be_16(uint16_t(outer_len));
+        h->packet_id = rte_cpu_to_be_16(w.ip_id_++);
+        h->fragment_offset = df ? RTE_BE16(RTE_IPV4_HDR_DF_FLAG) : 0;
+        h->time_to_live = kOuterTtl;
+        h->next_proto_id = kIpProtoEsp;
+        std::memcpy(&h->src_addr, sa.local.data(), 4);
+        std::memcpy(&h->dst_addr, sa.remote.data(), 4);
+        h->hdr_checksum = 0;
+        h->hdr_checksum = rte_ipv4_cksum(h);
+        uint32_t dst;
+        std::memcpy(&dst, sa.remote.data(), 4);
+        nh = t.lookup4(rte_be_to_cpu_32(dst), 0);
+        ethertype = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    } else {
+        auto* h = reinterpret_cast<rte_ipv6_hdr*>(o);
+        outer_len = sizeof(rte_ipv6_hdr) + esp_total;
+        h->vtc_flow = rte_cpu_to_be_32(6u << 28 | uint32_t(tos) << 20);
+        h->payload_len = rte_cpu_to_be_16(uint16_t(esp_total));
+        h->proto = kIpProtoEsp;
+        h->hop_limits = kOuterTtl;
+        std::memcpy(h->src_addr, sa.local.data(), 16);
+        std::memcpy(h->dst_addr, sa.remote.data(), 16);
+        nh = t.lookup6(sa.remote.data(), 0);
+        ethertype = RTE_BE16(RTE_ETHER_TYPE_IPV6);
+    }
+    // The tunnel endpoints are in the default table.
+    const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+    if (unlikely(!g || g->kind != NhKind::forward)) {
+        if (g && g->kind == NhKind::glean) w.request_resolve(g->ifindex, IpAddr{sa.family, sa.remote});
+        return w.drop(m, in_ifindex, g && g->kind == NhKind::glean ? Drop::neighbor_unresolved : Drop::no_route);
+    }
+    Egress e;
+    if (!select_egress(w, *g, rte_hash_crc_4byte(sa.spi, 0), in_ifindex, m, e)) return;
+    if (unlikely(outer_len + 4u * e.labels->count > e.out->mtu)) return w.drop(m, in_ifindex, Drop::esp_mtu_exceeded);
+    ip_output(w, e, m, outer_off, ethertype, t.ttl_pipe() ? 255 : kOuterTtl, uint8_t(tos >> 5));
+}
+
+// Tunnel mode (RFC 4303 §3.1.2): the whole inner packet at `l2_len` is the payload.
+void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned l2_len, unsigned family) {
+    SaCounters& c = sa_counter(w, sa);
+    if (unlikely(!w.crypto_)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
+    const std::optional<uint64_t> seq = sa.sequence.next();
+    if (unlikely(!seq)) {
+        ++c.sequence_exhausted;
+        return w.drop(m, in_ifindex, Drop::esp_sequence_exhausted);
+    }
+    if (unlikely(m->nb_segs != 1)) return w.drop(m, in_ifindex, Drop::esp_no_room);
+
+    // Forwarding into the tunnel is a hop (RFC 4301 §5.1.2.1): the inner TTL
+    // drops by one; DSCP/ECN and DF are copied to the outer header.
+    auto* inner = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
+    uint8_t tos;
+    bool df = false;
+    if (family == 4) {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(inner);
+        ip4_set_ttl(ip, uint8_t(ip->time_to_live - 1));
+        tos = ip->type_of_service;
+        df = ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+    } else {
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(inner);
+        --ip->hop_limits;
+        tos = uint8_t(rte_be_to_cpu_32(ip->vtc_flow) >> 20);
+    }
+    const uint32_t inner_len = m->pkt_len - l2_len;
+    const EspLayout& L = sa.layout;
+    const EspEncapSizes sz = esp_encap_sizes(inner_len, L);
+    const unsigned outer_hdr = sa.family == Family::v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr);
+    const unsigned front = outer_hdr + kEspHeaderLen + L.iv_len;  // what goes before the inner packet
+    unsigned inner_off = l2_len;
+    if (inner_off < front) {
+        if (unlikely(!rte_pktmbuf_prepend(m, uint16_t(front - inner_off)))) return w.drop(m, in_ifindex, Drop::esp_no_room);
+        inner_off = front;
+    }
+    const unsigned tail = sz.encrypted_len - inner_len + L.icv_len;
+    uint8_t* tail_at = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(tail)));
+    if (unlikely(!tail_at)) return w.drop(m, in_ifindex, Drop::esp_no_room);
+    write_esp_trailer(tail_at, uint8_t(sz.pad_len), family == 4 ? kNextHeaderIpv4 : kNextHeaderIpv6);
+
+    const unsigned esp_off = inner_off - L.iv_len - kEspHeaderLen;
+    uint8_t* esp = rte_pktmbuf_mtod_offset(m, uint8_t*, esp_off);
+    store_be32(esp, sa.spi);
+    store_be32(esp + 4, uint32_t(*seq));
+    uint8_t* iv = esp + kEspHeaderLen;
+    if (L.iv_len == 8) {
+        // AEAD nonce: unique per key, which a counter guarantees (RFC 4106 §3.1).
+        const uint64_t v = rte_cpu_to_be_64(sa.iv_base + *seq);
+        std::memcpy(iv, &v, 8);
+    } else {
+        for (unsigned i = 0; i < L.iv_len; i += 8) {  // CBC: unpredictable (RFC 3602 §3)
+            const uint64_t r = rte_rand();
+            std::memcpy(iv + i, &r, std::min(8u, L.iv_len - i));
+        }
+    }
+    uint8_t aad[12];
+    crypto::EspOp op;
+    op.sa = sa.crypto.get();
+    op.dir = crypto::EspDir::encrypt;
+    op.iv = iv;
+    op.cipher_start = iv + L.iv_len;
+    op.cipher_len = sz.encrypted_len;
+    op.icv = op.cipher_start + sz.encrypted_len;
+    if (sa.crypto->transform().aead()) {
+        // RFC 4106 §5 / RFC 7634 §2.1: SPI and sequence number, with the high half under ESN.
+        std::memcpy(aad, esp, 4);
+        if (sa.esn) store_be32(aad + 4, uint32_t(*seq >> 32));
+        std::memcpy(aad + (sa.esn ? 8 : 4), esp + 4, 4);
+        op.aad = aad;
+        op.aad_len = sa.esn ? 12 : 8;
+    } else {
+        op.auth_start = esp;
+        op.auth_len = kEspHeaderLen + L.iv_len + sz.encrypted_len;
+        op.esn = sa.esn;
+        op.esn_high = uint32_t(*seq >> 32);
+    }
+    if (unlikely(w.crypto_->run(&op, 1) != 1)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
+    ++c.packets;
+    c.bytes += inner_len;
+    send_outer(w, in_ifindex, sa, m, esp_off - outer_hdr, sz.total_len, tos, df);
+}
+
+bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || w.tables_.max_workers() == 1; }
+
+void hand_over(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family, uint16_t vrf, unsigned owner) {
+    rte_ring* r = w.tables_.handoff_ring(owner);
+    Handoff h{m, ifindex, uint8_t(l2_len), uint8_t(family), vrf, 0};
+    if (unlikely(!r || rte_ring_enqueue_elem(r, &h, sizeof h) != 0)) w.drop(m, ifindex, Drop::ipsec_handoff_full);
+}
+
+Drop esp_drop(EspError e) {
+    switch (e) {
+        case EspError::esp_bad_alignment: return Drop::esp_bad_alignment;
+        case EspError::esp_bad_pad_length:
+        case EspError::esp_bad_padding: return Drop::esp_bad_trailer;
+        default: return Drop::esp_truncated;
+    }
+}
+
+}  // namespace
+
+bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len, uint16_t vrf,
+                   const SpdTable& spd, unsigned family) noexcept {
+    SpdPacket p;
+    if (!spd_fields(m, l2_len, family, false, p)) return false;
+    const int32_t out = spd.classifier->classify(p);
+    if (out >= 0 && size_t(out) < spd.entries.size()) {
+        const SpdEntry& e = spd.entries[size_t(out)];
+        switch (e.action) {
+            case SpdAction::bypass: return false;
+            case SpdAction::discard: w.drop(m, ifindex, Drop::ipsec_policy_discard); return true;
+            case SpdAction::protect:
+                if (unlikely(!e.outbound)) {
+                    w.drop(m, ifindex, Drop::ipsec_policy_discard);
+                    return true;
+                }
+                if (!owned_here(w, *e.outbound)) {
+                    hand_over(w, ifindex, m, l2_len, family, vrf, e.outbound->owner);
+                    return true;
+                }
+                esp_encapsulate(w, ifindex, *e.outbound, m, l2_len, family);
+                return true;
+        }
+    }
+    // Not for protection on the way out; but traffic that the SPD protects
+    // coming the other way must not be accepted in clear.
+    SpdPacket r;
+    if (!spd_fields(m, l2_len, family, true, r)) return false;
+    const int32_t back = spd.classifier->classify(r);
+    if (back >= 0 && size_t(back) < spd.entries.size() && spd.entries[size_t(back)].action == SpdAction::protect) {
+        w.drop(m, ifindex, Drop::ipsec_cleartext_protected);
+        return true;
+    }
+    return false;
+}
+
+void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len, unsigned esp_off,
+               unsigned esp_len, unsigned family, uint16_t vrf) noexcept {
+    const ForwardingTables& t = w.tables_;
+    if (unlikely(esp_len < kEspHeaderLen || m->data_len < esp_off + esp_len))
+        return w.drop(m, ifindex, Drop::esp_truncated);
+    uint8_t* esp = rte_pktmbuf_mtod_offset(m, uint8_t*, esp_off);
+    uint32_t spi;
+    std::memcpy(&spi, esp, 4);
+    const IpsecSa* sa = t.inbound_sa(rte_be_to_cpu_32(spi));
+    // The SA must be ours at this destination (RFC 4301 §4.1: SPI + destination).
+    const uint8_t* dst = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + (family == 4 ? 16 : 24));
+    if (unlikely(!sa || sa->family != (family == 4 ? Family::v4 : Family::v6) ||
+                 std::memcmp(dst, sa->local.data(), family == 4 ? 4 : 16) != 0))
+        return w.drop(m, ifindex, Drop::esp_unknown_spi);
+    if (!owned_here(w, *sa)) return hand_over(w, ifindex, m, l2_len, family, vrf, sa->owner);
+    if (unlikely(!w.crypto_)) return w.drop(m, ifindex, Drop::esp_crypto_error);
+    SaCounters& c = sa_counter(w, *sa);
+
+    const EspLayout& L = sa->layout;
+    EspHeader hdr;
+    if (EspError err = parse_esp_header(esp, esp_len, L, hdr); err != EspError::none)
+        return w.drop(m, ifindex, esp_drop(err));
+    const ReplayVerdict v = sa->window.check(hdr.seq);
+    if (unlikely(!v.ok())) {
+        const bool dup = v.result == ReplayResult::replay_duplicate;
+        ++(dup ? c.replay_duplicate : c.replay_too_old);
+        return w.drop(m, ifindex, dup ? Drop::esp_replay_duplicate : Drop::esp_replay_too_old);
+    }
+    uint8_t aad[12];
+    crypto::EspOp op;
+    op.sa = sa->crypto.get();
+    op.dir = crypto::EspDir::decrypt;
+    op.iv = esp + kEspHeaderLen;
+    op.cipher_start = esp + kEspHeaderLen + L.iv_len;
+    op.cipher_len = esp_len - kEspHeaderLen - L.iv_len - L.icv_len;
+    op.icv = esp + esp_len - L.icv_len;
+    if (sa->crypto->transform().aead()) {
+        std::memcpy(aad, esp, 4);
+        if (sa->esn) store_be32(aad + 4, v.seq_high);
+        std::memcpy(aad + (sa->esn ? 8 : 4), esp + 4, 4);
+        op.aad = aad;
+        op.aad_len = sa->esn ? 12 : 8;
+    } else {
+        op.auth_start = esp;
+        op.auth_len = esp_len - L.icv_len;
+        op.esn = sa->esn;
+        op.esn_high = v.seq_high;
+    }
+    if (unlikely(w.crypto_->run(&op, 1) != 1)) {
+        if (op.status == crypto::EspStatus::auth_failed) {
+            ++c.auth_failed;
+            return w.drop(m, ifindex, Drop::esp_auth_failed);
+        }
+        return w.drop(m, ifindex, Drop::esp_crypto_error);
+    }
+    // Only an authenticated packet moves the window (RFC 4303 §3.4.3).
+    const ReplayResult accepted = sa->window.accept(v.seq_high, hdr.seq);
+    if (unlikely(accepted != ReplayResult::ok)) {
+        const bool dup = accepted == ReplayResult::replay_duplicate;
+        ++(dup ? c.replay_duplicate : c.replay_too_old);
+        return w.drop(m, ifindex, dup ? Drop::esp_replay_duplicate : Drop::esp_replay_too_old);
+    }
+    uint32_t payload_len;
+    uint8_t next_header;
+    if (check_esp_trailer(op.cipher_start, op.cipher_len, L, payload_len, next_header) != EspError::none) {
+        ++c.bad_trailer;
+        return w.drop(m, ifindex, Drop::esp_bad_trailer);
+    }
+    if (next_header == kNextHeaderNoNext) return w.drop(m, ifindex, Drop::esp_dummy_packet);
+    if (next_header != kNextHeaderIpv4 && next_header != kNextHeaderIpv6)
+        return w.drop(m, ifindex, Drop::esp_bad_next_header);
+    const unsigned inner_family = next_header == kNextHeaderIpv4 ? 4 : 6;
+
+    // Strip outer header, ESP header, IV, trailer and ICV; keep the L2 header in front.
+    const unsigned inner_off = esp_off + kEspHeaderLen + L.iv_len;
+    rte_pktmbuf_trim(m, uint16_t(m->pkt_len - inner_off - payload_len));
+    auto* h = rte_pktmbuf_mtod(m, uint8_t*);
+    std::memmove(h + inner_off - l2_len, h, l2_len);
+    rte_pktmbuf_adj(m, uint16_t(inner_off - l2_len));
+    h = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint16_t ethertype = inner_family == 4 ? RTE_BE16(RTE_ETHER_TYPE_IPV4) : RTE_BE16(RTE_ETHER_TYPE_IPV6);
+    std::memcpy(h + l2_len - 2, &ethertype, 2);
+
+    // RFC 4301 §5.2 (4): the decrypted packet must match the SA's policy.
+    const SpdTable* spd = t.spd(sa->vrf);
+    SpdPacket p;
+    const int32_t rule = spd && spd_fields(m, l2_len, inner_family, true, p) ? spd->classifier->classify(p) : -1;
+    if (rule < 0 || size_t(rule) >= spd->entries.size() || spd->entries[size_t(rule)].action != SpdAction::protect ||
+        spd->entries[size_t(rule)].inbound != sa) {
+        ++c.policy_mismatch;
+        return w.drop(m, ifindex, Drop::esp_policy_mismatch);
+    }
+    ++c.packets;
+    c.bytes += payload_len;
+    if (inner_family == 4) return ip4_forward(w, ifindex, in, m, l2_len, sa->vrf, true);
+    ip6_forward(w, ifindex, in, m, l2_len, sa->vrf, true);
+}
+
+void Worker::drain_handoff() noexcept {
+    if (!handoff_ring_) return;
+    Handoff hs[kBurst];
+    const unsigned n = rte_ring_dequeue_burst_elem(handoff_ring_, hs, sizeof(Handoff), kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        const InterfaceState* in = tables_.iface(hs[i].ifindex);
+        if (unlikely(!in)) {
+            drop(hs[i].m, hs[i].ifindex, Drop::ingress_down);
+            continue;
+        }
+        if (hs[i].family == 4) ip4_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf);
+        else ip6_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf);
+    }
+}
+
+}  // namespace rampart

@@ -1,0 +1,214 @@
+#include "slowpath/ipsec_publisher.hpp"
+
+#include <rte_hash_crc.h>
+#include <rte_random.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace rampart {
+
+namespace {
+
+SaCounters minus(SaCounters a, const SaCounters& b) {
+    auto* x = reinterpret_cast<uint64_t*>(&a);
+    const auto* y = reinterpret_cast<const uint64_t*>(&b);
+    for (size_t i = 0; i < sizeof(SaCounters) / sizeof(uint64_t); ++i) x[i] -= y[i];
+    return a;
+}
+
+SpdSelector selector_of(const IpsecPolicyConfig& p) {
+    return SpdSelector{p.local, p.remote, p.protocol, PortRange{p.local_port_lo, p.local_port_hi},
+                       PortRange{p.remote_port_lo, p.remote_port_hi}};
+}
+
+}  // namespace
+
+IpsecPublisher::IpsecPublisher(ForwardingTables& tables, unsigned workers, std::function<SaCounters(uint32_t)> current)
+    : tables_(tables), workers_(workers ? workers : 1), current_(std::move(current)) {}
+
+IpsecPublisher::~IpsecPublisher() {
+    for (auto& [name, live] : live_) {
+        if (live.sa->inbound) tables_.remove_inbound_sa(live.sa->spi);
+        delete live.sa;
+    }
+    for (uint16_t vrf : spd_vrfs_) tables_.set_spd(vrf, nullptr);
+}
+
+IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg, uint16_t vrf, std::string& error) {
+    auto t = crypto::make_transform(cfg.cipher, cfg.integrity);
+    if (auto* e = std::get_if<std::string>(&t)) {
+        error = *e;
+        return nullptr;
+    }
+    const crypto::EspTransform transform = std::get<crypto::EspTransform>(t);
+    auto sa = std::make_unique<IpsecSa>();
+    try {
+        sa->crypto = std::make_unique<crypto::SaCrypto>(transform, cfg.cipher_key, cfg.integrity_key);
+    } catch (const std::exception& e) {
+        error = e.what();  // names lengths and algorithms, never key bytes
+        return nullptr;
+    }
+    auto window = ReplayWindow::create(cfg.replay_window, cfg.esn);
+    if (!window) {
+        error = fmt::format("replay window {}: {}", cfg.replay_window, ReplayWindow::size_error(cfg.replay_window));
+        return nullptr;
+    }
+    sa->name = name;
+    sa->spi = cfg.spi;
+    sa->inbound = cfg.direction == IpsecSaConfig::Direction::inbound;
+    sa->family = cfg.local.family;
+    sa->local = cfg.local.bytes;
+    sa->remote = cfg.remote.bytes;
+    sa->vrf = vrf;
+    sa->owner = uint16_t(rte_hash_crc_4byte(cfg.spi, 0) % workers_);
+    sa->layout = EspLayout{uint8_t(transform.iv_len()), uint8_t(transform.icv_len()), uint8_t(transform.block_align())};
+    sa->esn = cfg.esn;
+    sa->iv_base = rte_rand();
+    sa->window = *window;
+    sa->sequence = OutboundSequence(cfg.esn);
+    if (!free_counters_.empty()) {
+        sa->counter = free_counters_.back();
+        free_counters_.pop_back();
+    } else if (next_counter_ < kMaxSas) {
+        sa->counter = next_counter_++;
+    } else {
+        error = fmt::format("SA table full ({} SAs)", kMaxSas);
+        return nullptr;
+    }
+    baseline_[sa->counter] = current_ ? current_(sa->counter) : SaCounters{};
+    return sa.release();
+}
+
+void IpsecPublisher::retire(Live& live) {
+    if (live.sa->inbound) tables_.remove_inbound_sa(live.sa->spi);
+    free_counters_.push_back(live.sa->counter);
+    tables_.retire_sa(live.sa);
+    live.sa = nullptr;
+}
+
+std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const FibPublisher& fib) {
+    std::vector<std::string> problems;
+    not_installed_.clear();
+
+    // 1. The SAs wanted: kept when unchanged, built when new or changed.
+    std::map<std::string, Live> next;
+    std::vector<Live> replaced;
+    for (auto& [name, cfg] : config.ipsec.sas) {
+        if (!cfg.complete()) {
+            not_installed_[name] = "incomplete: needs an spi line and an encryption line";
+            continue;
+        }
+        auto vrf = fib.vrf_id(cfg.vrf);
+        if (!vrf) {
+            not_installed_[name] = fmt::format("vrf {} has no tables", cfg.vrf);
+            continue;
+        }
+        auto cur = live_.find(name);
+        if (cur != live_.end() && cur->second.cfg == cfg && cur->second.vrf == *vrf) {
+            next.emplace(name, cur->second);
+            live_.erase(cur);
+            continue;
+        }
+        std::string error;
+        IpsecSa* sa = build(name, cfg, *vrf, error);
+        if (!sa) {
+            not_installed_[name] = error;
+            problems.push_back(fmt::format("ipsec sa {} not installed: {}", name, error));
+            continue;
+        }
+        next.emplace(name, Live{cfg, *vrf, sa});
+    }
+
+    // 2. Inbound SPIs: whatever leaves or changes goes out of the SAD first.
+    for (auto& [name, live] : live_)
+        if (live.sa->inbound) tables_.remove_inbound_sa(live.sa->spi);
+    for (auto it = next.begin(); it != next.end();) {
+        IpsecSa* sa = it->second.sa;
+        if (sa->inbound && tables_.inbound_sa(sa->spi) != sa) {
+            if (int rc = tables_.add_inbound_sa(sa); rc != 0) {
+                std::string why = rc == -EEXIST ? fmt::format("inbound SPI {} is in use", sa->spi)
+                                                : fmt::format("SAD refused it ({})", strerror(-rc));
+                not_installed_[it->first] = why;
+                problems.push_back(fmt::format("ipsec sa {} not installed: {}", it->first, why));
+                free_counters_.push_back(sa->counter);
+                delete sa;  // never published
+                it = next.erase(it);
+                continue;
+            }
+        }
+        ++it;
+    }
+
+    // 3. One SPD per VRF with policies, pointing at the SAs of `next`.
+    std::vector<uint16_t> vrfs;
+    for (auto& [vrf_name, entries] : config.ipsec.policies) {
+        auto vrf = fib.vrf_id(vrf_name);
+        if (!vrf || entries.empty()) continue;
+        auto table = std::make_unique<SpdTable>();
+        std::vector<SpdSelector> selectors;
+        for (auto& [seq, p] : entries) {
+            SpdEntry e;
+            e.action = p.action == IpsecPolicyConfig::Action::bypass    ? SpdAction::bypass
+                       : p.action == IpsecPolicyConfig::Action::discard ? SpdAction::discard
+                                                                        : SpdAction::protect;
+            if (e.action == SpdAction::protect) {
+                // An entry whose SA is not installed discards: never send in clear what must be protected.
+                auto out = next.find(p.outbound_sa);
+                e.outbound = out != next.end() ? out->second.sa : nullptr;
+                auto in = p.inbound_sa.empty() ? next.end() : next.find(p.inbound_sa);
+                e.inbound = in != next.end() ? in->second.sa : nullptr;
+            }
+            selectors.push_back(selector_of(p));
+            table->entries.push_back(e);
+        }
+        try {
+            table->classifier = std::make_unique<SpdClassifier>(selectors, fmt::format("spd{}", *vrf));
+        } catch (const std::exception& e) {
+            problems.push_back(fmt::format("SPD of vrf {} not installed: {}", vrf_name.empty() ? "default" : vrf_name, e.what()));
+            continue;
+        }
+        tables_.set_spd(*vrf, table.release());
+        vrfs.push_back(*vrf);
+    }
+    for (uint16_t vrf : spd_vrfs_)
+        if (std::find(vrfs.begin(), vrfs.end(), vrf) == vrfs.end()) tables_.set_spd(vrf, nullptr);
+    spd_vrfs_ = vrfs;
+
+    // 4. Nothing points at the old SAs any more: retire them after a grace period.
+    for (auto& [name, live] : live_) retire(live);
+    live_ = std::move(next);
+    tables_.reclaim();
+    return problems;
+}
+
+SaCounters IpsecPublisher::counters(uint32_t slot) const {
+    if (slot >= kMaxSas || !current_) return SaCounters{};
+    return minus(current_(slot), baseline_[slot]);
+}
+
+std::vector<IpsecSaState> IpsecPublisher::sa_states(const RunningConfig& config) const {
+    std::vector<IpsecSaState> out;
+    for (auto& [name, cfg] : config.ipsec.sas) {
+        IpsecSaState s;
+        s.name = name;
+        s.config = &cfg;
+        auto live = live_.find(name);
+        if (live != live_.end()) {
+            s.installed = true;
+            s.owner = live->second.sa->owner;
+            s.counter = live->second.sa->counter;
+            // The sequence counter is readable from here (relaxed atomics); the replay window is not.
+            s.sequence_used = live->second.sa->inbound ? 0 : live->second.sa->sequence.sent();
+        } else {
+            auto why = not_installed_.find(name);
+            s.reason = why != not_installed_.end() ? why->second : "not installed";
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace rampart

@@ -1,0 +1,67 @@
+// The single writer of IPsec state: turns the configured SAs and SPD entries
+// into IpsecSa objects (keys expanded once, on the control core), the SAD
+// (inbound SPIs) and one compiled SPD per VRF, and publishes them so that a
+// worker always sees a complete, consistent set. An SA that did not change is
+// kept as it is (its sequence counter and replay window go on); a changed one
+// is rebuilt (a new SA for the peer: rekey).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/ipsec_sa.hpp"
+#include "fastpath/tables.hpp"
+#include "slowpath/config_model.hpp"
+#include "slowpath/fib_publisher.hpp"
+
+namespace rampart {
+
+struct IpsecSaState {
+    std::string name;
+    const IpsecSaConfig* config = nullptr;
+    bool installed = false;
+    std::string reason;        // why not installed
+    uint16_t owner = 0;
+    uint32_t counter = 0;
+    uint64_t sequence_used = 0;  // outbound: sequence numbers used so far
+};
+
+class IpsecPublisher {
+public:
+    // `current(slot)`: the workers' counters of a slot now (a reassigned slot starts from them).
+    IpsecPublisher(ForwardingTables& tables, unsigned workers, std::function<SaCounters(uint32_t)> current);
+    ~IpsecPublisher();  // workers must be stopped
+    IpsecPublisher(const IpsecPublisher&) = delete;
+    IpsecPublisher& operator=(const IpsecPublisher&) = delete;
+
+    // Brings the tables in line with `config` (VRF ids from `fib`). Returns one
+    // message per SA or SPD that could not be installed.
+    std::vector<std::string> sync(const RunningConfig& config, const FibPublisher& fib);
+
+    std::vector<IpsecSaState> sa_states(const RunningConfig& config) const;
+    SaCounters counters(uint32_t slot) const;  // since the slot was assigned
+
+private:
+    struct Live {
+        IpsecSaConfig cfg;
+        uint16_t vrf = 0;
+        IpsecSa* sa = nullptr;
+    };
+    IpsecSa* build(const std::string& name, const IpsecSaConfig& cfg, uint16_t vrf, std::string& error);
+    void retire(Live& live);
+
+    ForwardingTables& tables_;
+    unsigned workers_;
+    std::function<SaCounters(uint32_t)> current_;
+    std::map<std::string, Live> live_;
+    std::map<std::string, std::string> not_installed_;
+    std::vector<uint16_t> spd_vrfs_;  // VRFs with a published SPD
+    std::vector<uint32_t> free_counters_;
+    uint32_t next_counter_ = 0;
+    std::vector<SaCounters> baseline_ = std::vector<SaCounters>(kMaxSas);
+};
+
+}  // namespace rampart
