@@ -1,7 +1,8 @@
 // libFuzzer target for the packet parser: every input is one frame received
 // on port0 of the two-sided test topology and run through the real worker
 // pipeline (Ethernet, 802.1Q, IPv4 with options, IPv6 extension headers,
-// ICMP error generation, fragmentation, MPLS label stacks). ASan catches any read past the frame.
+// ICMP error generation, fragmentation, MPLS label stacks, ESP input and the
+// SPD). ASan catches any read past the frame.
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <unistd.h>
@@ -55,6 +56,23 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     topology->exec("mpls label 104 swap 301 via 203.0.113.10");
     topology->exec("route 100.64.0.0/16 via 203.0.113.2 labels 16001/16002/16003");
     topology->exec("route vrf blue 0.0.0.0/0 next-vrf default");
+    // IPsec: ESP to our port0 address decrypts with these SAs (GCM and CBC+HMAC),
+    // traffic to 100.65.0.0/16 is encrypted; 100.66.0.0/16 discarded, 100.67.0.0/16 bypassed.
+    for (const char* line : {
+             "ipsec sa g-in inbound spi 4096 tunnel 198.51.100.1 198.51.100.10",
+             "ipsec sa g-in encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213",
+             "ipsec sa g-out outbound spi 4097 tunnel 203.0.113.1 203.0.113.2",
+             "ipsec sa g-out encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213",
+             "ipsec sa c-in inbound spi 8192 tunnel 198.51.100.1 198.51.100.10",
+             "ipsec sa c-in encryption aes-cbc-128 key 000102030405060708090a0b0c0d0e0f",
+             "ipsec sa c-in integrity hmac-sha-256 key 000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f",
+             "ipsec sa c-in esn",
+             "ipsec policy 10 local 100.65.0.0/16 remote 192.0.2.0/24 protect g-out inbound g-in",
+             "ipsec policy 11 local 100.64.0.0/10 remote 198.51.100.0/24 protect g-out inbound c-in",
+             "ipsec policy 20 local 0.0.0.0/0 remote 100.66.0.0/16 discard",
+             "ipsec policy 30 local 0.0.0.0/0 remote 100.67.0.0/16 bypass",
+         })
+        topology->exec(line);
     return 0;
 }
 
