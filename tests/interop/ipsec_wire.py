@@ -1,0 +1,592 @@
+#!/usr/bin/python3
+"""ESP tunnel mode for ipsec.sh: scapy's SecurityAssociation (scapy.layers.ipsec,
+python3-cryptography underneath) is the peer gateway. It decrypts what rampartd
+puts on the wire and encrypts what rampartd must decrypt; tshark's ESP
+dissector is asked for a second opinion.
+
+  ipsec_wire.py config TRANSFORM OUTER ESN STATE SETUP TEARDOWN
+      fresh random keys and SPIs for one SA pair: STATE (json) for the other
+      commands, SETUP the rampart-cli lines that create the SAs and the two
+      policies, TEARDOWN the lines that remove them again.
+      TRANSFORM one of TRANSFORMS below; OUTER 4|6; ESN 0|1
+  ipsec_wire.py run STATE LAN_NS WAN_NS OUTDIR
+      one exchange (about a second): the LAN host (its kernel) sends a UDP
+      datagram to 192.0.2.55 and one to 2001:db8:c::55, which must leave
+      rampartd encrypted; then the peer sends an encrypted ICMP echo request
+      from 192.0.2.55 and one from 2001:db8:c::55 to the host, whose kernel
+      answers, and the replies must come back encrypted. Writes
+      OUTDIR/{out4,out6,in4,in6}.txt (first line "ok" or "fail", then what was
+      seen) and OUTDIR/esp.pcap (every ESP frame on the wan link).
+  ipsec_wire.py tshark STATE PCAP
+      tshark decrypts PCAP with the SA pair in an esp_sa UAT; each frame must
+      pass tshark's ICV check and decrypt to the inner packet scapy found.
+
+The process runs in the root namespace and opens its sockets inside LAN_NS and
+WAN_NS (setns), so one run does both sides without a second interpreter.
+
+Scapy 2.5 limitations worked around here:
+  * for ESP with an HMAC, scapy's AuthAlgo.sign/verify leave the ESN high half
+    out of the ICV (only AH appends it). RFC 4303 §2.2.1/§3.3.2.1 says the ICV
+    covers SPI | seq | IV | payload | padding | pad length | next header |
+    seq-high; under ESN this script computes and checks that ICV itself with
+    python3-cryptography's HMAC, and scapy only does the AES-CBC/NULL part.
+  * scapy's _ESPPlain.padding after decrypt is taken from the wrong offset;
+    the RFC 4303 padding (1, 2, 3, ...) is checked on the plaintext here.
+"""
+import ctypes
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
+PACKET_OUTGOING = 4
+CLONE_NEWNET = 0x40000000
+
+MAC_HOST, MAC_PEER = "02:aa:00:00:00:0a", "02:cc:00:00:00:02"
+MAC_PORT_LAN, MAC_PORT_WAN = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+HOST4, HOST6 = "198.51.100.10", "2001:db8:a::10"
+REMOTE4, REMOTE6 = "192.0.2.55", "2001:db8:c::55"
+TUNNEL = {"4": ("203.0.113.1", "203.0.113.2"), "6": ("2001:db8:b::1", "2001:db8:b::2")}  # (rampartd, peer)
+
+# name: rampartd cipher, cipher key bytes (AEAD: key + 4-byte salt), rampartd integrity, its key bytes,
+#       scapy crypt_algo, scapy auth_algo, hash, ICV bytes, tshark encryption, tshark authentication
+TRANSFORMS = {
+    "aes-gcm-128": ("aes-gcm-128", 20, None, 0, "AES-GCM", None, None, 16,
+                    "AES-GCM with 16 octet ICV [RFC4106]", "NULL"),
+    "aes-gcm-256": ("aes-gcm-256", 36, None, 0, "AES-GCM", None, None, 16,
+                    "AES-GCM with 16 octet ICV [RFC4106]", "NULL"),
+    "chacha20-poly1305": ("chacha20-poly1305", 36, None, 0, "CHACHA20-POLY1305", None, None, 16, None, None),
+    "aes-cbc-128+hmac-sha-256": ("aes-cbc-128", 16, "hmac-sha-256", 32, "AES-CBC", "SHA2-256-128", "sha256", 16,
+                                 "AES-CBC [RFC3602]", "HMAC-SHA-256-128 [RFC4868]"),
+    "aes-cbc-256+hmac-sha-384": ("aes-cbc-256", 32, "hmac-sha-384", 48, "AES-CBC", "SHA2-384-192", "sha384", 24,
+                                 "AES-CBC [RFC3602]", "HMAC-SHA-384-192 [RFC4868]"),
+    "aes-cbc-256+hmac-sha-512": ("aes-cbc-256", 32, "hmac-sha-512", 64, "AES-CBC", "SHA2-512-256", "sha512", 32,
+                                 "AES-CBC [RFC3602]", "HMAC-SHA-512-256 [RFC4868]"),
+    "null+hmac-sha-256": ("null", 0, "hmac-sha-256", 32, "NULL", "SHA2-256-128", "sha256", 16,
+                          "NULL", "HMAC-SHA-256-128 [RFC4868]"),
+}
+
+
+# --- config ------------------------------------------------------------------
+def cmd_config(transform, outer, esn, state_path, setup_path, teardown_path):
+    cipher, ckey_len, integrity, ikey_len = TRANSFORMS[transform][:4]
+    local, remote = TUNNEL[outer]
+    tag = os.urandom(3).hex()
+    state = {"transform": transform, "outer": outer, "esn": esn == "1", "sas": {}}
+    setup, teardown = [], []
+    spis = set()
+    for role, direction in (("out", "outbound"), ("in", "inbound")):
+        spi = 0
+        while spi < 0x1000 or spi in spis:
+            spi = int.from_bytes(os.urandom(4), "big")
+        spis.add(spi)
+        name = f"{role}-{tag}"
+        sa = {"name": name, "spi": spi, "ckey": os.urandom(ckey_len).hex(), "ikey": os.urandom(ikey_len).hex()}
+        state["sas"][role] = sa
+        ident = f"ipsec sa {name} {direction} spi {spi} tunnel {local} {remote}"
+        setup.append(ident)
+        setup.append(f"ipsec sa {name} encryption {cipher} key {sa['ckey']}" if ckey_len
+                     else f"ipsec sa {name} encryption null")
+        if integrity:
+            setup.append(f"ipsec sa {name} integrity {integrity} key {sa['ikey']}")
+        if state["esn"]:
+            setup.append(f"ipsec sa {name} esn")
+        teardown.append("no " + ident)
+    out, inn = state["sas"]["out"]["name"], state["sas"]["in"]["name"]
+    policies = [f"ipsec policy 10 local 198.51.100.0/24 remote 192.0.2.0/24 protect {out} inbound {inn}",
+                f"ipsec policy 20 local 2001:db8:a::/64 remote 2001:db8:c::/48 protect {out} inbound {inn}"]
+    setup += policies
+    teardown = ["no " + p for p in policies] + teardown
+    with open(state_path, "w") as f:
+        json.dump(state, f)
+    with open(setup_path, "w") as f:
+        f.write("\n".join(setup) + "\n")
+    with open(teardown_path, "w") as f:
+        f.write("\n".join(teardown) + "\n")
+    return 0
+
+
+# --- scapy's side of the SA pair -------------------------------------------------
+def scapy_imports():
+    global Ether, IP, IPv6, UDP, ICMP, ICMPv6EchoRequest, ICMPv6EchoReply, Raw, ESP, SecurityAssociation
+    global IPSecIntegrityError, wrpcap, hmac, hashes
+    from scapy.layers.l2 import Ether
+    from scapy.layers.inet import IP, UDP, ICMP
+    from scapy.layers.inet6 import IPv6, ICMPv6EchoRequest, ICMPv6EchoReply
+    from scapy.layers.ipsec import ESP, SecurityAssociation, IPSecIntegrityError
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+    from cryptography.hazmat.primitives import hmac, hashes
+
+
+class PeerSa:
+    """One SA as the peer has it: scapy does the ESP, except the ESN ICV of an HMAC transform."""
+
+    def __init__(self, state, role):
+        t = TRANSFORMS[state["transform"]]
+        sa = state["sas"][role]
+        self.spi, self.esn = sa["spi"], state["esn"]
+        self.hash, self.icv_len = t[6], t[7]
+        self.aead = t[6] is None
+        self.ikey = bytes.fromhex(sa["ikey"])
+        rampartd, peer = TUNNEL[state["outer"]]
+        # role "out" is rampartd's outbound SA: the peer decrypts with it; "in": the peer encrypts.
+        src, dst = (rampartd, peer) if role == "out" else (peer, rampartd)
+        outer = IP(src=src, dst=dst) if state["outer"] == "4" else IPv6(src=src, dst=dst)
+        self.own_icv = self.esn and not self.aead  # see the module docstring
+        self.sa = SecurityAssociation(ESP, spi=self.spi, crypt_algo=t[4],
+                                      crypt_key=bytes.fromhex(sa["ckey"]) if t[1] else None,
+                                      auth_algo=None if self.own_icv else t[5],
+                                      auth_key=None if self.own_icv else self.ikey,
+                                      tunnel_header=outer, esn_en=self.esn, esn=0)
+        self.crypt = self.sa.crypt_algo
+
+    def _icv(self, esp_bytes):
+        h = hmac.HMAC(self.ikey, {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
+                                  "sha512": hashes.SHA512()}[self.hash])
+        h.update(esp_bytes + struct.pack("!L", 0))  # seq-high: 0, the first 2^32 packets
+        return h.finalize()[:self.icv_len]
+
+    def encrypt(self, inner):
+        p = self.sa.encrypt(inner)
+        if self.own_icv:
+            p[ESP].data += self._icv(bytes(p[ESP]))
+            p = p.__class__(bytes(fix_lengths(p)))
+        return p
+
+    def decrypt(self, outer):
+        """(inner packet, trailer problems) or raises on a bad ICV."""
+        esp = outer[ESP]
+        raw_esp = bytes(esp)
+        if self.own_icv:
+            body, icv = raw_esp[:-self.icv_len], raw_esp[-self.icv_len:]
+            if self._icv(body) != icv:
+                raise IPSecIntegrityError("ICV (with the ESN high half) does not match")
+            outer = outer.copy()
+            outer[ESP].data = esp.data[:-self.icv_len]
+            outer = outer.__class__(bytes(fix_lengths(outer)))
+        inner = self.sa.decrypt(outer.copy())  # checks the ICV; scapy strips the ESP layer off its argument
+        return inner, self.trailer_problems(outer)
+
+    def trailer_problems(self, outer):
+        """RFC 4303 §2.4: padding 1, 2, 3, ...; the payload ends on a 4-byte (CBC: 16-byte) boundary."""
+        esp = outer[ESP]
+        data = bytes(esp.data)
+        icv = 0 if self.own_icv else self.icv_len  # own_icv: already stripped by decrypt()
+        iv_len = self.crypt.iv_size
+        iv, body = data[:iv_len], data[iv_len:len(data) - icv]
+        if not self.crypt.cipher:
+            plain = body
+        elif self.aead:
+            aad = struct.pack("!LLL", esp.spi, 0, esp.seq) if self.esn else struct.pack("!LL", esp.spi, esp.seq)
+            plain = self.crypt.cipher(self.sa.crypt_key).decrypt(self.sa.crypt_salt + iv, data[iv_len:], aad)
+        else:
+            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+            d = Cipher(algorithms.AES(self.sa.crypt_key), modes.CBC(iv)).decryptor()
+            plain = d.update(body) + d.finalize()
+        padlen, nh = plain[-2], plain[-1]
+        pad = plain[len(plain) - 2 - padlen:len(plain) - 2]
+        problems = []
+        if (8 + iv_len + len(plain)) % 4:
+            problems.append(f"ESP header, IV, payload and trailer: {8 + iv_len + len(plain)} bytes, not a multiple of 4")
+        if self.crypt.cipher and not self.aead and len(plain) % 16:
+            problems.append(f"CBC ciphertext of {len(plain)} bytes is not a multiple of the block size")
+        if pad != bytes(range(1, padlen + 1)):
+            problems.append(f"padding {pad.hex()} is not 01 02 03 ... ({padlen} bytes)")
+        if nh not in (4, 41):
+            problems.append(f"next header {nh}, not 4 or 41")
+        return problems
+
+
+def fix_lengths(p):
+    if IP in p and not isinstance(p, IPv6):
+        del p[IP].len
+        del p[IP].chksum
+    else:
+        del p[IPv6].plen
+    return p
+
+
+# --- namespaces and sockets -------------------------------------------------------
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def in_namespace(ns, make):
+    """make() with the calling thread inside network namespace ns, then back."""
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {ns}")
+        return make()
+    finally:
+        libc.setns(home, CLONE_NEWNET)
+        os.close(home)
+        os.close(target)
+
+
+def packet_socket(iface):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((iface, 0))
+    s.setblocking(False)
+    return s
+
+
+def drain(s):
+    while True:
+        try:
+            s.recvfrom(65535)
+        except BlockingIOError:
+            return
+
+
+def collect(socks, done, seconds):
+    """Frames per socket as (pkttype, bytes) until done(frames) or the deadline."""
+    frames = {name: [] for name in socks}
+    deadline = time.monotonic() + seconds
+    while not done(frames):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select(list(socks.values()), [], [], min(left, 0.05))
+        for name, s in socks.items():
+            if s not in ready:
+                continue
+            while True:
+                try:
+                    data, addr = s.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                if addr[0] == "eth0":
+                    frames[name].append((addr[2], data))
+    return frames
+
+
+# --- helpers on packets -------------------------------------------------------------
+def is_esp(data):
+    et = struct.unpack("!H", data[12:14])[0]
+    return (et == ETH_P_IP and data[23] == 50) or (et == ETH_P_IPV6 and data[20] == 50)
+
+
+def with_ttl(ip_bytes, delta=-1):
+    p = (IP if ip_bytes[0] >> 4 == 4 else IPv6)(ip_bytes)
+    if isinstance(p, IPv6):
+        p.hlim += delta
+    else:
+        p.ttl += delta
+        del p.chksum
+    return bytes(p)
+
+
+def inner_ip(frame):
+    """The IP packet of a LAN frame (Ethernet padding trimmed)."""
+    p = Ether(frame)
+    if IPv6 in p:
+        return bytes(p[IPv6])[:40 + p[IPv6].plen]
+    if IP in p:
+        return bytes(p[IP])[:p[IP].len]
+    return b""
+
+
+def outer_problems(state, p, family_inner, inner_sent):
+    """Ethernet and outer IP of a frame rampartd sent to the peer."""
+    rampartd, peer = TUNNEL[state["outer"]]
+    problems = []
+    if (p[Ether].src, p[Ether].dst) != (MAC_PORT_WAN, MAC_PEER):
+        problems.append(f"Ethernet {p[Ether].src} -> {p[Ether].dst}, expected {MAC_PORT_WAN} -> {MAC_PEER}")
+    if state["outer"] == "4":
+        o = p[IP]
+        if (o.src, o.dst, o.ttl) != (rampartd, peer, 64):
+            problems.append(f"outer IPv4 {o.src} -> {o.dst} TTL {o.ttl}, expected {rampartd} -> {peer} TTL 64")
+        check = IP(bytes(o))
+        del check.chksum
+        if IP(bytes(check)).chksum != o.chksum:
+            problems.append("outer IPv4 header checksum wrong")
+        if o.flags.MF or o.frag:
+            problems.append("outer IPv4 is a fragment")
+    else:
+        o = p[IPv6]
+        if (o.src, o.dst, o.hlim) != (rampartd, peer, 64):
+            problems.append(f"outer IPv6 {o.src} -> {o.dst} hop limit {o.hlim}, expected {rampartd} -> {peer} 64")
+    # DSCP and ECN copied from the inner header (RFC 4301 §5.1.2.1); DF too for IPv4 in IPv4.
+    tos_in = inner_sent[1] if family_inner == 4 else ((inner_sent[0] & 0xf) << 4 | inner_sent[1] >> 4)
+    tos_out = o.tos if state["outer"] == "4" else o.tc
+    if tos_in != tos_out:
+        problems.append(f"outer DSCP/ECN {tos_out:#04x}, inner {tos_in:#04x}")
+    if state["outer"] == "4" and family_inner == 4:
+        df_in = bool(inner_sent[6] & 0x40)
+        if bool(o.flags.DF) != df_in:
+            problems.append(f"outer DF {bool(o.flags.DF)}, inner DF {df_in}")
+    return problems
+
+
+# --- run -------------------------------------------------------------------------------
+def cmd_run(state_path, lan_ns, wan_ns, outdir):
+    scapy_imports()
+    state = json.load(open(state_path))
+    out_sa, in_sa = PeerSa(state, "out"), PeerSa(state, "in")
+    other_esn = PeerSa(dict(state, esn=not state["esn"]), "out")
+    spi_out = state["sas"]["out"]["spi"]
+    tag = os.urandom(4).hex()
+
+    def lan_sockets():
+        raw = packet_socket("eth0")
+        u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u4.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+        u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        u6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0x2a)
+        return raw, u4, u6
+
+    lan, u4, u6 = in_namespace(lan_ns, lan_sockets)
+    wan = in_namespace(wan_ns, lambda: packet_socket("eth0"))
+    drain(lan)
+    drain(wan)
+    results = {}
+    esp_frames = []
+
+    def incoming_esp(frames):
+        return [d for t, d in frames["wan"] if t != PACKET_OUTGOING and is_esp(d)]
+
+    def decrypt(frame, sa):
+        p = Ether(frame)
+        outer = p[IP] if state["outer"] == "4" else p[IPv6]
+        if p[ESP].spi != sa.spi:
+            raise ValueError(f"SPI {p[ESP].spi:#x}, expected {sa.spi:#x}")
+        inner, trailer = sa.decrypt(outer.__class__(bytes(outer)))
+        return p, inner, trailer
+
+    # 1. out: the host's kernel sends; rampartd encrypts with its outbound SA.
+    payload = {4: b"rampart-ipsec-out4-" + tag.encode() + bytes(range(20)),
+               6: b"rampart-ipsec-out6-" + tag.encode() + bytes(range(20, 45))}
+    u4.sendto(payload[4], (REMOTE4, 4001))
+    u6.sendto(payload[6], (REMOTE6, 4001))
+
+    def sent_by_host(frames):
+        got = {}
+        for t, d in frames["lan"]:
+            if t != PACKET_OUTGOING:
+                continue
+            ip = inner_ip(d)
+            for fam, pl in payload.items():
+                if ip and pl in ip:
+                    got[fam] = ip
+        return got
+
+    frames = collect({"lan": lan, "wan": wan},
+                     lambda f: len(sent_by_host(f)) == 2 and len(incoming_esp(f)) >= 2, 3.0)
+    sent = sent_by_host(frames)
+    esp_out = incoming_esp(frames)
+    esp_frames += incoming_esp(frames)
+    decrypted = []  # (frame, inner bytes, seq, trailer problems) or error strings
+    errors = []
+    for d in esp_out:
+        try:
+            p, inner, trailer = decrypt(d, out_sa)
+            # The ESN setting really is in effect: with the other one the ICV must fail.
+            try:
+                decrypt(d, other_esn)
+                trailer = trailer + [f"the ICV also verifies with ESN {'off' if state['esn'] else 'on'}"]
+            except IPSecIntegrityError:
+                pass
+            decrypted.append((p, bytes(inner), p[ESP].seq, trailer))
+        except Exception as e:  # noqa: BLE001 — reported
+            errors.append(f"frame {Ether(d).summary()}: {type(e).__name__}: {e}")
+    for fam in (4, 6):
+        lines, ok = [], True
+        if fam not in sent:
+            ok = False
+            lines.append(f"the LAN host's IPv{fam} datagram was not seen leaving it")
+        else:
+            want = with_ttl(sent[fam])
+            mine = [x for x in decrypted if payload[fam] in x[1]]
+            if len(mine) != 1:
+                ok = False
+                lines.append(f"{len(mine)} ESP frame(s) decrypted to the IPv{fam} datagram, expected 1 "
+                             f"({len(esp_out)} ESP frame(s) on the wan link)")
+                lines += errors
+            else:
+                p, inner, seq, trailer = mine[0]
+                if inner != want:
+                    ok = False
+                    lines.append(f"decrypted inner {inner.hex()}")
+                    lines.append(f"expected (sent, TTL-1) {want.hex()}")
+                problems = outer_problems(state, p, fam, sent[fam]) + trailer
+                if seq not in (1, 2):
+                    problems.append(f"sequence number {seq}: the SA's first two packets must be 1 and 2")
+                ok &= not problems
+                lines += problems
+                i = (IP if fam == 4 else IPv6)(inner)
+                lines.append(f"scapy decrypted SPI {spi_out:#010x} seq {seq}: {i.summary()} "
+                             f"{'TTL' if fam == 4 else 'hop limit'} {i.ttl if fam == 4 else i.hlim} "
+                             f"(sent {sent[fam][8] if fam == 4 else sent[fam][7]}), {len(p)}-byte frame"
+                             + (": byte-exact" if ok else ""))
+        results[f"out{fam}"] = (ok, lines)
+
+    # 2. in: the peer encrypts echo requests with rampartd's inbound SA; the host answers.
+    ping_id, ping_seq = int(tag[:4], 16), 7
+    data = {4: b"rampart-ipsec-in4-" + tag.encode() + bytes(range(30)),
+            6: b"rampart-ipsec-in6-" + tag.encode() + bytes(range(30, 60))}
+    requests = {4: IP(src=REMOTE4, dst=HOST4, ttl=64, id=0x4321, tos=0x48) /
+                ICMP(type=8, id=ping_id, seq=ping_seq) / Raw(data[4]),
+                6: IPv6(src=REMOTE6, dst=HOST6, hlim=64, tc=0x48) /
+                ICMPv6EchoRequest(id=ping_id, seq=ping_seq, data=data[6])}
+    requests = {f: r.__class__(bytes(r)) for f, r in requests.items()}  # checksums filled in
+    for fam in (4, 6):
+        frame = bytes(Ether(src=MAC_PEER, dst=MAC_PORT_WAN) / in_sa.encrypt(requests[fam]))
+        esp_frames.append(frame)  # a packet socket does not see what it sends itself
+        wan.send(frame)
+
+    def delivered(frames):
+        got = {}
+        for t, d in frames["lan"]:
+            if t == PACKET_OUTGOING:
+                continue
+            for fam in (4, 6):
+                if data[fam] in d:
+                    got[fam] = d
+        return got
+
+    frames = collect({"lan": lan, "wan": wan},
+                     lambda f: len(delivered(f)) == 2 and len(incoming_esp(f)) >= 2, 3.0)
+    at_host = delivered(frames)
+    esp_back = incoming_esp(frames)
+    esp_frames += incoming_esp(frames)
+    replies, errors = [], []
+    for d in esp_back:
+        try:
+            p, inner, trailer = decrypt(d, out_sa)
+            replies.append((p, bytes(inner), p[ESP].seq, trailer))
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"frame {Ether(d).summary()}: {type(e).__name__}: {e}")
+    for fam in (4, 6):
+        lines, ok = [], True
+        want_at_host = bytes(Ether(src=MAC_PORT_LAN, dst=MAC_HOST, type=ETH_P_IP if fam == 4 else ETH_P_IPV6)) + \
+            with_ttl(bytes(requests[fam]))
+        got = at_host.get(fam)
+        if got is None:
+            ok = False
+            lines.append(f"the decrypted IPv{fam} echo request never reached the LAN host")
+        elif got[:len(want_at_host)] != want_at_host or any(got[len(want_at_host):]):
+            ok = False
+            lines.append(f"at the host: {got.hex()}")
+            lines.append(f"expected:    {want_at_host.hex()}")
+        else:
+            lines.append(f"at the LAN host byte-exact: {Ether(got).summary()}, "
+                         f"{'TTL' if fam == 4 else 'hop limit'} 63")
+        mine = [x for x in replies if data[fam] in x[1]]
+        if len(mine) != 1:
+            ok = False
+            lines.append(f"{len(mine)} encrypted IPv{fam} echo repl(ies) decrypted, expected 1 "
+                         f"({len(esp_back)} ESP frame(s) back on the wan link)")
+            lines += errors
+        else:
+            p, inner, seq, trailer = mine[0]
+            i = (IP if fam == 4 else IPv6)(inner)
+            if fam == 4:
+                r = i[ICMP] if ICMP in i else None
+                seen = (i.src, i.dst, i.ttl, r.type if r else None, r.id if r else None, r.seq if r else None,
+                        bytes(r.payload) if r else None)
+                want = (HOST4, REMOTE4, 63, 0, ping_id, ping_seq, data[4])
+            else:
+                r = i[ICMPv6EchoReply] if ICMPv6EchoReply in i else None
+                seen = (i.src, i.dst, i.hlim, 129 if r else None, r.id if r else None, r.seq if r else None,
+                        bytes(r.data) if r else None)
+                want = (HOST6, REMOTE6, 63, 129, ping_id, ping_seq, data[6])
+            problems = outer_problems(state, p, fam, inner) + trailer
+            if seen != want:
+                problems.append(f"reply (src, dst, ttl, type, id, seq, data) {seen}, expected {want}")
+            if seq not in (3, 4):
+                problems.append(f"sequence number {seq}: the SA's third and fourth packets must be 3 and 4")
+            ok &= not problems
+            lines += problems
+            lines.append(f"scapy decrypted the reply: SPI {spi_out:#010x} seq {seq}: {i.summary()} "
+                         f"id {ping_id:#x} seq {ping_seq}")
+        results[f"in{fam}"] = (ok, lines)
+
+    wrpcap(os.path.join(outdir, "esp.pcap"), [Ether(d) for d in esp_frames])
+    for name, (ok, lines) in results.items():
+        with open(os.path.join(outdir, name + ".txt"), "w") as f:
+            f.write(("ok" if ok else "fail") + "\n" + "\n".join(lines) + "\n")
+    print(" ".join(f"{n}:{'ok' if ok else 'FAIL'}" for n, (ok, _) in results.items()))
+    return 0
+
+
+# --- tshark ----------------------------------------------------------------------------
+def cmd_tshark(state_path, pcap):
+    scapy_imports()
+    from scapy.utils import rdpcap
+    state = json.load(open(state_path))
+    t = TRANSFORMS[state["transform"]]
+    if t[8] is None:
+        print(f"tshark 4.0 has no ESP decryption for {state['transform']}")
+        return 1
+    rampartd, peer = TUNNEL[state["outer"]]
+    proto = "IPv4" if state["outer"] == "4" else "IPv6"
+    opts = ["-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE"]
+    for role, (src, dst) in (("out", (rampartd, peer)), ("in", (peer, rampartd))):
+        sa = state["sas"][role]
+        ckey = "0x" + sa["ckey"] if sa["ckey"] else ""
+        ikey = "0x" + sa["ikey"] if sa["ikey"] else ""
+        opts += ["-o", f'uat:esp_sa:"{proto}","{src}","{dst}","{sa["spi"]:#010x}","{t[8]}","{ckey}","{t[9]}","{ikey}"']
+    fields = ["esp.spi", "esp.sequence", "esp.icv_good", "esp.icv_bad", "esp.pad_len", "esp.protocol",
+              "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "icmp.type", "icmpv6.type", "udp.dstport"]
+    cmd = ["tshark", "-n", "-r", pcap, *opts, "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"]
+    for f in fields:
+        cmd += ["-e", f]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        print(f"tshark failed ({r.returncode}): {r.stderr.strip()}")
+        return 1
+    rows = [line.split("|") for line in r.stdout.splitlines() if line.strip()]
+    frames = list(rdpcap(pcap))
+    if len(rows) != len(frames) or not frames:
+        print(f"tshark dissected {len(rows)} frame(s), the capture has {len(frames)}")
+        return 1
+    sas = {state["sas"][role]["spi"]: PeerSa(state, role) for role in ("out", "in")}
+    ok = True
+    for i, (p, row) in enumerate(zip(frames, rows)):
+        v = dict(zip(fields, row))
+        spi = p[ESP].spi
+        outer = p[IP] if state["outer"] == "4" else p[IPv6]
+        inner, _ = sas[spi].decrypt(outer.__class__(bytes(outer)))
+        fam = 4 if isinstance(inner, IP) else 6
+        kind = (str(inner[ICMP].type) if ICMP in inner else "") if fam == 4 else \
+            ("128" if ICMPv6EchoRequest in inner else "129" if ICMPv6EchoReply in inner else "")
+        want = {"esp.spi": str(spi), "esp.sequence": str(p[ESP].seq), "esp.icv_good": "1",
+                "esp.protocol": "4" if fam == 4 else "41",
+                "ip.src" if fam == 4 else "ipv6.src": inner.src, "ip.dst" if fam == 4 else "ipv6.dst": inner.dst,
+                "icmp.type" if fam == 4 else "icmpv6.type": kind,
+                "udp.dstport": "4001" if UDP in inner else ""}
+        got = dict(v)
+        for k in ("esp.spi", "esp.protocol"):  # tshark prints these in hex
+            if got[k]:
+                got[k] = str(int(got[k], 0))
+        bad = {k: (got.get(k), w) for k, w in want.items() if got.get(k) != w}
+        who = "rampartd" if spi == state["sas"]["out"]["spi"] else "scapy"
+        if bad:
+            ok = False
+            print(f"frame {i + 1} (from {who}): tshark disagrees (tshark, scapy): {bad}")
+        else:
+            print(f"frame {i + 1} (from {who}): tshark: SPI {spi:#010x} seq {v['esp.sequence']} ICV good, "
+                  f"pad length {v['esp.pad_len']}, inner {want['ip.src' if fam == 4 else 'ipv6.src']} -> "
+                  f"{want['ip.dst' if fam == 4 else 'ipv6.dst']}"
+                  + (f" ICMP type {kind}" if kind else " UDP"))
+    return 0 if ok else 1
+
+
+def main(argv):
+    cmds = {("config", 7): cmd_config, ("run", 5): cmd_run, ("tshark", 3): cmd_tshark}
+    if len(argv) < 2 or (argv[1], len(argv) - 1) not in cmds:
+        sys.stderr.write(__doc__)
+        return 2
+    return cmds[(argv[1], len(argv) - 1)](*argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
