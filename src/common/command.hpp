@@ -65,6 +65,7 @@ enum class Id {
     IpsecSaIntegrity,
     IpsecSaEsn,
     IpsecSaReplayWindow,
+    IpsecSaNatTraversal,
     IpsecPolicy,
     ShowInterfaces,
     ShowInterface,

@@ -16,6 +16,7 @@ namespace rampart {
 inline constexpr unsigned kEspHeaderLen = 8;   // SPI + sequence number
 inline constexpr unsigned kEspTrailerLen = 2;  // pad length + next header
 inline constexpr uint8_t kIpProtoEsp = 50;
+inline constexpr uint16_t kNatTraversalPort = 4500;  // RFC 3948 UDP encapsulation
 inline constexpr uint8_t kNextHeaderIpv4 = 4;    // tunnel mode
 inline constexpr uint8_t kNextHeaderIpv6 = 41;
 inline constexpr uint8_t kNextHeaderNoNext = 59; // dummy packet (RFC 4303 §2.6): dropped silently

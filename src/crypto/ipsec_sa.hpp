@@ -31,6 +31,7 @@ struct IpsecSa {
     uint32_t counter = 0;                       // per-worker counter slot
     EspLayout layout{};
     bool esn = false;
+    uint16_t nat_traversal_port = 0;  // RFC 3948: UDP-encapsulated to this peer port (0: plain ESP)
     std::unique_ptr<crypto::SaCrypto> crypto;
     uint64_t iv_base = 0;  // AEAD IVs are iv_base + sequence number: unique per key even if the SA is rebuilt
 

@@ -57,6 +57,7 @@ namespace rampart {
     _(ipsec_policy_discard, "SPD entry with the discard action")                           \
     _(ipsec_cleartext_protected, "cleartext packet that the SPD says must arrive protected") \
     _(esp_unknown_spi, "ESP with an SPI that is not an inbound SA of this address")        \
+    _(esp_encapsulation_mismatch, "ESP in UDP for a plain SA, or plain ESP for a NAT-T SA") \
     _(esp_truncated, "ESP shorter than header, IV, trailer and ICV")                       \
     _(esp_fragment, "fragmented ESP (reassembly before decryption not supported yet)")     \
     _(esp_bad_alignment, "ESP encrypted part not a multiple of the cipher block")          \

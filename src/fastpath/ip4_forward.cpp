@@ -116,6 +116,11 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
                 return w.drop(m, ifindex, Drop::esp_fragment);
             return esp_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
         }
+        if (ip->next_proto_id == IPPROTO_UDP && !(ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)) &&
+            m->data_len >= l2_len + ihl + 4 &&
+            rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[2] == (kNatTraversalPort >> 8) &&
+            rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[3] == (kNatTraversalPort & 0xff))
+            return nat_traversal_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
         return punt(w, ifindex, in, m);
     }
     // The SPD decides before the FIB: protected destinations need no route of their own.

@@ -9,12 +9,14 @@
 #include <rte_ip.h>
 #include <rte_random.h>
 #include <rte_ring.h>
+#include <rte_udp.h>
 
 #include "crypto/esp_crypto.hpp"
 #include "crypto/ipsec_sa.hpp"
 #include "fastpath/egress.hpp"
 #include "fastpath/hash.hpp"
 #include "fastpath/ip_ttl.hpp"
+#include "fastpath/punt.hpp"
 #include "fastpath/worker.hpp"
 
 namespace rampart {
@@ -92,7 +94,7 @@ void send_outer(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, 
         h->packet_id = rte_cpu_to_be_16(w.ip_id_++);
         h->fragment_offset = df ? RTE_BE16(RTE_IPV4_HDR_DF_FLAG) : 0;
         h->time_to_live = kOuterTtl;
-        h->next_proto_id = kIpProtoEsp;
+        h->next_proto_id = sa.nat_traversal_port ? IPPROTO_UDP : kIpProtoEsp;
         std::memcpy(&h->src_addr, sa.local.data(), 4);
         std::memcpy(&h->dst_addr, sa.remote.data(), 4);
         h->hdr_checksum = 0;
@@ -106,10 +108,14 @@ void send_outer(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, 
         outer_len = sizeof(rte_ipv6_hdr) + esp_total;
         h->vtc_flow = rte_cpu_to_be_32(6u << 28 | uint32_t(tos) << 20);
         h->payload_len = rte_cpu_to_be_16(uint16_t(esp_total));
-        h->proto = kIpProtoEsp;
+        h->proto = sa.nat_traversal_port ? IPPROTO_UDP : kIpProtoEsp;
         h->hop_limits = kOuterTtl;
         std::memcpy(h->src_addr, sa.local.data(), 16);
         std::memcpy(h->dst_addr, sa.remote.data(), 16);
+        if (sa.nat_traversal_port) {  // IPv6 has no zero UDP checksum for this (RFC 6935 is for tunnels that opt in)
+            auto* udp = reinterpret_cast<rte_udp_hdr*>(h + 1);
+            udp->dgram_cksum = rte_ipv6_udptcp_cksum(h, udp);
+        }
         nh = t.lookup6(sa.remote.data(), 0);
         ethertype = RTE_BE16(RTE_ETHER_TYPE_IPV6);
     }
@@ -154,7 +160,8 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     const uint32_t inner_len = m->pkt_len - l2_len;
     const EspLayout& L = sa.layout;
     const EspEncapSizes sz = esp_encap_sizes(inner_len, L);
-    const unsigned outer_hdr = sa.family == Family::v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr);
+    const unsigned outer_hdr = (sa.family == Family::v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr)) +
+                               (sa.nat_traversal_port ? sizeof(rte_udp_hdr) : 0);
     const unsigned front = outer_hdr + kEspHeaderLen + L.iv_len;  // what goes before the inner packet
     unsigned inner_off = l2_len;
     if (inner_off < front) {
@@ -205,7 +212,17 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     if (unlikely(w.crypto_->run(&op, 1) != 1)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
     ++c.packets;
     c.bytes += inner_len;
-    send_outer(w, in_ifindex, sa, m, esp_off - outer_hdr, sz.total_len, tos, df);
+    unsigned esp_total = sz.total_len;
+    if (sa.nat_traversal_port) {
+        // RFC 3948 §2.1: UDP from 4500 to the peer's port, checksum zero over IPv4.
+        auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, esp_off - sizeof(rte_udp_hdr));
+        esp_total += sizeof(rte_udp_hdr);
+        udp->src_port = rte_cpu_to_be_16(kNatTraversalPort);
+        udp->dst_port = rte_cpu_to_be_16(sa.nat_traversal_port);
+        udp->dgram_len = rte_cpu_to_be_16(uint16_t(esp_total));
+        udp->dgram_cksum = 0;
+    }
+    send_outer(w, in_ifindex, sa, m, esp_off - outer_hdr, esp_total, tos, df);
 }
 
 bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || w.tables_.max_workers() == 1; }
@@ -262,8 +279,22 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
     return false;
 }
 
+void nat_traversal_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                         unsigned udp_off, unsigned udp_avail, unsigned family, uint16_t vrf) noexcept {
+    if (udp_avail < 8 || m->data_len < udp_off + 8) return punt(w, ifindex, in, m);  // the kernel judges it
+    const uint8_t* u = rte_pktmbuf_mtod_offset(m, const uint8_t*, udp_off);
+    const unsigned udp_len = unsigned(u[4]) << 8 | u[5];
+    if (udp_len < 8 || udp_len > udp_avail || m->data_len < udp_off + udp_len) return punt(w, ifindex, in, m);
+    const unsigned payload = udp_len - 8;
+    const uint8_t* p = u + 8;
+    // RFC 3948 §2.2: a zero non-ESP marker is IKE; a single 0xFF byte a NAT keepalive.
+    if ((payload >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0) || (payload == 1 && p[0] == 0xff))
+        return punt(w, ifindex, in, m);
+    esp_input(w, ifindex, in, m, l2_len, udp_off + 8, payload, family, vrf, true);
+}
+
 void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len, unsigned esp_off,
-               unsigned esp_len, unsigned family, uint16_t vrf) noexcept {
+               unsigned esp_len, unsigned family, uint16_t vrf, bool in_udp) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(esp_len < kEspHeaderLen || m->data_len < esp_off + esp_len))
         return w.drop(m, ifindex, Drop::esp_truncated);
@@ -276,6 +307,7 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
     if (unlikely(!sa || sa->family != (family == 4 ? Family::v4 : Family::v6) ||
                  std::memcmp(dst, sa->local.data(), family == 4 ? 4 : 16) != 0))
         return w.drop(m, ifindex, Drop::esp_unknown_spi);
+    if (unlikely(in_udp != (sa->nat_traversal_port != 0))) return w.drop(m, ifindex, Drop::esp_encapsulation_mismatch);
     if (!owned_here(w, *sa)) return hand_over(w, ifindex, m, l2_len, family, vrf, sa->owner);
     if (unlikely(!w.crypto_)) return w.drop(m, ifindex, Drop::esp_crypto_error);
     SaCounters& c = sa_counter(w, *sa);

@@ -165,7 +165,11 @@ bool ipsec_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte
                    uint16_t vrf, const SpdTable& spd, unsigned family) noexcept;
 // ESP addressed to us: `esp_off`/`esp_len` locate the ESP header and what follows.
 void esp_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-               unsigned esp_off, unsigned esp_len, unsigned family, uint16_t vrf) noexcept;
+               unsigned esp_off, unsigned esp_len, unsigned family, uint16_t vrf, bool in_udp = false) noexcept;
+// UDP to our port 4500 (RFC 3948): ESP goes to esp_input; IKE (non-ESP marker)
+// and NAT keepalives go up to the control core.
+void nat_traversal_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                         unsigned udp_off, unsigned udp_avail, unsigned family, uint16_t vrf) noexcept;
 // Labelled frames (EtherType 0x8847): ILM lookup, swap/pop/pop-and-lookup.
 void mpls_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept;
 void local_output(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;

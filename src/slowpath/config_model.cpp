@@ -891,6 +891,10 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
             return std::nullopt;
         }
         case Id::IpsecSaEsn: sa.esn = !c.negated; return std::nullopt;
+        case Id::IpsecSaNatTraversal:
+            if (c.negated) sa.nat_traversal.reset();
+            else sa.nat_traversal = uint16_t(c.has_arg("port") ? c.number("port") : 4500);
+            return std::nullopt;
         case Id::IpsecSaReplayWindow: {
             if (c.negated) {
                 sa.replay_window = 64;
@@ -1032,6 +1036,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IpsecSaEncryption:
         case Id::IpsecSaIntegrity:
         case Id::IpsecSaEsn:
+        case Id::IpsecSaNatTraversal:
         case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
         default: return "not a configuration command";
@@ -1110,6 +1115,9 @@ std::string ipsec_sa_lines(const std::string& name, const IpsecSaConfig& sa, boo
         out += fmt::format("ipsec sa {} integrity {} key {}\n", name, sa.integrity,
                            key_text(sa.integrity_key, with_secrets));
     if (sa.esn) out += fmt::format("ipsec sa {} esn\n", name);
+    if (sa.nat_traversal)
+        out += *sa.nat_traversal == 4500 ? fmt::format("ipsec sa {} nat-traversal\n", name)
+                                         : fmt::format("ipsec sa {} nat-traversal remote-port {}\n", name, *sa.nat_traversal);
     if (sa.replay_window != 64) out += fmt::format("ipsec sa {} replay-window {}\n", name, sa.replay_window);
     return out;
 }

@@ -66,6 +66,7 @@ IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg
     sa->owner = uint16_t(rte_hash_crc_4byte(cfg.spi, 0) % workers_);
     sa->layout = EspLayout{uint8_t(transform.iv_len()), uint8_t(transform.icv_len()), uint8_t(transform.block_align())};
     sa->esn = cfg.esn;
+    sa->nat_traversal_port = cfg.nat_traversal.value_or(0);
     sa->iv_base = rte_rand();
     sa->window = *window;
     sa->sequence = OutboundSequence(cfg.esn);

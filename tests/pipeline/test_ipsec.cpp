@@ -51,7 +51,7 @@ const Transform kTransforms[] = {
 struct Gateway : Pipeline {
     EspOracleSa out_sa, in_sa;  // as rampartd has them: out = what it sends, in = what it accepts
 
-    Gateway(const Transform& t, bool outer6, bool esn = false) : Pipeline(2) {
+    Gateway(const Transform& t, bool outer6, bool esn = false, bool nat_traversal = false) : Pipeline(2) {
         exec("interface port0 address 198.51.100.1/24");
         exec("interface port0 address 2001:db8:a::1/64");
         exec("interface port1 address 203.0.113.1/24");
@@ -75,6 +75,8 @@ struct Gateway : Pipeline {
             if (*t.integrity)
                 exec(fmt::format("ipsec sa {} integrity {} key {}", name, t.integrity, hex_of(sa->integrity_key)));
             if (esn) exec(fmt::format("ipsec sa {} esn", name));
+            // The peer sits behind a NAT that maps its port 4500 to 61000.
+            if (nat_traversal) exec(fmt::format("ipsec sa {} nat-traversal remote-port 61000", name));
         }
         exec("ipsec policy 10 local 198.51.100.0/24 remote 192.0.2.0/24 protect out1 inbound in1");
         exec("ipsec policy 20 local 2001:db8:a::/48 remote 2001:db8:c::/48 protect out1 inbound in1");
@@ -231,4 +233,61 @@ TEST_CASE("ESP with extended sequence numbers opens with the oracle's ESN AAD", 
         g.run();
         CHECK(g.wire_out(0).size() == 1);
     }
+}
+
+TEST_CASE("NAT traversal (RFC 3948): ESP in UDP 4500 both ways; IKE and keepalives go to the kernel", "[pipeline][ipsec][natt]") {
+    for (bool outer6 : {false, true}) {
+        Gateway g(kTransforms[0], outer6, false, true);
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64)));
+        g.run();
+        auto out = g.wire_out(1);
+        REQUIRE(out.size() == 1);
+        const Bytes& f = out[0];
+        const size_t l3 = 14, l4 = outer6 ? 54 : 34;
+        CHECK(f[outer6 ? l3 + 6 : l3 + 9] == 17);
+        CHECK((f[l4] << 8 | f[l4 + 1]) == 4500);
+        CHECK((f[l4 + 2] << 8 | f[l4 + 3]) == 61000);
+        CHECK(size_t(f[l4 + 4] << 8 | f[l4 + 5]) == f.size() - l4);
+        if (outer6) {  // a real checksum over IPv6
+            CHECK(checksum(f.data() + l4, f.size() - l4,
+                           pseudo_sum(addr("2001:db8:b::1"), addr("2001:db8:b::2"), 17, f.size() - l4)) == 0);
+        } else {
+            CHECK((f[l4 + 6] | f[l4 + 7]) == 0);  // zero over IPv4 (§3.1.1)
+        }
+        auto opened = esp_open(g.out_sa, std::vector<uint8_t>(f.begin() + long(l4 + 8), f.end()));
+        REQUIRE(opened);
+        CHECK(hex(opened->inner) == hex(inner4(kHostA, kRemote, 63)));
+
+        auto esp = esp_seal(g.in_sa, 1, g.iv_for(g.in_sa, 1), inner4(kRemote, kHostA, 64), 4);
+        const IpAddr peer = outer6 ? addr("2001:db8:b::2") : addr("203.0.113.2");
+        const IpAddr us = outer6 ? addr("2001:db8:b::1") : addr("203.0.113.1");
+        auto in_udp = [&](const Bytes& payload) {
+            Bytes u = udp(peer, us, 61000, 4500, payload);
+            return outer6 ? ether(kPort1Mac, kPeerMac, 0x86dd, ipv6(peer, us, 17, 64, u))
+                          : ether(kPort1Mac, kPeerMac, 0x0800, ipv4(peer, us, 17, 64, u));
+        };
+        g.send(1, in_udp(esp));
+        g.send(1, in_udp(Bytes{0, 0, 0, 0, 0x11, 0x22}));  // IKE after the non-ESP marker
+        g.send(1, in_udp(Bytes{0xff}));                    // NAT keepalive
+        g.send(1, g.from_peer(esp_seal(g.in_sa, 2, g.iv_for(g.in_sa, 2), inner4(kRemote, kHostA, 64), 4), outer6));
+        g.run();
+        auto back = g.wire_out(0);
+        REQUIRE(back.size() == 1);
+        CHECK(hex(back[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, inner4(kRemote, kHostA, 63))));
+        CHECK(g.kernel_out(1).size() == 2);
+        CHECK(g.drops(1, Drop::esp_encapsulation_mismatch) == 1);
+    }
+}
+
+TEST_CASE("A protect entry whose SA is incomplete discards: nothing leaves in clear", "[pipeline][ipsec][spd]") {
+    Gateway g(kTransforms[0], false);
+    g.exec("ipsec sa half outbound spi 9000 tunnel 203.0.113.1 203.0.113.2");
+    g.exec("ipsec sa half encryption aes-cbc-128 key 000102030405060708090a0b0c0d0e0f");  // no integrity yet
+    g.exec("ipsec policy 5 local 198.51.100.0/24 remote 192.0.2.128/25 protect half");
+    g.exec("route 192.0.2.0/24 via 203.0.113.2");
+    g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, addr("192.0.2.200"), 64)));
+    g.run();
+    CHECK(g.wire_out(1).empty());
+    CHECK(g.drops(0, Drop::ipsec_policy_discard) == 1);
+    CHECK(g.show_text("show ipsec sa half").find("not installed: incomplete") != std::string::npos);
 }

@@ -133,6 +133,8 @@ const Example kExamples[] = {
     {"no ipsec sa to-b integrity hmac-sha-256 key ff", Id::IpsecSaIntegrity},
     {"ipsec sa to-b esn", Id::IpsecSaEsn},
     {"no ipsec sa to-b esn", Id::IpsecSaEsn},
+    {"ipsec sa to-b nat-traversal", Id::IpsecSaNatTraversal},
+    {"ipsec sa to-b nat-traversal remote-port 61000", Id::IpsecSaNatTraversal},
     {"ipsec sa from-b replay-window 4096", Id::IpsecSaReplayWindow},
     {"no ipsec sa from-b replay-window 64", Id::IpsecSaReplayWindow},
     {"ipsec policy 10 local 192.0.2.0/24 remote 203.0.113.0/24 protect to-b", Id::IpsecPolicy},
