@@ -131,6 +131,12 @@ void send_outer(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, 
     ip_output(w, e, m, outer_off, ethertype, t.ttl_pipe() ? 255 : kOuterTtl, uint8_t(tos >> 5));
 }
 
+// Adds `op` for the pending packet at esp_pending_[esp_count_]; runs the batch when full.
+void queue_op(Worker& w, const crypto::EspOp& op) {
+    reinterpret_cast<crypto::EspOp*>(w.esp_ops_.get())[w.esp_count_++] = op;
+    if (w.esp_count_ == Worker::kMaxEspPending) w.run_esp();
+}
+
 // Tunnel mode (RFC 4303 §3.1.2): the whole inner packet at `l2_len` is the payload.
 void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned l2_len, unsigned family) {
     SaCounters& c = sa_counter(w, sa);
@@ -209,7 +215,6 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
         op.esn = sa.esn;
         op.esn_high = uint32_t(*seq >> 32);
     }
-    if (unlikely(w.crypto_->run(&op, 1) != 1)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
     ++c.packets;
     c.bytes += inner_len;
     unsigned esp_total = sz.total_len;
@@ -222,7 +227,22 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
         udp->dgram_len = rte_cpu_to_be_16(uint16_t(esp_total));
         udp->dgram_cksum = 0;
     }
-    send_outer(w, in_ifindex, sa, m, esp_off - outer_hdr, esp_total, tos, df);
+    EspPending& p = w.esp_pending_[w.esp_count_];
+    p.m = m;
+    p.sa = &sa;
+    p.in = nullptr;
+    p.ifindex = in_ifindex;
+    p.decrypt = false;
+    p.tos = tos;
+    p.df = df;
+    p.esp_off = esp_off;
+    p.esp_len = esp_total;
+    p.outer_off = esp_off - outer_hdr;
+    if (op.aad) {
+        std::memcpy(p.aad, aad, sizeof aad);
+        op.aad = p.aad;
+    }
+    queue_op(w, op);
 }
 
 bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || w.tables_.max_workers() == 1; }
@@ -342,15 +362,44 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
         op.esn = sa->esn;
         op.esn_high = v.seq_high;
     }
-    if (unlikely(w.crypto_->run(&op, 1) != 1)) {
+    EspPending& p = w.esp_pending_[w.esp_count_];
+    p.m = m;
+    p.sa = sa;
+    p.in = &in;
+    p.ifindex = ifindex;
+    p.decrypt = true;
+    p.l2_len = uint8_t(l2_len);
+    p.esp_off = esp_off;
+    p.esp_len = esp_len;
+    p.seq_high = v.seq_high;
+    p.seq_low = hdr.seq;
+    if (op.aad) {
+        std::memcpy(p.aad, aad, sizeof aad);
+        op.aad = p.aad;
+    }
+    queue_op(w, op);
+}
+
+namespace {
+
+void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
+    rte_mbuf* m = p.m;
+    const IpsecSa* sa = p.sa;
+    const uint16_t ifindex = p.ifindex;
+    const InterfaceState& in = *p.in;
+    const unsigned l2_len = p.l2_len, esp_off = p.esp_off;
+    const EspLayout& L = sa->layout;
+    SaCounters& c = sa_counter(w, *sa);
+    if (unlikely(op.status != crypto::EspStatus::ok)) {
         if (op.status == crypto::EspStatus::auth_failed) {
             ++c.auth_failed;
             return w.drop(m, ifindex, Drop::esp_auth_failed);
         }
         return w.drop(m, ifindex, Drop::esp_crypto_error);
     }
-    // Only an authenticated packet moves the window (RFC 4303 §3.4.3).
-    const ReplayResult accepted = sa->window.accept(v.seq_high, hdr.seq);
+    // Only an authenticated packet moves the window (RFC 4303 §3.4.3); a
+    // second copy in the same burst is caught here.
+    const ReplayResult accepted = sa->window.accept(p.seq_high, p.seq_low);
     if (unlikely(accepted != ReplayResult::ok)) {
         const bool dup = accepted == ReplayResult::replay_duplicate;
         ++(dup ? c.replay_duplicate : c.replay_too_old);
@@ -378,9 +427,10 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
     std::memcpy(h + l2_len - 2, &ethertype, 2);
 
     // RFC 4301 §5.2 (4): the decrypted packet must match the SA's policy.
-    const SpdTable* spd = t.spd(sa->vrf);
-    SpdPacket p;
-    const int32_t rule = spd && spd_fields(m, l2_len, inner_family, true, p) ? spd->classifier->classify(p) : -1;
+    const SpdTable* spd = w.tables_.spd(sa->vrf);
+    SpdPacket fields;
+    const int32_t rule =
+        spd && spd_fields(m, l2_len, inner_family, true, fields) ? spd->classifier->classify(fields) : -1;
     if (rule < 0 || size_t(rule) >= spd->entries.size() || spd->entries[size_t(rule)].action != SpdAction::protect ||
         spd->entries[size_t(rule)].inbound != sa) {
         ++c.policy_mismatch;
@@ -390,6 +440,37 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
     c.bytes += payload_len;
     if (inner_family == 4) return ip4_forward(w, ifindex, in, m, l2_len, sa->vrf, true);
     ip6_forward(w, ifindex, in, m, l2_len, sa->vrf, true);
+}
+
+}  // namespace
+
+void Worker::run_esp() noexcept {
+    // Finishing a decryption forwards the inner packet, which may be protected
+    // again (hub): those are queued and run in the next round.
+    for (unsigned round = 0; esp_count_ && crypto_ && round < 4; ++round) {
+        const unsigned n = esp_count_;
+        auto* ops = reinterpret_cast<crypto::EspOp*>(esp_ops_.get());
+        EspPending batch[kMaxEspPending];
+        crypto::EspOp batch_ops[kMaxEspPending];
+        std::copy_n(esp_pending_.get(), n, batch);
+        std::copy_n(ops, n, batch_ops);
+        for (unsigned i = 0; i < n; ++i)
+            if (batch_ops[i].aad) batch_ops[i].aad = batch[i].aad;  // follow the copy
+        esp_count_ = 0;
+        crypto_->run(batch_ops, n);
+        for (unsigned i = 0; i < n; ++i) {
+            const EspPending& p = batch[i];
+            if (p.decrypt) {
+                finish_decrypt(*this, p, batch_ops[i]);
+            } else if (unlikely(batch_ops[i].status != crypto::EspStatus::ok)) {
+                drop(p.m, p.ifindex, Drop::esp_crypto_error);
+            } else {
+                send_outer(*this, p.ifindex, *p.sa, p.m, p.outer_off, p.esp_len, p.tos, p.df);
+            }
+        }
+    }
+    for (unsigned i = 0; i < esp_count_; ++i) drop(esp_pending_[i].m, esp_pending_[i].ifindex, Drop::esp_crypto_error);
+    esp_count_ = 0;
 }
 
 void Worker::drain_handoff() noexcept {
@@ -405,6 +486,7 @@ void Worker::drain_handoff() noexcept {
         if (hs[i].family == 4) ip4_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf);
         else ip6_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf);
     }
+    run_esp();
 }
 
 }  // namespace rampart

@@ -37,6 +37,8 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     tsc_hz_ = double(rte_get_tsc_hz());
     label_counters_ = std::make_unique<LabelCounter[]>(kMaxIlmEntries);
     sa_counters_ = std::make_unique<SaCounters[]>(kMaxSas);
+    esp_pending_ = std::make_unique<EspPending[]>(kMaxEspPending);
+    esp_ops_ = std::make_unique<uint8_t[]>(sizeof(crypto::EspOp) * kMaxEspPending);
     try {
         crypto_ = std::make_unique<crypto::CryptoEngine>();
     } catch (const std::exception&) {
@@ -156,6 +158,7 @@ void Worker::process_rx(unsigned port_index, rte_mbuf** pkts, unsigned n) noexce
         if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
         eth_input(*this, port_id, pkts[i]);
     }
+    run_esp();
 }
 
 unsigned Worker::poll_once() noexcept {
@@ -175,6 +178,7 @@ unsigned Worker::poll_once() noexcept {
             total += k;
         }
     }
+    run_esp();
     flush();
     return total;
 }

@@ -57,6 +57,25 @@ struct ResolveRequest {
 static_assert(sizeof(ResolveRequest) % 4 == 0);
 
 struct SaCounters;
+struct IpsecSa;
+
+// An ESP packet prepared for the crypto engine; the engine runs once per
+// burst over all of them (multi-buffer lanes stay busy), then each is finished.
+struct EspPending {
+    rte_mbuf* m;
+    const IpsecSa* sa;
+    const InterfaceState* in;  // decrypt: the ingress interface
+    uint16_t ifindex;
+    bool decrypt;
+    uint8_t l2_len;         // decrypt
+    uint8_t tos;            // encrypt: copied to the outer header
+    bool df;                // encrypt
+    uint32_t esp_off;
+    uint32_t esp_len;       // decrypt: ESP length; encrypt: ESP (+UDP) length after the outer header
+    uint32_t outer_off;     // encrypt
+    uint32_t seq_high, seq_low;  // decrypt: for the replay window after authentication
+    uint8_t aad[12];
+};
 
 // A packet handed to the worker that owns its SA: processed again from the IP
 // stage on that worker.
@@ -136,6 +155,11 @@ public:
     std::unique_ptr<SaCounters[]> sa_counters_;       // [kMaxSas]
     std::unique_ptr<crypto::CryptoEngine> crypto_;    // null if the CPU cannot (ESP is then dropped, counted)
     rte_ring* handoff_ring_ = nullptr;                // packets of SAs this worker owns, from other workers
+    static constexpr unsigned kMaxEspPending = 64;    // the engine's chunk
+    std::unique_ptr<EspPending[]> esp_pending_;
+    std::unique_ptr<uint8_t[]> esp_ops_;              // crypto::EspOp[kMaxEspPending], opaque here
+    unsigned esp_count_ = 0;
+    void run_esp() noexcept;                          // runs and finishes the pending ESP packets
     uint16_t ip_id_ = 0;                              // outer IPv4 identification
     void drain_handoff() noexcept;
     std::array<TxBuffer, kMaxPorts> tx_{};
