@@ -66,6 +66,7 @@ enum class Id {
     IpsecSaEsn,
     IpsecSaReplayWindow,
     IpsecSaNatTraversal,
+    IpsecSaIpMtu,
     IpsecPolicy,
     ShowInterfaces,
     ShowInterface,

@@ -32,6 +32,7 @@ struct IpsecSa {
     EspLayout layout{};
     bool esn = false;
     uint16_t nat_traversal_port = 0;  // RFC 3948: UDP-encapsulated to this peer port (0: plain ESP)
+    uint16_t ip_mtu = 0;              // largest inner packet sent through the tunnel (0: from the egress MTU)
     std::unique_ptr<crypto::SaCrypto> crypto;
     uint64_t iv_base = 0;  // AEAD IVs are iv_base + sequence number: unique per key even if the SA is rebuilt
 

@@ -7,12 +7,6 @@
 
 namespace rampart {
 
-struct Egress {
-    const Adjacency* adj;
-    const InterfaceState* out;
-    const LabelStack* labels;  // imposed on output (may be empty)
-};
-
 // Picks the ECMP member for `flow_hash` and checks that it can carry the
 // packet. When the member's egress interface is down and it has a fast-reroute
 // backup, the backup (with its repair stack) is used at once: the workers do

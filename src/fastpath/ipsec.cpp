@@ -7,6 +7,7 @@
 // are touched only by its owner worker; other workers hand the packet over.
 #include <rte_byteorder.h>
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
 #include <rte_random.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
@@ -77,38 +78,65 @@ bool spd_fields(const rte_mbuf* m, unsigned l3, unsigned family, bool reverse, S
 
 SaCounters& sa_counter(Worker& w, const IpsecSa& sa) { return w.sa_counters_[sa.counter % kMaxSas]; }
 
-// Builds the outer header at `outer_off` and routes the ESP packet out.
-void send_outer(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off,
-                unsigned esp_total, uint8_t tos, bool df) {
+// The egress of the tunnel: the outer destination in the default table.
+bool tunnel_egress(Worker& w, const IpsecSa& sa, uint16_t in_ifindex, rte_mbuf* m, Egress& e) {
     const ForwardingTables& t = w.tables_;
-    uint8_t* o = rte_pktmbuf_mtod_offset(m, uint8_t*, outer_off);
     int64_t nh;
+    if (sa.family == Family::v4) {
+        uint32_t dst;
+        std::memcpy(&dst, sa.remote.data(), 4);
+        nh = t.lookup4(rte_be_to_cpu_32(dst), 0);
+    } else {
+        nh = t.lookup6(sa.remote.data(), 0);
+    }
+    const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
+    if (unlikely(!g || g->kind != NhKind::forward)) {
+        if (g && g->kind == NhKind::glean) w.request_resolve(g->ifindex, IpAddr{sa.family, sa.remote});
+        w.drop(m, in_ifindex, g && g->kind == NhKind::glean ? Drop::neighbor_unresolved : Drop::no_route);
+        return false;
+    }
+    return select_egress(w, *g, rte_hash_crc_4byte(sa.spi, 0), in_ifindex, m, e);
+}
+
+// The outer header size, UDP encapsulation included.
+unsigned outer_header_len(const IpsecSa& sa) {
+    return (sa.family == Family::v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr)) +
+           (sa.nat_traversal_port ? sizeof(rte_udp_hdr) : 0);
+}
+
+// The largest inner packet whose ESP packet fits `mtu` bytes of outer IP.
+unsigned max_inner_len(const IpsecSa& sa, unsigned mtu) {
+    const EspLayout& L = sa.layout;
+    const unsigned fixed = outer_header_len(sa) + kEspHeaderLen + L.iv_len + L.icv_len;
+    if (mtu <= fixed + kEspTrailerLen) return 0;
+    const unsigned align = L.align > 4 ? L.align : 4;
+    return (mtu - fixed) / align * align - kEspTrailerLen;
+}
+
+// Builds the outer header at `outer_off` and sends the ESP packet out of `e`.
+void send_outer(Worker& w, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off, unsigned esp_total, uint8_t tos,
+                bool df, const Egress& e) {
+    uint8_t* o = rte_pktmbuf_mtod_offset(m, uint8_t*, outer_off);
     uint16_t ethertype;
-    unsigned outer_len;
     if (sa.family == Family::v4) {
         auto* h = reinterpret_cast<rte_ipv4_hdr*>(o);
-        outer_len = sizeof(rte_ipv4_hdr) + esp_total;
         h->version_ihl = 0x45;
         h->type_of_service = tos;
-        h->total_length = rte_cpu_to_be_16(uint16_t(outer_len));
+        h->total_length = rte_cpu_to_be_16(uint16_t(sizeof(rte_ipv4_hdr) + esp_total));
         h->packet_id = rte_cpu_to_be_16(w.ip_id_++);
         h->fragment_offset = df ? RTE_BE16(RTE_IPV4_HDR_DF_FLAG) : 0;
         h->time_to_live = kOuterTtl;
-        h->next_proto_id = sa.nat_traversal_port ? IPPROTO_UDP : kIpProtoEsp;
+        h->next_proto_id = sa.nat_traversal_port ? uint8_t(IPPROTO_UDP) : kIpProtoEsp;
         std::memcpy(&h->src_addr, sa.local.data(), 4);
         std::memcpy(&h->dst_addr, sa.remote.data(), 4);
         h->hdr_checksum = 0;
         h->hdr_checksum = rte_ipv4_cksum(h);
-        uint32_t dst;
-        std::memcpy(&dst, sa.remote.data(), 4);
-        nh = t.lookup4(rte_be_to_cpu_32(dst), 0);
         ethertype = RTE_BE16(RTE_ETHER_TYPE_IPV4);
     } else {
         auto* h = reinterpret_cast<rte_ipv6_hdr*>(o);
-        outer_len = sizeof(rte_ipv6_hdr) + esp_total;
         h->vtc_flow = rte_cpu_to_be_32(6u << 28 | uint32_t(tos) << 20);
         h->payload_len = rte_cpu_to_be_16(uint16_t(esp_total));
-        h->proto = sa.nat_traversal_port ? IPPROTO_UDP : kIpProtoEsp;
+        h->proto = sa.nat_traversal_port ? uint8_t(IPPROTO_UDP) : kIpProtoEsp;
         h->hop_limits = kOuterTtl;
         std::memcpy(h->src_addr, sa.local.data(), 16);
         std::memcpy(h->dst_addr, sa.remote.data(), 16);
@@ -116,19 +144,9 @@ void send_outer(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, 
             auto* udp = reinterpret_cast<rte_udp_hdr*>(h + 1);
             udp->dgram_cksum = rte_ipv6_udptcp_cksum(h, udp);
         }
-        nh = t.lookup6(sa.remote.data(), 0);
         ethertype = RTE_BE16(RTE_ETHER_TYPE_IPV6);
     }
-    // The tunnel endpoints are in the default table.
-    const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
-    if (unlikely(!g || g->kind != NhKind::forward)) {
-        if (g && g->kind == NhKind::glean) w.request_resolve(g->ifindex, IpAddr{sa.family, sa.remote});
-        return w.drop(m, in_ifindex, g && g->kind == NhKind::glean ? Drop::neighbor_unresolved : Drop::no_route);
-    }
-    Egress e;
-    if (!select_egress(w, *g, rte_hash_crc_4byte(sa.spi, 0), in_ifindex, m, e)) return;
-    if (unlikely(outer_len + 4u * e.labels->count > e.out->mtu)) return w.drop(m, in_ifindex, Drop::esp_mtu_exceeded);
-    ip_output(w, e, m, outer_off, ethertype, t.ttl_pipe() ? 255 : kOuterTtl, uint8_t(tos >> 5));
+    ip_output(w, e, m, outer_off, ethertype, w.tables_.ttl_pipe() ? 255 : kOuterTtl, uint8_t(tos >> 5));
 }
 
 // Adds `op` for the pending packet at esp_pending_[esp_count_]; runs the batch when full.
@@ -138,7 +156,9 @@ void queue_op(Worker& w, const crypto::EspOp& op) {
 }
 
 // Tunnel mode (RFC 4303 §3.1.2): the whole inner packet at `l2_len` is the payload.
-void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned l2_len, unsigned family) {
+// `e`: the tunnel's egress. The inner TTL has been decremented already.
+void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned l2_len, unsigned family,
+                     const Egress& e) {
     SaCounters& c = sa_counter(w, sa);
     if (unlikely(!w.crypto_)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
     const std::optional<uint64_t> seq = sa.sequence.next();
@@ -146,28 +166,23 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
         ++c.sequence_exhausted;
         return w.drop(m, in_ifindex, Drop::esp_sequence_exhausted);
     }
-    if (unlikely(m->nb_segs != 1)) return w.drop(m, in_ifindex, Drop::esp_no_room);
+    if (unlikely(m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0)) return w.drop(m, in_ifindex, Drop::esp_no_room);
 
-    // Forwarding into the tunnel is a hop (RFC 4301 §5.1.2.1): the inner TTL
-    // drops by one; DSCP/ECN and DF are copied to the outer header.
-    auto* inner = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
+    // DSCP/ECN and DF are copied to the outer header.
+    const auto* inner = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len);
     uint8_t tos;
     bool df = false;
     if (family == 4) {
-        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(inner);
-        ip4_set_ttl(ip, uint8_t(ip->time_to_live - 1));
+        const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(inner);
         tos = ip->type_of_service;
         df = ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
     } else {
-        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(inner);
-        --ip->hop_limits;
-        tos = uint8_t(rte_be_to_cpu_32(ip->vtc_flow) >> 20);
+        tos = uint8_t(rte_be_to_cpu_32(reinterpret_cast<const rte_ipv6_hdr*>(inner)->vtc_flow) >> 20);
     }
     const uint32_t inner_len = m->pkt_len - l2_len;
     const EspLayout& L = sa.layout;
     const EspEncapSizes sz = esp_encap_sizes(inner_len, L);
-    const unsigned outer_hdr = (sa.family == Family::v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr)) +
-                               (sa.nat_traversal_port ? sizeof(rte_udp_hdr) : 0);
+    const unsigned outer_hdr = outer_header_len(sa);
     const unsigned front = outer_hdr + kEspHeaderLen + L.iv_len;  // what goes before the inner packet
     unsigned inner_off = l2_len;
     if (inner_off < front) {
@@ -238,11 +253,59 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     p.esp_off = esp_off;
     p.esp_len = esp_total;
     p.outer_off = esp_off - outer_hdr;
+    p.egress = e;
     if (op.aad) {
         std::memcpy(p.aad, aad, sizeof aad);
         op.aad = p.aad;
     }
     queue_op(w, op);
+}
+
+constexpr uint8_t kIcmpUnreachable = 3, kCodeFragNeeded = 4, kIcmp6PacketTooBig = 2;
+constexpr unsigned kMaxFragments = 64;
+constexpr unsigned kIpv6MinMtu = 1280;
+
+// Into the tunnel (RFC 4301 §5.1.2): a hop for the inner packet (TTL − 1).
+// What does not fit the tunnel's MTU (the egress MTU less the ESP overhead,
+// or the SA's ip-mtu) is fragmented before encryption when it may be (IPv4,
+// DF clear), otherwise refused with ICMP fragmentation needed / packet too
+// big carrying the inner MTU, so the sender's PMTU discovery converges.
+void protect(Worker& w, uint16_t ifindex, const InterfaceState& in, const IpsecSa& sa, rte_mbuf* m, unsigned l2_len,
+             unsigned family) {
+    Egress e;
+    if (!tunnel_egress(w, sa, ifindex, m, e)) return;
+    unsigned inner_max = max_inner_len(sa, e.out->mtu - 4u * e.labels->count);
+    if (sa.ip_mtu && sa.ip_mtu < inner_max) inner_max = sa.ip_mtu;
+    const unsigned inner_len = m->pkt_len - l2_len;
+    if (family == 4) {
+        auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l2_len);
+        if (inner_len > inner_max && (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG))) {
+            icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeFragNeeded, inner_max);
+            return w.drop(m, ifindex, Drop::esp_mtu_exceeded);
+        }
+        ip4_set_ttl(ip, uint8_t(ip->time_to_live - 1));
+        if (inner_len > inner_max) {
+            rte_pktmbuf_adj(m, uint16_t(l2_len));
+            rte_mbuf* frags[kMaxFragments];
+            const int n = rte_ipv4_fragment_packet(m, frags, kMaxFragments, uint16_t(inner_max), w.cfg_.pool, w.cfg_.pool);
+            if (n < 0) return w.drop(m, ifindex, Drop::fragment_failed);
+            rte_pktmbuf_free(m);
+            for (int i = 0; i < n; ++i) {
+                auto* fip = rte_pktmbuf_mtod(frags[i], rte_ipv4_hdr*);
+                fip->hdr_checksum = 0;
+                fip->hdr_checksum = rte_ipv4_cksum(fip);
+                esp_encapsulate(w, ifindex, sa, frags[i], 0, 4, e);
+            }
+            return;
+        }
+    } else {
+        if (inner_len > inner_max) {
+            icmp6_error(w, ifindex, in, m, l2_len, kIcmp6PacketTooBig, 0, std::max(inner_max, kIpv6MinMtu));
+            return w.drop(m, ifindex, Drop::esp_mtu_exceeded);
+        }
+        --rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len)->hop_limits;
+    }
+    esp_encapsulate(w, ifindex, sa, m, l2_len, family, e);
 }
 
 bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || w.tables_.max_workers() == 1; }
@@ -283,7 +346,7 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
                     hand_over(w, ifindex, m, l2_len, family, vrf, e.outbound->owner);
                     return true;
                 }
-                esp_encapsulate(w, ifindex, *e.outbound, m, l2_len, family);
+                protect(w, ifindex, in, *e.outbound, m, l2_len, family);
                 return true;
         }
     }
@@ -465,7 +528,7 @@ void Worker::run_esp() noexcept {
             } else if (unlikely(batch_ops[i].status != crypto::EspStatus::ok)) {
                 drop(p.m, p.ifindex, Drop::esp_crypto_error);
             } else {
-                send_outer(*this, p.ifindex, *p.sa, p.m, p.outer_off, p.esp_len, p.tos, p.df);
+                send_outer(*this, *p.sa, p.m, p.outer_off, p.esp_len, p.tos, p.df, p.egress);
             }
         }
     }

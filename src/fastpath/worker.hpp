@@ -59,6 +59,13 @@ static_assert(sizeof(ResolveRequest) % 4 == 0);
 struct SaCounters;
 struct IpsecSa;
 
+// Where a forwarded packet leaves: the adjacency, its interface and the labels imposed.
+struct Egress {
+    const Adjacency* adj;
+    const InterfaceState* out;
+    const LabelStack* labels;  // imposed on output (may be empty)
+};
+
 // An ESP packet prepared for the crypto engine; the engine runs once per
 // burst over all of them (multi-buffer lanes stay busy), then each is finished.
 struct EspPending {
@@ -75,6 +82,7 @@ struct EspPending {
     uint32_t outer_off;     // encrypt
     uint32_t seq_high, seq_low;  // decrypt: for the replay window after authentication
     uint8_t aad[12];
+    Egress egress;          // encrypt: where the ESP packet goes
 };
 
 // A packet handed to the worker that owns its SA: processed again from the IP

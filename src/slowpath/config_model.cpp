@@ -891,6 +891,15 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
             return std::nullopt;
         }
         case Id::IpsecSaEsn: sa.esn = !c.negated; return std::nullopt;
+        case Id::IpsecSaIpMtu:
+            if (c.negated) {
+                sa.ip_mtu.reset();
+                return std::nullopt;
+            }
+            if (sa.direction != Direction::outbound)
+                return fmt::format("ipsec sa {} is inbound; ip-mtu applies to what an outbound SA sends", name);
+            sa.ip_mtu = uint16_t(c.number("mtu"));
+            return std::nullopt;
         case Id::IpsecSaNatTraversal:
             if (c.negated) sa.nat_traversal.reset();
             else sa.nat_traversal = uint16_t(c.has_arg("port") ? c.number("port") : 4500);
@@ -1037,6 +1046,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IpsecSaIntegrity:
         case Id::IpsecSaEsn:
         case Id::IpsecSaNatTraversal:
+        case Id::IpsecSaIpMtu:
         case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
         default: return "not a configuration command";
@@ -1115,6 +1125,7 @@ std::string ipsec_sa_lines(const std::string& name, const IpsecSaConfig& sa, boo
         out += fmt::format("ipsec sa {} integrity {} key {}\n", name, sa.integrity,
                            key_text(sa.integrity_key, with_secrets));
     if (sa.esn) out += fmt::format("ipsec sa {} esn\n", name);
+    if (sa.ip_mtu) out += fmt::format("ipsec sa {} ip-mtu {}\n", name, *sa.ip_mtu);
     if (sa.nat_traversal)
         out += *sa.nat_traversal == 4500 ? fmt::format("ipsec sa {} nat-traversal\n", name)
                                          : fmt::format("ipsec sa {} nat-traversal remote-port {}\n", name, *sa.nat_traversal);

@@ -131,6 +131,7 @@ struct IpsecSaConfig {
     bool esn = false;                // RFC 4304 extended sequence numbers
     uint32_t replay_window = 64;     // inbound: 64..4096, a multiple of 64
     std::optional<uint16_t> nat_traversal;  // RFC 3948 UDP encapsulation: the peer's port (4500 unless a NAT moved it)
+    std::optional<uint16_t> ip_mtu;         // outbound: largest clear packet sent into the tunnel
     // An SPI and a cipher/integrity pair that crypto::make_transform accepts
     // (CBC and null need an integrity algorithm, AEADs take none); the model
     // allows a CBC SA without integrity in between lines. In config_model.cpp.

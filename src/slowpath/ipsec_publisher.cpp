@@ -67,6 +67,7 @@ IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg
     sa->layout = EspLayout{uint8_t(transform.iv_len()), uint8_t(transform.icv_len()), uint8_t(transform.block_align())};
     sa->esn = cfg.esn;
     sa->nat_traversal_port = cfg.nat_traversal.value_or(0);
+    sa->ip_mtu = cfg.ip_mtu.value_or(0);
     sa->iv_base = rte_rand();
     sa->window = *window;
     sa->sequence = OutboundSequence(cfg.esn);

@@ -291,3 +291,65 @@ TEST_CASE("A protect entry whose SA is incomplete discards: nothing leaves in cl
     CHECK(g.drops(0, Drop::ipsec_policy_discard) == 1);
     CHECK(g.show_text("show ipsec sa half").find("not installed: incomplete") != std::string::npos);
 }
+
+TEST_CASE("Tunnel MTU: fragment before encryption when allowed, ICMP with the inner MTU otherwise", "[pipeline][ipsec][mtu]") {
+    Gateway g(kTransforms[0], false);  // AES-GCM over IPv4: 20 + 8 + 8 + 16 bytes and 4-byte alignment
+    const unsigned inner_max = (1500 - 20 - 8 - 8 - 16) / 4 * 4 - 2;  // 1446
+    SECTION("exactly the inner MTU passes whole") {
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64, inner_max - 28)));
+        g.run();
+        auto out = g.wire_out(1);
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].size() - 14 <= 1500);
+        CHECK(esp_open(g.out_sa, g.esp_of(out[0], false)));
+    }
+    SECTION("DF set: fragmentation needed with the tunnel's inner MTU") {
+        Ip4Opts o;
+        o.df = true;
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800,
+                        ipv4(kHostA, kRemote, 17, 64, udp(kHostA, kRemote, 4000, 53, pattern(inner_max - 27)), o)));
+        g.run();
+        CHECK(g.wire_out(1).empty());
+        auto back = g.wire_out(0);
+        REQUIRE(back.size() == 1);
+        CHECK(back[0][14 + 20] == 3);
+        CHECK(back[0][14 + 21] == 4);
+        CHECK(unsigned(back[0][14 + 26] << 8 | back[0][14 + 27]) == inner_max);
+        CHECK(g.drops(0, Drop::esp_mtu_exceeded) == 1);
+    }
+    SECTION("DF clear: fragments, each in its own ESP packet, reassembling to the packet") {
+        const Bytes original = inner4(kHostA, kRemote, 64, 1900);
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, original));
+        g.run();
+        auto out = g.wire_out(1);
+        REQUIRE(out.size() == 2);
+        Bytes payload;
+        for (const Bytes& f : out) {
+            CHECK(f.size() - 14 <= 1500);
+            auto o = esp_open(g.out_sa, g.esp_of(f, false));
+            REQUIRE(o);
+            CHECK(o->inner.size() <= inner_max);
+            CHECK(checksum(o->inner.data(), 20) == 0);
+            payload.insert(payload.end(), o->inner.begin() + 20, o->inner.end());
+        }
+        CHECK(hex(payload) == hex(Bytes(original.begin() + 20, original.end())));
+    }
+    SECTION("the SA's ip-mtu lowers it") {
+        g.exec("ipsec sa out1 ip-mtu 1000");
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64, 1200)));
+        g.run();
+        auto out = g.wire_out(1);
+        REQUIRE(out.size() == 2);
+        for (const Bytes& f : out) CHECK(esp_open(g.out_sa, g.esp_of(f, false))->inner.size() <= 1000);
+    }
+    SECTION("IPv6: packet too big with the inner MTU") {
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x86dd, inner6(kHostA6, kRemote6, 64, 1440)));
+        g.run();
+        CHECK(g.wire_out(1).empty());
+        auto back = g.wire_out(0);
+        REQUIRE(back.size() == 1);
+        CHECK(back[0][14 + 40] == 2);
+        CHECK(unsigned(back[0][14 + 44] << 24 | back[0][14 + 45] << 16 | back[0][14 + 46] << 8 | back[0][14 + 47]) ==
+              inner_max);
+    }
+}

@@ -134,6 +134,7 @@ const Example kExamples[] = {
     {"ipsec sa to-b esn", Id::IpsecSaEsn},
     {"no ipsec sa to-b esn", Id::IpsecSaEsn},
     {"ipsec sa to-b nat-traversal", Id::IpsecSaNatTraversal},
+    {"ipsec sa to-b ip-mtu 1400", Id::IpsecSaIpMtu},
     {"ipsec sa to-b nat-traversal remote-port 61000", Id::IpsecSaNatTraversal},
     {"ipsec sa from-b replay-window 4096", Id::IpsecSaReplayWindow},
     {"no ipsec sa from-b replay-window 64", Id::IpsecSaReplayWindow},
