@@ -11,6 +11,7 @@
 #include <rte_lcore.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "bench/bench_router.hpp"
+#include "bench/crypto_perf_reference.hpp"
 #include "bench/profile_runner.hpp"
 #include "bench/profiles.hpp"
 #include "bench/realtime.hpp"
@@ -55,6 +57,7 @@ struct BenchOptions {
     bool json = false;
     std::string json_file;
     std::string testpmd = "/usr/bin/dpdk-testpmd";
+    std::string crypto_perf = "/usr/bin/dpdk-test-crypto-perf";
 };
 
 struct SplitArgs {
@@ -103,7 +106,7 @@ std::string usage_text(const po::options_description& desc) {
     std::ostringstream os;
     os << desc;
     text += os.str() + "\nprofiles:\n";
-    for (const Profile& p : all_profiles()) text += fmt::format("  {:<14} {}\n", p.name, p.summary);
+    for (const Profile& p : all_profiles()) text += fmt::format("  {:<26} {}\n", p.name, p.summary);
     return text;
 }
 
@@ -117,10 +120,12 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
         ("profile", po::value<std::vector<std::string>>(&opt.profiles)->composing(),
          "profile to run (repeat or comma-separate); default: all")
         ("duration", po::value<double>(&opt.run.duration_s)->default_value(5), "measured seconds per profile and per reference")
-        ("no-reference", po::bool_switch(&opt.no_reference), "skip the dpdk-testpmd reference runs")
+        ("no-reference", po::bool_switch(&opt.no_reference), "skip the dpdk-testpmd and dpdk-test-crypto-perf reference runs")
         ("json", po::bool_switch(&opt.json), "JSON lines on stdout (one per profile); the table goes to stderr")
         ("json-file", po::value<std::string>(&opt.json_file), "also write the JSON lines to this file")
         ("testpmd", po::value<std::string>(&opt.testpmd)->default_value(opt.testpmd), "dpdk-testpmd binary")
+        ("crypto-perf", po::value<std::string>(&opt.crypto_perf)->default_value(opt.crypto_perf),
+         "dpdk-test-crypto-perf binary (the ESP profiles' reference)")
         ("seed", po::value<uint64_t>(&opt.run.seed)->default_value(1), "seed for generated routes and flows")
         ("generator", po::value<std::string>(&generator)->default_value("main"),
          "main: traffic from the main lcore, the worker runs Worker::run() (default); inline: the worker lcore "
@@ -136,7 +141,7 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
     }
     po::notify(vm);
     if (vm.count("list")) {
-        for (const Profile& p : all_profiles()) fmt::print("{:<14} {}\n", p.name, p.summary);
+        for (const Profile& p : all_profiles()) fmt::print("{:<26} {}\n", p.name, p.summary);
         return false;
     }
     if (!(opt.run.duration_s > 0 && opt.run.duration_s <= kMaxDuration))
@@ -248,12 +253,34 @@ int run(int argc, char** argv) {
         }
     }
 
-    print_report(opt.json ? stderr : stdout, info, results, references);
+    // The crypto engine's raw limit for each ESP profile that ran: one
+    // dpdk-test-crypto-perf measurement per algorithm, direction and size.
+    std::vector<CryptoPerfResult> crypto_refs;
+    if (!opt.no_reference) {
+        CryptoPerfSettings cs;
+        cs.path = opt.crypto_perf;
+        cs.lcores = fmt::format("{},{}", info.main_cpu, info.worker_cpu);
+        cs.seconds = opt.run.duration_s;
+        for (const ProfileResult& r : results) {
+            const CryptoPerfKey key = crypto_perf_key(r.profile->esp);
+            if (key.transform == EspTransform::none || !r.ok) continue;
+            if (std::any_of(crypto_refs.begin(), crypto_refs.end(), [&](const CryptoPerfResult& c) { return c.key == key; }))
+                continue;
+            fmt::print(stderr, "[crypto-perf {}] crypto_aesni_mb, {} {}-byte buffers for about {:.1f} s ...\n",
+                       r.profile->name, key.decrypt ? "decrypt" : "encrypt", key.buffer_bytes, opt.run.duration_s);
+            crypto_refs.push_back(run_crypto_perf_reference(key, cs));
+            const CryptoPerfResult& c = crypto_refs.back();
+            if (c.ok) fmt::print(stderr, "[crypto-perf {}] {:.3f} Mops, {:.2f} Gbps\n", r.profile->name, c.mops, c.gbps);
+            else fmt::print(stderr, "[crypto-perf {}] FAILED: {}\n", r.profile->name, c.error);
+        }
+    }
+
+    print_report(opt.json ? stderr : stdout, info, results, references, crypto_refs);
     std::FILE* json_file = nullptr;
     if (!opt.json_file.empty() && !(json_file = std::fopen(opt.json_file.c_str(), "w")))
         fmt::print(stderr, "cannot write {}: {}\n", opt.json_file, std::strerror(errno));
     for (const ProfileResult& r : results) {
-        std::string line = json_line(info, r, references);
+        std::string line = json_line(info, r, references, crypto_refs);
         if (opt.json) fmt::print(stdout, "{}\n", line);
         if (json_file) fmt::print(json_file, "{}\n", line);
     }

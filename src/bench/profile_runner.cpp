@@ -124,13 +124,15 @@ void check_every_frame_forwarded(BenchRouter& router, RingTopology& topology, co
         // One worker, one egress port: frames leave in the order they arrived.
         const unsigned out = rte_ring_sc_dequeue_burst(egress.tx, reinterpret_cast<void**>(batch), kBatch, nullptr);
         forwarded += out + free_all(egress.tx);
-        if (frames.has_expected_outputs() && out == n) {
+        if ((frames.has_expected_outputs() || frames.output_check()) && out == n) {
             for (unsigned i = 0; i < n; ++i) {
                 rte_mbuf* m = batch[i];
                 std::vector<uint8_t> got(m->pkt_len);
                 std::span<const uint8_t> bytes(
                     static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, m->pkt_len, got.data())), m->pkt_len);
-                std::string diff = frame_difference(frames.expected_output(first + i), bytes);
+                std::string diff = frames.has_expected_outputs()
+                                       ? frame_difference(frames.expected_output(first + i), bytes)
+                                       : frames.output_check()(first + i, bytes);
                 ++compared;
                 if (!diff.empty() && mismatched++ == 0)
                     first_mismatch = fmt::format("template frame {}: {}\n    sent     {}", first + i, diff,
@@ -317,6 +319,11 @@ void measure(const Profile& profile, RingTopology& topology, rte_mempool* pool, 
             expected_idle > 0 ? fmt::format(" ({:.1f}% expected from RT throttling)", 100 * expected_idle) : "",
             preempted ? " (or was preempted: see above; --realtime prevents that)" : "",
             m.wall_mpps(), m.worker_bound_mpps(), m.cycles_per_packet()));
+    if (m.dropped && profile.esp.transform != EspTransform::none)
+        throw std::runtime_error(fmt::format(
+            "the worker dropped {} of {} ESP-profile packets while measuring ({}): a replayed or mis-sealed frame "
+            "is not work, so this profile has no result",
+            m.dropped, m.received, describe_drops(m.drops_by_reason)));
     if (m.dropped)
         result.warnings.push_back(
             fmt::format("worker dropped {} packets ({})", m.dropped, describe_drops(m.drops_by_reason)));

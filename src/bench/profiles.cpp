@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/esp_profiles.hpp"
 #include "slowpath/config_model.hpp"
 
 namespace rampart::bench {
@@ -346,6 +347,26 @@ const Profile kProfiles[] = {
      prepare_sr_push3, PortRoles{}},
     {"vpn-pop-lookup", "VPN label pop and lookup in a VRF, 64-byte frames, 512 flows, 8 VRF routes + hosts",
      TableSizes{}, prepare_vpn_pop_lookup, pe_towards_vrf_customer()},
+#define RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, size)                                            \
+    {"esp-" #dir "-" #algo "-" #size,                                                                               \
+     (decrypt ? "ESP tunnel decrypt, " what ", " #size "-byte clear frames inside, 512 flows"                        \
+              : "ESP tunnel encrypt, " what ", " #size "-byte clear frames, 512 flows"),                             \
+     TableSizes{},                                                                                                  \
+     [](BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {                                              \
+         return prepare_esp(router, setup, EspProfileSpec{EspTransform::transform, decrypt, size});                \
+     },                                                                                                             \
+     PortRoles{},                                                                                                   \
+     EspProfileSpec{EspTransform::transform, decrypt, size}}
+#define RAMPART_ESP_SIZES(dir, decrypt, algo, transform, what)                                                     \
+    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 64),                                                  \
+    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 512),                                                 \
+    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 1420)
+    RAMPART_ESP_SIZES(enc, false, gcm128, gcm128, "AES-GCM-128"),
+    RAMPART_ESP_SIZES(dec, true, gcm128, gcm128, "AES-GCM-128"),
+    RAMPART_ESP_SIZES(enc, false, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
+    RAMPART_ESP_SIZES(dec, true, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
+#undef RAMPART_ESP_SIZES
+#undef RAMPART_ESP_PROFILE
 };
 
 }  // namespace

@@ -24,6 +24,16 @@ struct ProfileSetup {
     std::vector<std::pair<std::string, double>> metrics;   // for the JSON line, e.g. {"table_install_s", 3.1}
 };
 
+// What an ESP profile makes the worker's crypto engine do, and the
+// dpdk-test-crypto-perf run that measures the engine's raw limit for it.
+enum class EspTransform { none, gcm128, cbc128_sha256 };
+
+struct EspProfileSpec {
+    EspTransform transform = EspTransform::none;  // none: not an ESP profile
+    bool decrypt = false;
+    unsigned frame_size = 0;  // the clear frame, FCS included
+};
+
 struct Profile {
     std::string_view name;
     std::string_view summary;
@@ -36,6 +46,10 @@ struct Profile {
     FrameTemplates (*prepare)(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup);
     // How the ports differ from the plain plan: MPLS on the ingress port, egress in a VRF.
     PortRoles roles;
+    // ESP profiles: any drop while measuring fails the profile (a replayed or
+    // mis-sealed frame must never be measured as work), and the crypto
+    // reference runs for them.
+    EspProfileSpec esp{};
 };
 
 std::span<const Profile> all_profiles();

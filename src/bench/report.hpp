@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/crypto_perf_reference.hpp"
 #include "bench/profile_runner.hpp"
 #include "bench/testpmd_reference.hpp"
 
@@ -20,9 +21,10 @@ struct RunInfo {
 };
 
 void print_report(std::FILE* out, const RunInfo& run, const std::vector<ProfileResult>& results,
-                  const std::vector<ReferenceResult>& references);
+                  const std::vector<ReferenceResult>& references, const std::vector<CryptoPerfResult>& crypto = {});
 
 // One line, no trailing newline.
-std::string json_line(const RunInfo& run, const ProfileResult& result, const std::vector<ReferenceResult>& references);
+std::string json_line(const RunInfo& run, const ProfileResult& result, const std::vector<ReferenceResult>& references,
+                      const std::vector<CryptoPerfResult>& crypto = {});
 
 }  // namespace rampart::bench

@@ -6,7 +6,9 @@
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -123,12 +125,31 @@ void set_ipv4_ttl(std::vector<uint8_t>& frame, unsigned offset, uint8_t ttl) {
     ip->hdr_checksum = rte_ipv4_cksum(ip);
 }
 
+void FrameTemplates::FreeAligned::operator()(uint8_t* p) const noexcept { std::free(p); }
+
+FrameTemplates::FrameTemplates(unsigned max_frame_bytes)
+    : max_bytes_(max_frame_bytes), stride_((max_frame_bytes + sizeof(uint16_t) + 63) / 64 * 64) {
+    if (max_frame_bytes == 0 || max_frame_bytes > kLargestFrameBytes)
+        throw std::invalid_argument(fmt::format("frame templates of {} bytes", max_frame_bytes));
+}
+
 void FrameTemplates::add_slot(std::span<const uint8_t> frame) {
-    if (frame.size() > kMaxFrameBytes)
-        throw std::invalid_argument(fmt::format("{}-byte template exceeds {} bytes", frame.size(), kMaxFrameBytes));
-    Slot& s = slots_.emplace_back();
-    std::memcpy(s.bytes, frame.data(), frame.size());
-    s.length = uint16_t(frame.size());
+    if (frame.size() > max_bytes_)
+        throw std::invalid_argument(fmt::format("{}-byte template exceeds {} bytes", frame.size(), max_bytes_));
+    if (count_ == capacity_) {
+        const size_t capacity = capacity_ ? 2 * capacity_ : 64;
+        auto* grown = static_cast<uint8_t*>(std::aligned_alloc(64, capacity * stride_));
+        if (!grown) throw std::bad_alloc();
+        if (count_) std::memcpy(grown, storage_.get(), count_ * stride_);
+        storage_.reset(grown);
+        capacity_ = capacity;
+    }
+    uint8_t* slot = storage_.get() + count_ * stride_;
+    std::memset(slot, 0, stride_);
+    std::memcpy(slot, frame.data(), frame.size());
+    const uint16_t length = uint16_t(frame.size());
+    std::memcpy(slot + stride_ - sizeof length, &length, sizeof length);
+    ++count_;
 }
 
 void FrameTemplates::add(std::span<const uint8_t> frame) {
@@ -137,7 +158,7 @@ void FrameTemplates::add(std::span<const uint8_t> frame) {
 }
 
 void FrameTemplates::add(std::span<const uint8_t> frame, std::vector<uint8_t> expected_output) {
-    if (expected_.size() != slots_.size()) throw std::logic_error("every frame template needs an expected output, or none");
+    if (expected_.size() != count_) throw std::logic_error("every frame template needs an expected output, or none");
     add_slot(frame);
     expected_.push_back(std::move(expected_output));
 }
@@ -161,8 +182,13 @@ void TrafficGenerator::restore(rte_mbuf* m) noexcept {
         m->data_len = length;
         m->pkt_len = length;
     }
-    rte_memcpy(rte_pktmbuf_mtod(m, uint8_t*), templates_.bytes(next_template_), length);
-    if (++next_template_ == templates_.size()) next_template_ = 0;
+    uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+    rte_memcpy(frame, templates_.bytes(next_template_), length);
+    if (const auto& refresh = templates_.refresh(); unlikely(bool(refresh))) refresh(frame, next_template_, pass_);
+    if (++next_template_ == templates_.size()) {
+        next_template_ = 0;
+        ++pass_;
+    }
 }
 
 void TrafficGenerator::prime(unsigned frames) {

@@ -8,6 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -55,32 +59,58 @@ void replace_label_stack(std::vector<uint8_t>& frame, unsigned payload_offset, s
 // Sets the TTL of the IPv4 header at `offset` and recomputes its checksum.
 void set_ipv4_ttl(std::vector<uint8_t>& frame, unsigned offset, uint8_t ttl);
 
-// The frames a profile offers, one per flow, each in its own pair of cache
+// The frames a profile offers, one per flow, each in its own run of cache
 // lines, and optionally the frame the router must send for each (checked
-// byte for byte before measuring; never touched while measuring).
+// byte for byte before measuring; never touched while measuring), or a
+// profile's own check of each output when the bytes cannot be predicted
+// (ESP: random IVs, ciphertext).
 class FrameTemplates {
 public:
-    static constexpr unsigned kMaxFrameBytes = 126;
+    static constexpr unsigned kDefaultMaxFrameBytes = 126;
+    static constexpr unsigned kLargestFrameBytes = 2046;  // fits the pool's 2048-byte data room less headroom
 
-    void add(std::span<const uint8_t> frame);  // throws std::invalid_argument beyond kMaxFrameBytes
+    // Returns "" when `got` (what left the egress port for template `i`) is right, else what is wrong.
+    using OutputCheck = std::function<std::string(size_t i, std::span<const uint8_t> got)>;
+    // Called by the generator on a recycled frame right after the template's
+    // bytes were copied in: `pass` counts the times the generator went round
+    // the whole template list (from 1: pass 0 is the check before measuring,
+    // which offers the templates as they are).
+    using Refresh = std::function<void(uint8_t* frame, size_t i, uint64_t pass)>;
+
+    // Frames up to `max_frame_bytes` (FCS excluded); each slot is that plus a
+    // length, rounded up to whole cache lines (two lines for the default).
+    explicit FrameTemplates(unsigned max_frame_bytes = kDefaultMaxFrameBytes);
+
+    void add(std::span<const uint8_t> frame);  // throws std::invalid_argument beyond max_frame_bytes
     // With the frame expected out of the egress port. Either every template has one or none has.
     void add(std::span<const uint8_t> frame, std::vector<uint8_t> expected_output);
-    size_t size() const { return slots_.size(); }
-    const uint8_t* bytes(size_t i) const { return slots_[i].bytes; }
-    uint16_t length(size_t i) const { return slots_[i].length; }
+    size_t size() const { return count_; }
+    const uint8_t* bytes(size_t i) const { return storage_.get() + i * stride_; }
+    uint16_t length(size_t i) const {
+        uint16_t l;
+        std::memcpy(&l, bytes(i) + stride_ - sizeof l, sizeof l);
+        return l;
+    }
     bool has_expected_outputs() const { return !expected_.empty(); }
     const std::vector<uint8_t>& expected_output(size_t i) const { return expected_[i]; }
+
+    void set_output_check(OutputCheck check) { output_check_ = std::move(check); }
+    const OutputCheck& output_check() const { return output_check_; }
+    void set_refresh(Refresh refresh) { refresh_ = std::move(refresh); }
+    const Refresh& refresh() const { return refresh_; }
 
 private:
     void add_slot(std::span<const uint8_t> frame);
 
-    struct alignas(64) Slot {
-        uint8_t bytes[kMaxFrameBytes];
-        uint16_t length;
+    struct FreeAligned {
+        void operator()(uint8_t* p) const noexcept;
     };
-    static_assert(sizeof(Slot) == 128);
-    std::vector<Slot> slots_;
+    unsigned max_bytes_, stride_;
+    size_t count_ = 0, capacity_ = 0;
+    std::unique_ptr<uint8_t[], FreeAligned> storage_;
     std::vector<std::vector<uint8_t>> expected_;
+    OutputCheck output_check_;
+    Refresh refresh_;
 };
 
 struct GeneratorCounters {
@@ -114,6 +144,7 @@ private:
     rte_ring* from_worker_;
     size_t frame_offset_;  // from an mbuf's address to its frame's first byte
     size_t next_template_ = 0;
+    uint64_t pass_ = 1;  // see FrameTemplates::Refresh
     GeneratorCounters counters_;
 };
 
