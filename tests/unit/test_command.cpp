@@ -728,7 +728,7 @@ TEST_CASE("completion and help know the IPsec commands", "[command][complete][he
     using V = std::vector<std::string>;
     CHECK(complete("ipsec ", kPorts) == V{"sa", "policy"});
     CHECK(complete("ipsec sa x ", kPorts) ==
-          V{"inbound", "outbound", "encryption", "integrity", "esn", "replay-window"});
+          V{"inbound", "outbound", "encryption", "integrity", "esn", "nat-traversal", "ip-mtu", "replay-window"});
     CHECK(complete("ipsec sa x inbound spi 300 ", kPorts) == V{"tunnel"});
     CHECK(complete("ipsec sa x inbound spi 300 tunnel 192.0.2.1 192.0.2.2 ", kPorts) == V{"vrf"});
     CHECK(complete("ipsec sa x encryption ", kPorts) == V{"null"});
