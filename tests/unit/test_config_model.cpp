@@ -1044,3 +1044,23 @@ TEST_CASE("Random command sequences keep a running-config that rebuilds them", "
     }
     CHECK(with_spd > 100);
 }
+
+TEST_CASE("IPsec NAT traversal and tunnel ip-mtu round-trip and validate", "[config][ipsec]") {
+    RunningConfig c;
+    REQUIRE_FALSE(load_config_text(c, "interface wan device net_null0\n"
+                                      "interface wan address 203.0.113.1/24\n"
+                                      "ipsec sa out1 outbound spi 4097 tunnel 203.0.113.1 203.0.113.2\n"
+                                      "ipsec sa out1 encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213\n"
+                                      "ipsec sa out1 nat-traversal remote-port 61000\n"
+                                      "ipsec sa out1 ip-mtu 1400\n"
+                                      "ipsec sa in1 inbound spi 4098 tunnel 203.0.113.1 203.0.113.2\n"
+                                      "ipsec sa in1 encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213\n"
+                                      "ipsec sa in1 nat-traversal\n"));
+    CHECK(c.ipsec.sas.at("out1").nat_traversal == 61000);
+    CHECK(c.ipsec.sas.at("in1").nat_traversal == 4500);
+    CHECK(c.ipsec.sas.at("out1").ip_mtu == 1400);
+    check_round_trip(c);
+    auto err = load_config_text(c, "ipsec sa in1 ip-mtu 1400\n");
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("inbound; ip-mtu applies to what an outbound SA sends"));
+}
