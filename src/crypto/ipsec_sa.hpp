@@ -43,6 +43,7 @@ struct IpsecSa {
 
 struct SpdEntry {
     SpdAction action = SpdAction::discard;
+    uint32_t seq = 0;                   // the configured entry, for acquire events and `show`
     const IpsecSa* outbound = nullptr;  // protect
     const IpsecSa* inbound = nullptr;   // protect: decrypted traffic of this SA must match this entry
 };

@@ -55,6 +55,7 @@ namespace rampart {
     _(mpls_not_bottom, "VPN or explicit-null label that must be bottom of stack is not")   \
     _(vrf_leak_loop, "route leaking points at another leaking route")                      \
     _(ipsec_policy_discard, "SPD entry with the discard action")                           \
+    _(ipsec_no_sa, "protect entry without an installed SA (acquire sent to the control core)") \
     _(ipsec_cleartext_protected, "cleartext packet that the SPD says must arrive protected") \
     _(esp_unknown_spi, "ESP with an SPI that is not an inbound SA of this address")        \
     _(esp_encapsulation_mismatch, "ESP in UDP for a plain SA, or plain ESP for a NAT-T SA") \

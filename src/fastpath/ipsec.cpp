@@ -339,7 +339,15 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
             case SpdAction::discard: w.drop(m, ifindex, Drop::ipsec_policy_discard); return true;
             case SpdAction::protect:
                 if (unlikely(!e.outbound)) {
-                    w.drop(m, ifindex, Drop::ipsec_policy_discard);
+                    AcquireRequest a{};
+                    a.vrf = vrf;
+                    a.family = uint8_t(family);
+                    a.protocol = p.protocol;
+                    a.seq = e.seq;
+                    std::memcpy(a.src, p.local.data(), 16);
+                    std::memcpy(a.dst, p.remote.data(), 16);
+                    w.request_acquire(a);
+                    w.drop(m, ifindex, Drop::ipsec_no_sa);
                     return true;
                 }
                 if (!owned_here(w, *e.outbound)) {

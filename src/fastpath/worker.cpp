@@ -49,6 +49,12 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     if (!handoff_ring_)
         handoff_ring_ = rte_ring_create_elem(hname.c_str(), sizeof(Handoff), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (!handoff_ring_) throw std::runtime_error("cannot create the IPsec hand-off ring");
+    std::string aname = "rp_acquire" + std::to_string(cfg.id);
+    acquire_ring_ = rte_ring_lookup(aname.c_str());
+    if (!acquire_ring_)
+        acquire_ring_ = rte_ring_create_elem(aname.c_str(), sizeof(AcquireRequest), 256, SOCKET_ID_ANY,
+                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!acquire_ring_) throw std::runtime_error("cannot create the IPsec acquire ring");
     tables_.register_handoff(cfg.id, handoff_ring_);
 }
 
@@ -60,6 +66,7 @@ Worker::~Worker() {
         while (rte_ring_dequeue_elem(handoff_ring_, &h, sizeof h) == 0) rte_pktmbuf_free(h.m);
         rte_ring_free(handoff_ring_);
     }
+    rte_ring_free(acquire_ring_);
     rte_ring_free(resolve_ring_);
 }
 
@@ -138,6 +145,16 @@ void Worker::request_resolve6(uint16_t ifindex, const uint8_t* ip) noexcept {
     if (resolve_recent_[h] && now - resolve_recent_[h] < uint64_t(tsc_hz_ / 10)) return;
     resolve_recent_[h] = now;
     if (rte_ring_enqueue_elem(resolve_ring_, &r, sizeof r) != 0) ++counters_.resolve_requests_dropped;
+}
+
+void Worker::request_acquire(const AcquireRequest& r) noexcept {
+    // One acquire per entry per second is plenty: the key manager is negotiating.
+    const uint32_t h = rte_hash_crc_4byte(r.seq, r.vrf) & 63;
+    const uint64_t now = rte_rdtsc();
+    if (acquire_recent_[h] && now - acquire_recent_[h] < uint64_t(tsc_hz_)) return;
+    acquire_recent_[h] = now;
+    AcquireRequest copy = r;  // full ring: the control core is behind; the next acquire will do
+    rte_ring_enqueue_elem(acquire_ring_, &copy, sizeof copy);
 }
 
 void Worker::request_resolve(uint16_t ifindex, const IpAddr& nh) noexcept {

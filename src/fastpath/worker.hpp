@@ -97,6 +97,17 @@ struct Handoff {
 };
 static_assert(sizeof(Handoff) == 16);
 
+// Sent to the control core when traffic matches a protect entry that has no
+// SA yet (RFC 4301 §5.1: an "acquire" for the key manager). Rate-limited.
+struct AcquireRequest {
+    uint16_t vrf;
+    uint8_t family;  // 4 or 6
+    uint8_t protocol;
+    uint32_t seq;    // the SPD entry
+    uint8_t src[16], dst[16];
+};
+static_assert(sizeof(AcquireRequest) % 4 == 0);
+
 struct WorkerPort {
     uint16_t port_id = kNoPort;
     uint16_t twin_port_id = kNoPort;
@@ -134,6 +145,7 @@ public:
     const SaCounters* sa_counters() const { return sa_counters_.get(); }
     WorkerCounters& counters_mut() { return counters_; }
     rte_ring* resolve_ring() const { return resolve_ring_; }
+    rte_ring* acquire_ring() const { return acquire_ring_; }
     unsigned id() const { return cfg_.id; }
 
     // Pipeline context shared by the stage functions (fastpath/*.cpp).
@@ -163,6 +175,9 @@ public:
     std::unique_ptr<SaCounters[]> sa_counters_;       // [kMaxSas]
     std::unique_ptr<crypto::CryptoEngine> crypto_;    // null if the CPU cannot (ESP is then dropped, counted)
     rte_ring* handoff_ring_ = nullptr;                // packets of SAs this worker owns, from other workers
+    rte_ring* acquire_ring_ = nullptr;                // AcquireRequest to the control core
+    std::array<uint64_t, 64> acquire_recent_{};       // per (vrf, entry) hash: TSC of the last acquire sent
+    void request_acquire(const AcquireRequest& r) noexcept;
     static constexpr unsigned kMaxEspPending = 64;    // the engine's chunk
     std::unique_ptr<EspPending[]> esp_pending_;
     std::unique_ptr<uint8_t[]> esp_ops_;              // crypto::EspOp[kMaxEspPending], opaque here

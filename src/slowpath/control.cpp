@@ -131,7 +131,8 @@ CommandResult Control::show(const cmd::Parsed& c) {
         case Id::ShowIpsecSpd: {
             std::optional<std::string> vrf;
             if (c.has_arg("vrf")) vrf = c.word("vrf");
-            return {true, show_ipsec_spd(config_, vrf)};
+            drain_acquires();
+            return {true, show_ipsec_spd(config_, vrf, [this](const std::string& v, uint32_t seq) { return acquires(v, seq); })};
         }
         case Id::ShowMplsIlm: return {true, show_mpls_ilm(fib_, label_counters)};
         case Id::ShowMplsLabel: {
@@ -213,6 +214,29 @@ void Control::drain_resolve_requests(const std::vector<rte_ring*>& rings) {
             probe(q.ifindex, ip);
         }
     }
+}
+
+void Control::drain_acquires() {
+    AcquireRequest reqs[32];
+    for (auto& slot : workers_) {
+        if (!slot.worker || !slot.worker->acquire_ring()) continue;
+        unsigned n = rte_ring_dequeue_burst_elem(slot.worker->acquire_ring(), reqs, sizeof(AcquireRequest), 32, nullptr);
+        for (unsigned i = 0; i < n; ++i) {
+            const AcquireRequest& a = reqs[i];
+            ++acquires_[{a.vrf, a.seq}];
+            const IpAddr src = a.family == 4 ? IpAddr{Family::v4, {a.src[0], a.src[1], a.src[2], a.src[3]}} : IpAddr::v6(a.src);
+            const IpAddr dst = a.family == 4 ? IpAddr{Family::v4, {a.dst[0], a.dst[1], a.dst[2], a.dst[3]}} : IpAddr::v6(a.dst);
+            log::info("ipsec acquire: vrf {} policy {}: {} -> {} protocol {} has no SA", fib_.vrf_name(a.vrf), a.seq,
+                      src.str(), dst.str(), a.protocol);
+        }
+    }
+}
+
+uint64_t Control::acquires(const std::string& vrf, uint32_t seq) const {
+    auto id = fib_.vrf_id(vrf);
+    if (!id) return 0;
+    auto it = acquires_.find({*id, seq});
+    return it == acquires_.end() ? 0 : it->second;
 }
 
 void Control::probe(uint16_t ifindex, const IpAddr& ip) {

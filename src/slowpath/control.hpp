@@ -46,6 +46,10 @@ public:
 
     // Drains the workers' neighbour resolution requests into kernel probes.
     void drain_resolve_requests(const std::vector<rte_ring*>& rings);
+    // The workers' IPsec acquires (protect entries without an SA): counted per
+    // SPD entry and logged; the IKEv2 daemon will take them from here.
+    void drain_acquires();
+    uint64_t acquires(const std::string& vrf, uint32_t seq) const;
     // Asks the kernel again for every next hop still unresolved (call every second):
     // gateways get resolved before traffic needs them, and a lost probe is retried.
     void probe_unresolved_next_hops();
@@ -82,6 +86,7 @@ private:
     std::vector<InterfaceCounters> baseline_ = std::vector<InterfaceCounters>(kMaxInterfaces);
     std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
     std::unique_ptr<IpsecPublisher> ipsec_;
+    std::map<std::pair<uint16_t, uint32_t>, uint64_t> acquires_;  // (vrf id, entry seq) -> count
     std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced, and with which VRFs
     std::map<std::string, VrfConfig> vrfs_applied_;
     SaCounters sa_counters_now(uint32_t slot) const;

@@ -153,6 +153,7 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
         std::vector<SpdSelector> selectors;
         for (auto& [seq, p] : entries) {
             SpdEntry e;
+            e.seq = seq;
             e.action = p.action == IpsecPolicyConfig::Action::bypass    ? SpdAction::bypass
                        : p.action == IpsecPolicyConfig::Action::discard ? SpdAction::discard
                                                                         : SpdAction::protect;

@@ -279,6 +279,7 @@ void Daemon::housekeeping(uint64_t now) {
     std::vector<rte_ring*> rings;
     for (auto& w : workers_) rings.push_back(w->resolve_ring());
     control_->drain_resolve_requests(rings);
+    control_->drain_acquires();
     const uint64_t hz = rte_get_tsc_hz();
     if (now - last_sample_tsc_ >= hz) {
         last_sample_tsc_ = now;

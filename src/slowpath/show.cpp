@@ -319,7 +319,8 @@ std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec,
     return out;
 }
 
-std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf) {
+std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf,
+                           const std::function<uint64_t(const std::string& vrf, uint32_t seq)>& acquires) {
     std::string out;
     for (auto& [vrf_name, entries] : cfg.ipsec.policies) {
         if (vrf && *vrf != vrf_name && !(vrf_name.empty() && *vrf == "default")) continue;
@@ -335,6 +336,7 @@ std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::st
                                  : p.action == IpsecPolicyConfig::Action::discard ? "discard"
                                                                                   : "protect out " + p.outbound_sa;
             if (p.action == IpsecPolicyConfig::Action::protect && !p.inbound_sa.empty()) action += " in " + p.inbound_sa;
+            if (uint64_t n = acquires ? acquires(vrf_name, seq) : 0) action += fmt::format(" ({} acquires: no SA)", n);
             out += fmt::format("  {:>5}  {}  {}\n", seq, sel, action);
         }
     }

@@ -2,6 +2,7 @@
 // of the tables and the workers' counters; never prints key material.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,7 +49,8 @@ std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& f
 std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only);
 // Never prints key material.
 std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec, const std::optional<std::string>& only);
-std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf);
+std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf,
+                           const std::function<uint64_t(const std::string& vrf, uint32_t seq)>& acquires);
 std::string show_neighbors(const FibPublisher& fib);
 std::string show_workers(const std::vector<WorkerRate>& rates);
 

@@ -279,17 +279,19 @@ TEST_CASE("NAT traversal (RFC 3948): ESP in UDP 4500 both ways; IKE and keepaliv
     }
 }
 
-TEST_CASE("A protect entry whose SA is incomplete discards: nothing leaves in clear", "[pipeline][ipsec][spd]") {
+TEST_CASE("A protect entry whose SA is incomplete discards and raises one acquire: nothing leaves in clear", "[pipeline][ipsec][spd]") {
     Gateway g(kTransforms[0], false);
     g.exec("ipsec sa half outbound spi 9000 tunnel 203.0.113.1 203.0.113.2");
     g.exec("ipsec sa half encryption aes-cbc-128 key 000102030405060708090a0b0c0d0e0f");  // no integrity yet
     g.exec("ipsec policy 5 local 198.51.100.0/24 remote 192.0.2.128/25 protect half");
     g.exec("route 192.0.2.0/24 via 203.0.113.2");
-    g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, addr("192.0.2.200"), 64)));
+    for (int i = 0; i < 3; ++i) g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, addr("192.0.2.200"), 64)));
     g.run();
     CHECK(g.wire_out(1).empty());
-    CHECK(g.drops(0, Drop::ipsec_policy_discard) == 1);
+    CHECK(g.drops(0, Drop::ipsec_no_sa) == 3);
     CHECK(g.show_text("show ipsec sa half").find("not installed: incomplete") != std::string::npos);
+    // One acquire for the key manager, not one per packet.
+    CHECK(g.show_text("show ipsec spd").find("protect out half (1 acquires: no SA)") != std::string::npos);
 }
 
 TEST_CASE("Tunnel MTU: fragment before encryption when allowed, ICMP with the inner MTU otherwise", "[pipeline][ipsec][mtu]") {
