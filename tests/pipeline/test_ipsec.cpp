@@ -12,6 +12,11 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <set>
+
 #include "tests/pipeline/harness.hpp"
 #include "tests/support/esp_oracle.hpp"
 
@@ -354,4 +359,74 @@ TEST_CASE("Tunnel MTU: fragment before encryption when allowed, ICMP with the in
         CHECK(unsigned(back[0][14 + 44] << 24 | back[0][14 + 45] << 16 | back[0][14 + 46] << 8 | back[0][14 + 47]) ==
               inner_max);
     }
+}
+
+namespace {
+// `n` tunnels: SA pairs with random SPIs, each protecting its own /32 behind
+// the peer. Built as a configuration and installed in one go, as at startup.
+RunningConfig many_tunnels(unsigned n, std::mt19937& rng, std::vector<uint32_t>& inbound_spis) {
+    RunningConfig c;
+    std::string text = "interface port0 device ring0\ninterface port1 device ring1\n"
+                       "interface port0 address 198.51.100.1/24\ninterface port1 address 203.0.113.1/24\n";
+    if (auto err = load_config_text(c, text)) throw std::runtime_error(*err);
+    std::set<uint32_t> used;
+    auto spi = [&] {
+        uint32_t s;
+        do s = 256 + rng() % 0xfffffe00u; while (!used.insert(s).second);
+        return s;
+    };
+    const std::vector<uint8_t> key = key_bytes(20, 1);
+    for (unsigned i = 0; i < n; ++i) {
+        IpsecSaConfig in, out;
+        in.direction = IpsecSaConfig::Direction::inbound;
+        out.direction = IpsecSaConfig::Direction::outbound;
+        for (IpsecSaConfig* sa : {&in, &out}) {
+            sa->spi = spi();
+            sa->local = addr("203.0.113.1");
+            sa->remote = addr("203.0.113.2");
+            sa->cipher = "aes-gcm-128";
+            sa->cipher_key = key;
+        }
+        inbound_spis.push_back(in.spi);
+        c.ipsec.sas.emplace(fmt::format("in{}", i), in);
+        c.ipsec.sas.emplace(fmt::format("out{}", i), out);
+        IpsecPolicyConfig p;
+        p.local = *Prefix::parse("198.51.100.0/24");
+        p.remote = Prefix{IpAddr::v4(0x0a000000u + i), 32};
+        p.action = IpsecPolicyConfig::Action::protect;
+        p.outbound_sa = fmt::format("out{}", i);
+        p.inbound_sa = fmt::format("in{}", i);
+        c.ipsec.policies[""][i + 1] = p;
+    }
+    return c;
+}
+}  // namespace
+
+TEST_CASE("IPsec at scale: many SA pairs installed at once, random SPIs decrypt", "[pipeline][ipsec][scale]") {
+    const unsigned n = std::getenv("RAMPART_SCALE_TUNNELS") ? unsigned(std::atoi(std::getenv("RAMPART_SCALE_TUNNELS"))) : 5000;
+    Gateway g(kTransforms[0], false);
+    std::mt19937 rng(7);
+    std::vector<uint32_t> spis;
+    RunningConfig big = many_tunnels(n, rng, spis);
+    const auto t0 = std::chrono::steady_clock::now();
+    g.control->install(big);
+    const double install_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g.neighbor(0, "198.51.100.10", "02:aa:00:00:00:0a");
+    g.neighbor(1, "203.0.113.2", "02:cc:00:00:00:02");
+    const std::string shown = g.show_text("show ipsec sa in" + std::to_string(n - 1));
+    CHECK(shown.find("owner worker") != std::string::npos);
+    // A sample of tunnels, by their random SPIs: the peer's ESP comes out to host A.
+    EspOracleSa sa = g.in_sa;
+    sa.cipher_key = key_bytes(20, 1);
+    unsigned delivered = 0;
+    for (unsigned k = 0; k < 200; ++k) {
+        const unsigned i = unsigned(rng() % n);
+        sa.spi = spis[i];
+        g.send(1, g.from_peer(esp_seal(sa, 1 + k, g.iv_for(sa, uint8_t(k)), inner4(IpAddr::v4(0x0a000000u + i), kHostA, 64), 4), false));
+        g.run();
+        delivered += unsigned(g.wire_out(0).size());
+    }
+    std::printf("IPsec scale: %u SA pairs (%u SAs) and %u SPD entries installed in %.2f s; 200 random SPIs: %u delivered\n",
+                n, 2 * n, n, install_s, delivered);
+    CHECK(delivered == 200);
 }
