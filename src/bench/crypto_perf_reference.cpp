@@ -135,15 +135,25 @@ std::optional<Row> run_one(const CryptoPerfSettings& s, const std::vector<std::s
     return row;
 }
 
-// Calibrates with a short run, then runs for about `settings.seconds`.
+// Calibrates with a short run, then runs twice for about `settings.seconds`
+// each and keeps the faster: crypto-perf is not protected from other
+// processes (our worker may run under SCHED_FIFO), and a preempted run only
+// ever looks slower.
 std::optional<Row> measure(const CryptoPerfSettings& s, const std::vector<std::string>& test, unsigned buffer,
                            std::vector<std::string>& commands, std::string& error) {
     constexpr uint64_t kCalibrationOps = 200'000;
+    constexpr unsigned kRuns = 2;
     std::vector<std::string> ignored_commands;
     std::optional<Row> probe = run_one(s, test, buffer, kCalibrationOps, ignored_commands, error);
     if (!probe) return std::nullopt;
     const uint64_t ops = std::max<uint64_t>(kCalibrationOps, uint64_t(probe->mops * 1e6 * s.seconds));
-    return run_one(s, test, buffer, ops, commands, error);
+    std::optional<Row> best;
+    for (unsigned i = 0; i < kRuns; ++i) {
+        std::optional<Row> row = run_one(s, test, buffer, ops, i == 0 ? commands : ignored_commands, error);
+        if (!row) return std::nullopt;
+        if (!best || row->mops > best->mops) best = row;
+    }
+    return best;
 }
 
 }  // namespace

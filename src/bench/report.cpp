@@ -76,7 +76,7 @@ void print_crypto_table(std::FILE* out, const std::vector<ProfileResult>& result
     bool any = false;
     for (const ProfileResult& r : results) any = any || r.profile->esp.transform != EspTransform::none;
     if (!any) return;
-    fmt::print(out, "\nESP against the crypto engine's raw limit (dpdk-test-crypto-perf, crypto_aesni_mb, 1 lcore, burst 32):\n");
+    fmt::print(out, "\nESP against the crypto engine's raw limit (dpdk-test-crypto-perf, crypto_aesni_mb, 1 lcore, burst 32, best of 2 runs):\n");
     fmt::print(out, "{:<{}} {:>5} {:>6} {:>8} {:>8} {:>10} {:>9} {:>9} {:>10} {:>9} {:>10}\n", "profile", w, "clear", "esp-buf",
                "Mpps", "Gbps", "cycles/pkt", "ref Mops", "ref Gbps", "ops ratio", "Gbps ratio", "ref cyc/op");
     for (const ProfileResult& r : results) {
