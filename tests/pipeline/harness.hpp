@@ -57,8 +57,10 @@ public:
     };
 
     // Ports named port0..port{n-1}, MACs 02:00:00:00:00:0N, each with a ring twin.
-    explicit Pipeline(unsigned nports, bool start_worker_object = true) {
-        tables = std::make_unique<ForwardingTables>(1, TableSizes{1u << 16, 1u << 8, 1u << 12, 1u << 10}, SOCKET_ID_ANY);
+    // `workers` > 1: more Worker objects (ids 1..) on the same ports, polled by
+    // the test itself (poll_once on other_workers), for hand-off between workers.
+    explicit Pipeline(unsigned nports, bool start_worker_object = true, unsigned workers = 1) {
+        tables = std::make_unique<ForwardingTables>(workers, TableSizes{1u << 16, 1u << 8, 1u << 12, 1u << 10}, SOCKET_ID_ANY);
         fib = std::make_unique<FibPublisher>(*tables);
         WorkerConfig wc;
         wc.id = 0;
@@ -79,14 +81,22 @@ public:
         }
         if (start_worker_object) worker = std::make_unique<Worker>(wc);
         worker_config = wc;
+        std::vector<Control::WorkerSlot> slots{{worker.get(), 1}};
+        for (unsigned id = 1; id < workers; ++id) {
+            WorkerConfig more = wc;
+            more.id = id;
+            other_workers.push_back(std::make_unique<Worker>(more));
+            slots.push_back({other_workers.back().get(), 1 + id});
+        }
         RunningConfig rc;
         if (auto err = load_config_text(rc, config)) throw std::runtime_error(*err);
-        control = std::make_unique<Control>(*tables, *fib, nullptr, nullptr,
-                                            std::vector<Control::WorkerSlot>{{worker.get(), 1}});
+        control = std::make_unique<Control>(*tables, *fib, nullptr, nullptr, slots);
         control->install(rc);
     }
     ~Pipeline() {
+        control.reset();  // IPsec SAs go before the workers whose rings name them
         worker.reset();
+        other_workers.clear();
         for (auto& p : ports)
             for (RingPort* r : {&p.wire, &p.twin}) {
                 drain(r->tx);
@@ -151,6 +161,7 @@ public:
     std::unique_ptr<ForwardingTables> tables;
     std::unique_ptr<FibPublisher> fib;
     std::unique_ptr<Worker> worker;
+    std::vector<std::unique_ptr<Worker>> other_workers;
     std::unique_ptr<Control> control;
     WorkerConfig worker_config;
     std::vector<Port> ports;

@@ -56,7 +56,8 @@ const Transform kTransforms[] = {
 struct Gateway : Pipeline {
     EspOracleSa out_sa, in_sa;  // as rampartd has them: out = what it sends, in = what it accepts
 
-    Gateway(const Transform& t, bool outer6, bool esn = false, bool nat_traversal = false) : Pipeline(2) {
+    Gateway(const Transform& t, bool outer6, bool esn = false, bool nat_traversal = false, unsigned workers = 1)
+        : Pipeline(2, true, workers) {
         exec("interface port0 address 198.51.100.1/24");
         exec("interface port0 address 2001:db8:a::1/64");
         exec("interface port1 address 203.0.113.1/24");
@@ -429,4 +430,42 @@ TEST_CASE("IPsec at scale: many SA pairs installed at once, random SPIs decrypt"
     std::printf("IPsec scale: %u SA pairs (%u SAs) and %u SPD entries installed in %.2f s; 200 random SPIs: %u delivered\n",
                 n, 2 * n, n, install_s, delivered);
     CHECK(delivered == 200);
+}
+
+TEST_CASE("Two workers: packets of an SA reaching the other worker are handed to its owner", "[pipeline][ipsec][handoff]") {
+    Gateway g(kTransforms[0], false, false, false, 2);
+    const std::string out_state = g.show_text("show ipsec sa out1"), in_state = g.show_text("show ipsec sa in1");
+    INFO(out_state << in_state);
+    auto frame_mbuf = [](const Bytes& f) {
+        rte_mbuf* m = rte_pktmbuf_alloc(test_pool());
+        REQUIRE(m);
+        std::memcpy(rte_pktmbuf_append(m, uint16_t(f.size())), f.data(), f.size());
+        return m;
+    };
+    Worker* workers[2] = {g.worker.get(), g.other_workers[0].get()};
+    auto settle = [&] {
+        for (int round = 0; round < 4; ++round)
+            for (Worker* w : workers) w->poll_once();
+    };
+    // Ten packets each way, alternating the receiving worker.
+    for (unsigned i = 0; i < 10; ++i) {
+        rte_mbuf* out = frame_mbuf(ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64, 10 + i)));
+        workers[i % 2]->process_rx(0, &out, 1);
+        rte_mbuf* in = frame_mbuf(g.from_peer(
+            esp_seal(g.in_sa, 1 + i, g.iv_for(g.in_sa, uint8_t(i)), inner4(kRemote, kHostA, 64, 10 + i), 4), false));
+        workers[i % 2]->process_rx(1, &in, 1);
+        settle();
+    }
+    std::set<uint32_t> seqs;
+    for (const Bytes& f : g.wire_out(1)) {
+        auto o = esp_open(g.out_sa, g.esp_of(f, false));
+        REQUIRE(o);
+        seqs.insert(o->seq);
+    }
+    CHECK(seqs == std::set<uint32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});  // one counter, owned by one worker
+    CHECK(g.wire_out(0).size() == 10);
+    uint64_t handoff_drops = 0;
+    for (Worker* w : workers) handoff_drops += w->counters().iface[0].drops[unsigned(Drop::ipsec_handoff_full)];
+    CHECK(handoff_drops == 0);
+    CHECK(g.show_text("show ipsec sa out1").find("10 packets") != std::string::npos);
 }
