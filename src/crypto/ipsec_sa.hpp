@@ -5,6 +5,7 @@
 // land elsewhere are handed over on a ring), so no locks or atomics per packet.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
@@ -52,6 +53,17 @@ struct SpdEntry {
 struct SpdTable {
     std::unique_ptr<SpdClassifier> classifier;
     std::vector<SpdEntry> entries;
+    // Inbound SAs and the selectors of the entries naming them (sorted by SA):
+    // a decrypted packet must match its own SA's selectors (RFC 4301 §5.2),
+    // checked directly, without a classification.
+    std::vector<std::pair<const IpsecSa*, SpdSelector>> inbound;
+    bool inbound_allows(const IpsecSa* sa, const SpdPacket& p) const {
+        auto it = std::lower_bound(inbound.begin(), inbound.end(), sa,
+                                   [](const auto& e, const IpsecSa* s) { return e.first < s; });
+        for (; it != inbound.end() && it->first == sa; ++it)
+            if (selector_matches(it->second, p)) return true;
+        return false;
+    }
 };
 
 // Per SA, per worker; summed on read.

@@ -500,10 +500,7 @@ void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
     // RFC 4301 §5.2 (4): the decrypted packet must match the SA's policy.
     const SpdTable* spd = w.tables_.spd(sa->vrf);
     SpdPacket fields;
-    const int32_t rule =
-        spd && spd_fields(m, l2_len, inner_family, true, fields) ? spd->classifier->classify(fields) : -1;
-    if (rule < 0 || size_t(rule) >= spd->entries.size() || spd->entries[size_t(rule)].action != SpdAction::protect ||
-        spd->entries[size_t(rule)].inbound != sa) {
+    if (!spd || !spd_fields(m, l2_len, inner_family, true, fields) || !spd->inbound_allows(sa, fields)) {
         ++c.policy_mismatch;
         return w.drop(m, ifindex, Drop::esp_policy_mismatch);
     }

@@ -165,8 +165,11 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
                 e.inbound = in != next.end() ? in->second.sa : nullptr;
             }
             selectors.push_back(selector_of(p));
+            if (e.inbound) table->inbound.emplace_back(e.inbound, selectors.back());
             table->entries.push_back(e);
         }
+        std::stable_sort(table->inbound.begin(), table->inbound.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
         try {
             table->classifier = std::make_unique<SpdClassifier>(selectors, fmt::format("spd{}", *vrf));
         } catch (const std::exception& e) {
