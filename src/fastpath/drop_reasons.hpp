@@ -60,7 +60,7 @@ namespace rampart {
     _(esp_unknown_spi, "ESP with an SPI that is not an inbound SA of this address")        \
     _(esp_encapsulation_mismatch, "ESP in UDP for a plain SA, or plain ESP for a NAT-T SA") \
     _(esp_truncated, "ESP shorter than header, IV, trailer and ICV")                       \
-    _(esp_fragment, "fragmented ESP (reassembly before decryption not supported yet)")     \
+    _(esp_reassembly_failed, "ESP fragments that could not be reassembled (table full, overlap, too big)") \
     _(esp_bad_alignment, "ESP encrypted part not a multiple of the cipher block")          \
     _(esp_replay_duplicate, "ESP sequence number already received (anti-replay)")          \
     _(esp_replay_too_old, "ESP sequence number left of the anti-replay window")            \

@@ -111,12 +111,14 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         if (unlikely(g && g->kind == NhKind::vrf_lookup)) return w.drop(m, ifindex, Drop::vrf_leak_loop);
     }
     if (g && g->kind == NhKind::local) {
+        const bool fragment = ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG);
         if (ip->next_proto_id == kIpProtoEsp) {
-            if (unlikely(ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)))
-                return w.drop(m, ifindex, Drop::esp_fragment);
+            if (unlikely(fragment)) return esp_reassemble(w, ifindex, in, m, l2_len, ihl, 4, vrf);
             return esp_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
         }
-        if (ip->next_proto_id == IPPROTO_UDP && !(ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)) &&
+        // Whole NAT-T datagrams only: fragmented UDP to us goes to the kernel
+        // (fragmented ESP-in-UDP is not reassembled here yet).
+        if (ip->next_proto_id == IPPROTO_UDP && !fragment &&
             m->data_len >= l2_len + ihl + 4 &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[2] == (kNatTraversalPort >> 8) &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[3] == (kNatTraversalPort & 0xff))

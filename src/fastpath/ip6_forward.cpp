@@ -105,7 +105,7 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     const ExtWalk walk = walk_extensions(m, l2_len, proto, l4_off, fragment);
     if (g && g->kind == NhKind::local) {
         if (walk == ExtWalk::ok && proto == kIpProtoEsp) {
-            if (unlikely(fragment)) return w.drop(m, ifindex, Drop::esp_fragment);
+            if (unlikely(fragment)) return esp_reassemble(w, ifindex, in, m, l2_len, l4_off - l2_len, 6, vrf);
             return esp_input(w, ifindex, in, m, l2_len, l4_off, total - (l4_off - l2_len), 6, vrf);
         }
         if (walk == ExtWalk::ok && proto == IPPROTO_UDP && !fragment && m->data_len >= l4_off + 4 &&

@@ -370,6 +370,31 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
     return false;
 }
 
+void esp_reassemble(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                    unsigned l3_len, unsigned family, uint16_t vrf) noexcept {
+    m->l2_len = uint16_t(l2_len);
+    m->l3_len = uint16_t(l3_len);
+    rte_mbuf* whole;
+    if (family == 4) {
+        whole = rte_ipv4_frag_reassemble_packet(w.frag_tbl_, &w.death_row_, m, rte_rdtsc(),
+                                                rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l2_len));
+    } else {
+        auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len);
+        auto* frag = rte_ipv6_frag_get_ipv6_fragment_header(ip);
+        if (!frag) return w.drop(m, ifindex, Drop::esp_reassembly_failed);  // behind other extension headers
+        whole = rte_ipv6_frag_reassemble_packet(w.frag_tbl_, &w.death_row_, m, rte_rdtsc(), ip, frag);
+    }
+    if (!whole) return;  // held (or, on error, on the death row: the library frees it)
+    if (whole->nb_segs > 1 && rte_pktmbuf_linearize(whole) != 0) return w.drop(whole, ifindex, Drop::esp_reassembly_failed);
+    if (family == 4) {
+        auto* ip = rte_pktmbuf_mtod_offset(whole, rte_ipv4_hdr*, l2_len);
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        return ip4_forward(w, ifindex, in, whole, l2_len, vrf);
+    }
+    ip6_forward(w, ifindex, in, whole, l2_len, vrf);
+}
+
 void nat_traversal_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
                          unsigned udp_off, unsigned udp_avail, unsigned family, uint16_t vrf) noexcept {
     if (udp_avail < 8 || m->data_len < udp_off + 8) return punt(w, ifindex, in, m);  // the kernel judges it

@@ -49,6 +49,9 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     if (!handoff_ring_)
         handoff_ring_ = rte_ring_create_elem(hname.c_str(), sizeof(Handoff), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (!handoff_ring_) throw std::runtime_error("cannot create the IPsec hand-off ring");
+    // Bounded: at most 4096 datagrams in reassembly, each given 2 s.
+    frag_tbl_ = rte_ip_frag_table_create(1024, 4, 4096, uint64_t(tsc_hz_) * 2, SOCKET_ID_ANY);
+    if (!frag_tbl_) throw std::runtime_error("cannot create the ESP reassembly table");
     std::string aname = "rp_acquire" + std::to_string(cfg.id);
     acquire_ring_ = rte_ring_lookup(aname.c_str());
     if (!acquire_ring_)
@@ -67,6 +70,8 @@ Worker::~Worker() {
         rte_ring_free(handoff_ring_);
     }
     rte_ring_free(acquire_ring_);
+    rte_ip_frag_free_death_row(&death_row_, 0);
+    if (frag_tbl_) rte_ip_frag_table_destroy(frag_tbl_);
     rte_ring_free(resolve_ring_);
 }
 
@@ -196,6 +201,7 @@ unsigned Worker::poll_once() noexcept {
         }
     }
     run_esp();
+    rte_ip_frag_free_death_row(&death_row_, 3);
     flush();
     return total;
 }

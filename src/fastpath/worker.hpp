@@ -10,6 +10,7 @@
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
+#include <rte_ip_frag.h>
 #include <rte_ring.h>
 
 #include "fastpath/drop_reasons.hpp"
@@ -176,6 +177,8 @@ public:
     std::unique_ptr<crypto::CryptoEngine> crypto_;    // null if the CPU cannot (ESP is then dropped, counted)
     rte_ring* handoff_ring_ = nullptr;                // packets of SAs this worker owns, from other workers
     rte_ring* acquire_ring_ = nullptr;                // AcquireRequest to the control core
+    rte_ip_frag_tbl* frag_tbl_ = nullptr;             // fragmented ESP waiting for its other fragments (bounded)
+    rte_ip_frag_death_row death_row_{};
     std::array<uint64_t, 64> acquire_recent_{};       // per (vrf, entry) hash: TSC of the last acquire sent
     void request_acquire(const AcquireRequest& r) noexcept;
     static constexpr unsigned kMaxEspPending = 64;    // the engine's chunk
@@ -210,6 +213,10 @@ void ip6_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_m
 struct SpdTable;
 bool ipsec_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
                    uint16_t vrf, const SpdTable& spd, unsigned family) noexcept;
+// Fragments of ESP (or of ESP in UDP) addressed to us: held until the datagram
+// is whole (RFC 4303 §3.4.1: reassembly before decryption), then processed.
+void esp_reassemble(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
+                    unsigned l3_len, unsigned family, uint16_t vrf) noexcept;
 // ESP addressed to us: `esp_off`/`esp_len` locate the ESP header and what follows.
 void esp_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
                unsigned esp_off, unsigned esp_len, unsigned family, uint16_t vrf, bool in_udp = false) noexcept;

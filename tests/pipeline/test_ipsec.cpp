@@ -469,3 +469,58 @@ TEST_CASE("Two workers: packets of an SA reaching the other worker are handed to
     CHECK(handoff_drops == 0);
     CHECK(g.show_text("show ipsec sa out1").find("10 packets") != std::string::npos);
 }
+
+namespace {
+// Splits an IPv4 datagram (header without options) into two fragments at `at` payload bytes (multiple of 8).
+std::pair<Bytes, Bytes> split4(const Bytes& dgram, size_t at) {
+    auto make = [&](size_t off, size_t len, bool more) {
+        Bytes h(dgram.begin(), dgram.begin() + 20);
+        const size_t total = 20 + len;
+        h[2] = uint8_t(total >> 8), h[3] = uint8_t(total);
+        const uint16_t fo = uint16_t((more ? 0x2000 : 0) | (off / 8));
+        h[6] = uint8_t(fo >> 8), h[7] = uint8_t(fo);
+        h[10] = h[11] = 0;
+        const uint16_t c = checksum(h.data(), 20);
+        h[10] = uint8_t(c >> 8), h[11] = uint8_t(c);
+        h.insert(h.end(), dgram.begin() + long(20 + off), dgram.begin() + long(20 + off + len));
+        return h;
+    };
+    return {make(0, at, true), make(at, dgram.size() - 20 - at, false)};
+}
+// The same for IPv6 with a fragment header.
+std::pair<Bytes, Bytes> split6(const Bytes& dgram, size_t at, uint32_t id) {
+    auto make = [&](size_t off, size_t len, bool more) {
+        Bytes h(dgram.begin(), dgram.begin() + 40);
+        const uint8_t next = h[6];
+        h[6] = 44;
+        const size_t plen = 8 + len;
+        h[4] = uint8_t(plen >> 8), h[5] = uint8_t(plen);
+        Bytes frag{next, 0, uint8_t((off >> 8) & 0xff), uint8_t((off & 0xf8) | (more ? 1 : 0))};
+        put32(frag, id);
+        h.insert(h.end(), frag.begin(), frag.end());
+        h.insert(h.end(), dgram.begin() + long(40 + off), dgram.begin() + long(40 + off + len));
+        return h;
+    };
+    return {make(0, at, true), make(at, dgram.size() - 40 - at, false)};
+}
+}  // namespace
+
+TEST_CASE("Fragmented ESP is reassembled before decryption, in any order", "[pipeline][ipsec][mtu]") {
+    for (bool outer6 : {false, true}) {
+        Gateway g(kTransforms[3], outer6);  // AES-CBC + HMAC-SHA-256
+        const Bytes inner = inner4(kRemote, kHostA, 64, 1300);
+        auto esp = esp_seal(g.in_sa, 1, g.iv_for(g.in_sa, 1), inner, 4);
+        const Bytes outer = outer6 ? ipv6(addr("2001:db8:b::2"), addr("2001:db8:b::1"), 50, 64, esp)
+                                   : ipv4(addr("203.0.113.2"), addr("203.0.113.1"), 50, 64, esp);
+        auto [first, second] = outer6 ? split6(outer, 800, 77) : split4(outer, 800);
+        const uint16_t type = outer6 ? 0x86dd : 0x0800;
+        g.send(1, ether(kPort1Mac, kPeerMac, type, second));
+        g.run();
+        CHECK(g.wire_out(0).empty());  // held
+        g.send(1, ether(kPort1Mac, kPeerMac, type, first));
+        g.run();
+        auto out = g.wire_out(0);
+        REQUIRE(out.size() == 1);
+        CHECK(hex(out[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, inner4(kRemote, kHostA, 63, 1300))));
+    }
+}
