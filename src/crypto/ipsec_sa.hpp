@@ -34,12 +34,16 @@ struct IpsecSa {
     bool esn = false;
     uint16_t nat_traversal_port = 0;  // RFC 3948: UDP-encapsulated to this peer port (0: plain ESP)
     uint16_t ip_mtu = 0;              // largest inner packet sent through the tunnel (0: from the egress MTU)
+    // Volume lifetimes (RFC 4301 §4.4.2.1); 0: none. Time lifetimes are the control core's.
+    uint64_t soft_packets = 0, hard_packets = 0, soft_bytes = 0, hard_bytes = 0;
     std::unique_ptr<crypto::SaCrypto> crypto;
     uint64_t iv_base = 0;  // AEAD IVs are iv_base + sequence number: unique per key even if the SA is rebuilt
 
     // Owner worker only.
     mutable ReplayWindow window;
     mutable OutboundSequence sequence{false};
+    mutable uint64_t used_packets = 0, used_bytes = 0;
+    mutable bool soft_told = false, hard_told = false;
 };
 
 struct SpdEntry {

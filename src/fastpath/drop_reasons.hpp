@@ -70,6 +70,7 @@ namespace rampart {
     _(esp_dummy_packet, "ESP dummy packet (next header 59, RFC 4303 §2.6)")                 \
     _(esp_policy_mismatch, "decrypted packet does not match its SA's policy")              \
     _(esp_sequence_exhausted, "outbound SA used up its sequence numbers (rekey needed)")   \
+    _(esp_lifetime_expired, "SA past its hard packet/byte lifetime (rekey needed)")          \
     _(esp_no_room, "no head/tail room or a chained mbuf for ESP encapsulation")            \
     _(esp_crypto_error, "the crypto engine refused or failed the operation")               \
     _(esp_mtu_exceeded, "ESP packet larger than the egress MTU")                           \

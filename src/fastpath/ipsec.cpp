@@ -78,6 +78,32 @@ bool spd_fields(const rte_mbuf* m, unsigned l3, unsigned family, bool reverse, S
 
 SaCounters& sa_counter(Worker& w, const IpsecSa& sa) { return w.sa_counters_[sa.counter % kMaxSas]; }
 
+void tell(Worker& w, const IpsecSa& sa, bool hard) {
+    SaEvent ev{sa.spi, uint8_t(sa.inbound), uint8_t(hard), 0};
+    rte_ring_enqueue_elem(w.sa_event_ring_, &ev, sizeof ev);  // full: the control core is far behind
+}
+
+// Counts one packet against the SA's volume lifetimes (owner worker only).
+// False when the hard lifetime is spent: the packet must not use the SA.
+bool within_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) {
+    if (likely(!sa.hard_packets && !sa.hard_bytes)) return true;
+    if ((sa.hard_packets && sa.used_packets >= sa.hard_packets) || (sa.hard_bytes && sa.used_bytes >= sa.hard_bytes)) {
+        if (!sa.hard_told) {
+            sa.hard_told = true;
+            tell(w, sa, true);
+        }
+        return false;
+    }
+    ++sa.used_packets;
+    sa.used_bytes += bytes;
+    if (!sa.soft_told && ((sa.soft_packets && sa.used_packets >= sa.soft_packets) ||
+                          (sa.soft_bytes && sa.used_bytes >= sa.soft_bytes))) {
+        sa.soft_told = true;
+        tell(w, sa, false);
+    }
+    return true;
+}
+
 // The egress of the tunnel: the outer destination in the default table.
 bool tunnel_egress(Worker& w, const IpsecSa& sa, uint16_t in_ifindex, rte_mbuf* m, Egress& e) {
     const ForwardingTables& t = w.tables_;
@@ -161,6 +187,7 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
                      const Egress& e) {
     SaCounters& c = sa_counter(w, sa);
     if (unlikely(!w.crypto_)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
+    if (unlikely(!within_lifetime(w, sa, m->pkt_len - l2_len))) return w.drop(m, in_ifindex, Drop::esp_lifetime_expired);
     const std::optional<uint64_t> seq = sa.sequence.next();
     if (unlikely(!seq)) {
         ++c.sequence_exhausted;
@@ -501,6 +528,7 @@ void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
         ++(dup ? c.replay_duplicate : c.replay_too_old);
         return w.drop(m, ifindex, dup ? Drop::esp_replay_duplicate : Drop::esp_replay_too_old);
     }
+    if (unlikely(!within_lifetime(w, *sa, op.cipher_len))) return w.drop(m, ifindex, Drop::esp_lifetime_expired);
     uint32_t payload_len;
     uint8_t next_header;
     if (check_esp_trailer(op.cipher_start, op.cipher_len, L, payload_len, next_header) != EspError::none) {

@@ -52,6 +52,12 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     // Bounded: at most 4096 datagrams in reassembly, each given 2 s.
     frag_tbl_ = rte_ip_frag_table_create(1024, 4, 4096, uint64_t(tsc_hz_) * 2, SOCKET_ID_ANY);
     if (!frag_tbl_) throw std::runtime_error("cannot create the ESP reassembly table");
+    std::string ename = "rp_saevent" + std::to_string(cfg.id);
+    sa_event_ring_ = rte_ring_lookup(ename.c_str());
+    if (!sa_event_ring_)
+        sa_event_ring_ = rte_ring_create_elem(ename.c_str(), sizeof(SaEvent), 1024, SOCKET_ID_ANY,
+                                              RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!sa_event_ring_) throw std::runtime_error("cannot create the SA event ring");
     std::string aname = "rp_acquire" + std::to_string(cfg.id);
     acquire_ring_ = rte_ring_lookup(aname.c_str());
     if (!acquire_ring_)
@@ -70,6 +76,7 @@ Worker::~Worker() {
         rte_ring_free(handoff_ring_);
     }
     rte_ring_free(acquire_ring_);
+    rte_ring_free(sa_event_ring_);
     rte_ip_frag_free_death_row(&death_row_, 0);
     if (frag_tbl_) rte_ip_frag_table_destroy(frag_tbl_);
     rte_ring_free(resolve_ring_);

@@ -109,6 +109,14 @@ struct AcquireRequest {
 };
 static_assert(sizeof(AcquireRequest) % 4 == 0);
 
+// An SA reached a volume lifetime: soft (rekey now) or hard (the SA has ended).
+struct SaEvent {
+    uint32_t spi;
+    uint8_t inbound;
+    uint8_t hard;
+    uint16_t pad;
+};
+
 struct WorkerPort {
     uint16_t port_id = kNoPort;
     uint16_t twin_port_id = kNoPort;
@@ -147,6 +155,7 @@ public:
     WorkerCounters& counters_mut() { return counters_; }
     rte_ring* resolve_ring() const { return resolve_ring_; }
     rte_ring* acquire_ring() const { return acquire_ring_; }
+    rte_ring* sa_event_ring() const { return sa_event_ring_; }
     unsigned id() const { return cfg_.id; }
 
     // Pipeline context shared by the stage functions (fastpath/*.cpp).
@@ -177,6 +186,7 @@ public:
     std::unique_ptr<crypto::CryptoEngine> crypto_;    // null if the CPU cannot (ESP is then dropped, counted)
     rte_ring* handoff_ring_ = nullptr;                // packets of SAs this worker owns, from other workers
     rte_ring* acquire_ring_ = nullptr;                // AcquireRequest to the control core
+    rte_ring* sa_event_ring_ = nullptr;               // SaEvent to the control core
     rte_ip_frag_tbl* frag_tbl_ = nullptr;             // fragmented ESP waiting for its other fragments (bounded)
     rte_ip_frag_death_row death_row_{};
     std::array<uint64_t, 64> acquire_recent_{};       // per (vrf, entry) hash: TSC of the last acquire sent

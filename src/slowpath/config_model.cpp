@@ -891,6 +891,20 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
             return std::nullopt;
         }
         case Id::IpsecSaEsn: sa.esn = !c.negated; return std::nullopt;
+        case Id::IpsecSaLifetime: {
+            const bool packets = c.has("packets"), kilobytes = c.has("kilobytes");
+            const bool seconds = c.has("seconds");
+            if (!packets && !kilobytes && !seconds) return "say which lifetime: packets, kilobytes or seconds";
+            IpsecSaConfig::Lifetime& life = packets ? sa.life_packets : kilobytes ? sa.life_kilobytes : sa.life_seconds;
+            if (c.negated) {
+                life = {};
+                return std::nullopt;
+            }
+            const uint32_t soft = c.number("soft"), hard = c.number("hard");
+            if (soft > hard) return fmt::format("soft lifetime {} is above the hard one {}", soft, hard);
+            life = {soft, hard};
+            return std::nullopt;
+        }
         case Id::IpsecSaIpMtu:
             if (c.negated) {
                 sa.ip_mtu.reset();
@@ -1047,6 +1061,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IpsecSaEsn:
         case Id::IpsecSaNatTraversal:
         case Id::IpsecSaIpMtu:
+        case Id::IpsecSaLifetime:
         case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
         default: return "not a configuration command";
@@ -1126,6 +1141,9 @@ std::string ipsec_sa_lines(const std::string& name, const IpsecSaConfig& sa, boo
                            key_text(sa.integrity_key, with_secrets));
     if (sa.esn) out += fmt::format("ipsec sa {} esn\n", name);
     if (sa.ip_mtu) out += fmt::format("ipsec sa {} ip-mtu {}\n", name, *sa.ip_mtu);
+    for (auto [kind, life] : {std::pair{"packets", &sa.life_packets}, std::pair{"kilobytes", &sa.life_kilobytes},
+                              std::pair{"seconds", &sa.life_seconds}})
+        if (life->hard) out += fmt::format("ipsec sa {} lifetime {} {} {}\n", name, kind, life->soft, life->hard);
     if (sa.nat_traversal)
         out += *sa.nat_traversal == 4500 ? fmt::format("ipsec sa {} nat-traversal\n", name)
                                          : fmt::format("ipsec sa {} nat-traversal remote-port {}\n", name, *sa.nat_traversal);

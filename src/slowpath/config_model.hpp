@@ -132,6 +132,11 @@ struct IpsecSaConfig {
     uint32_t replay_window = 64;     // inbound: 64..4096, a multiple of 64
     std::optional<uint16_t> nat_traversal;  // RFC 3948 UDP encapsulation: the peer's port (4500 unless a NAT moved it)
     std::optional<uint16_t> ip_mtu;         // outbound: largest clear packet sent into the tunnel
+    struct Lifetime {
+        uint64_t soft = 0, hard = 0;  // 0: none
+        friend bool operator==(const Lifetime&, const Lifetime&) = default;
+    };
+    Lifetime life_packets, life_kilobytes, life_seconds;  // RFC 4301 §4.4.2.1
     // An SPI and a cipher/integrity pair that crypto::make_transform accepts
     // (CBC and null need an integrity algorithm, AEADs take none); the model
     // allows a CBC SA without integrity in between lines. In config_model.cpp.

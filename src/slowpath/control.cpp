@@ -123,6 +123,7 @@ CommandResult Control::show(const cmd::Parsed& c) {
             return {true, show_route(fib_, fam, p, vrf)};
         }
         case Id::ShowIpsecSa: {
+            ipsec_housekeeping();
             std::optional<std::string> only;
             if (c.has_arg("name")) only = c.word("name");
             std::string text = show_ipsec_sa(config_, *ipsec_, only);
@@ -229,6 +230,24 @@ void Control::drain_acquires() {
             log::info("ipsec acquire: vrf {} policy {}: {} -> {} protocol {} has no SA", fib_.vrf_name(a.vrf), a.seq,
                       src.str(), dst.str(), a.protocol);
         }
+    }
+}
+
+void Control::ipsec_housekeeping() {
+    drain_acquires();
+    SaEvent evs[32];
+    for (auto& slot : workers_) {
+        if (!slot.worker || !slot.worker->sa_event_ring()) continue;
+        unsigned n = rte_ring_dequeue_burst_elem(slot.worker->sa_event_ring(), evs, sizeof(SaEvent), 32, nullptr);
+        for (unsigned i = 0; i < n; ++i) {
+            log::info("ipsec: {} SA SPI {} reached its {} volume lifetime", evs[i].inbound ? "inbound" : "outbound",
+                      evs[i].spi, evs[i].hard ? "hard" : "soft");
+            ipsec_->volume_event(evs[i].spi, evs[i].inbound, evs[i].hard);
+        }
+    }
+    if (ipsec_->tick(std::chrono::steady_clock::now())) {
+        log::info("ipsec: an SA reached its hard time lifetime and ended");
+        for (auto& p : ipsec_->sync(config_, fib_)) log::warn("{}", p);
     }
 }
 

@@ -49,6 +49,9 @@ public:
     // The workers' IPsec acquires (protect entries without an SA): counted per
     // SPD entry and logged; the IKEv2 daemon will take them from here.
     void drain_acquires();
+    // IPsec lifetimes: the workers' volume events, and time lifetimes ending
+    // SAs (call about once a second).
+    void ipsec_housekeeping();
     uint64_t acquires(const std::string& vrf, uint32_t seq) const;
     // Asks the kernel again for every next hop still unresolved (call every second):
     // gateways get resolved before traffic needs them, and a lost probe is retried.

@@ -68,6 +68,10 @@ IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg
     sa->esn = cfg.esn;
     sa->nat_traversal_port = cfg.nat_traversal.value_or(0);
     sa->ip_mtu = cfg.ip_mtu.value_or(0);
+    sa->soft_packets = cfg.life_packets.soft;
+    sa->hard_packets = cfg.life_packets.hard;
+    sa->soft_bytes = cfg.life_kilobytes.soft * 1024;
+    sa->hard_bytes = cfg.life_kilobytes.hard * 1024;
     sa->iv_base = rte_rand();
     sa->window = *window;
     sa->sequence = OutboundSequence(cfg.esn);
@@ -84,8 +88,8 @@ IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg
     return sa.release();
 }
 
+// The SA is out of the SAD already (sync's step 2): a replacement may hold its SPI now.
 void IpsecPublisher::retire(Live& live) {
-    if (live.sa->inbound) tables_.remove_inbound_sa(live.sa->spi);
     free_counters_.push_back(live.sa->counter);
     tables_.retire_sa(live.sa);
     live.sa = nullptr;
@@ -108,6 +112,14 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
             not_installed_[name] = fmt::format("vrf {} has no tables", cfg.vrf);
             continue;
         }
+        if (auto ended = ended_.find(name); ended != ended_.end()) {
+            if (ended->second == cfg) {
+                not_installed_[name] = "hard lifetime reached: the SA has ended (rekey: change its keys or SPI)";
+                continue;
+            }
+            ended_.erase(ended);  // reconfigured: a new SA
+            lifetime_note_.erase(name);
+        }
         auto cur = live_.find(name);
         if (cur != live_.end() && cur->second.cfg == cfg && cur->second.vrf == *vrf) {
             next.emplace(name, cur->second);
@@ -121,7 +133,8 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
             problems.push_back(fmt::format("ipsec sa {} not installed: {}", name, error));
             continue;
         }
-        next.emplace(name, Live{cfg, *vrf, sa});
+        next.emplace(name, Live{cfg, *vrf, sa, std::chrono::steady_clock::now(), false});
+        lifetime_note_.erase(name);
     }
 
     // 2. Inbound SPIs: whatever leaves or changes goes out of the SAD first.
@@ -190,6 +203,31 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
     return problems;
 }
 
+void IpsecPublisher::volume_event(uint32_t spi, bool inbound, bool hard) {
+    for (auto& [name, live] : live_) {
+        if (live.sa->spi != spi || live.sa->inbound != inbound) continue;
+        lifetime_note_[name] = hard ? "hard volume lifetime reached: traffic refused (rekey needed)"
+                                    : "soft volume lifetime reached: rekey now";
+    }
+}
+
+bool IpsecPublisher::tick(std::chrono::steady_clock::time_point now) {
+    bool ended = false;
+    for (auto& [name, live] : live_) {
+        const IpsecSaConfig::Lifetime& life = live.cfg.life_seconds;
+        if (!life.hard) continue;
+        const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - live.installed).count();
+        if (uint64_t(age) >= life.hard) {
+            ended_[name] = live.cfg;
+            ended = true;
+        } else if (uint64_t(age) >= life.soft && !live.soft_reached) {
+            live.soft_reached = true;
+            lifetime_note_[name] = fmt::format("soft lifetime of {} s reached: rekey now", life.soft);
+        }
+    }
+    return ended;
+}
+
 SaCounters IpsecPublisher::counters(uint32_t slot) const {
     if (slot >= kMaxSas || !current_) return SaCounters{};
     return minus(current_(slot), baseline_[slot]);
@@ -212,6 +250,7 @@ std::vector<IpsecSaState> IpsecPublisher::sa_states(const RunningConfig& config)
             auto why = not_installed_.find(name);
             s.reason = why != not_installed_.end() ? why->second : "not installed";
         }
+        if (auto note = lifetime_note_.find(name); note != lifetime_note_.end()) s.lifetime = note->second;
         out.push_back(std::move(s));
     }
     return out;

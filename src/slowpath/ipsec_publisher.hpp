@@ -6,6 +6,7 @@
 // is rebuilt (a new SA for the peer: rekey).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -27,6 +28,7 @@ struct IpsecSaState {
     uint16_t owner = 0;
     uint32_t counter = 0;
     uint64_t sequence_used = 0;  // outbound: sequence numbers used so far
+    std::string lifetime;        // "" or what a soft/hard lifetime did
 };
 
 class IpsecPublisher {
@@ -42,6 +44,13 @@ public:
     std::vector<std::string> sync(const RunningConfig& config, const FibPublisher& fib);
 
     std::vector<IpsecSaState> sa_states(const RunningConfig& config) const;
+
+    // Lifetimes. A worker saw a volume limit (`spi`, direction); time limits are
+    // checked by tick() (call about once a second), which returns true when an
+    // SA ended and sync() must run again. An ended SA stays out until its
+    // configuration changes (a rekey).
+    void volume_event(uint32_t spi, bool inbound, bool hard);
+    bool tick(std::chrono::steady_clock::time_point now);
     SaCounters counters(uint32_t slot) const;  // since the slot was assigned
 
 private:
@@ -49,6 +58,8 @@ private:
         IpsecSaConfig cfg;
         uint16_t vrf = 0;
         IpsecSa* sa = nullptr;
+        std::chrono::steady_clock::time_point installed;
+        bool soft_reached = false;
     };
     IpsecSa* build(const std::string& name, const IpsecSaConfig& cfg, uint16_t vrf, std::string& error);
     void retire(Live& live);
@@ -58,6 +69,8 @@ private:
     std::function<SaCounters(uint32_t)> current_;
     std::map<std::string, Live> live_;
     std::map<std::string, std::string> not_installed_;
+    std::map<std::string, IpsecSaConfig> ended_;       // hard lifetime reached, with the configuration it had
+    std::map<std::string, std::string> lifetime_note_;
     std::vector<uint16_t> spd_vrfs_;  // VRFs with a published SPD
     std::vector<uint32_t> free_counters_;
     uint32_t next_counter_ = 0;

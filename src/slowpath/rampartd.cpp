@@ -279,12 +279,12 @@ void Daemon::housekeeping(uint64_t now) {
     std::vector<rte_ring*> rings;
     for (auto& w : workers_) rings.push_back(w->resolve_ring());
     control_->drain_resolve_requests(rings);
-    control_->drain_acquires();
     const uint64_t hz = rte_get_tsc_hz();
     if (now - last_sample_tsc_ >= hz) {
         last_sample_tsc_ = now;
         control_->sample_rates(now, hz);
         control_->probe_unresolved_next_hops();
+        control_->ipsec_housekeeping();  // acquires, lifetime events, time lifetimes
         tables_->reclaim();
     }
     // Every tick (20 ms): link loss is what fast reroute reacts to. The

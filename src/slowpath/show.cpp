@@ -301,6 +301,7 @@ std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec,
         out += fmt::format("  {}{}{}{}\n", c.cipher.empty() ? "no encryption yet" : c.cipher,
                            c.integrity.empty() ? "" : " " + c.integrity, c.esn ? ", ESN" : "",
                            in ? fmt::format(", replay window {}", c.replay_window) : std::string());
+        if (!st.lifetime.empty()) out += fmt::format("  lifetime: {}\n", st.lifetime);
         if (!st.installed) {
             out += fmt::format("  not installed: {}\n", st.reason);
             continue;

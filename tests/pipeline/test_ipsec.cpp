@@ -8,6 +8,7 @@
 //   remote protected networks behind the peer: 192.0.2.0/24, 2001:db8:c::/48
 #include <catch2/catch.hpp>
 
+#include <rte_cycles.h>
 #include <rte_ip.h>
 
 #include <fmt/format.h>
@@ -523,4 +524,50 @@ TEST_CASE("Fragmented ESP is reassembled before decryption, in any order", "[pip
         REQUIRE(out.size() == 1);
         CHECK(hex(out[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, inner4(kRemote, kHostA, 63, 1300))));
     }
+}
+
+TEST_CASE("SA lifetimes: soft tells the control core, hard ends the SA until it is rekeyed", "[pipeline][ipsec][lifetime]") {
+    Gateway g(kTransforms[0], false);
+    g.exec("ipsec sa out1 lifetime packets 3 5");
+    for (int i = 0; i < 7; ++i) g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64)));
+    g.run();
+    CHECK(g.wire_out(1).size() == 5);
+    CHECK(g.drops(0, Drop::esp_lifetime_expired) == 2);
+    CHECK(g.show_text("show ipsec sa out1").find("hard volume lifetime reached") != std::string::npos);
+
+    // Time: the SA ends after 1 s; packets then find no SA (and raise an acquire).
+    g.exec("ipsec sa in1 lifetime seconds 1 1");
+    auto seal = [&](uint64_t seq) {
+        return g.from_peer(esp_seal(g.in_sa, seq, g.iv_for(g.in_sa, uint8_t(seq)), inner4(kRemote, kHostA, 64), 4), false);
+    };
+    g.send(1, seal(1));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+    rte_delay_us_sleep(1100 * 1000);
+    g.control->ipsec_housekeeping();
+    g.send(1, seal(2));
+    g.run();
+    CHECK(g.wire_out(0).empty());
+    CHECK(g.drops(1, Drop::esp_unknown_spi) == 1);
+    CHECK(g.show_text("show ipsec sa in1").find("not installed: hard lifetime reached") != std::string::npos);
+    // Rekeyed (here: a longer lifetime) it is a new SA again.
+    g.exec("ipsec sa in1 lifetime seconds 100 200");
+    g.send(1, seal(3));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+}
+
+TEST_CASE("A changed inbound SA replaces the old one under the same SPI", "[pipeline][ipsec][replace]") {
+    Gateway g(kTransforms[0], false);
+    auto seal = [&](uint64_t seq) {
+        return g.from_peer(esp_seal(g.in_sa, seq, g.iv_for(g.in_sa, uint8_t(seq)), inner4(kRemote, kHostA, 64), 4), false);
+    };
+    g.send(1, seal(1));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+    g.exec("ipsec sa in1 replay-window 128");
+    g.send(1, seal(2));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+    CHECK(g.drops(1, Drop::esp_unknown_spi) == 0);
 }
