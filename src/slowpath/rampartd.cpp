@@ -179,10 +179,13 @@ int Daemon::run() {
     if (opt_.check_only) {
         size_t vrf_routes = 0;
         for (auto& [name, v] : startup_.vrfs) vrf_routes += v.routes.size();
+        size_t spd_entries = 0;
+        for (auto& [vrf, entries] : startup_.ipsec.policies) spd_entries += entries.size();
         std::cout << fmt::format(
-            "{}: configuration OK ({} interfaces, {} routes, {} VRFs with {} routes, {} static labels, {} prefix SIDs)\n",
+            "{}: configuration OK ({} interfaces, {} routes, {} VRFs with {} routes, {} static labels, {} prefix SIDs, "
+            "{} IPsec SAs, {} SPD entries)\n",
             opt_.config_path, startup_.interfaces.size(), startup_.routes.size(), startup_.vrfs.size(), vrf_routes,
-            startup_.mpls.ilm.size(), startup_.sr.prefix_sids.size());
+            startup_.mpls.ilm.size(), startup_.sr.prefix_sids.size(), startup_.ipsec.sas.size(), spd_entries);
         return 0;
     }
 
