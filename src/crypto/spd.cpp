@@ -195,26 +195,27 @@ SpdClassifier::~SpdClassifier() {
     if (ctx6_) rte_acl_free(ctx6_);
 }
 
-void SpdClassifier::classify4(const SpdKey4* const* keys, int32_t* out, unsigned n) const noexcept {
+namespace {
+// rte_acl classifies at most what fits its result array per call here; 0 is "no rule".
+template <typename Key>
+void classify_keys(const rte_acl_ctx* ctx, const Key* const* keys, int32_t* out, unsigned n) {
     uint32_t res[64];
     for (unsigned done = 0; done < n;) {
         const unsigned k = std::min(n - done, 64u);
-        if (!ctx4_) std::fill(res, res + k, 0u);
-        else rte_acl_classify(ctx4_, reinterpret_cast<const uint8_t**>(const_cast<const SpdKey4**>(keys + done)), res, k, 1);
+        if (!ctx) std::fill(res, res + k, 0u);
+        else rte_acl_classify(ctx, reinterpret_cast<const uint8_t**>(const_cast<const Key**>(keys + done)), res, k, 1);
         for (unsigned i = 0; i < k; ++i) out[done + i] = int32_t(res[i]) - 1;
         done += k;
     }
 }
+}  // namespace
+
+void SpdClassifier::classify4(const SpdKey4* const* keys, int32_t* out, unsigned n) const noexcept {
+    classify_keys(ctx4_, keys, out, n);
+}
 
 void SpdClassifier::classify6(const SpdKey6* const* keys, int32_t* out, unsigned n) const noexcept {
-    uint32_t res[64];
-    for (unsigned done = 0; done < n;) {
-        const unsigned k = std::min(n - done, 64u);
-        if (!ctx6_) std::fill(res, res + k, 0u);
-        else rte_acl_classify(ctx6_, reinterpret_cast<const uint8_t**>(const_cast<const SpdKey6**>(keys + done)), res, k, 1);
-        for (unsigned i = 0; i < k; ++i) out[done + i] = int32_t(res[i]) - 1;
-        done += k;
-    }
+    classify_keys(ctx6_, keys, out, n);
 }
 
 int32_t SpdClassifier::classify(const SpdPacket& p) const noexcept {

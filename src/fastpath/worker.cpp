@@ -21,13 +21,21 @@ constexpr double kPuntRatePps = 20000;
 constexpr double kPuntBurst = 2000;
 }  // namespace
 
+namespace {
+// This worker's ring `<prefix><id>` (taken over if a previous Worker left it).
+rte_ring* worker_ring(const char* prefix, unsigned id, unsigned elem_size, unsigned count, unsigned flags,
+                      const char* what) {
+    const std::string name = prefix + std::to_string(id);
+    rte_ring* r = rte_ring_lookup(name.c_str());
+    if (!r) r = rte_ring_create_elem(name.c_str(), elem_size, count, SOCKET_ID_ANY, flags);
+    if (!r) throw std::runtime_error(std::string("cannot create the ") + what + " ring");
+    return r;
+}
+}  // namespace
+
 Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
-    std::string name = "rp_resolve" + std::to_string(cfg.id);
-    resolve_ring_ = rte_ring_lookup(name.c_str());
-    if (!resolve_ring_)
-        resolve_ring_ = rte_ring_create_elem(name.c_str(), sizeof(ResolveRequest), 1024, SOCKET_ID_ANY,
-                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (!resolve_ring_) throw std::runtime_error("cannot create the neighbour resolution ring");
+    constexpr unsigned kSingle = RING_F_SP_ENQ | RING_F_SC_DEQ;
+    resolve_ring_ = worker_ring("rp_resolve", cfg.id, sizeof(ResolveRequest), 1024, kSingle, "neighbour resolution");
     tx_queue_.fill(0);
     for (unsigned i = 0; i < cfg_.nb_ports; ++i) {
         const WorkerPort& p = cfg_.ports[i];
@@ -44,26 +52,13 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     } catch (const std::exception&) {
         crypto_.reset();  // ESP is dropped and counted (esp_crypto_error); forwarding goes on
     }
-    std::string hname = "rp_handoff" + std::to_string(cfg.id);
-    handoff_ring_ = rte_ring_lookup(hname.c_str());
-    if (!handoff_ring_)
-        handoff_ring_ = rte_ring_create_elem(hname.c_str(), sizeof(Handoff), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    if (!handoff_ring_) throw std::runtime_error("cannot create the IPsec hand-off ring");
+    // Any worker may hand over: multi-producer.
+    handoff_ring_ = worker_ring("rp_handoff", cfg.id, sizeof(Handoff), 4096, RING_F_SC_DEQ, "IPsec hand-off");
     // Bounded: at most 4096 datagrams in reassembly, each given 2 s.
     frag_tbl_ = rte_ip_frag_table_create(1024, 4, 4096, uint64_t(tsc_hz_) * 2, SOCKET_ID_ANY);
     if (!frag_tbl_) throw std::runtime_error("cannot create the ESP reassembly table");
-    std::string ename = "rp_saevent" + std::to_string(cfg.id);
-    sa_event_ring_ = rte_ring_lookup(ename.c_str());
-    if (!sa_event_ring_)
-        sa_event_ring_ = rte_ring_create_elem(ename.c_str(), sizeof(SaEvent), 1024, SOCKET_ID_ANY,
-                                              RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (!sa_event_ring_) throw std::runtime_error("cannot create the SA event ring");
-    std::string aname = "rp_acquire" + std::to_string(cfg.id);
-    acquire_ring_ = rte_ring_lookup(aname.c_str());
-    if (!acquire_ring_)
-        acquire_ring_ = rte_ring_create_elem(aname.c_str(), sizeof(AcquireRequest), 256, SOCKET_ID_ANY,
-                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (!acquire_ring_) throw std::runtime_error("cannot create the IPsec acquire ring");
+    sa_event_ring_ = worker_ring("rp_saevent", cfg.id, sizeof(SaEvent), 1024, kSingle, "SA event");
+    acquire_ring_ = worker_ring("rp_acquire", cfg.id, sizeof(AcquireRequest), 256, kSingle, "IPsec acquire");
     tables_.register_handoff(cfg.id, handoff_ring_);
 }
 
