@@ -106,7 +106,7 @@ std::string usage_text(const po::options_description& desc) {
     std::ostringstream os;
     os << desc;
     text += os.str() + "\nprofiles:\n";
-    for (const Profile& p : all_profiles()) text += fmt::format("  {:<26} {}\n", p.name, p.summary);
+    for (const Profile& p : all_profiles()) text += fmt::format("  {:<28} {}\n", p.name, p.summary);
     return text;
 }
 
@@ -141,7 +141,7 @@ bool parse_options(const std::vector<std::string>& args, BenchOptions& opt) {
     }
     po::notify(vm);
     if (vm.count("list")) {
-        for (const Profile& p : all_profiles()) fmt::print("{:<26} {}\n", p.name, p.summary);
+        for (const Profile& p : all_profiles()) fmt::print("{:<28} {}\n", p.name, p.summary);
         return false;
     }
     if (!(opt.run.duration_s > 0 && opt.run.duration_s <= kMaxDuration))

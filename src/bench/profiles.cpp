@@ -365,6 +365,23 @@ const Profile kProfiles[] = {
     RAMPART_ESP_SIZES(dec, true, gcm128, gcm128, "AES-GCM-128"),
     RAMPART_ESP_SIZES(enc, false, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
     RAMPART_ESP_SIZES(dec, true, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
+#define RAMPART_ESP_SCALE_PROFILE(dir, decrypt, size)                                                             \
+    {"esp-" #dir "-gcm128-100k-sas-" #size,                                                                         \
+     (decrypt ? "ESP tunnel decrypt, AES-GCM-128, " #size "-byte clear frames inside, 100,000 SAs installed "        \
+                "(50,000 pairs), traffic over 16384 random tunnels/SPIs"                                            \
+              : "ESP tunnel encrypt, AES-GCM-128, " #size "-byte clear frames, 100,000 SAs installed (50,000 "       \
+                "pairs, 50,000 SPD entries), traffic over 16384 random tunnels"),                                    \
+     TableSizes{},                                                                                                  \
+     [](BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {                                          \
+         return prepare_esp_scale(router, rng, setup, EspProfileSpec{EspTransform::gcm128, decrypt, size});        \
+     },                                                                                                             \
+     PortRoles{},                                                                                                   \
+     EspProfileSpec{EspTransform::gcm128, decrypt, size}}
+    RAMPART_ESP_SCALE_PROFILE(enc, false, 64),
+    RAMPART_ESP_SCALE_PROFILE(enc, false, 1420),
+    RAMPART_ESP_SCALE_PROFILE(dec, true, 64),
+    RAMPART_ESP_SCALE_PROFILE(dec, true, 1420),
+#undef RAMPART_ESP_SCALE_PROFILE
 #undef RAMPART_ESP_SIZES
 #undef RAMPART_ESP_PROFILE
 };
