@@ -30,11 +30,27 @@
 #   in:  scapy encrypts an ICMP echo request from 192.0.2.55 / 2001:db8:c::55
 #        to the host; it arrives decrypted, byte for byte with TTL - 1, and the
 #        kernel's echo reply comes back encrypted with the outbound SA.
+# NAT traversal (RFC 3948, 'ipsec sa NAME nat-traversal [remote-port P]'):
+# aes-gcm-128 and aes-cbc-128 + hmac-sha-256 x outer IPv4 / IPv6 x the peer's
+# port P = 4500 and P = 61000 (the peer behind a NAT), the same out and in
+# exchanges with ESP in UDP; scapy's SecurityAssociation has
+# nat_t_header=UDP(sport=P, dport=4500).
+#   out: rampartd sends UDP 4500 -> P, length right, checksum 0 over IPv4 and
+#        a valid (non-zero) one over IPv6, outer protocol 17.
+#   in:  scapy's ESP in UDP P -> 4500 is decrypted; the echo reply comes back
+#        in UDP 4500 -> P.
+#   kernel: an IKE message after the zero non-ESP marker and a NAT keepalive
+#        (0xFF) to 203.0.113.1:4500 and [2001:db8:b::1]:4500 reach a UDP socket
+#        on port 4500 in rampartd's kernel (TAP twin); show interface wan:
+#        punted rises, no esp_* drop.
+#   mismatch: plain ESP for a NAT-T SA does not get through and is counted as
+#        esp_encapsulation_mismatch; the same SA in UDP right after does.
 # tshark (4.0: esp_sa UAT) decrypts and ICV-checks the captures of the aes-gcm-128
-# and aes-cbc-128 + hmac-sha-256 cases, without ESN (its UAT has no ESN setting).
+# and aes-cbc-128 + hmac-sha-256 cases, without ESN (its UAT has no ESN setting),
+# and the NAT-T ones with peer port 61000 (its udpencap dissector).
 #
 # Not covered, because rampartd does not implement them yet: transport mode,
-# NAT traversal (UDP-encapsulated ESP), IKE. chacha20-poly1305 is checked by
+# IKE (rampartd only hands it to the kernel). chacha20-poly1305 is checked by
 # scapy only: tshark 4.0's ESP dissector cannot decrypt it. Under ESN only
 # sequence numbers below 2^32 occur (a fresh SA starts at 1); the high half (0)
 # still enters the AEAD AAD and the HMAC. Scapy 2.5 leaves it out of the HMAC
@@ -156,13 +172,15 @@ cli_file() {
 }
 
 TEARDOWN=
-# run_case TRANSFORM OUTER ESN — replace the SA pair and the two policies with fresh
-# ones, then one exchange in both directions; the results land in $CASE_DIR.
+# run_case TRANSFORM OUTER ESN NATT — replace the SA pair and the two policies with fresh
+# ones (NATT: 0, or the peer's UDP port), then one exchange in both directions;
+# the results land in $CASE_DIR.
 run_case() {
-    CASE_DIR="$WORK/$1-ipv$2-esn$3"
+    CASE_DIR="$WORK/$1-ipv$2-esn$3-natt$4"
     mkdir -p "$CASE_DIR"
     {
-        wire config "$1" "$2" "$3" "$CASE_DIR/state.json" "$CASE_DIR/setup.cli" "$CASE_DIR/teardown.cli" || return 1
+        wire config "$1" "$2" "$3" "$CASE_DIR/state.json" "$CASE_DIR/setup.cli" "$CASE_DIR/teardown.cli" "$4" ||
+            return 1
         if [[ -n $TEARDOWN ]]; then cli_file "$TEARDOWN" || return 1; fi
         TEARDOWN=
         cli_file "$CASE_DIR/setup.cli" || return 1
@@ -198,22 +216,72 @@ check "LAN host pings rampartd's lan port over IPv4 and IPv6" \
 TRANSFORMS=(aes-gcm-128 aes-gcm-256 chacha20-poly1305 aes-cbc-128+hmac-sha-256 aes-cbc-256+hmac-sha-384
     aes-cbc-256+hmac-sha-512 null+hmac-sha-256)
 CASES=()
-for t in "${TRANSFORMS[@]}"; do CASES+=("$t 4 0" "$t 6 0"); done
-CASES+=("aes-gcm-128 4 1" "aes-gcm-128 6 1" "aes-cbc-128+hmac-sha-256 4 1" "aes-cbc-128+hmac-sha-256 6 1")
+for t in "${TRANSFORMS[@]}"; do CASES+=("$t 4 0 0" "$t 6 0 0"); done
+CASES+=("aes-gcm-128 4 1 0" "aes-gcm-128 6 1 0" "aes-cbc-128+hmac-sha-256 4 1 0" "aes-cbc-128+hmac-sha-256 6 1 0")
+# NAT traversal: ESP in UDP, the peer on port 4500 or behind a NAT on 61000.
+for t in aes-gcm-128 aes-cbc-128+hmac-sha-256; do
+    for outer in 4 6; do CASES+=("$t $outer 0 4500" "$t $outer 0 61000"); done
+done
+
+# wan_punted / wan_drops [REGEX] — from show interface wan: the punted counter;
+# the drop lines (name count) whose name matches REGEX.
+wan_punted() { cli "show interface wan" | sed -n 's/.*exception path: \([0-9]*\) punted.*/\1/p'; }
+wan_drops() { cli "show interface wan" | awk -v re="${1:-.}" '/^    [a-z0-9_]+ +[0-9]+ / && $1 ~ re {print $1, $2}'; }
+wan_drop_count() { wan_drops "^$1\$" | awk '{n = $2} END {print n + 0}'; }
+
+# NAT-T datagrams for the kernel: IKE (non-ESP marker) and keepalives are punted, not dropped.
+natt_kernel() {
+    local punted0 esp0 punted1 esp1
+    punted0=$(wan_punted) esp0=$(wan_drops '^esp_')
+    wire kernel "$(rp_ns wan)" "$(rp_ns rtr)" "$WORK/natt-kernel.txt" || return 1
+    for _ in {1..10}; do  # the counters may trail the packets a little
+        punted1=$(wan_punted)
+        ((punted1 >= punted0 + 4)) && break
+        sleep 0.1
+    done
+    esp1=$(wan_drops '^esp_')
+    echo "show interface wan: punted $punted0 -> $punted1; esp_* drops before: '${esp0//$'\n'/, }' after: '${esp1//$'\n'/, }'"
+    ((punted1 >= punted0 + 4)) && [[ $esp0 == "$esp1" ]]
+}
+
+# Plain ESP to a NAT-T SA: not decrypted, counted as esp_encapsulation_mismatch.
+natt_mismatch() {
+    local before after
+    before=$(wan_drop_count esp_encapsulation_mismatch)
+    wire mismatch "$CASE_DIR/state.json" "$(rp_ns lan)" "$(rp_ns wan)" "$WORK/natt-mismatch.txt" || return 1
+    for _ in {1..10}; do
+        after=$(wan_drop_count esp_encapsulation_mismatch)
+        ((after >= before + 1)) && break
+        sleep 0.1
+    done
+    echo "show interface wan: esp_encapsulation_mismatch $before -> $after"
+    ((after == before + 1))
+}
 
 first=1
 for c in "${CASES[@]}"; do
-    read -r transform outer esn <<<"$c"
-    label="$transform, ESP over IPv$outer$( ((esn)) && echo ", ESN")"
-    run_case "$transform" "$outer" "$esn"
-    check "$label: out 4in$outer: LAN UDP datagram leaves encrypted; scapy decrypts it to what the host sent, TTL-1" \
-        case_result out4
-    check "$label: out 6in$outer: LAN UDP datagram leaves encrypted; scapy decrypts it to what the host sent, hop limit-1" \
-        case_result out6
-    check "$label: in 4in$outer: scapy's ESP echo request reaches the host decrypted; the reply comes back encrypted" \
-        case_result in4
-    check "$label: in 6in$outer: scapy's ESP echo request reaches the host decrypted; the reply comes back encrypted" \
-        case_result in6
+    read -r transform outer esn natt <<<"$c"
+    label="$transform, ESP over IPv$outer$( ((esn)) && echo ", ESN")$( ((natt)) && echo " in UDP, NAT-T, peer port $natt")"
+    run_case "$transform" "$outer" "$esn" "$natt"
+    if ((natt)); then
+        check "$label: out 4in$outer: LAN UDP datagram leaves as ESP in UDP 4500 -> $natt (checksum $( ((outer == 4)) && echo 0 || echo valid)); scapy decrypts it to what the host sent, TTL-1" \
+            case_result out4
+        check "$label: out 6in$outer: LAN UDP datagram leaves as ESP in UDP 4500 -> $natt; scapy decrypts it to what the host sent, hop limit-1" \
+            case_result out6
+        check "$label: in 4in$outer: scapy's ESP-in-UDP echo request ($natt -> 4500) reaches the host decrypted; the reply comes back in UDP 4500 -> $natt" \
+            case_result in4
+        check "$label: in 6in$outer: scapy's ESP-in-UDP echo request ($natt -> 4500) reaches the host decrypted; the reply comes back in UDP 4500 -> $natt" \
+            case_result in6
+    else
+        check "$label: out 4in$outer: LAN UDP datagram leaves encrypted; scapy decrypts it to what the host sent, TTL-1" \
+            case_result out4
+        check "$label: out 6in$outer: LAN UDP datagram leaves encrypted; scapy decrypts it to what the host sent, hop limit-1" \
+            case_result out6
+        check "$label: in 4in$outer: scapy's ESP echo request reaches the host decrypted; the reply comes back encrypted" \
+            case_result in4
+        check "$label: in 6in$outer: scapy's ESP echo request reaches the host decrypted; the reply comes back encrypted" \
+            case_result in6
+    fi
     if ((first)); then
         first=0
         # The control plane as configured, once: SAs with counters, the SPD, keys never shown.
@@ -234,9 +302,16 @@ for c in "${CASES[@]}"; do
         check "control plane: show ipsec sa counts 4 packets out, 2 in, no drops; show ipsec spd; running-config hides the keys" \
             control_plane
     fi
-    if [[ ($transform == aes-gcm-128 || $transform == aes-cbc-128+hmac-sha-256) && $esn == 0 ]]; then
+    # tshark: without ESN; under NAT-T once per transform and family (peer port 61000, the NAT case).
+    if [[ ($transform == aes-gcm-128 || $transform == aes-cbc-128+hmac-sha-256) && $esn == 0 && $natt != 4500 ]]; then
         check "$label: tshark decrypts the capture (esp_sa UAT), ICVs good, same inner packets as scapy" \
             wire tshark "$CASE_DIR/state.json" "$CASE_DIR/esp.pcap"
+    fi
+    if [[ $transform == aes-gcm-128 && $outer == 4 && $natt == 61000 ]]; then
+        check "NAT-T: IKE (zero non-ESP marker) and NAT keepalives (0xFF) to rampartd's port 4500, IPv4 and IPv6, reach a UDP socket in its kernel byte for byte; show interface wan: punted +4, no esp_* drop" \
+            natt_kernel
+        check "NAT-T: plain ESP to a NAT-T SA does not reach the host and counts as esp_encapsulation_mismatch; the same SA in UDP right after does" \
+            natt_mismatch
     fi
 done
 

@@ -4,11 +4,14 @@ python3-cryptography underneath) is the peer gateway. It decrypts what rampartd
 puts on the wire and encrypts what rampartd must decrypt; tshark's ESP
 dissector is asked for a second opinion.
 
-  ipsec_wire.py config TRANSFORM OUTER ESN STATE SETUP TEARDOWN
+  ipsec_wire.py config TRANSFORM OUTER ESN STATE SETUP TEARDOWN [NATT]
       fresh random keys and SPIs for one SA pair: STATE (json) for the other
       commands, SETUP the rampart-cli lines that create the SAs and the two
       policies, TEARDOWN the lines that remove them again.
-      TRANSFORM one of TRANSFORMS below; OUTER 4|6; ESN 0|1
+      TRANSFORM one of TRANSFORMS below; OUTER 4|6; ESN 0|1; NATT 0 (plain
+      ESP, the default) or the peer's UDP port P: both SAs get
+      "nat-traversal [remote-port P]" and the ESP travels in UDP (RFC 3948),
+      rampartd's port 4500 <-> the peer's port P.
   ipsec_wire.py run STATE LAN_NS WAN_NS OUTDIR
       one exchange (about a second): the LAN host (its kernel) sends a UDP
       datagram to 192.0.2.55 and one to 2001:db8:c::55, which must leave
@@ -17,6 +20,21 @@ dissector is asked for a second opinion.
       answers, and the replies must come back encrypted. Writes
       OUTDIR/{out4,out6,in4,in6}.txt (first line "ok" or "fail", then what was
       seen) and OUTDIR/esp.pcap (every ESP frame on the wan link).
+      Under NAT-T the same exchange runs ESP in UDP; the outer UDP header of
+      what rampartd sends is checked too (4500 -> P, length, checksum 0 over
+      IPv4 and a valid one over IPv6, RFC 3948 §2.1 / RFC 8200 §8.1).
+  ipsec_wire.py kernel WAN_NS RTR_NS OUT
+      NAT-T datagrams rampartd must hand to its kernel (RFC 3948 §2.2): an IKE
+      message after the 4-byte zero non-ESP marker and a NAT keepalive (one
+      0xFF byte), from the peer's port 61000 to 203.0.113.1:4500 and to
+      [2001:db8:b::1]:4500. A UDP socket on port 4500 inside RTR_NS (rampartd's
+      kernel, the TAP twins) must receive each, byte for byte. OUT: "ok" or
+      "fail", then what was seen.
+  ipsec_wire.py mismatch STATE LAN_NS WAN_NS OUT
+      for a NAT-T SA pair over IPv4: an ESP echo request sent as plain ESP
+      (no UDP) must not reach the host; the same request in UDP right after
+      must (the SA was alive). The caller checks rampartd's
+      esp_encapsulation_mismatch counter.
   ipsec_wire.py tshark STATE PCAP
       tshark decrypts PCAP with the SA pair in an esp_sa UAT; each frame must
       pass tshark's ICV check and decrypt to the inner packet scapy found.
@@ -32,6 +50,10 @@ Scapy 2.5 limitations worked around here:
     python3-cryptography's HMAC, and scapy only does the AES-CBC/NULL part.
   * scapy's _ESPPlain.padding after decrypt is taken from the wrong offset;
     the RFC 4303 padding (1, 2, 3, ...) is checked on the plaintext here.
+  * with nat_t_header over IPv4, scapy's encrypt rebuilds the IP header
+    before the ESP is attached and so freezes the UDP length at 8; over IPv6
+    it leaves the UDP checksum 0, which RFC 8200 forbids. PeerSa.encrypt
+    fixes both (UDP length recomputed, checksum 0 over IPv4, computed over IPv6).
 """
 import ctypes
 import json
@@ -51,6 +73,7 @@ MAC_HOST, MAC_PEER = "02:aa:00:00:00:0a", "02:cc:00:00:00:02"
 MAC_PORT_LAN, MAC_PORT_WAN = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 HOST4, HOST6 = "198.51.100.10", "2001:db8:a::10"
 REMOTE4, REMOTE6 = "192.0.2.55", "2001:db8:c::55"
+NATT_PORT = 4500  # RFC 3948: rampartd's end of ESP in UDP
 TUNNEL = {"4": ("203.0.113.1", "203.0.113.2"), "6": ("2001:db8:b::1", "2001:db8:b::2")}  # (rampartd, peer)
 
 # name: rampartd cipher, cipher key bytes (AEAD: key + 4-byte salt), rampartd integrity, its key bytes,
@@ -73,11 +96,11 @@ TRANSFORMS = {
 
 
 # --- config ------------------------------------------------------------------
-def cmd_config(transform, outer, esn, state_path, setup_path, teardown_path):
+def cmd_config(transform, outer, esn, state_path, setup_path, teardown_path, natt="0"):
     cipher, ckey_len, integrity, ikey_len = TRANSFORMS[transform][:4]
     local, remote = TUNNEL[outer]
     tag = os.urandom(3).hex()
-    state = {"transform": transform, "outer": outer, "esn": esn == "1", "sas": {}}
+    state = {"transform": transform, "outer": outer, "esn": esn == "1", "natt": int(natt), "sas": {}}
     setup, teardown = [], []
     spis = set()
     for role, direction in (("out", "outbound"), ("in", "inbound")):
@@ -96,6 +119,9 @@ def cmd_config(transform, outer, esn, state_path, setup_path, teardown_path):
             setup.append(f"ipsec sa {name} integrity {integrity} key {sa['ikey']}")
         if state["esn"]:
             setup.append(f"ipsec sa {name} esn")
+        if state["natt"]:
+            setup.append(f"ipsec sa {name} nat-traversal" + (f" remote-port {state['natt']}"
+                                                              if state["natt"] != NATT_PORT else ""))
         teardown.append("no " + ident)
     out, inn = state["sas"]["out"]["name"], state["sas"]["in"]["name"]
     policies = [f"ipsec policy 10 local 198.51.100.0/24 remote 192.0.2.0/24 protect {out} inbound {inn}",
@@ -127,7 +153,7 @@ def scapy_imports():
 class PeerSa:
     """One SA as the peer has it: scapy does the ESP, except the ESN ICV of an HMAC transform."""
 
-    def __init__(self, state, role):
+    def __init__(self, state, role, natt=True):
         t = TRANSFORMS[state["transform"]]
         sa = state["sas"][role]
         self.spi, self.esn = sa["spi"], state["esn"]
@@ -139,11 +165,16 @@ class PeerSa:
         src, dst = (rampartd, peer) if role == "out" else (peer, rampartd)
         outer = IP(src=src, dst=dst) if state["outer"] == "4" else IPv6(src=src, dst=dst)
         self.own_icv = self.esn and not self.aead  # see the module docstring
+        # NAT-T: the peer's port is P (state["natt"]), rampartd's 4500; natt=False: plain ESP regardless.
+        self.natt = state.get("natt", 0) if natt else 0
+        nat_t = None
+        if self.natt:
+            nat_t = UDP(sport=NATT_PORT, dport=self.natt) if role == "out" else UDP(sport=self.natt, dport=NATT_PORT)
         self.sa = SecurityAssociation(ESP, spi=self.spi, crypt_algo=t[4],
                                       crypt_key=bytes.fromhex(sa["ckey"]) if t[1] else None,
                                       auth_algo=None if self.own_icv else t[5],
                                       auth_key=None if self.own_icv else self.ikey,
-                                      tunnel_header=outer, esn_en=self.esn, esn=0)
+                                      tunnel_header=outer, nat_t_header=nat_t, esn_en=self.esn, esn=0)
         self.crypt = self.sa.crypt_algo
 
     def _icv(self, esp_bytes):
@@ -152,10 +183,11 @@ class PeerSa:
         h.update(esp_bytes + struct.pack("!L", 0))  # seq-high: 0, the first 2^32 packets
         return h.finalize()[:self.icv_len]
 
-    def encrypt(self, inner):
-        p = self.sa.encrypt(inner)
+    def encrypt(self, inner, seq=None):
+        p = self.sa.encrypt(inner, seq_num=seq)
         if self.own_icv:
             p[ESP].data += self._icv(bytes(p[ESP]))
+        if self.own_icv or self.natt:
             p = p.__class__(bytes(fix_lengths(p)))
         return p
 
@@ -204,11 +236,18 @@ class PeerSa:
 
 
 def fix_lengths(p):
+    """Lengths and checksums recomputed; a UDP (NAT-T) checksum is 0 over IPv4, computed over IPv6."""
     if IP in p and not isinstance(p, IPv6):
         del p[IP].len
         del p[IP].chksum
     else:
         del p[IPv6].plen
+    if UDP in p:
+        del p[UDP].len
+        if isinstance(p, IPv6):
+            del p[UDP].chksum
+        else:
+            p[UDP].chksum = 0
     return p
 
 
@@ -270,8 +309,18 @@ def collect(socks, done, seconds):
 
 # --- helpers on packets -------------------------------------------------------------
 def is_esp(data):
+    """Plain ESP, or ESP in UDP from port 4500 (RFC 3948: not a zero non-ESP marker, not a keepalive)."""
     et = struct.unpack("!H", data[12:14])[0]
-    return (et == ETH_P_IP and data[23] == 50) or (et == ETH_P_IPV6 and data[20] == 50)
+    if et == ETH_P_IP:
+        proto, l4 = data[23], 14 + (data[14] & 0xf) * 4
+    elif et == ETH_P_IPV6:
+        proto, l4 = data[20], 54
+    else:
+        return False
+    if proto == 50:
+        return True
+    return (proto == 17 and len(data) >= l4 + 16 and struct.unpack("!H", data[l4:l4 + 2])[0] == NATT_PORT
+            and data[l4 + 8:l4 + 12] != bytes(4))
 
 
 def with_ttl(ip_bytes, delta=-1):
@@ -314,6 +363,30 @@ def outer_problems(state, p, family_inner, inner_sent):
         o = p[IPv6]
         if (o.src, o.dst, o.hlim) != (rampartd, peer, 64):
             problems.append(f"outer IPv6 {o.src} -> {o.dst} hop limit {o.hlim}, expected {rampartd} -> {peer} 64")
+    # ESP in UDP 4500 -> P under NAT-T (RFC 3948 §2.1), plain ESP otherwise.
+    proto = o.proto if state["outer"] == "4" else o.nh
+    natt = state.get("natt", 0)
+    if not natt:
+        if proto != 50:
+            problems.append(f"outer protocol {proto}, expected 50 (plain ESP: the SA has no NAT traversal)")
+    elif proto != 17 or UDP not in p:
+        problems.append(f"outer protocol {proto}, expected 17 (ESP in UDP, RFC 3948)")
+    else:
+        u = p[UDP]
+        ip_payload = o.len - o.ihl * 4 if state["outer"] == "4" else o.plen
+        if (u.sport, u.dport) != (NATT_PORT, natt):
+            problems.append(f"UDP {u.sport} -> {u.dport}, expected {NATT_PORT} -> {natt}")
+        if u.len != ip_payload:
+            problems.append(f"UDP length {u.len}, the IP payload is {ip_payload} bytes")
+        if state["outer"] == "4":
+            if u.chksum != 0:
+                problems.append(f"UDP checksum {u.chksum:#06x} over IPv4, expected 0 (RFC 3948 §2.1)")
+        else:
+            check = o.__class__(bytes(o))
+            del check[UDP].chksum
+            want = o.__class__(bytes(check))[UDP].chksum
+            if u.chksum != want or u.chksum == 0:
+                problems.append(f"UDP checksum {u.chksum:#06x} over IPv6, expected {want:#06x}")
     # DSCP and ECN copied from the inner header (RFC 4301 §5.1.2.1); DF too for IPv4 in IPv4.
     tos_in = inner_sent[1] if family_inner == 4 else ((inner_sent[0] & 0xf) << 4 | inner_sent[1] >> 4)
     tos_out = o.tos if state["outer"] == "4" else o.tc
@@ -352,6 +425,12 @@ def cmd_run(state_path, lan_ns, wan_ns, outdir):
 
     def incoming_esp(frames):
         return [d for t, d in frames["wan"] if t != PACKET_OUTGOING and is_esp(d)]
+
+    def udp_note(p):
+        if not state.get("natt") or UDP not in p:
+            return ""
+        u = p[UDP]
+        return f", ESP in UDP {u.sport} -> {u.dport} checksum {u.chksum:#06x}"
 
     def decrypt(frame, sa):
         p = Ether(frame)
@@ -425,7 +504,7 @@ def cmd_run(state_path, lan_ns, wan_ns, outdir):
                 lines.append(f"scapy decrypted SPI {spi_out:#010x} seq {seq}: {i.summary()} "
                              f"{'TTL' if fam == 4 else 'hop limit'} {i.ttl if fam == 4 else i.hlim} "
                              f"(sent {sent[fam][8] if fam == 4 else sent[fam][7]}), {len(p)}-byte frame"
-                             + (": byte-exact" if ok else ""))
+                             + udp_note(p) + (": byte-exact" if ok else ""))
         results[f"out{fam}"] = (ok, lines)
 
     # 2. in: the peer encrypts echo requests with rampartd's inbound SA; the host answers.
@@ -506,7 +585,7 @@ def cmd_run(state_path, lan_ns, wan_ns, outdir):
             ok &= not problems
             lines += problems
             lines.append(f"scapy decrypted the reply: SPI {spi_out:#010x} seq {seq}: {i.summary()} "
-                         f"id {ping_id:#x} seq {ping_seq}")
+                         f"id {ping_id:#x} seq {ping_seq}" + udp_note(p))
         results[f"in{fam}"] = (ok, lines)
 
     wrpcap(os.path.join(outdir, "esp.pcap"), [Ether(d) for d in esp_frames])
@@ -515,6 +594,90 @@ def cmd_run(state_path, lan_ns, wan_ns, outdir):
             f.write(("ok" if ok else "fail") + "\n" + "\n".join(lines) + "\n")
     print(" ".join(f"{n}:{'ok' if ok else 'FAIL'}" for n, (ok, _) in results.items()))
     return 0
+
+
+# --- NAT-T datagrams for the kernel; plain ESP for a NAT-T SA ---------------------------
+def report(path, ok, lines):
+    with open(path, "w") as f:
+        f.write(("ok" if ok else "fail") + "\n" + "\n".join(lines) + "\n")
+    print(("ok" if ok else "FAIL") + ": " + "; ".join(lines))
+    return 0 if ok else 1
+
+
+def cmd_kernel(wan_ns, rtr_ns, out_path):
+    scapy_imports()
+    peer_port = 61000
+    tag = os.urandom(4)
+    ike = bytes(4) + os.urandom(8) + bytes(8) + b"\x2e\x20\x23\x08" + struct.pack("!L", 0) + \
+        struct.pack("!L", 28 + 12) + b"rampart-" + tag  # marker, an IKE_AUTH-like header, a body
+    keepalive = b"\xff"
+
+    def sockets():
+        s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s4.bind(("0.0.0.0", NATT_PORT))
+        s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s6.bind(("::", NATT_PORT))
+        return s4, s6
+
+    s4, s6 = in_namespace(rtr_ns, sockets)
+    wan = in_namespace(wan_ns, lambda: packet_socket("eth0"))
+    sent = []
+    for fam in ("4", "6"):
+        rampartd, peer = TUNNEL[fam]
+        for what, payload in (("IKE (non-ESP marker)", ike), ("NAT keepalive", keepalive)):
+            ip = IP(src=peer, dst=rampartd) if fam == "4" else IPv6(src=peer, dst=rampartd)
+            frame = Ether(src=MAC_PEER, dst=MAC_PORT_WAN) / ip / UDP(sport=peer_port, dport=NATT_PORT) / Raw(payload)
+            wan.send(bytes(frame))  # UDP checksums computed (the kernel checks them)
+            sent.append((fam, what, payload))
+    got = []
+    deadline = time.monotonic() + 2.0
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        ready, _, _ = select.select([s4, s6], [], [], 0.05)
+        for s in ready:
+            data, addr = s.recvfrom(65535)
+            got.append(("4" if s is s4 else "6", data, addr[0], addr[1]))
+    ok, lines = True, []
+    for fam, what, payload in sent:
+        peer = TUNNEL[fam][1]
+        mine = [g for g in got if g[0] == fam and g[1] == payload]
+        if len(mine) != 1 or (mine[0][2], mine[0][3]) != (peer, peer_port):
+            ok = False
+            lines.append(f"IPv{fam} {what}: {len(mine)} received by the kernel's UDP socket on port {NATT_PORT} "
+                         f"(from {[(g[2], g[3]) for g in mine]}), expected 1 from {peer}:{peer_port}")
+        else:
+            lines.append(f"IPv{fam} {what}: the kernel's socket on {TUNNEL[fam][0]} port {NATT_PORT} got it "
+                         f"from {peer}:{peer_port}, {len(payload)} bytes byte-exact")
+    strays = [g for g in got if not any(g[0] == f and g[1] == pl for f, _, pl in sent)]
+    if strays:
+        ok = False
+        lines.append(f"{len(strays)} unexpected datagram(s) on the kernel's port {NATT_PORT}")
+    return report(out_path, ok, lines)
+
+
+def cmd_mismatch(state_path, lan_ns, wan_ns, out_path):
+    scapy_imports()
+    state = json.load(open(state_path))
+    assert state["natt"] and state["outer"] == "4"
+    plain, natt = PeerSa(state, "in", natt=False), PeerSa(state, "in")
+    lan = in_namespace(lan_ns, lambda: packet_socket("eth0"))
+    wan = in_namespace(wan_ns, lambda: packet_socket("eth0"))
+    drain(lan)
+    tag = os.urandom(4).hex()
+    ok, lines = True, []
+    # Sequence numbers well above the exchange's (1, 2): fresh for the replay window.
+    for seq, sa, what in ((100, plain, "plain ESP (IP protocol 50)"), (101, natt, f"ESP in UDP {state['natt']} -> 4500")):
+        data = f"rampart-ipsec-encap-{seq}-{tag}".encode()
+        req = IP(src=REMOTE4, dst=HOST4, ttl=64) / ICMP(type=8, id=0x4e41, seq=seq) / Raw(data)
+        wan.send(bytes(Ether(src=MAC_PEER, dst=MAC_PORT_WAN) / sa.encrypt(req.__class__(bytes(req)), seq=seq)))
+        frames = collect({"lan": lan}, lambda f: any(data in d for t, d in f["lan"] if t != PACKET_OUTGOING), 0.6)
+        arrived = any(data in d for t, d in frames["lan"] if t != PACKET_OUTGOING)
+        want = seq == 101
+        if arrived != want:
+            ok = False
+        lines.append(f"{what} to the NAT-T SA, seq {seq}: {'reached' if arrived else 'did not reach'} the LAN host"
+                     f"{'' if arrived == want else ' (expected the opposite)'}")
+    return report(out_path, ok, lines)
 
 
 # --- tshark ----------------------------------------------------------------------------
@@ -562,7 +725,8 @@ def cmd_tshark(state_path, pcap):
                 "esp.protocol": "4" if fam == 4 else "41",
                 "ip.src" if fam == 4 else "ipv6.src": inner.src, "ip.dst" if fam == 4 else "ipv6.dst": inner.dst,
                 "icmp.type" if fam == 4 else "icmpv6.type": kind,
-                "udp.dstport": "4001" if UDP in inner else ""}
+                # occurrence=l: the inner UDP port, else the outer one (ESP in UDP)
+                "udp.dstport": "4001" if UDP in inner else str(p[UDP].dport) if UDP in p else ""}
         got = dict(v)
         for k in ("esp.spi", "esp.protocol"):  # tshark prints these in hex
             if got[k]:
@@ -581,7 +745,8 @@ def cmd_tshark(state_path, pcap):
 
 
 def main(argv):
-    cmds = {("config", 7): cmd_config, ("run", 5): cmd_run, ("tshark", 3): cmd_tshark}
+    cmds = {("config", 7): cmd_config, ("config", 8): cmd_config, ("run", 5): cmd_run, ("tshark", 3): cmd_tshark,
+            ("kernel", 4): cmd_kernel, ("mismatch", 5): cmd_mismatch}
     if len(argv) < 2 or (argv[1], len(argv) - 1) not in cmds:
         sys.stderr.write(__doc__)
         return 2
