@@ -32,6 +32,7 @@ struct IpsecSa {
     uint32_t counter = 0;                       // per-worker counter slot
     EspLayout layout{};
     bool esn = false;
+    bool transport = false;           // RFC 4303 §3.1.1: the box's own traffic with `remote`
     uint16_t nat_traversal_port = 0;  // RFC 3948: UDP-encapsulated to this peer port (0: plain ESP)
     uint16_t ip_mtu = 0;              // largest inner packet sent through the tunnel (0: from the egress MTU)
     // Volume lifetimes (RFC 4301 §4.4.2.1); 0: none. Time lifetimes are the control core's.
@@ -61,14 +62,16 @@ struct SpdTable {
     // a decrypted packet must match its own SA's selectors (RFC 4301 §5.2),
     // checked directly, without a classification.
     std::vector<std::pair<const IpsecSa*, SpdSelector>> inbound;
-    bool inbound_allows(const IpsecSa* sa, const SpdPacket& p) const {
-        auto it = std::lower_bound(inbound.begin(), inbound.end(), sa,
-                                   [](const auto& e, const IpsecSa* s) { return e.first < s; });
-        for (; it != inbound.end() && it->first == sa; ++it)
-            if (selector_matches(it->second, p)) return true;
-        return false;
-    }
+    std::vector<uint32_t> inbound_by_counter;  // SA counter slot -> 1 + first index in `inbound` (0: none)
+    bool inbound_allows(const IpsecSa* sa, const SpdPacket& p) const;
 };
+
+inline bool SpdTable::inbound_allows(const IpsecSa* sa, const SpdPacket& p) const {
+    if (sa->counter >= inbound_by_counter.size()) return false;
+    for (size_t i = inbound_by_counter[sa->counter]; i && i <= inbound.size() && inbound[i - 1].first == sa; ++i)
+        if (selector_matches(inbound[i - 1].second, p)) return true;
+    return false;
+}
 
 // Per SA, per worker; summed on read.
 struct SaCounters {

@@ -68,6 +68,14 @@ void local_output(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept {
         const uint16_t sub = vlan ? t.iface_of(port_id, vlan) : kNoInterface;
         if (sub < kMaxInterfaces) ifindex = sub;
     }
+    // The box's own traffic under an SPD: transport-mode ESP (untagged frames).
+    const InterfaceState* st = t.iface(ifindex);
+    if (st && t.spd(st->vrf) && m->data_len >= sizeof(rte_ether_hdr) + 20) {
+        const unsigned family = eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)   ? 4
+                                : eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6) ? 6
+                                                                                   : 0;
+        if (family && ipsec_local_output(w, port_id, ifindex, m, sizeof(rte_ether_hdr), family, st->vrf)) return;
+    }
     InterfaceCounters& c = w.counters_.iface[ifindex];
     ++c.local_out;
     ++c.tx_packets;

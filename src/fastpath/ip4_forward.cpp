@@ -123,6 +123,7 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[2] == (kNatTraversalPort >> 8) &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[3] == (kNatTraversalPort & 0xff))
             return nat_traversal_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
+        if (!decrypted && t.spd(vrf) && ipsec_refuse_cleartext(w, ifindex, m, l2_len, 4, vrf)) return;
         return punt(w, ifindex, in, m);
     }
     // The SPD decides before the FIB: protected destinations need no route of their own.

@@ -112,6 +112,8 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off)[2] == (kNatTraversalPort >> 8) &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off)[3] == (kNatTraversalPort & 0xff))
             return nat_traversal_input(w, ifindex, in, m, l2_len, l4_off, total - (l4_off - l2_len), 6, vrf);
+        if (walk == ExtWalk::ok && !decrypted && t.spd(vrf) && ipsec_refuse_cleartext(w, ifindex, m, l2_len, 6, vrf))
+            return;
         return punt(w, ifindex, in, m);  // the kernel judges its own malformed extension headers
     }
     switch (walk) {

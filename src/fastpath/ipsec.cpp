@@ -181,6 +181,44 @@ void queue_op(Worker& w, const crypto::EspOp& op) {
     if (w.esp_count_ == Worker::kMaxEspPending) w.run_esp();
 }
 
+// The encryption of the ESP packet at `esp` (header written, payload and
+// trailer in place): IV, AAD (into `aad`, which must live until the batch runs)
+// or the HMAC span, and where the ICV goes.
+void fill_encrypt_op(const IpsecSa& sa, uint8_t* esp, uint64_t seq, uint32_t encrypted_len, crypto::EspOp& op,
+                     uint8_t* aad) {
+    const EspLayout& L = sa.layout;
+    uint8_t* iv = esp + kEspHeaderLen;
+    if (L.iv_len == 8) {
+        // AEAD nonce: unique per key, which a counter guarantees (RFC 4106 §3.1).
+        const uint64_t v = rte_cpu_to_be_64(sa.iv_base + seq);
+        std::memcpy(iv, &v, 8);
+    } else {
+        for (unsigned i = 0; i < L.iv_len; i += 8) {  // CBC: unpredictable (RFC 3602 §3)
+            const uint64_t r = rte_rand();
+            std::memcpy(iv + i, &r, std::min(8u, L.iv_len - i));
+        }
+    }
+    op.sa = sa.crypto.get();
+    op.dir = crypto::EspDir::encrypt;
+    op.iv = iv;
+    op.cipher_start = iv + L.iv_len;
+    op.cipher_len = encrypted_len;
+    op.icv = op.cipher_start + encrypted_len;
+    if (sa.crypto->transform().aead()) {
+        // RFC 4106 §5 / RFC 7634 §2.1: SPI and sequence number, with the high half under ESN.
+        std::memcpy(aad, esp, 4);
+        if (sa.esn) store_be32(aad + 4, uint32_t(seq >> 32));
+        std::memcpy(aad + (sa.esn ? 8 : 4), esp + 4, 4);
+        op.aad = aad;
+        op.aad_len = sa.esn ? 12 : 8;
+    } else {
+        op.auth_start = esp;
+        op.auth_len = kEspHeaderLen + L.iv_len + encrypted_len;
+        op.esn = sa.esn;
+        op.esn_high = uint32_t(seq >> 32);
+    }
+}
+
 // Tunnel mode (RFC 4303 §3.1.2): the whole inner packet at `l2_len` is the payload.
 // `e`: the tunnel's egress. The inner TTL has been decremented already.
 void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf* m, unsigned l2_len, unsigned family,
@@ -225,38 +263,9 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     uint8_t* esp = rte_pktmbuf_mtod_offset(m, uint8_t*, esp_off);
     store_be32(esp, sa.spi);
     store_be32(esp + 4, uint32_t(*seq));
-    uint8_t* iv = esp + kEspHeaderLen;
-    if (L.iv_len == 8) {
-        // AEAD nonce: unique per key, which a counter guarantees (RFC 4106 §3.1).
-        const uint64_t v = rte_cpu_to_be_64(sa.iv_base + *seq);
-        std::memcpy(iv, &v, 8);
-    } else {
-        for (unsigned i = 0; i < L.iv_len; i += 8) {  // CBC: unpredictable (RFC 3602 §3)
-            const uint64_t r = rte_rand();
-            std::memcpy(iv + i, &r, std::min(8u, L.iv_len - i));
-        }
-    }
-    uint8_t aad[12];
+    EspPending& p = w.esp_pending_[w.esp_count_];
     crypto::EspOp op;
-    op.sa = sa.crypto.get();
-    op.dir = crypto::EspDir::encrypt;
-    op.iv = iv;
-    op.cipher_start = iv + L.iv_len;
-    op.cipher_len = sz.encrypted_len;
-    op.icv = op.cipher_start + sz.encrypted_len;
-    if (sa.crypto->transform().aead()) {
-        // RFC 4106 §5 / RFC 7634 §2.1: SPI and sequence number, with the high half under ESN.
-        std::memcpy(aad, esp, 4);
-        if (sa.esn) store_be32(aad + 4, uint32_t(*seq >> 32));
-        std::memcpy(aad + (sa.esn ? 8 : 4), esp + 4, 4);
-        op.aad = aad;
-        op.aad_len = sa.esn ? 12 : 8;
-    } else {
-        op.auth_start = esp;
-        op.auth_len = kEspHeaderLen + L.iv_len + sz.encrypted_len;
-        op.esn = sa.esn;
-        op.esn_high = uint32_t(*seq >> 32);
-    }
+    fill_encrypt_op(sa, esp, *seq, sz.encrypted_len, op, p.aad);
     ++c.packets;
     c.bytes += inner_len;
     unsigned esp_total = sz.total_len;
@@ -269,23 +278,109 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
         udp->dgram_len = rte_cpu_to_be_16(uint16_t(esp_total));
         udp->dgram_cksum = 0;
     }
-    EspPending& p = w.esp_pending_[w.esp_count_];
     p.m = m;
     p.sa = &sa;
     p.in = nullptr;
     p.ifindex = in_ifindex;
     p.decrypt = false;
+    p.transport = false;
     p.tos = tos;
     p.df = df;
     p.esp_off = esp_off;
     p.esp_len = esp_total;
     p.outer_off = esp_off - outer_hdr;
     p.egress = e;
-    if (op.aad) {
-        std::memcpy(p.aad, aad, sizeof aad);
-        op.aad = p.aad;
-    }
     queue_op(w, op);
+}
+
+// Transport mode (RFC 4303 §3.1.1): ESP goes between the IP header (kept,
+// options included; IPv6 without extension headers) and its payload.
+void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const IpsecSa& sa, rte_mbuf* m,
+                           unsigned l2_len, unsigned family) {
+    SaCounters& c = sa_counter(w, sa);
+    if (unlikely(!w.crypto_)) return w.drop(m, ifindex, Drop::esp_crypto_error);
+    if (unlikely(m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0)) return w.drop(m, ifindex, Drop::esp_no_room);
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
+    const unsigned hdr = family == 4 ? (ip[0] & 0xf) * 4u : sizeof(rte_ipv6_hdr);
+    const unsigned total = family == 4 ? (unsigned(ip[2]) << 8 | ip[3]) : sizeof(rte_ipv6_hdr) + (unsigned(ip[4]) << 8 | ip[5]);
+    if (unlikely(total < hdr || l2_len + total > m->data_len)) return w.drop(m, ifindex, Drop::local_out_malformed);
+    if (total + l2_len < m->pkt_len) rte_pktmbuf_trim(m, uint16_t(m->pkt_len - l2_len - total));
+    const uint32_t payload_len = total - hdr;
+    if (unlikely(!within_lifetime(w, sa, payload_len))) return w.drop(m, ifindex, Drop::esp_lifetime_expired);
+    const std::optional<uint64_t> seq = sa.sequence.next();
+    if (unlikely(!seq)) {
+        ++c.sequence_exhausted;
+        return w.drop(m, ifindex, Drop::esp_sequence_exhausted);
+    }
+    const EspLayout& L = sa.layout;
+    const EspEncapSizes sz = esp_encap_sizes(payload_len, L);
+    const unsigned udp = sa.nat_traversal_port ? sizeof(rte_udp_hdr) : 0;
+    const unsigned front = udp + kEspHeaderLen + L.iv_len;
+    const unsigned tail = sz.encrypted_len - payload_len + L.icv_len;
+    const InterfaceState* out = w.tables_.iface(ifindex);
+    if (unlikely(out && total + front + tail > out->mtu)) return w.drop(m, ifindex, Drop::esp_mtu_exceeded);
+    if (unlikely(!rte_pktmbuf_prepend(m, uint16_t(front)))) return w.drop(m, ifindex, Drop::esp_no_room);
+    uint8_t* h = rte_pktmbuf_mtod(m, uint8_t*);
+    std::memmove(h, h + front, l2_len + hdr);  // L2 and IP header move to the front; the payload stays
+    uint8_t* tail_at = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(tail)));
+    if (unlikely(!tail_at)) return w.drop(m, ifindex, Drop::esp_no_room);
+    ip = h + l2_len;
+    const uint8_t upper = family == 4 ? ip[9] : ip[6];
+    write_esp_trailer(tail_at, uint8_t(sz.pad_len), upper);
+    const unsigned new_total = total + front + tail;
+    const uint8_t proto = sa.nat_traversal_port ? uint8_t(IPPROTO_UDP) : kIpProtoEsp;
+    if (family == 4) {
+        auto* v4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
+        v4->total_length = rte_cpu_to_be_16(uint16_t(new_total));
+        v4->next_proto_id = proto;
+        v4->hdr_checksum = 0;
+        v4->hdr_checksum = rte_ipv4_cksum(v4);
+    } else {
+        auto* v6 = reinterpret_cast<rte_ipv6_hdr*>(ip);
+        v6->payload_len = rte_cpu_to_be_16(uint16_t(new_total - sizeof(rte_ipv6_hdr)));
+        v6->proto = proto;
+    }
+    const unsigned esp_off = l2_len + hdr + udp;
+    if (udp) {
+        auto* u = reinterpret_cast<rte_udp_hdr*>(ip + hdr);
+        u->src_port = rte_cpu_to_be_16(kNatTraversalPort);
+        u->dst_port = rte_cpu_to_be_16(sa.nat_traversal_port);
+        u->dgram_len = rte_cpu_to_be_16(uint16_t(new_total - hdr));
+        u->dgram_cksum = 0;
+    }
+    uint8_t* esp = h + esp_off;
+    store_be32(esp, sa.spi);
+    store_be32(esp + 4, uint32_t(*seq));
+    EspPending& p = w.esp_pending_[w.esp_count_];
+    crypto::EspOp op;
+    fill_encrypt_op(sa, esp, *seq, sz.encrypted_len, op, p.aad);
+    ++c.packets;
+    c.bytes += payload_len;
+    p.m = m;
+    p.sa = &sa;
+    p.in = nullptr;
+    p.ifindex = ifindex;
+    p.decrypt = false;
+    p.transport = true;
+    p.port_id = port_id;
+    p.l2_len = uint8_t(l2_len);
+    p.esp_off = esp_off;
+    queue_op(w, op);
+}
+
+void finish_transport_out(Worker& w, const EspPending& p) {
+    rte_mbuf* m = p.m;
+    if (p.sa->nat_traversal_port && p.sa->family == Family::v6) {
+        auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, p.l2_len);
+        auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+        u->dgram_cksum = rte_ipv6_udptcp_cksum(ip, u);
+    }
+    InterfaceCounters& c = w.counters_.iface[p.ifindex < kMaxInterfaces ? p.ifindex : 0];
+    ++c.local_out;
+    ++c.tx_packets;
+    c.tx_bytes += m->pkt_len;
+    m->hash.usr = p.ifindex;
+    w.enqueue_tx(p.port_id, m);
 }
 
 constexpr uint8_t kIcmpUnreachable = 3, kCodeFragNeeded = 4, kIcmp6PacketTooBig = 2;
@@ -337,9 +432,10 @@ void protect(Worker& w, uint16_t ifindex, const InterfaceState& in, const IpsecS
 
 bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || w.tables_.max_workers() == 1; }
 
-void hand_over(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family, uint16_t vrf, unsigned owner) {
+void hand_over(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family, uint16_t vrf, unsigned owner,
+               bool local_output = false) {
     rte_ring* r = w.tables_.handoff_ring(owner);
-    Handoff h{m, ifindex, uint8_t(l2_len), uint8_t(family), vrf, 0};
+    Handoff h{m, ifindex, uint8_t(l2_len), uint8_t(family), vrf, uint8_t(local_output), 0};
     if (unlikely(!r || rte_ring_enqueue_elem(r, &h, sizeof h) != 0)) w.drop(m, ifindex, Drop::ipsec_handoff_full);
 }
 
@@ -397,10 +493,62 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
     return false;
 }
 
+bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family,
+                        uint16_t vrf) noexcept {
+    const SpdTable* spd = w.tables_.spd(vrf);
+    SpdPacket p;
+    if (!spd || !spd_fields(m, l2_len, family, false, p)) return false;
+    const int32_t rule = spd->classifier->classify(p);
+    if (rule < 0 || size_t(rule) >= spd->entries.size()) return false;
+    const SpdEntry& e = spd->entries[size_t(rule)];
+    switch (e.action) {
+        case SpdAction::bypass: return false;
+        case SpdAction::discard: w.drop(m, ifindex, Drop::ipsec_policy_discard); return true;
+        case SpdAction::protect: break;
+    }
+    if (unlikely(!e.outbound || !e.outbound->transport)) {
+        // No SA yet, or a tunnel SA named for the box's own traffic: nothing leaves in clear.
+        if (!e.outbound) {
+            AcquireRequest a{};
+            a.vrf = vrf;
+            a.family = uint8_t(family);
+            a.protocol = p.protocol;
+            a.seq = e.seq;
+            std::memcpy(a.src, p.local.data(), 16);
+            std::memcpy(a.dst, p.remote.data(), 16);
+            w.request_acquire(a);
+        }
+        w.drop(m, ifindex, e.outbound ? Drop::ipsec_policy_discard : Drop::ipsec_no_sa);
+        return true;
+    }
+    if (!owned_here(w, *e.outbound)) {
+        hand_over(w, port_id, m, l2_len, family, vrf, e.outbound->owner, true);
+        return true;
+    }
+    transport_encapsulate(w, port_id, ifindex, *e.outbound, m, l2_len, family);
+    return true;
+}
+
+bool ipsec_refuse_cleartext(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family,
+                            uint16_t vrf) noexcept {
+    const SpdTable* spd = w.tables_.spd(vrf);
+    SpdPacket r;
+    if (!spd || !spd_fields(m, l2_len, family, true, r)) return false;
+    const int32_t rule = spd->classifier->classify(r);
+    if (rule < 0 || size_t(rule) >= spd->entries.size() || spd->entries[size_t(rule)].action != SpdAction::protect)
+        return false;
+    w.drop(m, ifindex, Drop::ipsec_cleartext_protected);
+    return true;
+}
+
 void esp_reassemble(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
                     unsigned l3_len, unsigned family, uint16_t vrf) noexcept {
     m->l2_len = uint16_t(l2_len);
     m->l3_len = uint16_t(l3_len);
+    // One call may put a stale and a failed datagram's fragments on the death row, which has
+    // no bounds check of its own: make room first (found by fuzz_packet).
+    if (w.death_row_.cnt + 2 * (RTE_LIBRTE_IP_FRAG_MAX_FRAG + 1) > RTE_IP_FRAG_DEATH_ROW_MBUF_LEN)
+        rte_ip_frag_free_death_row(&w.death_row_, 0);
     rte_mbuf* whole;
     if (family == 4) {
         whole = rte_ipv4_frag_reassemble_packet(w.frag_tbl_, &w.death_row_, m, rte_rdtsc(),
@@ -491,6 +639,8 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
     p.in = &in;
     p.ifindex = ifindex;
     p.decrypt = true;
+    p.transport = sa->transport;
+    p.in_udp = in_udp;
     p.l2_len = uint8_t(l2_len);
     p.esp_off = esp_off;
     p.esp_len = esp_len;
@@ -504,6 +654,45 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
 }
 
 namespace {
+
+// Transport mode in: the IP header stays, ESP (and UDP) leave; the packet is
+// for the box, so after its policy check it goes to the kernel.
+void finish_transport_in(Worker& w, const EspPending& p, const crypto::EspOp& op, uint32_t payload_len,
+                         uint8_t next_header) {
+    rte_mbuf* m = p.m;
+    const IpsecSa* sa = p.sa;
+    const unsigned l2_len = p.l2_len;
+    const unsigned hdr = p.esp_off - (p.in_udp ? sizeof(rte_udp_hdr) : 0) - l2_len;  // the IP header's length
+    const unsigned payload_off = unsigned(op.cipher_start - rte_pktmbuf_mtod(m, uint8_t*));
+    rte_pktmbuf_trim(m, uint16_t(m->pkt_len - payload_off - payload_len));
+    const unsigned shift = payload_off - l2_len - hdr;
+    uint8_t* h = rte_pktmbuf_mtod(m, uint8_t*);
+    std::memmove(h + shift, h, l2_len + hdr);
+    rte_pktmbuf_adj(m, uint16_t(shift));
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
+    if (sa->family == Family::v4) {
+        auto* v4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
+        v4->total_length = rte_cpu_to_be_16(uint16_t(hdr + payload_len));
+        v4->next_proto_id = next_header;
+        v4->hdr_checksum = 0;
+        v4->hdr_checksum = rte_ipv4_cksum(v4);
+    } else {
+        auto* v6 = reinterpret_cast<rte_ipv6_hdr*>(ip);
+        v6->payload_len = rte_cpu_to_be_16(uint16_t(hdr - sizeof(rte_ipv6_hdr) + payload_len));
+        v6->proto = next_header;
+    }
+    SaCounters& c = sa_counter(w, *sa);
+    const SpdTable* spd = w.tables_.spd(sa->vrf);
+    SpdPacket fields;
+    if (!spd || !spd_fields(m, l2_len, sa->family == Family::v4 ? 4 : 6, true, fields) ||
+        !spd->inbound_allows(sa, fields)) {
+        ++c.policy_mismatch;
+        return w.drop(m, p.ifindex, Drop::esp_policy_mismatch);
+    }
+    ++c.packets;
+    c.bytes += payload_len;
+    punt(w, p.ifindex, *p.in, m);
+}
 
 void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
     rte_mbuf* m = p.m;
@@ -536,6 +725,7 @@ void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
         return w.drop(m, ifindex, Drop::esp_bad_trailer);
     }
     if (next_header == kNextHeaderNoNext) return w.drop(m, ifindex, Drop::esp_dummy_packet);
+    if (sa->transport) return finish_transport_in(w, p, op, payload_len, next_header);
     if (next_header != kNextHeaderIpv4 && next_header != kNextHeaderIpv6)
         return w.drop(m, ifindex, Drop::esp_bad_next_header);
     const unsigned inner_family = next_header == kNextHeaderIpv4 ? 4 : 6;
@@ -585,6 +775,8 @@ void Worker::run_esp() noexcept {
                 finish_decrypt(*this, p, batch_ops[i]);
             } else if (unlikely(batch_ops[i].status != crypto::EspStatus::ok)) {
                 drop(p.m, p.ifindex, Drop::esp_crypto_error);
+            } else if (p.transport) {
+                finish_transport_out(*this, p);
             } else {
                 send_outer(*this, *p.sa, p.m, p.outer_off, p.esp_len, p.tos, p.df, p.egress);
             }
@@ -599,6 +791,16 @@ void Worker::drain_handoff() noexcept {
     Handoff hs[kBurst];
     const unsigned n = rte_ring_dequeue_burst_elem(handoff_ring_, hs, sizeof(Handoff), kBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
+        if (hs[i].local_output) {
+            // `ifindex` carries the port here; the interface is looked up again.
+            const uint16_t port = hs[i].ifindex;
+            const uint16_t ifx = tables_.iface_of(port, 0);
+            if (!ipsec_local_output(*this, port, ifx, hs[i].m, hs[i].l2_len, hs[i].family, hs[i].vrf)) {
+                hs[i].m->hash.usr = ifx;
+                enqueue_tx(port, hs[i].m);
+            }
+            continue;
+        }
         const InterfaceState* in = tables_.iface(hs[i].ifindex);
         if (unlikely(!in)) {
             drop(hs[i].m, hs[i].ifindex, Drop::ingress_down);

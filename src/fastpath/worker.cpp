@@ -183,6 +183,7 @@ void Worker::process_rx(unsigned port_index, rte_mbuf** pkts, unsigned n) noexce
         eth_input(*this, port_id, pkts[i]);
     }
     run_esp();
+    if (death_row_.cnt) rte_ip_frag_free_death_row(&death_row_, 0);  // fragments the reassembly gave up on
 }
 
 unsigned Worker::poll_once() noexcept {
@@ -203,7 +204,7 @@ unsigned Worker::poll_once() noexcept {
         }
     }
     run_esp();
-    rte_ip_frag_free_death_row(&death_row_, 3);
+    if (death_row_.cnt) rte_ip_frag_free_death_row(&death_row_, 3);
     flush();
     return total;
 }

@@ -75,7 +75,10 @@ struct EspPending {
     const InterfaceState* in;  // decrypt: the ingress interface
     uint16_t ifindex;
     bool decrypt;
-    uint8_t l2_len;         // decrypt
+    bool transport;         // encrypt: the box's own packet, out of `port_id` as it is; decrypt: to the kernel
+    bool in_udp;            // decrypt: arrived in UDP 4500
+    uint16_t port_id;       // transport encrypt
+    uint8_t l2_len;         // decrypt, transport encrypt
     uint8_t tos;            // encrypt: copied to the outer header
     bool df;                // encrypt
     uint32_t esp_off;
@@ -94,7 +97,8 @@ struct Handoff {
     uint8_t l2_len;
     uint8_t family;  // 4 or 6
     uint16_t vrf;
-    uint16_t pad;
+    uint8_t local_output;  // 1: the box's own packet from the kernel, leaving by port `ifindex` (transport mode)
+    uint8_t pad;
 };
 static_assert(sizeof(Handoff) == 16);
 
@@ -227,6 +231,13 @@ bool ipsec_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte
 // is whole (RFC 4303 §3.4.1: reassembly before decryption), then processed.
 void esp_reassemble(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
                     unsigned l3_len, unsigned family, uint16_t vrf) noexcept;
+// The box's own packets from the kernel (local output) in a VRF with an SPD:
+// transport-mode protection. Returns false when the packet goes out as it is.
+bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf* m, unsigned l2_len,
+                        unsigned family, uint16_t vrf) noexcept;
+// Cleartext to the box that a protect entry says must arrive encrypted (RFC 4301 §5.2): true if dropped.
+bool ipsec_refuse_cleartext(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family,
+                            uint16_t vrf) noexcept;
 // ESP addressed to us: `esp_off`/`esp_len` locate the ESP header and what follows.
 void esp_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
                unsigned esp_off, unsigned esp_len, unsigned family, uint16_t vrf, bool in_udp = false) noexcept;

@@ -711,8 +711,8 @@ using Direction = IpsecSaConfig::Direction;
 std::string_view direction_name(Direction d) { return d == Direction::inbound ? "inbound" : "outbound"; }
 
 std::string sa_identity(const IpsecSaConfig& sa) {
-    std::string out = fmt::format("{} spi {} tunnel {} {}", direction_name(sa.direction), sa.spi, sa.local.str(),
-                                  sa.remote.str());
+    std::string out = fmt::format("{} spi {} {} {} {}", direction_name(sa.direction), sa.spi,
+                                  sa.transport ? "transport" : "tunnel", sa.local.str(), sa.remote.str());
     if (!sa.vrf.empty()) out += " vrf " + sa.vrf;
     return out;
 }
@@ -766,13 +766,14 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
         IpsecSaConfig id;  // the identity the line states
         id.direction = c.has("inbound") ? Direction::inbound : Direction::outbound;
         id.spi = c.number("spi");
+        id.transport = c.has("transport");
         id.local = c.ip("local");
         id.remote = c.ip("remote");
         if (c.has_arg("vrf")) id.vrf = vrf_ref(c.word("vrf"));
         if (c.negated) {
             if (it == sas.end()) return fmt::format("unknown ipsec sa {}", shown(name));
             const IpsecSaConfig& cur = it->second;
-            if (cur.direction != id.direction || cur.spi != id.spi || cur.local != id.local ||
+            if (cur.direction != id.direction || cur.spi != id.spi || cur.transport != id.transport || cur.local != id.local ||
                 cur.remote != id.remote || cur.vrf != id.vrf)
                 return fmt::format("ipsec sa {} is {}, not {}", name, sa_identity(cur), sa_identity(id));
             if (auto user = sa_user(cfg, name))
@@ -815,6 +816,7 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
         IpsecSaConfig& sa = sas[name];  // created, or its identity changed: keys and options stay
         sa.direction = id.direction;
         sa.spi = id.spi;
+        sa.transport = id.transport;
         sa.local = id.local;
         sa.remote = id.remote;
         sa.vrf = std::move(id.vrf);

@@ -122,7 +122,8 @@ struct IpsecSaConfig {
     enum class Direction : uint8_t { inbound, outbound };
     Direction direction = Direction::inbound;
     uint32_t spi = 0;
-    IpAddr local, remote;            // tunnel endpoints, one family
+    bool transport = false;          // transport mode: the box's own traffic with `remote` (RFC 4303 §3.1.1)
+    IpAddr local, remote;            // tunnel endpoints (transport: the box's and the peer's address), one family
     std::string vrf;                 // inner traffic's VRF ("" = default table)
     std::string cipher;              // "aes-gcm-128", "aes-cbc-256", "chacha20-poly1305", "null" (crypto/esp_crypto.hpp)
     std::vector<uint8_t> cipher_key; // incl. the 4-byte salt for the AEADs

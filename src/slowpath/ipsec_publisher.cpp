@@ -67,6 +67,7 @@ IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg
     sa->layout = EspLayout{uint8_t(transform.iv_len()), uint8_t(transform.icv_len()), uint8_t(transform.block_align())};
     sa->esn = cfg.esn;
     sa->nat_traversal_port = cfg.nat_traversal.value_or(0);
+    sa->transport = cfg.transport;
     sa->ip_mtu = cfg.ip_mtu.value_or(0);
     sa->soft_packets = cfg.life_packets.soft;
     sa->hard_packets = cfg.life_packets.hard;
@@ -183,6 +184,11 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
         }
         std::stable_sort(table->inbound.begin(), table->inbound.end(),
                          [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (size_t i = table->inbound.size(); i-- > 0;) {  // the first entry of each SA wins
+            const uint32_t slot = table->inbound[i].first->counter;
+            if (table->inbound_by_counter.size() <= slot) table->inbound_by_counter.resize(slot + 1, 0);
+            table->inbound_by_counter[slot] = uint32_t(i + 1);
+        }
         try {
             table->classifier = std::make_unique<SpdClassifier>(selectors, fmt::format("spd{}", *vrf));
         } catch (const std::exception& e) {

@@ -571,3 +571,63 @@ TEST_CASE("A changed inbound SA replaces the old one under the same SPI", "[pipe
     CHECK(g.wire_out(0).size() == 1);
     CHECK(g.drops(1, Drop::esp_unknown_spi) == 0);
 }
+
+TEST_CASE("Transport mode: the box's own GRE to its peer is protected both ways; cleartext refused", "[pipeline][ipsec][transport]") {
+    for (bool v6 : {false, true}) {
+        Pipeline p(2);
+        p.exec("interface port1 address 203.0.113.1/24");
+        p.exec("interface port1 address 2001:db8:b::1/64");
+        p.neighbor(1, "203.0.113.2", "02:cc:00:00:00:02");
+        p.neighbor(1, "2001:db8:b::2", "02:cc:00:00:00:02");
+        const IpAddr us = v6 ? addr("2001:db8:b::1") : addr("203.0.113.1");
+        const IpAddr peer = v6 ? addr("2001:db8:b::2") : addr("203.0.113.2");
+        EspOracleSa out_sa, in_sa;
+        for (auto [sa, name, dir, spi, seed] : {std::tuple{&out_sa, "t-out", "outbound", 5001u, uint8_t(3)},
+                                                std::tuple{&in_sa, "t-in", "inbound", 5002u, uint8_t(9)}}) {
+            sa->cipher = "aes-gcm-128";
+            sa->cipher_key = key_bytes(20, seed);
+            sa->spi = spi;
+            p.exec(fmt::format("ipsec sa {} {} spi {} transport {} {}", name, dir, spi, us.str(), peer.str()));
+            p.exec(fmt::format("ipsec sa {} encryption aes-gcm-128 key {}", name, hex_of(sa->cipher_key)));
+        }
+        p.exec(fmt::format("ipsec policy 10 local {}/{} remote {}/{} protocol 47 protect t-out inbound t-in", us.str(),
+                           v6 ? 128 : 32, peer.str(), v6 ? 128 : 32));
+        const Bytes gre = pattern(120, 0x47);
+        auto ip = [&](const IpAddr& s, const IpAddr& d, uint8_t proto, const Bytes& payload) {
+            return v6 ? ipv6(s, d, proto, 64, payload) : ipv4(s, d, proto, 64, payload);
+        };
+        const uint16_t type = v6 ? 0x86dd : 0x0800;
+        const size_t hdr = v6 ? 40 : 20;
+
+        // Out: what the kernel sends leaves with ESP between the IP header and the GRE payload.
+        p.send_from_kernel(1, ether(kPeerMac, kPort1Mac, type, ip(us, peer, 47, gre)));
+        p.run();
+        auto out = p.wire_out(1);
+        REQUIRE(out.size() == 1);
+        const Bytes& f = out[0];
+        CHECK(f[14 + (v6 ? 6 : 9)] == 50);
+        if (!v6) {
+            CHECK(checksum(f.data() + 14, 20) == 0);
+            CHECK(size_t(f[16] << 8 | f[17]) == f.size() - 14);
+        } else {
+            CHECK(size_t(f[18] << 8 | f[19]) == f.size() - 54);
+        }
+        auto opened = esp_open(out_sa, std::vector<uint8_t>(f.begin() + long(14 + hdr), f.end()));
+        REQUIRE(opened);
+        CHECK(opened->next_header == 47);
+        CHECK(hex(opened->inner) == hex(gre));
+
+        // In: the peer's ESP reaches the kernel as the GRE packet it protected.
+        p.send(1, ether(kPort1Mac, kPeerMac, type, ip(peer, us, 50, esp_seal(in_sa, 1, key_bytes(8, 1), gre, 47))));
+        // Not the policy's protocol inside: refused.
+        p.send(1, ether(kPort1Mac, kPeerMac, type, ip(peer, us, 50, esp_seal(in_sa, 2, key_bytes(8, 2), gre, 17))));
+        // GRE in clear, which the SPD says must arrive protected: refused.
+        p.send(1, ether(kPort1Mac, kPeerMac, type, ip(peer, us, 47, gre)));
+        p.run();
+        auto up = p.kernel_out(1);
+        REQUIRE(up.size() == 1);
+        CHECK(hex(up[0]) == hex(ether(kPort1Mac, kPeerMac, type, ip(peer, us, 47, gre))));
+        CHECK(p.drops(1, Drop::esp_policy_mismatch) == 1);
+        CHECK(p.drops(1, Drop::ipsec_cleartext_protected) == 1);
+    }
+}
