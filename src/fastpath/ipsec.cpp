@@ -430,6 +430,34 @@ void protect(Worker& w, uint16_t ifindex, const InterfaceState& in, const IpsecS
     esp_encapsulate(w, ifindex, sa, m, l2_len, family, e);
 }
 
+// The first SPD entry `p` matches, or null.
+const SpdEntry* spd_match(const SpdTable& spd, const SpdPacket& p) {
+    const int32_t rule = spd.classifier->classify(p);
+    return rule >= 0 && size_t(rule) < spd.entries.size() ? &spd.entries[size_t(rule)] : nullptr;
+}
+
+// Tells the control core that protect entry `seq` needs an SA for `p`.
+void raise_acquire(Worker& w, uint16_t vrf, unsigned family, const SpdPacket& p, uint32_t seq) {
+    AcquireRequest a{};
+    a.vrf = vrf;
+    a.family = uint8_t(family);
+    a.protocol = p.protocol;
+    a.seq = seq;
+    std::memcpy(a.src, p.local.data(), 16);
+    std::memcpy(a.dst, p.remote.data(), 16);
+    w.request_acquire(a);
+}
+
+// RFC 4301 §5.2: cleartext that a protect entry says must arrive encrypted is dropped.
+bool refuse_cleartext(Worker& w, const SpdTable& spd, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family) {
+    SpdPacket r;
+    if (!spd_fields(m, l2_len, family, true, r)) return false;
+    const SpdEntry* e = spd_match(spd, r);
+    if (!e || e->action != SpdAction::protect) return false;
+    w.drop(m, ifindex, Drop::ipsec_cleartext_protected);
+    return true;
+}
+
 bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || w.tables_.max_workers() == 1; }
 
 void hand_over(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family, uint16_t vrf, unsigned owner,
@@ -454,22 +482,14 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
                    const SpdTable& spd, unsigned family) noexcept {
     SpdPacket p;
     if (!spd_fields(m, l2_len, family, false, p)) return false;
-    const int32_t out = spd.classifier->classify(p);
-    if (out >= 0 && size_t(out) < spd.entries.size()) {
-        const SpdEntry& e = spd.entries[size_t(out)];
+    if (const SpdEntry* match = spd_match(spd, p)) {
+        const SpdEntry& e = *match;
         switch (e.action) {
             case SpdAction::bypass: return false;
             case SpdAction::discard: w.drop(m, ifindex, Drop::ipsec_policy_discard); return true;
             case SpdAction::protect:
                 if (unlikely(!e.outbound)) {
-                    AcquireRequest a{};
-                    a.vrf = vrf;
-                    a.family = uint8_t(family);
-                    a.protocol = p.protocol;
-                    a.seq = e.seq;
-                    std::memcpy(a.src, p.local.data(), 16);
-                    std::memcpy(a.dst, p.remote.data(), 16);
-                    w.request_acquire(a);
+                    raise_acquire(w, vrf, family, p, e.seq);
                     w.drop(m, ifindex, Drop::ipsec_no_sa);
                     return true;
                 }
@@ -483,14 +503,7 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
     }
     // Not for protection on the way out; but traffic that the SPD protects
     // coming the other way must not be accepted in clear.
-    SpdPacket r;
-    if (!spd_fields(m, l2_len, family, true, r)) return false;
-    const int32_t back = spd.classifier->classify(r);
-    if (back >= 0 && size_t(back) < spd.entries.size() && spd.entries[size_t(back)].action == SpdAction::protect) {
-        w.drop(m, ifindex, Drop::ipsec_cleartext_protected);
-        return true;
-    }
-    return false;
+    return refuse_cleartext(w, spd, ifindex, m, l2_len, family);
 }
 
 bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family,
@@ -498,9 +511,9 @@ bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf*
     const SpdTable* spd = w.tables_.spd(vrf);
     SpdPacket p;
     if (!spd || !spd_fields(m, l2_len, family, false, p)) return false;
-    const int32_t rule = spd->classifier->classify(p);
-    if (rule < 0 || size_t(rule) >= spd->entries.size()) return false;
-    const SpdEntry& e = spd->entries[size_t(rule)];
+    const SpdEntry* match = spd_match(*spd, p);
+    if (!match) return false;
+    const SpdEntry& e = *match;
     switch (e.action) {
         case SpdAction::bypass: return false;
         case SpdAction::discard: w.drop(m, ifindex, Drop::ipsec_policy_discard); return true;
@@ -508,16 +521,7 @@ bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf*
     }
     if (unlikely(!e.outbound || !e.outbound->transport)) {
         // No SA yet, or a tunnel SA named for the box's own traffic: nothing leaves in clear.
-        if (!e.outbound) {
-            AcquireRequest a{};
-            a.vrf = vrf;
-            a.family = uint8_t(family);
-            a.protocol = p.protocol;
-            a.seq = e.seq;
-            std::memcpy(a.src, p.local.data(), 16);
-            std::memcpy(a.dst, p.remote.data(), 16);
-            w.request_acquire(a);
-        }
+        if (!e.outbound) raise_acquire(w, vrf, family, p, e.seq);
         w.drop(m, ifindex, e.outbound ? Drop::ipsec_policy_discard : Drop::ipsec_no_sa);
         return true;
     }
@@ -532,13 +536,7 @@ bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf*
 bool ipsec_refuse_cleartext(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family,
                             uint16_t vrf) noexcept {
     const SpdTable* spd = w.tables_.spd(vrf);
-    SpdPacket r;
-    if (!spd || !spd_fields(m, l2_len, family, true, r)) return false;
-    const int32_t rule = spd->classifier->classify(r);
-    if (rule < 0 || size_t(rule) >= spd->entries.size() || spd->entries[size_t(rule)].action != SpdAction::protect)
-        return false;
-    w.drop(m, ifindex, Drop::ipsec_cleartext_protected);
-    return true;
+    return spd && refuse_cleartext(w, *spd, ifindex, m, l2_len, family);
 }
 
 void esp_reassemble(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
