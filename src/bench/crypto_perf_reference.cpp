@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,8 +18,8 @@
 
 #include "bench/esp_profiles.hpp"
 #include "bench/testpmd_reference.hpp"
+#include "bench/spawn.hpp"
 
-extern char** environ;
 
 namespace rampart::bench {
 
@@ -38,35 +37,16 @@ struct Captured {
 // Runs argv to completion (killed after `timeout`), stdout and stderr together.
 Captured run_captured(std::vector<std::string> args, std::chrono::seconds timeout) {
     Captured c;
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        c.error = "pipe failed";
-        return c;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     pid_t pid;
-    int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-        close(out[0]);
-        c.error = fmt::format("cannot start {}: {}", args[0], strerror(rc));
-        return c;
-    }
+    const int out_fd = spawn_piped(args, pid, c.error);
+    if (out_fd < 0) return c;
     const auto started = Clock::now();
     bool killed = false;
     for (;;) {
-        pollfd p{out[0], POLLIN, 0};
+        pollfd p{out_fd, POLLIN, 0};
         if (poll(&p, 1, 100) > 0) {
             char buf[4096];
-            ssize_t n = read(out[0], buf, sizeof buf);
+            ssize_t n = read(out_fd, buf, sizeof buf);
             if (n > 0) c.output.append(buf, size_t(n));
             else if (n == 0 || errno != EINTR) break;
         }
@@ -75,7 +55,7 @@ Captured run_captured(std::vector<std::string> args, std::chrono::seconds timeou
             killed = true;
         }
     }
-    close(out[0]);
+    close(out_fd);
     waitpid(pid, &c.status, 0);
     c.ran = true;
     if (killed) c.error = fmt::format("killed after {} s", timeout.count());

@@ -1,10 +1,10 @@
 #include "bench/testpmd_reference.hpp"
+#include "bench/spawn.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,7 +19,6 @@
 
 #include "bench/realtime.hpp"
 
-extern char** environ;
 
 namespace rampart::bench {
 
@@ -153,28 +152,9 @@ ReferenceResult run_testpmd_reference(const ReferenceKind& kind, const TestpmdSe
         result.error = fmt::format("{} not found or not executable", settings.path);
         return result;
     }
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        result.error = "pipe failed";
-        return result;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     pid_t pid;
-    int rc = posix_spawn(&pid, settings.path.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-        close(out[0]);
-        result.error = fmt::format("cannot start {}: {}", settings.path, strerror(rc));
-        return result;
-    }
+    const int out_fd = spawn_piped(args, pid, result.error);
+    if (out_fd < 0) return result;
 
     StatsParser parser;
     const auto started = Clock::now();
@@ -183,10 +163,10 @@ ReferenceResult run_testpmd_reference(const ReferenceKind& kind, const TestpmdSe
     const auto measure_for = std::chrono::duration<double>(settings.seconds + 0.2);
     bool killed = false, eof = false;
     while (!eof) {
-        pollfd p{out[0], POLLIN, 0};
+        pollfd p{out_fd, POLLIN, 0};
         if (poll(&p, 1, 100) > 0) {
             char buf[4096];
-            ssize_t n = read(out[0], buf, sizeof buf);
+            ssize_t n = read(out_fd, buf, sizeof buf);
             if (n > 0) parser.feed(std::string_view(buf, size_t(n)));
             else if (n == 0 || errno != EINTR) eof = true;
         }
@@ -211,7 +191,7 @@ ReferenceResult run_testpmd_reference(const ReferenceKind& kind, const TestpmdSe
         }
         if (killed && now - *interrupted >= 2 * kStopTimeout) break;  // pipe held open elsewhere: give up reading
     }
-    close(out[0]);
+    close(out_fd);
     int status = 0;
     waitpid(pid, &status, 0);
     parser.finish();
