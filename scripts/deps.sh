@@ -13,6 +13,8 @@ packages=(
     dpdk dpdk-dev
     # lab and interop tests
     iproute2 ethtool iputils-ping python3 procps python3-scapy
+    # the interop tests' second oracles: scapy's ESP needs python3-cryptography, tshark dissects MPLS/ESP
+    python3-cryptography tshark
 )
 
 missing=()
