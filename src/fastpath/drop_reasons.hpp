@@ -69,6 +69,8 @@ namespace rampart {
     _(esp_bad_next_header, "ESP payload is not IPv4/IPv6 (tunnel mode)")                   \
     _(esp_dummy_packet, "ESP dummy packet (next header 59, RFC 4303 §2.6)")                 \
     _(esp_policy_mismatch, "decrypted packet does not match its SA's policy")              \
+    _(esp_ecn_ce_not_ect, "outer header congestion-marked, inner not ECN-capable (RFC 6040 §4.2)") \
+    _(esp_udp_checksum, "UDP-encapsulated ESP with a wrong UDP checksum")                   \
     _(esp_sequence_exhausted, "outbound SA used up its sequence numbers (rekey needed)")   \
     _(esp_lifetime_expired, "SA past its hard packet/byte lifetime (rekey needed)")          \
     _(esp_no_room, "no head/tail room or a chained mbuf for ESP encapsulation")            \

@@ -579,6 +579,17 @@ void nat_traversal_input(Worker& w, uint16_t ifindex, const InterfaceState& in, 
     // RFC 3948 §2.2: a zero non-ESP marker is IKE; a single 0xFF byte a NAT keepalive.
     if ((payload >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0) || (payload == 1 && p[0] == 0xff))
         return punt(w, ifindex, in, m);
+    // The checksum is checked when present (ESP's ICV protects the payload, not the
+    // ports; RFC 3948 §3.1.2 lets a receiver skip it, but a corrupted header must not
+    // reach an SA). Over IPv6 it is mandatory (RFC 8200 §8.1).
+    if ((u[6] | u[7]) != 0 || family == 6) {
+        // Pseudo-header with the UDP length (IPv6 extension headers may sit in between).
+        const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len);
+        uint32_t sum = family == 4 ? __rte_raw_cksum(ip + 12, 8, 0) : __rte_raw_cksum(ip + 8, 32, 0);
+        sum += rte_cpu_to_be_16(uint16_t(IPPROTO_UDP)) + rte_cpu_to_be_16(uint16_t(udp_len));
+        sum = __rte_raw_cksum(u, udp_len, sum);
+        if (unlikely(__rte_raw_cksum_reduce(sum) != 0xffff)) return w.drop(m, ifindex, Drop::esp_udp_checksum);
+    }
     esp_input(w, ifindex, in, m, l2_len, udp_off + 8, payload, family, vrf, true);
 }
 
@@ -692,6 +703,40 @@ void finish_transport_in(Worker& w, const EspPending& p, const crypto::EspOp& op
     punt(w, p.ifindex, *p.in, m);
 }
 
+// RFC 6040 §4.2, normal mode: congestion experienced on the outer header
+// must survive decapsulation (or the packet is dropped when the inner one
+// cannot carry it); outer ECT(1) over inner ECT(0) becomes ECT(1).
+constexpr uint8_t kEcnMask = 0x03, kEcnNotEct = 0x00, kEcnEct1 = 0x01, kEcnEct0 = 0x02, kEcnCe = 0x03;
+
+uint8_t outer_ecn(const rte_mbuf* m, unsigned l3_off, Family family) {
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, l3_off);
+    return family == Family::v4 ? ip[1] & kEcnMask : uint8_t(((ip[0] << 4 | ip[1] >> 4) & 0xff) & kEcnMask);
+}
+
+// Applies `outer` to the inner header at `l3_off`; false: drop (CE over Not-ECT).
+bool decapsulate_ecn(rte_mbuf* m, unsigned l3_off, unsigned family, uint8_t outer) {
+    if (outer == kEcnNotEct || outer == kEcnEct0) return true;
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l3_off);
+    const uint8_t inner = family == 4 ? ip[1] & kEcnMask : uint8_t((ip[1] >> 4) & kEcnMask);
+    uint8_t result = inner;
+    if (outer == kEcnCe) {
+        if (inner == kEcnNotEct) return false;
+        result = kEcnCe;
+    } else if (inner == kEcnEct0) {  // outer ECT(1)
+        result = kEcnEct1;
+    }
+    if (result == inner) return true;
+    if (family == 4) {
+        auto* h = reinterpret_cast<rte_ipv4_hdr*>(ip);
+        h->type_of_service = uint8_t((h->type_of_service & ~kEcnMask) | result);
+        h->hdr_checksum = 0;
+        h->hdr_checksum = rte_ipv4_cksum(h);
+    } else {
+        ip[1] = uint8_t((ip[1] & ~(kEcnMask << 4)) | result << 4);
+    }
+    return true;
+}
+
 void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
     rte_mbuf* m = p.m;
     const IpsecSa* sa = p.sa;
@@ -727,6 +772,7 @@ void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
     if (next_header != kNextHeaderIpv4 && next_header != kNextHeaderIpv6)
         return w.drop(m, ifindex, Drop::esp_bad_next_header);
     const unsigned inner_family = next_header == kNextHeaderIpv4 ? 4 : 6;
+    const uint8_t ecn = outer_ecn(m, l2_len, sa->family);
 
     // Strip outer header, ESP header, IV, trailer and ICV; keep the L2 header in front.
     const unsigned inner_off = esp_off + kEspHeaderLen + L.iv_len;
@@ -745,6 +791,7 @@ void finish_decrypt(Worker& w, const EspPending& p, const crypto::EspOp& op) {
         ++c.policy_mismatch;
         return w.drop(m, ifindex, Drop::esp_policy_mismatch);
     }
+    if (unlikely(!decapsulate_ecn(m, l2_len, inner_family, ecn))) return w.drop(m, ifindex, Drop::esp_ecn_ce_not_ect);
     ++c.packets;
     c.bytes += payload_len;
     if (inner_family == 4) return ip4_forward(w, ifindex, in, m, l2_len, sa->vrf, true);

@@ -156,6 +156,9 @@ struct IpsecPolicyConfig {
     Action action = Action::protect;
     std::string outbound_sa;  // protect: the SA that encrypts matching traffic
     std::string inbound_sa;   // protect, optional: the SA whose decrypted traffic must match this entry
+    // API only (a rekey, RFC 7296 §2.8): older inbound SAs still accepted under
+    // this entry until their owner removes them. Configuration lines never set it.
+    std::vector<std::string> older_inbound_sas;
     friend bool operator==(const IpsecPolicyConfig&, const IpsecPolicyConfig&) = default;
 };
 

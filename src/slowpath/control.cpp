@@ -50,13 +50,12 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
     }
     // IPsec follows the VRFs (tables, ids) and its own configuration; an SPD
     // is recompiled only when one of them changed.
-    if (!ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) || vrfs_applied_.size() != config_.vrfs.size() ||
+    if (!ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) || !(ipsec_installed_applied_ == ipsec_installed_) ||
+        vrfs_applied_.size() != config_.vrfs.size() ||
         !std::equal(vrfs_applied_.begin(), vrfs_applied_.end(), config_.vrfs.begin(),
                     [](auto& a, auto& b) { return a.first == b.first; })) {
-        auto more = ipsec_->sync(config_, fib_);
+        auto more = sync_ipsec();
         problems.insert(problems.end(), more.begin(), more.end());
-        ipsec_applied_ = config_.ipsec;
-        vrfs_applied_ = config_.vrfs;
     }
     std::string text;
     for (auto& p : problems) {
@@ -64,6 +63,37 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
         text += "% warning: " + p + "\n";
     }
     return text;
+}
+
+std::vector<std::string> Control::sync_ipsec() {
+    auto problems = ipsec_->sync(effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
+    ipsec_applied_ = config_.ipsec;
+    ipsec_installed_applied_ = ipsec_installed_;
+    vrfs_applied_ = config_.vrfs;
+    return problems;
+}
+
+std::optional<std::string> Control::ipsec_apply(const std::string& owner, const IpsecChange& change) {
+    IpsecInstalled before = ipsec_installed_;
+    if (auto bad = apply_ipsec_change(config_, ipsec_installed_, owner, change)) return bad;
+    std::vector<std::string> problems = sync_ipsec();
+    // The fast path must hold all of it (SAD room, SPD compilation), or none.
+    std::optional<std::string> failed;
+    for (auto& [name, sa] : change.add_sas)
+        if (!ipsec_->installed(name)) {
+            failed = fmt::format("ipsec sa {} not installed: {}", name, ipsec_->not_installed_reason(name));
+            break;
+        }
+    for (auto& p : problems)
+        if (!failed && p.rfind("SPD of", 0) == 0) failed = p;
+    if (failed) {
+        ipsec_installed_ = std::move(before);
+        for (auto& p : sync_ipsec()) log::warn("{}", p);
+        return failed;
+    }
+    log::info("ipsec: {} installed {} SA(s), {} policies; removed {} SA(s), {} policies", owner, change.add_sas.size(),
+              change.add_policies.size(), change.remove_sas.size(), change.remove_policies.size());
+    return std::nullopt;
 }
 
 std::string Control::install(const RunningConfig& config) {
@@ -77,9 +107,35 @@ CommandResult Control::execute(std::string_view line) {
     return execute(std::get<cmd::Parsed>(parsed));
 }
 
+namespace {
+
+bool is_ipsec_sa_command(cmd::Id id) {
+    using cmd::Id;
+    switch (id) {
+        case Id::IpsecSa:
+        case Id::IpsecSaEncryption:
+        case Id::IpsecSaIntegrity:
+        case Id::IpsecSaEsn:
+        case Id::IpsecSaNatTraversal:
+        case Id::IpsecSaIpMtu:
+        case Id::IpsecSaLifetime:
+        case Id::IpsecSaReplayWindow: return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
 CommandResult Control::execute(const cmd::Parsed& c) {
     if (cmd::scope(c.id) == cmd::Scope::exec_only) return show(c);
     // apply_command changes nothing when it fails: no copy of the configuration needed.
+    // The API's SAs and policies are not the configuration's to change.
+    if (is_ipsec_sa_command(c.id) && ipsec_installed_.owner_of_sa(c.word("name")))
+        return {false, fmt::format("% ipsec sa {} is installed by {}; configure another name\n", c.word("name"),
+                                   *ipsec_installed_.owner_of_sa(c.word("name")))};
+    if (c.id == cmd::Id::IpsecPolicy)
+        if (const std::string* owner = ipsec_installed_.owner_of_policy(c.has_arg("vrf") ? c.word("vrf") : "", c.number("seq")))
+            return {false, fmt::format("% that ipsec policy sequence number is installed by {}\n", *owner)};
     if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
     log::info("config: {}", cmd::redact_secrets(c.line));  // never key material in logs
     switch (c.id) {
@@ -126,14 +182,15 @@ CommandResult Control::show(const cmd::Parsed& c) {
             ipsec_housekeeping();
             std::optional<std::string> only;
             if (c.has_arg("name")) only = c.word("name");
-            std::string text = show_ipsec_sa(config_, *ipsec_, only);
+            std::string text = show_ipsec_sa(effective_ipsec(config_.ipsec, ipsec_installed_), ipsec_installed_, *ipsec_, only);
             return {text.rfind("% ", 0) != 0, text};
         }
         case Id::ShowIpsecSpd: {
             std::optional<std::string> vrf;
             if (c.has_arg("vrf")) vrf = c.word("vrf");
             drain_acquires();
-            return {true, show_ipsec_spd(config_, vrf, [this](const std::string& v, uint32_t seq) { return acquires(v, seq); })};
+            return {true, show_ipsec_spd(effective_ipsec(config_.ipsec, ipsec_installed_), ipsec_installed_, vrf,
+                                         [this](const std::string& v, uint32_t seq) { return acquires(v, seq); })};
         }
         case Id::ShowMplsIlm: return {true, show_mpls_ilm(fib_, label_counters)};
         case Id::ShowMplsLabel: {
@@ -229,6 +286,7 @@ void Control::drain_acquires() {
             const IpAddr dst = a.family == 4 ? IpAddr{Family::v4, {a.dst[0], a.dst[1], a.dst[2], a.dst[3]}} : IpAddr::v6(a.dst);
             log::info("ipsec acquire: vrf {} policy {}: {} -> {} protocol {} has no SA", fib_.vrf_name(a.vrf), a.seq,
                       src.str(), dst.str(), a.protocol);
+            if (acquire_handler_) acquire_handler_(IpsecAcquire{a.vrf ? fib_.vrf_name(a.vrf) : std::string(), a.seq, src, dst, a.protocol});
         }
     }
 }
@@ -242,13 +300,19 @@ void Control::ipsec_housekeeping() {
         for (unsigned i = 0; i < n; ++i) {
             log::info("ipsec: {} SA SPI {} reached its {} volume lifetime", evs[i].inbound ? "inbound" : "outbound",
                       evs[i].spi, evs[i].hard ? "hard" : "soft");
-            ipsec_->volume_event(evs[i].spi, evs[i].inbound, evs[i].hard);
+            for (auto& name : ipsec_->volume_event(evs[i].spi, evs[i].inbound, evs[i].hard))
+                if (lifetime_handler_) lifetime_handler_(IpsecLifetimeEvent{name, evs[i].hard != 0, true});
         }
     }
-    if (ipsec_->tick(std::chrono::steady_clock::now())) {
-        log::info("ipsec: an SA reached its hard time lifetime and ended");
-        for (auto& p : ipsec_->sync(config_, fib_)) log::warn("{}", p);
+    bool ended = false;
+    for (auto& r : ipsec_->tick(std::chrono::steady_clock::now())) {
+        log::info("ipsec: SA {} reached its {} time lifetime{}", r.name, r.hard ? "hard" : "soft",
+                  r.hard ? " and ended" : ": rekey now");
+        ended |= r.hard;
+        if (lifetime_handler_) lifetime_handler_(IpsecLifetimeEvent{r.name, r.hard, false});
     }
+    if (ended)
+        for (auto& p : sync_ipsec()) log::warn("{}", p);
 }
 
 uint64_t Control::acquires(const std::string& vrf, uint32_t seq) const {

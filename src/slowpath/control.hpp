@@ -5,6 +5,7 @@
 // neighbour events into adjacencies.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "fastpath/worker.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/ipsec_api.hpp"
 #include "slowpath/ipsec_publisher.hpp"
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
@@ -53,6 +55,18 @@ public:
     // SAs (call about once a second).
     void ipsec_housekeeping();
     uint64_t acquires(const std::string& vrf, uint32_t seq) const;
+
+    // The IPsec API (ipsec_api.hpp) for keying protocols: applies `change` on
+    // behalf of `owner` all-or-nothing, through to the fast path. Returns the
+    // problem when refused or when the fast path could not take it (then
+    // nothing of it stays).
+    std::optional<std::string> ipsec_apply(const std::string& owner, const IpsecChange& change);
+    const IpsecInstalled& ipsec_installed() const { return ipsec_installed_; }
+    // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).
+    void on_ipsec_acquire(std::function<void(const IpsecAcquire&)> handler) { acquire_handler_ = std::move(handler); }
+    void on_ipsec_lifetime(std::function<void(const IpsecLifetimeEvent&)> handler) {
+        lifetime_handler_ = std::move(handler);
+    }
     // Asks the kernel again for every next hop still unresolved (call every second):
     // gateways get resolved before traffic needs them, and a lost probe is retried.
     void probe_unresolved_next_hops();
@@ -90,7 +104,12 @@ private:
     std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
     std::unique_ptr<IpsecPublisher> ipsec_;
     std::map<std::pair<uint16_t, uint32_t>, uint64_t> acquires_;  // (vrf id, entry seq) -> count
-    std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced, and with which VRFs
+    IpsecInstalled ipsec_installed_;                  // what the API's owners installed
+    std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced (configured part), and with which VRFs
+    IpsecInstalled ipsec_installed_applied_;
+    std::function<void(const IpsecAcquire&)> acquire_handler_;
+    std::function<void(const IpsecLifetimeEvent&)> lifetime_handler_;
+    std::vector<std::string> sync_ipsec();
     std::map<std::string, VrfConfig> vrfs_applied_;
     SaCounters sa_counters_now(uint32_t slot) const;
     struct Sample {

@@ -96,14 +96,17 @@ void IpsecPublisher::retire(Live& live) {
     live.sa = nullptr;
 }
 
-std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const FibPublisher& fib) {
+std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const FibPublisher& fib) {
     std::vector<std::string> problems;
     not_installed_.clear();
+    // Notes about SAs that are gone (removed by the configuration or the API) go with them.
+    std::erase_if(ended_, [&](const auto& e) { return !ipsec.sas.count(e.first); });
+    std::erase_if(lifetime_note_, [&](const auto& e) { return !ipsec.sas.count(e.first); });
 
     // 1. The SAs wanted: kept when unchanged, built when new or changed.
     std::map<std::string, Live> next;
     std::vector<Live> replaced;
-    for (auto& [name, cfg] : config.ipsec.sas) {
+    for (auto& [name, cfg] : ipsec.sas) {
         if (!cfg.complete()) {
             not_installed_[name] = "incomplete: needs an spi line and an encryption line";
             continue;
@@ -160,7 +163,7 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
 
     // 3. One SPD per VRF with policies, pointing at the SAs of `next`.
     std::vector<uint16_t> vrfs;
-    for (auto& [vrf_name, entries] : config.ipsec.policies) {
+    for (auto& [vrf_name, entries] : ipsec.policies) {
         auto vrf = fib.vrf_id(vrf_name);
         if (!vrf || entries.empty()) continue;
         auto table = std::make_unique<SpdTable>();
@@ -180,6 +183,8 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
             }
             selectors.push_back(selector_of(p));
             if (e.inbound) table->inbound.emplace_back(e.inbound, selectors.back());
+            for (auto& older : p.older_inbound_sas)
+                if (auto it = next.find(older); it != next.end()) table->inbound.emplace_back(it->second.sa, selectors.back());
             table->entries.push_back(e);
         }
         std::stable_sort(table->inbound.begin(), table->inbound.end(),
@@ -209,29 +214,33 @@ std::vector<std::string> IpsecPublisher::sync(const RunningConfig& config, const
     return problems;
 }
 
-void IpsecPublisher::volume_event(uint32_t spi, bool inbound, bool hard) {
+std::vector<std::string> IpsecPublisher::volume_event(uint32_t spi, bool inbound, bool hard) {
+    std::vector<std::string> names;
     for (auto& [name, live] : live_) {
         if (live.sa->spi != spi || live.sa->inbound != inbound) continue;
         lifetime_note_[name] = hard ? "hard volume lifetime reached: traffic refused (rekey needed)"
                                     : "soft volume lifetime reached: rekey now";
+        names.push_back(name);
     }
+    return names;
 }
 
-bool IpsecPublisher::tick(std::chrono::steady_clock::time_point now) {
-    bool ended = false;
+std::vector<IpsecPublisher::LifetimeReached> IpsecPublisher::tick(std::chrono::steady_clock::time_point now) {
+    std::vector<LifetimeReached> reached;
     for (auto& [name, live] : live_) {
         const IpsecSaConfig::Lifetime& life = live.cfg.life_seconds;
         if (!life.hard) continue;
         const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - live.installed).count();
         if (uint64_t(age) >= life.hard) {
             ended_[name] = live.cfg;
-            ended = true;
-        } else if (uint64_t(age) >= life.soft && !live.soft_reached) {
+            reached.push_back({name, true});
+        } else if (life.soft && uint64_t(age) >= life.soft && !live.soft_reached) {
             live.soft_reached = true;
             lifetime_note_[name] = fmt::format("soft lifetime of {} s reached: rekey now", life.soft);
+            reached.push_back({name, false});
         }
     }
-    return ended;
+    return reached;
 }
 
 SaCounters IpsecPublisher::counters(uint32_t slot) const {
@@ -239,9 +248,9 @@ SaCounters IpsecPublisher::counters(uint32_t slot) const {
     return minus(current_(slot), baseline_[slot]);
 }
 
-std::vector<IpsecSaState> IpsecPublisher::sa_states(const RunningConfig& config) const {
+std::vector<IpsecSaState> IpsecPublisher::sa_states(const IpsecConfig& ipsec) const {
     std::vector<IpsecSaState> out;
-    for (auto& [name, cfg] : config.ipsec.sas) {
+    for (auto& [name, cfg] : ipsec.sas) {
         IpsecSaState s;
         s.name = name;
         s.config = &cfg;

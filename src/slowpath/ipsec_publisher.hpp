@@ -39,18 +39,28 @@ public:
     IpsecPublisher(const IpsecPublisher&) = delete;
     IpsecPublisher& operator=(const IpsecPublisher&) = delete;
 
-    // Brings the tables in line with `config` (VRF ids from `fib`). Returns one
-    // message per SA or SPD that could not be installed.
-    std::vector<std::string> sync(const RunningConfig& config, const FibPublisher& fib);
+    // Brings the tables in line with `ipsec` (the configuration's SAs and
+    // policies and the API's; VRF ids from `fib`). Returns one message per SA
+    // or SPD that could not be installed.
+    std::vector<std::string> sync(const IpsecConfig& ipsec, const FibPublisher& fib);
 
-    std::vector<IpsecSaState> sa_states(const RunningConfig& config) const;
+    std::vector<IpsecSaState> sa_states(const IpsecConfig& ipsec) const;
+    bool installed(const std::string& name) const { return live_.count(name) != 0; }
+    std::string not_installed_reason(const std::string& name) const {
+        auto it = not_installed_.find(name);
+        return it == not_installed_.end() ? "not installed" : it->second;
+    }
 
-    // Lifetimes. A worker saw a volume limit (`spi`, direction); time limits are
-    // checked by tick() (call about once a second), which returns true when an
-    // SA ended and sync() must run again. An ended SA stays out until its
-    // configuration changes (a rekey).
-    void volume_event(uint32_t spi, bool inbound, bool hard);
-    bool tick(std::chrono::steady_clock::time_point now);
+    // Lifetimes. A worker saw a volume limit (`spi`, direction): returns the
+    // SAs it concerns. Time limits are checked by tick() (call about once a
+    // second), which returns the SAs that reached one (hard: sync() must run
+    // again). An ended SA stays out until its configuration changes (a rekey).
+    struct LifetimeReached {
+        std::string name;
+        bool hard;
+    };
+    std::vector<std::string> volume_event(uint32_t spi, bool inbound, bool hard);
+    std::vector<LifetimeReached> tick(std::chrono::steady_clock::time_point now);
     SaCounters counters(uint32_t slot) const;  // since the slot was assigned
 
 private:

@@ -290,14 +290,17 @@ std::string show_workers(const std::vector<WorkerRate>& rates) {
     return out;
 }
 
-std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec, const std::optional<std::string>& only) {
+std::string show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installed, const IpsecPublisher& ipsec,
+                          const std::optional<std::string>& only) {
     std::string out;
-    for (const IpsecSaState& st : ipsec.sa_states(cfg)) {
+    for (const IpsecSaState& st : ipsec.sa_states(all)) {
         if (only && *only != st.name) continue;
         const IpsecSaConfig& c = *st.config;
         const bool in = c.direction == IpsecSaConfig::Direction::inbound;
-        out += fmt::format("SA {} {} SPI {} (0x{:08x}), tunnel {} -> {}, vrf {}\n", st.name, in ? "inbound" : "outbound",
-                           c.spi, c.spi, c.local.str(), c.remote.str(), c.vrf.empty() ? "default" : c.vrf);
+        const std::string* owner = installed.owner_of_sa(st.name);
+        out += fmt::format("SA {} {} SPI {} (0x{:08x}), {} {} -> {}, vrf {}{}\n", st.name, in ? "inbound" : "outbound",
+                           c.spi, c.spi, c.transport ? "transport" : "tunnel", c.local.str(), c.remote.str(),
+                           c.vrf.empty() ? "default" : c.vrf, owner ? ", installed by " + *owner : std::string());
         out += fmt::format("  {}{}{}{}\n", c.cipher.empty() ? "no encryption yet" : c.cipher,
                            c.integrity.empty() ? "" : " " + c.integrity, c.esn ? ", ESN" : "",
                            in ? fmt::format(", replay window {}", c.replay_window) : std::string());
@@ -320,10 +323,10 @@ std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec,
     return out;
 }
 
-std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf,
+std::string show_ipsec_spd(const IpsecConfig& all, const IpsecInstalled& installed, const std::optional<std::string>& vrf,
                            const std::function<uint64_t(const std::string& vrf, uint32_t seq)>& acquires) {
     std::string out;
-    for (auto& [vrf_name, entries] : cfg.ipsec.policies) {
+    for (auto& [vrf_name, entries] : all.policies) {
         if (vrf && *vrf != vrf_name && !(vrf_name.empty() && *vrf == "default")) continue;
         out += fmt::format("SPD of vrf {}\n", vrf_name.empty() ? "default" : vrf_name);
         for (auto& [seq, p] : entries) {
@@ -335,9 +338,12 @@ std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::st
                 sel += fmt::format(" remote-ports {}-{}", p.remote_port_lo, p.remote_port_hi);
             std::string action = p.action == IpsecPolicyConfig::Action::bypass    ? "bypass"
                                  : p.action == IpsecPolicyConfig::Action::discard ? "discard"
+                                 : p.outbound_sa.empty()                          ? std::string("protect, no SA yet (trap)")
                                                                                   : "protect out " + p.outbound_sa;
             if (p.action == IpsecPolicyConfig::Action::protect && !p.inbound_sa.empty()) action += " in " + p.inbound_sa;
+            for (auto& older : p.older_inbound_sas) action += " (and " + older + " until rekeyed)";
             if (uint64_t n = acquires ? acquires(vrf_name, seq) : 0) action += fmt::format(" ({} acquires: no SA)", n);
+            if (const std::string* owner = installed.owner_of_policy(vrf_name, seq)) action += " [" + *owner + "]";
             out += fmt::format("  {:>5}  {}  {}\n", seq, sel, action);
         }
     }

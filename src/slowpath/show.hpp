@@ -10,6 +10,7 @@
 #include "fastpath/worker.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/ipsec_api.hpp"
 #include "slowpath/ipsec_publisher.hpp"
 
 namespace rampart {
@@ -48,8 +49,10 @@ std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib);
 std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& fib);
 std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only);
 // Never prints key material.
-std::string show_ipsec_sa(const RunningConfig& cfg, const IpsecPublisher& ipsec, const std::optional<std::string>& only);
-std::string show_ipsec_spd(const RunningConfig& cfg, const std::optional<std::string>& vrf,
+// `all`: configured and API-installed (`installed` names the latter's owners).
+std::string show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installed, const IpsecPublisher& ipsec,
+                          const std::optional<std::string>& only);
+std::string show_ipsec_spd(const IpsecConfig& all, const IpsecInstalled& installed, const std::optional<std::string>& vrf,
                            const std::function<uint64_t(const std::string& vrf, uint32_t seq)>& acquires);
 std::string show_neighbors(const FibPublisher& fib);
 std::string show_workers(const std::vector<WorkerRate>& rates);

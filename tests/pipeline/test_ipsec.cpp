@@ -54,10 +54,15 @@ const Transform kTransforms[] = {
     {"null", "hmac-sha-256", 0, 32},
 };
 
+// How the gateway's SA pair and policies get in: config lines, or the
+// control-core API a keying protocol uses (owner "test-ike").
+enum class Keying { config, api };
+
 struct Gateway : Pipeline {
     EspOracleSa out_sa, in_sa;  // as rampartd has them: out = what it sends, in = what it accepts
 
-    Gateway(const Transform& t, bool outer6, bool esn = false, bool nat_traversal = false, unsigned workers = 1)
+    Gateway(const Transform& t, bool outer6, bool esn = false, bool nat_traversal = false, unsigned workers = 1,
+            Keying keying = Keying::config)
         : Pipeline(2, true, workers) {
         exec("interface port0 address 198.51.100.1/24");
         exec("interface port0 address 2001:db8:a::1/64");
@@ -68,6 +73,7 @@ struct Gateway : Pipeline {
         neighbor(1, "203.0.113.2", "02:cc:00:00:00:02");
         neighbor(1, "2001:db8:b::2", "02:cc:00:00:00:02");
         const std::string tunnel = outer6 ? "2001:db8:b::1 2001:db8:b::2" : "203.0.113.1 203.0.113.2";
+        IpsecChange change;
         for (auto [sa, name, dir, spi, seed] : {std::tuple{&out_sa, "out1", "outbound", 0x1001u, uint8_t(1)},
                                                 std::tuple{&in_sa, "in1", "inbound", 0x2002u, uint8_t(7)}}) {
             sa->cipher = t.cipher;
@@ -76,6 +82,10 @@ struct Gateway : Pipeline {
             sa->integrity_key = key_bytes(t.integrity_key, uint8_t(seed + 100));
             sa->spi = spi;
             sa->esn = esn;
+            if (keying == Keying::api) {
+                change.add_sas.emplace_back(name, sa_config(*sa, *dir == 'i', outer6, nat_traversal));
+                continue;
+            }
             exec(fmt::format("ipsec sa {} {} spi {} tunnel {}", name, dir, spi, tunnel));
             if (t.cipher_key) exec(fmt::format("ipsec sa {} encryption {} key {}", name, t.cipher, hex_of(sa->cipher_key)));
             else exec(fmt::format("ipsec sa {} encryption null", name));
@@ -85,8 +95,39 @@ struct Gateway : Pipeline {
             // The peer sits behind a NAT that maps its port 4500 to 61000.
             if (nat_traversal) exec(fmt::format("ipsec sa {} nat-traversal remote-port 61000", name));
         }
+        if (keying == Keying::api) {
+            change.add_policies.push_back({"", 10, protect_policy("198.51.100.0/24", "192.0.2.0/24", "out1", "in1")});
+            change.add_policies.push_back({"", 20, protect_policy("2001:db8:a::/48", "2001:db8:c::/48", "out1", "in1")});
+            if (auto bad = control->ipsec_apply("test-ike", change)) throw std::runtime_error(*bad);
+            return;
+        }
         exec("ipsec policy 10 local 198.51.100.0/24 remote 192.0.2.0/24 protect out1 inbound in1");
         exec("ipsec policy 20 local 2001:db8:a::/48 remote 2001:db8:c::/48 protect out1 inbound in1");
+    }
+
+    // What a keying protocol hands the API for the oracle's SA `sa`.
+    static IpsecSaConfig sa_config(const EspOracleSa& sa, bool inbound, bool outer6, bool nat_traversal = false) {
+        IpsecSaConfig c;
+        c.direction = inbound ? IpsecSaConfig::Direction::inbound : IpsecSaConfig::Direction::outbound;
+        c.spi = sa.spi;
+        c.local = addr(outer6 ? "2001:db8:b::1" : "203.0.113.1");
+        c.remote = addr(outer6 ? "2001:db8:b::2" : "203.0.113.2");
+        c.cipher = sa.cipher;
+        c.cipher_key = sa.cipher_key;
+        c.integrity = sa.integrity;
+        c.integrity_key = sa.integrity_key;
+        c.esn = sa.esn;
+        if (nat_traversal) c.nat_traversal = 61000;
+        return c;
+    }
+    static IpsecPolicyConfig protect_policy(const char* local, const char* remote, std::string out, std::string in) {
+        IpsecPolicyConfig p;
+        p.local = *Prefix::parse(local);
+        p.remote = *Prefix::parse(remote);
+        p.action = IpsecPolicyConfig::Action::protect;
+        p.outbound_sa = std::move(out);
+        p.inbound_sa = std::move(in);
+        return p;
     }
 
     // The ESP bytes of a frame rampartd sent to the peer (checks the outer header).
@@ -629,5 +670,259 @@ TEST_CASE("Transport mode: the box's own GRE to its peer is protected both ways;
         CHECK(hex(up[0]) == hex(ether(kPort1Mac, kPeerMac, type, ip(peer, us, 47, gre))));
         CHECK(p.drops(1, Drop::esp_policy_mismatch) == 1);
         CHECK(p.drops(1, Drop::ipsec_cleartext_protected) == 1);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The control-core IPsec API (slowpath/ipsec_api.hpp), as IKEv2 uses it.
+// ---------------------------------------------------------------------------
+
+TEST_CASE("IPsec API: SAs and policies from a keying protocol carry traffic, shown with their owner, never in the config", "[pipeline][ipsec][api]") {
+    for (const Transform& t : {kTransforms[0], kTransforms[3]})
+        for (bool outer6 : {false, true}) {
+            INFO(t.cipher << (outer6 ? " over IPv6" : " over IPv4"));
+            Gateway g(t, outer6, false, false, 1, Keying::api);
+            g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64)));
+            g.send(0, ether(kPort0Mac, kHostAMac, 0x86dd, inner6(kHostA6, kRemote6, 64)));
+            g.run();
+            auto out = g.wire_out(1);
+            REQUIRE(out.size() == 2);
+            auto o4 = esp_open(g.out_sa, g.esp_of(out[0], outer6));
+            REQUIRE(o4);
+            CHECK(hex(o4->inner) == hex(inner4(kHostA, kRemote, 63)));
+            REQUIRE(esp_open(g.out_sa, g.esp_of(out[1], outer6)));
+            g.send(1, g.from_peer(esp_seal(g.in_sa, 1, g.iv_for(g.in_sa, 1), inner4(kRemote, kHostA, 64), 4), outer6));
+            g.run();
+            auto back = g.wire_out(0);
+            REQUIRE(back.size() == 1);
+            CHECK(hex(back[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, inner4(kRemote, kHostA, 63))));
+
+            const std::string sas = g.show_text("show ipsec sa");
+            CHECK(sas.find("SA in1 inbound SPI 8194") != std::string::npos);
+            CHECK(sas.find("installed by test-ike") != std::string::npos);
+            CHECK(sas.find("1 packets") != std::string::npos);
+            CHECK(g.show_text("show ipsec spd").find("protect out out1 in in1 [test-ike]") != std::string::npos);
+            const std::string running = g.show_text("show running-config secrets");
+            CHECK(running.find("ipsec") == std::string::npos);
+        }
+}
+
+TEST_CASE("IPsec API: a bad change is refused whole, with the reason, and changes nothing", "[pipeline][ipsec][api]") {
+    Gateway g(kTransforms[0], false, false, false, 1, Keying::api);
+    g.exec("ipsec sa cfg-out outbound spi 7000 tunnel 203.0.113.1 203.0.113.9");
+    const IpsecInstalled before = g.control->ipsec_installed();
+    IpsecSaConfig good = Gateway::sa_config(g.in_sa, true, false);
+    good.spi = 0x3003;
+    auto refused = [&](const IpsecChange& c, const std::string& owner = "test-ike") {
+        auto bad = g.control->ipsec_apply(owner, c);
+        CHECK(g.control->ipsec_installed() == before);
+        return bad.value_or("(accepted)");
+    };
+    {
+        IpsecChange c;  // one good SA, one with a short key: neither goes in
+        c.add_sas.emplace_back("in2", good);
+        IpsecSaConfig short_key = good;
+        short_key.spi = 0x3004;
+        short_key.cipher_key.resize(16);
+        c.add_sas.emplace_back("in3", short_key);
+        const std::string why = refused(c);
+        CHECK(why.find("ipsec sa in3: aes-gcm-128 needs a 20-byte key") != std::string::npos);
+        CHECK(why.find(hex_of(good.cipher_key).substr(0, 8)) == std::string::npos);  // no key bytes
+        CHECK(g.show_text("show ipsec sa in2").find("unknown ipsec sa") != std::string::npos);
+    }
+    {
+        IpsecChange c;  // a policy naming an SA nobody has
+        c.add_sas.emplace_back("in2", good);
+        c.add_policies.push_back({"", 30, Gateway::protect_policy("198.51.100.0/24", "192.0.2.0/24", "nope", "in2")});
+        CHECK(refused(c) == "ipsec policy 30: unknown ipsec sa nope");
+    }
+    {
+        IpsecChange c;  // the inbound SPI is taken by in1
+        IpsecSaConfig dup = good;
+        dup.spi = 0x2002;
+        c.add_sas.emplace_back("in2", dup);
+        CHECK(refused(c) == "spi 8194 is already used by inbound ipsec sa in1");
+    }
+    {
+        IpsecChange c;  // configured things are the operator's
+        c.add_sas.emplace_back("cfg-out", good);
+        CHECK(refused(c) == "ipsec sa cfg-out is configured; the API cannot replace it");
+        IpsecChange d;
+        d.remove_sas.push_back("cfg-out");
+        CHECK(refused(d) == "no installed ipsec sa cfg-out");
+    }
+    {
+        IpsecChange c;  // another owner's SA
+        c.remove_sas.push_back("in1");
+        CHECK(refused(c, "other") == "ipsec sa in1 belongs to test-ike, not to other");
+        IpsecChange d;  // still used by policies 10 and 20
+        d.remove_sas.push_back("in1");
+        CHECK(refused(d).find("unknown ipsec sa in1") != std::string::npos);
+    }
+    {
+        IpsecChange c;
+        IpsecSaConfig bad_vrf = good;
+        bad_vrf.vrf = "blue";
+        c.add_sas.emplace_back("in2", bad_vrf);
+        CHECK(refused(c) == "ipsec sa in2: unknown vrf blue");
+    }
+    // And the configuration cannot take the API's names.
+    CHECK(g.control->execute("ipsec sa in1 inbound spi 9999 tunnel 203.0.113.1 203.0.113.2").text ==
+          "% ipsec sa in1 is installed by test-ike; configure another name\n");
+    CHECK(!g.control->execute("ipsec policy 10 local 10.0.0.0/8 remote 10.0.0.0/8 bypass").ok);
+    // Traffic still flows through what was there.
+    g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64)));
+    g.run();
+    CHECK(g.wire_out(1).size() == 1);
+}
+
+TEST_CASE("IPsec API: hitless rekey — new pair in, policy moved, old inbound kept until removed", "[pipeline][ipsec][api]") {
+    Gateway g(kTransforms[0], false, false, false, 1, Keying::api);
+    EspOracleSa out2 = g.out_sa, in2 = g.in_sa;
+    out2.spi = 0x1101;
+    out2.cipher_key = key_bytes(20, 41);
+    in2.spi = 0x2202;
+    in2.cipher_key = key_bytes(20, 47);
+    auto seal = [&](const EspOracleSa& sa, uint64_t seq) {
+        return g.from_peer(esp_seal(sa, seq, g.iv_for(sa, uint8_t(seq)), inner4(kRemote, kHostA, 64), 4), false);
+    };
+    IpsecChange rekey;
+    rekey.add_sas.emplace_back("out2", Gateway::sa_config(out2, false, false));
+    rekey.add_sas.emplace_back("in2", Gateway::sa_config(in2, true, false));
+    rekey.add_policies.push_back({"", 10, Gateway::protect_policy("198.51.100.0/24", "192.0.2.0/24", "out2", "in2")});
+    rekey.add_policies.push_back({"", 20, Gateway::protect_policy("2001:db8:a::/48", "2001:db8:c::/48", "out2", "in2")});
+    for (auto& p : rekey.add_policies) p.entry.older_inbound_sas = {"in1"};
+    g.send(1, seal(g.in_sa, 1));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+    REQUIRE(!g.control->ipsec_apply("test-ike", rekey));
+
+    // Outbound moves to the new SA at once.
+    g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64)));
+    g.run();
+    auto out = g.wire_out(1);
+    REQUIRE(out.size() == 1);
+    auto opened = esp_open(out2, g.esp_of(out[0], false));
+    REQUIRE(opened);
+    CHECK(opened->seq == 1);
+    // Inbound: the peer may still send on the old SA (in flight) and already on the new one.
+    g.send(1, seal(g.in_sa, 2));
+    g.send(1, seal(in2, 1));
+    g.run();
+    CHECK(g.wire_out(0).size() == 2);
+    CHECK(g.drops(1, Drop::esp_policy_mismatch) == 0);
+
+    CHECK(g.show_text("show ipsec spd").find("protect out out2 in in2 (and in1 until rekeyed) [test-ike]") !=
+          std::string::npos);
+    IpsecChange retire;  // the entries drop in1, then it goes
+    retire.add_policies = rekey.add_policies;
+    for (auto& p : retire.add_policies) p.entry.older_inbound_sas.clear();
+    retire.remove_sas = {"out1", "in1"};
+    REQUIRE(!g.control->ipsec_apply("test-ike", retire));
+    g.send(1, seal(g.in_sa, 3));
+    g.send(1, seal(in2, 2));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+    CHECK(g.drops(1, Drop::esp_unknown_spi) == 1);
+}
+
+TEST_CASE("IPsec API: a trap policy raises acquires to the handler; lifetimes reach it by SA name", "[pipeline][ipsec][api]") {
+    Gateway g(kTransforms[0], false, false, false, 1, Keying::api);
+    std::vector<IpsecAcquire> acquires;
+    std::vector<IpsecLifetimeEvent> lifetimes;
+    g.control->on_ipsec_acquire([&](const IpsecAcquire& a) { acquires.push_back(a); });
+    g.control->on_ipsec_lifetime([&](const IpsecLifetimeEvent& e) { lifetimes.push_back(e); });
+    g.exec("route 192.0.2.0/24 via 203.0.113.2");
+
+    IpsecChange trap;
+    IpsecPolicyConfig p = Gateway::protect_policy("198.51.100.0/24", "192.0.2.128/25", "", "");
+    p.protocol = 17;
+    trap.add_policies.push_back({"", 5, p});
+    REQUIRE(!g.control->ipsec_apply("test-ike", trap));
+    for (int i = 0; i < 3; ++i) g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, addr("192.0.2.200"), 64)));
+    g.run();
+    CHECK(g.wire_out(1).empty());
+    CHECK(g.drops(0, Drop::ipsec_no_sa) == 3);
+    g.control->drain_acquires();
+    REQUIRE(acquires.size() == 1);  // rate-limited: one per entry, not one per packet
+    CHECK(acquires[0].vrf.empty());
+    CHECK(acquires[0].seq == 5);
+    CHECK(acquires[0].src == kHostA);
+    CHECK(acquires[0].dst == addr("192.0.2.200"));
+    CHECK(acquires[0].protocol == 17);
+    CHECK(g.show_text("show ipsec spd").find("protect, no SA yet (trap) (1 acquires: no SA) [test-ike]") != std::string::npos);
+
+    // A volume lifetime on an API SA reaches the handler under the SA's name.
+    IpsecChange limited;
+    IpsecSaConfig out = Gateway::sa_config(g.out_sa, false, false);
+    out.life_packets = {2, 4};
+    limited.add_sas.emplace_back("out1", out);  // replaces the owner's own SA
+    REQUIRE(!g.control->ipsec_apply("test-ike", limited));
+    for (int i = 0; i < 5; ++i) g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, kRemote, 64)));
+    g.run();
+    CHECK(g.wire_out(1).size() == 4);
+    g.control->ipsec_housekeeping();
+    REQUIRE(lifetimes.size() == 2);
+    CHECK(lifetimes[0].sa == "out1");
+    CHECK(!lifetimes[0].hard);
+    CHECK(lifetimes[0].volume);
+    CHECK(lifetimes[1].hard);
+}
+
+TEST_CASE("ECN on decapsulation (RFC 6040 §4.2): CE survives, CE over Not-ECT is dropped, ECT(1) propagates", "[pipeline][ipsec][ecn]") {
+    Gateway g(kTransforms[0], false);
+    uint64_t seq = 0;
+    // The peer's ESP with the inner ECN field `inner` under an outer header marked `outer`.
+    auto deliver = [&](uint8_t outer, uint8_t inner) -> std::optional<Bytes> {
+        Ip4Opts io;
+        io.tos = uint8_t(0x28 | inner);
+        Bytes in = ipv4(kRemote, kHostA, 17, 64, udp(kRemote, kHostA, 4000, 53, pattern(40)), io);
+        ++seq;
+        Ip4Opts oo;
+        oo.tos = uint8_t(0x28 | outer);
+        g.send(1, ether(kPort1Mac, kPeerMac, 0x0800,
+                        ipv4(addr("203.0.113.2"), addr("203.0.113.1"), 50, 64,
+                             esp_seal(g.in_sa, seq, g.iv_for(g.in_sa, uint8_t(seq)), in, 4), oo)));
+        g.run();
+        auto out = g.wire_out(0);
+        if (out.empty()) return std::nullopt;
+        REQUIRE(out.size() == 1);
+        CHECK(checksum(out[0].data() + 14, 20) == 0);
+        return out[0];
+    };
+    struct Case {
+        uint8_t outer, inner, expected;
+    };
+    for (Case c : {Case{0, 0, 0}, Case{0, 2, 2}, Case{2, 0, 0}, Case{1, 0, 0}, Case{1, 2, 1}, Case{1, 1, 1},
+                   Case{3, 2, 3}, Case{3, 1, 3}, Case{3, 3, 3}, Case{2, 3, 3}}) {
+        INFO("outer " << int(c.outer) << " inner " << int(c.inner));
+        auto f = deliver(c.outer, c.inner);
+        REQUIRE(f);
+        CHECK(((*f)[15] & 3) == c.expected);
+        CHECK(((*f)[15] & 0xfc) == 0x28);  // DSCP: the inner one
+    }
+    CHECK(!deliver(3, 0));
+    CHECK(g.drops(1, Drop::esp_ecn_ce_not_ect) == 1);
+}
+
+TEST_CASE("NAT-T: a UDP checksum, when present, must be right (always over IPv6)", "[pipeline][ipsec][natt]") {
+    for (bool outer6 : {false, true}) {
+        Gateway g(kTransforms[0], outer6, false, true);
+        const IpAddr peer = outer6 ? addr("2001:db8:b::2") : addr("203.0.113.2");
+        const IpAddr us = outer6 ? addr("2001:db8:b::1") : addr("203.0.113.1");
+        auto frame = [&](uint64_t seq, int corrupt_checksum, bool zero_checksum) {
+            Bytes u = udp(peer, us, 61000, 4500,
+                          esp_seal(g.in_sa, seq, g.iv_for(g.in_sa, uint8_t(seq)), inner4(kRemote, kHostA, 64), 4));
+            if (zero_checksum) u[6] = u[7] = 0;
+            u[7] = uint8_t(u[7] + corrupt_checksum);
+            return outer6 ? ether(kPort1Mac, kPeerMac, 0x86dd, ipv6(peer, us, 17, 64, u))
+                          : ether(kPort1Mac, kPeerMac, 0x0800, ipv4(peer, us, 17, 64, u));
+        };
+        g.send(1, frame(1, 0, false));
+        g.send(1, frame(2, 1, false));
+        g.send(1, frame(3, 0, true));
+        g.run();
+        CHECK(g.wire_out(0).size() == (outer6 ? 1u : 2u));  // zero is "none" over IPv4 only
+        CHECK(g.drops(1, Drop::esp_udp_checksum) == (outer6 ? 2u : 1u));
     }
 }
