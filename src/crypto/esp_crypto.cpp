@@ -19,6 +19,9 @@
 #include <new>
 #include <stdexcept>
 #include <string.h>  // explicit_bzero
+#include <sys/random.h>
+
+#include <cerrno>
 
 namespace rampart::crypto {
 
@@ -301,6 +304,12 @@ struct SaCrypto::Keys {
     alignas(16) uint8_t ipad[64];
     alignas(16) uint8_t opad[64];
     alignas(16) uint8_t chacha_key[32];
+    // CBC IVs: AES-128 under this random key of the SA's sequence number
+    // (unique per SA) — a PRF of a nonce, so unpredictable to anyone without
+    // the key (RFC 3602 §3; NIST SP 800-38A appendix C).
+    alignas(16) uint8_t iv_enc_keys[16 * 11];
+    alignas(16) uint8_t iv_dec_keys[16 * 11];
+    uint8_t iv_nonce_prefix[8];
     uint8_t salt[4];
     uint64_t cipher_key_bytes;  // job->key_len_in_bytes
 };
@@ -310,6 +319,19 @@ namespace {
 std::string key_error(std::string_view what, size_t want, std::string_view detail, size_t got) {
     return std::string(what) + " needs a " + std::to_string(want) + "-byte key" +
            std::string(detail) + ", got " + std::to_string(got);
+}
+
+// The SA's IV key and nonce prefix, from the kernel's CSPRNG (control core only).
+void cbc_iv_key(IMB_MGR& m, SaCrypto::Keys& k) {
+    uint8_t seed[24];
+    for (size_t got = 0; got < sizeof seed;) {
+        const ssize_t n = getrandom(seed + got, sizeof seed - got, 0);
+        if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("getrandom: ") + strerror(errno));
+        if (n > 0) got += size_t(n);
+    }
+    IMB_AES_KEYEXP_128(&m, seed, k.iv_enc_keys, k.iv_dec_keys);
+    std::memcpy(k.iv_nonce_prefix, seed + 16, 8);
+    explicit_bzero(seed, sizeof seed);
 }
 
 // HMAC inner and outer states (RFC 2104): SHA-x over one block of
@@ -376,10 +398,12 @@ SaCrypto::SaCrypto(EspTransform t, std::span<const uint8_t> cipher_key,
     case Cipher::aes_cbc_128:
         IMB_AES_KEYEXP_128(&m, ck, k.enc_keys, k.dec_keys);
         k.cipher_key_bytes = 16;
+        cbc_iv_key(m, k);
         break;
     case Cipher::aes_cbc_256:
         IMB_AES_KEYEXP_256(&m, ck, k.enc_keys, k.dec_keys);
         k.cipher_key_bytes = 32;
+        cbc_iv_key(m, k);
         break;
     case Cipher::aes_gcm_128:
         IMB_AES128_GCM_PRE(&m, ck, &k.gcm);
@@ -639,6 +663,15 @@ void CryptoEngine::run_chunk(EspOp* ops, unsigned n) noexcept {
         complete(job);
         while (IMB_JOB* more = IMB_GET_COMPLETED_JOB(mgr_)) complete(more);
     }
+}
+
+void CryptoEngine::cbc_iv(const SaCrypto& sa, uint64_t seq, uint8_t* iv) const noexcept {
+    const SaCrypto::Keys& k = *sa.keys_;
+    alignas(16) uint8_t nonce[16];
+    alignas(16) static constexpr uint8_t kZero[16] = {};
+    std::memcpy(nonce, k.iv_nonce_prefix, 8);
+    std::memcpy(nonce + 8, &seq, 8);
+    IMB_AES128_CFB_ONE(mgr_, iv, kZero, nonce, k.iv_enc_keys, 16);  // one block: 0 xor E(nonce)
 }
 
 unsigned CryptoEngine::run(EspOp* ops, unsigned n) noexcept {

@@ -113,9 +113,10 @@ public:
     size_t icv_len() const noexcept { return transform_.icv_len(); }
     size_t block_align() const noexcept { return transform_.block_align(); }
 
+    struct Keys;  // IPsec-MB structures, 64-byte aligned (opaque: esp_crypto.cpp)
+
 private:
     friend class CryptoEngine;
-    struct Keys;  // IPsec-MB structures, 64-byte aligned
     EspTransform transform_;
     Arch arch_;
     std::unique_ptr<Keys> keys_;
@@ -195,6 +196,10 @@ public:
     // tags in a fixed scratch array of that size). Returns how many ops
     // ended with EspStatus::ok.
     unsigned run(EspOp* ops, unsigned n) noexcept;
+
+    // A CBC SA's IV for sequence number `seq` (16 bytes to `iv`): unpredictable
+    // without the SA's random IV key, never repeated within the SA.
+    void cbc_iv(const SaCrypto& sa, uint64_t seq, uint8_t* iv) const noexcept;
 
     // The IPsec-MB error (imb_get_errno) of the last job that failed, 0 if none.
     int last_error() const noexcept { return last_error_; }

@@ -8,7 +8,6 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
-#include <rte_random.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
 
@@ -184,19 +183,16 @@ void queue_op(Worker& w, const crypto::EspOp& op) {
 // The encryption of the ESP packet at `esp` (header written, payload and
 // trailer in place): IV, AAD (into `aad`, which must live until the batch runs)
 // or the HMAC span, and where the ICV goes.
-void fill_encrypt_op(const IpsecSa& sa, uint8_t* esp, uint64_t seq, uint32_t encrypted_len, crypto::EspOp& op,
-                     uint8_t* aad) {
+void fill_encrypt_op(const crypto::CryptoEngine& engine, const IpsecSa& sa, uint8_t* esp, uint64_t seq,
+                     uint32_t encrypted_len, crypto::EspOp& op, uint8_t* aad) {
     const EspLayout& L = sa.layout;
     uint8_t* iv = esp + kEspHeaderLen;
     if (L.iv_len == 8) {
         // AEAD nonce: unique per key, which a counter guarantees (RFC 4106 §3.1).
         const uint64_t v = rte_cpu_to_be_64(sa.iv_base + seq);
         std::memcpy(iv, &v, 8);
-    } else {
-        for (unsigned i = 0; i < L.iv_len; i += 8) {  // CBC: unpredictable (RFC 3602 §3)
-            const uint64_t r = rte_rand();
-            std::memcpy(iv + i, &r, std::min(8u, L.iv_len - i));
-        }
+    } else if (L.iv_len == 16) {
+        engine.cbc_iv(*sa.crypto, seq, iv);  // CBC: unpredictable (RFC 3602 §3)
     }
     op.sa = sa.crypto.get();
     op.dir = crypto::EspDir::encrypt;
@@ -265,7 +261,7 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     store_be32(esp + 4, uint32_t(*seq));
     EspPending& p = w.esp_pending_[w.esp_count_];
     crypto::EspOp op;
-    fill_encrypt_op(sa, esp, *seq, sz.encrypted_len, op, p.aad);
+    fill_encrypt_op(*w.crypto_, sa, esp, *seq, sz.encrypted_len, op, p.aad);
     ++c.packets;
     c.bytes += inner_len;
     unsigned esp_total = sz.total_len;
@@ -353,7 +349,7 @@ void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const 
     store_be32(esp + 4, uint32_t(*seq));
     EspPending& p = w.esp_pending_[w.esp_count_];
     crypto::EspOp op;
-    fill_encrypt_op(sa, esp, *seq, sz.encrypted_len, op, p.aad);
+    fill_encrypt_op(*w.crypto_, sa, esp, *seq, sz.encrypted_len, op, p.aad);
     ++c.packets;
     c.bytes += payload_len;
     p.m = m;
