@@ -67,6 +67,7 @@ enum class Id {
     IpsecSaReplayWindow,
     IpsecSaNatTraversal,
     IpsecSaIpMtu,
+    IpsecSaEncapsulatedIpMtu,
     IpsecSaLifetime,
     IpsecPolicy,
     ShowInterfaces,

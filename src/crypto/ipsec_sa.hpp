@@ -35,6 +35,8 @@ struct IpsecSa {
     bool transport = false;           // RFC 4303 §3.1.1: the box's own traffic with `remote`
     uint16_t nat_traversal_port = 0;  // RFC 3948: UDP-encapsulated to this peer port (0: plain ESP)
     uint16_t ip_mtu = 0;              // largest inner packet sent through the tunnel (0: from the egress MTU)
+    uint16_t encapsulated_ip_mtu = 0; // largest ESP packet: beyond it fragmented after encryption (0: the egress
+                                      // MTU, and inner packets are fragmented before encryption instead)
     // Volume lifetimes (RFC 4301 §4.4.2.1); 0: none. Time lifetimes are the control core's.
     uint64_t soft_packets = 0, hard_packets = 0, soft_bytes = 0, hard_bytes = 0;
     std::unique_ptr<crypto::SaCrypto> crypto;
@@ -77,6 +79,7 @@ inline bool SpdTable::inbound_allows(const IpsecSa* sa, const SpdPacket& p) cons
 struct SaCounters {
     uint64_t packets, bytes;
     uint64_t auth_failed, replay_duplicate, replay_too_old, bad_trailer, policy_mismatch, sequence_exhausted;
+    uint64_t fragmented;  // outbound ESP packets fragmented after encryption
 };
 
 }  // namespace rampart

@@ -116,8 +116,10 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
             if (unlikely(fragment)) return esp_reassemble(w, ifindex, in, m, l2_len, ihl, 4, vrf);
             return esp_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
         }
-        // Whole NAT-T datagrams only: fragmented UDP to us goes to the kernel
-        // (fragmented ESP-in-UDP is not reassembled here yet).
+        // Fragmented UDP may be ESP-in-UDP (RFC 3948): reassembled here when some SA
+        // uses it, then judged whole (other UDP goes to the kernel whole).
+        if (unlikely(fragment) && ip->next_proto_id == IPPROTO_UDP && t.nat_traversal_inbound())
+            return esp_reassemble(w, ifindex, in, m, l2_len, ihl, 4, vrf);
         if (ip->next_proto_id == IPPROTO_UDP && !fragment &&
             m->data_len >= l2_len + ihl + 4 &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[2] == (kNatTraversalPort >> 8) &&

@@ -108,6 +108,8 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
             if (unlikely(fragment)) return esp_reassemble(w, ifindex, in, m, l2_len, l4_off - l2_len, 6, vrf);
             return esp_input(w, ifindex, in, m, l2_len, l4_off, total - (l4_off - l2_len), 6, vrf);
         }
+        if (unlikely(fragment) && walk == ExtWalk::ok && proto == IPPROTO_UDP && t.nat_traversal_inbound())
+            return esp_reassemble(w, ifindex, in, m, l2_len, l4_off - l2_len, 6, vrf);
         if (walk == ExtWalk::ok && proto == IPPROTO_UDP && !fragment && m->data_len >= l4_off + 4 &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off)[2] == (kNatTraversalPort >> 8) &&
             rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off)[3] == (kNatTraversalPort & 0xff))

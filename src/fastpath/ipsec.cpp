@@ -138,6 +138,49 @@ unsigned max_inner_len(const IpsecSa& sa, unsigned mtu) {
     return (mtu - fixed) / align * align - kEspTrailerLen;
 }
 
+constexpr unsigned kMaxFragments = 64;
+constexpr unsigned kIpv6MinMtu = 1280;
+constexpr unsigned kMaxOuterLen = 65535;  // IPv4 total length / IPv6 payload length
+
+// The largest ESP packet the SA may send out of `e`: the egress MTU less
+// imposed labels, or the SA's encapsulated-ip-mtu when smaller.
+unsigned outer_limit(const IpsecSa& sa, unsigned egress_ip_mtu) {
+    return sa.encapsulated_ip_mtu && sa.encapsulated_ip_mtu < egress_ip_mtu ? sa.encapsulated_ip_mtu : egress_ip_mtu;
+}
+
+// Fragmentation after encryption (the ISA guide's encapsulated-ip-mtu; IPv6
+// packets up to 1280 bytes, which a tunnel must carry whatever its MTU, RFC
+// 8200 §5; transport mode): the ESP packet, IP header at `l3_off`, becomes
+// fragments of at most `limit` bytes, each handed to `emit` with its IP
+// header first. The peer reassembles before decryption (RFC 4303 §3.4.1).
+template <class Emit>
+void fragment_outer(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l3_off, Family family, unsigned limit,
+                    Emit&& emit) {
+    rte_pktmbuf_adj(m, uint16_t(l3_off));
+    rte_mbuf* frags[kMaxFragments];
+    int n;
+    if (family == Family::v4) {
+        rte_pktmbuf_mtod(m, rte_ipv4_hdr*)->fragment_offset = 0;  // our own header: DF off, whole datagram
+        n = rte_ipv4_fragment_packet(m, frags, kMaxFragments, uint16_t(limit), w.cfg_.pool, w.cfg_.pool);
+    } else {
+        n = rte_ipv6_fragment_packet(m, frags, kMaxFragments, uint16_t(limit), w.cfg_.pool, w.cfg_.pool);
+    }
+    if (unlikely(n < 0)) return w.drop(m, ifindex, Drop::fragment_failed);
+    rte_pktmbuf_free(m);
+    // The library leaves IPv6 fragment identifications at 0: each datagram needs its own (RFC 8200 §4.5).
+    const uint32_t id6 = rte_cpu_to_be_32(++w.frag_id6_ << 6 | (w.cfg_.id & 63));  // workers never collide
+    for (int i = 0; i < n; ++i) {
+        if (family == Family::v4) {
+            auto* ip = rte_pktmbuf_mtod(frags[i], rte_ipv4_hdr*);
+            ip->hdr_checksum = 0;
+            ip->hdr_checksum = rte_ipv4_cksum(ip);
+        } else {
+            std::memcpy(rte_pktmbuf_mtod_offset(frags[i], uint8_t*, sizeof(rte_ipv6_hdr) + 4), &id6, 4);
+        }
+        emit(frags[i]);
+    }
+}
+
 // Builds the outer header at `outer_off` and sends the ESP packet out of `e`.
 void send_outer(Worker& w, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off, unsigned esp_total, uint8_t tos,
                 bool df, const Egress& e) {
@@ -171,7 +214,13 @@ void send_outer(Worker& w, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off, u
         }
         ethertype = RTE_BE16(RTE_ETHER_TYPE_IPV6);
     }
-    ip_output(w, e, m, outer_off, ethertype, w.tables_.ttl_pipe() ? 255 : kOuterTtl, uint8_t(tos >> 5));
+    const uint8_t label_ttl = w.tables_.ttl_pipe() ? 255 : kOuterTtl, tc = uint8_t(tos >> 5);
+    const unsigned outer_len = (sa.family == Family::v4 ? sizeof(rte_ipv4_hdr) : sizeof(rte_ipv6_hdr)) + esp_total;
+    const unsigned limit = outer_limit(sa, e.out->mtu - 4u * e.labels->count);
+    if (likely(outer_len <= limit)) return ip_output(w, e, m, outer_off, ethertype, label_ttl, tc);
+    ++sa_counter(w, sa).fragmented;
+    fragment_outer(w, e.out->ifindex, m, outer_off, sa.family, limit,
+                   [&](rte_mbuf* f) { ip_output(w, e, f, 0, ethertype, label_ttl, tc); });
 }
 
 // Adds `op` for the pending packet at esp_pending_[esp_count_]; runs the batch when full.
@@ -313,8 +362,7 @@ void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const 
     const unsigned udp = sa.nat_traversal_port ? sizeof(rte_udp_hdr) : 0;
     const unsigned front = udp + kEspHeaderLen + L.iv_len;
     const unsigned tail = sz.encrypted_len - payload_len + L.icv_len;
-    const InterfaceState* out = w.tables_.iface(ifindex);
-    if (unlikely(out && total + front + tail > out->mtu)) return w.drop(m, ifindex, Drop::esp_mtu_exceeded);
+    if (unlikely(total + front + tail > kMaxOuterLen)) return w.drop(m, ifindex, Drop::esp_mtu_exceeded);
     if (unlikely(!rte_pktmbuf_prepend(m, uint16_t(front)))) return w.drop(m, ifindex, Drop::esp_no_room);
     uint8_t* h = rte_pktmbuf_mtod(m, uint8_t*);
     std::memmove(h, h + front, l2_len + hdr);  // L2 and IP header move to the front; the payload stays
@@ -373,15 +421,30 @@ void finish_transport_out(Worker& w, const EspPending& p) {
     }
     InterfaceCounters& c = w.counters_.iface[p.ifindex < kMaxInterfaces ? p.ifindex : 0];
     ++c.local_out;
-    ++c.tx_packets;
-    c.tx_bytes += m->pkt_len;
-    m->hash.usr = p.ifindex;
-    w.enqueue_tx(p.port_id, m);
+    auto send = [&](rte_mbuf* f) {
+        ++c.tx_packets;
+        c.tx_bytes += f->pkt_len;
+        f->hash.usr = p.ifindex;
+        w.enqueue_tx(p.port_id, f);
+    };
+    // The kernel sized the clear packet for the MTU; ESP made it larger: fragment after encryption.
+    const InterfaceState* out = w.tables_.iface(p.ifindex);
+    const unsigned limit = outer_limit(*p.sa, out ? out->mtu : kMaxOuterLen);
+    if (likely(m->pkt_len - p.l2_len <= limit)) return send(m);
+    ++sa_counter(w, *p.sa).fragmented;
+    uint8_t l2[32];
+    const unsigned l2_len = p.l2_len;
+    if (unlikely(l2_len > sizeof l2)) return w.drop(m, p.ifindex, Drop::fragment_failed);
+    std::memcpy(l2, rte_pktmbuf_mtod(m, const uint8_t*), l2_len);
+    fragment_outer(w, p.ifindex, m, l2_len, p.sa->family, limit, [&](rte_mbuf* f) {
+        char* at = rte_pktmbuf_prepend(f, uint16_t(l2_len));
+        if (unlikely(!at)) return w.drop(f, p.ifindex, Drop::fragment_failed);
+        std::memcpy(at, l2, l2_len);
+        send(f);
+    });
 }
 
 constexpr uint8_t kIcmpUnreachable = 3, kCodeFragNeeded = 4, kIcmp6PacketTooBig = 2;
-constexpr unsigned kMaxFragments = 64;
-constexpr unsigned kIpv6MinMtu = 1280;
 
 // Into the tunnel (RFC 4301 §5.1.2): a hop for the inner packet (TTL − 1).
 // What does not fit the tunnel's MTU (the egress MTU less the ESP overhead,
@@ -392,7 +455,9 @@ void protect(Worker& w, uint16_t ifindex, const InterfaceState& in, const IpsecS
              unsigned family) {
     Egress e;
     if (!tunnel_egress(w, sa, ifindex, m, e)) return;
-    unsigned inner_max = max_inner_len(sa, e.out->mtu - 4u * e.labels->count);
+    // With an encapsulated-ip-mtu the tunnel packet is fragmented after
+    // encryption, so only ip-mtu limits the clear packet.
+    unsigned inner_max = max_inner_len(sa, sa.encapsulated_ip_mtu ? kMaxOuterLen : e.out->mtu - 4u * e.labels->count);
     if (sa.ip_mtu && sa.ip_mtu < inner_max) inner_max = sa.ip_mtu;
     const unsigned inner_len = m->pkt_len - l2_len;
     if (family == 4) {
@@ -417,7 +482,10 @@ void protect(Worker& w, uint16_t ifindex, const InterfaceState& in, const IpsecS
             return;
         }
     } else {
-        if (inner_len > inner_max) {
+        // IPv6 (ISA guide): a packet of up to 1280 bytes goes through whatever the
+        // tunnel MTU (fragmented after encryption); a larger one that does not fit
+        // is refused with packet too big, never announcing less than 1280.
+        if (inner_len > inner_max && inner_len > kIpv6MinMtu) {
             icmp6_error(w, ifindex, in, m, l2_len, kIcmp6PacketTooBig, 0, std::max(inner_max, kIpv6MinMtu));
             return w.drop(m, ifindex, Drop::esp_mtu_exceeded);
         }

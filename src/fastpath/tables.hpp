@@ -174,6 +174,8 @@ public:
         return label >= label_lo_.load(std::memory_order_relaxed) && label <= label_hi_.load(std::memory_order_relaxed);
     }
     bool ttl_pipe() const { return ttl_pipe_.load(std::memory_order_relaxed); }
+    // Some inbound SA is UDP-encapsulated: UDP fragments to the box may be ESP to reassemble.
+    bool nat_traversal_inbound() const { return nat_traversal_inbound_.load(std::memory_order_relaxed); }
     // IPsec: the inbound SA of an SPI, the SPD of a VRF (null: none configured).
     const IpsecSa* inbound_sa(uint32_t spi) const;
     const SpdTable* spd(uint16_t vrf) const {
@@ -218,6 +220,7 @@ public:
         label_hi_.store(hi, std::memory_order_relaxed);
     }
     void set_ttl_pipe(bool pipe) { ttl_pipe_.store(pipe, std::memory_order_relaxed); }
+    void set_nat_traversal_inbound(bool on) { nat_traversal_inbound_.store(on, std::memory_order_relaxed); }
 
     // IPsec. Objects passed in are owned by the tables from then on and freed
     // after a grace period once replaced or removed.
@@ -273,6 +276,7 @@ private:
     SlotIndexPool label_counter_slots_{kMaxIlmEntries, "label counter"};
     std::atomic<uint32_t> label_lo_{16}, label_hi_{kLabelSpace - 1};
     std::atomic<bool> ttl_pipe_{false};
+    std::atomic<bool> nat_traversal_inbound_{false};
 
     rte_hash* sad_ = nullptr;  // inbound SPI -> const IpsecSa*
     std::atomic<const SpdTable*> spds_[kMaxVrfs]{};

@@ -201,6 +201,7 @@ public:
     unsigned esp_count_ = 0;
     void run_esp() noexcept;                          // runs and finishes the pending ESP packets
     uint16_t ip_id_ = 0;                              // outer IPv4 identification
+    uint32_t frag_id6_ = 0;                           // outer IPv6 fragment identification
     void drain_handoff() noexcept;
     std::array<TxBuffer, kMaxPorts> tx_{};
     std::array<uint16_t, kMaxPorts> tx_queue_{};  // by DPDK port id

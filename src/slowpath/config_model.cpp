@@ -916,6 +916,19 @@ std::optional<std::string> apply_ipsec_sa(RunningConfig& cfg, const cmd::Parsed&
                 return fmt::format("ipsec sa {} is inbound; ip-mtu applies to what an outbound SA sends", name);
             sa.ip_mtu = uint16_t(c.number("mtu"));
             return std::nullopt;
+        case Id::IpsecSaEncapsulatedIpMtu:
+            if (c.negated) {
+                sa.encapsulated_ip_mtu.reset();
+                return std::nullopt;
+            }
+            if (sa.direction != Direction::outbound)
+                return fmt::format("ipsec sa {} is inbound; encapsulated-ip-mtu applies to what an outbound SA sends",
+                                   name);
+            if (sa.local.family == Family::v6 && c.number("mtu") < 1280)
+                return fmt::format("encapsulated-ip-mtu {} is below IPv6's minimum MTU of 1280 (RFC 8200 §5)",
+                                   c.number("mtu"));
+            sa.encapsulated_ip_mtu = uint16_t(c.number("mtu"));
+            return std::nullopt;
         case Id::IpsecSaNatTraversal:
             if (c.negated) sa.nat_traversal.reset();
             else sa.nat_traversal = uint16_t(c.has_arg("port") ? c.number("port") : 4500);
@@ -1063,6 +1076,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IpsecSaEsn:
         case Id::IpsecSaNatTraversal:
         case Id::IpsecSaIpMtu:
+        case Id::IpsecSaEncapsulatedIpMtu:
         case Id::IpsecSaLifetime:
         case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
@@ -1143,6 +1157,7 @@ std::string ipsec_sa_lines(const std::string& name, const IpsecSaConfig& sa, boo
                            key_text(sa.integrity_key, with_secrets));
     if (sa.esn) out += fmt::format("ipsec sa {} esn\n", name);
     if (sa.ip_mtu) out += fmt::format("ipsec sa {} ip-mtu {}\n", name, *sa.ip_mtu);
+    if (sa.encapsulated_ip_mtu) out += fmt::format("ipsec sa {} encapsulated-ip-mtu {}\n", name, *sa.encapsulated_ip_mtu);
     for (auto [kind, life] : {std::pair{"packets", &sa.life_packets}, std::pair{"kilobytes", &sa.life_kilobytes},
                               std::pair{"seconds", &sa.life_seconds}})
         if (life->hard) out += fmt::format("ipsec sa {} lifetime {} {} {}\n", name, kind, life->soft, life->hard);

@@ -133,6 +133,7 @@ struct IpsecSaConfig {
     uint32_t replay_window = 64;     // inbound: 64..4096, a multiple of 64
     std::optional<uint16_t> nat_traversal;  // RFC 3948 UDP encapsulation: the peer's port (4500 unless a NAT moved it)
     std::optional<uint16_t> ip_mtu;         // outbound: largest clear packet sent into the tunnel
+    std::optional<uint16_t> encapsulated_ip_mtu;  // outbound: largest ESP packet; fragmented after encryption
     struct Lifetime {
         uint64_t soft = 0, hard = 0;  // 0: none
         friend bool operator==(const Lifetime&, const Lifetime&) = default;

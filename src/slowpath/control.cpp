@@ -118,6 +118,7 @@ bool is_ipsec_sa_command(cmd::Id id) {
         case Id::IpsecSaEsn:
         case Id::IpsecSaNatTraversal:
         case Id::IpsecSaIpMtu:
+        case Id::IpsecSaEncapsulatedIpMtu:
         case Id::IpsecSaLifetime:
         case Id::IpsecSaReplayWindow: return true;
         default: return false;

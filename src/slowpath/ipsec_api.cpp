@@ -66,6 +66,12 @@ std::optional<std::string> check_sa(const RunningConfig& config, const std::stri
         return what + ": only an inbound SA has a replay window";
     }
     if (sa.ip_mtu && (*sa.ip_mtu < 576 || *sa.ip_mtu > 9216)) return fmt::format("{}: ip-mtu {} is outside 576-9216", what, *sa.ip_mtu);
+    if (sa.encapsulated_ip_mtu) {
+        const unsigned floor = sa.local.family == Family::v6 ? 1280 : 576;
+        if (sa.direction == Direction::inbound) return what + ": encapsulated-ip-mtu applies to what an outbound SA sends";
+        if (*sa.encapsulated_ip_mtu < floor || *sa.encapsulated_ip_mtu > 9216)
+            return fmt::format("{}: encapsulated-ip-mtu {} is outside {}-9216", what, *sa.encapsulated_ip_mtu, floor);
+    }
     if (sa.nat_traversal && *sa.nat_traversal == 0) return what + ": NAT-T remote port 0";
     for (auto* life : {&sa.life_packets, &sa.life_kilobytes, &sa.life_seconds})
         if (life->hard && life->soft > life->hard)

@@ -69,6 +69,7 @@ IpsecSa* IpsecPublisher::build(const std::string& name, const IpsecSaConfig& cfg
     sa->nat_traversal_port = cfg.nat_traversal.value_or(0);
     sa->transport = cfg.transport;
     sa->ip_mtu = cfg.ip_mtu.value_or(0);
+    sa->encapsulated_ip_mtu = cfg.encapsulated_ip_mtu.value_or(0);
     sa->soft_packets = cfg.life_packets.soft;
     sa->hard_packets = cfg.life_packets.hard;
     sa->soft_bytes = cfg.life_kilobytes.soft * 1024;
@@ -206,6 +207,10 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
     for (uint16_t vrf : spd_vrfs_)
         if (std::find(vrfs.begin(), vrfs.end(), vrf) == vrfs.end()) tables_.set_spd(vrf, nullptr);
     spd_vrfs_ = vrfs;
+
+    bool nat_traversal_inbound = false;
+    for (auto& [name, live] : next) nat_traversal_inbound |= live.sa->inbound && live.sa->nat_traversal_port != 0;
+    tables_.set_nat_traversal_inbound(nat_traversal_inbound);
 
     // 4. Nothing points at the old SAs any more: retire them after a grace period.
     for (auto& [name, live] : live_) retire(live);

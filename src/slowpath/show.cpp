@@ -317,6 +317,7 @@ std::string show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installe
                                n.auth_failed, n.replay_duplicate, n.replay_too_old, n.bad_trailer, n.policy_mismatch);
         else if (n.sequence_exhausted)
             out += fmt::format("  drops: {} sequence exhausted (rekey needed)\n", n.sequence_exhausted);
+        if (!in && n.fragmented) out += fmt::format("  {} packets fragmented after encryption\n", n.fragmented);
     }
     if (only && out.empty()) return fmt::format("% unknown ipsec sa {}\n", *only);
     if (out.empty()) out = "no IPsec SAs configured\n";

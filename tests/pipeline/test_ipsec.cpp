@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <set>
 
@@ -613,6 +614,43 @@ TEST_CASE("A changed inbound SA replaces the old one under the same SPI", "[pipe
     CHECK(g.drops(1, Drop::esp_unknown_spi) == 0);
 }
 
+namespace {
+// The datagram payload carried by outer fragments `frames` (Ethernet frames,
+// any order), checking each fits `limit` bytes of IP and the fragment
+// fields agree (one IPv6 identification, offsets contiguous, MF on all but the last).
+Bytes join_fragments(const std::vector<Bytes>& frames, bool outer6, size_t limit, uint8_t& next_header) {
+    std::map<size_t, std::pair<Bytes, bool>> pieces;  // offset -> payload, more fragments
+    std::set<uint32_t> ids;
+    for (const Bytes& f : frames) {
+        CHECK(f.size() - 14 <= limit);
+        if (!outer6) {
+            const size_t ihl = (f[14] & 0xf) * 4u;
+            CHECK(checksum(f.data() + 14, ihl) == 0);
+            CHECK((f[14 + 6] & 0x40) == 0);  // no DF on a fragment
+            const size_t off = size_t((f[14 + 6] & 0x1f) << 8 | f[14 + 7]) * 8;
+            next_header = f[14 + 9];
+            pieces[off] = {Bytes(f.begin() + long(14 + ihl), f.end()), (f[14 + 6] & 0x20) != 0};
+        } else {
+            REQUIRE(f[14 + 6] == 44);
+            const uint8_t* fh = f.data() + 54;
+            next_header = fh[0];
+            ids.insert(uint32_t(fh[4]) << 24 | fh[5] << 16 | fh[6] << 8 | fh[7]);
+            const size_t off = size_t(fh[2] << 8 | (fh[3] & 0xf8));
+            pieces[off] = {Bytes(f.begin() + 62, f.end()), (fh[3] & 1) != 0};
+        }
+    }
+    if (outer6) CHECK(ids.size() == 1);
+    Bytes whole;
+    size_t n = 0;
+    for (auto& [off, piece] : pieces) {
+        CHECK(off == whole.size());
+        CHECK(piece.second == (++n < pieces.size()));
+        whole.insert(whole.end(), piece.first.begin(), piece.first.end());
+    }
+    return whole;
+}
+}  // namespace
+
 TEST_CASE("Transport mode: the box's own GRE to its peer is protected both ways; cleartext refused", "[pipeline][ipsec][transport]") {
     for (bool v6 : {false, true}) {
         Pipeline p(2);
@@ -670,6 +708,20 @@ TEST_CASE("Transport mode: the box's own GRE to its peer is protected both ways;
         CHECK(hex(up[0]) == hex(ether(kPort1Mac, kPeerMac, type, ip(peer, us, 47, gre))));
         CHECK(p.drops(1, Drop::esp_policy_mismatch) == 1);
         CHECK(p.drops(1, Drop::ipsec_cleartext_protected) == 1);
+
+        // The kernel fills the 1500-byte MTU; with ESP added the packet is fragmented after encryption.
+        const Bytes big_gre = pattern(1500 - hdr, 0x47);
+        p.send_from_kernel(1, ether(kPeerMac, kPort1Mac, type, ip(us, peer, 47, big_gre)));
+        p.run();
+        auto frags = p.wire_out(1);
+        REQUIRE(frags.size() == 2);
+        uint8_t next = 0;
+        auto whole = esp_open(out_sa, join_fragments(frags, v6, 1500, next));
+        CHECK(next == 50);
+        REQUIRE(whole);
+        CHECK(whole->next_header == 47);
+        CHECK(hex(whole->inner) == hex(big_gre));
+        for (const Bytes& f : frags) CHECK(std::equal(kPeerMac.bytes.begin(), kPeerMac.bytes.end(), f.begin()));
     }
 }
 
@@ -924,5 +976,92 @@ TEST_CASE("NAT-T: a UDP checksum, when present, must be right (always over IPv6)
         g.run();
         CHECK(g.wire_out(0).size() == (outer6 ? 1u : 2u));  // zero is "none" over IPv4 only
         CHECK(g.drops(1, Drop::esp_udp_checksum) == (outer6 ? 2u : 1u));
+    }
+}
+
+
+TEST_CASE("encapsulated-ip-mtu: the ESP packet is fragmented after encryption, the clear one is not", "[pipeline][ipsec][mtu]") {
+    for (bool outer6 : {false, true}) {
+        INFO((outer6 ? "over IPv6" : "over IPv4"));
+        Gateway g(kTransforms[0], outer6);
+        const unsigned limit = outer6 ? 1280 : 600;
+        g.exec(fmt::format("ipsec sa out1 encapsulated-ip-mtu {}", limit));
+        Ip4Opts df;
+        df.df = true;  // the inner DF is about the inner path: the tunnel packet is ours to fragment
+        df.tos = 0x28;
+        const Bytes clear = ipv4(kHostA, kRemote, 17, 64, udp(kHostA, kRemote, 4000, 53, pattern(1400)), df);
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, clear));
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x86dd, inner6(kHostA6, kRemote6, 64, 1400)));
+        g.run();
+        CHECK(g.wire_out(0).empty());  // no ICMP
+        auto out = g.wire_out(1);
+        REQUIRE(out.size() >= 4);
+        // Two datagrams, each in fragments; split them by identification / first offset.
+        std::vector<std::vector<Bytes>> datagrams;
+        for (const Bytes& f : out) {
+            const bool first = outer6 ? (f[54 + 2] == 0 && (f[54 + 3] & 0xf8) == 0) : ((f[20] & 0x1f) == 0 && f[21] == 0);
+            if (first) datagrams.emplace_back();
+            REQUIRE(!datagrams.empty());
+            datagrams.back().push_back(f);
+        }
+        REQUIRE(datagrams.size() == 2);
+        uint8_t next = 0;
+        auto o4 = esp_open(g.out_sa, join_fragments(datagrams[0], outer6, limit, next));
+        CHECK(next == 50);
+        auto o6 = esp_open(g.out_sa, join_fragments(datagrams[1], outer6, limit, next));
+        REQUIRE(o4);
+        REQUIRE(o6);
+        Bytes expected = clear;
+        expected[8] = 63;  // TTL − 1, checksum updated
+        expected[10] = expected[11] = 0;
+        const uint16_t c = checksum(expected.data(), 20);
+        expected[10] = uint8_t(c >> 8), expected[11] = uint8_t(c);
+        CHECK(hex(o4->inner) == hex(expected));
+        CHECK(hex(o6->inner) == hex(inner6(kHostA6, kRemote6, 63, 1400)));
+        CHECK(g.show_text("show ipsec sa out1").find("2 packets fragmented after encryption") != std::string::npos);
+    }
+}
+
+TEST_CASE("IPv6 into a tunnel (ISA guide): up to 1280 bytes always goes through, larger gets packet too big >= 1280", "[pipeline][ipsec][mtu]") {
+    Gateway g(kTransforms[0], false);
+    g.exec("ipsec sa out1 ip-mtu 1000");
+    g.exec("interface port1 mtu 1300");
+    // 1280 bytes: above ip-mtu and above what fits the 1300-byte egress after ESP, still carried.
+    g.send(0, ether(kPort0Mac, kHostAMac, 0x86dd, inner6(kHostA6, kRemote6, 64, 1280 - 48)));
+    g.run();
+    auto out = g.wire_out(1);
+    REQUIRE(out.size() == 2);
+    uint8_t next = 0;
+    auto opened = esp_open(g.out_sa, join_fragments(out, false, 1300, next));
+    REQUIRE(opened);
+    CHECK(opened->inner.size() == 1280);
+    // 1281 bytes: refused, announcing 1280 (never less, RFC 8201 §4).
+    g.send(0, ether(kPort0Mac, kHostAMac, 0x86dd, inner6(kHostA6, kRemote6, 64, 1281 - 48)));
+    g.run();
+    CHECK(g.wire_out(1).empty());
+    auto back = g.wire_out(0);
+    REQUIRE(back.size() == 1);
+    CHECK(back[0][14 + 40] == 2);
+    CHECK(unsigned(back[0][14 + 46] << 8 | back[0][14 + 47]) == 1280);
+    CHECK(g.drops(0, Drop::esp_mtu_exceeded) == 1);
+}
+
+TEST_CASE("Fragmented ESP in UDP (NAT-T) is reassembled before decryption", "[pipeline][ipsec][natt][mtu]") {
+    for (bool outer6 : {false, true}) {
+        Gateway g(kTransforms[0], outer6, false, true);
+        const IpAddr peer = outer6 ? addr("2001:db8:b::2") : addr("203.0.113.2");
+        const IpAddr us = outer6 ? addr("2001:db8:b::1") : addr("203.0.113.1");
+        const Bytes u = udp(peer, us, 61000, 4500,
+                            esp_seal(g.in_sa, 1, g.iv_for(g.in_sa, 1), inner4(kRemote, kHostA, 64, 1300), 4));
+        const Bytes outer = outer6 ? ipv6(peer, us, 17, 64, u) : ipv4(peer, us, 17, 64, u);
+        auto [first, second] = outer6 ? split6(outer, 800, 99) : split4(outer, 800);
+        const uint16_t type = outer6 ? 0x86dd : 0x0800;
+        g.send(1, ether(kPort1Mac, kPeerMac, type, second));
+        g.send(1, ether(kPort1Mac, kPeerMac, type, first));
+        g.run();
+        auto out = g.wire_out(0);
+        REQUIRE(out.size() == 1);
+        CHECK(hex(out[0]) == hex(ether(kHostAMac, kPort0Mac, 0x0800, inner4(kRemote, kHostA, 63, 1300))));
+        CHECK(g.kernel_out(1).empty());
     }
 }

@@ -135,6 +135,7 @@ const Example kExamples[] = {
     {"no ipsec sa to-b esn", Id::IpsecSaEsn},
     {"ipsec sa to-b nat-traversal", Id::IpsecSaNatTraversal},
     {"ipsec sa to-b ip-mtu 1400", Id::IpsecSaIpMtu},
+    {"ipsec sa to-b encapsulated-ip-mtu 1400", Id::IpsecSaEncapsulatedIpMtu},
     {"ipsec sa gre-out outbound spi 5000 transport 192.0.2.1 192.0.2.2", Id::IpsecSa},
     {"ipsec sa to-b lifetime packets 900000 1000000", Id::IpsecSaLifetime},
     {"ipsec sa to-b lifetime seconds 3000 3600", Id::IpsecSaLifetime},
@@ -732,7 +733,7 @@ TEST_CASE("completion and help know the IPsec commands", "[command][complete][he
     CHECK(complete("ipsec ", kPorts) == V{"sa", "policy"});
     CHECK(complete("ipsec sa x ", kPorts) ==
           V{"inbound", "outbound", "encryption", "integrity", "esn", "nat-traversal", "lifetime", "ip-mtu",
-            "replay-window"});
+            "encapsulated-ip-mtu", "replay-window"});
     CHECK(complete("ipsec sa x inbound spi 300 ", kPorts) == V{"tunnel", "transport"});
     CHECK(complete("ipsec sa x inbound spi 300 tunnel 192.0.2.1 192.0.2.2 ", kPorts) == V{"vrf"});
     CHECK(complete("ipsec sa x encryption ", kPorts) == V{"null"});

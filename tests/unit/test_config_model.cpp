@@ -1053,6 +1053,7 @@ TEST_CASE("IPsec NAT traversal and tunnel ip-mtu round-trip and validate", "[con
                                       "ipsec sa out1 encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213\n"
                                       "ipsec sa out1 nat-traversal remote-port 61000\n"
                                       "ipsec sa out1 ip-mtu 1400\n"
+                                      "ipsec sa out1 encapsulated-ip-mtu 1300\n"
                                       "ipsec sa in1 inbound spi 4098 tunnel 203.0.113.1 203.0.113.2\n"
                                       "ipsec sa in1 encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213\n"
                                       "ipsec sa in1 nat-traversal\n"));
@@ -1063,4 +1064,11 @@ TEST_CASE("IPsec NAT traversal and tunnel ip-mtu round-trip and validate", "[con
     auto err = load_config_text(c, "ipsec sa in1 ip-mtu 1400\n");
     REQUIRE(err);
     CHECK_THAT(*err, Catch::Contains("inbound; ip-mtu applies to what an outbound SA sends"));
+    CHECK(c.ipsec.sas.at("out1").encapsulated_ip_mtu == 1300);
+    err = load_config_text(c, "ipsec sa in1 encapsulated-ip-mtu 1400\n");
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("inbound; encapsulated-ip-mtu applies to what an outbound SA sends"));
+    err = load_config_text(c, "ipsec sa v6 outbound spi 900 tunnel 2001:db8::1 2001:db8::2\nipsec sa v6 encapsulated-ip-mtu 1200\n");
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("below IPv6's minimum MTU of 1280"));
 }
