@@ -58,6 +58,7 @@ struct SpdEntry {
 
 // One VRF's SPD: the classifier and, per rule index, what to do.
 struct SpdTable {
+    uint64_t generation = 0;  // unique per published table (never 0): keys the workers' flow caches
     std::unique_ptr<SpdClassifier> classifier;
     std::vector<SpdEntry> entries;
     // Inbound SAs and the selectors of the entries naming them (sorted by SA):

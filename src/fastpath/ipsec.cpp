@@ -495,8 +495,18 @@ void protect(Worker& w, uint16_t ifindex, const InterfaceState& in, const IpsecS
 }
 
 // The first SPD entry `p` matches, or null.
-const SpdEntry* spd_match(const SpdTable& spd, const SpdPacket& p) {
-    const int32_t rule = spd.classifier->classify(p);
+const SpdEntry* spd_match(Worker& w, const SpdTable& spd, const SpdPacket& p) {
+    static_assert(sizeof(SpdPacket) == 38, "the cache compares keys bytewise: no padding");
+    SpdCacheEntry& c = w.spd_cache_[rte_hash_crc(&p, sizeof p, 0) & (kSpdCacheEntries - 1)];
+    int32_t rule;
+    if (c.generation == spd.generation && std::memcmp(&c.key, &p, sizeof p) == 0) {
+        rule = c.rule;
+    } else {
+        rule = spd.classifier->classify(p);
+        c.generation = spd.generation;
+        c.key = p;
+        c.rule = rule;
+    }
     return rule >= 0 && size_t(rule) < spd.entries.size() ? &spd.entries[size_t(rule)] : nullptr;
 }
 
@@ -516,7 +526,7 @@ void raise_acquire(Worker& w, uint16_t vrf, unsigned family, const SpdPacket& p,
 bool refuse_cleartext(Worker& w, const SpdTable& spd, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family) {
     SpdPacket r;
     if (!spd_fields(m, l2_len, family, true, r)) return false;
-    const SpdEntry* e = spd_match(spd, r);
+    const SpdEntry* e = spd_match(w, spd, r);
     if (!e || e->action != SpdAction::protect) return false;
     w.drop(m, ifindex, Drop::ipsec_cleartext_protected);
     return true;
@@ -546,7 +556,7 @@ bool ipsec_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
                    const SpdTable& spd, unsigned family) noexcept {
     SpdPacket p;
     if (!spd_fields(m, l2_len, family, false, p)) return false;
-    if (const SpdEntry* match = spd_match(spd, p)) {
+    if (const SpdEntry* match = spd_match(w, spd, p)) {
         const SpdEntry& e = *match;
         switch (e.action) {
             case SpdAction::bypass: return false;
@@ -575,7 +585,7 @@ bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf*
     const SpdTable* spd = w.tables_.spd(vrf);
     SpdPacket p;
     if (!spd || !spd_fields(m, l2_len, family, false, p)) return false;
-    const SpdEntry* match = spd_match(*spd, p);
+    const SpdEntry* match = spd_match(w, *spd, p);
     if (!match) return false;
     const SpdEntry& e = *match;
     switch (e.action) {
@@ -869,13 +879,10 @@ void Worker::run_esp() noexcept {
     // again (hub): those are queued and run in the next round.
     for (unsigned round = 0; esp_count_ && crypto_ && round < 4; ++round) {
         const unsigned n = esp_count_;
-        auto* ops = reinterpret_cast<crypto::EspOp*>(esp_ops_.get());
-        EspPending batch[kMaxEspPending];
-        crypto::EspOp batch_ops[kMaxEspPending];
-        std::copy_n(esp_pending_.get(), n, batch);
-        std::copy_n(ops, n, batch_ops);
-        for (unsigned i = 0; i < n; ++i)
-            if (batch_ops[i].aad) batch_ops[i].aad = batch[i].aad;  // follow the copy
+        std::swap(esp_pending_, esp_pending_spare_);  // aad pointers stay valid: the arrays do not move
+        std::swap(esp_ops_, esp_ops_spare_);
+        const EspPending* batch = esp_pending_spare_.get();
+        auto* batch_ops = reinterpret_cast<crypto::EspOp*>(esp_ops_spare_.get());
         esp_count_ = 0;
         crypto_->run(batch_ops, n);
         for (unsigned i = 0; i < n; ++i) {

@@ -46,7 +46,10 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), tables_(*cfg.tables) {
     label_counters_ = std::make_unique<LabelCounter[]>(kMaxIlmEntries);
     sa_counters_ = std::make_unique<SaCounters[]>(kMaxSas);
     esp_pending_ = std::make_unique<EspPending[]>(kMaxEspPending);
+    esp_pending_spare_ = std::make_unique<EspPending[]>(kMaxEspPending);
     esp_ops_ = std::make_unique<uint8_t[]>(sizeof(crypto::EspOp) * kMaxEspPending);
+    esp_ops_spare_ = std::make_unique<uint8_t[]>(sizeof(crypto::EspOp) * kMaxEspPending);
+    spd_cache_ = std::make_unique<SpdCacheEntry[]>(kSpdCacheEntries);  // value-initialized: all empty
     try {
         crypto_ = std::make_unique<crypto::CryptoEngine>();
     } catch (const std::exception&) {

@@ -15,6 +15,7 @@
 
 #include "fastpath/drop_reasons.hpp"
 #include "fastpath/limits.hpp"
+#include "crypto/spd.hpp"
 #include "fastpath/tables.hpp"
 
 namespace rampart::crypto {
@@ -88,6 +89,16 @@ struct EspPending {
     uint8_t aad[12];
     Egress egress;          // encrypt: where the ESP packet goes
 };
+
+// The SPD's answer for one exact packet key (RFC 4301 selectors are a function
+// of it): a direct-mapped per-worker cache in front of rte_acl, as VPP's SPD
+// flow cache. An entry is valid only for the table generation it was filled from.
+struct alignas(64) SpdCacheEntry {
+    uint64_t generation;  // 0: empty
+    SpdPacket key;
+    int32_t rule;
+};
+inline constexpr unsigned kSpdCacheEntries = 4096;
 
 // A packet handed to the worker that owns its SA: processed again from the IP
 // stage on that worker.
@@ -196,8 +207,11 @@ public:
     std::array<uint64_t, 64> acquire_recent_{};       // per (vrf, entry) hash: TSC of the last acquire sent
     void request_acquire(const AcquireRequest& r) noexcept;
     static constexpr unsigned kMaxEspPending = 64;    // the engine's chunk
-    std::unique_ptr<EspPending[]> esp_pending_;
-    std::unique_ptr<uint8_t[]> esp_ops_;              // crypto::EspOp[kMaxEspPending], opaque here
+    // Two batches: one being filled, one being finished (finishing may queue
+    // packets again, e.g. a hub decrypting and re-encrypting); run_esp swaps them.
+    std::unique_ptr<EspPending[]> esp_pending_, esp_pending_spare_;
+    std::unique_ptr<uint8_t[]> esp_ops_, esp_ops_spare_;  // crypto::EspOp[kMaxEspPending], opaque here
+    std::unique_ptr<SpdCacheEntry[]> spd_cache_;
     unsigned esp_count_ = 0;
     void run_esp() noexcept;                          // runs and finishes the pending ESP packets
     uint16_t ip_id_ = 0;                              // outer IPv4 identification

@@ -168,6 +168,7 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         auto vrf = fib.vrf_id(vrf_name);
         if (!vrf || entries.empty()) continue;
         auto table = std::make_unique<SpdTable>();
+        table->generation = ++spd_generation_;
         std::vector<SpdSelector> selectors;
         for (auto& [seq, p] : entries) {
             SpdEntry e;
