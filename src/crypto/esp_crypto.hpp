@@ -112,6 +112,9 @@ public:
     size_t iv_len() const noexcept { return transform_.iv_len(); }
     size_t icv_len() const noexcept { return transform_.icv_len(); }
     size_t block_align() const noexcept { return transform_.block_align(); }
+    // Starts loading the key material run() will read: with many SAs each
+    // packet's keys are cold, and the batch runs only after the burst is prepared.
+    void prefetch() const noexcept;
 
     struct Keys;  // IPsec-MB structures, 64-byte aligned (opaque: esp_crypto.cpp)
 

@@ -270,6 +270,7 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
                      const Egress& e) {
     SaCounters& c = sa_counter(w, sa);
     if (unlikely(!w.crypto_)) return w.drop(m, in_ifindex, Drop::esp_crypto_error);
+    sa.crypto->prefetch();
     if (unlikely(!within_lifetime(w, sa, m->pkt_len - l2_len))) return w.drop(m, in_ifindex, Drop::esp_lifetime_expired);
     const std::optional<uint64_t> seq = sa.sequence.next();
     if (unlikely(!seq)) {
@@ -683,6 +684,7 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
         return w.drop(m, ifindex, Drop::esp_unknown_spi);
     if (unlikely(in_udp != (sa->nat_traversal_port != 0))) return w.drop(m, ifindex, Drop::esp_encapsulation_mismatch);
     if (!owned_here(w, *sa)) return hand_over(w, ifindex, m, l2_len, family, vrf, sa->owner);
+    sa->crypto->prefetch();
     if (unlikely(!w.crypto_)) return w.drop(m, ifindex, Drop::esp_crypto_error);
     SaCounters& c = sa_counter(w, *sa);
 

@@ -98,7 +98,7 @@ struct alignas(64) SpdCacheEntry {
     SpdPacket key;
     int32_t rule;
 };
-inline constexpr unsigned kSpdCacheEntries = 4096;
+inline constexpr unsigned kSpdCacheEntries = 8192;  // 512 KB per worker
 
 // A packet handed to the worker that owns its SA: processed again from the IP
 // stage on that worker.
