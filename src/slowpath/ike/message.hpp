@@ -74,31 +74,31 @@ enum class ProtocolId : uint8_t { none = 0, ike = 1, ah = 2, esp = 3 };
 enum class TransformType : uint8_t { encr = 1, prf = 2, integ = 3, dh = 4, esn = 5 };
 
 // Transform IDs we negotiate (others decode and encode as plain numbers).
-namespace encr {
+namespace encr_id {
 inline constexpr uint16_t aes_cbc = 12;
 inline constexpr uint16_t aes_gcm_16 = 20;  // RFC 5282
-}  // namespace encr
-namespace prf {
+}  // namespace encr_id
+namespace prf_id {
 inline constexpr uint16_t hmac_sha2_256 = 5;  // RFC 4868
 inline constexpr uint16_t hmac_sha2_384 = 6;
 inline constexpr uint16_t hmac_sha2_512 = 7;
-}  // namespace prf
-namespace integ {
+}  // namespace prf_id
+namespace integ_id {
 inline constexpr uint16_t none = 0;
 inline constexpr uint16_t hmac_sha2_256_128 = 12;  // RFC 4868
 inline constexpr uint16_t hmac_sha2_384_192 = 13;
 inline constexpr uint16_t hmac_sha2_512_256 = 14;
-}  // namespace integ
-namespace dh {
+}  // namespace integ_id
+namespace dh_id {
 inline constexpr uint16_t modp2048 = 14;
 inline constexpr uint16_t ecp256 = 19;  // RFC 5903
 inline constexpr uint16_t ecp384 = 20;
 inline constexpr uint16_t curve25519 = 31;  // RFC 8031
-}  // namespace dh
-namespace esn {
+}  // namespace dh_id
+namespace esn_id {
 inline constexpr uint16_t no = 0;
 inline constexpr uint16_t yes = 1;
-}  // namespace esn
+}  // namespace esn_id
 
 inline constexpr uint16_t kAttrKeyLength = 14;  // the only attribute RFC 7296 defines (§3.3.5)
 
