@@ -177,9 +177,11 @@ Bytes seal(const SkKeys& k, const Header& h0, PayloadType type, PayloadType inne
 Bytes der(uint8_t tag, std::initializer_list<Span> parts) {
     size_t n = 0;
     for (Span p : parts) n += p.size();
-    Bytes out{tag};
-    if (n < 128) out.push_back(uint8_t(n));
-    else out.insert(out.end(), {0x81, uint8_t(n)});  // our structures stay below 256
+    Bytes out;
+    out.reserve(3 + n);
+    out.push_back(tag);
+    if (n >= 128) out.push_back(0x81);  // our structures stay below 256 bytes
+    out.push_back(uint8_t(n));
     for (Span p : parts) out.insert(out.end(), p.begin(), p.end());
     return out;
 }

@@ -20,10 +20,6 @@ void put16(Bytes& b, uint16_t v) {
     b.push_back(uint8_t(v >> 8));
     b.push_back(uint8_t(v));
 }
-void put32(Bytes& b, uint32_t v) {
-    put16(b, uint16_t(v >> 16));
-    put16(b, uint16_t(v));
-}
 void put(Bytes& b, std::span<const uint8_t> s) { b.insert(b.end(), s.begin(), s.end()); }
 void set16(Bytes& b, size_t at, size_t v) {
     b[at] = uint8_t(v >> 8);
