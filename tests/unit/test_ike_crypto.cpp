@@ -241,6 +241,40 @@ TEST_CASE("ike crypto: SKEYSEED, SK_* and Child SA KEYMAT against the reference"
         }
 }
 
+TEST_CASE("ike crypto: NIST SP 800-135 IKEv2 KDF known answers (HMAC-SHA-256)", "[ike][crypto]") {
+    // The CAVP IKEv2 KDF sample as carried in NSS's gtests (ike_sha256_vectors.h,
+    // cases 6-9 and 7): 8-byte nonces, 32-byte g^ir, 132 bytes of DKM.
+    const Bytes ni = hex("3f302be1abcb28e1"), nr = hex("8c332ee006064c9b");
+    const Bytes g_ir = hex("0f4d257d7a58fc4545c7d7a88119eee5d5c9690c5b4c989171d3abbfd99d1d29");
+    const uint64_t spi_i = 0x40dac39e1e1a8640ULL, spi_r = 0x8619a1cf9a6e4c07ULL;
+    const Bytes want_seed = hex("5f00d1bd2c58ec224b1e6b71fa0f19a1faa7a193952c444411b47c1a9d8ba6fe");
+    const Bytes dkm = hex(
+        "0b137d669b0947d7d026d593f0305ad401ff0c471357d695778a9c7f4b4869ece98aca531188d16041b3bb936d2dbb3b"
+        "4993a6e768a809160de45d0283f273a6cdf6854379e31be72b8d3d1fa990cf9c5b015ca9f918a7df6253c958114a09d4"
+        "e1c19bdcd4db14b29d98db1a74ad405c588662c14a04d0d36aa4ab55e90f8986d12d4aad");
+    REQUIRE(dkm.size() == 132);
+    const PrfAlg a = PrfAlg::hmac_sha2_256;
+    const Secret seed = skeyseed(a, ni, nr, g_ir);
+    CHECK(bytes(seed) == want_seed);
+    const Bytes prf_seed = cat(cat(cat(ni, nr), spi_bytes(spi_i)), spi_bytes(spi_r));
+    CHECK(bytes(prf_plus(a, seed, prf_seed, 132)) == dkm);
+    CHECK(bytes(prf_plus(a, seed, prf_seed, 32)) == Bytes(dkm.begin(), dkm.begin() + 32));
+    CHECK(bytes(prf_plus(a, seed, prf_seed, 15)) == Bytes(dkm.begin(), dkm.begin() + 15));
+    // The SK_* split of the same stream (AES-GCM-128: no SK_a, 20-byte SK_e).
+    const IkeKeys k = derive_ike_keys(a, kSuites[0], seed, ni, nr, spi_i, spi_r);
+    auto at = [&](size_t off, size_t n) { return Bytes(dkm.begin() + off, dkm.begin() + off + n); };
+    CHECK(bytes(k.sk_d) == at(0, 32));
+    CHECK(k.sk_ai.empty());
+    CHECK(bytes(k.sk_ei) == at(32, 20));
+    CHECK(bytes(k.sk_er) == at(52, 20));
+    CHECK(bytes(k.sk_pi) == at(72, 32));
+    CHECK(Bytes(k.sk_pr.begin(), k.sk_pr.begin() + 28) == at(104, 28));
+    // SKEYSEED for a rekey: prf(SK_d (old), g^ir (new) | Ni | Nr).
+    CHECK(bytes(skeyseed_rekey(a, at(0, 32),
+                               hex("25f3b12d6f282739256e39bf54eda53b60ffcf379bb7bcc90c27b4c4c578616c"), ni, nr)) ==
+          hex("2d63f6debc92048b4fef3889c4c99ca67d6496e0fac14a2bca9a2d6566ff2398"));
+}
+
 TEST_CASE("ike crypto: ECP groups 19 and 20, RFC 5903 §8 vectors", "[ike][crypto]") {
     struct V {
         uint16_t group;
