@@ -9,13 +9,18 @@
 //  - a decoded message whose last payload is SK/SKF is opened under every
 //    cipher suite without reading out of bounds (and, the keys being wrong,
 //    never accepted);
-//  - a decoded inner chain survives protect -> unprotect under every suite.
+//  - a decoded inner chain survives protect -> unprotect under every suite;
+//  - the state machine takes the input as an IKE_SA_INIT request (responder)
+//    and, with the SPI and flags patched to fit, as the response to its own
+//    request (initiator) without crashing, and never reaches "established"
+//    from one unauthenticated message.
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "slowpath/ike/crypto.hpp"
+#include "slowpath/ike/sa_state.hpp"
 
 using namespace rampart::ike;
 
@@ -41,6 +46,37 @@ void check_status(const DecodeStatus& s, bool empty) {
     if (!notify::is_error(n.type)) std::abort();
 }
 
+PeerConfig peer(bool initiator) {
+    PeerConfig c;
+    c.initiator = initiator;
+    Proposal p;
+    p.transforms = {Transform::make(TransformType::encr, encr_id::aes_gcm_16, 128),
+                    Transform::make(TransformType::prf, prf_id::hmac_sha2_256),
+                    Transform::make(TransformType::dh, dh_id::curve25519)};
+    Proposal q;
+    q.transforms = {Transform::make(TransformType::encr, encr_id::aes_cbc, 256),
+                    Transform::make(TransformType::integ, integ_id::hmac_sha2_256_128),
+                    Transform::make(TransformType::prf, prf_id::hmac_sha2_256),
+                    Transform::make(TransformType::dh, dh_id::ecp256)};
+    c.ike_proposals = {p, q};
+    c.ke_group = dh_id::curve25519;
+    Proposal e;
+    e.protocol = ProtocolId::esp;
+    e.transforms = {Transform::make(TransformType::encr, encr_id::aes_gcm_16, 128),
+                    Transform::make(TransformType::esn, esn_id::no)};
+    c.esp_proposals = {e};
+    c.local_id = IdPayload::text(IdType::fqdn, initiator ? "i.example" : "r.example");
+    c.psk = Secret(32, 0x33);
+    c.ts_local = c.ts_remote = {TrafficSelector::from_prefix(*rampart::Prefix::parse("0.0.0.0/0"))};
+    return c;
+}
+
+void check_machine(const Output& o, const IkeSa& sa) {
+    for (const Event& e : o.events)
+        if (std::holds_alternative<IkeSaUp>(e) || std::holds_alternative<ChildSaUp>(e)) std::abort();
+    if (sa.state() == SaState::established) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -64,7 +100,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
     }
 
-    if (size < 1 || size > 4096) return 0;
+    if (size > 4096) return 0;
+    {
+        IkeSa r(peer(false));
+        const Output o = r.receive(in, Millis(0));
+        check_machine(o, r);
+        if (o.send.size() > 1) std::abort();
+    }
+    if (size >= kHeaderLen) {
+        IkeSa i(peer(true));
+        const Output start = i.start(Millis(0));
+        if (start.send.size() != 1) std::abort();
+        Bytes resp(in.begin(), in.end());
+        const uint64_t spi = i.spi_i();
+        for (int b = 0; b < 8; ++b) resp[b] = uint8_t(spi >> (56 - 8 * b));
+        resp[19] = kFlagResponse;
+        std::memset(&resp[20], 0, 4);
+        const Output o = i.receive(resp, Millis(1));
+        check_machine(o, i);
+    }
+    if (size < 1) return 0;
     DecodedPayloads p = decode_payloads(PayloadType(in[0]), in.subspan(1));
     check_status(p.status, p.payloads.empty());
     if (!p.ok()) return 0;
