@@ -314,6 +314,7 @@ TEST_CASE("ike codec: §2.5 unknown payloads, critical bit, version", "[ike][cod
     v[17] = 0x30;
     CHECK(error_of(v) == DecodeError::invalid_major_version);
     CHECK(decode(v).status.notify().type == notify::invalid_major_version);
+    CHECK(decode(v).status.notify().data.empty());
     v[17] = 0x10;
     CHECK(error_of(v) == DecodeError::invalid_major_version);
     v[17] = 0x21;  // minor versions are ignored

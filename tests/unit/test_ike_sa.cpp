@@ -137,6 +137,7 @@ void check_child_pair(const ChildSa& a, const ChildSa& b) {
     CHECK(a.suite.integ == b.suite.integ);
     CHECK(a.esn == b.esn);
     CHECK(a.transport_mode == b.transport_mode);
+    CHECK(a.udp_encapsulation == b.udp_encapsulation);
     CHECK(a.encr_in == b.encr_out);
     CHECK(a.encr_out == b.encr_in);
     CHECK(a.integ_in == b.integ_out);
@@ -418,6 +419,65 @@ TEST_CASE("ike sa: transport mode for an L2TP softwire (RFC 5619 §3.5.4.1)", "[
     l2.run();
     REQUIRE(all<ChildSaUp>(i2.events).size() == 1);
     CHECK(!all<ChildSaUp>(i2.events)[0]->sa.transport_mode);
+}
+
+TEST_CASE("ike sa: NAT detection (§2.23)", "[ike][sa]") {
+    const Endpoint spoke_addr{*IpAddr::parse("10.0.0.2"), 500};
+    const Endpoint spoke_public{*IpAddr::parse("203.0.113.9"), 4500};
+    const Endpoint hub_addr{*IpAddr::parse("198.51.100.1"), 500};
+    struct Case {
+        const char* what;
+        Endpoint hub_sees_spoke;
+        bool nat;
+    };
+    for (const Case& c : {Case{"no NAT", spoke_addr, false}, Case{"spoke behind a NAT", spoke_public, true}}) {
+        INFO(c.what);
+        PeerConfig ic = spoke(), rc = hub();
+        ic.local_endpoint = spoke_addr;
+        ic.remote_endpoint = hub_addr;
+        rc.local_endpoint = hub_addr;
+        rc.remote_endpoint = c.hub_sees_spoke;
+        Side i(ic), r(rc);
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        // Both IKE_SA_INIT messages carry the two hashes.
+        for (const Bytes* b : {&i.sent[0], &r.sent[0]}) {
+            const Message m = decode(*b).message;
+            REQUIRE(m.find_notify(notify::nat_detection_source_ip));
+            REQUIRE(m.find_notify(notify::nat_detection_destination_ip));
+        }
+        const Message req = decode(i.sent[0]).message;
+        CHECK(req.find_notify(notify::nat_detection_source_ip)->data ==
+              nat_detection_hash(req.header.spi_i, 0, spoke_addr.addr, 500));
+        auto iu = all<IkeSaUp>(i.events), ru = all<IkeSaUp>(r.events);
+        REQUIRE(iu.size() == 1);
+        REQUIRE(ru.size() == 1);
+        CHECK(iu[0]->local_behind_nat == c.nat);
+        CHECK(!iu[0]->peer_behind_nat);
+        CHECK(ru[0]->peer_behind_nat == c.nat);
+        CHECK(!ru[0]->local_behind_nat);
+        auto ci = all<ChildSaUp>(i.events), cr = all<ChildSaUp>(r.events);
+        REQUIRE(ci.size() == 1);
+        REQUIRE(cr.size() == 1);
+        CHECK(ci[0]->sa.udp_encapsulation == c.nat);
+        check_child_pair(ci[0]->sa, cr[0]->sa);
+    }
+}
+
+TEST_CASE("ike sa: INVALID_MAJOR_VERSION to an IKEv3 request, nothing kept", "[ike][sa]") {
+    IkeSa r(hub());
+    Side i(spoke());
+    Bytes req = i.sa.start(0ms).send[0];
+    req[17] = 0x30;
+    Output o = r.receive(req, 0ms);
+    REQUIRE(o.send.size() == 1);
+    const DecodedMessage d = decode(o.send[0]);
+    REQUIRE(d.ok());
+    CHECK(d.message.header.version == kVersion);
+    CHECK(d.message.header.is_response());
+    REQUIRE(d.message.find_notify(notify::invalid_major_version));
+    CHECK(r.state() == SaState::idle);
 }
 
 TEST_CASE("ike sa: a tampered IKE_AUTH is dropped, the retransmission succeeds", "[ike][sa]") {

@@ -737,6 +737,20 @@ bool verify_auth(EVP_PKEY* key, Span auth, Span octets, SigScheme* scheme) {
     return false;
 }
 
+Bytes nat_detection_hash(uint64_t spi_i, uint64_t spi_r, const IpAddr& ip, uint16_t port) {
+    uint8_t in[8 + 8 + 16 + 2];
+    be64(spi_i, in);
+    be64(spi_r, in + 8);
+    const size_t alen = ip.is_v4() ? 4 : 16;
+    std::memcpy(in + 16, ip.bytes.data(), alen);
+    in[16 + alen] = uint8_t(port >> 8);
+    in[17 + alen] = uint8_t(port);
+    Bytes out(20);
+    unsigned len = 0;
+    if (EVP_Digest(in, 18 + alen, out.data(), &len, EVP_sha1(), nullptr) != 1 || len != 20) std::abort();
+    return out;
+}
+
 Bytes random_bytes(size_t n) {
     Bytes b(n);
     if (n && RAND_bytes(b.data(), int(n)) != 1) std::abort();  // no entropy: nothing safe to do

@@ -248,6 +248,10 @@ Bytes sign_auth(EVP_PKEY* private_key, SigScheme s, std::span<const uint8_t> sig
 bool verify_auth(EVP_PKEY* public_key, std::span<const uint8_t> auth_data, std::span<const uint8_t> signed_octets,
                  SigScheme* scheme = nullptr);
 
+/// NAT_DETECTION_SOURCE_IP / _DESTINATION_IP data (§2.23):
+/// SHA-1(SPIi | SPIr | IP address | port), SPIr zero in the IKE_SA_INIT request.
+Bytes nat_detection_hash(uint64_t spi_i, uint64_t spi_r, const IpAddr& ip, uint16_t port);
+
 /// Random bytes (nonces, SPIs, IVs).
 Bytes random_bytes(size_t n);
 

@@ -175,8 +175,7 @@ struct Decoder {
         case notify::nat_detection_destination_ip: return want(20, 20);  // SHA-1 (§2.23)
         case notify::cookie: return want(1, 64);                          // §2.6
         case notify::invalid_ke_payload: return want(2, 2);               // the accepted group
-        case notify::unsupported_critical_payload:
-        case notify::invalid_major_version: return want(1, 1);
+        case notify::unsupported_critical_payload: return want(1, 1);  // the payload type
         case notify::set_window_size:
         case notify::invalid_message_id: return want(4, 4);
         case notify::initial_contact:
@@ -638,7 +637,8 @@ ErrorNotify DecodeStatus::notify() const {
     switch (error) {
     case DecodeError::none: return {};
     case DecodeError::unsupported_critical_payload: return {notify::unsupported_critical_payload, {payload_type}};
-    case DecodeError::invalid_major_version: return {notify::invalid_major_version, {kVersion >> 4}};
+    // §3.10.1: the version we support is in the reply's header, the data is empty.
+    case DecodeError::invalid_major_version: return {notify::invalid_major_version, {}};
     default: return {notify::invalid_syntax, {}};
     }
 }

@@ -257,10 +257,57 @@ bool IkeSa::derive(std::span<const uint8_t> peer_ke) {
     return true;
 }
 
+// §2.23: SOURCE hashes our address and port, DESTINATION the peer's as we see them.
+void IkeSa::add_nat_detection(std::vector<Payload>& ps) const {
+    if (!cfg_.local_endpoint || !cfg_.remote_endpoint) return;
+    const Endpoint& l = *cfg_.local_endpoint;
+    const Endpoint& r = *cfg_.remote_endpoint;
+    ps.push_back(make_payload(
+        NotifyPayload::make(notify::nat_detection_source_ip, nat_detection_hash(spi_i_, spi_r_, l.addr, l.port))));
+    ps.push_back(make_payload(NotifyPayload::make(notify::nat_detection_destination_ip,
+                                                  nat_detection_hash(spi_i_, spi_r_, r.addr, r.port))));
+}
+
+// The peer's SOURCE hashes must include its address as we see it, its
+// DESTINATION hash our address as we know it; otherwise a NAT is in between.
+void IkeSa::check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r) {
+    if (!cfg_.local_endpoint || !cfg_.remote_endpoint) return;
+    const Bytes peer = nat_detection_hash(spi_i_, spi_r, cfg_.remote_endpoint->addr, cfg_.remote_endpoint->port);
+    const Bytes self = nat_detection_hash(spi_i_, spi_r, cfg_.local_endpoint->addr, cfg_.local_endpoint->port);
+    bool any_src = false, src_match = false, any_dst = false, dst_match = false;
+    for (const Payload& p : ps)
+        if (auto* n = std::get_if<NotifyPayload>(&p.body)) {
+            if (n->type == notify::nat_detection_source_ip) {
+                any_src = true;
+                src_match |= n->data == peer;
+            } else if (n->type == notify::nat_detection_destination_ip) {
+                any_dst = true;
+                dst_match |= n->data == self;
+            }
+        }
+    peer_nat_ = any_src && !src_match;
+    local_nat_ = any_dst && !dst_match;
+}
+
 Output IkeSa::receive(std::span<const uint8_t> wire, Millis now) {
     if (state_ == SaState::failed || state_ == SaState::deleted) return drop("SA closed");
     Header h;
-    if (const DecodeStatus st = decode_header(wire, h); !st.ok()) return drop(st.detail);
+    if (const DecodeStatus st = decode_header(wire, h); !st.ok()) {
+        // §2.5: a request of a higher major version gets INVALID_MAJOR_VERSION
+        // in a version-2 header, unauthenticated and without state.
+        if (st.error == DecodeError::invalid_major_version && (h.version >> 4) > 2 && !h.is_response() &&
+            state_ == SaState::idle && !cfg_.initiator) {
+            Message r;
+            r.header = h;
+            r.header.version = kVersion;
+            r.header.flags = kFlagResponse;
+            r.payloads.push_back(make_payload(NotifyPayload::make(notify::invalid_major_version)));
+            Output out{{encode(r)}, {}};
+            drop(st.detail);
+            return out;
+        }
+        return drop(st.detail);
+    }
     if (h.spi_i != spi_i_ && !(state_ == SaState::idle && !cfg_.initiator)) return drop("unknown initiator SPI");
 
     if (h.is_response()) {
@@ -322,6 +369,7 @@ void IkeSa::send_init(Output& out, Millis now) {
     m.payloads.push_back(make_payload(SaPayload{numbered(cfg_.ike_proposals, ProtocolId::ike, {})}));
     m.payloads.push_back(make_payload(KePayload{dh_->group(), dh_->public_value()}));
     m.payloads.push_back(make_payload(NoncePayload{ni_}));
+    add_nat_detection(m.payloads);
     m.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
     msg1_ = encode(m);
     state_ = SaState::init_sent;
@@ -376,6 +424,7 @@ Output IkeSa::init_response(const Message& m, std::span<const uint8_t> wire, Mil
     group_ = a->dh;
     spi_r_ = m.header.spi_r;
     nr_ = nr->data;
+    check_nat_detection(ps, spi_r_);
     msg2_.assign(wire.begin(), wire.end());
     if (!derive(ke->data)) {
         fail(out, notify::invalid_syntax, "responder's KE data is not a valid public value");
@@ -435,7 +484,7 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     deadline_.reset();
     next_id_ = 2;
     state_ = SaState::established;
-    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idr});
+    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idr, local_nat_, peer_nat_});
 
     // The Child SA (§1.3, §2.9).
     if (const NotifyPayload* e = first_error(ps)) {
@@ -464,6 +513,7 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     c.suite = a->suite;
     c.esn = a->esn;
     c.transport_mode = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
+    c.udp_encapsulation = local_nat_ || peer_nat_;
     c.encr_out = k.encr_i;
     c.integ_out = k.integ_i;
     c.encr_in = k.encr_r;
@@ -517,6 +567,7 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     spi_r_ = random_u64();
     ni_ = ni->data;
     nr_ = random_bytes(cfg_.nonce_len);
+    check_nat_detection(ps, 0);
     if (!derive(ke->data)) {
         spi_i_ = spi_r_ = 0;
         return refuse(notify::invalid_syntax, {}, "initiator's KE data is not a valid public value");
@@ -526,6 +577,7 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     r.payloads.push_back(make_payload(SaPayload{{*chosen}}));
     r.payloads.push_back(make_payload(KePayload{group_, dh_->public_value()}));
     r.payloads.push_back(make_payload(NoncePayload{nr_}));
+    add_nat_detection(r.payloads);
     r.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
     msg1_.assign(wire.begin(), wire.end());
     msg2_ = encode(r);
@@ -563,7 +615,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     const Secret my_auth = psk_auth(prf_, cfg_.psk, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
     r.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(my_auth.begin(), my_auth.end())}));
     state_ = SaState::established;
-    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi});
+    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_});
 
     // The Child SA: proposal, then §2.9 narrowing (TSi is theirs, TSr ours).
     const SaPayload* sa = find_body<SaPayload>(ps, PayloadType::sa);
@@ -598,6 +650,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
         c.suite = a->suite;
         c.esn = a->esn;
         c.transport_mode = transport;
+        c.udp_encapsulation = local_nat_ || peer_nat_;
         c.encr_in = k.encr_i;
         c.integ_in = k.integ_i;
         c.encr_out = k.encr_r;

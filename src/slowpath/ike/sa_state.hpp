@@ -38,6 +38,12 @@ namespace rampart::ike {
 
 using Millis = std::chrono::milliseconds;
 
+// An address and UDP port as the transport sees them.
+struct Endpoint {
+    IpAddr addr;
+    uint16_t port = 500;
+};
+
 struct PeerConfig {
     bool initiator = true;
     /// IKE SA proposals: transforms of types ENCR (with Key Length), PRF,
@@ -51,6 +57,10 @@ struct PeerConfig {
     Secret psk;
     std::vector<TrafficSelector> ts_local, ts_remote;
     bool transport_mode = false;  // ask for / accept USE_TRANSPORT_MODE
+    /// Our address and the peer's as seen on this side. With both set,
+    /// IKE_SA_INIT carries NAT_DETECTION_* notifies and the peer's are
+    /// checked (§2.23); the result is in IkeSaUp and ChildSa.
+    std::optional<Endpoint> local_endpoint, remote_endpoint;
     Millis retransmit_base{500};
     unsigned retransmit_tries = 5;
     size_t nonce_len = 32;
@@ -62,6 +72,7 @@ struct ChildSa {
     CipherSuite suite;
     bool esn = false;
     bool transport_mode = false;
+    bool udp_encapsulation = false;  // a NAT was detected: ESP in UDP 4500 (RFC 3948)
     Secret encr_in, integ_in, encr_out, integ_out;
     std::vector<TrafficSelector> ts_local, ts_remote;
 };
@@ -72,6 +83,8 @@ struct IkeSaUp {
     PrfAlg prf = PrfAlg::hmac_sha2_256;
     uint16_t dh_group = 0;
     IdPayload peer_id;
+    bool local_behind_nat = false;  // our address was rewritten on the way (§2.23)
+    bool peer_behind_nat = false;   // the peer's was
 };
 struct ChildSaUp {
     ChildSa sa;
@@ -153,6 +166,9 @@ private:
     bool deleting_ = false;
     void respond(Output& out, std::span<const uint8_t> request, Bytes response);
     bool derive(std::span<const uint8_t> peer_ke);
+    void add_nat_detection(std::vector<Payload>& ps) const;
+    void check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r);
+    bool local_nat_ = false, peer_nat_ = false;
 
     PeerConfig cfg_;
     SaState state_ = SaState::idle;
