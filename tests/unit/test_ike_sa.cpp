@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <deque>
 #include <functional>
 
@@ -478,6 +480,57 @@ TEST_CASE("ike sa: INVALID_MAJOR_VERSION to an IKEv3 request, nothing kept", "[i
     CHECK(d.message.header.is_response());
     REQUIRE(d.message.find_notify(notify::invalid_major_version));
     CHECK(r.state() == SaState::idle);
+}
+
+TEST_CASE("ike sa: IKE_AUTH in RFC 7383 fragments, with a lost fragment", "[ike][sa]") {
+    for (int lose_which : {-1, 0, 1}) {  // none, the request's fragment 2, the response's fragment 1
+        INFO("lose " << lose_which);
+        PeerConfig ic = spoke(), rc = hub();
+        ic.fragment_mtu = rc.fragment_mtu = 160;
+        // Enough selectors to need several fragments each way.
+        for (int k = 0; k < 6; ++k) {
+            ic.ts_local.push_back(ts(fmt::format("2001:db8:{}::/48", k + 1).c_str()));
+            rc.ts_remote.push_back(ts(fmt::format("2001:db8:{}::/48", k + 1).c_str()));
+        }
+        Side i(ic), r(rc);
+        Link l{i, r};
+        int seen = 0;
+        l.lose = [&](bool to_r, const Bytes& b) {
+            const Message m = decode(b).message;
+            if (m.header.exchange != ExchangeType::ike_auth || m.header.next_payload != PayloadType::skf) return false;
+            const auto& f = std::get<SkfPayload>(m.payloads.back().body);
+            if (lose_which == 0 && to_r && f.number == 2 && seen++ == 0) return true;
+            if (lose_which == 1 && !to_r && f.number == 1 && seen++ == 0) return true;
+            return false;
+        };
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        if (lose_which >= 0) {
+            CHECK(i.sa.state() == SaState::auth_sent);
+            l.tick(*i.sa.next_timeout());
+        }
+        REQUIRE(i.sa.state() == SaState::established);
+        REQUIRE(r.sa.state() == SaState::established);
+        size_t i_frags = 0, r_frags = 0;
+        for (const Bytes& b : i.sent) {
+            CHECK(b.size() <= 160 + (decode(b).message.header.exchange == ExchangeType::ike_sa_init ? 1000 : 0));
+            i_frags += decode(b).message.header.next_payload == PayloadType::skf;
+        }
+        for (const Bytes& b : r.sent) r_frags += decode(b).message.header.next_payload == PayloadType::skf;
+        CHECK(i_frags >= 3);
+        CHECK(r_frags >= 2);
+        auto ci = all<ChildSaUp>(i.events), cr = all<ChildSaUp>(r.events);
+        REQUIRE(ci.size() == 1);
+        REQUIRE(cr.size() == 1);
+        check_child_pair(ci[0]->sa, cr[0]->sa);
+        CHECK(ci[0]->sa.ts_local.size() == 7);
+    }
+    // Without the configured MTU nothing is fragmented.
+    Side i(spoke()), r(hub());
+    Link l{i, r};
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    for (const Bytes& b : i.sent) CHECK(decode(b).message.header.next_payload != PayloadType::skf);
 }
 
 TEST_CASE("ike sa: a tampered IKE_AUTH is dropped, the retransmission succeeds", "[ike][sa]") {

@@ -220,19 +220,70 @@ Header IkeSa::header(ExchangeType x, bool response, uint32_t id) const {
     return h;
 }
 
-void IkeSa::send_request(Output& out, Bytes msg, Millis now) {
+void IkeSa::send_request(Output& out, std::vector<Bytes> msg, Millis now) {
     request_ = std::move(msg);
     tries_ = 1;
     rto_ = cfg_.retransmit_base;
     deadline_ = now + rto_;
-    out.send.push_back(request_);
+    out.send.insert(out.send.end(), request_.begin(), request_.end());
 }
 
-void IkeSa::respond(Output& out, std::span<const uint8_t> request, Bytes response) {
+void IkeSa::respond(Output& out, std::span<const uint8_t> request, std::vector<Bytes> response) {
     peer_request_.assign(request.begin(), request.end());
     response_ = std::move(response);
     ++peer_next_id_;
-    out.send.push_back(response_);
+    out.send.insert(out.send.end(), response_.begin(), response_.end());
+}
+
+// One SK payload, or SKF fragments when it would exceed fragment_mtu and the
+// peer supports them (RFC 7383 §2.5.1).
+std::vector<Bytes> IkeSa::seal(const Header& h, const std::vector<Payload>& inner) const {
+    const SkKeys k = outbound_keys(keys_, suite_, cfg_.initiator);
+    Bytes whole = protect(k, h, inner);
+    if (cfg_.fragment_mtu && peer_fragmentation_ && whole.size() > cfg_.fragment_mtu) {
+        std::vector<Bytes> frags = protect_fragments(k, h, inner, cfg_.fragment_mtu);
+        if (!frags.empty()) return frags;
+    }
+    return {std::move(whole)};
+}
+
+// The inner payloads of an SK message, or of the SKF message that completes
+// a fragmented one (RFC 7383 §2.6: each fragment is authenticated before it
+// is kept; a larger Total Fragments restarts the collection, a smaller one is
+// dropped). nullopt while fragments are missing or when the input is dropped.
+std::optional<std::vector<Payload>> IkeSa::open(const Message& m, std::span<const uint8_t> wire,
+                                                std::string_view what) {
+    Opened o = unprotect(inbound_keys(keys_, suite_, cfg_.initiator), wire, m);
+    if (!o.ok()) {
+        drop(fmt::format("{}: {}: {}", what, describe(o.error), o.detail));
+        return std::nullopt;
+    }
+    if (o.fragment_total == 0) return std::move(o.payloads);
+    Reassembly& r = frag_;
+    const bool resp = m.header.is_response();
+    if (r.active && (r.message_id != m.header.message_id || r.response != resp)) r.active = false;
+    if (r.active && o.fragment_total < r.parts.size()) {
+        drop(fmt::format("{}: fragment of {} after fragments of {}", what, o.fragment_total, r.parts.size()));
+        return std::nullopt;
+    }
+    if (!r.active || o.fragment_total > r.parts.size()) {
+        r = Reassembly{true, resp, m.header.message_id, PayloadType::none, std::vector<Bytes>(o.fragment_total),
+                       std::vector<bool>(o.fragment_total)};
+    }
+    const size_t n = o.fragment_number - 1;
+    if (n == 0) r.first = o.inner_first;
+    r.parts[n] = std::move(o.plaintext);
+    r.have[n] = true;
+    if (std::find(r.have.begin(), r.have.end(), false) != r.have.end()) return std::nullopt;
+    Bytes joined;
+    for (const Bytes& part : r.parts) joined.insert(joined.end(), part.begin(), part.end());
+    r.active = false;
+    DecodedPayloads d = decode_payloads(r.first, joined);
+    if (!d.ok()) {
+        drop(fmt::format("{}: reassembled payloads: {}", what, d.status.detail));
+        return std::nullopt;
+    }
+    return std::move(d.payloads);
 }
 
 Output IkeSa::timeout(Millis now) {
@@ -245,7 +296,7 @@ Output IkeSa::timeout(Millis now) {
     ++tries_;
     rto_ *= 2;  // §2.1: exponential back-off
     deadline_ = now + rto_;
-    out.send.push_back(request_);
+    out.send = request_;
     return out;
 }
 
@@ -329,8 +380,17 @@ Output IkeSa::receive(std::span<const uint8_t> wire, Millis now) {
     // A request from the peer.
     if (cfg_.initiator == h.from_initiator()) return drop("request with the wrong I flag");
     if (!response_.empty() && h.message_id + 1 == peer_next_id_) {
-        // §2.1: a retransmitted request gets the same response again.
-        if (std::ranges::equal(wire, peer_request_)) return Output{{response_}, {}};
+        // §2.1: a retransmitted request gets the same response again; for a
+        // fragmented one, on its first fragment (RFC 7383 §2.6.1).
+        if (h.next_payload == PayloadType::skf) {
+            const DecodedMessage d = decode(wire);
+            const auto* f = d.ok() && !d.message.payloads.empty()
+                                ? std::get_if<SkfPayload>(&d.message.payloads.back().body)
+                                : nullptr;
+            if (f && f->number == 1) return Output{response_, {}};
+            return drop("fragment of an answered request");
+        }
+        if (std::ranges::equal(wire, peer_request_)) return Output{response_, {}};
         return drop("different request with an answered message ID");
     }
     if (h.message_id != peer_next_id_) return drop(fmt::format("message ID {} outside the window", h.message_id));
@@ -373,7 +433,7 @@ void IkeSa::send_init(Output& out, Millis now) {
     m.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
     msg1_ = encode(m);
     state_ = SaState::init_sent;
-    send_request(out, msg1_, now);
+    send_request(out, {msg1_}, now);
 }
 
 // IKE_SA_INIT response (§1.2): HDR, SAr1, KEr, Nr — or N(COOKIE) (§2.6), or
@@ -424,6 +484,7 @@ Output IkeSa::init_response(const Message& m, std::span<const uint8_t> wire, Mil
     group_ = a->dh;
     spi_r_ = m.header.spi_r;
     nr_ = nr->data;
+    peer_fragmentation_ = find_notify(ps, notify::ikev2_fragmentation_supported) != nullptr;
     check_nat_detection(ps, spi_r_);
     msg2_.assign(wire.begin(), wire.end());
     if (!derive(ke->data)) {
@@ -451,16 +512,16 @@ void IkeSa::send_auth(Output& out, Millis now) {
     in.push_back(make_payload(PayloadType::tsi, TsPayload{cfg_.ts_local}));
     in.push_back(make_payload(PayloadType::tsr, TsPayload{cfg_.ts_remote}));
     state_ = SaState::auth_sent;
-    send_request(out, protect(outbound_keys(keys_, suite_, true), header(ExchangeType::ike_auth, false, 1), in), now);
+    send_request(out, seal(header(ExchangeType::ike_auth, false, 1), in), now);
 }
 
 // IKE_AUTH response: HDR, SK {IDr, AUTH, [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr}
 // or SK {N(AUTHENTICATION_FAILED)}, or IDr, AUTH and a Child SA error notify.
 Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     Output out;
-    const Opened o = unprotect(inbound_keys(keys_, suite_, true), wire, m);
-    if (!o.ok()) return drop(fmt::format("IKE_AUTH response: {}: {}", describe(o.error), o.detail));
-    const std::vector<Payload>& ps = o.payloads;
+    const std::optional<std::vector<Payload>> opened = open(m, wire, "IKE_AUTH response");
+    if (!opened) return out;
+    const std::vector<Payload>& ps = *opened;
     const IdPayload* idr = find_body<IdPayload>(ps, PayloadType::idr);
     const AuthPayload* auth = find_body<AuthPayload>(ps, PayloadType::auth);
     if (!idr || !auth) {
@@ -567,6 +628,7 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     spi_r_ = random_u64();
     ni_ = ni->data;
     nr_ = random_bytes(cfg_.nonce_len);
+    peer_fragmentation_ = find_notify(ps, notify::ikev2_fragmentation_supported) != nullptr;
     check_nat_detection(ps, 0);
     if (!derive(ke->data)) {
         spi_i_ = spi_r_ = 0;
@@ -582,21 +644,20 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     msg1_.assign(wire.begin(), wire.end());
     msg2_ = encode(r);
     state_ = SaState::init_done;
-    respond(out, wire, msg2_);
+    respond(out, wire, {msg2_});
     return out;
 }
 
 // IKE_AUTH request -> HDR, SK {IDr, AUTH, [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr}
 Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     Output out;
-    const Opened o = unprotect(inbound_keys(keys_, suite_, false), wire, m);
-    if (!o.ok()) return drop(fmt::format("IKE_AUTH request: {}: {}", describe(o.error), o.detail));
-    const std::vector<Payload>& ps = o.payloads;
+    const std::optional<std::vector<Payload>> opened = open(m, wire, "IKE_AUTH request");
+    if (!opened) return out;
+    const std::vector<Payload>& ps = *opened;
     const Header rh = header(ExchangeType::ike_auth, true, m.header.message_id);
-    const SkKeys out_keys = outbound_keys(keys_, suite_, false);
     auto refuse_ike = [&](uint16_t type, std::string why) {
         const std::vector<Payload> n = {make_payload(NotifyPayload::make(type))};
-        respond(out, wire, protect(out_keys, rh, n));
+        respond(out, wire, seal(rh, n));
         fail(out, type, std::move(why));
         return std::move(out);
     };
@@ -659,7 +720,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
         c.ts_remote = ni_ts;
         out.events.push_back(ChildSaUp{std::move(c)});
     }
-    respond(out, wire, protect(out_keys, rh, r));
+    respond(out, wire, seal(rh, r));
     return out;
 }
 
@@ -667,12 +728,10 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
 // check); a Delete of the IKE SA ends it.
 Output IkeSa::informational_request(const Message& m, std::span<const uint8_t> wire) {
     Output out;
-    const Opened o = unprotect(inbound_keys(keys_, suite_, cfg_.initiator), wire, m);
-    if (!o.ok()) return drop(fmt::format("INFORMATIONAL request: {}: {}", describe(o.error), o.detail));
-    respond(out, wire,
-            protect(outbound_keys(keys_, suite_, cfg_.initiator),
-                    header(ExchangeType::informational, true, m.header.message_id), {}));
-    const DeletePayload* del = find_body<DeletePayload>(o.payloads, PayloadType::del);
+    const std::optional<std::vector<Payload>> ps = open(m, wire, "INFORMATIONAL request");
+    if (!ps) return out;
+    respond(out, wire, seal(header(ExchangeType::informational, true, m.header.message_id), {}));
+    const DeletePayload* del = find_body<DeletePayload>(*ps, PayloadType::del);
     if (del && del->protocol == ProtocolId::ike) {
         state_ = SaState::deleted;
         deadline_.reset();
@@ -687,10 +746,7 @@ Output IkeSa::informational_request(const Message& m, std::span<const uint8_t> w
 Output IkeSa::send_informational(std::vector<Payload> ps, Millis now) {
     Output out;
     if (state_ != SaState::established || !request_.empty()) return out;
-    send_request(out,
-                 protect(outbound_keys(keys_, suite_, cfg_.initiator),
-                         header(ExchangeType::informational, false, next_id_), ps),
-                 now);
+    send_request(out, seal(header(ExchangeType::informational, false, next_id_), ps), now);
     return out;
 }
 
@@ -704,8 +760,7 @@ Output IkeSa::delete_sa(Millis now) {
 
 Output IkeSa::informational_response(const Message& m, std::span<const uint8_t> wire) {
     Output out;
-    const Opened o = unprotect(inbound_keys(keys_, suite_, cfg_.initiator), wire, m);
-    if (!o.ok()) return drop(fmt::format("INFORMATIONAL response: {}: {}", describe(o.error), o.detail));
+    if (!open(m, wire, "INFORMATIONAL response")) return out;
     request_.clear();
     deadline_.reset();
     ++next_id_;

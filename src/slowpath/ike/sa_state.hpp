@@ -19,9 +19,8 @@
 // Not here yet: cookies under load as responder (§2.6; as initiator the
 // COOKIE notify is honoured), NAT detection payloads (need the transport's
 // addresses), certificates / RFC 7427 AUTH in the exchange (the crypto layer
-// has them), CREATE_CHILD_SA, rekeying, Child SA deletes, and IKE
-// fragmentation on send / reassembly on receive (the crypto layer has both
-// halves).
+// has them), CREATE_CHILD_SA, rekeying and Child SA deletes. IKE
+// fragmentation (RFC 7383) is used for IKE_AUTH and later when configured.
 #pragma once
 
 #include "slowpath/ike/crypto.hpp"
@@ -61,6 +60,10 @@ struct PeerConfig {
     /// IKE_SA_INIT carries NAT_DETECTION_* notifies and the peer's are
     /// checked (§2.23); the result is in IkeSaUp and ChildSa.
     std::optional<Endpoint> local_endpoint, remote_endpoint;
+    /// Largest IKE message (without IP/UDP headers) to send once both sides
+    /// announced IKEV2_FRAGMENTATION_SUPPORTED; bigger encrypted messages go
+    /// as SKF fragments (RFC 7383). 0: never fragment.
+    size_t fragment_mtu = 0;
     Millis retransmit_base{500};
     unsigned retransmit_tries = 5;
     size_t nonce_len = 32;
@@ -151,7 +154,9 @@ public:
 private:
     Output drop(std::string why);
     void fail(Output& out, uint16_t notify, std::string why);
-    void send_request(Output& out, Bytes msg, Millis now);
+    void send_request(Output& out, std::vector<Bytes> msg, Millis now);
+    std::vector<Bytes> seal(const Header& h, const std::vector<Payload>& inner) const;
+    std::optional<std::vector<Payload>> open(const Message& m, std::span<const uint8_t> wire, std::string_view what);
     Header header(ExchangeType x, bool response, uint32_t id) const;
 
     void send_init(Output& out, Millis now);
@@ -164,7 +169,7 @@ private:
     Output informational_response(const Message& m, std::span<const uint8_t> wire);
     Output send_informational(std::vector<Payload> ps, Millis now);
     bool deleting_ = false;
-    void respond(Output& out, std::span<const uint8_t> request, Bytes response);
+    void respond(Output& out, std::span<const uint8_t> request, std::vector<Bytes> response);
     bool derive(std::span<const uint8_t> peer_ke);
     void add_nat_detection(std::vector<Payload>& ps) const;
     void check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r);
@@ -182,15 +187,26 @@ private:
     IkeKeys keys_;
     uint32_t child_spi_ = 0;  // ours, offered in IKE_AUTH
 
-    // Our outstanding request (window 1).
+    // Our outstanding request (window 1), one datagram or its fragments.
     uint32_t next_id_ = 0;
-    Bytes request_;
+    std::vector<Bytes> request_;
     std::optional<Millis> deadline_;
     Millis rto_{0};
     unsigned tries_ = 0;
     // The peer's requests.
     uint32_t peer_next_id_ = 0;
-    Bytes peer_request_, response_;
+    Bytes peer_request_;
+    std::vector<Bytes> response_;
+    // RFC 7383 reassembly of the one message in flight each way.
+    struct Reassembly {
+        bool active = false;
+        bool response = false;
+        uint32_t message_id = 0;
+        PayloadType first = PayloadType::none;
+        std::vector<Bytes> parts;  // by fragment number - 1
+        std::vector<bool> have;
+    } frag_;
+    bool peer_fragmentation_ = false;
 
     unsigned dropped_ = 0;
     std::string last_drop_;
