@@ -441,6 +441,8 @@ DecodeStatus decode_header(std::span<const uint8_t> buf, Header& out);
 DecodedPayloads decode_payloads(PayloadType first, std::span<const uint8_t> buf);
 
 /// Encodes a message; header.next_payload and header.length are computed.
+/// The wire's limits are the caller's to respect: payloads below 64 KiB,
+/// fewer than 256 proposals, transforms per proposal, selectors per TS.
 Bytes encode(const Message& m);
 
 /// Encodes a payload chain (the plaintext of an SK payload); the first type is

@@ -558,7 +558,7 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     const TsPayload* tsr = find_body<TsPayload>(ps, PayloadType::tsr);
     const auto offered = numbered(cfg_.esp_proposals, ProtocolId::esp, spi_bytes(child_spi_));
     std::optional<Algs> a;
-    if (!sa || !tsi || !tsr || sa->proposals.size() != 1 || sa->proposals[0].spi.size() != 4 ||
+    if (!sa || !tsi || !tsr || sa->proposals.size() != 1 || spi_value(sa->proposals[0].spi) < 256 ||
         !chosen_from_offer(sa->proposals[0], offered) || !(a = algs_of(sa->proposals[0]))) {
         out.events.push_back(ChildSaRefused{notify::no_proposal_chosen, "responder's Child SA proposal is invalid"});
         return out;
@@ -688,7 +688,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     std::vector<TrafficSelector> ni_ts, nr_ts;
     if (!sa || !tsi || !tsr) refused = notify::invalid_syntax;
     else if (!(chosen = choose_proposal(sa->proposals, numbered(cfg_.esp_proposals, ProtocolId::esp, {}))) ||
-             chosen->spi.size() != 4 || !(a = algs_of(*chosen)))
+             spi_value(chosen->spi) < 256 || !(a = algs_of(*chosen)))  // 4 bytes, not reserved
         refused = notify::no_proposal_chosen;
     else if ((ni_ts = narrow(tsi->selectors, cfg_.ts_remote)).empty() ||
              (nr_ts = narrow(tsr->selectors, cfg_.ts_local)).empty())
