@@ -1,0 +1,232 @@
+// The IKE SA state machine for IKE_SA_INIT + IKE_AUTH with a pre-shared key
+// (RFC 7296 §1.2, §2.15), as initiator or responder, and the first Child SA
+// (§1.3 piggy-backed in IKE_AUTH, §2.9 traffic selector narrowing, §2.17 keys).
+//
+// Pure: no sockets, no clock, no timers. The transport feeds it received
+// datagrams (the UDP payload, non-ESP marker removed) and the current time,
+// asks next_timeout() when to call timeout(), and sends what comes back in
+// Output::send to the peer's address. Events report what the control plane
+// must act on (install the Child SA's keys and SPIs in the SAD, give up).
+//
+// Message IDs (§2.3): window size 1 both ways. Our request stays outstanding
+// until its response arrives; it is retransmitted after `retransmit_base`,
+// doubling each time, and the SA fails after `retransmit_tries` sends. A
+// request from the peer with the ID we last answered is answered again from
+// the cache (byte-identical) when it is byte-identical; other IDs are dropped.
+// Responses that do not match the outstanding request, and messages whose
+// integrity check fails, are dropped silently (§2.21) and counted.
+//
+// Not here yet: cookies under load as responder (§2.6; as initiator the
+// COOKIE notify is honoured), NAT detection payloads (need the transport's
+// addresses), certificates / RFC 7427 AUTH in the exchange (the crypto layer
+// has them), CREATE_CHILD_SA, rekeying and Child SA deletes. IKE
+// fragmentation (RFC 7383) is used for IKE_AUTH and later when configured.
+#pragma once
+
+#include "slowpath/ike/crypto.hpp"
+#include "slowpath/ike/message.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rampart::ike {
+
+using Millis = std::chrono::milliseconds;
+
+// An address and UDP port as the transport sees them.
+struct Endpoint {
+    IpAddr addr;
+    uint16_t port = 500;
+};
+
+struct PeerConfig {
+    bool initiator = true;
+    /// IKE SA proposals: transforms of types ENCR (with Key Length), PRF,
+    /// INTEG (not with AES-GCM) and D-H. Numbers are assigned when sent.
+    std::vector<Proposal> ike_proposals;
+    /// Child SA (ESP) proposals: ENCR, INTEG unless AEAD, ESN. SPIs are ours.
+    std::vector<Proposal> esp_proposals;
+    uint16_t ke_group = dh_id::ecp256;  // the initiator's first KE guess
+    IdPayload local_id;
+    std::optional<IdPayload> remote_id;  // the peer must present exactly this
+    Secret psk;
+    std::vector<TrafficSelector> ts_local, ts_remote;
+    bool transport_mode = false;  // ask for / accept USE_TRANSPORT_MODE
+    /// Our address and the peer's as seen on this side. With both set,
+    /// IKE_SA_INIT carries NAT_DETECTION_* notifies and the peer's are
+    /// checked (§2.23); the result is in IkeSaUp and ChildSa.
+    std::optional<Endpoint> local_endpoint, remote_endpoint;
+    /// Largest IKE message (without IP/UDP headers) to send once both sides
+    /// announced IKEV2_FRAGMENTATION_SUPPORTED; bigger encrypted messages go
+    /// as SKF fragments (RFC 7383). 0: never fragment.
+    size_t fragment_mtu = 0;
+    Millis retransmit_base{500};
+    unsigned retransmit_tries = 5;
+    size_t nonce_len = 32;
+};
+
+struct ChildSa {
+    uint32_t spi_in = 0;   // ours: the peer sends ESP to us with it
+    uint32_t spi_out = 0;  // the peer's: we send with it
+    CipherSuite suite;
+    bool esn = false;
+    bool transport_mode = false;
+    bool udp_encapsulation = false;  // a NAT was detected: ESP in UDP 4500 (RFC 3948)
+    Secret encr_in, integ_in, encr_out, integ_out;
+    std::vector<TrafficSelector> ts_local, ts_remote;
+};
+
+struct IkeSaUp {
+    uint64_t spi_i = 0, spi_r = 0;
+    CipherSuite suite;
+    PrfAlg prf = PrfAlg::hmac_sha2_256;
+    uint16_t dh_group = 0;
+    IdPayload peer_id;
+    bool local_behind_nat = false;  // our address was rewritten on the way (§2.23)
+    bool peer_behind_nat = false;   // the peer's was
+};
+struct ChildSaUp {
+    ChildSa sa;
+};
+struct ChildSaRefused {
+    uint16_t notify = 0;
+    std::string reason;
+};
+struct IkeSaFailed {
+    uint16_t notify = 0;  // what was sent or received, 0 for a timeout
+    std::string reason;
+};
+struct IkeSaDeleted {
+    bool by_peer = false;
+};
+struct PeerAlive {};  // the answer to a liveness check arrived
+using Event = std::variant<IkeSaUp, ChildSaUp, ChildSaRefused, IkeSaFailed, IkeSaDeleted, PeerAlive>;
+
+struct Output {
+    std::vector<Bytes> send;
+    std::vector<Event> events;
+};
+
+enum class SaState : uint8_t {
+    idle,         // responder before IKE_SA_INIT; initiator before start()
+    init_sent,    // initiator: IKE_SA_INIT request outstanding
+    init_done,    // responder: IKE_SA_INIT answered, waiting for IKE_AUTH
+    auth_sent,    // initiator: IKE_AUTH request outstanding
+    established,  // IKE SA up
+    failed,       // gave up; nothing more is sent
+    deleted,      // closed by an INFORMATIONAL Delete (§1.4.1)
+};
+std::string_view name(SaState s);
+
+class IkeSa {
+public:
+    explicit IkeSa(PeerConfig cfg);
+    ~IkeSa();
+    IkeSa(const IkeSa&) = delete;
+    IkeSa& operator=(const IkeSa&) = delete;
+
+    /// Initiator: sends the IKE_SA_INIT request.
+    Output start(Millis now);
+    /// One received datagram.
+    Output receive(std::span<const uint8_t> datagram, Millis now);
+    /// Established, nothing outstanding: an empty INFORMATIONAL request
+    /// (liveness check, §1.4); PeerAlive when answered. Otherwise nothing.
+    Output liveness_check(Millis now);
+    /// Established, nothing outstanding: INFORMATIONAL with Delete(IKE)
+    /// (§1.4.1); IkeSaDeleted when answered.
+    Output delete_sa(Millis now);
+    /// Retransmits or gives up when the outstanding request's time has come.
+    Output timeout(Millis now);
+    /// When timeout() wants to be called, if at all.
+    std::optional<Millis> next_timeout() const { return deadline_; }
+
+    SaState state() const { return state_; }
+    uint64_t spi_i() const { return spi_i_; }
+    uint64_t spi_r() const { return spi_r_; }
+    /// Received datagrams dropped, and why the last one was.
+    unsigned dropped() const { return dropped_; }
+    const std::string& last_drop() const { return last_drop_; }
+
+private:
+    Output drop(std::string why);
+    void fail(Output& out, uint16_t notify, std::string why);
+    void send_request(Output& out, std::vector<Bytes> msg, Millis now);
+    std::vector<Bytes> seal(const Header& h, const std::vector<Payload>& inner) const;
+    std::optional<std::vector<Payload>> open(const Message& m, std::span<const uint8_t> wire, std::string_view what);
+    Header header(ExchangeType x, bool response, uint32_t id) const;
+
+    void send_init(Output& out, Millis now);
+    void send_auth(Output& out, Millis now);
+    Output init_response(const Message& m, std::span<const uint8_t> wire, Millis now);
+    Output auth_response(const Message& m, std::span<const uint8_t> wire);
+    Output init_request(std::span<const uint8_t> wire, Millis now);
+    Output auth_request(const Message& m, std::span<const uint8_t> wire);
+    Output informational_request(const Message& m, std::span<const uint8_t> wire);
+    Output informational_response(const Message& m, std::span<const uint8_t> wire);
+    Output send_informational(std::vector<Payload> ps, Millis now);
+    bool deleting_ = false;
+    void respond(Output& out, std::span<const uint8_t> request, std::vector<Bytes> response);
+    bool derive(std::span<const uint8_t> peer_ke);
+    void add_nat_detection(std::vector<Payload>& ps) const;
+    void check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r);
+    bool local_nat_ = false, peer_nat_ = false;
+
+    PeerConfig cfg_;
+    SaState state_ = SaState::idle;
+    uint64_t spi_i_ = 0, spi_r_ = 0;
+    std::unique_ptr<DhKey> dh_;
+    Bytes ni_, nr_, cookie_;
+    Bytes msg1_, msg2_;  // RealMessage1 / RealMessage2 (§2.15)
+    CipherSuite suite_;
+    PrfAlg prf_ = PrfAlg::hmac_sha2_256;
+    uint16_t group_ = 0;
+    IkeKeys keys_;
+    uint32_t child_spi_ = 0;  // ours, offered in IKE_AUTH
+
+    // Our outstanding request (window 1), one datagram or its fragments.
+    uint32_t next_id_ = 0;
+    std::vector<Bytes> request_;
+    std::optional<Millis> deadline_;
+    Millis rto_{0};
+    unsigned tries_ = 0;
+    // The peer's requests.
+    uint32_t peer_next_id_ = 0;
+    Bytes peer_request_;
+    std::vector<Bytes> response_;
+    // RFC 7383 reassembly of the one message in flight each way.
+    struct Reassembly {
+        bool active = false;
+        bool response = false;
+        uint32_t message_id = 0;
+        PayloadType first = PayloadType::none;
+        std::vector<Bytes> parts;  // by fragment number - 1
+        std::vector<bool> have;
+    } frag_;
+    bool peer_fragmentation_ = false;
+
+    unsigned dropped_ = 0;
+    std::string last_drop_;
+};
+
+// ---------------------------------------------------------------- pure helpers (tested alone)
+
+/// §2.7 as responder: the first of `theirs` (in their order) that one of
+/// `ours` accepts, cut to one transform per type (their first acceptable
+/// one). Transform types must be the same set on both sides.
+std::optional<Proposal> choose_proposal(const std::vector<Proposal>& theirs, const std::vector<Proposal>& ours);
+/// As initiator: whether the responder's choice is one transform per type
+/// taken from our proposal with the same number and protocol.
+bool chosen_from_offer(const Proposal& chosen, const std::vector<Proposal>& offered);
+
+/// The intersection of two traffic selectors (same type, protocol 0 = any),
+/// or nullopt if they do not overlap.
+std::optional<TrafficSelector> intersect(const TrafficSelector& a, const TrafficSelector& b);
+/// §2.9 narrowing: every non-empty pairwise intersection, in their order.
+std::vector<TrafficSelector> narrow(const std::vector<TrafficSelector>& theirs,
+                                    const std::vector<TrafficSelector>& ours);
+
+}  // namespace rampart::ike

@@ -1,0 +1,619 @@
+// The IKE SA state machine with two in-process peers, initiator <-> responder,
+// messages handed over by the test (strongSwan's exchange-test idiom): each
+// case runs the exchange to its end and checks both sides' events. Steps:
+//   I -> R  IKE_SA_INIT  HDR, SAi1, KEi, Ni
+//   R -> I  IKE_SA_INIT  HDR, SAr1, KEr, Nr
+//   I -> R  IKE_AUTH     HDR, SK {IDi, [IDr], AUTH, SAi2, TSi, TSr}
+//   R -> I  IKE_AUTH     HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
+#include "slowpath/ike/sa_state.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <deque>
+#include <functional>
+
+using namespace rampart;
+using namespace rampart::ike;
+using namespace std::chrono_literals;
+
+namespace {
+
+Secret secret(std::string_view s) { return Secret(s.begin(), s.end()); }
+TrafficSelector ts(const char* prefix, uint8_t proto = 0, uint16_t sp = 0, uint16_t ep = 65535) {
+    return TrafficSelector::from_prefix(*Prefix::parse(prefix), proto, sp, ep);
+}
+
+Proposal ike_gcm(std::initializer_list<uint16_t> groups) {
+    Proposal p;
+    p.transforms = {Transform::make(TransformType::encr, encr_id::aes_gcm_16, 256),
+                    Transform::make(TransformType::prf, prf_id::hmac_sha2_384)};
+    for (uint16_t g : groups) p.transforms.push_back(Transform::make(TransformType::dh, g));
+    return p;
+}
+Proposal ike_cbc(uint16_t integ, uint16_t prf, uint16_t group, uint16_t bits = 128) {
+    Proposal p;
+    p.transforms = {Transform::make(TransformType::encr, encr_id::aes_cbc, bits),
+                    Transform::make(TransformType::integ, integ), Transform::make(TransformType::prf, prf),
+                    Transform::make(TransformType::dh, group)};
+    return p;
+}
+Proposal esp_gcm(uint16_t bits) {
+    Proposal p;
+    p.protocol = ProtocolId::esp;
+    p.transforms = {Transform::make(TransformType::encr, encr_id::aes_gcm_16, bits),
+                    Transform::make(TransformType::esn, esn_id::no)};
+    return p;
+}
+Proposal esp_cbc() {
+    Proposal p;
+    p.protocol = ProtocolId::esp;
+    p.transforms = {Transform::make(TransformType::encr, encr_id::aes_cbc, 256),
+                    Transform::make(TransformType::integ, integ_id::hmac_sha2_256_128),
+                    Transform::make(TransformType::esn, esn_id::yes), Transform::make(TransformType::esn, esn_id::no)};
+    return p;
+}
+
+// A spoke (initiator) and a concentrator (responder), RFC 5619 §3.5.4 style.
+PeerConfig spoke() {
+    PeerConfig c;
+    c.initiator = true;
+    c.ike_proposals = {ike_gcm({dh_id::curve25519, dh_id::ecp256})};
+    c.ke_group = dh_id::curve25519;
+    c.esp_proposals = {esp_gcm(256), esp_cbc()};
+    c.local_id = IdPayload::text(IdType::fqdn, "spoke1.example.net");
+    c.remote_id = IdPayload::address(*IpAddr::parse("198.51.100.1"));
+    c.psk = secret("correct horse battery staple, but longer");
+    c.ts_local = {ts("10.0.0.0/8")};
+    c.ts_remote = {ts("0.0.0.0/0")};
+    return c;
+}
+PeerConfig hub() {
+    PeerConfig c;
+    c.initiator = false;
+    c.ike_proposals = {ike_cbc(integ_id::hmac_sha2_256_128, prf_id::hmac_sha2_256, dh_id::modp2048),
+                       ike_gcm({dh_id::ecp256, dh_id::curve25519})};
+    c.esp_proposals = {esp_cbc(), esp_gcm(256)};
+    c.local_id = IdPayload::address(*IpAddr::parse("198.51.100.1"));
+    c.remote_id = IdPayload::text(IdType::fqdn, "spoke1.example.net");
+    c.psk = secret("correct horse battery staple, but longer");
+    c.ts_local = {ts("192.0.2.0/24"), ts("2001:db8::/32")};
+    c.ts_remote = {ts("10.1.0.0/16")};
+    return c;
+}
+
+struct Side {
+    IkeSa sa;
+    std::vector<Event> events;
+    std::vector<Bytes> sent;
+    explicit Side(PeerConfig c) : sa(std::move(c)) {}
+};
+
+// Delivers messages both ways until none is left; `lose` may eat one.
+struct Link {
+    Side& i;
+    Side& r;
+    Millis now{0};
+    std::deque<std::pair<bool, Bytes>> wire;  // (to responder?, datagram)
+    std::function<bool(bool to_r, const Bytes&)> lose = [](bool, const Bytes&) { return false; };
+
+    void take(Side& from, Output o) {
+        for (Event& e : o.events) from.events.push_back(std::move(e));
+        for (Bytes& b : o.send) {
+            from.sent.push_back(b);
+            wire.emplace_back(&from == &i, std::move(b));
+        }
+    }
+    void run() {
+        while (!wire.empty()) {
+            auto [to_r, b] = std::move(wire.front());
+            wire.pop_front();
+            if (lose(to_r, b)) continue;
+            Side& dst = to_r ? r : i;
+            take(dst, dst.sa.receive(b, now));
+        }
+    }
+    void tick(Millis t) {
+        now = t;
+        take(i, i.sa.timeout(now));
+        take(r, r.sa.timeout(now));
+        run();
+    }
+};
+
+template <class T> std::vector<const T*> all(const std::vector<Event>& es) {
+    std::vector<const T*> out;
+    for (const Event& e : es)
+        if (auto* x = std::get_if<T>(&e)) out.push_back(x);
+    return out;
+}
+
+void check_child_pair(const ChildSa& a, const ChildSa& b) {
+    CHECK(a.spi_in == b.spi_out);
+    CHECK(a.spi_out == b.spi_in);
+    CHECK(a.spi_in >= 256);
+    CHECK(a.spi_out >= 256);
+    CHECK(a.suite.encr == b.suite.encr);
+    CHECK(a.suite.key_bits == b.suite.key_bits);
+    CHECK(a.suite.integ == b.suite.integ);
+    CHECK(a.esn == b.esn);
+    CHECK(a.transport_mode == b.transport_mode);
+    CHECK(a.udp_encapsulation == b.udp_encapsulation);
+    CHECK(a.encr_in == b.encr_out);
+    CHECK(a.encr_out == b.encr_in);
+    CHECK(a.integ_in == b.integ_out);
+    CHECK(a.integ_out == b.integ_in);
+    CHECK(a.encr_in != a.encr_out);
+    CHECK(a.encr_in.size() == a.suite.encr_keymat_len());
+    CHECK(a.integ_in.size() == a.suite.integ_key_len());
+    CHECK(a.ts_local == b.ts_remote);
+    CHECK(a.ts_remote == b.ts_local);
+}
+
+}  // namespace
+
+TEST_CASE("ike sa: initiator and responder establish the IKE SA and the first Child SA", "[ike][sa]") {
+    struct Case {
+        const char* what;
+        std::vector<Proposal> ike;
+        uint16_t group;
+        std::vector<Proposal> esp;
+        uint16_t want_encr, want_integ;
+    };
+    const std::vector<Case> cases = {
+        {"AES-GCM-256 / PRF-SHA384 / Curve25519, ESP AES-GCM-256", {ike_gcm({dh_id::curve25519})}, dh_id::curve25519,
+         {esp_gcm(256)}, encr_id::aes_gcm_16, integ_id::none},
+        {"AES-GCM-256 / ECP-256, ESP AES-CBC-256 + SHA256", {ike_gcm({dh_id::ecp256})}, dh_id::ecp256, {esp_cbc()},
+         encr_id::aes_gcm_16, integ_id::none},
+        {"AES-CBC-128 + SHA256 / MODP-2048", {ike_cbc(integ_id::hmac_sha2_256_128, prf_id::hmac_sha2_256, 14)}, 14,
+         {esp_gcm(256)}, encr_id::aes_cbc, integ_id::hmac_sha2_256_128},
+    };
+    for (const Case& c : cases) {
+        INFO(c.what);
+        PeerConfig ic = spoke();
+        ic.ike_proposals = c.ike;
+        ic.ke_group = c.group;
+        ic.esp_proposals = c.esp;
+        Side i(ic), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        REQUIRE(i.sa.state() == SaState::init_sent);
+        l.run();
+        CHECK(i.sa.state() == SaState::established);
+        CHECK(r.sa.state() == SaState::established);
+        CHECK(i.sent.size() == 2);
+        CHECK(r.sent.size() == 2);
+        CHECK(i.sa.dropped() == 0);
+        CHECK(r.sa.dropped() == 0);
+        CHECK(i.sa.spi_i() == r.sa.spi_i());
+        CHECK(i.sa.spi_r() == r.sa.spi_r());
+        CHECK(!i.sa.next_timeout());
+
+        auto iu = all<IkeSaUp>(i.events), ru = all<IkeSaUp>(r.events);
+        REQUIRE(iu.size() == 1);
+        REQUIRE(ru.size() == 1);
+        CHECK(iu[0]->suite.encr == c.want_encr);
+        CHECK(iu[0]->suite.integ == c.want_integ);
+        CHECK(ru[0]->suite.encr == c.want_encr);
+        CHECK(iu[0]->dh_group == c.group);
+        CHECK(iu[0]->peer_id == hub().local_id);
+        CHECK(ru[0]->peer_id == spoke().local_id);
+
+        auto ic_up = all<ChildSaUp>(i.events), rc_up = all<ChildSaUp>(r.events);
+        REQUIRE(ic_up.size() == 1);
+        REQUIRE(rc_up.size() == 1);
+        check_child_pair(ic_up[0]->sa, rc_up[0]->sa);
+        // §2.9: the responder narrowed 10/8 to its 10.1/16; 0/0 to its two prefixes' IPv4 one.
+        CHECK(ic_up[0]->sa.ts_local == std::vector{ts("10.1.0.0/16")});
+        CHECK(ic_up[0]->sa.ts_remote == std::vector{ts("192.0.2.0/24")});
+        CHECK(!ic_up[0]->sa.transport_mode);
+    }
+}
+
+TEST_CASE("ike sa: nonces and key sizes on the wire", "[ike][sa]") {
+    Side i(spoke()), r(hub());
+    Link l{i, r};
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    REQUIRE(i.sa.state() == SaState::established);
+    const Message init_req = decode(i.sent[0]).message;
+    const Message init_resp = decode(r.sent[0]).message;
+    const Bytes ni = init_req.get<NoncePayload>(PayloadType::nonce)->data;
+    const Bytes nr = init_resp.get<NoncePayload>(PayloadType::nonce)->data;
+    CHECK(ni.size() == 32);
+    CHECK(nr.size() == 32);
+    CHECK(ni != nr);
+    const ChildSa& ci = all<ChildSaUp>(i.events)[0]->sa;
+    CHECK(ci.suite.encr == encr_id::aes_gcm_16);
+    CHECK(ci.suite.key_bits == 256);
+    CHECK(ci.encr_out.size() == 36);  // 32-byte key + 4-byte salt
+}
+
+TEST_CASE("ike sa: lost and duplicated messages, retransmission with back-off", "[ike][sa]") {
+    Side i(spoke()), r(hub());
+    Link l{i, r};
+    int lost = 0;
+    // Lose the first IKE_SA_INIT request and the first IKE_AUTH response.
+    l.lose = [&](bool to_r, const Bytes& b) {
+        const Header h = decode(b).message.header;
+        if (lost == 0 && to_r && h.exchange == ExchangeType::ike_sa_init) return ++lost, true;
+        if (lost == 1 && !to_r && h.exchange == ExchangeType::ike_auth) return ++lost, true;
+        return false;
+    };
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    CHECK(r.sa.state() == SaState::idle);
+    REQUIRE(i.sa.next_timeout() == 500ms);
+    l.tick(499ms);
+    CHECK(i.sent.size() == 1);
+    l.tick(500ms);  // retransmitted; this time IKE_SA_INIT goes through, IKE_AUTH is sent, its answer lost
+    CHECK(i.sent.size() == 3);
+    CHECK(i.sent[1] == i.sent[0]);
+    CHECK(r.sa.state() == SaState::established);
+    CHECK(i.sa.state() == SaState::auth_sent);
+    REQUIRE(i.sa.next_timeout() == 1000ms);  // a new request starts from the base timeout
+    l.tick(1000ms);
+    // The responder answers the retransmitted IKE_AUTH from its cache, once.
+    CHECK(r.sent.size() == 3);
+    CHECK(r.sent[2] == r.sent[1]);
+    CHECK(all<ChildSaUp>(r.events).size() == 1);
+    CHECK(i.sa.state() == SaState::established);
+    CHECK(all<ChildSaUp>(i.events).size() == 1);
+    check_child_pair(all<ChildSaUp>(i.events)[0]->sa, all<ChildSaUp>(r.events)[0]->sa);
+
+    // A late duplicate of the IKE_SA_INIT request: answered from the cache? No:
+    // its message ID is outside the window now and it is dropped.
+    const unsigned before = r.sa.dropped();
+    l.take(i, Output{{i.sent[0]}, {}});
+    l.run();
+    CHECK(r.sa.dropped() == before + 1);
+    // A late IKE_AUTH response duplicate at the initiator: no request outstanding.
+    l.take(r, Output{{r.sent[1]}, {}});
+    l.run();
+    CHECK(i.sa.dropped() == 1);
+    CHECK(i.sa.last_drop() == "response to no outstanding request");
+}
+
+TEST_CASE("ike sa: no answer at all, back-off then failure", "[ike][sa]") {
+    PeerConfig c = spoke();
+    c.retransmit_base = 500ms;
+    c.retransmit_tries = 5;
+    IkeSa i(c);
+    Output o = i.start(0ms);
+    REQUIRE(o.send.size() == 1);
+    std::vector<Millis> sends{0ms};
+    for (Millis t = 0ms; t <= 20000ms; t += 50ms) {
+        Output x = i.timeout(t);
+        if (!x.send.empty()) {
+            CHECK(x.send[0] == o.send[0]);
+            sends.push_back(t);
+        }
+        if (!x.events.empty()) {
+            const auto* f = std::get_if<IkeSaFailed>(&x.events[0]);
+            REQUIRE(f);
+            CHECK(f->reason == "no response after 5 transmissions");
+            CHECK(t == 15500ms);
+        }
+    }
+    CHECK(sends == std::vector<Millis>{0ms, 500ms, 1500ms, 3500ms, 7500ms});
+    CHECK(i.state() == SaState::failed);
+    CHECK(!i.next_timeout());
+}
+
+TEST_CASE("ike sa: INVALID_KE_PAYLOAD makes the initiator retry with the responder's group", "[ike][sa]") {
+    PeerConfig ic = spoke();
+    ic.ike_proposals = {ike_gcm({dh_id::ecp256, dh_id::curve25519})};  // ECP-256 preferred ...
+    ic.ke_group = dh_id::curve25519;                                   // ... but KE guessed for 31
+    Side i(ic), r(hub());
+    Link l{i, r};
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    REQUIRE(r.sent.size() >= 1);
+    const Message refusal = decode(r.sent[0]).message;
+    REQUIRE(refusal.find_notify(notify::invalid_ke_payload));
+    CHECK(refusal.find_notify(notify::invalid_ke_payload)->data == Bytes{0, 19});
+    CHECK(refusal.header.spi_r == 0);
+    CHECK(i.sa.state() == SaState::established);
+    CHECK(all<IkeSaUp>(i.events)[0]->dh_group == dh_id::ecp256);
+    CHECK(decode(i.sent[1]).message.get<KePayload>(PayloadType::ke)->group == dh_id::ecp256);
+}
+
+TEST_CASE("ike sa: failures as both roles", "[ike][sa]") {
+    SECTION("wrong pre-shared key: AUTHENTICATION_FAILED") {
+        PeerConfig ic = spoke();
+        ic.psk = secret("a different key");
+        Side i(ic), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        CHECK(r.sa.state() == SaState::failed);
+        CHECK(i.sa.state() == SaState::failed);
+        REQUIRE(all<IkeSaFailed>(r.events).size() == 1);
+        CHECK(all<IkeSaFailed>(r.events)[0]->notify == notify::authentication_failed);
+        REQUIRE(all<IkeSaFailed>(i.events).size() == 1);
+        CHECK(all<IkeSaFailed>(i.events)[0]->notify == notify::authentication_failed);
+        CHECK(all<ChildSaUp>(r.events).empty());
+    }
+    SECTION("unexpected identity") {
+        PeerConfig rc = hub();
+        rc.remote_id = IdPayload::text(IdType::fqdn, "spoke2.example.net");
+        Side i(spoke()), r(rc);
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        CHECK(all<IkeSaFailed>(r.events)[0]->reason == "initiator's identity is not the configured one");
+        CHECK(all<IkeSaFailed>(i.events)[0]->notify == notify::authentication_failed);
+    }
+    SECTION("the responder is not who the initiator wants") {
+        // The responder authenticates the initiator, then presents its own
+        // identity, which the initiator refuses.
+        PeerConfig ic = spoke();
+        ic.remote_id = IdPayload::address(*IpAddr::parse("198.51.100.2"));
+        Side i(ic), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        CHECK(i.sa.state() == SaState::failed);
+        CHECK(all<IkeSaFailed>(i.events)[0]->reason == "responder's identity is not the configured one");
+    }
+    SECTION("no common IKE proposal: NO_PROPOSAL_CHOSEN") {
+        PeerConfig ic = spoke();
+        ic.ike_proposals = {ike_cbc(integ_id::hmac_sha2_512_256, prf_id::hmac_sha2_512, dh_id::ecp384, 256)};
+        ic.ke_group = dh_id::ecp384;
+        Side i(ic), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        CHECK(r.sa.state() == SaState::idle);  // nothing kept for a refused IKE_SA_INIT
+        CHECK(i.sa.state() == SaState::failed);
+        CHECK(all<IkeSaFailed>(i.events)[0]->notify == notify::no_proposal_chosen);
+    }
+    SECTION("disjoint traffic selectors: IKE SA up, Child SA refused with TS_UNACCEPTABLE") {
+        PeerConfig ic = spoke();
+        ic.ts_local = {ts("172.16.0.0/12")};
+        Side i(ic), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        CHECK(i.sa.state() == SaState::established);
+        CHECK(r.sa.state() == SaState::established);
+        REQUIRE(all<ChildSaRefused>(i.events).size() == 1);
+        CHECK(all<ChildSaRefused>(i.events)[0]->notify == notify::ts_unacceptable);
+        CHECK(all<ChildSaRefused>(r.events)[0]->notify == notify::ts_unacceptable);
+        CHECK(all<ChildSaUp>(i.events).empty());
+    }
+    SECTION("no common ESP proposal: NO_PROPOSAL_CHOSEN for the Child SA") {
+        PeerConfig ic = spoke();
+        ic.esp_proposals = {esp_gcm(128)};
+        Side i(ic), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        CHECK(i.sa.state() == SaState::established);
+        CHECK(all<ChildSaRefused>(i.events)[0]->notify == notify::no_proposal_chosen);
+    }
+}
+
+TEST_CASE("ike sa: transport mode for an L2TP softwire (RFC 5619 §3.5.4.1)", "[ike][sa]") {
+    PeerConfig ic = spoke(), rc = hub();
+    ic.transport_mode = rc.transport_mode = true;
+    ic.ts_local = {ts("203.0.113.5/32", 17, 1701, 1701)};
+    ic.ts_remote = {ts("198.51.100.1/32", 17, 0, 65535)};
+    rc.ts_local = {ts("198.51.100.1/32", 17, 1701, 1701)};
+    rc.ts_remote = {ts("0.0.0.0/0", 17, 1701, 1701)};
+    Side i(ic), r(rc);
+    Link l{i, r};
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    auto ci = all<ChildSaUp>(i.events), cr = all<ChildSaUp>(r.events);
+    REQUIRE(ci.size() == 1);
+    REQUIRE(cr.size() == 1);
+    CHECK(ci[0]->sa.transport_mode);
+    check_child_pair(ci[0]->sa, cr[0]->sa);
+    CHECK(ci[0]->sa.ts_remote == std::vector{ts("198.51.100.1/32", 17, 1701, 1701)});
+
+    // The responder not configured for transport answers tunnel mode.
+    rc.transport_mode = false;
+    Side i2(ic), r2(rc);
+    Link l2{i2, r2};
+    l2.take(i2, i2.sa.start(0ms));
+    l2.run();
+    REQUIRE(all<ChildSaUp>(i2.events).size() == 1);
+    CHECK(!all<ChildSaUp>(i2.events)[0]->sa.transport_mode);
+}
+
+TEST_CASE("ike sa: NAT detection (§2.23)", "[ike][sa]") {
+    const Endpoint spoke_addr{*IpAddr::parse("10.0.0.2"), 500};
+    const Endpoint spoke_public{*IpAddr::parse("203.0.113.9"), 4500};
+    const Endpoint hub_addr{*IpAddr::parse("198.51.100.1"), 500};
+    struct Case {
+        const char* what;
+        Endpoint hub_sees_spoke;
+        bool nat;
+    };
+    for (const Case& c : {Case{"no NAT", spoke_addr, false}, Case{"spoke behind a NAT", spoke_public, true}}) {
+        INFO(c.what);
+        PeerConfig ic = spoke(), rc = hub();
+        ic.local_endpoint = spoke_addr;
+        ic.remote_endpoint = hub_addr;
+        rc.local_endpoint = hub_addr;
+        rc.remote_endpoint = c.hub_sees_spoke;
+        Side i(ic), r(rc);
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        // Both IKE_SA_INIT messages carry the two hashes.
+        for (const Bytes* b : {&i.sent[0], &r.sent[0]}) {
+            const Message m = decode(*b).message;
+            REQUIRE(m.find_notify(notify::nat_detection_source_ip));
+            REQUIRE(m.find_notify(notify::nat_detection_destination_ip));
+        }
+        const Message req = decode(i.sent[0]).message;
+        CHECK(req.find_notify(notify::nat_detection_source_ip)->data ==
+              nat_detection_hash(req.header.spi_i, 0, spoke_addr.addr, 500));
+        auto iu = all<IkeSaUp>(i.events), ru = all<IkeSaUp>(r.events);
+        REQUIRE(iu.size() == 1);
+        REQUIRE(ru.size() == 1);
+        CHECK(iu[0]->local_behind_nat == c.nat);
+        CHECK(!iu[0]->peer_behind_nat);
+        CHECK(ru[0]->peer_behind_nat == c.nat);
+        CHECK(!ru[0]->local_behind_nat);
+        auto ci = all<ChildSaUp>(i.events), cr = all<ChildSaUp>(r.events);
+        REQUIRE(ci.size() == 1);
+        REQUIRE(cr.size() == 1);
+        CHECK(ci[0]->sa.udp_encapsulation == c.nat);
+        check_child_pair(ci[0]->sa, cr[0]->sa);
+    }
+}
+
+TEST_CASE("ike sa: INVALID_MAJOR_VERSION to an IKEv3 request, nothing kept", "[ike][sa]") {
+    IkeSa r(hub());
+    Side i(spoke());
+    Bytes req = i.sa.start(0ms).send[0];
+    req[17] = 0x30;
+    Output o = r.receive(req, 0ms);
+    REQUIRE(o.send.size() == 1);
+    const DecodedMessage d = decode(o.send[0]);
+    REQUIRE(d.ok());
+    CHECK(d.message.header.version == kVersion);
+    CHECK(d.message.header.is_response());
+    REQUIRE(d.message.find_notify(notify::invalid_major_version));
+    CHECK(r.state() == SaState::idle);
+}
+
+TEST_CASE("ike sa: IKE_AUTH in RFC 7383 fragments, with a lost fragment", "[ike][sa]") {
+    for (int lose_which : {-1, 0, 1}) {  // none, the request's fragment 2, the response's fragment 1
+        INFO("lose " << lose_which);
+        PeerConfig ic = spoke(), rc = hub();
+        ic.fragment_mtu = rc.fragment_mtu = 160;
+        // Enough selectors to need several fragments each way.
+        for (int k = 0; k < 6; ++k) {
+            ic.ts_local.push_back(ts(fmt::format("2001:db8:{}::/48", k + 1).c_str()));
+            rc.ts_remote.push_back(ts(fmt::format("2001:db8:{}::/48", k + 1).c_str()));
+        }
+        Side i(ic), r(rc);
+        Link l{i, r};
+        int seen = 0;
+        l.lose = [&](bool to_r, const Bytes& b) {
+            const Message m = decode(b).message;
+            if (m.header.exchange != ExchangeType::ike_auth || m.header.next_payload != PayloadType::skf) return false;
+            const auto& f = std::get<SkfPayload>(m.payloads.back().body);
+            if (lose_which == 0 && to_r && f.number == 2 && seen++ == 0) return true;
+            if (lose_which == 1 && !to_r && f.number == 1 && seen++ == 0) return true;
+            return false;
+        };
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        if (lose_which >= 0) {
+            CHECK(i.sa.state() == SaState::auth_sent);
+            l.tick(*i.sa.next_timeout());
+        }
+        REQUIRE(i.sa.state() == SaState::established);
+        REQUIRE(r.sa.state() == SaState::established);
+        size_t i_frags = 0, r_frags = 0;
+        for (const Bytes& b : i.sent) {
+            CHECK(b.size() <= 160 + (decode(b).message.header.exchange == ExchangeType::ike_sa_init ? 1000 : 0));
+            i_frags += decode(b).message.header.next_payload == PayloadType::skf;
+        }
+        for (const Bytes& b : r.sent) r_frags += decode(b).message.header.next_payload == PayloadType::skf;
+        CHECK(i_frags >= 3);
+        CHECK(r_frags >= 2);
+        auto ci = all<ChildSaUp>(i.events), cr = all<ChildSaUp>(r.events);
+        REQUIRE(ci.size() == 1);
+        REQUIRE(cr.size() == 1);
+        check_child_pair(ci[0]->sa, cr[0]->sa);
+        CHECK(ci[0]->sa.ts_local.size() == 7);
+    }
+    // Without the configured MTU nothing is fragmented.
+    Side i(spoke()), r(hub());
+    Link l{i, r};
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    for (const Bytes& b : i.sent) CHECK(decode(b).message.header.next_payload != PayloadType::skf);
+}
+
+TEST_CASE("ike sa: a tampered IKE_AUTH is dropped, the retransmission succeeds", "[ike][sa]") {
+    Side i(spoke()), r(hub());
+    Link l{i, r};
+    bool tampered = false;
+    l.lose = [&](bool to_r, const Bytes& b) {
+        if (!tampered && to_r && decode(b).message.header.exchange == ExchangeType::ike_auth) {
+            tampered = true;
+            Bytes t = b;
+            t[t.size() - 20] ^= 0x40;
+            l.take(r, r.sa.receive(t, l.now));
+            return true;
+        }
+        return false;
+    };
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    CHECK(r.sa.dropped() == 1);
+    CHECK(r.sa.state() == SaState::init_done);
+    CHECK(r.sa.last_drop().find("integrity check value mismatch") != std::string::npos);
+    l.tick(*i.sa.next_timeout());
+    CHECK(i.sa.state() == SaState::established);
+    CHECK(r.sa.state() == SaState::established);
+}
+
+TEST_CASE("ike sa: INFORMATIONAL liveness check and delete, from either side", "[ike][sa]") {
+    for (bool initiator_deletes : {true, false}) {
+        INFO((initiator_deletes ? "initiator" : "responder") << " sends the requests");
+        Side i(spoke()), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        REQUIRE(i.sa.state() == SaState::established);
+        Side& a = initiator_deletes ? i : r;
+        Side& b = initiator_deletes ? r : i;
+        l.take(a, a.sa.liveness_check(10ms));
+        CHECK(a.sa.liveness_check(10ms).send.empty());  // window 1: one request at a time
+        l.run();
+        CHECK(all<PeerAlive>(a.events).size() == 1);
+        // Message IDs: the initiator's requests continue at 2, the responder's start at 0.
+        CHECK(decode(a.sent.back()).message.header.message_id == (initiator_deletes ? 2u : 0u));
+        l.take(a, a.sa.delete_sa(20ms));
+        l.run();
+        CHECK(a.sa.state() == SaState::deleted);
+        CHECK(b.sa.state() == SaState::deleted);
+        REQUIRE(all<IkeSaDeleted>(a.events).size() == 1);
+        CHECK(!all<IkeSaDeleted>(a.events)[0]->by_peer);
+        CHECK(all<IkeSaDeleted>(b.events)[0]->by_peer);
+        CHECK(i.sa.dropped() == 0);
+        CHECK(r.sa.dropped() == 0);
+    }
+}
+
+TEST_CASE("ike sa: proposal choice and selector narrowing helpers", "[ike][sa]") {
+    const std::vector<Proposal> ours = {ike_cbc(integ_id::hmac_sha2_256_128, prf_id::hmac_sha2_256, 14),
+                                        ike_gcm({dh_id::ecp256, dh_id::curve25519})};
+    Proposal theirs = ike_gcm({dh_id::curve25519, dh_id::ecp256});
+    theirs.number = 3;
+    const auto c = choose_proposal({theirs}, ours);
+    REQUIRE(c);
+    CHECK(c->number == 3);
+    REQUIRE(c->transforms.size() == 3);
+    CHECK(c->transforms[2].id == dh_id::curve25519);  // their preference among ours
+    CHECK(chosen_from_offer(*c, {theirs}));
+    Proposal two = *c;
+    two.transforms.push_back(Transform::make(TransformType::dh, dh_id::ecp256));
+    CHECK(!chosen_from_offer(two, {theirs}));
+    // Key length is part of the transform.
+    Proposal g128 = ike_gcm({dh_id::ecp256});
+    g128.transforms[0] = Transform::make(TransformType::encr, encr_id::aes_gcm_16, 128);
+    CHECK(!choose_proposal({g128}, ours));
+    // A type we do not have (INTEG with GCM) makes a proposal unacceptable.
+    Proposal extra = ike_gcm({dh_id::ecp256});
+    extra.transforms.push_back(Transform::make(TransformType::integ, integ_id::hmac_sha2_256_128));
+    CHECK(!choose_proposal({extra}, ours));
+
+    CHECK(intersect(ts("10.0.0.0/8"), ts("10.1.0.0/16")) == ts("10.1.0.0/16"));
+    CHECK(!intersect(ts("10.0.0.0/8"), ts("11.0.0.0/8")));
+    CHECK(!intersect(ts("10.0.0.0/8"), ts("2001:db8::/32")));
+    CHECK(intersect(ts("0.0.0.0/0", 0, 1000, 2000), ts("0.0.0.0/0", 17, 1500, 3000)) ==
+          ts("0.0.0.0/0", 17, 1500, 2000));
+    CHECK(!intersect(ts("0.0.0.0/0", 6), ts("0.0.0.0/0", 17)));
+    CHECK(narrow({ts("0.0.0.0/0")}, {ts("192.0.2.0/24"), ts("2001:db8::/32"), ts("198.51.100.0/24")}) ==
+          std::vector{ts("192.0.2.0/24"), ts("198.51.100.0/24")});
+}
