@@ -83,6 +83,7 @@ enum class Id {
     ShowSegmentRouting,
     ShowVrf,
     ShowIpsecSa,
+    ShowIpsecSaSpi,
     ShowIpsecSpd,
     ClearCounters,
     WriteConfig,

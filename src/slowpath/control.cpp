@@ -186,6 +186,15 @@ CommandResult Control::show(const cmd::Parsed& c) {
             std::string text = show_ipsec_sa(effective_ipsec(config_.ipsec, ipsec_installed_), ipsec_installed_, *ipsec_, only);
             return {text.rfind("% ", 0) != 0, text};
         }
+        case Id::ShowIpsecSaSpi: {
+            ipsec_housekeeping();
+            const IpsecConfig all = effective_ipsec(config_.ipsec, ipsec_installed_);
+            std::string text;
+            for (auto& [name, sa] : all.sas)
+                if (sa.spi == c.number("spi")) text += show_ipsec_sa(all, ipsec_installed_, *ipsec_, name);
+            if (text.empty()) return {false, fmt::format("% no ipsec sa with spi {}\n", c.number("spi"))};
+            return {true, text};
+        }
         case Id::ShowIpsecSpd: {
             std::optional<std::string> vrf;
             if (c.has_arg("vrf")) vrf = c.word("vrf");

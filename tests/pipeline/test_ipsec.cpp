@@ -754,6 +754,8 @@ TEST_CASE("IPsec API: SAs and policies from a keying protocol carry traffic, sho
             CHECK(sas.find("installed by test-ike") != std::string::npos);
             CHECK(sas.find("1 packets") != std::string::npos);
             CHECK(g.show_text("show ipsec spd").find("protect out out1 in in1 [test-ike]") != std::string::npos);
+            CHECK(g.show_text("show ipsec sa spi 8194").rfind("SA in1 inbound SPI 8194", 0) == 0);
+            CHECK(g.show_text("show ipsec sa spi 77") == "% no ipsec sa with spi 77\n");
             const std::string running = g.show_text("show running-config secrets");
             CHECK(running.find("ipsec") == std::string::npos);
         }

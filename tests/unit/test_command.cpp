@@ -179,6 +179,7 @@ const Example kExamples[] = {
     {"show running-config secrets", Id::ShowRunningConfig},
     {"show ipsec sa", Id::ShowIpsecSa},
     {"show ipsec sa to-b", Id::ShowIpsecSa},
+    {"show ipsec sa spi 4097", Id::ShowIpsecSaSpi},
     {"show ipsec spd", Id::ShowIpsecSpd},
     {"show ipsec spd vrf blue", Id::ShowIpsecSpd},
     {"show version", Id::ShowVersion},
