@@ -506,7 +506,9 @@ InterfaceSet RuleCompiler::evaluate(const Inherited& s) const {
 }
 
 size_t RuleCompiler::recompute() {
-    for (Family f : {Family::v4, Family::v6}) nodes_.try_emplace(root_of(f));
+    // The /0 rules always exist: they answer for sources nothing mentions.
+    for (Family f : {Family::v4, Family::v6})
+        if (nodes_.try_emplace(root_of(f)).second) mark(root_of(f));
     if (as_facts_dirty_) recompute_as_facts();
     size_t evaluated = 0;
     std::optional<Prefix> last_subtree;

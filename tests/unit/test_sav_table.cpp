@@ -1,0 +1,330 @@
+// Randomized checks against simple references:
+//  - the data-plane table (rte_fib/rte_fib6 + interned sets) against a linear
+//    longest-prefix scan, after a full publish and after incremental applies;
+//  - the incremental compiler against a compiler fed the same inputs from
+//    scratch, and its change stream against its own rule list.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <random>
+
+#include "tests/unit/sav_fixture.hpp"
+
+using namespace rampart;
+using namespace rampart::sav;
+using namespace rampart::sav::test;
+
+namespace {
+
+// Addresses cluster in a few regions so that prefixes nest and overlap.
+IpAddr random_addr(std::mt19937_64& rng, Family f) {
+    IpAddr a;
+    a.family = f;
+    const unsigned n = f == Family::v4 ? 4 : 16;
+    for (unsigned i = 0; i < n; ++i) a.bytes[i] = uint8_t(rng());
+    a.bytes[0] = f == Family::v4 ? uint8_t(10 + rng() % 3) : 0x20;
+    if (f == Family::v6) a.bytes[1] = uint8_t(rng() % 3);
+    if (rng() % 2) a.bytes[1 + (f == Family::v6)] = uint8_t(rng() % 4);
+    return a;
+}
+
+Prefix random_prefix(std::mt19937_64& rng, Family f) {
+    const unsigned max = f == Family::v4 ? 32 : 128;
+    // Mostly around the DIR-24-8 / trie level boundaries, where tables break.
+    static const unsigned v4_lens[] = {0, 1, 8, 12, 16, 20, 23, 24, 25, 28, 31, 32};
+    static const unsigned v6_lens[] = {0, 3, 16, 24, 25, 32, 40, 47, 48, 56, 64, 96, 127, 128};
+    unsigned len = rng() % 4 == 0 ? unsigned(rng() % (max + 1))
+                   : f == Family::v4 ? v4_lens[rng() % std::size(v4_lens)]
+                                     : v6_lens[rng() % std::size(v6_lens)];
+    return Prefix{random_addr(rng, f), uint8_t(len)}.network();
+}
+
+SavVerdict reference_verdict(const std::map<Prefix, SavRule>& rules, const IpAddr& a, uint16_t ingress) {
+    const SavRule* best = nullptr;
+    for (auto& [p, r] : rules)  // linear scan on purpose
+        if (p.contains(a) && (!best || p.len > best->prefix.len)) best = &r;
+    if (!best) return SavVerdict::no_rule;
+    if (best->allowed.has(ingress)) return SavVerdict::allowed;
+    return best->no_rule ? SavVerdict::no_rule : SavVerdict::wrong_interface;
+}
+
+}  // namespace
+
+TEST_CASE("SAV table agrees with a linear longest-prefix scan", "[sav][table][random]") {
+    Qsbr qsbr;
+    std::mt19937_64 rng(GENERATE(1u, 2u, 3u));
+    std::vector<InterfaceSet> pool;
+    for (int i = 0; i < 12; ++i) {
+        InterfaceSet s;
+        for (int k = 0, n = int(rng() % 5); k < n; ++k) s.add(unsigned(rng() % 256));
+        pool.push_back(s);
+    }
+    std::map<Prefix, SavRule> reference;
+    for (int i = 0; i < 600; ++i) {
+        const Family f = i % 3 ? Family::v4 : Family::v6;
+        const Prefix p = random_prefix(rng, f);
+        reference[p] = {p, pool[rng() % pool.size()], rng() % 10 == 0};
+    }
+    SavTablePublisher pub(qsbr.v, SavTableSizes{}, SOCKET_ID_ANY);
+    std::vector<SavRule> all;
+    for (auto& [p, r] : reference) all.push_back(r);
+    pub.publish_all(all);
+
+    auto check_many = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            const Family f = i % 2 ? Family::v4 : Family::v6;
+            IpAddr a = random_addr(rng, f);
+            if (rng() % 2 && !reference.empty()) {  // often inside an existing rule, at its edges
+                auto it = reference.begin();
+                std::advance(it, rng() % reference.size());
+                if (it->first.addr.family == f) {
+                    a = it->first.addr;
+                    if (rng() % 2) {
+                        const unsigned host_bits = a.bits() - it->first.len;
+                        for (unsigned b = 0; b < host_bits; ++b) {
+                            const unsigned bit = a.bits() - 1 - b;
+                            a.bytes[bit / 8] |= uint8_t(0x80 >> (bit % 8));
+                        }
+                    }
+                }
+            }
+            const uint16_t ingress = rng() % 3 ? uint16_t(rng() % 256) : uint16_t(rng() % 8);
+            const SavVerdict want = reference_verdict(reference, a, ingress);
+            const SavVerdict got = sav_check(*pub.current(), a, ingress);
+            if (got != want) {
+                FAIL(fmt::format("{} on if {}: table says {}, reference {}", a.str(), ingress, to_string(got),
+                                 to_string(want)));
+            }
+        }
+    };
+    check_many(20000);
+
+    // Incremental: add, replace and remove rules through apply().
+    for (int round = 0; round < 20; ++round) {
+        std::vector<SavRuleChange> changes;
+        for (int k = 0; k < 30; ++k) {
+            if (rng() % 3 == 0 && !reference.empty()) {
+                auto it = reference.begin();
+                std::advance(it, rng() % reference.size());
+                changes.push_back({it->first, true, {}, false});
+                reference.erase(it);
+            } else {
+                const Prefix p = random_prefix(rng, rng() % 2 ? Family::v4 : Family::v6);
+                SavRule r{p, pool[rng() % pool.size()], rng() % 10 == 0};
+                reference[p] = r;
+                changes.push_back({p, false, r.allowed, r.no_rule});
+            }
+        }
+        REQUIRE(pub.apply(changes) == 0);
+        check_many(2000);
+    }
+    CHECK(pub.set_count() <= pool.size() * 2 + 1);
+}
+
+TEST_CASE("SAV verdict function: bit per interface, no_rule vs wrong_interface", "[sav][table]") {
+    Qsbr qsbr;
+    SavTablePublisher pub(qsbr.v, SavTableSizes{}, SOCKET_ID_ANY);
+    const SavTable& empty = *pub.current();
+    CHECK(sav_check(empty, addr("192.0.2.1"), 3) == SavVerdict::no_rule);
+    CHECK(sav_check(empty, addr("2001:db8::1"), 3) == SavVerdict::no_rule);
+    pub.publish_all({{pfx("0.0.0.0/0"), ifset({0, 255}), true},
+                     {pfx("192.0.2.0/24"), ifset({3, 64, 130}), false},
+                     {pfx("2001:db8::/32"), ifset({63}), false}});
+    const SavTable& t = *pub.current();
+    CHECK(sav_check(t, addr("192.0.2.1"), 3) == SavVerdict::allowed);
+    CHECK(sav_check(t, addr("192.0.2.1"), 64) == SavVerdict::allowed);
+    CHECK(sav_check(t, addr("192.0.2.1"), 130) == SavVerdict::allowed);
+    CHECK(sav_check(t, addr("192.0.2.1"), 4) == SavVerdict::wrong_interface);
+    CHECK(sav_check(t, addr("198.51.100.1"), 255) == SavVerdict::allowed);
+    CHECK(sav_check(t, addr("198.51.100.1"), 1) == SavVerdict::no_rule);
+    CHECK(sav_check(t, addr("2001:db8::1"), 63) == SavVerdict::allowed);
+    CHECK(sav_check(t, addr("2001:db8::1"), 62) == SavVerdict::wrong_interface);
+    CHECK(sav_check(t, addr("2001:db9::1"), 63) == SavVerdict::no_rule);  // no IPv6 /0 published
+}
+
+namespace {
+
+struct Inputs {
+    std::map<uint16_t, InterfaceConfig> ifaces;
+    std::map<std::pair<uint16_t, Prefix>, Route> routes;
+    std::map<Prefix, InterfaceSet> fib, allow, deny;
+    std::vector<Roa> roas;
+    std::vector<Aspa> aspas;
+
+    RuleCompiler build(Asn local) const {
+        RuleCompiler c(local);
+        for (auto& [id, cfg] : ifaces) c.set_interface(cfg);
+        for (auto& [key, r] : routes) c.announce(key.first, r);
+        for (auto& [p, e] : fib) c.set_fib_route(p, e);
+        for (auto& [p, e] : allow) c.set_allow(p, e);
+        for (auto& [p, e] : deny) c.set_deny(p, e);
+        c.set_roas(roas);
+        c.set_aspas(aspas);
+        c.recompute();
+        return c;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("incremental compilation equals compiling from scratch", "[sav][rules][random]") {
+    std::mt19937_64 rng(GENERATE(11u, 12u, 13u, 14u));
+    const Asn local = 64500;
+    std::vector<Prefix> prefixes;
+    for (int i = 0; i < 40; ++i) prefixes.push_back(random_prefix(rng, i % 4 ? Family::v4 : Family::v6));
+    prefixes.push_back(pfx("0.0.0.0/0"));
+    auto some_asn = [&] { return Asn(64501 + rng() % 10); };
+    auto some_ifset = [&] {
+        InterfaceSet s;
+        for (int k = 0, n = int(rng() % 3); k < n; ++k) s.add(unsigned(rng() % 6));
+        return s;
+    };
+    Inputs in;
+    RuleCompiler live(local);
+    std::map<Prefix, SavRule> shadow;  // the live compiler's change stream, applied
+    const Mechanism mechs[] = {Mechanism::off, Mechanism::strict_urpf, Mechanism::loose_urpf,
+                               Mechanism::loose_urpf_with_default, Mechanism::feasible_path_urpf,
+                               Mechanism::efp_urpf_a, Mechanism::efp_urpf_b, Mechanism::bar_sav};
+    for (int step = 0; step < 300; ++step) {
+        switch (rng() % 10) {
+            case 0: {
+                InterfaceConfig cfg{uint16_t(rng() % 6), "if", Role(rng() % 3), mechs[rng() % std::size(mechs)],
+                                    rng() % 4 ? some_asn() : 0};
+                in.ifaces[cfg.id] = cfg;
+                live.set_interface(cfg);
+                break;
+            }
+            case 1:
+            case 2:
+            case 3: {
+                if (in.ifaces.empty()) break;
+                auto it = in.ifaces.begin();
+                std::advance(it, rng() % in.ifaces.size());
+                Route r;
+                r.prefix = prefixes[rng() % prefixes.size()];
+                std::vector<Asn> path;
+                for (int k = 0, n = 1 + int(rng() % 3); k < n; ++k) path.push_back(some_asn());
+                r.as_path.push_back({false, path});
+                if (rng() % 8 == 0) r.as_path.push_back({true, {some_asn(), some_asn()}});
+                in.routes[{it->first, r.prefix}] = r;
+                live.announce(it->first, r);
+                break;
+            }
+            case 4: {
+                if (in.routes.empty()) break;
+                auto it = in.routes.begin();
+                std::advance(it, rng() % in.routes.size());
+                live.withdraw(it->first.first, it->first.second);
+                in.routes.erase(it);
+                break;
+            }
+            case 5: {
+                const Prefix p = prefixes[rng() % prefixes.size()];
+                if (rng() % 3 == 0) {
+                    in.fib.erase(p);
+                    live.remove_fib_route(p);
+                } else {
+                    in.fib[p] = some_ifset();
+                    live.set_fib_route(p, in.fib[p]);
+                }
+                break;
+            }
+            case 6: {
+                in.roas.clear();
+                for (int k = 0, n = int(rng() % 12); k < n; ++k) {
+                    const Prefix p = prefixes[rng() % prefixes.size()];
+                    in.roas.push_back({p, p.len, some_asn()});
+                }
+                live.set_roas(in.roas);
+                break;
+            }
+            case 7: {
+                in.aspas.clear();
+                for (int k = 0, n = int(rng() % 8); k < n; ++k) {
+                    Aspa a{some_asn(), {}};
+                    for (int j = 0, m = int(rng() % 3); j < m; ++j) a.providers.push_back(rng() % 5 ? some_asn() : local);
+                    in.aspas.push_back(a);
+                }
+                live.set_aspas(in.aspas);
+                break;
+            }
+            case 8: {
+                const Prefix p = prefixes[rng() % prefixes.size()];
+                auto& list = rng() % 2 ? in.allow : in.deny;
+                const bool is_allow = &list == &in.allow;
+                if (rng() % 3 == 0) {
+                    list.erase(p);
+                    is_allow ? live.remove_allow(p) : live.remove_deny(p);
+                } else {
+                    list[p] = some_ifset();
+                    is_allow ? live.set_allow(p, list[p]) : live.set_deny(p, list[p]);
+                }
+                break;
+            }
+            case 9: {
+                if (in.ifaces.empty() || rng() % 3) break;
+                auto it = in.ifaces.begin();
+                std::advance(it, rng() % in.ifaces.size());
+                const uint16_t id = it->first;
+                live.remove_interface(id);
+                in.ifaces.erase(it);
+                for (auto r = in.routes.begin(); r != in.routes.end();)
+                    r = r->first.first == id ? in.routes.erase(r) : std::next(r);
+                break;
+            }
+        }
+        if (rng() % 4 != 0) continue;  // batch several changes per recompute
+        live.recompute();
+        for (auto& ch : live.take_changes()) {
+            if (ch.removed)
+                shadow.erase(ch.prefix);
+            else
+                shadow[ch.prefix] = {ch.prefix, ch.allowed, ch.no_rule};
+        }
+        const RuleCompiler fresh = in.build(local);
+        for (Family f : {Family::v4, Family::v6}) {
+            const auto want = fresh.rules(f);
+            const auto got = live.rules(f);
+            if (got.size() != want.size()) {
+                std::string diff;
+                for (auto& r : got) diff += "live: " + r.prefix.str() + " " + r.allowed.str() + "\n";
+                for (auto& r : want) diff += "fresh: " + r.prefix.str() + " " + r.allowed.str() + "\n";
+                FAIL("step " << step << ": rule lists differ\n" << diff);
+            }
+            for (size_t i = 0; i < want.size(); ++i) {
+                INFO("step " << step << " rule " << want[i].prefix.str());
+                REQUIRE(got[i].prefix == want[i].prefix);
+                for (auto& line : fresh.explain(want[i].prefix, 0)) UNSCOPED_INFO(line);
+                REQUIRE(got[i].allowed.str() == want[i].allowed.str());
+                REQUIRE(got[i].no_rule == want[i].no_rule);
+                REQUIRE(shadow.count(want[i].prefix));
+                REQUIRE(shadow[want[i].prefix] == got[i]);
+            }
+        }
+        size_t total = live.rules(Family::v4).size() + live.rules(Family::v6).size();
+        REQUIRE(shadow.size() == total);
+    }
+}
+
+TEST_CASE("a route update re-evaluates only the prefixes it touches", "[sav][rules][incremental]") {
+    RuleCompiler c(64500);
+    c.set_interface({1, "cust", Role::customer, Mechanism::efp_urpf_a, 64501});
+    c.set_interface({2, "prov", Role::provider, Mechanism::bar_sav, 64600});
+    for (int i = 0; i < 200; ++i)
+        c.announce(2, route(fmt::format("10.{}.{}.0/24", i / 200, i % 200).c_str(), {64600, Asn(65000 + i)}));
+    c.announce(1, route("172.16.0.0/16", {64501}));
+    c.recompute();
+    c.take_changes();
+    // A new more specific from the customer, same origin: itself only.
+    c.announce(1, route("172.16.5.0/24", {64501}));
+    CHECK(c.recompute() == 1);
+    // Withdraw it again: the /24 goes, nothing else is evaluated but its place.
+    c.withdraw(1, pfx("172.16.5.0/24"));
+    CHECK(c.recompute() <= 1);
+    auto ch = c.take_changes();
+    REQUIRE(ch.size() == 2);
+    CHECK(!ch[0].removed);
+    CHECK(ch[1].removed);
+}
