@@ -108,14 +108,22 @@ void RuleCompiler::drop_if_unused(const Prefix& p) {
     mark(p);  // its more specifics now inherit from further up
 }
 
+void RuleCompiler::mark(const Prefix& p) {
+    if (everything_dirty_) return;
+    dirty_.insert(p);
+    if (dirty_.size() > 4096 && dirty_.size() > nodes_.size() / 4) {
+        everything_dirty_ = true;
+        dirty_.clear();
+    }
+}
+
 void RuleCompiler::mark_origin(Asn a) {
     auto it = prefixes_of_origin_.find(a);
     if (it == prefixes_of_origin_.end()) return;
     for (const auto& [p, count] : it->second) mark(p);
 }
 
-void RuleCompiler::add_origin(const Prefix& p, Asn a, uint16_t iface) {
-    Node& n = node(p);
+void RuleCompiler::add_origin(Node& n, const Prefix& p, Asn a, uint16_t iface) {
     auto it = std::find_if(n.route_origins.begin(), n.route_origins.end(), [&](auto& e) { return e.first == a; });
     if (it == n.route_origins.end())
         n.route_origins.emplace_back(a, 1);
@@ -126,8 +134,7 @@ void RuleCompiler::add_origin(const Prefix& p, Asn a, uint16_t iface) {
     if (++origin_on_iface_[{a, iface}] == 1) as_facts_dirty_ = true;
 }
 
-void RuleCompiler::remove_origin(const Prefix& p, Asn a, uint16_t iface) {
-    Node& n = node(p);
+void RuleCompiler::remove_origin(Node& n, const Prefix& p, Asn a, uint16_t iface) {
     auto it = std::find_if(n.route_origins.begin(), n.route_origins.end(), [&](auto& e) { return e.first == a; });
     if (it != n.route_origins.end() && --it->second == 0) n.route_origins.erase(it);
     auto po = prefixes_of_origin_.find(a);
@@ -174,19 +181,23 @@ void RuleCompiler::announce(uint16_t iface, const Route& r) {
     if (!ifaces_.count(iface)) throw std::invalid_argument(fmt::format("SAV: route {} on unknown interface {}", r.prefix.str(), iface));
     const Prefix p = r.prefix.network();
     auto& rib = adj_rib_in_[iface];
-    if (rib.count(p)) withdraw(iface, p);
-    Route stored = r;
+    auto [slot, inserted] = rib.try_emplace(p);
+    if (!inserted) {
+        withdraw(iface, p);
+        slot = rib.try_emplace(p).first;
+    }
+    Route& stored = slot->second;
+    stored = r;
     stored.prefix = p;
     Node& n = node(p);
     n.received_on.add(iface);
-    if (auto o = stored.origin()) add_origin(p, *o, iface);
+    if (auto o = stored.origin()) add_origin(n, p, *o, iface);
     auto& path_asns = path_asns_of_iface_[iface];
     std::set<Asn> unique;
     for (const auto& seg : stored.as_path) unique.insert(seg.asns.begin(), seg.asns.end());
     const bool customer = ifaces_[iface].role == Role::customer;
     for (Asn a : unique)
         if (++path_asns[a] == 1 && customer) as_facts_dirty_ = true;  // the cone may grow
-    rib.emplace(p, std::move(stored));
     mark(p);
 }
 
@@ -199,7 +210,7 @@ void RuleCompiler::withdraw(uint16_t iface, const Prefix& prefix) {
     const Route& r = it->second;
     Node& n = node(p);
     n.received_on.remove(iface);
-    if (auto o = r.origin()) remove_origin(p, *o, iface);
+    if (auto o = r.origin()) remove_origin(n, p, *o, iface);
     std::set<Asn> unique;
     for (const auto& seg : r.as_path) unique.insert(seg.asns.begin(), seg.asns.end());
     auto& path_asns = path_asns_of_iface_[iface];
@@ -510,6 +521,10 @@ size_t RuleCompiler::recompute() {
     for (Family f : {Family::v4, Family::v6})
         if (nodes_.try_emplace(root_of(f)).second) mark(root_of(f));
     if (as_facts_dirty_) recompute_as_facts();
+    if (everything_dirty_) {
+        dirty_ = {root_of(Family::v4), root_of(Family::v6)};
+        everything_dirty_ = false;
+    }
     size_t evaluated = 0;
     std::optional<Prefix> last_subtree;
     for (const Prefix& d : dirty_) {

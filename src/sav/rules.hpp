@@ -252,10 +252,10 @@ private:
 
     Node& node(const Prefix& p);
     void drop_if_unused(const Prefix& p);
-    void mark(const Prefix& p) { dirty_.insert(p); }
+    void mark(const Prefix& p);
     void mark_origin(Asn a);
-    void add_origin(const Prefix& p, Asn a, uint16_t iface);
-    void remove_origin(const Prefix& p, Asn a, uint16_t iface);
+    void add_origin(Node& n, const Prefix& p, Asn a, uint16_t iface);
+    void remove_origin(Node& n, const Prefix& p, Asn a, uint16_t iface);
     void fold(const Prefix& p, const Node& n, Inherited& s) const;
     Inherited inherited_above(const Prefix& p) const;
     InterfaceSet evaluate(const Inherited& s) const;
@@ -282,6 +282,9 @@ private:
     std::unordered_map<Asn, AsFacts> facts_;
     std::map<uint16_t, std::set<Asn>> cones_;  // BAR-SAV customer interface -> cone
     std::set<Prefix> dirty_;
+    // Set when so much changed (a full load) that walking the whole tree is
+    // cheaper than remembering each prefix: recompute() then does everything.
+    bool everything_dirty_ = false;
     bool as_facts_dirty_ = false;
     std::vector<SavRuleChange> changes_;
 };

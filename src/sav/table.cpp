@@ -39,7 +39,9 @@ SavTable* SavTablePublisher::create_table() {
             c4.type = RTE_FIB_DIR24_8;
             c4.default_nh = kSavMissSet;
             c4.max_routes = int(sizes_.v4_max_routes);
-            c4.dir24_8.nh_sz = RTE_FIB_DIR24_8_2B;
+            // 2-byte next hops halve the first level, but the tbl8 index
+            // shares those 15 bits: more groups need 4-byte entries.
+            c4.dir24_8.nh_sz = sizes_.v4_tbl8s <= kSavMaxSets ? RTE_FIB_DIR24_8_2B : RTE_FIB_DIR24_8_4B;
             c4.dir24_8.num_tbl8 = sizes_.v4_tbl8s;
             t->v4[i] = rte_fib_create(n4.c_str(), socket_id_, &c4);
             if (!t->v4[i])
@@ -50,7 +52,7 @@ SavTable* SavTablePublisher::create_table() {
             c6.type = RTE_FIB6_TRIE;
             c6.default_nh = kSavMissSet;
             c6.max_routes = int(sizes_.v6_max_routes);
-            c6.trie.nh_sz = RTE_FIB6_TRIE_2B;
+            c6.trie.nh_sz = sizes_.v6_tbl8s <= kSavMaxSets ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
             c6.trie.num_tbl8 = sizes_.v6_tbl8s;
             t->v6[i] = rte_fib6_create(n6.c_str(), socket_id_, &c6);
             if (!t->v6[i])
@@ -175,8 +177,9 @@ int SavTablePublisher::apply(const std::vector<SavRuleChange>& changes) {
 size_t SavTablePublisher::memory_bytes() const {
     // DIR-24-8 first level 2^24 x 2 B + tbl8s of 256 x 2 B; the trie the same
     // for IPv6; rte_rib nodes (~64 B) per rule; two copies of each.
-    const size_t v4 = (size_t(1) << 24) * 2 + size_t(sizes_.v4_tbl8s) * 512 + size_t(sizes_.v4_max_routes) * 64;
-    const size_t v6 = (size_t(1) << 24) * 2 + size_t(sizes_.v6_tbl8s) * 512 + size_t(sizes_.v6_max_routes) * 96;
+    const size_t nh4 = sizes_.v4_tbl8s <= kSavMaxSets ? 2 : 4, nh6 = sizes_.v6_tbl8s <= kSavMaxSets ? 2 : 4;
+    const size_t v4 = (size_t(1) << 24) * nh4 + size_t(sizes_.v4_tbl8s) * 256 * nh4 + size_t(sizes_.v4_max_routes) * 64;
+    const size_t v6 = (size_t(1) << 24) * nh6 + size_t(sizes_.v6_tbl8s) * 256 * nh6 + size_t(sizes_.v6_max_routes) * 96;
     return 2 * (v4 + v6) + sizeof(SavSetEntry) * (kSavMaxSets + 1);
 }
 

@@ -44,8 +44,9 @@ struct alignas(64) SavSetEntry {
     uint32_t no_rule;
 };
 
-// Index 0 is the miss value of both LPMs: nobody allowed, no rule. rte_fib's
-// 2-byte next hops keep DIR-24-8's first level at 32 MB; they hold 15 bits.
+// Index 0 is the miss value of both LPMs: nobody allowed, no rule. Set ids
+// fit 15 bits so that 2-byte next hops (DIR-24-8's first level at 32 MB) can
+// be used whenever the tbl8 groups fit them too (see SavTableSizes).
 inline constexpr uint32_t kSavMissSet = 0;
 inline constexpr uint32_t kSavMaxSets = (1u << 15) - 1;
 
@@ -91,6 +92,9 @@ inline SavVerdict sav_check(const SavTable& t, const IpAddr& src, uint16_t ingre
 
 const char* to_string(SavVerdict v);
 
+// More than kSavMaxSets tbl8 groups in a family switches it to 4-byte next
+// hops (the group index shares the next-hop bits): a full IPv6 table needs
+// that, a full IPv4 one does not (few rules are longer than /24).
 struct SavTableSizes {
     uint32_t v4_max_routes = 1u << 16;
     uint32_t v4_tbl8s = 1u << 10;  // one per /24 holding longer rules
