@@ -23,6 +23,15 @@ Prefix root_of(Family f) {
     return p;
 }
 
+// Each AS of a path once (prepending repeats them).
+std::vector<Asn> unique_asns(const Route& r) {
+    std::vector<Asn> out;
+    for (const auto& seg : r.as_path) out.insert(out.end(), seg.asns.begin(), seg.asns.end());
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 std::string asn_list(const std::set<Asn>& s) {
     std::string out;
     for (Asn a : s) out += fmt::format("{}AS{}", out.empty() ? "" : " ", a);
@@ -193,8 +202,7 @@ void RuleCompiler::announce(uint16_t iface, const Route& r) {
     n.received_on.add(iface);
     if (auto o = stored.origin()) add_origin(n, p, *o, iface);
     auto& path_asns = path_asns_of_iface_[iface];
-    std::set<Asn> unique;
-    for (const auto& seg : stored.as_path) unique.insert(seg.asns.begin(), seg.asns.end());
+    const std::vector<Asn> unique = unique_asns(stored);
     const bool customer = ifaces_[iface].role == Role::customer;
     for (Asn a : unique)
         if (++path_asns[a] == 1 && customer) as_facts_dirty_ = true;  // the cone may grow
@@ -211,8 +219,7 @@ void RuleCompiler::withdraw(uint16_t iface, const Prefix& prefix) {
     Node& n = node(p);
     n.received_on.remove(iface);
     if (auto o = r.origin()) remove_origin(n, p, *o, iface);
-    std::set<Asn> unique;
-    for (const auto& seg : r.as_path) unique.insert(seg.asns.begin(), seg.asns.end());
+    const std::vector<Asn> unique = unique_asns(r);
     auto& path_asns = path_asns_of_iface_[iface];
     auto cfg = ifaces_.find(iface);
     const bool customer = cfg != ifaces_.end() && cfg->second.role == Role::customer;

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <array>
+#include <cstring>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -79,6 +80,18 @@ struct InterfaceSetHash {
     size_t operator()(const InterfaceSet& s) const {
         uint64_t h = 0x9e3779b97f4a7c15ull;
         for (uint64_t w : s.words) h = (h ^ w) * 0x100000001b3ull;
+        return size_t(h ^ (h >> 29));
+    }
+};
+
+struct PrefixHash {
+    size_t operator()(const Prefix& p) const {
+        uint64_t a, b;
+        std::memcpy(&a, p.addr.bytes.data(), 8);
+        std::memcpy(&b, p.addr.bytes.data() + 8, 8);
+        uint64_t h = (a * 0x9e3779b97f4a7c15ull) ^ (b + 0x632be59bd9b4e019ull + (uint64_t(p.len) << 8) + uint64_t(p.addr.family));
+        h ^= h >> 31;
+        h *= 0xbf58476d1ce4e5b9ull;
         return size_t(h ^ (h >> 29));
     }
 };
@@ -268,10 +281,12 @@ private:
     Asn local_asn_;
     std::map<uint16_t, InterfaceConfig> ifaces_;
     InterfaceSet customer_ifaces_, bar_customer_ifaces_;  // cached from ifaces_ for fold()
-    std::map<uint16_t, std::map<Prefix, Route>> adj_rib_in_;
+    // Hash maps where order does not matter: a full table is 10^6 entries and
+    // tree lookups there cost a cache miss per level.
+    std::map<uint16_t, std::unordered_map<Prefix, Route, PrefixHash>> adj_rib_in_;
     std::map<Prefix, Node> nodes_;
     // Origin AS -> prefixes that have it (routes or ROAs), with counts.
-    std::unordered_map<Asn, std::map<Prefix, uint32_t>> prefixes_of_origin_;
+    std::unordered_map<Asn, std::unordered_map<Prefix, uint32_t, PrefixHash>> prefixes_of_origin_;
     // (origin, interface) -> routes with that origin on that interface.
     std::map<std::pair<Asn, uint16_t>, uint32_t> origin_on_iface_;
     // Customer interface -> AS -> routes whose path holds the AS.

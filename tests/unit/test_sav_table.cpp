@@ -328,3 +328,49 @@ TEST_CASE("a route update re-evaluates only the prefixes it touches", "[sav][rul
     CHECK(!ch[0].removed);
     CHECK(ch[1].removed);
 }
+
+TEST_CASE("a bulk load (whole-tree recompute) equals the same inputs applied in small batches", "[sav][rules][random]") {
+    std::mt19937_64 rng(21);
+    const Asn local = 64500;
+    auto configure = [](RuleCompiler& c) {
+        c.set_interface({0, "prov", Role::provider, Mechanism::bar_sav, 64600});
+        c.set_interface({1, "peer", Role::lateral_peer, Mechanism::bar_sav, 64700});
+        c.set_interface({2, "cust", Role::customer, Mechanism::bar_sav, 64800});
+        c.set_interface({3, "cust-efp", Role::customer, Mechanism::efp_urpf_b, 64801});
+        c.set_interface({4, "strict", Role::customer, Mechanism::strict_urpf, 64802});
+    };
+    RuleCompiler bulk(local), batched(local);
+    configure(bulk);
+    configure(batched);
+    batched.recompute();
+    std::vector<Aspa> aspas = {{64800, {local}}, {64801, {local}}, {64802, {local}}, {local, {64600}}};
+    for (Asn a = 65000; a < 65100; ++a) aspas.push_back({a, {Asn(64800 + a % 3)}});
+    bulk.set_aspas(aspas);
+    batched.set_aspas(aspas);
+    std::vector<Roa> roas;
+    for (int i = 0; i < 8000; ++i) {
+        const Prefix p = random_prefix(rng, i % 5 ? Family::v4 : Family::v6);
+        const uint16_t iface = uint16_t(rng() % 5);
+        const Asn origin = Asn(65000 + rng() % 200);
+        Route r = route("0.0.0.0/0", {Asn(64600 + 100 * std::min<unsigned>(iface, 2) + (iface > 2 ? iface - 2 : 0)), origin});
+        r.prefix = p;
+        bulk.announce(iface, r);
+        batched.announce(iface, r);
+        bulk.set_fib_route(p, ifset({iface}));
+        batched.set_fib_route(p, ifset({iface}));
+        if (rng() % 3 == 0) roas.push_back({p, p.len, origin});
+        if (i % 100 == 99) batched.recompute();
+    }
+    bulk.set_roas(roas);
+    batched.set_roas(roas);
+    bulk.recompute();
+    batched.recompute();
+    for (Family f : {Family::v4, Family::v6}) {
+        const auto a = bulk.rules(f), b = batched.rules(f);
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            INFO(a[i].prefix.str());
+            REQUIRE(a[i] == b[i]);
+        }
+    }
+}
