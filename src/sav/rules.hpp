@@ -96,6 +96,25 @@ struct PrefixHash {
     }
 };
 
+// The same order as Prefix's operator<=> (family, address bytes, length),
+// with the address compared as two big-endian words instead of byte by byte:
+// the compiler's prefix tree is a std::map of a full table.
+struct PrefixLess {
+    static uint64_t word(const Prefix& p, int i) {
+        uint64_t w;
+        std::memcpy(&w, p.addr.bytes.data() + 8 * i, 8);
+        return __builtin_bswap64(w);
+    }
+    bool operator()(const Prefix& a, const Prefix& b) const {
+        if (a.addr.family != b.addr.family) return a.addr.family < b.addr.family;
+        const uint64_t a0 = word(a, 0), b0 = word(b, 0);
+        if (a0 != b0) return a0 < b0;
+        const uint64_t a1 = word(a, 1), b1 = word(b, 1);
+        if (a1 != b1) return a1 < b1;
+        return a.len < b.len;
+    }
+};
+
 enum class Role : uint8_t { customer, lateral_peer, provider };
 
 enum class Mechanism : uint8_t {
@@ -284,7 +303,7 @@ private:
     // Hash maps where order does not matter: a full table is 10^6 entries and
     // tree lookups there cost a cache miss per level.
     std::map<uint16_t, std::unordered_map<Prefix, Route, PrefixHash>> adj_rib_in_;
-    std::map<Prefix, Node> nodes_;
+    std::map<Prefix, Node, PrefixLess> nodes_;
     // Origin AS -> prefixes that have it (routes or ROAs), with counts.
     std::unordered_map<Asn, std::unordered_map<Prefix, uint32_t, PrefixHash>> prefixes_of_origin_;
     // (origin, interface) -> routes with that origin on that interface.
@@ -296,7 +315,7 @@ private:
     std::unordered_map<Asn, std::vector<Asn>> aspa_customers_;  // provider -> customers
     std::unordered_map<Asn, AsFacts> facts_;
     std::map<uint16_t, std::set<Asn>> cones_;  // BAR-SAV customer interface -> cone
-    std::set<Prefix> dirty_;
+    std::set<Prefix, PrefixLess> dirty_;
     // Set when so much changed (a full load) that walking the whole tree is
     // cheaper than remembering each prefix: recompute() then does everything.
     bool everything_dirty_ = false;
