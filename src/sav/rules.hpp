@@ -134,6 +134,11 @@ enum class Mechanism : uint8_t {
     // (indirect) provider of the origin; through a provider only if the
     // origin's providers (transitively) include an AS outside our cone. When an
     // AS on the way has no ASPA the path cannot be ruled out: allowed.
+    // Caveats: a customer that leaks provider routes to us puts their ASes
+    // into its cone (route-leak filtering, e.g. ASPA path verification, is
+    // BGP's job upstream of this compiler); a cone member that peers with a
+    // provider of ours is a valley-free path ASPA cannot show, and is refused
+    // on that provider interface (allow-list it).
     bar_sav,
 };
 
@@ -163,6 +168,9 @@ struct Route {
     friend bool operator==(const Route&, const Route&) = default;
 };
 
+// A validated ROA payload. For SAV the prefix says whose addresses these
+// are; maxLength only limits which announcements are valid, so a source in
+// a more specific is the ROA's as well (it inherits from the ROA's rule).
 struct Roa {
     Prefix prefix;
     uint8_t max_length = 0;
