@@ -258,16 +258,20 @@ int main(int argc, char** argv) {
         const size_t qsbr_size = rte_rcu_qsbr_get_memsize(1);
         auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("sav_scale_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
         if (!qsbr || rte_rcu_qsbr_init(qsbr, 1) != 0) throw std::runtime_error("cannot create the RCU state");
+        const size_t heap_before = dpdk_heap_bytes();
         {
             SavTablePublisher pub(qsbr, sizes, SOCKET_ID_ANY);
+            const size_t heap_one_table = dpdk_heap_bytes() - heap_before;
             std::vector<SavRule> all = v4;
             all.insert(all.end(), v6.begin(), v6.end());
             t = Clock::now();
             pub.publish_all(all);
             fmt::print("build table      {:8.2f} s  {} IPv4 + {} IPv6 rules, {} interface sets, tbl8 groups {} + {}\n",
                        seconds_since(t), v4.size(), v6.size(), pub.set_count(), sizes.v4_tbl8s, sizes.v6_tbl8s);
-            fmt::print("memory           table {:.0f} MB of DPDK heap (both copies), process {}\n",
-                       double(dpdk_heap_bytes()) / 1e6, process_memory());
+            fmt::print("memory           table {:.0f} MB of DPDK heap (both copies; sizes estimate {:.0f} MB), "
+                       "heap now {:.0f} MB, process {}\n",
+                       double(heap_one_table) / 1e6, double(pub.memory_bytes()) / 1e6,
+                       double(dpdk_heap_bytes() - heap_before) / 1e6, process_memory());
 
             // Incremental: a customer announces a new more specific; the
             // provider withdraws a route; a new ASPA puts an origin into a cone.

@@ -128,7 +128,8 @@ public:
     int apply(const std::vector<SavRuleChange>& changes);
 
     size_t set_count() const { return set_ids_.size() + 1; }
-    // DPDK memory held by the published table (both copies), from the sizes.
+    // DPDK memory of one table (both copies) estimated from the sizes; a
+    // lower bound (rte_rib node and mempool overheads are not counted).
     size_t memory_bytes() const;
 
 private:
