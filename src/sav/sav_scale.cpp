@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
             pub.publish_all(all);
             fmt::print("build table      {:8.2f} s  {} IPv4 + {} IPv6 rules, {} interface sets, tbl8 groups {} + {}\n",
                        seconds_since(t), v4.size(), v6.size(), pub.set_count(), sizes.v4_tbl8s, sizes.v6_tbl8s);
-            fmt::print("memory           table {:.0f} MB of DPDK heap (both copies; sizes estimate {:.0f} MB), "
+            fmt::print("memory           table {:.0f} MB of DPDK heap (both copies; as the publisher measured it: {:.0f} MB), "
                        "heap now {:.0f} MB, process {}\n",
                        double(heap_one_table) / 1e6, double(pub.memory_bytes()) / 1e6,
                        double(dpdk_heap_bytes() - heap_before) / 1e6, process_memory());

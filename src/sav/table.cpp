@@ -1,6 +1,7 @@
 #include "sav/table.hpp"
 
 #include <rte_errno.h>
+#include <rte_lcore.h>
 #include <rte_malloc.h>
 
 #include <stdexcept>
@@ -11,7 +12,17 @@ namespace rampart::sav {
 
 namespace {
 std::atomic<unsigned> instance_counter{0};
+
+// What the DPDK heaps of every socket hold.
+size_t dpdk_heap_in_use() {
+    size_t total = 0;
+    for (unsigned i = 0; i < rte_socket_count(); ++i) {
+        rte_malloc_socket_stats st{};
+        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) == 0) total += st.heap_allocsz_bytes;
+    }
+    return total;
 }
+}  // namespace
 
 const char* to_string(SavVerdict v) {
     switch (v) {
@@ -30,6 +41,10 @@ SavTablePublisher::SavTablePublisher(rte_rcu_qsbr* qsbr, const SavTableSizes& si
 SavTablePublisher::~SavTablePublisher() { destroy_table(table_.load()); }
 
 SavTable* SavTablePublisher::create_table() {
+    // Measured rather than computed: rte_rib nodes, mempool headers and the
+    // LPMs' own bookkeeping are not in any documented formula. The control
+    // core is the only one allocating here.
+    const size_t heap_before = dpdk_heap_in_use();
     auto* t = new SavTable;
     try {
         const unsigned gen = generation_++;
@@ -63,6 +78,7 @@ SavTable* SavTablePublisher::create_table() {
             rte_zmalloc_socket("rp_sav_sets", sizeof(SavSetEntry) * (kSavMaxSets + 1), 64, socket_id_));
         if (!t->sets) throw std::runtime_error("cannot allocate the SAV interface sets (EAL memory)");
         t->sets[kSavMissSet].no_rule = 1;  // a miss: nobody allowed, no rule
+        t->dpdk_bytes = dpdk_heap_in_use() - heap_before;
     } catch (...) {
         destroy_table(t);
         throw;
@@ -174,13 +190,5 @@ int SavTablePublisher::apply(const std::vector<SavRuleChange>& changes) {
     return rc;
 }
 
-size_t SavTablePublisher::memory_bytes() const {
-    // DIR-24-8 first level 2^24 x 2 B + tbl8s of 256 x 2 B; the trie the same
-    // for IPv6; rte_rib nodes (~64 B) per rule; two copies of each.
-    const size_t nh4 = sizes_.v4_tbl8s <= kSavMaxSets ? 2 : 4, nh6 = sizes_.v6_tbl8s <= kSavMaxSets ? 2 : 4;
-    const size_t v4 = (size_t(1) << 24) * nh4 + size_t(sizes_.v4_tbl8s) * 256 * nh4 + size_t(sizes_.v4_max_routes) * 64;
-    const size_t v6 = (size_t(1) << 24) * nh6 + size_t(sizes_.v6_tbl8s) * 256 * nh6 + size_t(sizes_.v6_max_routes) * 96;
-    return 2 * (v4 + v6) + sizeof(SavSetEntry) * (kSavMaxSets + 1);
-}
 
 }  // namespace rampart::sav

@@ -56,6 +56,7 @@ struct SavTable {
     rte_fib6* v6[2] = {nullptr, nullptr};
     std::atomic<uint32_t> active{0};  // which copy of both families the workers read
     SavSetEntry* sets = nullptr;      // kSavMaxSets + 1 entries
+    size_t dpdk_bytes = 0;            // DPDK heap it holds, measured when created
 };
 
 namespace detail {
@@ -128,9 +129,8 @@ public:
     int apply(const std::vector<SavRuleChange>& changes);
 
     size_t set_count() const { return set_ids_.size() + 1; }
-    // DPDK memory of one table (both copies) estimated from the sizes; a
-    // lower bound (rte_rib node and mempool overheads are not counted).
-    size_t memory_bytes() const;
+    // DPDK memory of the published table (both copies and the sets).
+    size_t memory_bytes() const { return current()->dpdk_bytes; }
 
 private:
     SavTable* create_table();
