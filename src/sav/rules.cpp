@@ -724,15 +724,24 @@ std::vector<std::string> RuleCompiler::explain(const Prefix& prefix, uint16_t if
                         source = "BGP";
                         for (auto& [a, count] : n.route_origins) origins.push_back(a);
                     }
+                    std::set<Asn> our_cone;
+                    for (const auto& [id, cone] : cones_) our_cone.insert(cone.begin(), cone.end());
                     for (Asn a : origins) {
-                        bool complete = true;
-                        auto up = a == local_asn_ ? std::set<Asn>{} : upward_closure(a, complete);
-                        out.push_back(fmt::format(
-                            "BAR-SAV: {} origin AS{} ({}); {}; providers reachable upward per ASPA: {}{}; {}", decider->first.str(),
-                            a, source, a == local_asn_ ? "our own AS" : "",
-                            asn_list(up), complete ? "" : " (incomplete: an AS on the way has no ASPA)",
-                            as_facts(a).block_ifaces.has(iface) ? "no valley-free path can bring it here: refused"
-                                                                : "a legitimate path through this neighbour exists or cannot be ruled out"));
+                        const char* whose = a == local_asn_       ? "is our own AS"
+                                            : our_cone.count(a) ? "is in our customer cone"
+                                                                : "is outside our customer cone";
+                        std::string path_facts;
+                        if (a != local_asn_ && our_cone.count(a)) {
+                            bool complete = true;
+                            const auto up = upward_closure(a, complete);
+                            path_facts = fmt::format("; its providers upward per ASPA: {}{}", asn_list(up),
+                                                     complete ? "" : " (incomplete: an AS on the way has no ASPA)");
+                        }
+                        out.push_back(fmt::format("BAR-SAV: {} origin AS{} ({}) {}{}: {}", decider->first.str(), a, source, whose,
+                                                  path_facts,
+                                                  as_facts(a).block_ifaces.has(iface)
+                                                      ? "no valley-free path brings it in through this neighbour"
+                                                      : "a path through this neighbour exists or cannot be ruled out"));
                     }
                 }
             }
