@@ -140,7 +140,7 @@ void RuleCompiler::add_origin(Node& n, const Prefix& p, Asn a, uint16_t iface) {
         ++it->second;
     ++prefixes_of_origin_[a][p];
     // A new (origin, interface) pair changes EFP-A's per-AS interface list.
-    if (++origin_on_iface_[{a, iface}] == 1) as_facts_dirty_ = true;
+    if (++origin_on_iface_[{a, iface}] == 1) pending_origins_.insert(a);
 }
 
 void RuleCompiler::remove_origin(Node& n, const Prefix& p, Asn a, uint16_t iface) {
@@ -155,7 +155,7 @@ void RuleCompiler::remove_origin(Node& n, const Prefix& p, Asn a, uint16_t iface
     auto oi = origin_on_iface_.find({a, iface});
     if (oi != origin_on_iface_.end() && --oi->second == 0) {
         origin_on_iface_.erase(oi);
-        as_facts_dirty_ = true;
+        pending_origins_.insert(a);
     }
 }
 
@@ -167,7 +167,7 @@ void RuleCompiler::set_interface(const InterfaceConfig& cfg) {
     // A role or mechanism change alters every rule's bit for this interface.
     mark(root_of(Family::v4));
     mark(root_of(Family::v6));
-    as_facts_dirty_ = true;
+    cones_dirty_ = true;
 }
 
 void RuleCompiler::remove_interface(uint16_t id) {
@@ -183,7 +183,7 @@ void RuleCompiler::remove_interface(uint16_t id) {
     path_asns_of_iface_.erase(id);
     mark(root_of(Family::v4));
     mark(root_of(Family::v6));
-    as_facts_dirty_ = true;
+    cones_dirty_ = true;
 }
 
 void RuleCompiler::announce(uint16_t iface, const Route& r) {
@@ -205,7 +205,7 @@ void RuleCompiler::announce(uint16_t iface, const Route& r) {
     const std::vector<Asn> unique = unique_asns(stored);
     const bool customer = ifaces_[iface].role == Role::customer;
     for (Asn a : unique)
-        if (++path_asns[a] == 1 && customer) as_facts_dirty_ = true;  // the cone may grow
+        if (++path_asns[a] == 1 && customer) cones_dirty_ = true;  // the cone may grow
     mark(p);
 }
 
@@ -227,7 +227,7 @@ void RuleCompiler::withdraw(uint16_t iface, const Prefix& prefix) {
         auto pa = path_asns.find(a);
         if (pa != path_asns.end() && --pa->second == 0) {
             path_asns.erase(pa);
-            if (customer) as_facts_dirty_ = true;
+            if (customer) cones_dirty_ = true;
         }
     }
     rib->second.erase(it);
@@ -280,7 +280,8 @@ void RuleCompiler::set_roas(std::vector<Roa> roas) {
         mark(r.prefix);
     }
     // An origin that appears or disappears may need AS facts (BAR-SAV blocking).
-    if (!gone.empty() || !added.empty()) as_facts_dirty_ = true;
+    for (const Roa& r : gone) pending_origins_.insert(r.origin);
+    for (const Roa& r : added) pending_origins_.insert(r.origin);
     roas_ = std::move(roas);
 }
 
@@ -295,7 +296,7 @@ void RuleCompiler::set_aspas(std::vector<Aspa> aspas) {
                 aspa_customers_[p].push_back(a.customer);
             }
     }
-    as_facts_dirty_ = true;  // recompute_as_facts marks the origins whose facts changed
+    cones_dirty_ = true;  // recompute_as_facts marks the origins whose facts changed
 }
 
 void RuleCompiler::set_allow(const Prefix& prefix, const InterfaceSet& ifaces) {
@@ -372,12 +373,12 @@ std::set<Asn> RuleCompiler::upward_closure(Asn a, bool& complete) const {
     return seen;
 }
 
-void RuleCompiler::recompute_as_facts() {
+void RuleCompiler::recompute_cones() {
     // Customer cones (draft-ietf-sidrops-bar-sav): the neighbour, every AS in
     // the AS paths it sent us, and, recursively, every AS whose ASPA names a
     // member as provider.
     cones_.clear();
-    std::set<Asn> our_cone;
+    our_cone_.clear();
     for (const auto& [id, cfg] : ifaces_) {
         if (cfg.role != Role::customer) continue;
         std::set<Asn> cone;
@@ -394,44 +395,63 @@ void RuleCompiler::recompute_as_facts() {
             if (auto c = aspa_customers_.find(x); c != aspa_customers_.end())
                 for (Asn cust : c->second) seed(cust);
         }
-        our_cone.insert(cone.begin(), cone.end());
+        our_cone_.insert(cone.begin(), cone.end());
         cones_[id] = std::move(cone);
     }
-    const InterfaceSet bar_customers = bar_interfaces(true);
-    const InterfaceSet bar_upstreams = bar_interfaces(false);
+}
 
-    std::unordered_map<Asn, AsFacts> fresh;
-    for (const auto& [a, prefixes] : prefixes_of_origin_) {
-        AsFacts f;
-        for (const auto& [id, cfg] : ifaces_) {
-            if (cfg.role == Role::customer && origin_on_iface_.count({a, id})) f.efp_a_ifaces.add(id);
-            if (bar_customers.has(id) && cones_[id].count(a)) f.cone_ifaces.add(id);
-        }
-        const bool ours = a == local_asn_;
-        if (!bar_upstreams.empty() && (ours || our_cone.count(a))) {
-            bool complete = true;
-            const std::set<Asn> up = ours ? std::set<Asn>{} : upward_closure(a, complete);
-            bool all_inside = true;
-            for (Asn x : up)
-                if (x != local_asn_ && !our_cone.count(x)) all_inside = false;
-            for (const auto& [id, cfg] : ifaces_) {
-                if (!bar_upstreams.has(id) || !complete) continue;
-                if (cfg.role == Role::provider && all_inside) f.block_ifaces.add(id);
-                if (cfg.role == Role::lateral_peer && cfg.neighbor_asn != 0 && !up.count(cfg.neighbor_asn))
-                    f.block_ifaces.add(id);
-            }
-        }
-        if (f != AsFacts{}) fresh.emplace(a, f);
+RuleCompiler::AsFacts RuleCompiler::compute_facts(Asn a) const {
+    AsFacts f;
+    for (const auto& [id, cfg] : ifaces_) {
+        if (cfg.role == Role::customer && origin_on_iface_.count({a, id})) f.efp_a_ifaces.add(id);
+        if (bar_customer_ifaces_.has(id))
+            if (auto cone = cones_.find(id); cone != cones_.end() && cone->second.count(a)) f.cone_ifaces.add(id);
     }
-    // Only origins whose facts changed touch their prefixes.
-    for (const auto& [a, f] : fresh) {
-        auto old = facts_.find(a);
-        if (old == facts_.end() || !(old->second == f)) mark_origin(a);
+    const InterfaceSet bar_upstreams = bar_interfaces(false);
+    const bool ours = a == local_asn_;
+    if (bar_upstreams.empty() || !(ours || our_cone_.count(a))) return f;
+    bool complete = true;
+    const std::set<Asn> up = ours ? std::set<Asn>{} : upward_closure(a, complete);
+    if (!complete) return f;  // an AS on the way has no ASPA: any path is possible
+    bool all_inside = true;
+    for (Asn x : up)
+        if (x != local_asn_ && !our_cone_.count(x)) all_inside = false;
+    for (const auto& [id, cfg] : ifaces_) {
+        if (!bar_upstreams.has(id)) continue;
+        if (cfg.role == Role::provider && all_inside) f.block_ifaces.add(id);
+        if (cfg.role == Role::lateral_peer && cfg.neighbor_asn != 0 && !up.count(cfg.neighbor_asn)) f.block_ifaces.add(id);
     }
-    for (const auto& [a, f] : facts_)
-        if (!fresh.count(a)) mark_origin(a);
-    facts_ = std::move(fresh);
-    as_facts_dirty_ = false;
+    return f;
+}
+
+void RuleCompiler::refresh_facts(Asn a) {
+    const AsFacts f = prefixes_of_origin_.count(a) ? compute_facts(a) : AsFacts{};
+    auto old = facts_.find(a);
+    const AsFacts before = old == facts_.end() ? AsFacts{} : old->second;
+    if (f == before) return;
+    if (f == AsFacts{})
+        facts_.erase(a);
+    else
+        facts_[a] = f;
+    mark_origin(a);  // only origins whose facts changed touch their prefixes
+}
+
+void RuleCompiler::recompute_as_facts() {
+    if (cones_dirty_) {
+        // Cones or interfaces changed: every origin may be affected.
+        recompute_cones();
+        std::vector<Asn> all;
+        all.reserve(prefixes_of_origin_.size() + facts_.size());
+        for (const auto& [a, prefixes] : prefixes_of_origin_) all.push_back(a);
+        for (const auto& [a, f] : facts_)
+            if (!prefixes_of_origin_.count(a)) all.push_back(a);
+        for (Asn a : all) refresh_facts(a);
+        cones_dirty_ = false;
+    } else {
+        // Only some origins gained or lost a route or ROA: just those.
+        for (Asn a : pending_origins_) refresh_facts(a);
+    }
+    pending_origins_.clear();
 }
 
 RuleCompiler::AsFacts RuleCompiler::as_facts(Asn a) const {
@@ -527,7 +547,7 @@ size_t RuleCompiler::recompute() {
     // The /0 rules always exist: they answer for sources nothing mentions.
     for (Family f : {Family::v4, Family::v6})
         if (nodes_.try_emplace(root_of(f)).second) mark(root_of(f));
-    if (as_facts_dirty_) recompute_as_facts();
+    if (cones_dirty_ || !pending_origins_.empty()) recompute_as_facts();
     if (everything_dirty_) {
         dirty_ = {root_of(Family::v4), root_of(Family::v6)};
         everything_dirty_ = false;

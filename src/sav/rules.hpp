@@ -300,6 +300,9 @@ private:
     Inherited inherited_above(const Prefix& p) const;
     InterfaceSet evaluate(const Inherited& s) const;
     void recompute_as_facts();
+    void recompute_cones();
+    AsFacts compute_facts(Asn a) const;
+    void refresh_facts(Asn a);
     AsFacts as_facts(Asn a) const;
     std::set<Asn> upward_closure(Asn a, bool& complete) const;
     InterfaceSet bar_interfaces(bool customer_side) const;
@@ -327,7 +330,12 @@ private:
     // Set when so much changed (a full load) that walking the whole tree is
     // cheaper than remembering each prefix: recompute() then does everything.
     bool everything_dirty_ = false;
-    bool as_facts_dirty_ = false;
+    // Cones (ASPA, customer AS paths, interfaces) changed: all AS facts are
+    // recomputed. Otherwise only the origins that gained or lost a route on
+    // an interface or a ROA are (pending_origins_).
+    bool cones_dirty_ = false;
+    std::unordered_set<Asn> pending_origins_;
+    std::set<Asn> our_cone_;  // union of the customer cones
     std::vector<SavRuleChange> changes_;
 };
 

@@ -173,7 +173,7 @@ struct Inputs {
 }  // namespace
 
 TEST_CASE("incremental compilation equals compiling from scratch", "[sav][rules][random]") {
-    std::mt19937_64 rng(GENERATE(11u, 12u, 13u, 14u));
+    std::mt19937_64 rng(GENERATE(11u, 12u, 13u, 14u, 15u, 16u, 17u, 18u, 19u, 20u));
     const Asn local = 64500;
     std::vector<Prefix> prefixes;
     for (int i = 0; i < 40; ++i) prefixes.push_back(random_prefix(rng, i % 4 ? Family::v4 : Family::v6));
