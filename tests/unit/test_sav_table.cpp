@@ -426,3 +426,34 @@ TEST_CASE("a worker reading during incremental applies and full rebuilds sees wh
     CHECK(reads.load() > 0);
     CHECK(bad.load() == 0);
 }
+
+TEST_CASE("a table that runs out of room keeps serving the rules it had", "[sav][table]") {
+    Qsbr qsbr;
+    SavTableSizes tiny;
+    tiny.v4_max_routes = 16;
+    tiny.v6_max_routes = 16;
+    SavTablePublisher pub(qsbr.v, tiny, SOCKET_ID_ANY);
+    pub.publish_all({{pfx("0.0.0.0/0"), {}, true}, {pfx("192.0.2.0/24"), ifset({1}), false}});
+
+    // A full rebuild that does not fit throws; the old table stays.
+    std::vector<SavRule> too_many;
+    for (unsigned i = 0; i < 100; ++i) too_many.push_back({pfx(fmt::format("10.{}.0.0/16", i).c_str()), ifset({2}), false});
+    CHECK_THROWS_WITH(pub.publish_all(too_many), Catch::Contains("SAV table: cannot add"));
+    CHECK(sav_check(*pub.current(), addr("192.0.2.1"), 1) == SavVerdict::allowed);
+
+    // An incremental update that does not fit fails before the flip: the
+    // workers keep the complete old rules; further applies are refused
+    // until a rebuild.
+    std::vector<SavRuleChange> changes;
+    for (auto& r : too_many) changes.push_back({r.prefix, false, r.allowed, false});
+    const int rc = pub.apply(changes);
+    CHECK(rc < 0);
+    CHECK(sav_check(*pub.current(), addr("192.0.2.1"), 1) == SavVerdict::allowed);
+    CHECK(sav_check(*pub.current(), addr("10.0.0.1"), 2) == SavVerdict::no_rule);
+    CHECK(pub.apply({{pfx("198.51.100.0/24"), false, ifset({3}), false}}) == -EAGAIN);
+    pub.publish_all({{pfx("0.0.0.0/0"), {}, true}, {pfx("192.0.2.0/24"), ifset({4}), false}});
+    CHECK(pub.apply({{pfx("198.51.100.0/24"), false, ifset({3}), false}}) == 0);
+    CHECK(sav_check(*pub.current(), addr("198.51.100.9"), 3) == SavVerdict::allowed);
+    CHECK(sav_check(*pub.current(), addr("192.0.2.1"), 4) == SavVerdict::allowed);
+    CHECK(sav_check(*pub.current(), addr("192.0.2.1"), 1) == SavVerdict::wrong_interface);
+}
