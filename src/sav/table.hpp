@@ -92,6 +92,32 @@ inline SavVerdict sav_check(const SavTable& t, const IpAddr& src, uint16_t ingre
     return src.is_v4() ? sav_check4(t, src.v4_host(), ingress) : sav_check6(t, src.bytes.data(), ingress);
 }
 
+// A burst at once (the worker's usual unit): one read of `active`, one bulk
+// LPM lookup per kSavMaxBurst sources, then the bit tests. `src_host_order`
+// is mutable storage because rte_fib's bulk lookup takes it so.
+inline constexpr unsigned kSavMaxBurst = 64;
+inline void sav_check4_bulk(const SavTable& t, uint32_t* src_host_order, const uint16_t* ingress, SavVerdict* out,
+                            unsigned n) noexcept {
+    const uint32_t copy = t.active.load(std::memory_order_acquire);
+    uint64_t sets[kSavMaxBurst];
+    for (unsigned at = 0; at < n; at += kSavMaxBurst) {
+        const unsigned k = n - at < kSavMaxBurst ? n - at : kSavMaxBurst;
+        rte_fib_lookup_bulk(t.v4[copy], src_host_order + at, sets, int(k));
+        for (unsigned i = 0; i < k; ++i) out[at + i] = detail::verdict_of(t.sets[sets[i] & kSavMaxSets], ingress[at + i]);
+    }
+}
+
+inline void sav_check6_bulk(const SavTable& t, uint8_t (*src)[RTE_FIB6_IPV6_ADDR_SIZE], const uint16_t* ingress,
+                            SavVerdict* out, unsigned n) noexcept {
+    const uint32_t copy = t.active.load(std::memory_order_acquire);
+    uint64_t sets[kSavMaxBurst];
+    for (unsigned at = 0; at < n; at += kSavMaxBurst) {
+        const unsigned k = n - at < kSavMaxBurst ? n - at : kSavMaxBurst;
+        rte_fib6_lookup_bulk(t.v6[copy], src + at, sets, int(k));
+        for (unsigned i = 0; i < k; ++i) out[at + i] = detail::verdict_of(t.sets[sets[i] & kSavMaxSets], ingress[at + i]);
+    }
+}
+
 const char* to_string(SavVerdict v);
 
 // More than kSavMaxSets tbl8 groups in a family switches it to 4-byte next

@@ -103,6 +103,28 @@ TEST_CASE("SAV table agrees with a linear longest-prefix scan", "[sav][table][ra
     };
     check_many(20000);
 
+    // The burst variants agree with the single lookups.
+    for (int burst = 0; burst < 200; ++burst) {
+        constexpr unsigned kMax = 2 * kSavMaxBurst + 7;  // more than one bulk lookup
+        uint32_t v4[kMax];
+        uint8_t v6[kMax][16];
+        uint16_t ingress[kMax];
+        SavVerdict out4[kMax], out6[kMax];
+        const unsigned n = 1 + unsigned(rng() % kMax);
+        for (unsigned i = 0; i < n; ++i) {
+            v4[i] = random_addr(rng, Family::v4).v4_host();
+            const IpAddr a6 = random_addr(rng, Family::v6);
+            std::memcpy(v6[i], a6.bytes.data(), 16);
+            ingress[i] = uint16_t(rng() % 256);
+        }
+        sav_check4_bulk(*pub.current(), v4, ingress, out4, n);
+        sav_check6_bulk(*pub.current(), v6, ingress, out6, n);
+        for (unsigned i = 0; i < n; ++i) {
+            REQUIRE(out4[i] == sav_check4(*pub.current(), v4[i], ingress[i]));
+            REQUIRE(out6[i] == sav_check6(*pub.current(), v6[i], ingress[i]));
+        }
+    }
+
     // Incremental: add, replace and remove rules through apply().
     for (int round = 0; round < 20; ++round) {
         std::vector<SavRuleChange> changes;
