@@ -53,13 +53,13 @@ fi
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-if NINJA_TARGETS="tests/unit/unit-tests tests/pipeline/pipeline-tests" \
+if NINJA_TARGETS="tests/unit/unit-tests tests/unit/sav-tests tests/pipeline/pipeline-tests" \
     build_or_count "asan+ubsan" "$top/scripts/build.sh" build-asan --buildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false; then
     run_meson_tests "asan+ubsan: unit, pipeline" build-asan --suite unit --suite pipeline
 fi
 
-if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink tests/fuzz/fuzz_esp" \
+if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink tests/fuzz/fuzz_esp tests/fuzz/fuzz_ike tests/fuzz/fuzz_mrt tests/fuzz/fuzz_rpki_json" \
     build_or_count "fuzz (clang, libFuzzer)" "$top/scripts/build.sh" build-fuzz --buildtype=debugoptimized \
     -Dfuzz=true -Dtests=false -Db_sanitize=address -Db_lundef=false -Dfuzz_seconds="${RAMPART_FUZZ_SECONDS:-20}"; then
     ASAN_OPTIONS="detect_leaks=0" run_meson_tests "fuzz: bounded libFuzzer runs" build-fuzz --suite fuzz
