@@ -5,6 +5,7 @@
 #include "crypto/esp_crypto.hpp"
 
 #include <catch2/catch.hpp>
+#include "tests/support/hex.hpp"
 
 #include <array>
 #include <cmath>
@@ -22,33 +23,11 @@
 using namespace rampart::crypto;
 using Bytes = std::vector<uint8_t>;
 
+using rampart::testing::ascii;
+using rampart::testing::cat;
+using rampart::testing::hex;
+
 namespace {
-
-Bytes hex(std::string_view s) {
-    Bytes out;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;  // spaces and line breaks as in the RFC text
-        if (hi < 0) hi = v;
-        else {
-            out.push_back(uint8_t(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    REQUIRE(hi < 0);
-    return out;
-}
-
-Bytes ascii(std::string_view s) { return Bytes(s.begin(), s.end()); }
-
-Bytes cat(Bytes a, const Bytes& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
 
 Bytes repeat(uint8_t b, size_t n) { return Bytes(n, b); }
 

@@ -6,32 +6,18 @@
 #include "slowpath/ike/message.hpp"
 
 #include <catch2/catch.hpp>
+#include "tests/support/hex.hpp"
 
 #include <string>
 
 using namespace rampart;
 using namespace rampart::ike;
 
-namespace {
+using rampart::testing::ascii;
+using rampart::testing::cat;
+using rampart::testing::hex;
 
-Bytes hex(std::string_view s) {
-    Bytes out;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;
-        if (hi < 0) hi = v;
-        else {
-            out.push_back(uint8_t(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    REQUIRE(hi < 0);
-    return out;
-}
+namespace {
 
 Bytes filled(size_t n, uint8_t seed) {
     Bytes b(n);

@@ -7,6 +7,7 @@
 #include "slowpath/ike/crypto.hpp"
 
 #include <catch2/catch.hpp>
+#include "tests/support/hex.hpp"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -16,28 +17,12 @@
 using namespace rampart;
 using namespace rampart::ike;
 
+using rampart::testing::ascii;
+using rampart::testing::cat;
+using rampart::testing::hex;
+
 namespace {
 
-Bytes hex(std::string_view s) {
-    Bytes out;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;
-        if (hi < 0) hi = v;
-        else {
-            out.push_back(uint8_t(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    REQUIRE(hi < 0);
-    return out;
-}
-
-Bytes ascii(std::string_view s) { return Bytes(s.begin(), s.end()); }
 Bytes bytes(const Secret& s) { return Bytes(s.begin(), s.end()); }
 Bytes cat(Bytes a, std::span<const uint8_t> b) {
     a.insert(a.end(), b.begin(), b.end());
