@@ -105,6 +105,16 @@ const IpsecSa* ForwardingTables::inbound_sa(uint32_t spi) const {
     return rte_hash_lookup_data(sad_, &spi, &data) >= 0 ? static_cast<const IpsecSa*>(data) : nullptr;
 }
 
+void ForwardingTables::inbound_sas(const uint32_t* spis, unsigned n, const IpsecSa** out) const {
+    const void* keys[RTE_HASH_LOOKUP_BULK_MAX];
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    uint64_t hits = 0;
+    n = std::min(n, unsigned(RTE_HASH_LOOKUP_BULK_MAX));
+    for (unsigned i = 0; i < n; ++i) keys[i] = &spis[i];
+    if (n == 0 || rte_hash_lookup_bulk_data(sad_, keys, n, &hits, data) < 0) hits = 0;
+    for (unsigned i = 0; i < n; ++i) out[i] = (hits >> i) & 1 ? static_cast<const IpsecSa*>(data[i]) : nullptr;
+}
+
 int ForwardingTables::add_inbound_sa(const IpsecSa* sa) {
     void* old;
     if (rte_hash_lookup_data(sad_, &sa->spi, &old) >= 0) return -EEXIST;

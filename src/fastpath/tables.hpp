@@ -178,6 +178,10 @@ public:
     bool nat_traversal_inbound() const { return nat_traversal_inbound_.load(std::memory_order_relaxed); }
     // IPsec: the inbound SA of an SPI, the SPD of a VRF (null: none configured).
     const IpsecSa* inbound_sa(uint32_t spi) const;
+    // Up to 64 SPIs at once (rte_hash's bulk lookup overlaps the bucket misses); misses are null.
+    void inbound_sas(const uint32_t* spis, unsigned n, const IpsecSa** out) const;
+    bool any_inbound_sa() const { return any_inbound_sa_.load(std::memory_order_relaxed); }
+    void set_any_inbound_sa(bool on) { any_inbound_sa_.store(on, std::memory_order_relaxed); }
     const SpdTable* spd(uint16_t vrf) const {
         return vrf < kMaxVrfs ? spds_[vrf].load(std::memory_order_acquire) : nullptr;
     }
@@ -277,6 +281,7 @@ private:
     std::atomic<uint32_t> label_lo_{16}, label_hi_{kLabelSpace - 1};
     std::atomic<bool> ttl_pipe_{false};
     std::atomic<bool> nat_traversal_inbound_{false};
+    std::atomic<bool> any_inbound_sa_{false};
 
     rte_hash* sad_ = nullptr;  // inbound SPI -> const IpsecSa*
     std::atomic<const SpdTable*> spds_[kMaxVrfs]{};

@@ -177,8 +177,63 @@ void Worker::request_resolve(uint16_t ifindex, const IpAddr& nh) noexcept {
     }
 }
 
+namespace {
+
+// The SPI of an untagged frame carrying ESP (or ESP in UDP 4500) as its first
+// fragment, read without validation (esp_input validates): false if not ESP.
+bool peek_spi(const rte_mbuf* m, uint32_t& spi) {
+    const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
+    const unsigned len = m->data_len;
+    if (len < 14 + 40 + 16) return false;
+    unsigned l4;
+    uint8_t proto;
+    if (p[12] == 0x08 && p[13] == 0x00) {
+        if ((p[14 + 6] & 0x3f) | p[14 + 7]) return false;  // fragment
+        l4 = 14 + (p[14] & 0xf) * 4u;
+        proto = p[14 + 9];
+    } else if (p[12] == 0x86 && p[13] == 0xdd) {
+        l4 = 14 + 40;
+        proto = p[14 + 6];
+    } else {
+        return false;
+    }
+    if (proto == 17 && len >= l4 + 12 && p[l4 + 2] == (kNatTraversalPort >> 8) && p[l4 + 3] == (kNatTraversalPort & 0xff))
+        l4 += 8;
+    else if (proto != 50)
+        return false;
+    if (len < l4 + 4) return false;
+    uint32_t be;
+    std::memcpy(&be, p + l4, 4);
+    spi = rte_be_to_cpu_32(be);
+    return spi != 0;  // 0: a NAT-T non-ESP marker (IKE)
+}
+
+}  // namespace
+
+// With many SAs each ESP packet's SA, counters and keys are cold: look the
+// burst's SPIs up together and start loading what esp_input will read.
+void Worker::prefetch_inbound_sas(rte_mbuf** pkts, unsigned n) noexcept {
+    uint32_t spis[kBurst];
+    unsigned k = 0;
+    for (unsigned i = 0; i < n && i < kBurst; ++i)
+        if (peek_spi(pkts[i], spis[k])) ++k;
+    if (k < 2) return;  // one SA: nothing to overlap
+    const IpsecSa* sas[kBurst];
+    tables_.inbound_sas(spis, k, sas);
+    for (unsigned i = 0; i < k; ++i)
+        if (sas[i])
+            for (unsigned off = 0; off < sizeof(IpsecSa); off += RTE_CACHE_LINE_SIZE)
+                rte_prefetch0(reinterpret_cast<const uint8_t*>(sas[i]) + off);
+    for (unsigned i = 0; i < k; ++i) {
+        if (!sas[i]) continue;
+        rte_prefetch0(&sa_counters_[sas[i]->counter % kMaxSas]);
+        sas[i]->crypto->prefetch();
+    }
+}
+
 void Worker::process_rx(unsigned port_index, rte_mbuf** pkts, unsigned n) noexcept {
     const uint16_t port_id = cfg_.ports[port_index].port_id;
+    if (tables_.any_inbound_sa()) prefetch_inbound_sas(pkts, n);
     constexpr unsigned kPrefetchAhead = 4;
     for (unsigned i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (unsigned i = 0; i < n; ++i) {

@@ -209,9 +209,13 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         if (std::find(vrfs.begin(), vrfs.end(), vrf) == vrfs.end()) tables_.set_spd(vrf, nullptr);
     spd_vrfs_ = vrfs;
 
-    bool nat_traversal_inbound = false;
-    for (auto& [name, live] : next) nat_traversal_inbound |= live.sa->inbound && live.sa->nat_traversal_port != 0;
+    bool nat_traversal_inbound = false, any_inbound = false;
+    for (auto& [name, live] : next) {
+        nat_traversal_inbound |= live.sa->inbound && live.sa->nat_traversal_port != 0;
+        any_inbound |= live.sa->inbound;
+    }
     tables_.set_nat_traversal_inbound(nat_traversal_inbound);
+    tables_.set_any_inbound_sa(any_inbound);
 
     // 4. Nothing points at the old SAs any more: retire them after a grace period.
     for (auto& [name, live] : live_) retire(live);
