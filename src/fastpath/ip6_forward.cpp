@@ -7,6 +7,7 @@
 #include "crypto/esp_packet.hpp"
 #include "fastpath/egress.hpp"
 #include "fastpath/hash.hpp"
+#include "fastpath/ip6_ext.hpp"
 #include "fastpath/punt.hpp"
 #include "fastpath/worker.hpp"
 
@@ -16,7 +17,6 @@ namespace {
 
 constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6PacketTooBig = 2, kIcmp6TimeExceeded = 3;
 constexpr uint8_t kCodeNoRoute = 0, kCodeBeyondScope = 2, kCodeAddressUnreachable = 3;
-constexpr unsigned kMaxExtensionHeaders = 8;
 
 bool is_unspecified(const uint8_t* a) {
     static constexpr uint8_t zero[16] = {};
@@ -28,36 +28,14 @@ bool is_loopback(const uint8_t* a) {
 }
 bool is_link_local(const uint8_t* a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
 
-enum class ExtWalk { ok, truncated, too_long, routing_type0 };
-
-// Walks the extension-header chain to the upper-layer header (RFC 8200 §4).
+// The chain as forwarding uses it.
 ExtWalk walk_extensions(const rte_mbuf* m, unsigned l3_off, uint8_t& proto, unsigned& l4_off, bool& fragment) {
-    proto = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, l3_off)->proto;
-    unsigned off = l3_off + sizeof(rte_ipv6_hdr);
-    fragment = false;
-    for (unsigned n = 0;; ++n) {
-        if (proto != IPPROTO_HOPOPTS && proto != IPPROTO_ROUTING && proto != IPPROTO_DSTOPTS &&
-            proto != IPPROTO_FRAGMENT && proto != IPPROTO_AH)
-            break;
-        if (n == kMaxExtensionHeaders) return ExtWalk::too_long;
-        if (off + 8 > m->data_len) return ExtWalk::truncated;
-        const uint8_t* h = rte_pktmbuf_mtod_offset(m, const uint8_t*, off);
-        unsigned len;
-        if (proto == IPPROTO_FRAGMENT) {
-            len = 8;
-            fragment = true;
-        } else if (proto == IPPROTO_AH) {
-            len = (h[1] + 2u) * 4u;
-        } else {
-            len = (h[1] + 1u) * 8u;
-        }
-        if (proto == IPPROTO_ROUTING && h[2] == 0 && h[3] != 0) return ExtWalk::routing_type0;
-        if (off + len > m->data_len) return ExtWalk::truncated;
-        proto = h[0];
-        off += len;
-    }
-    l4_off = off;
-    return ExtWalk::ok;
+    Ip6Upper up;
+    const ExtWalk r = walk_ipv6_extensions(m, l3_off, up);
+    proto = up.proto;
+    l4_off = up.l4_off;
+    fragment = up.fragment;
+    return r;
 }
 
 void decrement_hop_limit(rte_ipv6_hdr* ip) { --ip->hop_limits; }

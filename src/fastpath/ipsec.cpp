@@ -14,6 +14,7 @@
 #include "crypto/esp_crypto.hpp"
 #include "crypto/ipsec_sa.hpp"
 #include "fastpath/egress.hpp"
+#include "fastpath/ip6_ext.hpp"
 #include "fastpath/hash.hpp"
 #include "fastpath/ip_ttl.hpp"
 #include "fastpath/punt.hpp"
@@ -52,8 +53,17 @@ bool spd_fields(const rte_mbuf* m, unsigned l3, unsigned family, bool reverse, S
         p.family = Family::v6;
         std::memcpy(p.local.data(), reverse ? h->dst_addr : h->src_addr, 16);
         std::memcpy(p.remote.data(), reverse ? h->src_addr : h->dst_addr, 16);
-        p.protocol = h->proto;  // extension headers: the ports are left out (OPAQUE, RFC 4301 §4.4.1.1)
-        l4 = l3 + sizeof(rte_ipv6_hdr);
+        // The next layer protocol is what follows the extension headers; a malformed
+        // chain leaves the ports out (OPAQUE, RFC 4301 §4.4.1.1), as do non-initial fragments.
+        Ip6Upper up;
+        if (walk_ipv6_extensions(m, l3, up) != ExtWalk::ok) {
+            p.protocol = h->proto;
+            p.local_port = p.remote_port = 0;
+            return true;
+        }
+        p.protocol = up.proto;
+        l4 = up.l4_off;
+        first_fragment = up.first_fragment;
     }
     p.local_port = p.remote_port = 0;
     if (!first_fragment || m->data_len < l4 + 4) return true;
@@ -339,17 +349,50 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     queue_op(w, op);
 }
 
+// IPv6 transport mode (RFC 4303 §3.1.1): ESP follows the extension headers
+// that routers read — hop-by-hop options, routing, fragment, and destination
+// options placed before a routing header. Returns their length after the fixed
+// header (0 if none) and where the next-header byte to point at ESP sits, or
+// -1 when the chain is malformed within `avail` bytes.
+int ipv6_per_hop_headers(uint8_t* ip, unsigned avail, uint8_t*& next_field) {
+    next_field = ip + 6;
+    unsigned off = sizeof(rte_ipv6_hdr);
+    for (unsigned n = 0; n < 8; ++n) {
+        const uint8_t nh = *next_field;
+        bool per_hop = nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_FRAGMENT;
+        if (nh == IPPROTO_DSTOPTS) {  // before a routing header only
+            if (avail < off + 2) return -1;
+            const unsigned len = (unsigned(ip[off + 1]) + 1) * 8;
+            per_hop = avail >= off + len + 1 && ip[off] == IPPROTO_ROUTING;
+        }
+        if (!per_hop) return int(off - sizeof(rte_ipv6_hdr));
+        if (avail < off + 8) return -1;
+        const unsigned len = nh == IPPROTO_FRAGMENT ? 8 : (unsigned(ip[off + 1]) + 1) * 8;
+        if (avail < off + len) return -1;
+        next_field = ip + off;
+        off += len;
+    }
+    return -1;  // more than 8 headers before the payload: refuse rather than walk on
+}
+
 // Transport mode (RFC 4303 §3.1.1): ESP goes between the IP header (kept,
-// options included; IPv6 without extension headers) and its payload.
+// IPv4 options and IPv6 per-hop extension headers included) and its payload.
 void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const IpsecSa& sa, rte_mbuf* m,
                            unsigned l2_len, unsigned family) {
     SaCounters& c = sa_counter(w, sa);
     if (unlikely(!w.crypto_)) return w.drop(m, ifindex, Drop::esp_crypto_error);
     if (unlikely(m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0)) return w.drop(m, ifindex, Drop::esp_no_room);
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
-    const unsigned hdr = family == 4 ? (ip[0] & 0xf) * 4u : sizeof(rte_ipv6_hdr);
+    unsigned hdr = family == 4 ? (ip[0] & 0xf) * 4u : sizeof(rte_ipv6_hdr);
     const unsigned total = family == 4 ? (unsigned(ip[2]) << 8 | ip[3]) : sizeof(rte_ipv6_hdr) + (unsigned(ip[4]) << 8 | ip[5]);
     if (unlikely(total < hdr || l2_len + total > m->data_len)) return w.drop(m, ifindex, Drop::local_out_malformed);
+    uint8_t* next_field = ip + (family == 4 ? 9 : 6);
+    if (family == 6) {
+        const int ext = ipv6_per_hop_headers(ip, total, next_field);
+        if (unlikely(ext < 0)) return w.drop(m, ifindex, Drop::local_out_malformed);
+        hdr += unsigned(ext);
+    }
+    const unsigned next_field_off = unsigned(next_field - ip);
     if (total + l2_len < m->pkt_len) rte_pktmbuf_trim(m, uint16_t(m->pkt_len - l2_len - total));
     const uint32_t payload_len = total - hdr;
     if (unlikely(!within_lifetime(w, sa, payload_len))) return w.drop(m, ifindex, Drop::esp_lifetime_expired);
@@ -370,7 +413,7 @@ void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const 
     uint8_t* tail_at = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(tail)));
     if (unlikely(!tail_at)) return w.drop(m, ifindex, Drop::esp_no_room);
     ip = h + l2_len;
-    const uint8_t upper = family == 4 ? ip[9] : ip[6];
+    const uint8_t upper = ip[next_field_off];
     write_esp_trailer(tail_at, uint8_t(sz.pad_len), upper);
     const unsigned new_total = total + front + tail;
     const uint8_t proto = sa.nat_traversal_port ? uint8_t(IPPROTO_UDP) : kIpProtoEsp;
@@ -383,7 +426,7 @@ void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const 
     } else {
         auto* v6 = reinterpret_cast<rte_ipv6_hdr*>(ip);
         v6->payload_len = rte_cpu_to_be_16(uint16_t(new_total - sizeof(rte_ipv6_hdr)));
-        v6->proto = proto;
+        ip[next_field_off] = proto;  // the fixed header's or the last per-hop extension header's
     }
     const unsigned esp_off = l2_len + hdr + udp;
     if (udp) {
@@ -416,9 +459,16 @@ void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const 
 void finish_transport_out(Worker& w, const EspPending& p) {
     rte_mbuf* m = p.m;
     if (p.sa->nat_traversal_port && p.sa->family == Family::v6) {
-        auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, p.l2_len);
-        auto* u = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-        u->dgram_cksum = rte_ipv6_udptcp_cksum(ip, u);
+        // Over IPv6 the UDP checksum is mandatory; extension headers may sit before the UDP header.
+        const auto* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l2_len);
+        auto* u = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, p.esp_off - sizeof(rte_udp_hdr));
+        const uint16_t udp_len = rte_be_to_cpu_16(u->dgram_len);
+        uint32_t sum = __rte_raw_cksum(ip + 8, 32, 0);
+        sum += rte_cpu_to_be_16(uint16_t(IPPROTO_UDP)) + rte_cpu_to_be_16(udp_len);
+        u->dgram_cksum = 0;
+        sum = __rte_raw_cksum(u, udp_len, sum);
+        const uint16_t folded = uint16_t(~__rte_raw_cksum_reduce(sum));
+        u->dgram_cksum = folded == 0 ? 0xffff : folded;
     }
     InterfaceCounters& c = w.counters_.iface[p.ifindex < kMaxInterfaces ? p.ifindex : 0];
     ++c.local_out;
@@ -764,7 +814,13 @@ void finish_transport_in(Worker& w, const EspPending& p, const crypto::EspOp& op
     } else {
         auto* v6 = reinterpret_cast<rte_ipv6_hdr*>(ip);
         v6->payload_len = rte_cpu_to_be_16(uint16_t(hdr - sizeof(rte_ipv6_hdr) + payload_len));
-        v6->proto = next_header;
+        // The header that said ESP (the fixed one or the last extension header) now names the payload.
+        uint8_t* next_field = ip + 6;
+        for (unsigned off = sizeof(rte_ipv6_hdr); off + 8 <= hdr;) {
+            next_field = ip + off;
+            off += next_field[0] == IPPROTO_FRAGMENT ? 8 : (unsigned(ip[off + 1]) + 1) * 8;
+        }
+        *next_field = next_header;
     }
     SaCounters& c = sa_counter(w, *sa);
     const SpdTable* spd = w.tables_.spd(sa->vrf);

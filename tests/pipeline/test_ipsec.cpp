@@ -1067,3 +1067,46 @@ TEST_CASE("Fragmented ESP in UDP (NAT-T) is reassembled before decryption", "[pi
         CHECK(g.kernel_out(1).empty());
     }
 }
+
+TEST_CASE("IPv6 transport mode: ESP goes after hop-by-hop options, which stay in clear; the selectors see GRE", "[pipeline][ipsec][transport]") {
+    Pipeline p(2);
+    p.exec("interface port1 address 2001:db8:b::1/64");
+    p.neighbor(1, "2001:db8:b::2", "02:cc:00:00:00:02");
+    const IpAddr us = addr("2001:db8:b::1"), peer = addr("2001:db8:b::2");
+    EspOracleSa out_sa, in_sa;
+    for (auto [sa, name, dir, spi, seed] : {std::tuple{&out_sa, "t-out", "outbound", 5001u, uint8_t(3)},
+                                            std::tuple{&in_sa, "t-in", "inbound", 5002u, uint8_t(9)}}) {
+        sa->cipher = "aes-gcm-128";
+        sa->cipher_key = key_bytes(20, seed);
+        sa->spi = spi;
+        p.exec(fmt::format("ipsec sa {} {} spi {} transport {} {}", name, dir, spi, us.str(), peer.str()));
+        p.exec(fmt::format("ipsec sa {} encryption aes-gcm-128 key {}", name, hex_of(sa->cipher_key)));
+    }
+    p.exec("ipsec policy 10 local 2001:db8:b::1/128 remote 2001:db8:b::2/128 protocol 47 protect t-out inbound t-in");
+    const Bytes gre = pattern(120, 0x47);
+    auto hop_by_hop = [](uint8_t next) { return Bytes{next, 0, 1, 4, 0, 0, 0, 0}; };  // PadN
+    auto with = [](Bytes a, const Bytes& b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+    };
+    // Out: the kernel's GRE behind a hop-by-hop header.
+    p.send_from_kernel(1, ether(kPeerMac, kPort1Mac, 0x86dd, ipv6(us, peer, 0, 64, with(hop_by_hop(47), gre))));
+    p.run();
+    auto out = p.wire_out(1);
+    REQUIRE(out.size() == 1);
+    const Bytes& f = out[0];
+    CHECK(f[14 + 6] == 0);        // hop-by-hop first
+    CHECK(f[54] == 50);           // ... then ESP
+    CHECK(size_t(f[18] << 8 | f[19]) == f.size() - 54);
+    auto opened = esp_open(out_sa, std::vector<uint8_t>(f.begin() + 62, f.end()));
+    REQUIRE(opened);
+    CHECK(opened->next_header == 47);
+    CHECK(hex(opened->inner) == hex(gre));
+    // In: the kernel gets the hop-by-hop header naming GRE again.
+    p.send(1, ether(kPort1Mac, kPeerMac, 0x86dd,
+                    ipv6(peer, us, 0, 64, with(hop_by_hop(50), esp_seal(in_sa, 1, key_bytes(8, 1), gre, 47)))));
+    p.run();
+    auto up = p.kernel_out(1);
+    REQUIRE(up.size() == 1);
+    CHECK(hex(up[0]) == hex(ether(kPort1Mac, kPeerMac, 0x86dd, ipv6(peer, us, 0, 64, with(hop_by_hop(47), gre)))));
+}
