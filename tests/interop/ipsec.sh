@@ -307,6 +307,16 @@ for c in "${CASES[@]}"; do
         check "$label: tshark decrypts the capture (esp_sa UAT), ICVs good, same inner packets as scapy" \
             wire tshark "$CASE_DIR/state.json" "$CASE_DIR/esp.pcap"
     fi
+    if [[ $transform == aes-gcm-128 && $esn == 0 && $natt == 0 ]]; then
+        frag_sa=$(sed -n 's/^ipsec sa \(out-[0-9a-f]*\) outbound.*/\1/p' "$CASE_DIR/setup.cli")
+        fragments() {
+            cli "ipsec sa $frag_sa encapsulated-ip-mtu $1" &&
+                wire fragments "$CASE_DIR/state.json" "$(rp_ns lan)" "$(rp_ns wan)" "$1" "$CASE_DIR/frag.txt" &&
+                expect_output "packets fragmented after encryption" cli "show ipsec sa $frag_sa"
+        }
+        check "$label: encapsulated-ip-mtu: large datagrams leave as ESP fragments scapy reassembles and decrypts; scapy's fragmented ESP is reassembled before decryption" \
+            fragments "$( ((outer == 4)) && echo 1000 || echo 1280)"
+    fi
     if [[ $transform == aes-gcm-128 && $outer == 4 && $natt == 61000 ]]; then
         check "NAT-T: IKE (zero non-ESP marker) and NAT keepalives (0xFF) to rampartd's port 4500, IPv4 and IPv6, reach a UDP socket in its kernel byte for byte; show interface wan: punted +4, no esp_* drop" \
             natt_kernel

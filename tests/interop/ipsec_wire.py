@@ -23,6 +23,11 @@ dissector is asked for a second opinion.
       Under NAT-T the same exchange runs ESP in UDP; the outer UDP header of
       what rampartd sends is checked too (4500 -> P, length, checksum 0 over
       IPv4 and a valid one over IPv6, RFC 3948 §2.1 / RFC 8200 §8.1).
+  ipsec_wire.py fragments STATE LAN_NS WAN_NS LIMIT OUT
+      with "encapsulated-ip-mtu LIMIT" on rampartd's outbound SA: large
+      datagrams leave as ESP fragments of at most LIMIT bytes that scapy
+      reassembles and decrypts; scapy's fragmented ESP (last fragment first)
+      is reassembled by rampartd before decryption. OUT as for kernel.
   ipsec_wire.py kernel WAN_NS RTR_NS OUT
       NAT-T datagrams rampartd must hand to its kernel (RFC 3948 §2.2): an IKE
       message after the 4-byte zero non-ESP marker and a NAT keepalive (one
@@ -680,6 +685,119 @@ def cmd_mismatch(state_path, lan_ns, wan_ns, out_path):
     return report(out_path, ok, lines)
 
 
+# --- fragmentation after encryption and reassembly before decryption ------------------
+def cmd_fragments(state_path, lan_ns, wan_ns, limit, out_path):
+    """rampartd's outbound SA has encapsulated-ip-mtu LIMIT: a large datagram from the
+    LAN host must leave as ESP fragments of at most LIMIT bytes that scapy reassembles
+    and decrypts; the peer's large echo request, encrypted and then fragmented by
+    scapy (sent last fragment first), must reach the host, and the host's large reply
+    come back fragmented the same way."""
+    scapy_imports()
+    from scapy.layers.inet import fragment, defragment
+    from scapy.layers.inet6 import IPv6ExtHdrFragment, fragment6, defragment6
+    state = json.load(open(state_path))
+    limit = int(limit)
+    v6 = state["outer"] == "6"
+    rampartd, peer = TUNNEL[state["outer"]]
+    out_sa, in_sa = PeerSa(state, "out"), PeerSa(state, "in")
+    tag = os.urandom(4).hex().encode()
+
+    def lan_sockets():
+        return (packet_socket("eth0"), socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+                socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+
+    lan, u4, u6 = in_namespace(lan_ns, lan_sockets)
+    wan = in_namespace(wan_ns, lambda: packet_socket("eth0"))
+    drain(lan)
+    drain(wan)
+    ok, lines = True, []
+
+    def is_fragment(d):
+        p = Ether(d)
+        if v6:
+            return IPv6ExtHdrFragment in p
+        return IP in p and (p[IP].flags.MF or p[IP].frag > 0)
+
+    def reassemble(frames):
+        """Decrypted inner packets of the ESP datagrams in `frames` (outer fragments), and problems."""
+        pkts = [Ether(d) for t, d in frames if t != PACKET_OUTGOING and is_fragment(d)]
+        problems = [f"a {len(p) - 14}-byte fragment exceeds encapsulated-ip-mtu {limit}" for p in pkts
+                    if len(p) - 14 > limit]
+        if v6:
+            by_id = {}
+            for p in pkts:
+                by_id.setdefault(p[IPv6ExtHdrFragment].id, []).append(p[IPv6])
+            whole = [defragment6(group) for group in by_id.values()]
+        else:
+            whole = [p for p in defragment([p[IP] for p in pkts]) if not (p.flags.MF or p.frag)]
+        inners = []
+        for w in whole:
+            try:
+                inner, trailer = out_sa.decrypt(w.__class__(bytes(w)))
+                inners.append(bytes(inner))
+                problems += trailer
+            except Exception as e:  # noqa: BLE001 — reported
+                problems.append(f"a reassembled datagram does not decrypt: {type(e).__name__}: {e}")
+        return len(pkts), inners, problems
+
+    # Out: 1400-byte UDP datagrams (IPv4 and IPv6 inside) from the host.
+    payload = {4: b"rampart-frag-out4-" + tag + bytes(1400), 6: b"rampart-frag-out6-" + tag + bytes(1400)}
+    u4.sendto(payload[4], (REMOTE4, 4002))
+    u6.sendto(payload[6], (REMOTE6, 4002))
+    frames = collect({"wan": wan}, lambda f: len(reassemble(f["wan"])[1]) >= 2, 3.0)
+    n, inners, problems = reassemble(frames["wan"])
+    for fam in (4, 6):
+        found = [i for i in inners if payload[fam] in i]
+        if len(found) != 1:
+            ok = False
+            lines.append(f"out: {len(found)} reassembled, decrypted IPv{fam} datagram(s) with the host's payload "
+                         f"({n} fragments, {len(inners)} datagrams decrypted)")
+    if not problems and ok:
+        lines.append(f"out: {n} ESP fragments of at most {limit} bytes, reassembled by scapy, decrypt to the "
+                     "host's IPv4 and IPv6 datagrams")
+    ok &= not problems
+    lines += problems
+
+    # In: the peer's 1400-byte echo requests, ESP fragmented by scapy, last fragment first.
+    ping_id = int(tag[:4], 16)
+    data = {4: b"rampart-frag-in4-" + tag + os.urandom(1380), 6: b"rampart-frag-in6-" + tag + os.urandom(1380)}
+    requests = {4: IP(src=REMOTE4, dst=HOST4, ttl=64) / ICMP(type=8, id=ping_id, seq=1) / Raw(data[4]),
+                6: IPv6(src=REMOTE6, dst=HOST6, hlim=64) / ICMPv6EchoRequest(id=ping_id, seq=1, data=data[6])}
+    for seq, fam in ((300, 4), (301, 6)):
+        esp = in_sa.encrypt(requests[fam].__class__(bytes(requests[fam])), seq=seq)
+        if v6:
+            body = IPv6(src=peer, dst=rampartd, hlim=64) / IPv6ExtHdrFragment(nh=esp.nh, id=0x5150 + seq) / \
+                Raw(bytes(esp.payload))
+            pieces = fragment6(body, 800)
+        else:
+            pieces = fragment(IP(bytes(esp)), fragsize=600)
+        for piece in reversed(pieces):
+            wan.send(bytes(Ether(src=MAC_PEER, dst=MAC_PORT_WAN) / piece))
+
+    def delivered(f):
+        return {fam for fam in (4, 6) if any(data[fam][:40] in d for t, d in f["lan"] if t != PACKET_OUTGOING)}
+
+    frames = collect({"lan": lan, "wan": wan},
+                     lambda f: len(delivered(f)) == 2 and len(reassemble(f["wan"])[1]) >= 2, 3.0)
+    got = delivered(frames)
+    for fam in (4, 6):
+        if fam not in got:
+            ok = False
+            lines.append(f"in: the fragmented ESP echo request (IPv{fam} inside) did not reach the host")
+    n, inners, problems = reassemble(frames["wan"])
+    for fam in (4, 6):
+        if not any(data[fam] in i for i in inners):
+            ok = False
+            lines.append(f"in: no fragmented, encrypted IPv{fam} echo reply carrying the request's data "
+                         f"({n} fragments, {len(inners)} datagrams decrypted)")
+    ok &= not problems
+    lines += problems
+    if ok:
+        lines.append("in: scapy's ESP fragments (reversed) reassembled by rampartd and decrypted to the host; "
+                     "its 1400-byte replies came back as ESP fragments that decrypt")
+    return report(out_path, ok, lines)
+
+
 # --- tshark ----------------------------------------------------------------------------
 def cmd_tshark(state_path, pcap):
     scapy_imports()
@@ -746,7 +864,8 @@ def cmd_tshark(state_path, pcap):
 
 def main(argv):
     cmds = {("config", 7): cmd_config, ("config", 8): cmd_config, ("run", 5): cmd_run, ("tshark", 3): cmd_tshark,
-            ("kernel", 4): cmd_kernel, ("mismatch", 5): cmd_mismatch}
+            ("kernel", 4): cmd_kernel, ("mismatch", 5): cmd_mismatch,
+            ("fragments", 6): cmd_fragments}
     if len(argv) < 2 or (argv[1], len(argv) - 1) not in cmds:
         sys.stderr.write(__doc__)
         return 2
