@@ -67,6 +67,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
              "ipsec sa c-in encryption aes-cbc-128 key 000102030405060708090a0b0c0d0e0f",
              "ipsec sa c-in integrity hmac-sha-256 key 000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f",
              "ipsec sa c-in esn",
+             // NAT-T in (fragmented UDP to the box is reassembled), fragments after encryption out.
+             "ipsec sa n-in inbound spi 12288 tunnel 198.51.100.1 198.51.100.10",
+             "ipsec sa n-in encryption aes-gcm-128 key 000102030405060708090a0b0c0d0e0f10111213",
+             "ipsec sa n-in nat-traversal",
+             "ipsec sa g-out encapsulated-ip-mtu 576",
+             "ipsec policy 12 local 100.64.0.0/10 remote 198.51.101.0/24 protect g-out inbound n-in",
              "ipsec policy 10 local 100.65.0.0/16 remote 192.0.2.0/24 protect g-out inbound g-in",
              "ipsec policy 11 local 100.64.0.0/10 remote 198.51.100.0/24 protect g-out inbound c-in",
              "ipsec policy 20 local 0.0.0.0/0 remote 100.66.0.0/16 discard",
