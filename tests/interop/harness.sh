@@ -33,6 +33,44 @@ interop_finish() {
     rm -rf "$WORK"
 }
 
+# interop_finish, keeping the work directory (captures, logs) when KEEP is set.
+interop_finish_or_keep() {
+    if [[ -n ${KEEP:-} ]]; then
+        lab_rampartd_stop
+        rp_cleanup
+        echo "work directory kept: $WORK"
+    else
+        interop_finish
+    fi
+}
+
+# interop_begin_own NAME PREREQUISITES TOPOLOGY CONFIG — for tests with their own
+# topology: work directory, cleanup on exit, the three functions (prerequisites
+# check, namespaces up, config text on stdout), the config checked, rampartd up.
+# Any failure is counted and ends the test with its closing line.
+interop_begin_own() {
+    local name="$1" prerequisites="$2" topology="$3" config="$4"
+    WORK="$(mktemp -d "/tmp/rampart-$name.XXXXXX")"
+    SOCK="$WORK/rampartd.sock"
+    trap interop_finish_or_keep EXIT
+    trap 'exit 130' INT TERM
+    abort() { echo "FAIL $1"; ((failed++)); interop_end; exit 1; }
+    "$prerequisites" || { ((failed++)); interop_end; exit 1; }
+    "$topology" || abort "topology"
+    "$config" >"$WORK/$name.conf"
+    timeout 30 "$RAMPARTD" --check-config --config "$WORK/$name.conf" || abort "rampartd --check-config"
+    lab_rampartd_start "$RAMPARTD" "$WORK/$name.conf" "$SOCK" "$WORK/rampartd.log" || abort "rampartd start"
+}
+
+# rp_port_setup NS IFC MAC quiet|silent — a veth end with its MAC, offloads off,
+# IPv6 quiet (no DAD/RS) or silent (off: a scapy peer, no kernel chatter), up.
+rp_port_setup() {
+    rp_exec "$1" ip link set dev "$2" address "$3" || return 1
+    rp_offloads_off "$1" "$2" || return 1
+    if [[ $4 == silent ]]; then rp_ipv6_off "$1" "$2" || return 1; else rp_ipv6_quiet "$1" "$2" || return 1; fi
+    rp_link_up "$1" "$2"
+}
+
 # interop_end — the closing line the CI reads, and the exit status.
 interop_end() {
     echo "$passed passed, $failed failed"

@@ -98,18 +98,9 @@ assert {"AES-GCM", "AES-CBC", "CHACHA20-POLY1305"} <= set(CRYPT_ALGOS)' 2>/dev/n
 ipsec_topology_up() {
     rp_ns_create rtr && rp_ns_create lan && rp_ns_create wan || return 1
     rp_veth lan eth0 rtr r-lan && rp_veth wan eth0 rtr r-wan || return 1
-    local ns ifc address
-    for ns_if in "lan eth0 $MAC_HOST" "wan eth0 $MAC_PEER" "rtr r-lan $MAC_PORT_LAN" "rtr r-wan $MAC_PORT_WAN"; do
-        read -r ns ifc address <<<"$ns_if"
-        rp_exec "$ns" ip link set dev "$ifc" address "$address" || return 1
-        rp_offloads_off "$ns" "$ifc" || return 1
-        if [[ $ns == wan ]]; then
-            rp_ipv6_off "$ns" "$ifc" || return 1  # the peer is scapy: no kernel chatter at all
-        else
-            rp_ipv6_quiet "$ns" "$ifc" || return 1
-        fi
-        rp_link_up "$ns" "$ifc" || return 1
-    done
+    # The peer is scapy: no kernel chatter at all on its side.
+    rp_port_setup lan eth0 "$MAC_HOST" quiet && rp_port_setup wan eth0 "$MAC_PEER" silent &&
+        rp_port_setup rtr r-lan "$MAC_PORT_LAN" quiet && rp_port_setup rtr r-wan "$MAC_PORT_WAN" quiet || return 1
     for ifc in r-lan r-wan; do rp_wait_carrier rtr "$ifc" || return 1; done
     in_lan ip addr add 198.51.100.10/24 dev eth0 &&
         in_lan ip addr add 2001:db8:a::10/64 dev eth0 nodad &&
@@ -135,28 +126,7 @@ interface wan neighbor 2001:db8:b::2 $MAC_PEER
 EOC
 }
 
-ipsec_finish() {
-    if [[ -n ${KEEP:-} ]]; then
-        lab_rampartd_stop
-        rp_cleanup
-        echo "work directory kept: $WORK"
-    else
-        interop_finish
-    fi
-}
-
-ipsec_begin() {
-    WORK="$(mktemp -d /tmp/rampart-ipsec.XXXXXX)"
-    SOCK="$WORK/rampartd.sock"
-    trap ipsec_finish EXIT
-    trap 'exit 130' INT TERM
-    abort() { echo "FAIL $1"; ((failed++)); interop_end; exit 1; }
-    ipsec_prerequisites || { ((failed++)); interop_end; exit 1; }
-    ipsec_topology_up || abort "topology"
-    ipsec_config >"$WORK/ipsec.conf"
-    timeout 30 "$RAMPARTD" --check-config --config "$WORK/ipsec.conf" || abort "rampartd --check-config"
-    lab_rampartd_start "$RAMPARTD" "$WORK/ipsec.conf" "$SOCK" "$WORK/rampartd.log" || abort "rampartd start"
-}
+ipsec_begin() { interop_begin_own ipsec ipsec_prerequisites ipsec_topology_up ipsec_config; }
 
 # cli_file FILE — every line of FILE through rampart-cli; fails if any is refused.
 cli_file() {

@@ -51,19 +51,11 @@ mpls_prerequisites() {
 mpls_topology_up() {
     rp_ns_create rtr && rp_ns_create ce && rp_ns_create p1 && rp_ns_create p2 || return 1
     rp_veth ce eth0 rtr m-ce && rp_veth p1 eth0 rtr m-core1 && rp_veth p2 eth0 rtr m-core2 || return 1
-    local ns ifc address
-    for ns_if in "ce eth0 $MAC_CE" "p1 eth0 $MAC_P1" "p2 eth0 $MAC_P2" \
-        "rtr m-ce $MAC_PORT_CE" "rtr m-core1 $MAC_PORT_CORE1" "rtr m-core2 $MAC_PORT_CORE2"; do
-        read -r ns ifc address <<<"$ns_if"
-        rp_exec "$ns" ip link set dev "$ifc" address "$address" || return 1
-        rp_offloads_off "$ns" "$ifc" || return 1
-        if [[ $ns == p1 || $ns == p2 ]]; then
-            rp_ipv6_off "$ns" "$ifc" || return 1  # P1/P2 are scapy: no kernel chatter at all
-        else
-            rp_ipv6_quiet "$ns" "$ifc" || return 1
-        fi
-        rp_link_up "$ns" "$ifc" || return 1
-    done
+    # P1/P2 are scapy: no kernel chatter at all on their side.
+    rp_port_setup ce eth0 "$MAC_CE" quiet && rp_port_setup p1 eth0 "$MAC_P1" silent &&
+        rp_port_setup p2 eth0 "$MAC_P2" silent && rp_port_setup rtr m-ce "$MAC_PORT_CE" quiet &&
+        rp_port_setup rtr m-core1 "$MAC_PORT_CORE1" quiet && rp_port_setup rtr m-core2 "$MAC_PORT_CORE2" quiet ||
+        return 1
     for ifc in m-ce m-core1 m-core2; do rp_wait_carrier rtr "$ifc" || return 1; done
     in_ce ip addr add 198.51.100.10/24 dev eth0 &&
         in_ce ip route add default via 198.51.100.1
@@ -92,30 +84,8 @@ mpls label 102 pop via 203.0.113.130
 EOC
 }
 
-# interop_finish, keeping the work directory (captures, logs) when KEEP is set.
-mpls_finish() {
-    if [[ -n ${KEEP:-} ]]; then
-        lab_rampartd_stop
-        rp_cleanup
-        echo "work directory kept: $WORK"
-    else
-        interop_finish
-    fi
-}
-
 # mpls_begin — work directory, cleanup on exit, topology, config checked, rampartd up.
-mpls_begin() {
-    WORK="$(mktemp -d /tmp/rampart-mpls.XXXXXX)"
-    SOCK="$WORK/rampartd.sock"
-    trap mpls_finish EXIT
-    trap 'exit 130' INT TERM
-    abort() { echo "FAIL $1"; ((failed++)); interop_end; exit 1; }
-    mpls_prerequisites || { ((failed++)); interop_end; exit 1; }
-    mpls_topology_up || abort "topology"
-    mpls_config >"$WORK/mpls.conf"
-    timeout 30 "$RAMPARTD" --check-config --config "$WORK/mpls.conf" || abort "rampartd --check-config"
-    lab_rampartd_start "$RAMPARTD" "$WORK/mpls.conf" "$SOCK" "$WORK/rampartd.log" || abort "rampartd start"
-}
+mpls_begin() { interop_begin_own mpls mpls_prerequisites mpls_topology_up mpls_config; }
 
 # capture_start NS NAME SECONDS COUNT KIND — capture on NS's eth0 into $WORK/NAME.pcap,
 # in the background (pid in CAPTURE_PIDS[NAME]); returns once it listens.
