@@ -220,7 +220,9 @@ FrameTemplates prepare_ipv4_fwd_1m_impl(BenchRouter& router, std::mt19937_64& rn
         router.exec("interface port0 sav-role customer asn 64501");
         router.exec("sav local-asn 64500");
         router.exec("interface port0 sav efp-b");
-        router.exec("sav load mrt " + path + " interface port0");
+        const CommandResult load = router.control().execute("sav load mrt " + path + " interface port0");
+        if (!load.ok || load.text.find("% warning") != std::string::npos)
+            throw std::runtime_error("sav load mrt: " + load.text);
         const double sav_s = seconds_since(t);
         std::remove(path.c_str());
         const sav::SavTablePublisher* pub = router.control().sav().publisher();

@@ -9,9 +9,6 @@
 namespace rampart {
 
 namespace {
-// More changes than this at once: one rebuild instead of two passes over the copies.
-constexpr size_t kRebuildThreshold = 50000;
-
 std::vector<sav::SavRule> all_rules(const sav::RuleCompiler& c) {
     auto rules = c.rules(Family::v4);
     auto v6 = c.rules(Family::v6);
@@ -187,19 +184,21 @@ std::optional<std::string> SavControl::publish() {
     std::vector<sav::SavRuleChange> changes = compiler_->take_changes();
     try {
         if (!publisher_) {
+            // The publisher starts with an empty table: fill it in place.
+            // publish_all() would build a second table beside it, and at a
+            // full table's size two of them need twice the EAL memory.
             publisher_ = std::make_unique<sav::SavTablePublisher>(tables_.qsbr(), sizes_, SOCKET_ID_ANY);
-            publisher_->publish_all(all_rules(*compiler_));
-            tables_.set_sav(publisher_.get());
-            return std::nullopt;
+            changes.clear();
+            for (const sav::SavRule& r : all_rules(*compiler_))
+                changes.push_back(sav::SavRuleChange{r.prefix, false, r.allowed, r.no_rule});
         }
-        if (changes.size() > kRebuildThreshold) {
-            publisher_->publish_all(all_rules(*compiler_));
-            return std::nullopt;
-        }
+        // Incremental, even for a whole new Adj-RIB-In (same reason); a
+        // rebuild only when that fails (interned sets full, copies out of step).
         if (int rc = publisher_->apply(changes); rc != 0) {
             log::info("sav: incremental update refused ({}): rebuilding the table", rc);
             publisher_->publish_all(all_rules(*compiler_));
         }
+        tables_.set_sav(publisher_.get());
     } catch (const std::exception& e) {
         return fmt::format("SAV table not updated, the previous rules stay in force: {}", e.what());
     }
