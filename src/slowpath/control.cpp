@@ -33,7 +33,8 @@ SaCounters Control::sa_counters_now(uint32_t slot) const {
     return s;
 }
 
-std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only) {
+std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only,
+                             bool routes_unchanged) {
     std::vector<std::string> problems;
     if (sav_only) {
         // SAV rules first: an interface turning SAV on (published by the
@@ -47,7 +48,7 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
     }
     if (!sav_only) {
         std::optional<Prefix> p;
-        if (only_route && !only_route->vrf.empty()) {
+        if (routes_unchanged || (only_route && !only_route->vrf.empty())) {
             auto more = sav_->sync(config_, fib_, std::nullopt, true);  // other VRFs are no SAV input
             problems.insert(problems.end(), more.begin(), more.end());
         } else {
@@ -175,6 +176,24 @@ CommandResult Control::execute(const cmd::Parsed& c) {
         case cmd::Id::SavAllow:
         case cmd::Id::SavDeny:
         case cmd::Id::SavLocalAsn: return {true, publish(std::nullopt, false, true)};
+        case cmd::Id::InterfaceDescription:  // nothing here changes a route
+        case cmd::Id::InterfaceMtu:
+        case cmd::Id::InterfaceNeighbor:
+        case cmd::Id::InterfaceMpls:
+        case cmd::Id::IcmpRateLimit:
+        case cmd::Id::MplsLabelRange:
+        case cmd::Id::MplsTtlMode:
+        case cmd::Id::MplsLabel:
+        case cmd::Id::IpsecSa:
+        case cmd::Id::IpsecSaEncryption:
+        case cmd::Id::IpsecSaIntegrity:
+        case cmd::Id::IpsecSaEsn:
+        case cmd::Id::IpsecSaReplayWindow:
+        case cmd::Id::IpsecSaNatTraversal:
+        case cmd::Id::IpsecSaIpMtu:
+        case cmd::Id::IpsecSaEncapsulatedIpMtu:
+        case cmd::Id::IpsecSaLifetime:
+        case cmd::Id::IpsecPolicy: return {true, publish(std::nullopt, false, false, true)};
         default: return {true, publish(std::nullopt, false)};
     }
 }

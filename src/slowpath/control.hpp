@@ -95,7 +95,11 @@ private:
         std::string vrf;  // "" = default table
         Prefix prefix;
     };
-    std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only = false);
+    // `sav_only`: a SAV command (SAV rules are published before the interfaces);
+    // `routes_unchanged`: the command cannot change any route (the SAV
+    // compiler's FIB input is not re-read: with a full table that is seconds).
+    std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only = false,
+                        bool routes_unchanged = false);
     CommandResult show(const cmd::Parsed& c);
 
     ForwardingTables& tables_;
