@@ -276,6 +276,21 @@ int run(int argc, char** argv) {
     }
 
     print_report(opt.json ? stderr : stdout, info, results, references, crypto_refs);
+    // SAV cost: a profile "<base>-sav-..." against "<base>" (SAV off) of the same run.
+    for (const ProfileResult& r : results) {
+        const std::string_view name = r.profile->name;
+        const size_t at = name.find("-sav-");
+        if (!r.ok || at == std::string_view::npos) continue;
+        for (const ProfileResult& base : results) {
+            if (!base.ok || base.profile->name != name.substr(0, at)) continue;
+            const double c_sav = r.worker.cycles_per_packet(), c_off = base.worker.cycles_per_packet();
+            fmt::print(opt.json ? stderr : stdout,
+                       "SAV cost: {} {:.2f} Mpps, {:.1f} cycles/packet vs {} (SAV off) {:.2f} Mpps, {:.1f} "
+                       "cycles/packet: {:+.1f} % cycles per packet, {:+.1f} % rate\n",
+                       name, r.mpps(), c_sav, base.profile->name, base.mpps(), c_off,
+                       c_off > 0 ? (c_sav / c_off - 1) * 100 : 0, base.mpps() > 0 ? (r.mpps() / base.mpps() - 1) * 100 : 0);
+        }
+    }
     std::FILE* json_file = nullptr;
     if (!opt.json_file.empty() && !(json_file = std::fopen(opt.json_file.c_str(), "w")))
         fmt::print(stderr, "cannot write {}: {}\n", opt.json_file, std::strerror(errno));

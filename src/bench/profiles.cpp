@@ -1,11 +1,14 @@
 #include "bench/profiles.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <unistd.h>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "bench/esp_profiles.hpp"
+#include "sav/mrt.hpp"
 #include "slowpath/config_model.hpp"
 
 namespace rampart::bench {
@@ -145,7 +148,12 @@ std::vector<Ipv4Route> random_ipv4_table(size_t count, std::mt19937_64& rng) {
     return table;
 }
 
-FrameTemplates prepare_ipv4_fwd_1m(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {
+// `sav_efpb`: the ingress (port0) is a customer interface with EFP-uRPF-B
+// whose Adj-RIB-In holds the same million prefixes (written as an MRT file
+// and loaded with `sav load mrt`, as an operator would), and every source is
+// drawn from them: one SAV lookup per packet over a 1M-rule table.
+FrameTemplates prepare_ipv4_fwd_1m_impl(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup,
+                                        bool sav_efpb) {
     auto t = Clock::now();
     std::vector<Ipv4Route> table = random_ipv4_table(kLargeTableRoutes, rng);
     const double generate_s = seconds_since(t);
@@ -193,14 +201,67 @@ FrameTemplates prepare_ipv4_fwd_1m(BenchRouter& router, std::mt19937_64& rng, Pr
                      {"execute_route_add_ms", add_ms},
                      {"execute_route_delete_ms", delete_ms}};
 
+    if (sav_efpb) {
+        // The customer announces the whole table on port0 (one MRT RIB dump).
+        t = Clock::now();
+        sav::MrtWriter w;
+        w.peer_index_table(0xc6120002, "bench", {sav::MrtPeer{0xc6120002, IpAddr::v4(0xc6120002), 64501}});
+        for (size_t i = 0; i < table.size(); ++i) {
+            sav::MrtRibRoute r;
+            r.route.prefix = Prefix{IpAddr::v4(table[i].network), table[i].length};
+            r.route.as_path = {sav::AsPathSegment{false, {64501, sav::Asn(65000 + i % 1000)}}};
+            w.rib(uint32_t(i), r.route.prefix, {r});
+        }
+        const std::string path = fmt::format("/tmp/rampart-bench-sav-{}.mrt", getpid());
+        w.write_file(path);
+        const double mrt_s = seconds_since(t);
+        fmt::print(stderr, "[ipv4-fwd-1m-sav-efpb] compiling EFP-B SAV rules from {} prefixes ...\n", table.size());
+        t = Clock::now();
+        router.exec("interface port0 sav-role customer asn 64501");
+        router.exec("sav local-asn 64500");
+        router.exec("interface port0 sav efp-b");
+        const CommandResult load = router.control().execute("sav load mrt " + path + " interface port0");
+        if (!load.ok || load.text.find("% warning") != std::string::npos)
+            throw std::runtime_error("sav load mrt: " + load.text);
+        const double sav_s = seconds_since(t);
+        std::remove(path.c_str());
+        const sav::SavTablePublisher* pub = router.control().sav().publisher();
+        const double sav_mb = pub ? double(pub->memory_bytes()) / (1 << 20) : 0;
+        const size_t rules = router.control().sav().compiler().rules(Family::v4).size();
+        setup.notes.push_back(fmt::format(
+            "SAV: port0 customer, EFP-uRPF-B; MRT file of {} prefixes written {:.2f} s; `sav load mrt` + compile + "
+            "publish {:.2f} s; {} IPv4 rules, SAV table {:.0f} MB of EAL memory",
+            table.size(), mrt_s, sav_s, rules, sav_mb));
+        setup.metrics.emplace_back("sav_compile_publish_s", sav_s);
+        setup.metrics.emplace_back("sav_table_mb", sav_mb);
+        setup.metrics.emplace_back("sav_rules", double(rules));
+    }
+
     FrameTemplates frames;
     std::uniform_int_distribution<size_t> pick(0, table.size() - 1);
     for (unsigned f = 0; f < kLargeTableFlows; ++f) {
         const Ipv4Route& r = table[pick(rng)];
         uint32_t dst = r.network | (uint32_t(rng()) & ~prefix_mask(r.length));
-        add_flow(frames, flow_from_sender(f, plan::sender4(f % 64), IpAddr::v4(dst)), kIpv4FrameSize);
+        IpAddr src = plan::sender4(f % 64);
+        if (sav_efpb) {
+            const Ipv4Route& s = table[pick(rng)];
+            src = IpAddr::v4(s.network | (uint32_t(rng()) & ~prefix_mask(s.length)));
+        }
+        add_flow(frames, flow_from_sender(f, src, IpAddr::v4(dst)), kIpv4FrameSize);
     }
     return frames;
+}
+
+FrameTemplates prepare_ipv4_fwd_1m(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {
+    return prepare_ipv4_fwd_1m_impl(router, rng, setup, false);
+}
+
+FrameTemplates prepare_ipv4_fwd_1m_sav_efpb(BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {
+    // The SAV table holds the million prefixes plus the rib's branch nodes.
+    sav::SavTableSizes sizes;
+    sizes.v4_max_routes = 2'000'000;
+    router.control().set_sav_sizes(sizes);
+    return prepare_ipv4_fwd_1m_impl(router, rng, setup, true);
 }
 
 TableSizes large_ipv4_table_sizes() {
@@ -339,6 +400,9 @@ const Profile kProfiles[] = {
      prepare_ipv4_fwd, PortRoles{}},
     {"ipv4-fwd-1m", "IPv4 UDP, 64-byte frames, 65536 flows over a 1,000,000-route FIB", large_ipv4_table_sizes(),
      prepare_ipv4_fwd_1m, PortRoles{}},
+    {"ipv4-fwd-1m-sav-efpb",
+     "ipv4-fwd-1m with EFP-uRPF-B SAV on the ingress, compiled from 1,000,000 prefixes (sources drawn from them)",
+     large_ipv4_table_sizes(), prepare_ipv4_fwd_1m_sav_efpb, PortRoles{}},
     {"ipv6-fwd", "IPv6 UDP, 78-byte frames, 512 flows, 8 static routes + connected hosts", TableSizes{},
      prepare_ipv6_fwd, PortRoles{}},
     {"mpls-swap", "MPLS swap, 64-byte frames (1 label + IPv4/UDP), 512 flows over 64 ILM entries",

@@ -13,6 +13,8 @@ namespace rampart {
     _(eth_unknown_vlan, "802.1Q tag with no matching sub-interface")                       \
     _(eth_unsupported_type, "unsupported EtherType")                                       \
     _(ingress_down, "ingress interface administratively down")                             \
+    _(sav_no_rule, "SAV: no rule covers the source address (interface in enforce mode)")     \
+    _(sav_wrong_interface, "SAV: the source may not enter on this interface (enforce mode)") \
     _(ip4_truncated, "IPv4 header truncated")                                              \
     _(ip4_bad_version, "IPv4 version field is not 4")                                      \
     _(ip4_bad_ihl, "IPv4 IHL below 5 or beyond the frame")                                 \

@@ -8,6 +8,7 @@
 #include "fastpath/egress.hpp"
 #include "fastpath/ip_ttl.hpp"
 #include "fastpath/punt.hpp"
+#include "fastpath/sav_ingress.hpp"
 #include "fastpath/worker.hpp"
 
 namespace rampart {
@@ -76,7 +77,7 @@ void fragment_and_send(Worker& w, uint16_t in_ifindex, const Egress& e, rte_mbuf
 }  // namespace
 
 void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted) noexcept {
+                 uint16_t vrf, bool decrypted, bool sav_done) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv4_hdr))) return w.drop(m, ifindex, Drop::ip4_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l2_len);
@@ -95,6 +96,11 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     // Multicast and limited broadcast are link-local control traffic for the kernel.
     if ((dst >> 28) == 0xe || dst == UINT32_MAX) return punt(w, ifindex, in, m);
     if (unlikely(martian_source(src))) return w.drop(m, ifindex, Drop::ip4_bad_source);
+    // SAV on the ingress interface, before the local/forward decision (sav_ingress.hpp).
+    if (in.sav_mode != SavMode::off && !sav_done &&
+        !sav_admit(w, ifindex, in, m, decrypted,
+                   [&](const sav::SavTable& st) { return sav::sav_check4(st, src, ifindex); }))
+        return;
     if (unlikely(dst == 0 || (dst >> 24) == 127)) return w.drop(m, ifindex, Drop::ip4_bad_destination);
     if (unlikely(ihl > sizeof(rte_ipv4_hdr))) {
         bool source_route = false;

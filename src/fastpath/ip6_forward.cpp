@@ -9,6 +9,7 @@
 #include "fastpath/hash.hpp"
 #include "fastpath/ip6_ext.hpp"
 #include "fastpath/punt.hpp"
+#include "fastpath/sav_ingress.hpp"
 #include "fastpath/worker.hpp"
 
 namespace rampart {
@@ -53,7 +54,7 @@ uint32_t flow_hash6(const rte_ipv6_hdr* ip, const rte_mbuf* m, uint8_t proto, un
 }  // namespace
 
 void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted) noexcept {
+                 uint16_t vrf, bool decrypted, bool sav_done) noexcept {
     const ForwardingTables& t = w.tables_;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv6_hdr))) return w.drop(m, ifindex, Drop::ip6_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len);
@@ -67,6 +68,11 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     if (ip->dst_addr[0] == 0xff || is_link_local(ip->dst_addr)) return punt(w, ifindex, in, m);
     if (unlikely(ip->src_addr[0] == 0xff || is_loopback(ip->src_addr) || is_unspecified(ip->src_addr)))
         return w.drop(m, ifindex, Drop::ip6_bad_source);
+    // SAV on the ingress interface, before the local/forward decision (sav_ingress.hpp).
+    if (in.sav_mode != SavMode::off && !sav_done &&
+        !sav_admit(w, ifindex, in, m, decrypted,
+                   [&](const sav::SavTable& st) { return sav::sav_check6(st, ip->src_addr, ifindex); }))
+        return;
     if (unlikely(is_unspecified(ip->dst_addr) || is_loopback(ip->dst_addr)))
         return w.drop(m, ifindex, Drop::ip6_bad_destination);
 

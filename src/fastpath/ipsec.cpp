@@ -588,7 +588,8 @@ bool owned_here(Worker& w, const IpsecSa& sa) { return sa.owner == w.cfg_.id || 
 void hand_over(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family, uint16_t vrf, unsigned owner,
                bool local_output = false) {
     rte_ring* r = w.tables_.handoff_ring(owner);
-    Handoff h{m, ifindex, uint8_t(l2_len), uint8_t(family), vrf, uint8_t(local_output), 0};
+    // Forwarded and ESP packets reach a hand-off after the SAV check of the IP stage.
+    Handoff h{m, ifindex, uint8_t(l2_len), uint8_t(family), vrf, uint8_t(local_output), 1};
     if (unlikely(!r || rte_ring_enqueue_elem(r, &h, sizeof h) != 0)) w.drop(m, ifindex, Drop::ipsec_handoff_full);
 }
 
@@ -688,9 +689,9 @@ void esp_reassemble(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_m
         auto* ip = rte_pktmbuf_mtod_offset(whole, rte_ipv4_hdr*, l2_len);
         ip->hdr_checksum = 0;
         ip->hdr_checksum = rte_ipv4_cksum(ip);
-        return ip4_forward(w, ifindex, in, whole, l2_len, vrf);
+        return ip4_forward(w, ifindex, in, whole, l2_len, vrf, false, true);  // each fragment passed SAV
     }
-    ip6_forward(w, ifindex, in, whole, l2_len, vrf);
+    ip6_forward(w, ifindex, in, whole, l2_len, vrf, false, true);
 }
 
 void nat_traversal_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
@@ -980,8 +981,8 @@ void Worker::drain_handoff() noexcept {
             drop(hs[i].m, hs[i].ifindex, Drop::ingress_down);
             continue;
         }
-        if (hs[i].family == 4) ip4_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf);
-        else ip6_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf);
+        if (hs[i].family == 4) ip4_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf, false, hs[i].sav_done);
+        else ip6_forward(*this, hs[i].ifindex, *in, hs[i].m, hs[i].l2_len, hs[i].vrf, false, hs[i].sav_done);
     }
     run_esp();
 }

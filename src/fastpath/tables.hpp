@@ -26,6 +26,7 @@
 
 #include "common/net.hpp"
 #include "fastpath/limits.hpp"
+#include "sav/table.hpp"
 
 struct rte_hash;
 
@@ -33,6 +34,17 @@ namespace rampart {
 
 struct IpsecSa;
 struct SpdTable;
+
+// Source address validation on an interface (the mechanism itself lives in
+// the rule compiler; the data plane only needs to know what to do with a
+// verdict). off: no lookup at all. enforce: refused sources are dropped and
+// counted per reason (Drop::sav_no_rule / sav_wrong_interface). monitor: they
+// are counted (InterfaceCounters::sav_monitor_*) and forwarded.
+enum class SavMode : uint8_t { off, enforce, monitor };
+
+// The SAV rules are compiled with the interface index as the interface id:
+// one bit per interface in the table's sets.
+static_assert(kMaxInterfaces <= sav::kMaxSavInterfaces);
 
 // One logical interface: a port or an 802.1Q sub-interface of one.
 struct InterfaceState {
@@ -48,6 +60,7 @@ struct InterfaceState {
     uint32_t ip4_be = 0;             // primary IPv4 address (source of ICMP errors), 0 if none
     bool has_ip6 = false;
     std::array<uint8_t, 16> ip6{};   // primary global IPv6 address
+    SavMode sav_mode = SavMode::off; // what a SAV verdict does to packets arriving here (id: ifindex)
 };
 
 // Where a forwarded packet leaves: the interface and the prebuilt L2 header.
@@ -191,6 +204,13 @@ public:
     }
     unsigned max_workers() const { return max_workers_; }
     uint32_t icmp_rate_pps() const { return icmp_rate_pps_.load(std::memory_order_relaxed); }
+    // The SAV table in force (null: none published; every source passes).
+    // The publisher double-buffers and replaces tables itself (sav/table.hpp):
+    // what is published here is the publisher, whose current() is the table.
+    const sav::SavTable* sav() const {
+        const sav::SavTablePublisher* p = sav_.load(std::memory_order_acquire);
+        return p ? p->current() : nullptr;
+    }
 
     // ---- writer side (control core only) ----
     void set_iface(const InterfaceState& state);  // publishes a copy
@@ -235,6 +255,9 @@ public:
     void register_handoff(unsigned worker, rte_ring* ring) { handoff_[worker].store(ring, std::memory_order_release); }
 
     void set_icmp_rate_pps(uint32_t pps) { icmp_rate_pps_.store(pps, std::memory_order_relaxed); }
+    // Publishes the SAV tables (the publisher must outlive its use: set null
+    // and synchronize() before destroying it).
+    void set_sav(const sav::SavTablePublisher* p) { sav_.store(p, std::memory_order_release); }
 
     // Frees retired objects whose grace period has passed. Cheap; call from the control loop.
     void reclaim();
@@ -295,6 +318,7 @@ private:
     SlotIndexPool group_slots_{kMaxGroups, "next-hop group"};
     SlotIndexPool adj_slots_{kMaxAdjacencies, "adjacency"};
     std::atomic<uint32_t> icmp_rate_pps_{100};
+    std::atomic<const sav::SavTablePublisher*> sav_{nullptr};
 };
 
 }  // namespace rampart

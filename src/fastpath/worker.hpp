@@ -31,6 +31,12 @@ struct InterfaceCounters {
     uint64_t local_out;        // from the exception path to the wire
     uint64_t icmp_errors_sent;
     uint64_t icmp_errors_suppressed;  // rate-limited or not allowed (RFC 1812 §4.3.2.7)
+    // SAV in monitor mode: refused sources counted per reason, and forwarded.
+    uint64_t sav_monitor_no_rule, sav_monitor_wrong_interface;
+    // Decapsulated ESP traffic with SAV on the ingress: its inner source was
+    // already validated against the SA's traffic selectors (the tunnel-derived
+    // rule), and the SAV table is not consulted for it.
+    uint64_t sav_tunnel_validated;
     uint64_t frr_backup_tx;    // sent over a fast-reroute backup because the primary egress is down (counted on the backup egress)
     uint64_t drops[kNumDropReasons];
 };
@@ -109,7 +115,7 @@ struct Handoff {
     uint8_t family;  // 4 or 6
     uint16_t vrf;
     uint8_t local_output;  // 1: the box's own packet from the kernel, leaving by port `ifindex` (transport mode)
-    uint8_t pad;
+    uint8_t sav_done;      // 1: passed SAV on the sending worker (not checked or counted again)
 };
 static_assert(sizeof(Handoff) == 16);
 
@@ -231,11 +237,13 @@ void eth_input(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;
 // `vrf`: the table the destination is looked up in (the ingress interface's,
 // or the one an MPLS pop-and-lookup label names).
 // `decrypted`: the packet came out of an ESP SA whose policy it matched, so
-// the SPD is not consulted again.
+// the SPD is not consulted again (nor the SAV table: sav_ingress.hpp).
+// `sav_done`: the packet already passed SAV on this ingress (a packet handed
+// to another worker, a datagram reassembled from checked fragments).
 void ip4_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted = false) noexcept;
+                 uint16_t vrf, bool decrypted = false, bool sav_done = false) noexcept;
 void ip6_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted = false) noexcept;
+                 uint16_t vrf, bool decrypted = false, bool sav_done = false) noexcept;
 // IPsec (fastpath/ipsec.cpp). ipsec_forward: the SPD decision for a packet
 // about to be forwarded in `vrf` (IP header at l2_len, TTL already checked);
 // returns false when the packet is to be forwarded in clear (bypass),

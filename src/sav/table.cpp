@@ -60,7 +60,7 @@ SavTable* SavTablePublisher::create_table() {
             c4.dir24_8.num_tbl8 = sizes_.v4_tbl8s;
             t->v4[i] = rte_fib_create(n4.c_str(), socket_id_, &c4);
             if (!t->v4[i])
-                throw std::runtime_error(fmt::format("cannot create the IPv4 SAV table ({} rules): {}", sizes_.v4_max_routes,
+                throw std::runtime_error(fmt::format("cannot create the IPv4 SAV table ({} rules): {} (EAL memory short?)", sizes_.v4_max_routes,
                                                      rte_strerror(rte_errno)));
             const std::string n6 = fmt::format("rp_sav6_{}_{}_{}", instance_, gen, i);
             rte_fib6_conf c6{};
@@ -71,7 +71,7 @@ SavTable* SavTablePublisher::create_table() {
             c6.trie.num_tbl8 = sizes_.v6_tbl8s;
             t->v6[i] = rte_fib6_create(n6.c_str(), socket_id_, &c6);
             if (!t->v6[i])
-                throw std::runtime_error(fmt::format("cannot create the IPv6 SAV table ({} rules): {}", sizes_.v6_max_routes,
+                throw std::runtime_error(fmt::format("cannot create the IPv6 SAV table ({} rules): {} (EAL memory short?)", sizes_.v6_max_routes,
                                                      rte_strerror(rte_errno)));
         }
         t->sets = static_cast<SavSetEntry*>(

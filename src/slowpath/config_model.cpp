@@ -14,6 +14,36 @@ bool IpsecSaConfig::complete() const {
 }
 
 namespace {
+constexpr std::pair<sav::Mechanism, std::string_view> kSavKeywords[] = {
+    {sav::Mechanism::off, "off"},
+    {sav::Mechanism::strict_urpf, "strict"},
+    {sav::Mechanism::loose_urpf, "loose"},
+    {sav::Mechanism::loose_urpf_with_default, "loose-default"},
+    {sav::Mechanism::feasible_path_urpf, "feasible-path"},
+    {sav::Mechanism::efp_urpf_a, "efp-a"},
+    {sav::Mechanism::efp_urpf_b, "efp-b"},
+    {sav::Mechanism::bar_sav, "bar-sav"},
+};
+constexpr std::pair<sav::Role, std::string_view> kSavRoleKeywords[] = {
+    {sav::Role::customer, "customer"},
+    {sav::Role::lateral_peer, "peer"},
+    {sav::Role::provider, "provider"},
+};
+}  // namespace
+
+std::string_view sav_mechanism_keyword(sav::Mechanism m) {
+    for (auto& [mech, word] : kSavKeywords)
+        if (mech == m) return word;
+    return "?";
+}
+
+std::string_view sav_role_keyword(sav::Role r) {
+    for (auto& [role, word] : kSavRoleKeywords)
+        if (role == r) return word;
+    return "?";
+}
+
+namespace {
 
 using cmd::Id;
 
@@ -153,6 +183,9 @@ std::optional<std::string> interface_user(const RunningConfig& cfg, const std::s
     for (auto& [policy, p] : cfg.sr.policies)
         if (p.ifname == name)
             return fmt::format("segment-routing policy {} uses interface {}; delete it first", policy, name);
+    for (auto& [p, ifaces] : cfg.sav.allow)
+        if (ifaces.count(name))
+            return fmt::format("sav allow {} interface {} uses it; delete it first", p.str(), name);
     return std::nullopt;
 }
 
@@ -290,6 +323,36 @@ std::optional<std::string> apply_interface(RunningConfig& cfg, const cmd::Parsed
         case Id::InterfaceMpls:
             i.mpls = !c.negated;
             return std::nullopt;
+        case Id::InterfaceSav: {
+            if (c.negated) {
+                i.sav = sav::Mechanism::off;
+                i.sav_monitor = false;
+                return std::nullopt;
+            }
+            std::optional<sav::Mechanism> mech;
+            for (auto& [m, word] : kSavKeywords)
+                if (c.has(word)) mech = m;
+            if (!mech) return fmt::format("interface {} sav: name a mechanism (off, strict, loose, loose-default, "
+                                          "feasible-path, efp-a, efp-b, bar-sav)", name);
+            if (*mech == sav::Mechanism::off && c.has("monitor")) return "sav off has no monitor mode";
+            i.sav = *mech;
+            i.sav_monitor = c.has("monitor");
+            return std::nullopt;
+        }
+        case Id::InterfaceSavRole: {
+            if (c.negated) {
+                i.sav_role = sav::Role::customer;
+                i.sav_neighbor_asn = 0;
+                return std::nullopt;
+            }
+            std::optional<sav::Role> role;
+            for (auto& [r, word] : kSavRoleKeywords)
+                if (c.has(word)) role = r;
+            if (!role) return fmt::format("interface {} sav-role: name a role (customer, peer, provider)", name);
+            i.sav_role = *role;
+            i.sav_neighbor_asn = c.has_arg("asn") ? c.number("asn") : 0;
+            return std::nullopt;
+        }
         case Id::InterfaceVrf: {
             const std::string& vrf = c.word("vrf");
             std::string target;  // the table the interface moves to
@@ -1054,7 +1117,34 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::InterfaceDescription:
         case Id::InterfaceNeighbor:
         case Id::InterfaceMpls:
+        case Id::InterfaceSav:
+        case Id::InterfaceSavRole:
         case Id::InterfaceVrf: return apply_interface(config, c, startup);
+        case Id::SavLocalAsn: config.sav.local_asn = c.negated ? 0 : c.number("asn"); return std::nullopt;
+        case Id::SavAllow: {
+            const Prefix p = c.prefix("prefix").network();
+            const std::string& ifname = c.word("ifname");
+            auto it = config.sav.allow.find(p);
+            if (c.negated) {
+                if (it == config.sav.allow.end() || !it->second.count(ifname))
+                    return fmt::format("no sav allow {} interface {}", p.str(), ifname);
+                it->second.erase(ifname);
+                if (it->second.empty()) config.sav.allow.erase(it);
+                return std::nullopt;
+            }
+            if (!config.interfaces.count(ifname)) return fmt::format("unknown interface {}", ifname);
+            config.sav.allow[p].insert(ifname);
+            return std::nullopt;
+        }
+        case Id::SavDeny: {
+            const Prefix p = c.prefix("prefix").network();
+            if (c.negated) {
+                if (!config.sav.deny.erase(p)) return fmt::format("no sav deny {}", p.str());
+                return std::nullopt;
+            }
+            config.sav.deny.insert(p);
+            return std::nullopt;
+        }
         case Id::Route: return apply_route(config, c);
         case Id::IcmpRateLimit: config.icmp_rate_pps = c.negated ? 100 : c.number("pps"); return std::nullopt;
         case Id::Vrf:
@@ -1222,6 +1312,12 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
         for (auto& [a, m] : i->static_neighbors)
             out += fmt::format("interface {} neighbor {} {}\n", i->name, a.str(), m.str());
         if (i->mpls) out += fmt::format("interface {} mpls\n", i->name);
+        if (i->sav_role != sav::Role::customer || i->sav_neighbor_asn)
+            out += fmt::format("interface {} sav-role {}{}\n", i->name, sav_role_keyword(i->sav_role),
+                               i->sav_neighbor_asn ? fmt::format(" asn {}", i->sav_neighbor_asn) : "");
+        if (i->sav != sav::Mechanism::off)
+            out += fmt::format("interface {} sav {}{}\n", i->name, sav_mechanism_keyword(i->sav),
+                               i->sav_monitor ? " monitor" : "");
         if (i->shutdown) out += fmt::format("interface {} shutdown\n", i->name);
     }
     const SegmentRoutingConfig& sr = config.sr;
@@ -1258,6 +1354,13 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
             for (auto& h : hops) out += route_line(name, p, h);
     }
     if (config.icmp_rate_pps != 100) out += fmt::format("!\nicmp rate-limit {}\n", config.icmp_rate_pps);
+    // SAV lists name interfaces: after them.
+    const SavConfig& sv = config.sav;
+    if (sv.local_asn || !sv.allow.empty() || !sv.deny.empty()) out += "!\n";
+    if (sv.local_asn) out += fmt::format("sav local-asn {}\n", sv.local_asn);
+    for (auto& [p, ifaces] : sv.allow)
+        for (auto& n : ifaces) out += fmt::format("sav allow {} interface {}\n", p.str(), n);
+    for (auto& p : sv.deny) out += fmt::format("sav deny {}\n", p.str());
     return out;
 }
 

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/command.hpp"
 #include "common/net.hpp"
+#include "sav/rules.hpp"
 
 namespace rampart {
 
@@ -27,6 +29,11 @@ struct InterfaceConfig {
     std::map<IpAddr, MacAddr> static_neighbors;
     bool mpls = false;      // labelled packets accepted here (core-facing); dropped and counted otherwise
     std::string vrf;        // "" = the default table
+    // Source address validation of packets arriving here (see slowpath/sav_control.hpp).
+    sav::Mechanism sav = sav::Mechanism::off;
+    bool sav_monitor = false;            // count refused sources and forward them (else drop)
+    sav::Role sav_role = sav::Role::customer;
+    uint32_t sav_neighbor_asn = 0;       // 0: unknown
 
     bool is_port() const { return parent.empty(); }
     friend bool operator==(const InterfaceConfig&, const InterfaceConfig&) = default;
@@ -169,6 +176,20 @@ struct IpsecConfig {
     friend bool operator==(const IpsecConfig&, const IpsecConfig&) = default;
 };
 
+// SAV inputs beyond the interfaces: our AS and the operator's lists. The
+// Adj-RIBs-In and the RPKI view are loaded from files (exec commands), not
+// configured.
+struct SavConfig {
+    uint32_t local_asn = 0;                                  // 0: unknown
+    std::map<Prefix, std::set<std::string>> allow;           // prefix -> interfaces
+    std::set<Prefix> deny;                                   // refused on every interface
+    friend bool operator==(const SavConfig&, const SavConfig&) = default;
+};
+
+// The CLI names of the mechanisms (`interface NAME sav efp-b`).
+std::string_view sav_mechanism_keyword(sav::Mechanism m);
+std::string_view sav_role_keyword(sav::Role r);
+
 struct RunningConfig {
     std::map<std::string, InterfaceConfig> interfaces;
     RouteTable routes;  // the default table
@@ -177,6 +198,7 @@ struct RunningConfig {
     SegmentRoutingConfig sr;
     IpsecConfig ipsec;
     uint32_t icmp_rate_pps = 100;
+    SavConfig sav;
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
 };

@@ -19,6 +19,7 @@ Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirr
       last_(workers_.size()), prev_(workers_.size()) {
     ipsec_ = std::make_unique<IpsecPublisher>(tables_, unsigned(workers_.size()),
                                               [this](uint32_t slot) { return sa_counters_now(slot); });
+    sav_ = std::make_unique<SavControl>(tables_, sav::SavTableSizes{});
 }
 
 SaCounters Control::sa_counters_now(uint32_t slot) const {
@@ -32,9 +33,30 @@ SaCounters Control::sa_counters_now(uint32_t slot) const {
     return s;
 }
 
-std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes) {
-    std::vector<std::string> problems = only_route ? fib_.reconcile_route(config_, only_route->vrf, only_route->prefix)
-                                                   : fib_.reconcile(config_, sweep_routes);
+std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only,
+                             bool routes_unchanged) {
+    std::vector<std::string> problems;
+    if (sav_only) {
+        // SAV rules first: an interface turning SAV on (published by the
+        // FibPublisher below) finds the rules for it already in the table.
+        problems = sav_->sync(config_, fib_, std::nullopt, true);
+    }
+    {
+        auto more = only_route ? fib_.reconcile_route(config_, only_route->vrf, only_route->prefix)
+                               : fib_.reconcile(config_, sweep_routes);
+        problems.insert(problems.end(), more.begin(), more.end());
+    }
+    if (!sav_only) {
+        std::optional<Prefix> p;
+        if (routes_unchanged || (only_route && !only_route->vrf.empty())) {
+            auto more = sav_->sync(config_, fib_, std::nullopt, true);  // other VRFs are no SAV input
+            problems.insert(problems.end(), more.begin(), more.end());
+        } else {
+            if (only_route) p = only_route->prefix;
+            auto more = sav_->sync(config_, fib_, p);
+            problems.insert(problems.end(), more.begin(), more.end());
+        }
+    }
     if (mirror_) {
         // The kernel mirrors the default table only.
         std::vector<std::string> more;
@@ -149,6 +171,29 @@ CommandResult Control::execute(const cmd::Parsed& c) {
         case cmd::Id::SrNeighborSrgb:  // labels imposed towards that neighbour move
         case cmd::Id::SrPolicy:        // routes steered into the policy change
             return {true, publish(std::nullopt, true)};
+        case cmd::Id::InterfaceSav:  // no route changes: the FIB input stays
+        case cmd::Id::InterfaceSavRole:
+        case cmd::Id::SavAllow:
+        case cmd::Id::SavDeny:
+        case cmd::Id::SavLocalAsn: return {true, publish(std::nullopt, false, true)};
+        case cmd::Id::InterfaceDescription:  // nothing here changes a route
+        case cmd::Id::InterfaceMtu:
+        case cmd::Id::InterfaceNeighbor:
+        case cmd::Id::InterfaceMpls:
+        case cmd::Id::IcmpRateLimit:
+        case cmd::Id::MplsLabelRange:
+        case cmd::Id::MplsTtlMode:
+        case cmd::Id::MplsLabel:
+        case cmd::Id::IpsecSa:
+        case cmd::Id::IpsecSaEncryption:
+        case cmd::Id::IpsecSaIntegrity:
+        case cmd::Id::IpsecSaEsn:
+        case cmd::Id::IpsecSaReplayWindow:
+        case cmd::Id::IpsecSaNatTraversal:
+        case cmd::Id::IpsecSaIpMtu:
+        case cmd::Id::IpsecSaEncapsulatedIpMtu:
+        case cmd::Id::IpsecSaLifetime:
+        case cmd::Id::IpsecPolicy: return {true, publish(std::nullopt, false, false, true)};
         default: return {true, publish(std::nullopt, false)};
     }
 }
@@ -161,6 +206,24 @@ CommandResult Control::show(const cmd::Parsed& c) {
     LabelCounterView label_counters{ws, &label_baseline_};
     switch (c.id) {
         case Id::ShowInterfaces: return {true, show_interfaces(config_, fib_, counters, std::nullopt)};
+        case Id::ShowSavInterface: {
+            std::string text = sav_->show_interface(c.word("name"), config_, fib_, counters);
+            return {text.rfind("% ", 0) != 0, text};
+        }
+        case Id::ShowSavPrefix: return {true, sav_->show_prefix(c.prefix("prefix"), config_, fib_)};
+        case Id::SavLoadMrt: {
+            std::string info;
+            if (auto bad = sav_->load_mrt(c.word("path"), c.word("ifname"), config_, fib_, info))
+                return {false, "% " + *bad + "\n"};
+            log::info("sav: {}", info);
+            return {true, info};
+        }
+        case Id::SavLoadRpki: {
+            std::string info;
+            if (auto bad = sav_->load_rpki(c.word("path"), config_, fib_, info)) return {false, "% " + *bad + "\n"};
+            log::info("sav: {}", info);
+            return {true, info};
+        }
         case Id::ShowInterface: {
             std::string text = show_interfaces(config_, fib_, counters, c.word("name"));
             return {text.rfind("% ", 0) != 0, text};

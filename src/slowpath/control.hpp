@@ -20,6 +20,7 @@
 #include "slowpath/ipsec_publisher.hpp"
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
+#include "slowpath/sav_control.hpp"
 
 namespace rampart {
 
@@ -82,6 +83,9 @@ public:
     const RunningConfig& config() const { return config_; }
     std::vector<std::string> interface_names() const { return fib_.interface_names(); }
     std::string version_text() const;
+    // SAV table sizes (before the first interface turns SAV on; rampartd options).
+    void set_sav_sizes(const sav::SavTableSizes& sizes) { sav_ = std::make_unique<SavControl>(tables_, sizes); }
+    const SavControl& sav() const { return *sav_; }
 
 private:
     // Reconciles the data plane and the kernel with config_: one prefix after a
@@ -91,7 +95,11 @@ private:
         std::string vrf;  // "" = default table
         Prefix prefix;
     };
-    std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes);
+    // `sav_only`: a SAV command (SAV rules are published before the interfaces);
+    // `routes_unchanged`: the command cannot change any route (the SAV
+    // compiler's FIB input is not re-read: with a full table that is seconds).
+    std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only = false,
+                        bool routes_unchanged = false);
     CommandResult show(const cmd::Parsed& c);
 
     ForwardingTables& tables_;
@@ -103,6 +111,7 @@ private:
     std::vector<InterfaceCounters> baseline_ = std::vector<InterfaceCounters>(kMaxInterfaces);
     std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
     std::unique_ptr<IpsecPublisher> ipsec_;
+    std::unique_ptr<SavControl> sav_;
     std::map<std::pair<uint16_t, uint32_t>, uint64_t> acquires_;  // (vrf id, entry seq) -> count
     IpsecInstalled ipsec_installed_;                  // what the API's owners installed
     std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced (configured part), and with which VRFs

@@ -76,6 +76,7 @@ void FibPublisher::publish_interface(const IfRuntime& r) {
     s.up = iface_up(r);
     s.vrf = vrf_of(r);
     s.mpls = r.cfg.mpls;
+    s.sav_mode = r.cfg.sav == sav::Mechanism::off ? SavMode::off : r.cfg.sav_monitor ? SavMode::monitor : SavMode::enforce;
     s.mac = r.port.mac.bytes;
     for (const Prefix& a : r.cfg.addresses) {
         if (a.addr.is_v4() && s.ip4_be == 0) std::memcpy(&s.ip4_be, a.addr.bytes.data(), 4);

@@ -50,6 +50,7 @@ struct Options {
     unsigned mbufs = 16383;
     double exit_when_idle = 0;
     TableSizes sizes;
+    sav::SavTableSizes sav_sizes;
     std::vector<std::string> eal_args;
 };
 
@@ -89,7 +90,12 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
         ("fib4-routes", po::value(&o.sizes.fib4_max_routes)->default_value(o.sizes.fib4_max_routes), "IPv4 FIB capacity")
         ("fib4-tbl8s", po::value(&o.sizes.fib4_tbl8s)->default_value(o.sizes.fib4_tbl8s), "IPv4 FIB groups for prefixes longer than /24")
         ("fib6-routes", po::value(&o.sizes.fib6_max_routes)->default_value(o.sizes.fib6_max_routes), "IPv6 FIB capacity")
-        ("fib6-tbl8s", po::value(&o.sizes.fib6_tbl8s)->default_value(o.sizes.fib6_tbl8s), "IPv6 FIB subtables");
+        ("fib6-tbl8s", po::value(&o.sizes.fib6_tbl8s)->default_value(o.sizes.fib6_tbl8s), "IPv6 FIB subtables")
+        ("sav4-rules", po::value(&o.sav_sizes.v4_max_routes)->default_value(o.sav_sizes.v4_max_routes),
+         "IPv4 SAV table capacity (a full table of sources: 2000000)")
+        ("sav4-tbl8s", po::value(&o.sav_sizes.v4_tbl8s)->default_value(o.sav_sizes.v4_tbl8s), "IPv4 SAV groups for rules longer than /24")
+        ("sav6-rules", po::value(&o.sav_sizes.v6_max_routes)->default_value(o.sav_sizes.v6_max_routes), "IPv6 SAV table capacity")
+        ("sav6-tbl8s", po::value(&o.sav_sizes.v6_tbl8s)->default_value(o.sav_sizes.v6_tbl8s), "IPv6 SAV subtables");
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(split, argv).options(desc).run(), vm);
@@ -238,6 +244,7 @@ int Daemon::run() {
         slots.push_back({workers_.back().get(), worker_lcores_[w]});
     }
     control_ = std::make_unique<Control>(*tables_, *fib_, mirror_.get(), nl_.get(), slots);
+    control_->set_sav_sizes(opt_.sav_sizes);
     netlink::EventSocket events;
     std::string warnings = control_->install(startup_);
     control_->resync_neighbors();

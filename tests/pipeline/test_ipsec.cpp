@@ -1109,4 +1109,28 @@ TEST_CASE("IPv6 transport mode: ESP goes after hop-by-hop options, which stay in
     auto up = p.kernel_out(1);
     REQUIRE(up.size() == 1);
     CHECK(hex(up[0]) == hex(ether(kPort1Mac, kPeerMac, 0x86dd, ipv6(peer, us, 0, 64, with(hop_by_hop(47), gre)))));
+
+TEST_CASE("SAV and ESP: the outer source is validated; decrypted traffic is held to the SA's selectors instead",
+          "[pipeline][ipsec][sav]") {
+    Gateway g(kTransforms[0], false);
+    g.exec("interface port1 sav strict");  // the peer 203.0.113.2 is on port1's subnet
+    auto seal = [&](uint64_t seq, const Bytes& inner) { return esp_seal(g.in_sa, seq, g.iv_for(g.in_sa, uint8_t(seq)), inner, 4); };
+    g.send(1, g.from_peer(seal(1, inner4(kRemote, kHostA, 64)), false));
+    g.run();
+    CHECK(g.wire_out(0).size() == 1);
+    // The inner source 192.0.2.x has no route back through port1: the SAV
+    // table would refuse it, but decrypted traffic is checked against the
+    // SA's remote selector (the tunnel-derived rule), not looked up.
+    CHECK(g.counters(1).sav_tunnel_validated == 1);
+    CHECK(g.drops(1, Drop::sav_no_rule) + g.drops(1, Drop::sav_wrong_interface) == 0);
+    // An inner source outside the selectors: refused by the policy check.
+    g.send(1, g.from_peer(seal(2, inner4(addr("192.0.3.1"), kHostA, 64)), false));
+    // A spoofed outer source: refused by SAV before the SAD is consulted.
+    g.send(1, ether(kPort1Mac, kPeerMac, 0x0800,
+                    ipv4(addr("100.64.1.1"), addr("203.0.113.1"), 50, 64, seal(3, inner4(kRemote, kHostA, 64)))));
+    g.run();
+    CHECK(g.wire_out(0).empty());
+    CHECK(g.drops(1, Drop::esp_policy_mismatch) == 1);
+    CHECK(g.drops(1, Drop::sav_no_rule) == 1);
+    CHECK(g.show_text("show sav interface port1").find("selectors): 1") != std::string::npos);
 }

@@ -276,7 +276,7 @@ TEST_CASE("a client execs, completes and asks for help", "[cli][socket]") {
     CHECK(client.exec("show   version") == Reply{true, "did: show version\n"});
     CHECK(client.exec("interface port0 adress 10.0.0.1/24") ==
           Reply{false, "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
-                      "mpls, vrf"});
+                      "mpls, vrf, sav, sav-role"});
     CHECK(client.complete("interface po") == std::vector<std::string>{"port0", "port1"});
     CHECK_THAT(client.help("show version "), Catch::Contains("<cr>"));
     CHECK(client.exec("crash") == Reply{false, "internal error: boom"});

@@ -183,6 +183,17 @@ const Example kExamples[] = {
     {"show ipsec spd", Id::ShowIpsecSpd},
     {"show ipsec spd vrf blue", Id::ShowIpsecSpd},
     {"show version", Id::ShowVersion},
+    {"interface port0 sav efp-b", Id::InterfaceSav},
+    {"interface port0 sav strict monitor", Id::InterfaceSav},
+    {"no interface port0 sav", Id::InterfaceSav},
+    {"interface port0 sav-role provider asn 64500", Id::InterfaceSavRole},
+    {"sav allow 192.0.2.0/24 interface port0", Id::SavAllow},
+    {"no sav deny 2001:db8::/32", Id::SavDeny},
+    {"sav local-asn 64496", Id::SavLocalAsn},
+    {"sav load mrt /var/lib/rampart/cust1.mrt interface port0", Id::SavLoadMrt},
+    {"sav load rpki /var/lib/rpki-client/json", Id::SavLoadRpki},
+    {"show sav interface port0", Id::ShowSavInterface},
+    {"show sav prefix 192.0.2.0/24", Id::ShowSavPrefix},
     {"clear counters", Id::ClearCounters},
     {"write config /etc/rampart/rampart.conf", Id::WriteConfig},
 };
@@ -227,6 +238,26 @@ TEST_CASE("arguments are captured with their types", "[command]") {
     CHECK_THROWS_AS(mtu.number("name"), std::invalid_argument);
     CHECK_THROWS_AS(address.ip("prefix"), std::invalid_argument);
     CHECK_THROWS_AS(address.mac("name"), std::invalid_argument);
+}
+
+TEST_CASE("SAV commands capture their arguments", "[command][sav]") {
+    auto mode = parse_ok("interface port0 sav bar-sav monitor");
+    CHECK(mode.has("bar-sav"));
+    CHECK(mode.has("monitor"));
+    CHECK_FALSE(mode.has("efp-b"));
+    auto role = parse_ok("interface port0 sav-role peer");
+    CHECK(role.has("peer"));
+    CHECK_FALSE(role.has_arg("asn"));
+    CHECK(parse_ok("interface port0 sav-role customer asn 4200000000").number("asn") == 4200000000u);
+    auto load = parse_ok("sav load mrt \"/tmp/a file.mrt\" interface port1");
+    CHECK(load.word("path") == "/tmp/a file.mrt");
+    CHECK(load.word("ifname") == "port1");
+    CHECK(scope(Id::SavLoadMrt) == Scope::exec_only);
+    CHECK(scope(Id::ShowSavPrefix) == Scope::exec_only);
+    CHECK(scope(Id::InterfaceSav) == Scope::config_and_exec);
+    parse_fail("interface port0 sav efp-c");
+    parse_fail("interface port0 sav-role customer asn 0");
+    parse_fail("sav allow 192.0.2.0/24");
 }
 
 TEST_CASE("route forms are told apart by their captures", "[command]") {
@@ -466,13 +497,13 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(e.token == "adress");
         CHECK(e.message ==
               "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor, mpls, "
-              "vrf");
+              "vrf, sav, sav-role");
     }
     SECTION("unknown first word") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
         CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
-                           "segment-routing, ipsec, show, clear, write");
+                           "segment-routing, ipsec, sav, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -514,9 +545,9 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(e.message == "incomplete command: expected <prefix>");
         CHECK(parse_fail("interface port0").message ==
               "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
-              "mpls, vrf");
+              "mpls, vrf, sav, sav-role");
         CHECK(parse_fail("no").message ==
-              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec");
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -544,7 +575,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         CHECK(device.token_index == 0);
         CHECK(device.message == "'no' cannot be used with 'interface port0 device'");
         CHECK(parse_fail("no interface port0 adress 10.0.0.1/24").message ==
-              "unknown token 'adress': expected one of: vlan, address, mtu, shutdown, description, neighbor, mpls, vrf");
+              "unknown token 'adress': expected one of: vlan, address, mtu, shutdown, description, neighbor, mpls, vrf, sav, sav-role");
     }
     SECTION("blank, comment and control characters") {
         CHECK(parse_fail("").message == "empty command");
@@ -565,24 +596,24 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
     CHECK(complete("", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "show", "clear", "write",
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "show", "clear", "write",
                                     "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
-    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec"});
-    CHECK(complete("no s", kPorts) == V{"segment-routing"});
+    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav"});
+    CHECK(complete("no s", kPorts) == V{"segment-routing", "sav"});
     CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
     CHECK(complete("interface po", kPorts) == V{"port0", "port1"});
     CHECK(complete("interface port0 ", kPorts) ==
-          V{"device", "vlan", "address", "mtu", "shutdown", "description", "neighbor", "mpls", "vrf"});
+          V{"device", "vlan", "address", "mtu", "shutdown", "description", "neighbor", "mpls", "vrf", "sav", "sav-role"});
     CHECK(complete("no interface port0 ", kPorts) ==
-          V{"vlan", "address", "mtu", "shutdown", "description", "neighbor", "mpls", "vrf"});
+          V{"vlan", "address", "mtu", "shutdown", "description", "neighbor", "mpls", "vrf", "sav", "sav-role"});
     CHECK(complete("interface port0 a", kPorts) == V{"address"});
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
           V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version", "mpls",
-            "segment-routing", "vrf", "ipsec"});
+            "segment-routing", "vrf", "ipsec", "sav"});
     CHECK(complete("show interface", kPorts) == V{"interfaces", "interface"});
     CHECK(complete("show interface ", kPorts) == V{"port0", "port1", "uplink"});
     CHECK(complete("show route ", kPorts) == V{"vrf", "ipv4", "ipv6"});
@@ -828,7 +859,7 @@ TEST_CASE("help lists the next tokens with their help text", "[command][help]") 
     CHECK_THAT(help("show route 10"), Catch::Contains("<prefix>") && !Catch::Contains("ipv4"));
     CHECK(help("interface port0 adress ") ==
           "% unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
-          "mpls, vrf\n");
+          "mpls, vrf, sav, sav-role\n");
     CHECK(help("xyz") == "% unknown token 'xyz'\n");
 
     // One entry per line, help text aligned in one column.
@@ -868,7 +899,7 @@ TEST_CASE("config files parse all or report the first bad line", "[command][conf
         CHECK(error.error.token == "adress");
         CHECK(format_error(error) ==
               "line 4: interface port0 adress 10.0.0.1/24: unknown token 'adress': expected one of: device, vlan, "
-              "address, mtu, shutdown, description, neighbor, mpls, vrf");
+              "address, mtu, shutdown, description, neighbor, mpls, vrf, sav, sav-role");
     }
     SECTION("interactive commands are refused") {
         auto result = parse_config("interface port0 mtu 1500\nshow interfaces\n");

@@ -1072,3 +1072,56 @@ TEST_CASE("IPsec NAT traversal and tunnel ip-mtu round-trip and validate", "[con
     REQUIRE(err);
     CHECK_THAT(*err, Catch::Contains("below IPv6's minimum MTU of 1280"));
 }
+
+TEST_CASE("SAV configuration validates and round-trips", "[config][sav]") {
+    RunningConfig c = load(R"(
+interface port0 device net_null0
+interface port1 device net_null1
+interface port0 sav-role customer asn 64501
+interface port0 sav efp-b
+interface port1 sav-role provider
+interface port1 sav loose monitor
+sav local-asn 64500
+sav allow 192.0.2.0/24 interface port0
+sav allow 192.0.2.0/24 interface port1
+sav deny 2001:db8:dead::/48
+)");
+    CHECK(c.interfaces.at("port0").sav == sav::Mechanism::efp_urpf_b);
+    CHECK_FALSE(c.interfaces.at("port0").sav_monitor);
+    CHECK(c.interfaces.at("port0").sav_neighbor_asn == 64501);
+    CHECK(c.interfaces.at("port1").sav == sav::Mechanism::loose_urpf);
+    CHECK(c.interfaces.at("port1").sav_monitor);
+    CHECK(c.interfaces.at("port1").sav_role == sav::Role::provider);
+    CHECK(c.sav.local_asn == 64500);
+    CHECK(c.sav.allow.at(*Prefix::parse("192.0.2.0/24")).size() == 2);
+    check_round_trip(c);
+    const std::string text = render_running_config(c);
+    CHECK(text.find("interface port0 sav efp-b\n") != std::string::npos);
+    CHECK(text.find("interface port1 sav loose monitor\n") != std::string::npos);
+    CHECK(text.find("interface port0 sav-role customer asn 64501\n") != std::string::npos);
+
+    auto apply = [&](const char* line) -> std::optional<std::string> {
+        auto parsed = cmd::parse(line);
+        REQUIRE(std::holds_alternative<cmd::Parsed>(parsed));
+        return apply_command(c, std::get<cmd::Parsed>(parsed), false);
+    };
+    RunningConfig before = c;
+    CHECK(apply("interface port0 sav monitor").value_or("").find("name a mechanism") != std::string::npos);
+    CHECK(apply("interface port0 sav off monitor").has_value());
+    CHECK(apply("sav allow 198.51.100.0/24 interface nosuch").value_or("") == "unknown interface nosuch");
+    CHECK(apply("no sav allow 192.0.2.0/24 interface nosuch").has_value());
+    CHECK(apply("no sav deny 2001:db8:beef::/48").has_value());
+    CHECK(c == before);  // failed commands change nothing
+    CHECK_FALSE(apply("interface port0 sav efp-b monitor"));  // live change to monitor
+    CHECK(c.interfaces.at("port0").sav_monitor);
+    CHECK_FALSE(apply("no interface port1 sav"));
+    CHECK(c.interfaces.at("port1").sav == sav::Mechanism::off);
+    CHECK_FALSE(apply("no interface port1 sav-role"));
+    CHECK(c.interfaces.at("port1").sav_role == sav::Role::customer);
+    CHECK_FALSE(apply("no sav allow 192.0.2.0/24 interface port1"));
+    CHECK(c.sav.allow.at(*Prefix::parse("192.0.2.0/24")) == std::set<std::string>{"port0"});
+    CHECK_FALSE(apply("no sav deny 2001:db8:dead::/48"));
+    CHECK_FALSE(apply("no sav local-asn 64500"));
+    CHECK(c.sav.local_asn == 0);
+    check_round_trip(c);
+}

@@ -1,0 +1,94 @@
+// Source address validation on the control core: keeps the rule compiler
+// (sav/rules.hpp) in line with the running configuration (per-interface
+// mechanism and role, local AS, allow/deny lists), the local FIB (connected
+// and static routes of the default table, as the FibPublisher installed
+// them), the Adj-RIBs-In loaded from MRT files and the RPKI view loaded from
+// rpki-client/Routinator JSON; publishes the compiled rules to the workers
+// through the SavTablePublisher (double-buffered, RCU: forwarding never stops).
+//
+// The SAV interface id is the ifindex. Nothing is allocated in DPDK memory
+// until an interface turns SAV on: with SAV off everywhere the workers do not
+// look anything up (InterfaceState::sav_mode) and no table exists.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sav/mrt.hpp"
+#include "sav/rpki_json.hpp"
+#include "sav/rules.hpp"
+#include "sav/table.hpp"
+#include "slowpath/config_model.hpp"
+#include "slowpath/fib_publisher.hpp"
+#include "slowpath/show.hpp"
+
+namespace rampart {
+
+class SavControl {
+public:
+    SavControl(ForwardingTables& tables, const sav::SavTableSizes& sizes);
+    ~SavControl();
+    SavControl(const SavControl&) = delete;
+    SavControl& operator=(const SavControl&) = delete;
+
+    // Brings the compiler and the data-plane table in line with `cfg` and
+    // the installed routes. `only_route`: only that default-table prefix's
+    // route changed (the rest of the FIB input is not re-read);
+    // `fib_unchanged`: the command changed no route (SAV commands). Returns
+    // problems (table too small, ...) as text lines.
+    std::vector<std::string> sync(const RunningConfig& cfg, const FibPublisher& fib,
+                                  const std::optional<Prefix>& only_route = std::nullopt, bool fib_unchanged = false);
+
+    // Replaces `ifname`'s Adj-RIB-In with the routes of an MRT file (every
+    // peer in it counts as that interface's neighbour). All or nothing: a
+    // malformed file (error names the file, record, offset and reason)
+    // changes nothing. Returns the error, or nullopt and a summary in `info`.
+    std::optional<std::string> load_mrt(const std::string& path, const std::string& ifname, const RunningConfig& cfg,
+                                        const FibPublisher& fib, std::string& info);
+    // Replaces the RPKI view (ROAs and ASPAs). All or nothing, as load_mrt.
+    std::optional<std::string> load_rpki(const std::string& path, const RunningConfig& cfg, const FibPublisher& fib,
+                                         std::string& info);
+
+    std::string show_interface(const std::string& ifname, const RunningConfig& cfg, const FibPublisher& fib,
+                               const CounterView& counters) const;
+    std::string show_prefix(const Prefix& p, const RunningConfig& cfg, const FibPublisher& fib) const;
+
+    const sav::RuleCompiler& compiler() const { return *compiler_; }
+    const sav::SavTablePublisher* publisher() const { return publisher_.get(); }
+
+private:
+    struct Applied {
+        sav::InterfaceConfig iface;
+        friend bool operator==(const Applied&, const Applied&) = default;
+    };
+    bool active(const RunningConfig& cfg) const;
+    void feed_everything();                     // into a fresh compiler (local AS changed)
+    std::vector<std::string> sync_inputs(const RunningConfig& cfg, const FibPublisher& fib,
+                                         const std::optional<Prefix>& only_route, bool fib_unchanged = false);
+    std::optional<std::string> publish();       // recompute and bring the table along
+    void sync_fib_prefix(const Prefix& p, const FibPublisher& fib);
+    static std::optional<sav::InterfaceSet> fib_egress(const InstalledRoute& r);
+    void feed_rib(uint16_t id, const sav::MrtDump& dump);
+
+    ForwardingTables& tables_;
+    sav::SavTableSizes sizes_;
+    uint32_t local_asn_ = 0;
+    std::unique_ptr<sav::RuleCompiler> compiler_;
+    std::unique_ptr<sav::SavTablePublisher> publisher_;
+    // What the compiler holds, to diff against and to feed a fresh compiler.
+    std::map<uint16_t, sav::InterfaceConfig> ifaces_;        // by ifindex
+    std::map<std::string, uint16_t> ifindex_of_;             // name -> ifindex, of ifaces_
+    std::map<Prefix, sav::InterfaceSet> fib_;
+    bool fib_loaded_ = false;
+    std::map<Prefix, sav::InterfaceSet> allow_;
+    std::map<Prefix, sav::InterfaceSet> deny_;
+    std::map<std::string, std::shared_ptr<const sav::MrtDump>> ribs_;  // by interface name
+    std::map<std::string, std::string> rib_files_;
+    sav::RpkiSet rpki_;
+    std::string rpki_file_;
+};
+
+}  // namespace rampart
