@@ -1109,6 +1109,7 @@ TEST_CASE("IPv6 transport mode: ESP goes after hop-by-hop options, which stay in
     auto up = p.kernel_out(1);
     REQUIRE(up.size() == 1);
     CHECK(hex(up[0]) == hex(ether(kPort1Mac, kPeerMac, 0x86dd, ipv6(peer, us, 0, 64, with(hop_by_hop(47), gre)))));
+}
 
 TEST_CASE("SAV and ESP: the outer source is validated; decrypted traffic is held to the SA's selectors instead",
           "[pipeline][ipsec][sav]") {
