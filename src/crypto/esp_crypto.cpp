@@ -105,10 +105,6 @@ std::string_view name(EspStatus s) noexcept {
     return "?";
 }
 
-bool EspTransform::aead() const noexcept {
-    return cipher == Cipher::aes_gcm_128 || cipher == Cipher::aes_gcm_256 ||
-           cipher == Cipher::chacha20_poly1305;
-}
 
 size_t EspTransform::cipher_key_len() const noexcept {
     switch (cipher) {
@@ -132,29 +128,8 @@ size_t EspTransform::integrity_key_len() const noexcept {
     return 0;
 }
 
-size_t EspTransform::iv_len() const noexcept {
-    switch (cipher) {
-    case Cipher::null: return 0;
-    case Cipher::aes_cbc_128:
-    case Cipher::aes_cbc_256: return 16;
-    default: return 8;
-    }
-}
 
-size_t EspTransform::icv_len() const noexcept {
-    if (aead()) return 16;
-    switch (integrity) {
-    case Integrity::none: return 0;
-    case Integrity::hmac_sha_256_128: return 16;
-    case Integrity::hmac_sha_384_192: return 24;
-    case Integrity::hmac_sha_512_256: return 32;
-    }
-    return 0;
-}
 
-size_t EspTransform::block_align() const noexcept {
-    return cipher == Cipher::aes_cbc_128 || cipher == Cipher::aes_cbc_256 ? 16 : 4;
-}
 
 std::string EspTransform::to_string() const {
     std::string s(name(cipher));

@@ -74,6 +74,37 @@ struct EspTransform {
     friend bool operator==(const EspTransform&, const EspTransform&) = default;
 };
 
+// Per packet on the worker: inline.
+inline bool EspTransform::aead() const noexcept {
+    return cipher == Cipher::aes_gcm_128 || cipher == Cipher::aes_gcm_256 ||
+           cipher == Cipher::chacha20_poly1305;
+}
+
+inline size_t EspTransform::iv_len() const noexcept {
+    switch (cipher) {
+    case Cipher::null: return 0;
+    case Cipher::aes_cbc_128:
+    case Cipher::aes_cbc_256: return 16;
+    default: return 8;
+    }
+}
+
+inline size_t EspTransform::icv_len() const noexcept {
+    if (aead()) return 16;
+    switch (integrity) {
+    case Integrity::none: return 0;
+    case Integrity::hmac_sha_256_128: return 16;
+    case Integrity::hmac_sha_384_192: return 24;
+    case Integrity::hmac_sha_512_256: return 32;
+    }
+    return 0;
+}
+
+inline size_t EspTransform::block_align() const noexcept {
+    return cipher == Cipher::aes_cbc_128 || cipher == Cipher::aes_cbc_256 ? 16 : 4;
+}
+
+
 // Builds a transform from names. The error names the token and lists what was
 // expected ("unknown cipher 'aes-gcm-129': expected one of: null, ..."), or
 // says why the pair is refused. Integrity names also accept the RFC 4868
