@@ -14,6 +14,8 @@
 //                            HEX (1-128 bytes as hex digits, optionally after 0x;
 //                            key material: always right after the keyword `key`,
 //                            never echoed in parse errors)
+//                            SECRET (1-255 characters of text key material, e.g. a
+//                            quoted pre-shared key; also only right after `key`)
 //   [ a b | c ]              optional group with alternatives
 //
 // Line syntax: tokens are separated by whitespace; a token that starts with a
@@ -70,6 +72,13 @@ enum class Id {
     IpsecSaEncapsulatedIpMtu,
     IpsecSaLifetime,
     IpsecPolicy,
+    IkeConnection,
+    IkeConnectionPsk,
+    IkeConnectionProposal,
+    IkeConnectionChild,
+    IkeConnectionStartAction,
+    IkeConnectionDpd,
+    IkeConnectionLifetime,
     ShowInterfaces,
     ShowInterface,
     ShowRoute,
@@ -84,7 +93,12 @@ enum class Id {
     ShowVrf,
     ShowIpsecSa,
     ShowIpsecSpd,
+    ShowIkeSa,
+    ShowIkePeers,
     ClearCounters,
+    ClearIkeSa,
+    IkeInitiate,
+    IkeTerminate,
     WriteConfig,
 };
 
