@@ -369,7 +369,7 @@ constexpr CommandSpec kCommands[] = {
      "Check the peer's liveness after this many idle seconds (no: never)",
      {kIke, kIkeConn, kIkeConnName, "Dead peer detection (an empty INFORMATIONAL exchange)", "Seconds"},
      Negatable::yes, kBoth},
-    {Id::IkeConnectionLifetime, "ike connection <name:WORD> lifetime child <seconds:UINT(60-86400)>",
+    {Id::IkeConnectionLifetime, "ike connection <name:WORD> lifetime child <seconds:UINT(10-86400)>",
      "Rekey the Child SA after this many seconds (no: 3600)",
      {kIke, kIkeConn, kIkeConnName, "SA lifetimes", "The Child SA: rekeyed at this age, ended at 110%", "Seconds"},
      Negatable::yes, kBoth},
