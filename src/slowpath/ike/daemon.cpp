@@ -285,6 +285,13 @@ void IkeDaemon::teardown(Conn& c, Millis now, bool tell_peer) {
 }
 
 void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
+    // §2.23: with a NAT detected, the initiator sends IKE_AUTH and everything
+    // after it from and to port 4500 (with the non-ESP marker).
+    if (s.initiator && !s.up && s.local.port == hooks_.ike_port && s.sa->state() == SaState::auth_sent &&
+        s.sa->nat_detected()) {
+        s.local.port = hooks_.natt_port;
+        if (s.remote.port == hooks_.ike_port) s.remote.port = hooks_.natt_port;
+    }
     for (auto& b : out.send)
         if (hooks_.send) hooks_.send(s.local, s.remote, b);
     for (auto& ev : out.events) {

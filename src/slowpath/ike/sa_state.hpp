@@ -149,6 +149,9 @@ public:
     uint64_t spi_r() const { return spi_r_; }
     /// Received datagrams dropped, and why the last one was.
     unsigned dropped() const { return dropped_; }
+    /// After IKE_SA_INIT: whether NAT detection (§2.23) found a NAT on either
+    /// side, so the transport moves to port 4500 before IKE_AUTH.
+    bool nat_detected() const { return local_nat_ || peer_nat_; }
     const std::string& last_drop() const { return last_drop_; }
 
 private:
