@@ -152,20 +152,41 @@ TEST_CASE("IKE daemons establish a Child SA and install it on both sides", "[ike
         CHECK(lab.a.d->state("to-b") == "established");
         CHECK(lab.a.installed.entries.sas.size() == 2);
     }
-    SECTION("rekey at the Child SA lifetime is make-before-break") {
-        const std::string old_in = a_in ? lab.a.installed.entries.sas.begin()->first : "";
+    SECTION("rekey at the Child SA lifetime: CREATE_CHILD_SA in the same IKE SA, hitless") {
         auto before = lab.a.installed.entries.sas;
+        const std::string old_in = lab.a.policy(1000)->inbound_sa;
         lab.a.d->on_lifetime(IpsecLifetimeEvent{lab.a.policy(1000)->outbound_sa, false, false}, lab.now);
+        // Right after the exchange: the policy sends through the new SA and still accepts the old inbound one.
         lab.run();
-        lab.advance(1s);
+        CHECK(lab.a.policy(1000)->inbound_sa != old_in);
+        CHECK(lab.a.policy(1000)->older_inbound_sas == std::vector<std::string>{old_in});
+        CHECK(lab.a.installed.entries.sas.count(old_in));
+        lab.advance(1s);  // the old Child SA is deleted
         CHECK(lab.a.d->counters().rekeys == 1);
         CHECK(lab.a.installed.entries.sas.size() == 2);
         CHECK(lab.b.installed.entries.sas.size() == 2);
         for (auto& [n, sa] : lab.a.installed.entries.sas) CHECK(before.count(n) == 0);  // all new
         CHECK(lab.a.policy(1000)->older_inbound_sas.empty());
+        CHECK(lab.b.policy(1000)->older_inbound_sas.empty());
         CHECK(lab.a.apply_errors.empty());
         CHECK(lab.b.apply_errors.empty());
-        CHECK(lab.a.d->state("to-b") == "established");
+        CHECK(lab.a.d->show_sa(false, lab.now).find("to-b #1: established") != std::string::npos);  // same IKE SA
+        // The responder's timer rekeys too (lifetime 60 s).
+        auto shorter = cb;
+        shorter.child_lifetime = 60;
+        lab.b.d->configure(one("to-a", shorter), lab.now);  // changed: a fresh IKE SA from a
+        lab.run();
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now).has_value());
+        lab.run();
+        REQUIRE(lab.b.d->state("to-a") == "established");
+        auto b_before = lab.b.installed.entries.sas;
+        lab.advance(61s, 500ms);
+        CHECK(lab.b.d->counters().rekeys == 1);
+        CHECK(lab.b.installed.entries.sas.size() == 2);
+        CHECK(lab.a.installed.entries.sas.size() == 2);
+        for (auto& [n, sa] : lab.b.installed.entries.sas) CHECK(b_before.count(n) == 0);
+        CHECK(lab.a.apply_errors.empty());
+        CHECK(lab.b.apply_errors.empty());
     }
 }
 

@@ -146,14 +146,28 @@ struct IkeDaemon::Session {
         Prefix local, remote;
         Millis at{0};
         bool outbound_active = true;  // the policy sends through its outbound SA
+        Millis inactive_since{0};
+        bool rekey_started = false;   // its replacement is being negotiated
+        bool delete_queued = false;
     };
-    std::optional<Child> child;
+    std::vector<Child> children;   // the active one and, after a rekey, older inbound-only ones
+    std::vector<uint32_t> delete_children;  // Delete(ESP) to send once nothing is outstanding
+    std::optional<uint32_t> rekeying;       // our CREATE_CHILD_SA for this spi_in is outstanding
+    bool rekey_wanted = false;
     bool dpd_pending = false;
-    bool rekey_started = false;  // a replacement is being negotiated
+    bool rekey_started = false;  // a replacement IKE SA is being negotiated (fallback)
     bool delete_wanted = false;  // send a Delete once nothing is outstanding
     bool done = false;
     unsigned dropped_seen = 0;
+
+    Child* active() {
+        for (auto& c : children)
+            if (c.outbound_active) return &c;
+        return nullptr;
+    }
 };
+    std::optional<IkeSaUp> up;
+    Millis established{0};
 
 struct IkeDaemon::Conn {
     std::string name;
@@ -313,6 +327,17 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             ++counters_.child_refused;
             c.last_error = "child SA refused: " + cr->reason;
             log::warn("ike {}: child SA refused (notify {}): {}", c.name, cr->notify, cr->reason);
+            if (s.rekeying) {  // CREATE_CHILD_SA refused: fall back to a new IKE SA (make-before-break)
+                s.rekeying.reset();
+                if (!s.rekey_started && c.cfg.child) {
+                    s.rekey_started = true;
+                    log::info("ike {}: rekey refused, re-establishing instead", c.name);
+                    start_session(c, true, now);
+                }
+            }
+        } else if (auto* cd = std::get_if<ChildSaDeleted>(&ev)) {
+            log::info("ike {}: child SA spi in {:08x} deleted{}", c.name, cd->spi_in, cd->by_peer ? " by the peer" : "");
+            remove_children(c, s, {cd->spi_in}, now);
         } else if (auto* f = std::get_if<IkeSaFailed>(&ev)) {
             ++c.failed;
             ++counters_.failed;
@@ -390,13 +415,14 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
     e.action = IpsecPolicyConfig::Action::protect;
     e.outbound_sa = info.out_name;
     e.inbound_sa = info.in_name;
-    std::vector<Session*> older;
-    for (auto& o : c.sessions)
-        if (o.get() != &s && !o->done && o->child) {
-            older.push_back(o.get());
-            e.older_inbound_sas.push_back(o->child->in_name);
-            if (o->child->outbound_active) ch.remove_sas.push_back(o->child->out_name);
+    // Every other Child SA of the connection stays accepted inbound until deleted (hitless, §2.8).
+    for (auto& o : c.sessions) {
+        if (o->done) continue;
+        for (auto& oc : o->children) {
+            e.older_inbound_sas.push_back(oc.in_name);
+            if (oc.outbound_active) ch.remove_sas.push_back(oc.out_name);
         }
+    }
     ch.add_policies.push_back({"", c.cfg.child->seq, e});
     if (auto err = apply(ch)) {
         ++counters_.install_failed;
@@ -405,13 +431,29 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
         return;
     }
     c.policy_installed = true;
-    for (Session* o : older) o->child->outbound_active = false;
-    log::info("ike {}: child SA up: {} {} <-> {} ESP {} spi in {:08x} out {:08x}{}", c.name,
+    for (auto& o : c.sessions)
+        for (auto& oc : o->children)
+            if (oc.outbound_active) {
+                oc.outbound_active = false;
+                oc.inactive_since = now;
+            }
+    log::info("ike {}: child SA up: {} {} <-> {} ESP {} spi in {:08x} out {:08x}{}{}", c.name,
               info.transport ? "transport" : "tunnel", info.local.str(), info.remote.str(), suite_text(info.suite),
-              info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "");
-    s.child = std::move(info);
+              info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "",
+              child.replaces_spi_in ? fmt::format(", rekeyed {:08x}", child.replaces_spi_in) : std::string());
+    s.children.push_back(std::move(info));
     c.restart_at.reset();
-    // Make-before-break: the older IKE SAs go now that the new Child SA carries the traffic.
+    if (child.replaces_spi_in) {
+        // CREATE_CHILD_SA: whoever asked deletes the old Child SA (§2.8).
+        if (s.rekeying && *s.rekeying == child.replaces_spi_in) {
+            s.rekeying.reset();
+            s.delete_children.push_back(child.replaces_spi_in);
+            for (auto& oc : s.children)
+                if (oc.spi_in == child.replaces_spi_in) oc.delete_queued = true;
+        }
+        return;
+    }
+    // A new IKE SA: the older IKE SAs go now that its Child SA carries the traffic.
     for (auto& o : c.sessions)
         if (o.get() != &s && !o->done && o->up) o->delete_wanted = true;
     for (auto& o : c.sessions)
@@ -426,42 +468,64 @@ void IkeDaemon::session_ended(Conn& c, Session& s, Millis now) {
     const bool others = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& o) { return !o->done; });
     if (!others && !c.terminating && c.cfg.start_action == IkeConnectionConfig::StartAction::start)
         c.restart_at = now + kRestartDelay;  // keep trying (a failure, a lost peer, an expiry)
-    if (!s.child) return;
+    std::vector<uint32_t> all;
+    for (auto& ch : s.children) all.push_back(ch.spi_in);
+    remove_children(c, s, all, now);
+}
+
+// Takes Child SAs of `s` out of the fast path. When the one the policy sends
+// through goes, the policy goes back to a trap (start-action trap) or away;
+// otherwise the policy stays with the active Child SA and stops accepting
+// the removed inbound SAs.
+void IkeDaemon::remove_children(Conn& c, Session& s, const std::vector<uint32_t>& spis, Millis) {
     IpsecChange ch;
-    ch.remove_sas.push_back(s.child->in_name);
-    const bool current = s.child->outbound_active;
-    if (current) ch.remove_sas.push_back(s.child->out_name);
-    const bool rearm = !c.terminating && c.cfg.start_action == IkeConnectionConfig::StartAction::trap && c.cfg.child;
-    if (current) {
+    bool policy_lost = false;
+    std::vector<Session::Child> removed;
+    for (auto it = s.children.begin(); it != s.children.end();) {
+        if (std::find(spis.begin(), spis.end(), it->spi_in) == spis.end()) {
+            ++it;
+            continue;
+        }
+        ch.remove_sas.push_back(it->in_name);
+        if (it->outbound_active) {
+            ch.remove_sas.push_back(it->out_name);
+            policy_lost = true;
+        }
+        removed.push_back(std::move(*it));
+        it = s.children.erase(it);
+    }
+    if (removed.empty() || !c.cfg.child) return;
+    const bool rearm = !c.terminating && c.cfg.start_action == IkeConnectionConfig::StartAction::trap;
+    if (policy_lost) {
         if (rearm) {
             IpsecPolicyConfig e;
             e.local = c.cfg.child->local_ts;
             e.remote = c.cfg.child->remote_ts;
             e.action = IpsecPolicyConfig::Action::protect;
             ch.add_policies.push_back({"", c.cfg.child->seq, e});
-        } else if (c.cfg.child) {
+        } else {
             ch.remove_policies.push_back({"", c.cfg.child->seq});
         }
     } else {
-        // The policy stays with the newest Child SA; it stops accepting this one's inbound SA.
         for (auto& o : c.sessions)
-            if (!o->done && o->child && o->child->outbound_active && c.cfg.child) {
-                IpsecPolicyConfig e;
-                e.local = o->child->local;
-                e.remote = o->child->remote;
-                e.action = IpsecPolicyConfig::Action::protect;
-                e.outbound_sa = o->child->out_name;
-                e.inbound_sa = o->child->in_name;
-                for (auto& p : c.sessions)
-                    if (p.get() != &s && p.get() != o.get() && !p->done && p->child)
-                        e.older_inbound_sas.push_back(p->child->in_name);
-                ch.add_policies.push_back({"", c.cfg.child->seq, e});
-            }
+            for (auto& oc : o->children)
+                if (oc.outbound_active) {
+                    IpsecPolicyConfig e;
+                    e.local = oc.local;
+                    e.remote = oc.remote;
+                    e.action = IpsecPolicyConfig::Action::protect;
+                    e.outbound_sa = oc.out_name;
+                    e.inbound_sa = oc.in_name;
+                    for (auto& p : c.sessions)
+                        if (!p->done || p.get() == &s)
+                            for (auto& pc : p->children)
+                                if (!pc.outbound_active) e.older_inbound_sas.push_back(pc.in_name);
+                    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+                }
     }
     if (auto err = apply(ch)) log::warn("ike {}: child SA not removed: {}", c.name, *err);
-    else if (current) c.policy_installed = rearm;
-    log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, s.child->spi_in, s.child->spi_out);
-    s.child.reset();
+    else if (policy_lost) c.policy_installed = rearm;
+    for (auto& r : removed) log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, r.spi_in, r.spi_out);
 }
 
 void IkeDaemon::reap(Conn& c) {
@@ -571,13 +635,28 @@ void IkeDaemon::tick(Millis now) {
                 handle(c, s, std::move(o), now);
                 if (s.done) continue;
             }
-            // Rekey the Child SA at its lifetime by a make-before-break replacement.
+            // Rekey the active Child SA at its lifetime (CREATE_CHILD_SA).
             const Millis life{uint64_t(c.cfg.child_lifetime) * 1000};
-            if (s.child && s.child->outbound_active && !s.rekey_started && now - s.child->at >= life) {
-                s.rekey_started = true;
+            if (Session::Child* a = s.active(); a && !a->rekey_started && now - a->at >= life) {
+                a->rekey_started = true;
                 ++counters_.rekeys;
-                log::info("ike {}: child SA spi in {:08x} reached its lifetime: rekeying", c.name, s.child->spi_in);
-                start_session(c, true, now);
+                log::info("ike {}: child SA spi in {:08x} reached its lifetime: rekeying", c.name, a->spi_in);
+                s.rekey_wanted = true;
+            }
+            if (s.rekey_wanted && !s.sa->busy()) start_rekey(c, s, now);
+            if (s.done) continue;
+            // Deletes of replaced Child SAs; one the peer replaced and never deleted goes after 30 s.
+            for (auto& ch : s.children)
+                if (!ch.outbound_active && !ch.delete_queued && now - ch.inactive_since >= 30s) {
+                    ch.delete_queued = true;
+                    s.delete_children.push_back(ch.spi_in);
+                }
+            if (!s.delete_children.empty() && !s.sa->busy() && s.sa->state() == SaState::established) {
+                const uint32_t spi = s.delete_children.front();
+                s.delete_children.erase(s.delete_children.begin());
+                Output o = s.sa->delete_child(spi, now);
+                if (o.send.empty()) remove_children(c, s, {spi}, now);  // the SA no longer knows it
+                else handle(c, s, std::move(o), now);
             }
         }
         reap(c);
@@ -595,23 +674,47 @@ void IkeDaemon::on_acquire(const IpsecAcquire& a, Millis now) {
     }
 }
 
+void IkeDaemon::start_rekey(Conn& c, Session& s, Millis now) {
+    s.rekey_wanted = false;
+    Session::Child* a = s.active();
+    if (!a || s.sa->state() != SaState::established) return;
+    if (s.sa->busy()) {
+        s.rekey_wanted = true;  // at the next tick
+        return;
+    }
+    Output o = s.sa->rekey_child(a->spi_in, now);
+    if (o.send.empty()) {  // cannot rekey this one in place: a new IKE SA replaces it
+        if (!s.rekey_started) {
+            s.rekey_started = true;
+            start_session(c, true, now);
+        }
+        return;
+    }
+    s.rekeying = a->spi_in;
+    handle(c, s, std::move(o), now);
+}
+
 void IkeDaemon::on_lifetime(const IpsecLifetimeEvent& e, Millis now) {
     for (auto& [name, c] : conns_)
         for (size_t i = 0; i < c->sessions.size(); ++i) {
             Session& s = *c->sessions[i];
-            if (s.done || !s.child || (s.child->in_name != e.sa && s.child->out_name != e.sa)) continue;
-            if (e.hard) {
-                log::info("ike {}: child SA {} reached its hard lifetime", name, e.sa);
-                if (s.sa->state() == SaState::established) handle(*c, s, s.sa->delete_sa(now), now);
-                session_ended(*c, s, now);
+            if (s.done) continue;
+            for (auto& ch : s.children) {
+                if (ch.in_name != e.sa && ch.out_name != e.sa) continue;
+                if (e.hard) {
+                    log::info("ike {}: child SA {} reached its hard lifetime", name, e.sa);
+                    const uint32_t spi = ch.spi_in;
+                    remove_children(*c, s, {spi}, now);
+                    s.delete_children.push_back(spi);  // tell the peer when nothing is outstanding
+                } else if (ch.outbound_active && !ch.rekey_started) {
+                    ch.rekey_started = true;
+                    ++counters_.rekeys;
+                    log::info("ike {}: child SA {} soft lifetime: rekeying", name, e.sa);
+                    start_rekey(*c, s, now);
+                }
                 reap(*c);
-            } else if (s.child->outbound_active && !s.rekey_started) {
-                s.rekey_started = true;
-                ++counters_.rekeys;
-                log::info("ike {}: child SA {} soft lifetime: rekeying", name, e.sa);
-                start_session(*c, true, now);
+                return;
             }
-            return;
         }
 }
 
@@ -629,9 +732,9 @@ std::vector<std::string> IkeDaemon::installed_sas(const std::string& name) const
     auto it = conns_.find(name);
     if (it == conns_.end()) return out;
     for (auto& s : it->second->sessions)
-        if (s->child) {
-            out.push_back(s->child->in_name);
-            if (s->child->outbound_active) out.push_back(s->child->out_name);
+        for (auto& ch : s->children) {
+            out.push_back(ch.in_name);
+            if (ch.outbound_active) out.push_back(ch.out_name);
         }
     return out;
 }
@@ -651,15 +754,14 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
                 out += fmt::format(", {}/prf-hmac-sha2/dh {}{}", suite_text(s->up->suite), s->up->dh_group,
                                    s->up->local_behind_nat || s->up->peer_behind_nat ? ", NAT detected" : "");
             out += "\n";
-            if (s->child) {
+            for (auto& ch : s->children) {
                 out += fmt::format("  child: {} {} <-> {} esp {} spi in {:08x} out {:08x}{}{}\n",
-                                   s->child->transport ? "transport" : "tunnel", s->child->local.str(),
-                                   s->child->remote.str(), suite_text(s->child->suite), s->child->spi_in,
-                                   s->child->spi_out, s->child->udp ? " udp-encap" : "",
-                                   s->child->outbound_active ? "" : " (replaced, inbound only)");
+                                   ch.transport ? "transport" : "tunnel", ch.local.str(), ch.remote.str(),
+                                   suite_text(ch.suite), ch.spi_in, ch.spi_out, ch.udp ? " udp-encap" : "",
+                                   ch.outbound_active ? "" : " (replaced, inbound only)");
                 if (detail)
-                    out += fmt::format("    sa {} / {}, age {}, rekey at {}s\n", s->child->in_name, s->child->out_name,
-                                       ago(now, s->child->at), c->cfg.child_lifetime);
+                    out += fmt::format("    sa {} / {}, age {}, rekey at {}s\n", ch.in_name, ch.out_name,
+                                       ago(now, ch.at), c->cfg.child_lifetime);
             }
             if (detail) {
                 out += fmt::format("  dropped {} (last: {}), last message {} ago", s->sa->dropped(),

@@ -4,10 +4,13 @@
 // IPsec API changes: a Child SA's inbound and outbound SA and its protect
 // policy are installed together (owner "ike"); `start-action trap` installs a
 // trap policy whose acquires start negotiation; `start` initiates when
-// configured. Liveness checks (DPD) run at the configured interval; a Child
-// SA's soft lifetime starts a make-before-break replacement: a new IKE SA and
-// Child SA are negotiated, the policy moves to the new SAs (the old inbound SA
-// stays accepted through `older_inbound_sas`) and the old IKE SA is deleted.
+// configured. Liveness checks (DPD) run at the configured interval. At a
+// Child SA's lifetime it is rekeyed with CREATE_CHILD_SA (§1.3.3): the policy
+// moves to the new SAs at once, the old inbound SA stays accepted through
+// `older_inbound_sas` until the old Child SA is deleted (hitless). If the peer
+// refuses, a new IKE SA and Child SA replace the old ones the same way
+// (make-before-break) and the old IKE SA is deleted. Peers' rekeys are
+// answered likewise.
 //
 // No sockets, no DPDK: the transport and the IPsec API are hooks, so tests
 // run two daemons against each other in-process. Never logs key material.
@@ -81,6 +84,8 @@ private:
     void handle(Conn& c, Session& s, Output out, Millis now);
     void child_up(Conn& c, Session& s, ChildSa child, Millis now);
     void session_ended(Conn& c, Session& s, Millis now);
+    void remove_children(Conn& c, Session& s, const std::vector<uint32_t>& spis, Millis now);
+    void start_rekey(Conn& c, Session& s, Millis now);
     void teardown(Conn& c, Millis now, bool tell_peer);
     void install_trap(Conn& c);
     void reap(Conn& c);
