@@ -19,8 +19,9 @@
 # 2001:db8:a::/64 <-> 2001:db8:c::/48), PSK both.
 # Cases: rampartd initiates (ike initiate) and charon initiates (swanctl
 # --initiate), over IPv4 and IPv6; each time pings both ways through the
-# tunnel (the LAN host <-> the host behind charon); DPD both ways; a Child SA
-# rekey (make-before-break re-establishment) with traffic still flowing; a
+# tunnel (the LAN host <-> the host behind charon); DPD both ways; Child SA
+# rekeys (CREATE_CHILD_SA) started by rampartd and by charon, with traffic
+# still flowing; a
 # trap policy whose first packet starts negotiation; a wrong PSK fails with
 # AUTHENTICATION_FAILED both ways and is counted. Every wait is bounded; a
 # missing prerequisite or a charon that does not start FAILS the test.
@@ -140,6 +141,7 @@ charon {
             ike = 2
             cfg = 2
             time_format = %T
+            flush_line = yes
         }
     }
     plugins {
@@ -179,6 +181,35 @@ connections {
                 esp_proposals = aes128gcm16
                 rekey_time = 0
                 life_time = 0
+                start_action = none
+            }
+        }
+    }
+    rp4r {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        rekey_time = 0
+        reauth_time = 0
+        unique = never
+        local {
+            auth = psk
+            id = 203.0.113.2
+        }
+        remote {
+            auth = psk
+            id = 203.0.113.1
+        }
+        children {
+            rp4r {
+                local_ts = 192.0.2.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16
+                rekey_time = 8s
+                rand_time = 0
+                life_time = 60s
                 start_action = none
             }
         }
@@ -373,20 +404,48 @@ check "DPD: rampartd's liveness checks (dpd 1) are answered by charon; SA stays 
 cli "no ike connection rp4 dpd 1" >/dev/null  # a changed connection restarts: its SAs go
 terminate_both rp4
 
-# --- rekey -----------------------------------------------------------------------
+# --- rekey ---------------------------------------------------------------------------
+# rampartd rekeys its Child SA with CREATE_CHILD_SA in the same IKE SA (lifetime child 10).
 rekey_case() {
     cli "ike connection rp4 lifetime child 10" || return 1
     rp_initiates rp4 || return 1
-    local old_sa new_sa
+    local old_sa new_sa ike_before ike_after
+    ike_before=$(cli "show ike sa" | grep -oE '^rp4 #[0-9]+' | head -1)
     old_sa=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
     wait_for 25 eval '[[ $(ike_counter rekeys) -ge 1 ]]' >/dev/null || { echo "no rekey in 25 s"; return 1; }
-    wait_for 15 eval "! cli 'show ipsec sa' | grep -q $old_sa" >/dev/null || { echo "old SA $old_sa still there"; cli "show ipsec sa"; return 1; }
+    wait_for 15 eval "! cli 'show ipsec sa' | grep -q ${old_sa%-out}" >/dev/null ||
+        { echo "old SA ${old_sa%-out} still there"; cli "show ipsec sa"; return 1; }
     new_sa=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
-    echo "outbound SA $old_sa -> $new_sa"
-    [[ -n $new_sa && $new_sa != "$old_sa" ]] && charon_child_installed rp4 && pings4
+    ike_after=$(cli "show ike sa" | grep -oE '^rp4 #[0-9]+' | head -1)
+    echo "outbound SA $old_sa -> $new_sa; IKE SA $ike_before -> $ike_after"
+    [[ -n $new_sa && $new_sa != "$old_sa" ]] || { echo "no new outbound SA"; return 1; }
+    [[ $ike_before == "$ike_after" ]] || { echo "not the same IKE SA"; return 1; }
+    charon_child_installed rp4 || { echo "charon has no installed Child SA"; swan --list-sas --ike rp4; return 1; }
+    grep -E "received DELETE for ESP CHILD_SA|closing CHILD_SA rp4" "$WORK/charon/charon.log" ||
+        { echo "charon did not log the old Child SA's delete"; return 1; }
+    pings4
 }
-check "rekey: at the Child SA lifetime (10 s) a new Child SA replaces the old one (make-before-break); ping still works" rekey_case
+check "rekey by rampartd: CREATE_CHILD_SA at the Child SA lifetime (10 s), same IKE SA; the old Child SA deleted on both sides; ping still works" rekey_case
 cli "ike connection rp4 lifetime child 3600" >/dev/null
+terminate_both rp4
+
+# charon rekeys (rp4r: its Child SA every 8 s); rampartd answers CREATE_CHILD_SA and the peer's Delete.
+peer_rekey_case() {
+    swan --initiate --child rp4r --timeout 20 >"$WORK/initiate.out" 2>&1
+    wait_for 20 rp_established rp4 >/dev/null || { cat "$WORK/initiate.out"; return 1; }
+    local first second
+    first=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    wait_for 20 eval "cli 'show ipsec sa' | grep -o 'ike-rp4-[0-9a-f]*-out' | grep -qv $first" >/dev/null ||
+        { echo "no new Child SA from charon's rekey"; cli "show ike sa detail"; return 1; }
+    wait_for 10 eval "! cli 'show ipsec sa' | grep -q ${first%-out}" >/dev/null ||
+        { echo "old SA ${first%-out} still there"; cli "show ike sa detail"; return 1; }
+    second=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    echo "outbound SA $first -> $second"
+    cli "show ike sa detail"
+    pings4
+}
+check "rekey by charon: rampartd answers CREATE_CHILD_SA (rekey_time 8 s) and the Delete of the old Child SA; ping still works" peer_rekey_case
+swan --terminate --ike rp4r --timeout 5 >/dev/null 2>&1
 terminate_both rp4
 
 # --- trap ---------------------------------------------------------------------------
