@@ -259,3 +259,54 @@ TEST_CASE("IKE daemon: junk datagrams are counted, never crash", "[ike][daemon]"
     CHECK(k.malformed + k.no_sa + k.no_connection + k.dropped_by_sa > 0);
     CHECK(lab.b.installed.entries.sas.empty());
 }
+
+TEST_CASE("IKE daemon: repeated authentication failures lock the connection out for a while", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "one secret");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "another secret");
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    for (int i = 0; i < 3; ++i) {
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        lab.advance(1s);
+    }
+    CHECK(lab.a.d->counters().auth_failed == 3);
+    CHECK(lab.a.d->counters().lockouts == 1);
+    CHECK(lab.b.d->counters().lockouts == 1);
+    auto err = lab.a.d->initiate("to-b", lab.now);
+    REQUIRE(err);
+    CHECK(err->find("locked out") != std::string::npos);
+    CHECK(lab.a.d->show_peers().find("locked-out") != std::string::npos);
+    lab.advance(61s, 1s);
+    CHECK(lab.a.d->show_peers().find("locked-out") == std::string::npos);
+    // The right key: it works again.
+    cb.psk = ca.psk;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.a.d->state("to-b") == "established");
+}
+
+TEST_CASE("IKE daemon: at the IKE SA lifetime a new IKE SA replaces the old one", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.ike_lifetime = cb.ike_lifetime = 60;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    auto before = lab.a.installed.entries.sas;
+    lab.advance(61s, 500ms);
+    CHECK(lab.a.d->counters().ike_reestablished == 1);
+    CHECK(lab.b.d->counters().ike_reestablished == 0);  // the original responder waits longer
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.a.d->show_sa(false, lab.now).find("to-b #2: established") != std::string::npos);
+    CHECK(lab.a.d->show_sa(false, lab.now).find("to-b #1:") == std::string::npos);
+    CHECK(lab.a.installed.entries.sas.size() == 2);
+    CHECK(lab.b.installed.entries.sas.size() == 2);
+    for (auto& [n, sa] : lab.a.installed.entries.sas) CHECK(before.count(n) == 0);
+    CHECK(lab.a.apply_errors.empty());
+    CHECK(lab.b.apply_errors.empty());
+}

@@ -16,6 +16,12 @@ constexpr Millis kHalfOpenLimit = 30s;     // a session not up by then is given 
 constexpr Millis kRestartDelay = 5s;       // start-action start: after a failure or a lost peer
 constexpr size_t kMaxSessionsPerConn = 4;  // responder flood limit (cookies come with load)
 constexpr size_t kMaxConnNameInSa = 40;
+// Lockout (as a carrier gateway's `lockout`): this many authentication
+// failures with a peer within the window shut the connection for a while: the
+// peer's IKE_SA_INIT requests are dropped unanswered and nothing is initiated.
+constexpr size_t kLockoutFailures = 3;
+constexpr Millis kLockoutWindow = 60s;
+constexpr Millis kLockoutTime = 60s;
 
 uint64_t be64(const uint8_t* p) {
     uint64_t v = 0;
@@ -178,6 +184,9 @@ struct IkeDaemon::Conn {
     std::optional<Millis> restart_at;
     std::string last_error;
     uint64_t established = 0, failed = 0, auth_failed = 0;
+    std::vector<Millis> auth_failures;  // within kLockoutWindow
+    std::optional<Millis> locked_until;
+    bool locked(Millis now) const { return locked_until && now < *locked_until; }
 };
 
 IkeDaemon::IkeDaemon(DaemonHooks hooks) : hooks_(std::move(hooks)) {}
@@ -260,6 +269,9 @@ std::optional<std::string> IkeDaemon::initiate(const std::string& name, Millis n
     if (!c->cfg.child) return fmt::format("ike connection {} has no child", name);
     for (auto& s : c->sessions)
         if (!s->done) return fmt::format("ike connection {} is already {}", name, s->up ? "established" : "negotiating");
+    if (c->locked(now))
+        return fmt::format("ike connection {} is locked out for {} s after authentication failures", name,
+                           (*c->locked_until - now).count() / 1000 + 1);
     c->restart_at.reset();
     start_session(*c, true, now);
     return std::nullopt;
@@ -313,6 +325,7 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
         if (auto* up = std::get_if<IkeSaUp>(&ev)) {
             s.up = *up;
             s.established = now;
+            c.auth_failures.clear();
             ++c.established;
             ++counters_.established;
             log::info("ike {}: IKE SA established with {} ({} {:016x}/{:016x}, {})", c.name, c.cfg.remote.str(),
@@ -344,6 +357,15 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             if (f->notify == notify::authentication_failed) {
                 ++c.auth_failed;
                 ++counters_.auth_failed;
+                std::erase_if(c.auth_failures, [&](Millis t) { return now - t >= kLockoutWindow; });
+                c.auth_failures.push_back(now);
+                if (c.auth_failures.size() >= kLockoutFailures) {
+                    c.auth_failures.clear();
+                    c.locked_until = now + kLockoutTime;
+                    ++counters_.lockouts;
+                    log::warn("ike {}: {} authentication failures within {} s: locked out for {} s", c.name,
+                              kLockoutFailures, kLockoutWindow.count() / 1000, kLockoutTime.count() / 1000);
+                }
             }
             if (s.dpd_pending) ++counters_.dpd_failed;
             c.last_error = f->reason;
@@ -574,6 +596,10 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         if (c->cfg.remote != d.remote.addr) continue;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
         if (c->cfg.psk.empty() || !c->cfg.child) break;
+        if (c->locked(now)) {
+            ++counters_.locked_out;
+            return;
+        }
         size_t live = std::count_if(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
         if (live >= kMaxSessionsPerConn) {
             ++counters_.no_connection;
@@ -601,6 +627,8 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
 void IkeDaemon::tick(Millis now) {
     for (auto& [name, cp] : conns_) {
         Conn& c = *cp;
+        if (c.locked_until && now >= *c.locked_until) c.locked_until.reset();
+        if (c.restart_at && c.locked(now)) c.restart_at = std::max(*c.restart_at, *c.locked_until);
         if (c.restart_at && now >= *c.restart_at) {
             c.restart_at.reset();
             bool live = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
@@ -635,6 +663,17 @@ void IkeDaemon::tick(Millis now) {
                 handle(c, s, std::move(o), now);
                 if (s.done) continue;
             }
+            // The IKE SA's lifetime: a new IKE SA and Child SA replace it
+            // (make-before-break; IKE SA rekeying in place is not implemented).
+            // The original responder waits 10% longer, so the two sides do not collide.
+            const Millis ike_life{uint64_t(c.cfg.ike_lifetime) * (s.initiator ? 1000 : 1100)};
+            if (!s.rekey_started && !s.delete_wanted && now - s.established >= ike_life && c.cfg.child &&
+                !c.cfg.psk.empty()) {
+                s.rekey_started = true;
+                ++counters_.ike_reestablished;
+                log::info("ike {}: IKE SA reached its lifetime ({} s): re-establishing", c.name, c.cfg.ike_lifetime);
+                start_session(c, true, now);
+            }
             // Rekey the active Child SA at its lifetime (CREATE_CHILD_SA).
             const Millis life{uint64_t(c.cfg.child_lifetime) * 1000};
             if (Session::Child* a = s.active(); a && !a->rekey_started && now - a->at >= life) {
@@ -668,6 +707,10 @@ void IkeDaemon::on_acquire(const IpsecAcquire& a, Millis now) {
         if (!c->cfg.child || c->cfg.child->seq != a.seq || !a.vrf.empty()) continue;
         bool live = std::any_of(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
         if (live || c->cfg.psk.empty()) return;
+        if (c->locked(now)) {
+            ++counters_.locked_out;
+            return;
+        }
         log::info("ike {}: acquire for {} -> {}: initiating", name, a.src.str(), a.dst.str());
         start_session(*c, true, now);
         return;
@@ -778,9 +821,11 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
         out += fmt::format(
             "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
             "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
-            "          dpd sent {}, dpd failed {}, rekeys {}, deleted by peer {}\n",
+            "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
+            "          lockouts {}, refused while locked out {}\n",
             k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
-            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys, k.deleted_by_peer);
+            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys,
+            k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out);
     }
     return out;
 }
@@ -791,8 +836,8 @@ std::string IkeDaemon::show_peers() const {
     for (auto& [name, c] : conns_) {
         static constexpr const char* kStart[] = {"none", "trap", "start"};
         out += fmt::format("{:<16} {:<24} {:<24} {:<6} {:<12} {:>5} {:>6} {:>9}\n", name, c->cfg.local.str(),
-                           c->cfg.remote.str(), kStart[int(c->cfg.start_action)], state(name), c->established,
-                           c->failed, c->auth_failed);
+                           c->cfg.remote.str(), kStart[int(c->cfg.start_action)],
+                           c->locked_until ? "locked-out" : state(name), c->established, c->failed, c->auth_failed);
         if (!c->last_error.empty()) out += "  last error: " + c->last_error + "\n";
     }
     return out;

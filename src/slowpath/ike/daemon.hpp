@@ -63,12 +63,13 @@ public:
     std::optional<std::string> terminate(const std::string& name, Millis now);
 
     std::string show_sa(bool detail, Millis now) const;
-    std::string show_peers() const;
+    std::string show_peers() const;  // "locked-out" shows a lockout that has not been lifted by a success yet
 
     struct Counters {
         uint64_t received = 0, malformed = 0, no_sa = 0, no_connection = 0, dropped_by_sa = 0;
         uint64_t established = 0, failed = 0, auth_failed = 0, child_refused = 0, install_failed = 0;
-        uint64_t dpd_sent = 0, dpd_failed = 0, rekeys = 0, deleted_by_peer = 0;
+        uint64_t dpd_sent = 0, dpd_failed = 0, rekeys = 0, ike_reestablished = 0, deleted_by_peer = 0;
+        uint64_t lockouts = 0, locked_out = 0;  // lockouts started; requests refused while locked out
     };
     const Counters& counters() const { return counters_; }
     /// State name of a connection's newest IKE SA ("down" when none), for tests and show.
