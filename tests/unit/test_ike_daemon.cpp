@@ -30,8 +30,9 @@ struct Box {
     std::unique_ptr<IkeDaemon> d;
     std::deque<Datagram>* to_peer = nullptr;
 
-    Box() {
+    explicit Box(size_t cookie_threshold = 8) {
         DaemonHooks h;
+        h.cookie_threshold = cookie_threshold;
         h.apply = [this](const IpsecChange& ch) -> std::optional<std::string> {
             auto err = apply_ipsec_change(config, installed, "ike", ch);
             if (err) apply_errors.push_back(*err);
@@ -55,7 +56,7 @@ struct Lab {
     std::deque<Datagram> to_a, to_b;
     Millis now{1000};
     std::function<bool(const Datagram&)> lose = [](const Datagram&) { return false; };
-    Lab() {
+    explicit Lab(size_t b_cookie_threshold = 8) : b(b_cookie_threshold) {
         a.to_peer = &to_b;
         b.to_peer = &to_a;
     }
@@ -309,4 +310,26 @@ TEST_CASE("IKE daemon: at the IKE SA lifetime a new IKE SA replaces the old one"
     for (auto& [n, sa] : lab.a.installed.entries.sas) CHECK(before.count(n) == 0);
     CHECK(lab.a.apply_errors.empty());
     CHECK(lab.b.apply_errors.empty());
+}
+
+TEST_CASE("IKE daemon: under load the responder asks for a COOKIE and keeps no state until it comes back", "[ike][daemon]") {
+    Lab lab(0);  // b: every IKE_SA_INIT counts as under load
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().cookies_sent == 1);
+    CHECK(lab.b.d->counters().cookies_accepted == 1);
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.b.d->state("to-a") == "established");
+    CHECK(lab.b.installed.entries.sas.size() == 2);
+    // A request with a forged cookie gets a fresh COOKIE answer and creates nothing.
+    Bytes forged(40, 0x11);
+    forged[17] = 0x20;
+    forged[18] = 34;
+    forged[19] = 0x08;
+    lab.b.d->receive(Datagram{{*IpAddr::parse("192.0.2.2"), 500}, {*IpAddr::parse("192.0.2.1"), 500}, forged}, lab.now);
+    CHECK(lab.b.d->show_sa(false, lab.now).find("to-a #2") == std::string::npos);
 }

@@ -189,7 +189,47 @@ struct IkeDaemon::Conn {
     bool locked(Millis now) const { return locked_until && now < *locked_until; }
 };
 
-IkeDaemon::IkeDaemon(DaemonHooks hooks) : hooks_(std::move(hooks)) {}
+IkeDaemon::IkeDaemon(DaemonHooks hooks) : hooks_(std::move(hooks)), cookie_secret_(random_bytes(32)) {}
+
+// Cookie = <version 0> | HMAC-SHA2-256(secret, Ni | IPi | SPIi) (§2.6).
+Bytes IkeDaemon::cookie_for(const Datagram& d, std::span<const uint8_t> ni) const {
+    Bytes data(ni.begin(), ni.end());
+    data.insert(data.end(), d.remote.addr.bytes.begin(), d.remote.addr.bytes.begin() + (d.remote.addr.is_v4() ? 4 : 16));
+    data.insert(data.end(), d.data.begin(), d.data.begin() + 8);  // SPIi
+    const Secret mac = prf(PrfAlg::hmac_sha2_256, cookie_secret_, data);
+    Bytes out{0};
+    out.insert(out.end(), mac.begin(), mac.end());
+    return out;
+}
+
+bool IkeDaemon::cookie_ok(const Datagram& d) {
+    size_t half_open = 0;
+    for (auto& [name, c] : conns_)
+        for (auto& s : c->sessions)
+            if (!s->done && !s->initiator && !s->up) ++half_open;
+    if (half_open < hooks_.cookie_threshold) return true;
+    const DecodedMessage m = decode(d.data);
+    if (!m.ok()) return true;  // the state machine answers the syntax error, statelessly
+    const NoncePayload* ni = nullptr;
+    for (const Payload& p : m.message.payloads)
+        if (auto* n = std::get_if<NoncePayload>(&p.body)) ni = n;
+    if (!ni) return true;
+    const Bytes want = cookie_for(d, ni->data);
+    if (!m.message.payloads.empty())
+        if (auto* n = std::get_if<NotifyPayload>(&m.message.payloads.front().body))
+            if (n->type == notify::cookie && n->data == want) {
+                ++counters_.cookies_accepted;
+                return true;
+            }
+    Message r;
+    r.header = m.message.header;
+    r.header.spi_r = 0;
+    r.header.flags = kFlagResponse;
+    r.payloads.push_back(make_payload(NotifyPayload::make(notify::cookie, want)));
+    ++counters_.cookies_sent;
+    if (hooks_.send) hooks_.send(d.local, d.remote, encode(r));
+    return false;
+}
 IkeDaemon::~IkeDaemon() = default;
 
 IkeDaemon::Conn* IkeDaemon::find_conn(const std::string& name) {
@@ -600,6 +640,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
             ++counters_.locked_out;
             return;
         }
+        if (!cookie_ok(d)) return;
         size_t live = std::count_if(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
         if (live >= kMaxSessionsPerConn) {
             ++counters_.no_connection;
@@ -822,10 +863,10 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
             "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
             "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
             "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
-            "          lockouts {}, refused while locked out {}\n",
+            "          lockouts {}, refused while locked out {}, cookies sent {}, cookies accepted {}\n",
             k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
             k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys,
-            k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out);
+            k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.cookies_sent, k.cookies_accepted);
     }
     return out;
 }

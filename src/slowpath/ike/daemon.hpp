@@ -37,6 +37,10 @@ struct DaemonHooks {
     std::function<void(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t>)> send;
     uint16_t ike_port = 500;
     uint16_t natt_port = 4500;
+    /// Responder cookies (§2.6): with this many half-open responder IKE SAs
+    /// (all connections), a new IKE_SA_INIT without a valid COOKIE gets a
+    /// stateless COOKIE response and nothing is kept.
+    size_t cookie_threshold = 8;
 };
 
 /// The PeerConfig a connection negotiates with (exposed for tests).
@@ -69,7 +73,8 @@ public:
         uint64_t received = 0, malformed = 0, no_sa = 0, no_connection = 0, dropped_by_sa = 0;
         uint64_t established = 0, failed = 0, auth_failed = 0, child_refused = 0, install_failed = 0;
         uint64_t dpd_sent = 0, dpd_failed = 0, rekeys = 0, ike_reestablished = 0, deleted_by_peer = 0;
-        uint64_t lockouts = 0, locked_out = 0;  // lockouts started; requests refused while locked out
+        uint64_t lockouts = 0, locked_out = 0;
+        uint64_t cookies_sent = 0, cookies_accepted = 0;  // lockouts started; requests refused while locked out
     };
     const Counters& counters() const { return counters_; }
     /// State name of a connection's newest IKE SA ("down" when none), for tests and show.
@@ -91,6 +96,10 @@ private:
     void install_trap(Conn& c);
     void reap(Conn& c);
     std::optional<std::string> apply(IpsecChange& change);
+    /// §2.6 under load: true when the request may create state, else answered with a COOKIE.
+    bool cookie_ok(const Datagram& d);
+    Bytes cookie_for(const Datagram& d, std::span<const uint8_t> ni) const;
+    Bytes cookie_secret_;
 
     DaemonHooks hooks_;
     std::map<std::string, std::unique_ptr<Conn>> conns_;
