@@ -74,6 +74,7 @@ enum class Id {
     IpsecPolicy,
     IkeConnection,
     IkeConnectionPsk,
+    IkeConnectionCertificate,
     IkeConnectionProposal,
     IkeConnectionChild,
     IkeConnectionStartAction,

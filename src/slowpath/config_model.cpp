@@ -1103,6 +1103,17 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
             conn.psk_text = text;
             return std::nullopt;
         }
+        case Id::IkeConnectionCertificate:
+            if (c.negated) {
+                conn.cert_file.clear();
+                conn.key_file.clear();
+                conn.ca_file.clear();
+                return std::nullopt;
+            }
+            conn.cert_file = c.word("cert");
+            conn.key_file = c.word("private-key");
+            conn.ca_file = c.word("ca");
+            return std::nullopt;
         case Id::IkeConnectionProposal: {
             if (c.negated) {
                 conn.proposal = "aes-gcm-128";
@@ -1202,6 +1213,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
         case Id::IkeConnection:
         case Id::IkeConnectionPsk:
+        case Id::IkeConnectionCertificate:
         case Id::IkeConnectionProposal:
         case Id::IkeConnectionChild:
         case Id::IkeConnectionStartAction:
@@ -1322,6 +1334,9 @@ std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, boo
                                quote_if_needed(std::string(c.psk.begin(), c.psk.end())));
         else out += fmt::format("ike connection {} psk key {}\n", name, key_text(c.psk, true));
     }
+    if (!c.cert_file.empty())
+        out += fmt::format("ike connection {} certificate {} private-key {} ca {}\n", name, quote_if_needed(c.cert_file),
+                           quote_if_needed(c.key_file), quote_if_needed(c.ca_file));
     if (c.proposal != "aes-gcm-128" || c.dh != 19)
         out += fmt::format("ike connection {} proposal {} dh {}\n", name, c.proposal, c.dh);
     if (c.child) {

@@ -177,6 +177,9 @@ struct IkeConnectionConfig {
     IpAddr local, remote;           // IKE endpoints (UDP 500/4500), one family
     std::vector<uint8_t> psk;       // pre-shared key; empty: none yet (the connection stays down)
     bool psk_text = false;          // given as text (rendered back as text)
+    // Certificate authentication (PEM files, read when the connection starts);
+    // set: used instead of the PSK.
+    std::string cert_file, key_file, ca_file;
     std::string proposal = "aes-gcm-128";  // ike_proposal_names()
     uint16_t dh = 19;                      // 14, 19, 20, 31
     struct Child {

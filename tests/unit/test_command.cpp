@@ -188,6 +188,7 @@ const Example kExamples[] = {
     {"ike connection b psk key 0011aabb", Id::IkeConnectionPsk},
     {"ike connection b psk text key \"two words\"", Id::IkeConnectionPsk},
     {"ike connection b proposal aes-gcm-256 dh 31", Id::IkeConnectionProposal},
+    {"ike connection b certificate /etc/b.pem private-key /etc/b.key ca /etc/ca.pem", Id::IkeConnectionCertificate},
     {"ike connection b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16", Id::IkeConnectionChild},
     {"ike connection b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16 mode transport esp-proposal aes-gcm-128 "
      "policy 9",

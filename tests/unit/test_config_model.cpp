@@ -1087,6 +1087,7 @@ ike connection v6 psk key 0x00112233445566778899aabbccddeeff
 ike connection v6 child local-ts 2001:db8:1::/48 remote-ts 2001:db8:2::/48 mode transport
 ike connection v6 start-action start
 ike connection v6 lifetime ike 3600
+ike connection v6 certificate /etc/rampart/ike/v6.pem private-key "/etc/rampart/ike/my key.pem" ca /etc/rampart/ike/ca.pem
 )";
 }  // namespace
 
@@ -1113,6 +1114,8 @@ TEST_CASE("IKE connections load, round-trip and hide their pre-shared keys", "[c
     CHECK(v6.child->transport);
     CHECK(v6.child->seq == 1000);
     CHECK(v6.ike_lifetime == 3600);
+    CHECK(v6.key_file == "/etc/rampart/ike/my key.pem");
+    CHECK(v6.ca_file == "/etc/rampart/ike/ca.pem");
 
     std::string full = render_running_config(c, true);
     RunningConfig again;

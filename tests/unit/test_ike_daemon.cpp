@@ -333,3 +333,127 @@ TEST_CASE("IKE daemon: under load the responder asks for a COOKIE and keeps no s
     lab.b.d->receive(Datagram{{*IpAddr::parse("192.0.2.2"), 500}, {*IpAddr::parse("192.0.2.1"), 500}, forged}, lab.now);
     CHECK(lab.b.d->show_sa(false, lab.now).find("to-a #2") == std::string::npos);
 }
+
+// ---------------------------------------------------------------- certificates
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace {
+
+struct Pki {
+    std::string dir;
+    int serial = 1;
+    Pki() {
+        char tmpl[] = "/tmp/rampart-ike-pki.XXXXXX";
+        dir = mkdtemp(tmpl);
+    }
+    ~Pki() { std::filesystem::remove_all(dir); }
+
+    // A key (EC P-256, or RSA 2048) and a certificate for it, written as PEM files NAME.pem / NAME.key.
+    // Signed by (ca_key, ca) or self-signed as a CA.
+    std::pair<EVP_PKEY*, X509*> issue(const std::string& name, const char* san_ip, EVP_PKEY* ca_key, X509* ca,
+                                      bool rsa = false) {
+        EVP_PKEY* key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+        X509* x = X509_new();
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+        X509_set_pubkey(x, key);
+        X509_NAME* subject = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(name.c_str()),
+                                   -1, -1, 0);
+        X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : subject);
+        X509V3_CTX ctx;
+        X509V3_set_ctx_nodb(&ctx);
+        X509V3_set_ctx(&ctx, ca ? ca : x, x, nullptr, nullptr, 0);
+        auto add = [&](int nid, const char* value) {
+            X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+            X509_add_ext(x, e, -1);
+            X509_EXTENSION_free(e);
+        };
+        if (!ca) {
+            add(NID_basic_constraints, "critical,CA:TRUE");
+            add(NID_key_usage, "critical,keyCertSign,cRLSign");
+        } else {
+            add(NID_subject_alt_name, (std::string("IP:") + san_ip).c_str());
+        }
+        X509_sign(x, ca_key ? ca_key : key, EVP_sha256());
+        FILE* f = fopen((dir + "/" + name + ".pem").c_str(), "w");
+        PEM_write_X509(f, x);
+        fclose(f);
+        f = fopen((dir + "/" + name + ".key").c_str(), "w");
+        PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+        fclose(f);
+        return {key, x};
+    }
+    std::string pem(const std::string& name) const { return dir + "/" + name + ".pem"; }
+    std::string key(const std::string& name) const { return dir + "/" + name + ".key"; }
+};
+
+void use_cert(IkeConnectionConfig& c, const Pki& pki, const std::string& name, const std::string& ca) {
+    c.psk.clear();
+    c.cert_file = pki.pem(name);
+    c.key_file = pki.key(name);
+    c.ca_file = pki.pem(ca);
+}
+
+}  // namespace
+
+TEST_CASE("IKE daemon: certificate authentication (RFC 7427 signatures, CA chain, ID in subjectAltName)",
+          "[ike][daemon][cert]") {
+    Pki pki;
+    auto [ca_key, ca] = pki.issue("ca", nullptr, nullptr, nullptr);
+    auto [other_key, other] = pki.issue("other-ca", nullptr, nullptr, nullptr);
+    auto [a_key, a_cert] = pki.issue("a", "192.0.2.1", ca_key, ca);
+    auto [b_key, b_cert] = pki.issue("b", "192.0.2.2", ca_key, ca, true);  // RSA on one side
+    auto [x_key, x_cert] = pki.issue("a-elsewhere", "192.0.2.99", ca_key, ca);
+    auto [y_key, y_cert] = pki.issue("a-other-ca", "192.0.2.1", other_key, other);
+    for (EVP_PKEY* k : {ca_key, other_key, a_key, b_key, x_key, y_key}) EVP_PKEY_free(k);
+    for (X509* x : {ca, other, a_cert, b_cert, x_cert, y_cert}) X509_free(x);
+
+    auto ca_conn = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "unused");
+    auto cb_conn = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "unused");
+    use_cert(cb_conn, pki, "b", "ca");
+    struct Case {
+        const char* what;
+        const char* a_cert;
+        bool ok;
+        const char* reason;  // in the responder's last error
+    };
+    for (const Case& k : {Case{"same CA, SAN holds the address", "a", true, ""},
+                          Case{"SAN holds another address", "a-elsewhere", false, "identity is not in its certificate"},
+                          Case{"issued by an unknown CA", "a-other-ca", false, "does not verify"}}) {
+        INFO(k.what);
+        Lab lab;
+        auto ca_c = ca_conn;
+        use_cert(ca_c, pki, k.a_cert, "ca");
+        lab.b.d->configure(one("to-a", cb_conn), lab.now);
+        lab.a.d->configure(one("to-b", ca_c), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK((lab.a.d->state("to-b") == "established") == k.ok);
+        CHECK(lab.a.installed.entries.sas.size() == (k.ok ? 2u : 0u));
+        CHECK(lab.b.installed.entries.sas.size() == (k.ok ? 2u : 0u));
+        if (!k.ok) {
+            CHECK(lab.b.d->counters().auth_failed == 1);
+            CHECK(lab.a.d->counters().auth_failed == 1);
+            CHECK(lab.b.d->show_peers().find(k.reason) != std::string::npos);
+        }
+    }
+    // A missing file: the connection cannot start, and says why.
+    Lab lab;
+    auto broken = ca_conn;
+    use_cert(broken, pki, "a", "ca");
+    broken.key_file = pki.dir + "/missing.key";
+    lab.a.d->configure(one("to-b", broken), lab.now);
+    auto err = lab.a.d->initiate("to-b", lab.now);
+    REQUIRE(err);
+    CHECK(err->find("cannot read private key") != std::string::npos);
+}

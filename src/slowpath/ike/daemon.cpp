@@ -104,7 +104,8 @@ std::string ago(Millis now, Millis then) { return fmt::format("{}s", (now - then
 
 }  // namespace
 
-PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port) {
+PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
+                       const std::optional<Credentials>& cert) {
     PeerConfig p;
     p.initiator = initiator;
     p.ike_proposals = {ike_proposal(c.proposal, c.dh)};
@@ -118,6 +119,7 @@ PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ik
     p.local_id = IdPayload::address(c.local);
     p.remote_id = IdPayload::address(c.remote);
     p.psk = Secret(c.psk.begin(), c.psk.end());
+    p.cert = cert;
     p.local_endpoint = Endpoint{c.local, ike_port};
     p.remote_endpoint = Endpoint{c.remote, ike_port};
     p.fragment_mtu = 1280;
@@ -184,6 +186,8 @@ struct IkeDaemon::Conn {
     std::optional<Millis> restart_at;
     std::string last_error;
     uint64_t established = 0, failed = 0, auth_failed = 0;
+    std::optional<Credentials> creds;   // loaded from cfg's certificate files
+    bool can_authenticate() const { return creds ? true : cfg.cert_file.empty() && !cfg.psk.empty(); }
     std::vector<Millis> auth_failures;  // within kLockoutWindow
     std::optional<Millis> locked_until;
     bool locked(Millis now) const { return locked_until && now < *locked_until; }
@@ -279,6 +283,14 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
         c->name = name;
         c->cfg = cfg;
         Conn& conn = *conns_.emplace(name, std::move(c)).first->second;
+        if (!cfg.cert_file.empty()) {
+            std::string why;
+            conn.creds = load_credentials(cfg.cert_file, cfg.key_file, cfg.ca_file, why);
+            if (!conn.creds) {
+                conn.last_error = why;
+                log::warn("ike {}: certificate authentication unusable: {}", name, why);
+            }
+        }
         if (cfg.start_action == IkeConnectionConfig::StartAction::trap) install_trap(conn);
         if (cfg.start_action == IkeConnectionConfig::StartAction::start) {
             if (auto err = initiate(name, now)) log::warn("ike {}: not started: {}", name, *err);
@@ -289,7 +301,7 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
 void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
     auto s = std::make_unique<Session>();
     s->serial = next_serial_++;
-    s->sa = std::make_unique<IkeSa>(peer_config(c.cfg, initiator, hooks_.ike_port));
+    s->sa = std::make_unique<IkeSa>(peer_config(c.cfg, initiator, hooks_.ike_port, c.creds));
     s->initiator = initiator;
     s->local = {c.cfg.local, hooks_.ike_port};
     s->remote = {c.cfg.remote, hooks_.ike_port};
@@ -305,7 +317,9 @@ void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
 std::optional<std::string> IkeDaemon::initiate(const std::string& name, Millis now) {
     Conn* c = find_conn(name);
     if (!c) return fmt::format("unknown ike connection {}", name);
-    if (c->cfg.psk.empty()) return fmt::format("ike connection {} has no psk", name);
+    if (!c->can_authenticate())
+        return fmt::format("ike connection {} has no {}", name,
+                           c->cfg.cert_file.empty() ? "psk" : "usable certificate: " + c->last_error);
     if (!c->cfg.child) return fmt::format("ike connection {} has no child", name);
     for (auto& s : c->sessions)
         if (!s->done) return fmt::format("ike connection {} is already {}", name, s->up ? "established" : "negotiating");
@@ -635,7 +649,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     for (auto& [name, c] : conns_) {
         if (c->cfg.remote != d.remote.addr) continue;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
-        if (c->cfg.psk.empty() || !c->cfg.child) break;
+        if (!c->can_authenticate() || !c->cfg.child) break;
         if (c->locked(now)) {
             ++counters_.locked_out;
             return;
@@ -673,7 +687,7 @@ void IkeDaemon::tick(Millis now) {
         if (c.restart_at && now >= *c.restart_at) {
             c.restart_at.reset();
             bool live = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
-            if (!live && !c.cfg.psk.empty() && c.cfg.child) start_session(c, true, now);
+            if (!live && c.can_authenticate() && c.cfg.child) start_session(c, true, now);
         }
         for (size_t i = 0; i < c.sessions.size(); ++i) {
             Session& s = *c.sessions[i];
@@ -709,7 +723,7 @@ void IkeDaemon::tick(Millis now) {
             // The original responder waits 10% longer, so the two sides do not collide.
             const Millis ike_life{uint64_t(c.cfg.ike_lifetime) * (s.initiator ? 1000 : 1100)};
             if (!s.rekey_started && !s.delete_wanted && now - s.established >= ike_life && c.cfg.child &&
-                !c.cfg.psk.empty()) {
+                c.can_authenticate()) {
                 s.rekey_started = true;
                 ++counters_.ike_reestablished;
                 log::info("ike {}: IKE SA reached its lifetime ({} s): re-establishing", c.name, c.cfg.ike_lifetime);
@@ -747,7 +761,7 @@ void IkeDaemon::on_acquire(const IpsecAcquire& a, Millis now) {
     for (auto& [name, c] : conns_) {
         if (!c->cfg.child || c->cfg.child->seq != a.seq || !a.vrf.empty()) continue;
         bool live = std::any_of(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
-        if (live || c->cfg.psk.empty()) return;
+        if (live || !c->can_authenticate()) return;
         if (c->locked(now)) {
             ++counters_.locked_out;
             return;

@@ -44,7 +44,8 @@ struct DaemonHooks {
 };
 
 /// The PeerConfig a connection negotiates with (exposed for tests).
-PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port);
+PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
+                       const std::optional<Credentials>& cert = std::nullopt);
 /// Fast-path SA names for an ESP suite: {cipher, integrity}; nullopt if the fast path has none.
 std::optional<std::pair<std::string, std::string>> esp_names(const CipherSuite& s);
 

@@ -3,6 +3,8 @@
 // implements in the comment.
 #include "slowpath/ike/sa_state.hpp"
 
+#include <openssl/evp.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -319,6 +321,37 @@ void IkeSa::add_nat_detection(std::vector<Payload>& ps) const {
                                                   nat_detection_hash(spi_i_, spi_r_, r.addr, r.port))));
 }
 
+void IkeSa::add_auth(std::vector<Payload>& ps, std::span<const uint8_t> octets) const {
+    if (!cfg_.cert) {
+        const Secret auth = psk_auth(prf_, cfg_.psk, octets);
+        ps.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(auth.begin(), auth.end())}));
+        return;
+    }
+    ps.push_back(make_payload(PayloadType::cert, CertPayload{CertEncoding::x509_signature, cfg_.cert->certificate}));
+    EVP_PKEY* key = cfg_.cert->private_key.get();
+    const SigScheme scheme = EVP_PKEY_is_a(key, "EC") ? SigScheme::ecdsa_sha256 : SigScheme::rsa_pkcs1_sha256;
+    ps.push_back(make_payload(AuthPayload{AuthMethod::digital_signature, sign_auth(key, scheme, octets)}));
+}
+
+std::string IkeSa::check_auth(const std::vector<Payload>& ps, const IdPayload& id, const AuthPayload& auth,
+                              std::span<const uint8_t> octets) const {
+    if (!cfg_.cert) {
+        if (auth.method != AuthMethod::shared_key_mic) return "AUTH is not a shared key MIC";
+        return verify_psk_auth(prf_, cfg_.psk, octets, auth.data) ? "" : "AUTH does not verify";
+    }
+    if (auth.method != AuthMethod::digital_signature) return "AUTH is not an RFC 7427 signature";
+    std::vector<Bytes> certs;
+    for (const Payload& p : ps)
+        if (auto* c = std::get_if<CertPayload>(&p.body))
+            if (p.type == PayloadType::cert && c->encoding == CertEncoding::x509_signature) certs.push_back(c->data);
+    if (certs.empty()) return "CERT is missing";
+    std::string why;
+    const PkeyPtr pub = verify_peer_certificate(certs.front(), {certs.begin() + 1, certs.end()},
+                                                cfg_.cert->trust_anchors, id, why);
+    if (!pub) return why;
+    return verify_auth(pub.get(), auth.data, octets) ? "" : "AUTH signature does not verify";
+}
+
 // The peer's SOURCE hashes must include its address as we see it, its
 // DESTINATION hash our address as we know it; otherwise a NAT is in between.
 void IkeSa::check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r) {
@@ -435,6 +468,8 @@ void IkeSa::send_init(Output& out, Millis now) {
     m.payloads.push_back(make_payload(NoncePayload{ni_}));
     add_nat_detection(m.payloads);
     m.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
+    if (cfg_.cert)  // RFC 7427 §4: SHA2-256, -384, -512
+        m.payloads.push_back(make_payload(NotifyPayload::make(notify::signature_hash_algorithms, {0, 2, 0, 3, 0, 4})));
     msg1_ = encode(m);
     state_ = SaState::init_sent;
     send_request(out, {msg1_}, now);
@@ -508,9 +543,7 @@ void IkeSa::send_auth(Output& out, Millis now) {
     std::vector<Payload> in;
     in.push_back(make_payload(PayloadType::idi, cfg_.local_id));
     if (cfg_.remote_id) in.push_back(make_payload(PayloadType::idr, *cfg_.remote_id));
-    const Bytes octets = signed_octets(prf_, msg1_, nr_, keys_.sk_pi, cfg_.local_id);
-    const Secret auth = psk_auth(prf_, cfg_.psk, octets);
-    in.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(auth.begin(), auth.end())}));
+    add_auth(in, signed_octets(prf_, msg1_, nr_, keys_.sk_pi, cfg_.local_id));
     if (cfg_.transport_mode) in.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
     in.push_back(make_payload(SaPayload{numbered(cfg_.esp_proposals, ProtocolId::esp, spi_bytes(child_spi_))}));
     in.push_back(make_payload(PayloadType::tsi, TsPayload{cfg_.ts_local}));
@@ -541,8 +574,8 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     }
     // §2.15: the responder signs RealMessage2 | NonceIData | prf(SK_pr, IDr').
     const Bytes octets = signed_octets(prf_, msg2_, ni_, keys_.sk_pr, *idr);
-    if (auth->method != AuthMethod::shared_key_mic || !verify_psk_auth(prf_, cfg_.psk, octets, auth->data)) {
-        fail(out, notify::authentication_failed, "responder's AUTH does not verify");
+    if (const std::string why = check_auth(ps, *idr, *auth, octets); !why.empty()) {
+        fail(out, notify::authentication_failed, "responder's " + why);
         return out;
     }
     request_.clear();
@@ -646,6 +679,8 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     r.payloads.push_back(make_payload(NoncePayload{nr_}));
     add_nat_detection(r.payloads);
     r.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
+    if (cfg_.cert)
+        r.payloads.push_back(make_payload(NotifyPayload::make(notify::signature_hash_algorithms, {0, 2, 0, 3, 0, 4})));
     msg1_.assign(wire.begin(), wire.end());
     msg2_ = encode(r);
     state_ = SaState::init_done;
@@ -673,13 +708,12 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
         return refuse_ike(notify::authentication_failed, "initiator's identity is not the configured one");
     // §2.15: the initiator signs RealMessage1 | NonceRData | prf(SK_pi, IDi').
     const Bytes octets = signed_octets(prf_, msg1_, nr_, keys_.sk_pi, *idi);
-    if (auth->method != AuthMethod::shared_key_mic || !verify_psk_auth(prf_, cfg_.psk, octets, auth->data))
-        return refuse_ike(notify::authentication_failed, "initiator's AUTH does not verify");
+    if (const std::string why = check_auth(ps, *idi, *auth, octets); !why.empty())
+        return refuse_ike(notify::authentication_failed, "initiator's " + why);
 
     std::vector<Payload> r;
     r.push_back(make_payload(PayloadType::idr, cfg_.local_id));
-    const Secret my_auth = psk_auth(prf_, cfg_.psk, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
-    r.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(my_auth.begin(), my_auth.end())}));
+    add_auth(r, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
     state_ = SaState::established;
     out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_});
 

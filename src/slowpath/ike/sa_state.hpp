@@ -26,6 +26,7 @@
 // fragmentation (RFC 7383) is used for IKE_AUTH and later when configured.
 #pragma once
 
+#include "slowpath/ike/cert.hpp"
 #include "slowpath/ike/crypto.hpp"
 #include "slowpath/ike/message.hpp"
 
@@ -57,6 +58,11 @@ struct PeerConfig {
     IdPayload local_id;
     std::optional<IdPayload> remote_id;  // the peer must present exactly this
     Secret psk;
+    /// Set: authenticate with our certificate (CERT + RFC 7427 signature AUTH,
+    /// SIGNATURE_HASH_ALGORITHMS in IKE_SA_INIT) and require the peer to do
+    /// the same with a certificate chaining to the trust anchors and carrying
+    /// its ID; the PSK is not used.
+    std::optional<Credentials> cert;
     std::vector<TrafficSelector> ts_local, ts_remote;
     bool transport_mode = false;  // ask for / accept USE_TRANSPORT_MODE
     /// Our address and the peer's as seen on this side. With both set,
@@ -209,6 +215,11 @@ private:
     void respond(Output& out, std::span<const uint8_t> request, std::vector<Bytes> response);
     bool derive(std::span<const uint8_t> peer_ke);
     void add_nat_detection(std::vector<Payload>& ps) const;
+    // AUTH (§2.15): ours over `octets` (PSK or signature, with our CERT
+    // before it), and the check of the peer's (empty when good, else why).
+    void add_auth(std::vector<Payload>& ps, std::span<const uint8_t> octets) const;
+    std::string check_auth(const std::vector<Payload>& ps, const IdPayload& id, const AuthPayload& auth,
+                           std::span<const uint8_t> octets) const;
     void check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r);
     bool local_nat_ = false, peer_nat_ = false;
 
