@@ -22,7 +22,8 @@
 # tunnel (the LAN host <-> the host behind charon); DPD both ways; Child SA
 # rekeys (CREATE_CHILD_SA) started by rampartd and by charon, with traffic
 # still flowing; a
-# trap policy whose first packet starts negotiation; a wrong PSK fails with
+# trap policy whose first packet starts negotiation; certificate
+# authentication (an openssl-made CA, ECDSA, RFC 7427) both ways; a wrong PSK fails with
 # AUTHENTICATION_FAILED both ways and is counted. Every wait is bounded; a
 # missing prerequisite or a charon that does not start FAILS the test.
 # Prints one line per check and "N passed, N failed"; exits non-zero on failure.
@@ -49,7 +50,7 @@ swan() { STRONGSWAN_CONF="$WORK/charon/strongswan.conf" timeout 30 swanctl "$@" 
 
 ike_prerequisites() {
     local missing=() tool p
-    for tool in ip ethtool timeout unshare swanctl ping; do
+    for tool in ip ethtool timeout unshare swanctl ping openssl; do
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     [[ -x $CHARON ]] || missing+=("$CHARON (strongswan-charon)")
@@ -151,7 +152,7 @@ charon {
     }
 }
 swanctl {
-    load = pem pkcs1 x509 pubkey
+    load = pem pkcs1 pkcs8 x509 pubkey openssl
 }
 EOC
     cat >"$d/swanctl.conf" <<EOC
@@ -458,6 +459,81 @@ trap_case() {
 check "trap: start-action trap installs a trap policy; the LAN's first packet starts negotiation" trap_case
 cli "ike connection rp4 start-action none" >/dev/null
 terminate_both rp4
+
+# --- certificates ---------------------------------------------------------------------
+# A CA (ECDSA P-256) issues rampartd's and charon's certificates (subjectAltName = the IKE
+# address); both authenticate with RFC 7427 signatures. charon gets a configuration with
+# only the certificate connection (swanctl --load-all replaces the PSK ones meanwhile).
+make_pki() {
+    local d="$WORK/pki" n ip
+    mkdir -p "$d" && cd "$d" || return 1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
+        -days 2 -subj "/CN=rampart interop CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
+    for n in rampartd:203.0.113.1 charon:203.0.113.2; do
+        ip=${n#*:} n=${n%%:*}
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$n.key" -out "$n.csr" \
+            -subj "/CN=$n" 2>/dev/null &&
+            printf 'subjectAltName=IP:%s\n' "$ip" >"$n.ext" &&
+            openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$n.pem" -days 2 \
+                -extfile "$n.ext" 2>/dev/null || return 1
+    done
+    # swanctl takes credentials from directories beside the file it loads (ecdsa/: EC private keys).
+    mkdir -p "$WORK/charon/ecdsa" && openssl ec -in charon.key -out "$WORK/charon/ecdsa/charon.key" 2>/dev/null ||
+        return 1
+    cd - >/dev/null
+    cat >"$WORK/charon/swanctl-cert.conf" <<EOC
+connections {
+    rp4 {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        rekey_time = 0
+        reauth_time = 0
+        send_cert = always
+        local {
+            auth = pubkey
+            id = 203.0.113.2
+            certs = $d/charon.pem
+        }
+        remote {
+            auth = pubkey
+            id = 203.0.113.1
+            cacerts = $d/ca.pem
+        }
+        children {
+            rp4 {
+                local_ts = 192.0.2.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16
+                rekey_time = 0
+                life_time = 0
+            }
+        }
+    }
+}
+EOC
+}
+cert_case() {
+    make_pki || { echo "openssl could not make the PKI"; return 1; }
+    swan --load-all --file "$WORK/charon/swanctl-cert.conf" || return 1
+    cli "ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" ||
+        return 1
+    rp_initiates rp4 && pings4 || return 1
+    grep -E "authentication of '203.0.113.1' with (RSA|ECDSA|RFC 7427|ECDSA_WITH_SHA256).* successful" \
+        "$WORK/charon/charon.log" | tail -1
+}
+check "certificates: rampartd initiates, both sides authenticate with ECDSA certificates (RFC 7427); ping both ways" cert_case
+cert_case_charon() {
+    terminate_both rp4
+    charon_initiates rp4 && pings4
+}
+check "certificates: charon initiates, rampartd verifies its certificate chain and ID; ping both ways" cert_case_charon
+terminate_both rp4
+cli "no ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" >/dev/null
+swan --load-all --file "$WORK/charon/swanctl.conf" >/dev/null 2>&1
 
 # --- wrong PSK -----------------------------------------------------------------------
 wrong_psk_rp() {
