@@ -457,3 +457,25 @@ TEST_CASE("IKE daemon: certificate authentication (RFC 7427 signatures, CA chain
     REQUIRE(err);
     CHECK(err->find("cannot read private key") != std::string::npos);
 }
+
+TEST_CASE("IKE daemon: a transport-mode Child SA (box to box) installs as transport SAs", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "192.0.2.1/32", "192.0.2.2/32", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "192.0.2.2/32", "192.0.2.1/32", "psk");
+    ca.child->transport = cb.child->transport = true;
+    ca.child->esp_proposal = cb.child->esp_proposal = "aes-cbc-256-sha512";
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.a.apply_errors.empty());
+    CHECK(lab.b.apply_errors.empty());
+    REQUIRE(lab.a.installed.entries.sas.size() == 2);
+    for (auto& [n, sa] : lab.a.installed.entries.sas) {
+        CHECK(sa.transport);
+        CHECK(sa.cipher == "aes-cbc-256");
+        CHECK(sa.integrity == "hmac-sha-512");
+        CHECK(sa.integrity_key.size() == 64);
+    }
+    CHECK(lab.a.d->show_sa(false, lab.now).find("child: transport 192.0.2.1/32 <-> 192.0.2.2/32") != std::string::npos);
+}
