@@ -15,6 +15,8 @@ packages=(
     iproute2 ethtool iputils-ping python3 procps python3-scapy
     # the interop tests' second oracles: scapy's ESP needs python3-cryptography, tshark dissects MPLS/ESP
     python3-cryptography tshark
+    # the IKEv2 interop peer: charon with kernel-libipsec (userspace ESP), swanctl, openssl plugin
+    strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
 )
 
 missing=()

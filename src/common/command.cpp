@@ -76,6 +76,10 @@ constexpr std::string_view kSpdRemotePorts = "The peer side's port range (TCP/UD
 constexpr std::string_view kPortLo = "Lowest port (or ICMP type/code)";
 constexpr std::string_view kPortHi = "Highest port (or ICMP type/code)";
 constexpr std::string_view kSav = "Source address validation";
+constexpr std::string_view kIke = "Configure IKEv2 (RFC 7296): connections that negotiate ESP SAs";
+constexpr std::string_view kIkeConn = "An IKEv2 connection to one peer";
+constexpr std::string_view kIkeConnName = "Connection name";
+constexpr std::string_view kIkeExec = "IKEv2 actions";
 constexpr std::string_view kNoHelp = "Delete a setting or restore its default";
 
 constexpr Scope kBoth = Scope::config_and_exec;
@@ -346,6 +350,69 @@ constexpr CommandSpec kCommands[] = {
      {kSav, "Deny-list entry: refused whatever the mechanism", "Source prefix"}, Negatable::yes, kBoth},
     {Id::SavLocalAsn, "sav local-asn <asn:UINT(1-4294967295)>", "Our AS number, for the SAV compiler (no: unknown)",
      {kSav, "Our AS number", "AS number"}, Negatable::yes, kBoth},
+    {Id::IkeConnection, "ike connection <name:WORD> local <local:IP> remote <remote:IP>",
+     "Create an IKEv2 connection or change its addresses (no: delete it, closing its SAs)",
+     {kIke, kIkeConn, kIkeConnName, "Our IKE address (one of the box's interface addresses)", "IPv4/IPv6 address",
+      "The peer's IKE address", "IPv4/IPv6 address, of the same family"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionPsk, "ike connection <name:WORD> psk key <psk:HEX>",
+     "Authenticate with a pre-shared key given in hex (no: remove it)",
+     {kIke, kIkeConn, kIkeConnName, "Pre-shared key authentication (RFC 7296 section 2.15)", kKey,
+      "Pre-shared key bytes in hex"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionPsk, "ike connection <name:WORD> psk text key <psk:SECRET>",
+     "Authenticate with a pre-shared key given as text (no: remove it)",
+     {kIke, kIkeConn, kIkeConnName, "Pre-shared key authentication (RFC 7296 section 2.15)",
+      "The key is text (its bytes are used as they are)", kKey, "Pre-shared key text; quote it if it contains spaces"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionCertificate,
+     "ike connection <name:WORD> certificate <cert:WORD> private-key <private-key:WORD> ca <ca:WORD>",
+     "Authenticate with a certificate (RFC 7427 signatures) instead of a pre-shared key (no: back to the PSK)",
+     {kIke, kIkeConn, kIkeConnName, "Our X.509 certificate: the peer authenticates us with it",
+      "PEM file of the certificate (its subjectAltName must hold our IKE address)", "Its private key",
+      "PEM file of the unencrypted RSA or EC private key", "The peer's certificate must chain to these CAs",
+      "PEM file of one or more CA certificates"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionProposal, "ike connection <name:WORD> proposal <proposal:WORD> dh <dh:UINT(1-65535)>",
+     "Set the IKE SA's algorithms (no: back to aes-gcm-128 dh 19)",
+     {kIke, kIkeConn, kIkeConnName, "IKE SA algorithms",
+      "aes-gcm-128, aes-gcm-256, aes-cbc-128-sha256, aes-cbc-256-sha256, aes-cbc-256-sha384, aes-cbc-256-sha512",
+      "Diffie-Hellman group", "14 (MODP 2048), 19 (ECP 256), 20 (ECP 384) or 31 (Curve25519)"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionChild,
+     "ike connection <name:WORD> child local-ts <local-ts:PREFIX> remote-ts <remote-ts:PREFIX> [mode tunnel|mode transport] "
+     "[esp-proposal <esp-proposal:WORD>] [policy <seq:UINT(1-65535)>]",
+     "Set the Child SA: traffic selectors, mode, ESP algorithms and the SPD entry it installs (no: remove it)",
+     {kIke, kIkeConn, kIkeConnName, "The Child SA (ESP) the connection negotiates", "Our side's traffic selector",
+      "Local prefix", "The peer side's traffic selector", "Remote prefix, of the same family", "ESP mode",
+      "Tunnel mode (default)", "ESP mode", "Transport mode", "ESP algorithms",
+      "aes-gcm-128 (default), aes-gcm-256, aes-cbc-128-sha256, aes-cbc-256-sha256, aes-cbc-256-sha384, aes-cbc-256-sha512",
+      "Sequence number of the SPD entry it installs (default 1000)", "Sequence number"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionStartAction, "ike connection <name:WORD> start-action none",
+     "What starts the connection: Only the peer or `ike initiate` starts it (default)",
+     {kIke, kIkeConn, kIkeConnName, "What starts the connection", "Only the peer or `ike initiate` starts it (default)"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionStartAction, "ike connection <name:WORD> start-action trap",
+     "What starts the connection: A trap policy: the first matching packet starts negotiation",
+     {kIke, kIkeConn, kIkeConnName, "What starts the connection", "A trap policy: the first matching packet starts negotiation"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionStartAction, "ike connection <name:WORD> start-action start",
+     "What starts the connection: Initiate as soon as it is configured",
+     {kIke, kIkeConn, kIkeConnName, "What starts the connection", "Initiate as soon as it is configured"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionDpd, "ike connection <name:WORD> dpd <seconds:UINT(1-3600)>",
+     "Check the peer's liveness after this many idle seconds (no: never)",
+     {kIke, kIkeConn, kIkeConnName, "Dead peer detection (an empty INFORMATIONAL exchange)", "Seconds"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionLifetime, "ike connection <name:WORD> lifetime child <seconds:UINT(10-86400)>",
+     "Rekey the Child SA after this many seconds (no: 3600)",
+     {kIke, kIkeConn, kIkeConnName, "SA lifetimes", "The Child SA: rekeyed at this age, ended at 110%", "Seconds"},
+     Negatable::yes, kBoth},
+    {Id::IkeConnectionLifetime, "ike connection <name:WORD> lifetime ike <seconds:UINT(60-86400)>",
+     "Re-establish the IKE SA after this many seconds (no: 14400)",
+     {kIke, kIkeConn, kIkeConnName, "SA lifetimes", "The IKE SA", "Seconds"},
+     Negatable::yes, kBoth},
     {Id::ShowInterfaces, "show interfaces", "Show all interfaces with their counters",
      {kShow, "All interfaces with their counters"}, Negatable::no, Scope::exec_only},
     {Id::ShowInterface, "show interface <name:IFNAME>", "Show one interface in detail",
@@ -401,6 +468,17 @@ constexpr CommandSpec kCommands[] = {
      "Show the interfaces where sources in a prefix may enter, and why for each",
      {kShow, kSav, "Where sources in a prefix may enter, and why", "Source prefix"}, Negatable::no,
      Scope::exec_only},
+    {Id::ShowIkeSa, "show ike sa [detail]", "Show the IKE SAs and their Child SAs (never keys)",
+     {kShow, "IKEv2 state", "IKE SAs: state, SPIs, peer, algorithms, Child SAs", "With counters and timers"},
+     Negatable::no, Scope::exec_only},
+    {Id::ShowIkePeers, "show ike peers", "Show the configured IKE connections and their state",
+     {kShow, "IKEv2 state", "Configured connections, their peers and state"}, Negatable::no, Scope::exec_only},
+    {Id::ClearIkeSa, "clear ike sa <name:WORD>", "Delete a connection's IKE SA and Child SAs (as `ike terminate`)",
+     {"Reset state", "IKEv2 state", "A connection's IKE SA", kIkeConnName}, Negatable::no, Scope::exec_only},
+    {Id::IkeInitiate, "ike initiate <name:WORD>", "Negotiate a connection's IKE SA and Child SA now",
+     {kIkeExec, "Start negotiating now", kIkeConnName}, Negatable::no, Scope::exec_only},
+    {Id::IkeTerminate, "ike terminate <name:WORD>", "Delete a connection's IKE SA (the peer is told)",
+     {kIkeExec, "Delete the IKE SA and its Child SAs", kIkeConnName}, Negatable::no, Scope::exec_only},
     {Id::ClearCounters, "clear counters", "Reset the interface and worker counters",
      {"Reset state", "Interface and worker counters"}, Negatable::no, Scope::exec_only},
     {Id::WriteConfig, "write config <path:WORD>", "Write the running configuration to a file",
@@ -414,7 +492,11 @@ constexpr CommandSpec kCommands[] = {
 // taking its optional groups), which keeps matching a simple left-to-right walk.
 // ---------------------------------------------------------------------------
 
-enum class Kind : uint8_t { keyword, word, ifname, prefix, prefix4, prefix6, ip, mac, uint, labels, hex };
+enum class Kind : uint8_t { keyword, word, ifname, prefix, prefix4, prefix6, ip, mac, uint, labels, hex, secret };
+
+// Key material (HEX keys, SECRET texts): never echoed, always after the keyword `key`.
+bool is_secret_kind(Kind k) { return k == Kind::hex || k == Kind::secret; }
+constexpr size_t kMaxSecretChars = 255;  // characters in one SECRET argument
 
 struct TokenSpec {
     Kind kind = Kind::keyword;
@@ -624,7 +706,7 @@ private:
         static constexpr std::pair<std::string_view, Kind> kKinds[] = {
             {"WORD", Kind::word}, {"IFNAME", Kind::ifname},   {"PREFIX", Kind::prefix},
             {"PREFIX4", Kind::prefix4}, {"PREFIX6", Kind::prefix6}, {"IP", Kind::ip},
-            {"MAC", Kind::mac}, {"LABELS", Kind::labels}, {"HEX", Kind::hex},
+            {"MAC", Kind::mac}, {"LABELS", Kind::labels}, {"HEX", Kind::hex}, {"SECRET", Kind::secret},
         };
         for (auto [name, k] : kKinds)
             if (kind == name) {
@@ -669,8 +751,8 @@ const std::vector<Variant>& grammar() {
                 if (tokens.empty() || !tokens.front().is_keyword()) table_bug(command, "must start with a keyword");
                 // redact_secrets() finds key material as the token after `key`.
                 for (size_t i = 0; i < tokens.size(); ++i)
-                    if ((tokens[i].kind == Kind::hex) != (i > 0 && tokens[i - 1].is_keyword() && tokens[i - 1].text == "key"))
-                        table_bug(command, "a HEX argument (and only it) must follow the keyword 'key'");
+                    if (is_secret_kind(tokens[i].kind) != (i > 0 && tokens[i - 1].is_keyword() && tokens[i - 1].text == "key"))
+                        table_bug(command, "a HEX or SECRET argument (and only it) must follow the keyword 'key'");
                 all.push_back({&command, std::move(tokens)});
             }
         }
@@ -850,6 +932,13 @@ Checked check(const TokenSpec& spec, std::string_view text) {
                                            spec.text, reason, kMaxHexBytes)};
             return {hex_text(*bytes), {}};
         }
+        case Kind::secret: {
+            // Key material as text: the message names the argument, never the text.
+            if (text.empty() || text.size() > kMaxSecretChars)
+                return Checked{std::nullopt, fmt::format("invalid secret for <{}>: {} characters; expected 1-{}",
+                                                         spec.text, text.size(), kMaxSecretChars)};
+            return {std::string(text), {}};
+        }
         case Kind::uint: {
             if (text.empty() || !std::all_of(text.begin(), text.end(), is_ascii_digit))
                 return Checked{std::nullopt, fmt::format("invalid number '{}' for <{}>: expected {}-{}", shown(text),
@@ -875,7 +964,8 @@ bool could_become(const TokenSpec& spec, std::string_view partial) {
     };
     switch (spec.kind) {
         case Kind::keyword: return std::string_view(spec.text).starts_with(partial);
-        case Kind::word: return true;
+        case Kind::word:
+        case Kind::secret: return true;
         case Kind::ifname: return is_ifname(partial);
         case Kind::uint: return all_of(is_ascii_digit);
         case Kind::labels: return all_of([](char c) { return is_ascii_digit(c) || c == '/'; });
@@ -946,7 +1036,7 @@ ParseError mismatch(const Walk& w, size_t index, std::string_view token) {
             arguments.push_back(s);
     }
     // Where a key is expected, the token is key material: it is never echoed.
-    bool secret = std::any_of(arguments.begin(), arguments.end(), [](const TokenSpec* s) { return s->kind == Kind::hex; });
+    bool secret = std::any_of(arguments.begin(), arguments.end(), [](const TokenSpec* s) { return is_secret_kind(s->kind); });
     if (arguments.size() == 1 && (!any_keyword || looks_like_value(token) || secret))
         return {index, secret ? arguments.front()->display() : std::string(token), check(*arguments.front(), token).error};
     if (secret)

@@ -14,6 +14,8 @@
 //                            HEX (1-128 bytes as hex digits, optionally after 0x;
 //                            key material: always right after the keyword `key`,
 //                            never echoed in parse errors)
+//                            SECRET (1-255 characters of text key material, e.g. a
+//                            quoted pre-shared key; also only right after `key`)
 //   [ a b | c ]              optional group with alternatives
 //
 // Line syntax: tokens are separated by whitespace; a token that starts with a
@@ -77,6 +79,14 @@ enum class Id {
     SavLocalAsn,
     SavLoadMrt,
     SavLoadRpki,
+    IkeConnection,
+    IkeConnectionPsk,
+    IkeConnectionCertificate,
+    IkeConnectionProposal,
+    IkeConnectionChild,
+    IkeConnectionStartAction,
+    IkeConnectionDpd,
+    IkeConnectionLifetime,
     ShowInterfaces,
     ShowInterface,
     ShowRoute,
@@ -94,7 +104,12 @@ enum class Id {
     ShowIpsecSpd,
     ShowSavInterface,
     ShowSavPrefix,
+    ShowIkeSa,
+    ShowIkePeers,
     ClearCounters,
+    ClearIkeSa,
+    IkeInitiate,
+    IkeTerminate,
     WriteConfig,
 };
 

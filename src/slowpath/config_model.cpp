@@ -8,6 +8,14 @@
 
 namespace rampart {
 
+const std::vector<std::string_view>& ike_proposal_names() {
+    static const std::vector<std::string_view> names = {"aes-gcm-128",        "aes-gcm-256",        "aes-cbc-128-sha256",
+                                                        "aes-cbc-256-sha256", "aes-cbc-256-sha384", "aes-cbc-256-sha512"};
+    return names;
+}
+const std::vector<std::string_view>& esp_proposal_names() { return ike_proposal_names(); }
+bool ike_dh_group_supported(uint32_t group) { return group == 14 || group == 19 || group == 20 || group == 31; }
+
 // Key material never enters messages: only names and lengths.
 bool IpsecSaConfig::complete() const {
     return spi != 0 && std::holds_alternative<crypto::EspTransform>(crypto::make_transform(cipher, integrity));
@@ -1102,6 +1110,129 @@ std::optional<std::string> apply_ipsec_policy(RunningConfig& cfg, const cmd::Par
     return std::nullopt;
 }
 
+// ---------------------------------------------------------------------------
+// IKEv2 connections. The pre-shared key never enters a message.
+// ---------------------------------------------------------------------------
+
+std::string ike_missing(const std::string& name) {
+    return fmt::format("unknown ike connection {}; create it with 'ike connection {} local ADDRESS remote ADDRESS' first",
+                       shown(name), shown(name));
+}
+
+std::string names_text(const std::vector<std::string_view>& names) {
+    std::string out;
+    for (auto n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+    return out;
+}
+
+std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
+    const std::string& name = c.word("name");
+    auto it = cfg.ike.find(name);
+    if (c.id == Id::IkeConnection) {
+        if (c.negated) {
+            if (it == cfg.ike.end()) return ike_missing(name);
+            wipe(it->second.psk);
+            cfg.ike.erase(it);
+            return std::nullopt;
+        }
+        IpAddr local = c.ip("local"), remote = c.ip("remote");
+        if (local.is_v4() != remote.is_v4())
+            return fmt::format("local {} and remote {} are of different families", local.str(), remote.str());
+        if (local == remote) return fmt::format("local and remote are the same address {}", local.str());
+        IkeConnectionConfig& conn = cfg.ike[name];
+        conn.local = local;
+        conn.remote = remote;
+        return std::nullopt;
+    }
+    if (it == cfg.ike.end()) return ike_missing(name);
+    IkeConnectionConfig& conn = it->second;
+    switch (c.id) {
+        case Id::IkeConnectionPsk: {
+            if (c.negated) {
+                wipe(conn.psk);
+                conn.psk_text = false;
+                return std::nullopt;
+            }
+            bool text = c.has("text");
+            std::vector<uint8_t> key;
+            if (text) {
+                const std::string& t = c.word("psk");
+                key.assign(t.begin(), t.end());
+            } else {
+                key = c.hex("psk");
+            }
+            wipe(conn.psk);
+            conn.psk = std::move(key);
+            conn.psk_text = text;
+            return std::nullopt;
+        }
+        case Id::IkeConnectionCertificate:
+            if (c.negated) {
+                conn.cert_file.clear();
+                conn.key_file.clear();
+                conn.ca_file.clear();
+                return std::nullopt;
+            }
+            conn.cert_file = c.word("cert");
+            conn.key_file = c.word("private-key");
+            conn.ca_file = c.word("ca");
+            return std::nullopt;
+        case Id::IkeConnectionProposal: {
+            if (c.negated) {
+                conn.proposal = "aes-gcm-128";
+                conn.dh = 19;
+                return std::nullopt;
+            }
+            const std::string& p = c.word("proposal");
+            auto& names = ike_proposal_names();
+            if (std::find(names.begin(), names.end(), p) == names.end())
+                return fmt::format("unknown IKE proposal '{}': expected one of {}", shown(p), names_text(names));
+            if (!ike_dh_group_supported(c.number("dh")))
+                return fmt::format("unsupported dh group {}: expected 14, 19, 20 or 31", c.number("dh"));
+            conn.proposal = p;
+            conn.dh = uint16_t(c.number("dh"));
+            return std::nullopt;
+        }
+        case Id::IkeConnectionChild: {
+            if (c.negated) {
+                conn.child.reset();
+                return std::nullopt;
+            }
+            IkeConnectionConfig::Child child;
+            child.local_ts = c.prefix("local-ts").network();
+            child.remote_ts = c.prefix("remote-ts").network();
+            if (child.local_ts.addr.is_v4() != child.remote_ts.addr.is_v4())
+                return fmt::format("local-ts {} and remote-ts {} are of different families", child.local_ts.str(),
+                                   child.remote_ts.str());
+            child.transport = c.has("transport");
+            if (c.has_arg("esp-proposal")) {
+                const std::string& p = c.word("esp-proposal");
+                auto& names = esp_proposal_names();
+                if (std::find(names.begin(), names.end(), p) == names.end())
+                    return fmt::format("unknown ESP proposal '{}': expected one of {}", shown(p), names_text(names));
+                child.esp_proposal = p;
+            }
+            if (c.has_arg("seq")) child.seq = c.number("seq");
+            for (auto& [other, oc] : cfg.ike)
+                if (other != name && oc.child && oc.child->seq == child.seq)
+                    return fmt::format("policy {} is already used by ike connection {}", child.seq, other);
+            conn.child = child;
+            return std::nullopt;
+        }
+        case Id::IkeConnectionStartAction:
+            conn.start_action = c.negated || c.has("none") ? IkeConnectionConfig::StartAction::none
+                                : c.has("trap")           ? IkeConnectionConfig::StartAction::trap
+                                                          : IkeConnectionConfig::StartAction::start;
+            return std::nullopt;
+        case Id::IkeConnectionDpd: conn.dpd_seconds = c.negated ? 0 : c.number("seconds"); return std::nullopt;
+        case Id::IkeConnectionLifetime:
+            if (c.has("child")) conn.child_lifetime = c.negated ? 3600 : c.number("seconds");
+            else conn.ike_lifetime = c.negated ? 14400 : c.number("seconds");
+            return std::nullopt;
+        default: return "not an ike command";
+    }
+}
+
 }  // namespace
 
 // Every branch validates before it changes anything, so a failed command
@@ -1170,6 +1301,14 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IpsecSaLifetime:
         case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
+        case Id::IkeConnection:
+        case Id::IkeConnectionPsk:
+        case Id::IkeConnectionCertificate:
+        case Id::IkeConnectionProposal:
+        case Id::IkeConnectionChild:
+        case Id::IkeConnectionStartAction:
+        case Id::IkeConnectionDpd:
+        case Id::IkeConnectionLifetime: return apply_ike(config, c);
         default: return "not a configuration command";
     }
 }
@@ -1276,6 +1415,36 @@ std::string ipsec_policy_line(const std::string& vrf, uint32_t seq, const IpsecP
     return out + "\n";
 }
 
+std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, bool with_secrets) {
+    std::string out = fmt::format("ike connection {} local {} remote {}\n", name, c.local.str(), c.remote.str());
+    if (!c.psk.empty()) {
+        if (!with_secrets) out += fmt::format("ike connection {} psk key <secret>\n", name);
+        else if (c.psk_text)
+            out += fmt::format("ike connection {} psk text key {}\n", name,
+                               quote_if_needed(std::string(c.psk.begin(), c.psk.end())));
+        else out += fmt::format("ike connection {} psk key {}\n", name, key_text(c.psk, true));
+    }
+    if (!c.cert_file.empty())
+        out += fmt::format("ike connection {} certificate {} private-key {} ca {}\n", name, quote_if_needed(c.cert_file),
+                           quote_if_needed(c.key_file), quote_if_needed(c.ca_file));
+    if (c.proposal != "aes-gcm-128" || c.dh != 19)
+        out += fmt::format("ike connection {} proposal {} dh {}\n", name, c.proposal, c.dh);
+    if (c.child) {
+        out += fmt::format("ike connection {} child local-ts {} remote-ts {}", name, c.child->local_ts.str(),
+                           c.child->remote_ts.str());
+        if (c.child->transport) out += " mode transport";
+        if (c.child->esp_proposal != "aes-gcm-128") out += " esp-proposal " + c.child->esp_proposal;
+        if (c.child->seq != 1000) out += fmt::format(" policy {}", c.child->seq);
+        out += "\n";
+    }
+    if (c.start_action == IkeConnectionConfig::StartAction::trap) out += fmt::format("ike connection {} start-action trap\n", name);
+    if (c.start_action == IkeConnectionConfig::StartAction::start) out += fmt::format("ike connection {} start-action start\n", name);
+    if (c.dpd_seconds) out += fmt::format("ike connection {} dpd {}\n", name, c.dpd_seconds);
+    if (c.child_lifetime != 3600) out += fmt::format("ike connection {} lifetime child {}\n", name, c.child_lifetime);
+    if (c.ike_lifetime != 14400) out += fmt::format("ike connection {} lifetime ike {}\n", name, c.ike_lifetime);
+    return out;
+}
+
 }  // namespace
 
 // Order: what a line refers to comes before it. The MPLS label range, then VRFs
@@ -1300,6 +1469,7 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
     if (!config.ipsec.policies.empty()) out += "!\n";
     for (auto& [vrf, entries] : config.ipsec.policies)
         for (auto& [seq, p] : entries) out += ipsec_policy_line(vrf, seq, p);
+    for (auto& [name, conn] : config.ike) out += "!\n" + ike_lines(name, conn, with_secrets);
     for (const InterfaceConfig* i : ordered_interfaces(config)) {
         out += "!\n";
         if (i->is_port()) out += fmt::format("interface {} device {}\n", i->name, quote_if_needed(i->device));

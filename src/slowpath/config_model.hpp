@@ -189,6 +189,39 @@ struct SavConfig {
 // The CLI names of the mechanisms (`interface NAME sav efp-b`).
 std::string_view sav_mechanism_keyword(sav::Mechanism m);
 std::string_view sav_role_keyword(sav::Role r);
+// An IKEv2 connection (RFC 7296) to one peer: the IKE SA's addresses,
+// authentication and algorithms, and the one Child SA it negotiates. The IKE
+// daemon installs what it negotiates through the IPsec API; nothing of that
+// is configuration.
+struct IkeConnectionConfig {
+    IpAddr local, remote;           // IKE endpoints (UDP 500/4500), one family
+    std::vector<uint8_t> psk;       // pre-shared key; empty: none yet (the connection stays down)
+    bool psk_text = false;          // given as text (rendered back as text)
+    // Certificate authentication (PEM files, read when the connection starts);
+    // set: used instead of the PSK.
+    std::string cert_file, key_file, ca_file;
+    std::string proposal = "aes-gcm-128";  // ike_proposal_names()
+    uint16_t dh = 19;                      // 14, 19, 20, 31
+    struct Child {
+        Prefix local_ts, remote_ts;        // one family
+        bool transport = false;
+        std::string esp_proposal = "aes-gcm-128";  // esp_proposal_names()
+        uint32_t seq = 1000;                       // the SPD entry installed (default table)
+        friend bool operator==(const Child&, const Child&) = default;
+    };
+    std::optional<Child> child;
+    enum class StartAction : uint8_t { none, trap, start };
+    StartAction start_action = StartAction::none;
+    uint32_t dpd_seconds = 0;         // 0: no liveness checks
+    uint32_t child_lifetime = 3600;   // seconds: rekey; hard end at 110%
+    uint32_t ike_lifetime = 14400;    // seconds
+    friend bool operator==(const IkeConnectionConfig&, const IkeConnectionConfig&) = default;
+};
+
+// Algorithm suite names the IKE lines accept (the IKE daemon maps them to transforms).
+const std::vector<std::string_view>& ike_proposal_names();  // IKE SA: aes-gcm-128, aes-cbc-128-sha256, ...
+const std::vector<std::string_view>& esp_proposal_names();  // Child SA, same names
+bool ike_dh_group_supported(uint32_t group);
 
 struct RunningConfig {
     std::map<std::string, InterfaceConfig> interfaces;
@@ -197,6 +230,7 @@ struct RunningConfig {
     MplsConfig mpls;
     SegmentRoutingConfig sr;
     IpsecConfig ipsec;
+    std::map<std::string, IkeConnectionConfig> ike;  // by connection name
     uint32_t icmp_rate_pps = 100;
     SavConfig sav;
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -34,6 +35,8 @@
 #include "slowpath/config_model.hpp"
 #include "slowpath/control.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/ike/daemon.hpp"
+#include "slowpath/ike/transport.hpp"
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
 
@@ -158,6 +161,15 @@ public:
 private:
     void event_loop(CliServer& cli, netlink::EventSocket& events);
     void housekeeping(uint64_t now_tsc);
+    cli::Reply execute(const std::string& line);
+    // IKEv2: the sockets open with the first connection (none: no port 500 in use).
+    void sync_ike();
+    static ike::Millis ike_now() {
+        return std::chrono::duration_cast<ike::Millis>(std::chrono::steady_clock::now().time_since_epoch());
+    }
+    std::unique_ptr<ike::UdpTransport> ike_transport_;
+    std::unique_ptr<ike::IkeDaemon> ike_;
+    int epoll_fd_ = -1;
 
     Options opt_;
     RunningConfig startup_;
@@ -248,6 +260,12 @@ int Daemon::run() {
     netlink::EventSocket events;
     std::string warnings = control_->install(startup_);
     control_->resync_neighbors();
+    control_->on_ipsec_acquire([this](const IpsecAcquire& a) {
+        if (ike_) ike_->on_acquire(a, ike_now());
+    });
+    control_->on_ipsec_lifetime([this](const IpsecLifetimeEvent& e) {
+        if (ike_) ike_->on_lifetime(e, ike_now());
+    });
 
     for (uint16_t w = 0; w < nworkers; ++w) rte_eal_remote_launch(worker_main, workers_[w].get(), worker_lcores_[w]);
     log::info("rampartd running: {} worker(s), {} port(s), CLI on {}", nworkers, ports_.size(), opt_.socket_path);
@@ -257,10 +275,7 @@ int Daemon::run() {
         if (!dir.empty()) mkdir(dir.c_str(), 0755);
         CliServer cli(opt_.socket_path, [this](const cli::Request& req) -> cli::Reply {
             switch (req.verb) {
-                case cli::Verb::exec: {
-                    CommandResult r = control_->execute(req.line);
-                    return {r.ok, r.text};
-                }
+                case cli::Verb::exec: return execute(req.line);
                 case cli::Verb::complete: {
                     auto names = [this] { return control_->interface_names(); };
                     return {true, cli::encode_candidates(cmd::complete(req.line, names))};
@@ -285,7 +300,57 @@ int Daemon::run() {
     return 0;
 }
 
+cli::Reply Daemon::execute(const std::string& line) {
+    auto parsed = cmd::parse(line);
+    if (auto* e = std::get_if<cmd::ParseError>(&parsed)) return {false, "% " + e->message + "\n"};
+    const cmd::Parsed& c = std::get<cmd::Parsed>(parsed);
+    const ike::Millis now = ike_now();
+    switch (c.id) {
+        case cmd::Id::ShowIkeSa: return {true, ike_ ? ike_->show_sa(c.has("detail"), now) : "no IKE SAs\n"};
+        case cmd::Id::ShowIkePeers: return {true, ike_ ? ike_->show_peers() : "no ike connections\n"};
+        case cmd::Id::IkeInitiate:
+        case cmd::Id::IkeTerminate:
+        case cmd::Id::ClearIkeSa: {
+            if (!ike_) return {false, fmt::format("% unknown ike connection {}\n", c.word("name"))};
+            auto err = c.id == cmd::Id::IkeInitiate ? ike_->initiate(c.word("name"), now) : ike_->terminate(c.word("name"), now);
+            if (err) return {false, "% " + *err + "\n"};
+            return {true, ""};
+        }
+        default: break;
+    }
+    CommandResult r = control_->execute(c);
+    if (r.ok && cmd::scope(c.id) != cmd::Scope::exec_only) sync_ike();
+    return {r.ok, r.text};
+}
+
+void Daemon::sync_ike() {
+    const auto& conns = control_->config().ike;
+    if (!ike_ && conns.empty()) return;
+    if (!ike_transport_) {
+        try {
+            ike_transport_ = std::make_unique<ike::UdpTransport>();
+        } catch (const std::exception& e) {
+            log::error("{}", e.what());
+            return;
+        }
+        if (!ike_transport_->open_problems().empty()) log::warn("ike: {}", ike_transport_->open_problems());
+        for (int fd : ike_transport_->fds()) {
+            epoll_event ev{EPOLLIN, {.fd = fd}};
+            if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        }
+        ike::DaemonHooks hooks;
+        hooks.apply = [this](const IpsecChange& ch) { return control_->ipsec_apply("ike", ch); };
+        hooks.send = [this](const ike::Endpoint& l, const ike::Endpoint& r, std::span<const uint8_t> b) {
+            ike_transport_->send(l, r, b);
+        };
+        ike_ = std::make_unique<ike::IkeDaemon>(hooks);
+        log::info("ike: listening on UDP 500 and 4500");
+    }
+    ike_->configure(conns, ike_now());
+}
+
 void Daemon::housekeeping(uint64_t now) {
+    if (ike_) ike_->tick(ike_now());
     std::vector<rte_ring*> rings;
     for (auto& w : workers_) rings.push_back(w->resolve_ring());
     control_->drain_resolve_requests(rings);
@@ -334,6 +399,8 @@ void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
         epoll_event ev{EPOLLIN, {.fd = fd}};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     }
+    epoll_fd_ = ep;
+    sync_ike();  // the startup configuration's connections
     epoll_event evs[32];
     while (!stop_) {
         int n = epoll_wait(ep, evs, 32, 100);
@@ -353,10 +420,14 @@ void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
                 }
             } else if (fd == cli.fd()) {
                 cli.on_readable();
+            } else if (ike_transport_ && ike_) {
+                for (auto& d : ike_transport_->receive(fd)) ike_->receive(d, ike_now());
             }
         }
         housekeeping(rte_rdtsc());
     }
+    if (ike_) ike_->configure({}, ike_now());  // tell the peers, take the SAs out
+    epoll_fd_ = -1;
     close(tfd);
     close(sfd);
     close(ep);

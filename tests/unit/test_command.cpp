@@ -195,6 +195,26 @@ const Example kExamples[] = {
     {"show sav interface port0", Id::ShowSavInterface},
     {"show sav prefix 192.0.2.0/24", Id::ShowSavPrefix},
     {"clear counters", Id::ClearCounters},
+    {"ike connection b local 192.0.2.1 remote 203.0.113.2", Id::IkeConnection},
+    {"no ike connection b local 2001:db8::1 remote 2001:db8::2", Id::IkeConnection},
+    {"ike connection b psk key 0011aabb", Id::IkeConnectionPsk},
+    {"ike connection b psk text key \"two words\"", Id::IkeConnectionPsk},
+    {"ike connection b proposal aes-gcm-256 dh 31", Id::IkeConnectionProposal},
+    {"ike connection b certificate /etc/b.pem private-key /etc/b.key ca /etc/ca.pem", Id::IkeConnectionCertificate},
+    {"ike connection b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16", Id::IkeConnectionChild},
+    {"ike connection b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16 mode transport esp-proposal aes-gcm-128 "
+     "policy 9",
+     Id::IkeConnectionChild},
+    {"ike connection b start-action trap", Id::IkeConnectionStartAction},
+    {"ike connection b dpd 30", Id::IkeConnectionDpd},
+    {"ike connection b lifetime child 600", Id::IkeConnectionLifetime},
+    {"ike connection b lifetime ike 3600", Id::IkeConnectionLifetime},
+    {"show ike sa", Id::ShowIkeSa},
+    {"show ike sa detail", Id::ShowIkeSa},
+    {"show ike peers", Id::ShowIkePeers},
+    {"clear ike sa b", Id::ClearIkeSa},
+    {"ike initiate b", Id::IkeInitiate},
+    {"ike terminate b", Id::IkeTerminate},
     {"write config /etc/rampart/rampart.conf", Id::WriteConfig},
 };
 
@@ -503,7 +523,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
         CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
-                           "segment-routing, ipsec, sav, show, clear, write");
+                           "segment-routing, ipsec, sav, ike, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -547,7 +567,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
               "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
               "mpls, vrf, sav, sav-role");
         CHECK(parse_fail("no").message ==
-              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav");
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -596,11 +616,12 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
     CHECK(complete("", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "show", "clear", "write",
-                                    "no"});
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "show", "clear",
+            "write", "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
-    CHECK(complete("no ", kPorts) == V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav"});
+    CHECK(complete("no ", kPorts) ==
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike"});
     CHECK(complete("no s", kPorts) == V{"segment-routing", "sav"});
     CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
@@ -613,7 +634,7 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
           V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version", "mpls",
-            "segment-routing", "vrf", "ipsec", "sav"});
+            "segment-routing", "vrf", "ipsec", "sav", "ike"});
     CHECK(complete("show interface", kPorts) == V{"interfaces", "interface"});
     CHECK(complete("show interface ", kPorts) == V{"port0", "port1", "uplink"});
     CHECK(complete("show route ", kPorts) == V{"vrf", "ipv4", "ipv6"});
@@ -954,4 +975,30 @@ TEST_CASE("parsing is total on arbitrary input", "[command][fuzz]") {
         help(line);
         parse_config(line + "\n" + line);
     }
+}
+
+TEST_CASE("IKE commands parse; pre-shared keys are never echoed", "[command][ike]") {
+    Parsed p = parse_ok("ike connection a psk text key \"two words\"");
+    CHECK(p.id == Id::IkeConnectionPsk);
+    CHECK(p.word("psk") == "two words");
+    CHECK(p.has("text"));
+    p = parse_ok("ike connection a child local-ts 10.0.0.1/8 remote-ts 10.2.0.0/16 mode transport policy 7");
+    CHECK(p.id == Id::IkeConnectionChild);
+    CHECK(p.has("transport"));
+    CHECK(p.number("seq") == 7);
+    CHECK(parse_ok("show ike sa detail").id == Id::ShowIkeSa);
+    CHECK(parse_ok("show ike peers").id == Id::ShowIkePeers);
+    CHECK(parse_ok("clear ike sa a").id == Id::ClearIkeSa);
+    CHECK(parse_ok("ike initiate a").id == Id::IkeInitiate);
+    CHECK(parse_ok("ike terminate a").id == Id::IkeTerminate);
+    CHECK(scope(Id::IkeInitiate) == Scope::exec_only);
+    CHECK(scope(Id::IkeConnectionPsk) == Scope::config_and_exec);
+    ParseError e = parse_fail("ike connection a psk key 0xzz-topsecret");
+    CHECK(e.message.find("topsecret") == std::string::npos);
+    CHECK(e.token.find("topsecret") == std::string::npos);
+    e = parse_fail("ike connection a dpd 99999");
+    CHECK(e.token == "99999");
+    CHECK(e.message == "value 99999 out of range 1-3600 for <seconds>");
+    e = parse_fail("ike connection a local 192.0.2.1 remote 192.0.2.x");
+    CHECK(e.token == "192.0.2.x");
 }

@@ -1125,3 +1125,103 @@ sav deny 2001:db8:dead::/48
     CHECK(c.sav.local_asn == 0);
     check_round_trip(c);
 }
+
+namespace {
+const char* kIke = R"(
+ike connection site-b local 198.51.100.1 remote 203.0.113.2
+ike connection site-b psk text key "correct horse battery staple"
+ike connection site-b proposal aes-cbc-256-sha384 dh 20
+ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16 esp-proposal aes-gcm-256 policy 500
+ike connection site-b start-action trap
+ike connection site-b dpd 30
+ike connection site-b lifetime child 600
+ike connection v6 local 2001:db8:a::1 remote 2001:db8:b::2
+ike connection v6 psk key 0x00112233445566778899aabbccddeeff
+ike connection v6 child local-ts 2001:db8:1::/48 remote-ts 2001:db8:2::/48 mode transport
+ike connection v6 start-action start
+ike connection v6 lifetime ike 3600
+ike connection v6 certificate /etc/rampart/ike/v6.pem private-key "/etc/rampart/ike/my key.pem" ca /etc/rampart/ike/ca.pem
+)";
+}  // namespace
+
+TEST_CASE("IKE connections load, round-trip and hide their pre-shared keys", "[config][ike]") {
+    RunningConfig c = load(kIke);
+    REQUIRE(c.ike.size() == 2);
+    const IkeConnectionConfig& b = c.ike.at("site-b");
+    CHECK(b.local == *IpAddr::parse("198.51.100.1"));
+    CHECK(std::string(b.psk.begin(), b.psk.end()) == "correct horse battery staple");
+    CHECK(b.psk_text);
+    CHECK(b.proposal == "aes-cbc-256-sha384");
+    CHECK(b.dh == 20);
+    REQUIRE(b.child);
+    CHECK(b.child->remote_ts == *Prefix::parse("10.2.0.0/16"));
+    CHECK(b.child->esp_proposal == "aes-gcm-256");
+    CHECK(b.child->seq == 500);
+    CHECK_FALSE(b.child->transport);
+    CHECK(b.start_action == IkeConnectionConfig::StartAction::trap);
+    CHECK(b.dpd_seconds == 30);
+    CHECK(b.child_lifetime == 600);
+    const IkeConnectionConfig& v6 = c.ike.at("v6");
+    CHECK(v6.psk.size() == 16);
+    CHECK_FALSE(v6.psk_text);
+    CHECK(v6.child->transport);
+    CHECK(v6.child->seq == 1000);
+    CHECK(v6.ike_lifetime == 3600);
+    CHECK(v6.key_file == "/etc/rampart/ike/my key.pem");
+    CHECK(v6.ca_file == "/etc/rampart/ike/ca.pem");
+
+    std::string full = render_running_config(c, true);
+    RunningConfig again;
+    auto err = load_config_text(again, full);
+    INFO(full);
+    REQUIRE(!err);
+    CHECK(again == c);
+    CHECK(render_running_config(again, true) == full);
+    CHECK(full.find("ike connection site-b psk text key \"correct horse battery staple\"\n") != std::string::npos);
+    CHECK(full.find("ike connection v6 psk key 00112233445566778899aabbccddeeff\n") != std::string::npos);
+
+    std::string hidden = render_running_config(c);
+    CHECK(hidden.find("ike connection site-b psk key <secret>\n") != std::string::npos);
+    CHECK(hidden.find("horse") == std::string::npos);
+    CHECK(hidden.find("00112233") == std::string::npos);
+    RunningConfig none;
+    auto bad = load_config_text(none, hidden);
+    REQUIRE(bad);
+    CHECK(bad->find("psk key <secret>: invalid hex value for <psk>") != std::string::npos);
+
+    // `no` forms restore defaults and delete.
+    CHECK(apply_line(c, "no ike connection site-b dpd 30").empty());
+    CHECK(c.ike.at("site-b").dpd_seconds == 0);
+    CHECK(apply_line(c, "no ike connection site-b psk text key x").empty());
+    CHECK(c.ike.at("site-b").psk.empty());
+    CHECK(apply_line(c, "no ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16").empty());
+    CHECK_FALSE(c.ike.at("site-b").child);
+    CHECK(apply_line(c, "no ike connection v6 local 2001:db8:a::1 remote 2001:db8:b::2").empty());
+    CHECK(c.ike.count("v6") == 0);
+}
+
+TEST_CASE("IKE connection lines are validated and name the bad token", "[config][ike]") {
+    RunningConfig c = load(kIke);
+    const RunningConfig before = c;
+    CHECK(apply_line(c, "ike connection nope dpd 10") ==
+          "unknown ike connection nope; create it with 'ike connection nope local ADDRESS remote ADDRESS' first");
+    CHECK(apply_line(c, "ike connection x local 192.0.2.1 remote 2001:db8::1") ==
+          "local 192.0.2.1 and remote 2001:db8::1 are of different families");
+    CHECK(apply_line(c, "ike connection site-b proposal aes-ccm dh 19").find("unknown IKE proposal 'aes-ccm'") == 0);
+    CHECK(apply_line(c, "ike connection site-b proposal aes-gcm-128 dh 5") ==
+          "unsupported dh group 5: expected 14, 19, 20 or 31");
+    CHECK(apply_line(c, "ike connection site-b child local-ts 10.1.0.0/16 remote-ts 2001:db8::/32") ==
+          "local-ts 10.1.0.0/16 and remote-ts 2001:db8::/32 are of different families");
+    CHECK(apply_line(c, "ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16 esp-proposal des")
+              .find("unknown ESP proposal 'des'") == 0);
+    CHECK(apply_line(c, "ike connection v6 child local-ts 2001:db8:1::/48 remote-ts 2001:db8:2::/48 policy 500") ==
+          "policy 500 is already used by ike connection site-b");
+    CHECK(apply_line(c, "ike connection site-b dpd 0") == "parse: value 0 out of range 1-3600 for <seconds>");
+    CHECK(apply_line(c, "ike connection site-b start-action sometimes").find("parse: unknown token 'sometimes'") == 0);
+    // A bad hex key is named by its argument, never echoed.
+    std::string e = apply_line(c, "ike connection site-b psk key 0xsecretstuff");
+    CHECK(e.find("invalid hex value for <psk>") != std::string::npos);
+    CHECK(e.find("secretstuff") == std::string::npos);
+    CHECK(c == before);
+    CHECK(cmd::redact_secrets("ike connection a psk text key \"my words\"") == "ike connection a psk text key <secret>");
+}

@@ -617,3 +617,68 @@ TEST_CASE("ike sa: proposal choice and selector narrowing helpers", "[ike][sa]")
     CHECK(narrow({ts("0.0.0.0/0")}, {ts("192.0.2.0/24"), ts("2001:db8::/32"), ts("198.51.100.0/24")}) ==
           std::vector{ts("192.0.2.0/24"), ts("198.51.100.0/24")});
 }
+
+TEST_CASE("ike sa: CREATE_CHILD_SA rekeys the Child SA from either side; Delete(ESP) removes the old one", "[ike][sa]") {
+    for (bool initiator_rekeys : {true, false}) {
+        INFO((initiator_rekeys ? "the IKE initiator rekeys" : "the IKE responder rekeys"));
+        Side i(spoke()), r(hub());
+        Link l{i, r};
+        l.take(i, i.sa.start(0ms));
+        l.run();
+        REQUIRE(i.sa.state() == SaState::established);
+        const ChildSa first_i = all<ChildSaUp>(i.events).at(0)->sa;
+        const ChildSa first_r = all<ChildSaUp>(r.events).at(0)->sa;
+        Side& a = initiator_rekeys ? i : r;  // the side that rekeys
+        Side& b = initiator_rekeys ? r : i;
+        const ChildSa& old_a = initiator_rekeys ? first_i : first_r;
+        const ChildSa& old_b = initiator_rekeys ? first_r : first_i;
+        l.take(a, a.sa.rekey_child(old_a.spi_in, 1s));
+        CHECK(a.sa.busy());
+        CHECK(a.sa.rekey_child(old_a.spi_in, 1s).send.empty());  // window 1
+        l.run();
+        CHECK_FALSE(a.sa.busy());
+        auto ua = all<ChildSaUp>(a.events), ub = all<ChildSaUp>(b.events);
+        REQUIRE(ua.size() == 2);
+        REQUIRE(ub.size() == 2);
+        check_child_pair(ua[1]->sa, ub[1]->sa);
+        CHECK(ua[1]->sa.replaces_spi_in == old_a.spi_in);
+        CHECK(ub[1]->sa.replaces_spi_in == old_b.spi_in);
+        CHECK(ua[1]->sa.spi_in != old_a.spi_in);
+        CHECK(ua[1]->sa.encr_in != old_a.encr_in);  // fresh nonces, fresh keys
+        CHECK(a.sa.dropped() == 0);
+        CHECK(b.sa.dropped() == 0);
+        // The rekeying side deletes the old Child SA.
+        l.take(a, a.sa.delete_child(old_a.spi_in, 2s));
+        l.run();
+        auto da = all<ChildSaDeleted>(a.events), db = all<ChildSaDeleted>(b.events);
+        REQUIRE(da.size() == 1);
+        REQUIRE(db.size() == 1);
+        CHECK(da[0]->spi_in == old_a.spi_in);
+        CHECK_FALSE(da[0]->by_peer);
+        CHECK(db[0]->spi_in == old_b.spi_in);
+        CHECK(db[0]->by_peer);
+        // Rekeying what is gone does nothing; the new one can be rekeyed again.
+        CHECK(a.sa.rekey_child(old_a.spi_in, 3s).send.empty());
+        l.take(a, a.sa.rekey_child(ua[1]->sa.spi_in, 3s));
+        l.run();
+        CHECK(all<ChildSaUp>(a.events).size() == 3);
+        CHECK(i.sa.state() == SaState::established);
+        CHECK(r.sa.state() == SaState::established);
+    }
+}
+
+TEST_CASE("ike sa: a Child SA deleted by the peer is gone: no rekey of it", "[ike][sa]") {
+    Side i(spoke()), r(hub());
+    Link l{i, r};
+    l.take(i, i.sa.start(0ms));
+    l.run();
+    REQUIRE(r.sa.state() == SaState::established);
+    const ChildSa first = all<ChildSaUp>(i.events).at(0)->sa;
+    // The responder forgets the Child SA (the peer deleted it): the rekey gets CHILD_SA_NOT_FOUND.
+    l.take(r, r.sa.delete_child(all<ChildSaUp>(r.events).at(0)->sa.spi_in, 1s));
+    l.run();
+    l.take(i, i.sa.rekey_child(first.spi_in, 2s));  // i deleted it too: nothing to rekey
+    CHECK(i.sent.size() == 3);
+    CHECK(all<ChildSaDeleted>(i.events).size() == 1);
+    CHECK(i.sa.state() == SaState::established);
+}

@@ -3,6 +3,8 @@
 // implements in the comment.
 #include "slowpath/ike/sa_state.hpp"
 
+#include <openssl/evp.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -319,6 +321,37 @@ void IkeSa::add_nat_detection(std::vector<Payload>& ps) const {
                                                   nat_detection_hash(spi_i_, spi_r_, r.addr, r.port))));
 }
 
+void IkeSa::add_auth(std::vector<Payload>& ps, std::span<const uint8_t> octets) const {
+    if (!cfg_.cert) {
+        const Secret auth = psk_auth(prf_, cfg_.psk, octets);
+        ps.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(auth.begin(), auth.end())}));
+        return;
+    }
+    ps.push_back(make_payload(PayloadType::cert, CertPayload{CertEncoding::x509_signature, cfg_.cert->certificate}));
+    EVP_PKEY* key = cfg_.cert->private_key.get();
+    const SigScheme scheme = EVP_PKEY_is_a(key, "EC") ? SigScheme::ecdsa_sha256 : SigScheme::rsa_pkcs1_sha256;
+    ps.push_back(make_payload(AuthPayload{AuthMethod::digital_signature, sign_auth(key, scheme, octets)}));
+}
+
+std::string IkeSa::check_auth(const std::vector<Payload>& ps, const IdPayload& id, const AuthPayload& auth,
+                              std::span<const uint8_t> octets) const {
+    if (!cfg_.cert) {
+        if (auth.method != AuthMethod::shared_key_mic) return "AUTH is not a shared key MIC";
+        return verify_psk_auth(prf_, cfg_.psk, octets, auth.data) ? "" : "AUTH does not verify";
+    }
+    if (auth.method != AuthMethod::digital_signature) return "AUTH is not an RFC 7427 signature";
+    std::vector<Bytes> certs;
+    for (const Payload& p : ps)
+        if (auto* c = std::get_if<CertPayload>(&p.body))
+            if (p.type == PayloadType::cert && c->encoding == CertEncoding::x509_signature) certs.push_back(c->data);
+    if (certs.empty()) return "CERT is missing";
+    std::string why;
+    const PkeyPtr pub = verify_peer_certificate(certs.front(), {certs.begin() + 1, certs.end()},
+                                                cfg_.cert->trust_anchors, id, why);
+    if (!pub) return why;
+    return verify_auth(pub.get(), auth.data, octets) ? "" : "AUTH signature does not verify";
+}
+
 // The peer's SOURCE hashes must include its address as we see it, its
 // DESTINATION hash our address as we know it; otherwise a NAT is in between.
 void IkeSa::check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r) {
@@ -374,6 +407,8 @@ Output IkeSa::receive(std::span<const uint8_t> wire, Millis now) {
         if (state_ == SaState::auth_sent && h.exchange == ExchangeType::ike_auth) return auth_response(d.message, wire);
         if (state_ == SaState::established && h.exchange == ExchangeType::informational)
             return informational_response(d.message, wire);
+        if (state_ == SaState::established && h.exchange == ExchangeType::create_child_sa)
+            return create_child_response(d.message, wire);
         return drop("unexpected response exchange");
     }
 
@@ -402,6 +437,8 @@ Output IkeSa::receive(std::span<const uint8_t> wire, Millis now) {
     if (state_ == SaState::init_done && h.exchange == ExchangeType::ike_auth) return auth_request(d.message, wire);
     if (state_ == SaState::established && h.exchange == ExchangeType::informational)
         return informational_request(d.message, wire);
+    if (state_ == SaState::established && h.exchange == ExchangeType::create_child_sa)
+        return create_child_request(d.message, wire);
     return drop("unexpected request exchange");
 }
 
@@ -431,6 +468,8 @@ void IkeSa::send_init(Output& out, Millis now) {
     m.payloads.push_back(make_payload(NoncePayload{ni_}));
     add_nat_detection(m.payloads);
     m.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
+    if (cfg_.cert)  // RFC 7427 §4: SHA2-256, -384, -512
+        m.payloads.push_back(make_payload(NotifyPayload::make(notify::signature_hash_algorithms, {0, 2, 0, 3, 0, 4})));
     msg1_ = encode(m);
     state_ = SaState::init_sent;
     send_request(out, {msg1_}, now);
@@ -504,9 +543,7 @@ void IkeSa::send_auth(Output& out, Millis now) {
     std::vector<Payload> in;
     in.push_back(make_payload(PayloadType::idi, cfg_.local_id));
     if (cfg_.remote_id) in.push_back(make_payload(PayloadType::idr, *cfg_.remote_id));
-    const Bytes octets = signed_octets(prf_, msg1_, nr_, keys_.sk_pi, cfg_.local_id);
-    const Secret auth = psk_auth(prf_, cfg_.psk, octets);
-    in.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(auth.begin(), auth.end())}));
+    add_auth(in, signed_octets(prf_, msg1_, nr_, keys_.sk_pi, cfg_.local_id));
     if (cfg_.transport_mode) in.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
     in.push_back(make_payload(SaPayload{numbered(cfg_.esp_proposals, ProtocolId::esp, spi_bytes(child_spi_))}));
     in.push_back(make_payload(PayloadType::tsi, TsPayload{cfg_.ts_local}));
@@ -537,8 +574,8 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     }
     // §2.15: the responder signs RealMessage2 | NonceIData | prf(SK_pr, IDr').
     const Bytes octets = signed_octets(prf_, msg2_, ni_, keys_.sk_pr, *idr);
-    if (auth->method != AuthMethod::shared_key_mic || !verify_psk_auth(prf_, cfg_.psk, octets, auth->data)) {
-        fail(out, notify::authentication_failed, "responder's AUTH does not verify");
+    if (const std::string why = check_auth(ps, *idr, *auth, octets); !why.empty()) {
+        fail(out, notify::authentication_failed, "responder's " + why);
         return out;
     }
     request_.clear();
@@ -581,6 +618,7 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     c.integ_in = k.integ_r;
     c.ts_local = tsi->selectors;
     c.ts_remote = tsr->selectors;
+    remember(c);
     out.events.push_back(ChildSaUp{std::move(c)});
     return out;
 }
@@ -641,6 +679,8 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     r.payloads.push_back(make_payload(NoncePayload{nr_}));
     add_nat_detection(r.payloads);
     r.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
+    if (cfg_.cert)
+        r.payloads.push_back(make_payload(NotifyPayload::make(notify::signature_hash_algorithms, {0, 2, 0, 3, 0, 4})));
     msg1_.assign(wire.begin(), wire.end());
     msg2_ = encode(r);
     state_ = SaState::init_done;
@@ -668,13 +708,12 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
         return refuse_ike(notify::authentication_failed, "initiator's identity is not the configured one");
     // §2.15: the initiator signs RealMessage1 | NonceRData | prf(SK_pi, IDi').
     const Bytes octets = signed_octets(prf_, msg1_, nr_, keys_.sk_pi, *idi);
-    if (auth->method != AuthMethod::shared_key_mic || !verify_psk_auth(prf_, cfg_.psk, octets, auth->data))
-        return refuse_ike(notify::authentication_failed, "initiator's AUTH does not verify");
+    if (const std::string why = check_auth(ps, *idi, *auth, octets); !why.empty())
+        return refuse_ike(notify::authentication_failed, "initiator's " + why);
 
     std::vector<Payload> r;
     r.push_back(make_payload(PayloadType::idr, cfg_.local_id));
-    const Secret my_auth = psk_auth(prf_, cfg_.psk, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
-    r.push_back(make_payload(AuthPayload{AuthMethod::shared_key_mic, Bytes(my_auth.begin(), my_auth.end())}));
+    add_auth(r, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
     state_ = SaState::established;
     out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_});
 
@@ -718,6 +757,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
         c.integ_out = k.integ_r;
         c.ts_local = nr_ts;
         c.ts_remote = ni_ts;
+        remember(c);
         out.events.push_back(ChildSaUp{std::move(c)});
     }
     respond(out, wire, seal(rh, r));
@@ -730,13 +770,192 @@ Output IkeSa::informational_request(const Message& m, std::span<const uint8_t> w
     Output out;
     const std::optional<std::vector<Payload>> ps = open(m, wire, "INFORMATIONAL request");
     if (!ps) return out;
-    respond(out, wire, seal(header(ExchangeType::informational, true, m.header.message_id), {}));
-    const DeletePayload* del = find_body<DeletePayload>(*ps, PayloadType::del);
-    if (del && del->protocol == ProtocolId::ike) {
+    // Delete(ESP) names the peer's inbound SPIs (our outbound ones); the
+    // response names ours for the same Child SAs (§1.4.1).
+    std::vector<Payload> answer;
+    DeletePayload ours{ProtocolId::esp, 4, {}};
+    bool delete_ike = false;
+    for (const Payload& p : *ps) {
+        const auto* del = std::get_if<DeletePayload>(&p.body);
+        if (!del) continue;
+        if (del->protocol == ProtocolId::ike) delete_ike = true;
+        if (del->protocol != ProtocolId::esp) continue;
+        for (const Bytes& spi : del->spis) {
+            if (spi.size() != 4) continue;
+            auto it = std::find_if(children_.begin(), children_.end(),
+                                   [&](const ChildRef& c) { return c.spi_out == spi_value(spi); });
+            if (it == children_.end()) continue;
+            ours.spis.push_back(spi_bytes(it->spi_in));
+            out.events.push_back(ChildSaDeleted{it->spi_in, true});
+            children_.erase(it);
+        }
+    }
+    if (!ours.spis.empty() && !delete_ike) answer.push_back(make_payload(ours));
+    respond(out, wire, seal(header(ExchangeType::informational, true, m.header.message_id), answer));
+    if (delete_ike) {
         state_ = SaState::deleted;
         deadline_.reset();
         request_.clear();
         out.events.push_back(IkeSaDeleted{true});
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------- CREATE_CHILD_SA (§1.3)
+
+// Request: HDR, SK {[N(REKEY_SA)], [N(USE_TRANSPORT_MODE)], SA, Ni, [KEi], TSi, TSr}
+Output IkeSa::create_child_request(const Message& m, std::span<const uint8_t> wire) {
+    Output out;
+    const std::optional<std::vector<Payload>> opened = open(m, wire, "CREATE_CHILD_SA request");
+    if (!opened) return out;
+    const std::vector<Payload>& ps = *opened;
+    const Header rh = header(ExchangeType::create_child_sa, true, m.header.message_id);
+    auto refuse = [&](uint16_t type, std::string why) {
+        respond(out, wire, seal(rh, {make_payload(NotifyPayload::make(type))}));
+        out.events.push_back(ChildSaRefused{type, std::move(why)});
+        return std::move(out);
+    };
+    const SaPayload* sa = find_body<SaPayload>(ps, PayloadType::sa);
+    const NoncePayload* ni = find_body<NoncePayload>(ps, PayloadType::nonce);
+    const TsPayload* tsi = find_body<TsPayload>(ps, PayloadType::tsi);
+    const TsPayload* tsr = find_body<TsPayload>(ps, PayloadType::tsr);
+    if (!sa || !ni || sa->proposals.empty()) return refuse(notify::invalid_syntax, "CREATE_CHILD_SA without SA or Ni");
+    if (sa->proposals[0].protocol == ProtocolId::ike)
+        return refuse(notify::no_proposal_chosen, "the peer asked to rekey the IKE SA: not implemented");
+    if (find_body<KePayload>(ps, PayloadType::ke))
+        return refuse(notify::no_proposal_chosen, "the peer asked for PFS (KE in CREATE_CHILD_SA): not implemented");
+    if (!tsi || !tsr) return refuse(notify::invalid_syntax, "CREATE_CHILD_SA without TSi or TSr");
+    const ChildRef* old = nullptr;
+    if (const NotifyPayload* rk = find_notify(ps, notify::rekey_sa)) {
+        if (rk->protocol != ProtocolId::esp || rk->spi.size() != 4)
+            return refuse(notify::invalid_syntax, "REKEY_SA not for a 4-byte ESP SPI");
+        for (const ChildRef& c : children_)
+            if (c.spi_out == spi_value(rk->spi)) old = &c;
+        if (!old) return refuse(notify::child_sa_not_found, "REKEY_SA for an unknown Child SA");
+    }
+    std::optional<Proposal> chosen = choose_proposal(sa->proposals, numbered(cfg_.esp_proposals, ProtocolId::esp, {}));
+    std::optional<Algs> a;
+    if (!chosen || spi_value(chosen->spi) < 256 || !(a = algs_of(*chosen)))
+        return refuse(notify::no_proposal_chosen, "no acceptable Child SA proposal");
+    const std::vector<TrafficSelector> ni_ts = narrow(tsi->selectors, cfg_.ts_remote);
+    const std::vector<TrafficSelector> nr_ts = narrow(tsr->selectors, cfg_.ts_local);
+    if (ni_ts.empty() || nr_ts.empty()) return refuse(notify::ts_unacceptable, "traffic selectors unacceptable");
+    const bool transport = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
+    const Bytes nr = random_bytes(cfg_.nonce_len);
+    ChildSa c;
+    c.spi_in = random_spi();
+    c.spi_out = spi_value(chosen->spi);
+    chosen->spi = spi_bytes(c.spi_in);
+    std::vector<Payload> r;
+    if (transport) r.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
+    r.push_back(make_payload(SaPayload{{*chosen}}));
+    r.push_back(make_payload(NoncePayload{nr}));
+    r.push_back(make_payload(PayloadType::tsi, TsPayload{ni_ts}));
+    r.push_back(make_payload(PayloadType::tsr, TsPayload{nr_ts}));
+    // §2.17: KEYMAT = prf+(SK_d, Ni | Nr) with this exchange's nonces; the
+    // exchange's initiator-to-responder keys come first.
+    const ChildKeys k = derive_child_keys(prf_, keys_.sk_d, a->suite, ni->data, nr);
+    c.suite = a->suite;
+    c.esn = a->esn;
+    c.transport_mode = transport;
+    c.udp_encapsulation = local_nat_ || peer_nat_;
+    c.encr_in = k.encr_i;
+    c.integ_in = k.integ_i;
+    c.encr_out = k.encr_r;
+    c.integ_out = k.integ_r;
+    c.ts_local = nr_ts;
+    c.ts_remote = ni_ts;
+    c.replaces_spi_in = old ? old->spi_in : 0;
+    remember(c);
+    out.events.push_back(ChildSaUp{std::move(c)});
+    respond(out, wire, seal(rh, r));
+    return out;
+}
+
+Output IkeSa::rekey_child(uint32_t spi_in, Millis now) {
+    Output out;
+    if (state_ != SaState::established || !request_.empty()) return out;
+    auto it = std::find_if(children_.begin(), children_.end(), [&](const ChildRef& c) { return c.spi_in == spi_in; });
+    if (it == children_.end()) return out;
+    pending_ = Pending::rekey;
+    pending_old_spi_in_ = spi_in;
+    pending_new_spi_ = random_spi();
+    pending_ni_ = random_bytes(cfg_.nonce_len);
+    std::vector<Payload> in;
+    NotifyPayload rk = NotifyPayload::make(notify::rekey_sa);
+    rk.protocol = ProtocolId::esp;
+    rk.spi = spi_bytes(spi_in);  // the SPI we receive on (§1.3.3)
+    in.push_back(make_payload(rk));
+    if (it->transport) in.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
+    in.push_back(make_payload(SaPayload{numbered(cfg_.esp_proposals, ProtocolId::esp, spi_bytes(pending_new_spi_))}));
+    in.push_back(make_payload(NoncePayload{pending_ni_}));
+    in.push_back(make_payload(PayloadType::tsi, TsPayload{it->ts_local}));
+    in.push_back(make_payload(PayloadType::tsr, TsPayload{it->ts_remote}));
+    send_request(out, seal(header(ExchangeType::create_child_sa, false, next_id_), in), now);
+    return out;
+}
+
+// Response: HDR, SK {[N(USE_TRANSPORT_MODE)], SA, Nr, TSi, TSr} or an error notify.
+Output IkeSa::create_child_response(const Message& m, std::span<const uint8_t> wire) {
+    Output out;
+    if (pending_ != Pending::rekey) return drop("CREATE_CHILD_SA response to another exchange");
+    const std::optional<std::vector<Payload>> opened = open(m, wire, "CREATE_CHILD_SA response");
+    if (!opened) return out;
+    const std::vector<Payload>& ps = *opened;
+    request_.clear();
+    deadline_.reset();
+    ++next_id_;
+    pending_ = Pending::none;
+    auto old = std::find_if(children_.begin(), children_.end(),
+                            [&](const ChildRef& c) { return c.spi_in == pending_old_spi_in_; });
+    if (const NotifyPayload* e = first_error(ps)) {
+        out.events.push_back(ChildSaRefused{e->type, fmt::format("peer refused the rekey: {}", notify_name(e->type))});
+        return out;
+    }
+    const SaPayload* sa = find_body<SaPayload>(ps, PayloadType::sa);
+    const NoncePayload* nr = find_body<NoncePayload>(ps, PayloadType::nonce);
+    const TsPayload* tsi = find_body<TsPayload>(ps, PayloadType::tsi);
+    const TsPayload* tsr = find_body<TsPayload>(ps, PayloadType::tsr);
+    const auto offered = numbered(cfg_.esp_proposals, ProtocolId::esp, spi_bytes(pending_new_spi_));
+    std::optional<Algs> a;
+    if (old == children_.end() || !sa || !nr || !tsi || !tsr || sa->proposals.size() != 1 ||
+        spi_value(sa->proposals[0].spi) < 256 || !chosen_from_offer(sa->proposals[0], offered) ||
+        !(a = algs_of(sa->proposals[0]))) {
+        out.events.push_back(ChildSaRefused{notify::no_proposal_chosen, "peer's rekey response is invalid"});
+        return out;
+    }
+    if (!contained(tsi->selectors, old->ts_local) || !contained(tsr->selectors, old->ts_remote)) {
+        out.events.push_back(ChildSaRefused{notify::ts_unacceptable, "peer widened the traffic selectors"});
+        return out;
+    }
+    const ChildKeys k = derive_child_keys(prf_, keys_.sk_d, a->suite, pending_ni_, nr->data);
+    ChildSa c;
+    c.spi_in = pending_new_spi_;
+    c.spi_out = spi_value(sa->proposals[0].spi);
+    c.suite = a->suite;
+    c.esn = a->esn;
+    c.transport_mode = old->transport && find_notify(ps, notify::use_transport_mode);
+    c.udp_encapsulation = local_nat_ || peer_nat_;
+    c.encr_out = k.encr_i;
+    c.integ_out = k.integ_i;
+    c.encr_in = k.encr_r;
+    c.integ_in = k.integ_r;
+    c.ts_local = tsi->selectors;
+    c.ts_remote = tsr->selectors;
+    c.replaces_spi_in = pending_old_spi_in_;
+    remember(c);
+    out.events.push_back(ChildSaUp{std::move(c)});
+    return out;
+}
+
+Output IkeSa::delete_child(uint32_t spi_in, Millis now) {
+    Output out;
+    auto it = std::find_if(children_.begin(), children_.end(), [&](const ChildRef& c) { return c.spi_in == spi_in; });
+    if (it == children_.end()) return out;
+    out = send_informational({make_payload(DeletePayload{ProtocolId::esp, 4, {spi_bytes(spi_in)}})}, now);
+    if (!out.send.empty()) {
+        pending_ = Pending::delete_child;
+        pending_old_spi_in_ = spi_in;
     }
     return out;
 }
@@ -760,11 +979,18 @@ Output IkeSa::delete_sa(Millis now) {
 
 Output IkeSa::informational_response(const Message& m, std::span<const uint8_t> wire) {
     Output out;
+    if (pending_ == Pending::rekey) return drop("INFORMATIONAL response to a CREATE_CHILD_SA request");
     if (!open(m, wire, "INFORMATIONAL response")) return out;
     request_.clear();
     deadline_.reset();
     ++next_id_;
-    if (deleting_) {
+    if (pending_ == Pending::delete_child) {
+        pending_ = Pending::none;
+        auto it = std::find_if(children_.begin(), children_.end(),
+                               [&](const ChildRef& c) { return c.spi_in == pending_old_spi_in_; });
+        if (it != children_.end()) children_.erase(it);
+        out.events.push_back(ChildSaDeleted{pending_old_spi_in_, false});
+    } else if (deleting_) {
         state_ = SaState::deleted;
         out.events.push_back(IkeSaDeleted{false});
     } else {

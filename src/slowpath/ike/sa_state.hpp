@@ -16,13 +16,17 @@
 // Responses that do not match the outstanding request, and messages whose
 // integrity check fails, are dropped silently (§2.21) and counted.
 //
+// CREATE_CHILD_SA rekeys a Child SA (§1.3.3, without PFS) in both roles and
+// creates additional Child SAs as responder; INFORMATIONAL Delete(ESP)
+// removes Child SAs both ways.
 // Not here yet: cookies under load as responder (§2.6; as initiator the
-// COOKIE notify is honoured), NAT detection payloads (need the transport's
-// addresses), certificates / RFC 7427 AUTH in the exchange (the crypto layer
-// has them), CREATE_CHILD_SA, rekeying and Child SA deletes. IKE
+// COOKIE notify is honoured), certificates / RFC 7427 AUTH in the exchange
+// (the crypto layer has them), PFS (KE in CREATE_CHILD_SA), IKE SA rekeying,
+// and rekey collisions (§2.8.1). IKE
 // fragmentation (RFC 7383) is used for IKE_AUTH and later when configured.
 #pragma once
 
+#include "slowpath/ike/cert.hpp"
 #include "slowpath/ike/crypto.hpp"
 #include "slowpath/ike/message.hpp"
 
@@ -54,6 +58,11 @@ struct PeerConfig {
     IdPayload local_id;
     std::optional<IdPayload> remote_id;  // the peer must present exactly this
     Secret psk;
+    /// Set: authenticate with our certificate (CERT + RFC 7427 signature AUTH,
+    /// SIGNATURE_HASH_ALGORITHMS in IKE_SA_INIT) and require the peer to do
+    /// the same with a certificate chaining to the trust anchors and carrying
+    /// its ID; the PSK is not used.
+    std::optional<Credentials> cert;
     std::vector<TrafficSelector> ts_local, ts_remote;
     bool transport_mode = false;  // ask for / accept USE_TRANSPORT_MODE
     /// Our address and the peer's as seen on this side. With both set,
@@ -78,6 +87,9 @@ struct ChildSa {
     bool udp_encapsulation = false;  // a NAT was detected: ESP in UDP 4500 (RFC 3948)
     Secret encr_in, integ_in, encr_out, integ_out;
     std::vector<TrafficSelector> ts_local, ts_remote;
+    /// CREATE_CHILD_SA rekey (§1.3.3): the spi_in of the Child SA this one
+    /// replaces (0: a new Child SA). The old one stays until it is deleted.
+    uint32_t replaces_spi_in = 0;
 };
 
 struct IkeSaUp {
@@ -104,7 +116,11 @@ struct IkeSaDeleted {
     bool by_peer = false;
 };
 struct PeerAlive {};  // the answer to a liveness check arrived
-using Event = std::variant<IkeSaUp, ChildSaUp, ChildSaRefused, IkeSaFailed, IkeSaDeleted, PeerAlive>;
+struct ChildSaDeleted {  // an INFORMATIONAL Delete(ESP) exchange removed a Child SA (§1.4.1)
+    uint32_t spi_in = 0;
+    bool by_peer = false;
+};
+using Event = std::variant<IkeSaUp, ChildSaUp, ChildSaRefused, IkeSaFailed, IkeSaDeleted, PeerAlive, ChildSaDeleted>;
 
 struct Output {
     std::vector<Bytes> send;
@@ -139,6 +155,15 @@ public:
     /// Established, nothing outstanding: INFORMATIONAL with Delete(IKE)
     /// (§1.4.1); IkeSaDeleted when answered.
     Output delete_sa(Millis now);
+    /// Established, nothing outstanding: CREATE_CHILD_SA rekeying the Child SA
+    /// whose inbound SPI is `spi_in` (§1.3.3; no PFS, so no KE). ChildSaUp with
+    /// replaces_spi_in when answered, ChildSaRefused when refused.
+    Output rekey_child(uint32_t spi_in, Millis now);
+    /// Established, nothing outstanding: INFORMATIONAL Delete(ESP) of the
+    /// Child SA with inbound SPI `spi_in`; ChildSaDeleted when answered.
+    Output delete_child(uint32_t spi_in, Millis now);
+    /// A request of ours is outstanding (window 1: nothing else can be sent).
+    bool busy() const { return !request_.empty(); }
     /// Retransmits or gives up when the outstanding request's time has come.
     Output timeout(Millis now);
     /// When timeout() wants to be called, if at all.
@@ -149,6 +174,9 @@ public:
     uint64_t spi_r() const { return spi_r_; }
     /// Received datagrams dropped, and why the last one was.
     unsigned dropped() const { return dropped_; }
+    /// After IKE_SA_INIT: whether NAT detection (§2.23) found a NAT on either
+    /// side, so the transport moves to port 4500 before IKE_AUTH.
+    bool nat_detected() const { return local_nat_ || peer_nat_; }
     const std::string& last_drop() const { return last_drop_; }
 
 private:
@@ -169,9 +197,29 @@ private:
     Output informational_response(const Message& m, std::span<const uint8_t> wire);
     Output send_informational(std::vector<Payload> ps, Millis now);
     bool deleting_ = false;
+    // Child SAs (the IKE_AUTH one and rekeyed ones) until deleted.
+    struct ChildRef {
+        uint32_t spi_in = 0, spi_out = 0;
+        bool transport = false;
+        std::vector<TrafficSelector> ts_local, ts_remote;
+    };
+    std::vector<ChildRef> children_;
+    void remember(const ChildSa& c) { children_.push_back({c.spi_in, c.spi_out, c.transport_mode, c.ts_local, c.ts_remote}); }
+    // Our outstanding CREATE_CHILD_SA or Delete(ESP) request.
+    enum class Pending : uint8_t { none, rekey, delete_child };
+    Pending pending_ = Pending::none;
+    uint32_t pending_old_spi_in_ = 0, pending_new_spi_ = 0;
+    Bytes pending_ni_;
+    Output create_child_request(const Message& m, std::span<const uint8_t> wire);
+    Output create_child_response(const Message& m, std::span<const uint8_t> wire);
     void respond(Output& out, std::span<const uint8_t> request, std::vector<Bytes> response);
     bool derive(std::span<const uint8_t> peer_ke);
     void add_nat_detection(std::vector<Payload>& ps) const;
+    // AUTH (§2.15): ours over `octets` (PSK or signature, with our CERT
+    // before it), and the check of the peer's (empty when good, else why).
+    void add_auth(std::vector<Payload>& ps, std::span<const uint8_t> octets) const;
+    std::string check_auth(const std::vector<Payload>& ps, const IdPayload& id, const AuthPayload& auth,
+                           std::span<const uint8_t> octets) const;
     void check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r);
     bool local_nat_ = false, peer_nat_ = false;
 

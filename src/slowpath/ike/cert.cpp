@@ -1,0 +1,178 @@
+#include "slowpath/ike/cert.hpp"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace rampart::ike {
+
+void PkeyFree::operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+
+namespace {
+
+struct X509Free {
+    void operator()(X509* x) const { X509_free(x); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+X509Ptr from_der(const Bytes& der) {
+    const unsigned char* p = der.data();
+    X509* x = d2i_X509(nullptr, &p, long(der.size()));
+    if (x && p != der.data() + der.size()) {  // trailing bytes
+        X509_free(x);
+        return nullptr;
+    }
+    return X509Ptr(x);
+}
+
+Bytes to_der(X509* x) {
+    int n = i2d_X509(x, nullptr);
+    if (n <= 0) return {};
+    Bytes out(static_cast<size_t>(n));
+    unsigned char* p = out.data();
+    i2d_X509(x, &p);
+    return out;
+}
+
+std::string openssl_error() {
+    unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (!e) return "unknown error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+}  // namespace
+
+std::optional<Credentials> load_credentials(const std::string& cert_file, const std::string& key_file,
+                                            const std::string& ca_file, std::string& why) {
+    Credentials c;
+    FILE* f = fopen(cert_file.c_str(), "r");
+    if (!f) {
+        why = fmt::format("cannot read certificate {}", cert_file);
+        return std::nullopt;
+    }
+    X509Ptr cert(PEM_read_X509(f, nullptr, nullptr, nullptr));
+    fclose(f);
+    if (!cert) {
+        why = fmt::format("{}: not a PEM certificate: {}", cert_file, openssl_error());
+        return std::nullopt;
+    }
+    c.certificate = to_der(cert.get());
+    f = fopen(key_file.c_str(), "r");
+    if (!f) {
+        why = fmt::format("cannot read private key {}", key_file);
+        return std::nullopt;
+    }
+    EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+    fclose(f);
+    ERR_clear_error();  // never quote the key file's contents
+    if (!key) {
+        why = fmt::format("{}: not a PEM private key (unencrypted RSA or EC)", key_file);
+        return std::nullopt;
+    }
+    c.private_key = PkeyPtr(key, PkeyFree{});
+    if (X509_check_private_key(cert.get(), key) != 1) {
+        ERR_clear_error();
+        why = fmt::format("{} is not the private key of {}", key_file, cert_file);
+        return std::nullopt;
+    }
+    f = fopen(ca_file.c_str(), "r");
+    if (!f) {
+        why = fmt::format("cannot read CA certificates {}", ca_file);
+        return std::nullopt;
+    }
+    while (X509* ca = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+        c.trust_anchors.push_back(to_der(ca));
+        X509_free(ca);
+    }
+    fclose(f);
+    ERR_clear_error();
+    if (c.trust_anchors.empty()) {
+        why = fmt::format("{}: no PEM CA certificate", ca_file);
+        return std::nullopt;
+    }
+    return c;
+}
+
+std::optional<IdPayload> subject_id(const Bytes& certificate) {
+    X509Ptr x = from_der(certificate);
+    if (!x) return std::nullopt;
+    X509_NAME* name = X509_get_subject_name(x.get());
+    unsigned char* der = nullptr;
+    int n = i2d_X509_NAME(name, &der);
+    if (n <= 0) return std::nullopt;
+    IdPayload id;
+    id.type = IdType::der_asn1_dn;
+    id.data.assign(der, der + n);
+    OPENSSL_free(der);
+    return id;
+}
+
+PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes>& intermediates,
+                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why) {
+    X509Ptr cert = from_der(end_entity);
+    if (!cert) {
+        why = "certificate does not parse";
+        return nullptr;
+    }
+    std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+    for (const Bytes& a : anchors)
+        if (X509Ptr x = from_der(a)) X509_STORE_add_cert(store.get(), x.get());
+    std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain(
+        sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
+    for (const Bytes& i : intermediates)
+        if (X509* x = from_der(i).release()) sk_X509_push(chain.get(), x);
+    std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+    if (!X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), chain.get())) {
+        why = "certificate check could not start: " + openssl_error();
+        return nullptr;
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+        why = fmt::format("certificate does not verify: {}",
+                          X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get())));
+        ERR_clear_error();
+        return nullptr;
+    }
+    bool id_ok = false;
+    switch (id.type) {
+        case IdType::ipv4_addr:
+        case IdType::ipv6_addr:
+            id_ok = X509_check_ip(cert.get(), id.data.data(), id.data.size(), 0) == 1;
+            break;
+        case IdType::fqdn:
+            id_ok = X509_check_host(cert.get(), reinterpret_cast<const char*>(id.data.data()), id.data.size(), 0,
+                                    nullptr) == 1;
+            break;
+        case IdType::rfc822_addr:
+            id_ok = X509_check_email(cert.get(), reinterpret_cast<const char*>(id.data.data()), id.data.size(), 0) == 1;
+            break;
+        case IdType::der_asn1_dn: {
+            auto subject = subject_id(end_entity);
+            id_ok = subject && subject->data == id.data;
+            break;
+        }
+        default: break;
+    }
+    ERR_clear_error();
+    if (!id_ok) {
+        why = "identity is not in its certificate";
+        return nullptr;
+    }
+    EVP_PKEY* pub = X509_get_pubkey(cert.get());
+    if (!pub) {
+        why = "certificate has no usable public key";
+        return nullptr;
+    }
+    return PkeyPtr(pub, PkeyFree{});
+}
+
+}  // namespace rampart::ike

@@ -1,0 +1,45 @@
+// X.509 for IKEv2 certificate authentication (RFC 7296 §2.15, §3.6): loading
+// PEM files, checking a peer's end-entity certificate against configured
+// trust anchors (OpenSSL's chain verification, intermediates from the peer's
+// other CERT payloads) and against the identity it claims (an address must
+// be in its subjectAltName, an FQDN must match it, a DN must be its subject).
+// The signature itself is crypto.hpp's verify_auth (RFC 7427).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slowpath/ike/message.hpp"
+
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace rampart::ike {
+
+struct PkeyFree {
+    void operator()(EVP_PKEY* p) const;
+};
+using PkeyPtr = std::shared_ptr<EVP_PKEY>;
+
+/// Our certificate and key: DER of the certificate, the private key.
+struct Credentials {
+    Bytes certificate;
+    PkeyPtr private_key;
+    std::vector<Bytes> trust_anchors;  // CA certificates, DER
+};
+
+/// Loads a PEM certificate, a PEM private key and a PEM file of one or more CA
+/// certificates. nullopt with `why` (no key material in it) on failure.
+std::optional<Credentials> load_credentials(const std::string& cert_file, const std::string& key_file,
+                                            const std::string& ca_file, std::string& why);
+
+/// The peer's public key when `end_entity` chains to one of `anchors` (with
+/// `intermediates`) and carries `id`; nullptr with `why` otherwise.
+PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes>& intermediates,
+                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why);
+
+/// The ID payload a certificate's subject DN gives (ID_DER_ASN1_DN).
+std::optional<IdPayload> subject_id(const Bytes& certificate);
+
+}  // namespace rampart::ike

@@ -1,0 +1,901 @@
+#include "slowpath/ike/daemon.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+
+namespace rampart::ike {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr Millis kHalfOpenLimit = 30s;     // a session not up by then is given up
+constexpr Millis kRestartDelay = 5s;       // start-action start: after a failure or a lost peer
+constexpr size_t kMaxSessionsPerConn = 4;  // responder flood limit (cookies come with load)
+constexpr size_t kMaxConnNameInSa = 40;
+// Lockout (as a carrier gateway's `lockout`): this many authentication
+// failures with a peer within the window shut the connection for a while: the
+// peer's IKE_SA_INIT requests are dropped unanswered and nothing is initiated.
+constexpr size_t kLockoutFailures = 3;
+constexpr Millis kLockoutWindow = 60s;
+constexpr Millis kLockoutTime = 60s;
+
+uint64_t be64(const uint8_t* p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
+    return v;
+}
+
+Proposal ike_proposal(const std::string& name, uint16_t dh) {
+    Proposal p;
+    p.protocol = ProtocolId::ike;
+    if (name.starts_with("aes-gcm-")) {
+        p.transforms = {Transform::make(TransformType::encr, encr_id::aes_gcm_16, name == "aes-gcm-256" ? 256 : 128),
+                        Transform::make(TransformType::prf, prf_id::hmac_sha2_256)};
+    } else {
+        uint16_t bits = name.starts_with("aes-cbc-256") ? 256 : 128;
+        uint16_t integ = integ_id::hmac_sha2_256_128, prf = prf_id::hmac_sha2_256;
+        if (name.ends_with("sha384")) integ = integ_id::hmac_sha2_384_192, prf = prf_id::hmac_sha2_384;
+        if (name.ends_with("sha512")) integ = integ_id::hmac_sha2_512_256, prf = prf_id::hmac_sha2_512;
+        p.transforms = {Transform::make(TransformType::encr, encr_id::aes_cbc, bits),
+                        Transform::make(TransformType::integ, integ), Transform::make(TransformType::prf, prf)};
+    }
+    p.transforms.push_back(Transform::make(TransformType::dh, dh));
+    return p;
+}
+
+Proposal esp_proposal(const std::string& name) {
+    Proposal p;
+    p.protocol = ProtocolId::esp;
+    if (name.starts_with("aes-gcm-")) {
+        p.transforms = {Transform::make(TransformType::encr, encr_id::aes_gcm_16, name == "aes-gcm-256" ? 256 : 128)};
+    } else {
+        uint16_t bits = name.starts_with("aes-cbc-256") ? 256 : 128;
+        uint16_t integ = name.ends_with("sha384")   ? integ_id::hmac_sha2_384_192
+                         : name.ends_with("sha512") ? integ_id::hmac_sha2_512_256
+                                                    : integ_id::hmac_sha2_256_128;
+        p.transforms = {Transform::make(TransformType::encr, encr_id::aes_cbc, bits),
+                        Transform::make(TransformType::integ, integ)};
+    }
+    p.transforms.push_back(Transform::make(TransformType::esn, esn_id::no));
+    return p;
+}
+
+std::string suite_text(const CipherSuite& s) {
+    std::string out = fmt::format("{}-{}", s.aead() ? "aes-gcm" : "aes-cbc", s.key_bits);
+    if (!s.aead())
+        out += s.integ == integ_id::hmac_sha2_384_192   ? "/hmac-sha2-384"
+               : s.integ == integ_id::hmac_sha2_512_256 ? "/hmac-sha2-512"
+                                                        : "/hmac-sha2-256";
+    return out;
+}
+
+// A selector's address range as a prefix, if it is one.
+std::optional<Prefix> range_prefix(const TrafficSelector& ts) {
+    if (ts.start.family != ts.end.family) return std::nullopt;
+    const unsigned bits = ts.start.bits();
+    for (unsigned len = 0; len <= bits; ++len) {
+        Prefix p{ts.start, uint8_t(len)};
+        if (p.network().addr != ts.start) continue;
+        if (TrafficSelector::from_prefix(p).end == ts.end) return p;
+    }
+    return std::nullopt;
+}
+
+std::string sa_tag(const std::string& conn) {
+    std::string out;
+    for (char ch : conn.substr(0, kMaxConnNameInSa)) {
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                  ch == '.' || ch == '-';
+        out += ok ? ch : '_';
+    }
+    return out;
+}
+
+void wipe(std::vector<uint8_t>& v) {
+    std::fill(v.begin(), v.end(), uint8_t{0});
+    v.clear();
+}
+
+std::string ago(Millis now, Millis then) { return fmt::format("{}s", (now - then).count() / 1000); }
+
+}  // namespace
+
+PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
+                       const std::optional<Credentials>& cert) {
+    PeerConfig p;
+    p.initiator = initiator;
+    p.ike_proposals = {ike_proposal(c.proposal, c.dh)};
+    p.ke_group = c.dh;
+    if (c.child) {
+        p.esp_proposals = {esp_proposal(c.child->esp_proposal)};
+        p.ts_local = {TrafficSelector::from_prefix(c.child->local_ts)};
+        p.ts_remote = {TrafficSelector::from_prefix(c.child->remote_ts)};
+        p.transport_mode = c.child->transport;
+    }
+    p.local_id = IdPayload::address(c.local);
+    p.remote_id = IdPayload::address(c.remote);
+    p.psk = Secret(c.psk.begin(), c.psk.end());
+    p.cert = cert;
+    p.local_endpoint = Endpoint{c.local, ike_port};
+    p.remote_endpoint = Endpoint{c.remote, ike_port};
+    p.fragment_mtu = 1280;
+    return p;
+}
+
+std::optional<std::pair<std::string, std::string>> esp_names(const CipherSuite& s) {
+    if (s.key_bits != 128 && s.key_bits != 256) return std::nullopt;
+    if (s.encr == encr_id::aes_gcm_16) return std::pair{fmt::format("aes-gcm-{}", s.key_bits), std::string()};
+    if (s.encr != encr_id::aes_cbc) return std::nullopt;
+    std::string integ = s.integ == integ_id::hmac_sha2_256_128   ? "hmac-sha-256"
+                        : s.integ == integ_id::hmac_sha2_384_192 ? "hmac-sha-384"
+                        : s.integ == integ_id::hmac_sha2_512_256 ? "hmac-sha-512"
+                                                                 : "";
+    if (integ.empty()) return std::nullopt;
+    return std::pair{fmt::format("aes-cbc-{}", s.key_bits), integ};
+}
+
+struct IkeDaemon::Session {
+    uint64_t serial = 0;
+    std::unique_ptr<IkeSa> sa;
+    bool initiator = false;
+    Endpoint local, remote;
+    Millis created{0}, last_rx{0}, last_dpd{0};
+    std::optional<IkeSaUp> up;
+    Millis established{0};
+    struct Child {
+        std::string in_name, out_name;
+        uint32_t spi_in = 0, spi_out = 0;
+        CipherSuite suite;
+        bool transport = false, udp = false;
+        Prefix local, remote;
+        Millis at{0};
+        bool outbound_active = true;  // the policy sends through its outbound SA
+        Millis inactive_since{0};
+        bool rekey_started = false;   // its replacement is being negotiated
+        bool delete_queued = false;
+    };
+    std::vector<Child> children;   // the active one and, after a rekey, older inbound-only ones
+    std::vector<uint32_t> delete_children;  // Delete(ESP) to send once nothing is outstanding
+    std::optional<uint32_t> rekeying;       // our CREATE_CHILD_SA for this spi_in is outstanding
+    bool rekey_wanted = false;
+    bool dpd_pending = false;
+    bool rekey_started = false;  // a replacement IKE SA is being negotiated (fallback)
+    bool delete_wanted = false;  // send a Delete once nothing is outstanding
+    bool done = false;
+    unsigned dropped_seen = 0;
+
+    Child* active() {
+        for (auto& c : children)
+            if (c.outbound_active) return &c;
+        return nullptr;
+    }
+};
+    std::optional<IkeSaUp> up;
+    Millis established{0};
+
+struct IkeDaemon::Conn {
+    std::string name;
+    IkeConnectionConfig cfg;
+    std::vector<std::unique_ptr<Session>> sessions;  // oldest first
+    bool policy_installed = false;                   // our SPD entry (trap or protect) is in
+    bool terminating = false;
+    std::optional<Millis> restart_at;
+    std::string last_error;
+    uint64_t established = 0, failed = 0, auth_failed = 0;
+    std::optional<Credentials> creds;   // loaded from cfg's certificate files
+    bool can_authenticate() const { return creds ? true : cfg.cert_file.empty() && !cfg.psk.empty(); }
+    std::vector<Millis> auth_failures;  // within kLockoutWindow
+    std::optional<Millis> locked_until;
+    bool locked(Millis now) const { return locked_until && now < *locked_until; }
+};
+
+IkeDaemon::IkeDaemon(DaemonHooks hooks) : hooks_(std::move(hooks)), cookie_secret_(random_bytes(32)) {}
+
+// Cookie = <version 0> | HMAC-SHA2-256(secret, Ni | IPi | SPIi) (§2.6).
+Bytes IkeDaemon::cookie_for(const Datagram& d, std::span<const uint8_t> ni) const {
+    Bytes data(ni.begin(), ni.end());
+    data.insert(data.end(), d.remote.addr.bytes.begin(), d.remote.addr.bytes.begin() + (d.remote.addr.is_v4() ? 4 : 16));
+    data.insert(data.end(), d.data.begin(), d.data.begin() + 8);  // SPIi
+    const Secret mac = prf(PrfAlg::hmac_sha2_256, cookie_secret_, data);
+    Bytes out{0};
+    out.insert(out.end(), mac.begin(), mac.end());
+    return out;
+}
+
+bool IkeDaemon::cookie_ok(const Datagram& d) {
+    size_t half_open = 0;
+    for (auto& [name, c] : conns_)
+        for (auto& s : c->sessions)
+            if (!s->done && !s->initiator && !s->up) ++half_open;
+    if (half_open < hooks_.cookie_threshold) return true;
+    const DecodedMessage m = decode(d.data);
+    if (!m.ok()) return true;  // the state machine answers the syntax error, statelessly
+    const NoncePayload* ni = nullptr;
+    for (const Payload& p : m.message.payloads)
+        if (auto* n = std::get_if<NoncePayload>(&p.body)) ni = n;
+    if (!ni) return true;
+    const Bytes want = cookie_for(d, ni->data);
+    if (!m.message.payloads.empty())
+        if (auto* n = std::get_if<NotifyPayload>(&m.message.payloads.front().body))
+            if (n->type == notify::cookie && n->data == want) {
+                ++counters_.cookies_accepted;
+                return true;
+            }
+    Message r;
+    r.header = m.message.header;
+    r.header.spi_r = 0;
+    r.header.flags = kFlagResponse;
+    r.payloads.push_back(make_payload(NotifyPayload::make(notify::cookie, want)));
+    ++counters_.cookies_sent;
+    if (hooks_.send) hooks_.send(d.local, d.remote, encode(r));
+    return false;
+}
+IkeDaemon::~IkeDaemon() = default;
+
+IkeDaemon::Conn* IkeDaemon::find_conn(const std::string& name) {
+    auto it = conns_.find(name);
+    return it == conns_.end() ? nullptr : it->second.get();
+}
+
+std::optional<std::string> IkeDaemon::apply(IpsecChange& change) {
+    auto err = hooks_.apply ? hooks_.apply(change) : std::nullopt;
+    for (auto& [name, sa] : change.add_sas) {
+        wipe(sa.cipher_key);
+        wipe(sa.integrity_key);
+    }
+    return err;
+}
+
+void IkeDaemon::install_trap(Conn& c) {
+    if (!c.cfg.child) return;
+    IpsecChange ch;
+    IpsecPolicyConfig e;
+    e.local = c.cfg.child->local_ts;
+    e.remote = c.cfg.child->remote_ts;
+    e.action = IpsecPolicyConfig::Action::protect;
+    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+    if (auto err = apply(ch)) {
+        c.last_error = "trap policy: " + *err;
+        log::warn("ike {}: trap policy not installed: {}", c.name, *err);
+        return;
+    }
+    c.policy_installed = true;
+}
+
+void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conns, Millis now) {
+    for (auto it = conns_.begin(); it != conns_.end();) {
+        auto want = conns.find(it->first);
+        if (want != conns.end() && want->second == it->second->cfg) {
+            ++it;
+            continue;
+        }
+        teardown(*it->second, now, true);
+        log::info("ike {}: connection {}", it->first, want == conns.end() ? "removed" : "changed");
+        it = conns_.erase(it);
+    }
+    for (auto& [name, cfg] : conns) {
+        if (conns_.count(name)) continue;
+        auto c = std::make_unique<Conn>();
+        c->name = name;
+        c->cfg = cfg;
+        Conn& conn = *conns_.emplace(name, std::move(c)).first->second;
+        if (!cfg.cert_file.empty()) {
+            std::string why;
+            conn.creds = load_credentials(cfg.cert_file, cfg.key_file, cfg.ca_file, why);
+            if (!conn.creds) {
+                conn.last_error = why;
+                log::warn("ike {}: certificate authentication unusable: {}", name, why);
+            }
+        }
+        if (cfg.start_action == IkeConnectionConfig::StartAction::trap) install_trap(conn);
+        if (cfg.start_action == IkeConnectionConfig::StartAction::start) {
+            if (auto err = initiate(name, now)) log::warn("ike {}: not started: {}", name, *err);
+        }
+    }
+}
+
+void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
+    auto s = std::make_unique<Session>();
+    s->serial = next_serial_++;
+    s->sa = std::make_unique<IkeSa>(peer_config(c.cfg, initiator, hooks_.ike_port, c.creds));
+    s->initiator = initiator;
+    s->local = {c.cfg.local, hooks_.ike_port};
+    s->remote = {c.cfg.remote, hooks_.ike_port};
+    s->created = s->last_rx = now;
+    Session& ref = *s;
+    c.sessions.push_back(std::move(s));
+    if (initiator) {
+        log::info("ike {}: initiating to {}", c.name, c.cfg.remote.str());
+        handle(c, ref, ref.sa->start(now), now);
+    }
+}
+
+std::optional<std::string> IkeDaemon::initiate(const std::string& name, Millis now) {
+    Conn* c = find_conn(name);
+    if (!c) return fmt::format("unknown ike connection {}", name);
+    if (!c->can_authenticate())
+        return fmt::format("ike connection {} has no {}", name,
+                           c->cfg.cert_file.empty() ? "psk" : "usable certificate: " + c->last_error);
+    if (!c->cfg.child) return fmt::format("ike connection {} has no child", name);
+    for (auto& s : c->sessions)
+        if (!s->done) return fmt::format("ike connection {} is already {}", name, s->up ? "established" : "negotiating");
+    if (c->locked(now))
+        return fmt::format("ike connection {} is locked out for {} s after authentication failures", name,
+                           (*c->locked_until - now).count() / 1000 + 1);
+    c->restart_at.reset();
+    start_session(*c, true, now);
+    return std::nullopt;
+}
+
+std::optional<std::string> IkeDaemon::terminate(const std::string& name, Millis now) {
+    Conn* c = find_conn(name);
+    if (!c) return fmt::format("unknown ike connection {}", name);
+    bool any = std::any_of(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
+    teardown(*c, now, true);
+    if (c->cfg.start_action == IkeConnectionConfig::StartAction::trap) install_trap(*c);
+    if (!any) return fmt::format("ike connection {} has no IKE SA", name);
+    return std::nullopt;
+}
+
+void IkeDaemon::teardown(Conn& c, Millis now, bool tell_peer) {
+    c.terminating = true;
+    for (size_t i = 0; i < c.sessions.size(); ++i) {
+        Session& s = *c.sessions[i];
+        if (s.done) continue;
+        if (tell_peer && s.sa->state() == SaState::established) {
+            Output o = s.sa->delete_sa(now);
+            for (auto& b : o.send)
+                if (hooks_.send) hooks_.send(s.local, s.remote, b);
+        }
+        session_ended(c, s, now);
+    }
+    if (c.policy_installed && c.cfg.child) {
+        IpsecChange ch;
+        ch.remove_policies.push_back({"", c.cfg.child->seq});
+        if (auto err = apply(ch)) log::warn("ike {}: policy not removed: {}", c.name, *err);
+        c.policy_installed = false;
+    }
+    reap(c);
+    c.restart_at.reset();
+    c.terminating = false;
+}
+
+void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
+    // §2.23: with a NAT detected, the initiator sends IKE_AUTH and everything
+    // after it from and to port 4500 (with the non-ESP marker).
+    if (s.initiator && !s.up && s.local.port == hooks_.ike_port && s.sa->state() == SaState::auth_sent &&
+        s.sa->nat_detected()) {
+        s.local.port = hooks_.natt_port;
+        if (s.remote.port == hooks_.ike_port) s.remote.port = hooks_.natt_port;
+    }
+    for (auto& b : out.send)
+        if (hooks_.send) hooks_.send(s.local, s.remote, b);
+    for (auto& ev : out.events) {
+        if (s.done) break;
+        if (auto* up = std::get_if<IkeSaUp>(&ev)) {
+            s.up = *up;
+            s.established = now;
+            c.auth_failures.clear();
+            ++c.established;
+            ++counters_.established;
+            log::info("ike {}: IKE SA established with {} ({} {:016x}/{:016x}, {})", c.name, c.cfg.remote.str(),
+                      s.initiator ? "initiator" : "responder", up->spi_i, up->spi_r, suite_text(up->suite));
+            if (up->local_behind_nat || up->peer_behind_nat) {  // §2.23: the rest goes over 4500
+                s.local.port = hooks_.natt_port;
+                if (s.remote.port == hooks_.ike_port) s.remote.port = hooks_.natt_port;
+            }
+        } else if (auto* cu = std::get_if<ChildSaUp>(&ev)) {
+            child_up(c, s, std::move(cu->sa), now);
+        } else if (auto* cr = std::get_if<ChildSaRefused>(&ev)) {
+            ++counters_.child_refused;
+            c.last_error = "child SA refused: " + cr->reason;
+            log::warn("ike {}: child SA refused (notify {}): {}", c.name, cr->notify, cr->reason);
+            if (s.rekeying) {  // CREATE_CHILD_SA refused: fall back to a new IKE SA (make-before-break)
+                s.rekeying.reset();
+                if (!s.rekey_started && c.cfg.child) {
+                    s.rekey_started = true;
+                    log::info("ike {}: rekey refused, re-establishing instead", c.name);
+                    start_session(c, true, now);
+                }
+            }
+        } else if (auto* cd = std::get_if<ChildSaDeleted>(&ev)) {
+            log::info("ike {}: child SA spi in {:08x} deleted{}", c.name, cd->spi_in, cd->by_peer ? " by the peer" : "");
+            remove_children(c, s, {cd->spi_in}, now);
+        } else if (auto* f = std::get_if<IkeSaFailed>(&ev)) {
+            ++c.failed;
+            ++counters_.failed;
+            if (f->notify == notify::authentication_failed) {
+                ++c.auth_failed;
+                ++counters_.auth_failed;
+                std::erase_if(c.auth_failures, [&](Millis t) { return now - t >= kLockoutWindow; });
+                c.auth_failures.push_back(now);
+                if (c.auth_failures.size() >= kLockoutFailures) {
+                    c.auth_failures.clear();
+                    c.locked_until = now + kLockoutTime;
+                    ++counters_.lockouts;
+                    log::warn("ike {}: {} authentication failures within {} s: locked out for {} s", c.name,
+                              kLockoutFailures, kLockoutWindow.count() / 1000, kLockoutTime.count() / 1000);
+                }
+            }
+            if (s.dpd_pending) ++counters_.dpd_failed;
+            c.last_error = f->reason;
+            log::warn("ike {}: IKE SA failed (notify {}): {}", c.name, f->notify, f->reason);
+            session_ended(c, s, now);
+        } else if (auto* d = std::get_if<IkeSaDeleted>(&ev)) {
+            if (d->by_peer) ++counters_.deleted_by_peer;
+            log::info("ike {}: IKE SA {:016x} deleted{}", c.name, s.sa->spi_i(), d->by_peer ? " by the peer" : "");
+            session_ended(c, s, now);
+        } else if (std::holds_alternative<PeerAlive>(ev)) {
+            s.dpd_pending = false;
+        }
+    }
+}
+
+void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
+    auto wipe_child = [&] {
+        for (auto* k : {&child.encr_in, &child.integ_in, &child.encr_out, &child.integ_out}) k->clear();  // Secret wipes
+    };
+    auto names = esp_names(child.suite);
+    if (!names || !c.cfg.child) {
+        ++counters_.install_failed;
+        c.last_error = "child SA: no fast-path transform for " + suite_text(child.suite);
+        wipe_child();
+        return;
+    }
+    const std::string tag = fmt::format("ike-{}-{:08x}", sa_tag(c.name), child.spi_in);
+    Session::Child info;
+    info.in_name = tag + "-in";
+    info.out_name = tag + "-out";
+    info.spi_in = child.spi_in;
+    info.spi_out = child.spi_out;
+    info.suite = child.suite;
+    info.transport = child.transport_mode;
+    info.udp = child.udp_encapsulation;
+    info.local = c.cfg.child->local_ts;
+    info.remote = c.cfg.child->remote_ts;
+    if (!child.ts_local.empty())
+        if (auto p = range_prefix(child.ts_local.front())) info.local = *p;  // narrowed (§2.9)
+    if (!child.ts_remote.empty())
+        if (auto p = range_prefix(child.ts_remote.front())) info.remote = *p;
+    info.at = now;
+
+    auto make_sa = [&](bool inbound) {
+        IpsecSaConfig sa;
+        sa.direction = inbound ? IpsecSaConfig::Direction::inbound : IpsecSaConfig::Direction::outbound;
+        sa.spi = inbound ? child.spi_in : child.spi_out;
+        sa.transport = child.transport_mode;
+        sa.local = c.cfg.local;
+        sa.remote = c.cfg.remote;
+        sa.cipher = names->first;
+        const Secret& ek = inbound ? child.encr_in : child.encr_out;
+        const Secret& ik = inbound ? child.integ_in : child.integ_out;
+        sa.cipher_key.assign(ek.begin(), ek.end());
+        sa.integrity = names->second;
+        if (!sa.integrity.empty()) sa.integrity_key.assign(ik.begin(), ik.end());
+        sa.esn = child.esn;
+        if (child.udp_encapsulation) sa.nat_traversal = s.remote.port == hooks_.ike_port ? hooks_.natt_port : s.remote.port;
+        sa.life_seconds = {c.cfg.child_lifetime, c.cfg.child_lifetime + c.cfg.child_lifetime / 10};
+        return sa;
+    };
+    IpsecChange ch;
+    ch.add_sas.emplace_back(info.in_name, make_sa(true));
+    ch.add_sas.emplace_back(info.out_name, make_sa(false));
+    wipe_child();
+    IpsecPolicyConfig e;
+    e.local = info.local;
+    e.remote = info.remote;
+    e.action = IpsecPolicyConfig::Action::protect;
+    e.outbound_sa = info.out_name;
+    e.inbound_sa = info.in_name;
+    // Every other Child SA of the connection stays accepted inbound until deleted (hitless, §2.8).
+    for (auto& o : c.sessions) {
+        if (o->done) continue;
+        for (auto& oc : o->children) {
+            e.older_inbound_sas.push_back(oc.in_name);
+            if (oc.outbound_active) ch.remove_sas.push_back(oc.out_name);
+        }
+    }
+    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+    if (auto err = apply(ch)) {
+        ++counters_.install_failed;
+        c.last_error = "child SA not installed: " + *err;
+        log::warn("ike {}: child SA not installed: {}", c.name, *err);
+        return;
+    }
+    c.policy_installed = true;
+    for (auto& o : c.sessions)
+        for (auto& oc : o->children)
+            if (oc.outbound_active) {
+                oc.outbound_active = false;
+                oc.inactive_since = now;
+            }
+    log::info("ike {}: child SA up: {} {} <-> {} ESP {} spi in {:08x} out {:08x}{}{}", c.name,
+              info.transport ? "transport" : "tunnel", info.local.str(), info.remote.str(), suite_text(info.suite),
+              info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "",
+              child.replaces_spi_in ? fmt::format(", rekeyed {:08x}", child.replaces_spi_in) : std::string());
+    s.children.push_back(std::move(info));
+    c.restart_at.reset();
+    if (child.replaces_spi_in) {
+        // CREATE_CHILD_SA: whoever asked deletes the old Child SA (§2.8).
+        if (s.rekeying && *s.rekeying == child.replaces_spi_in) {
+            s.rekeying.reset();
+            s.delete_children.push_back(child.replaces_spi_in);
+            for (auto& oc : s.children)
+                if (oc.spi_in == child.replaces_spi_in) oc.delete_queued = true;
+        }
+        return;
+    }
+    // A new IKE SA: the older IKE SAs go now that its Child SA carries the traffic.
+    for (auto& o : c.sessions)
+        if (o.get() != &s && !o->done && o->up) o->delete_wanted = true;
+    for (auto& o : c.sessions)
+        if (o.get() != &s && !o->done && !o->up) session_ended(c, *o, now);  // a half-open duplicate
+}
+
+void IkeDaemon::session_ended(Conn& c, Session& s, Millis now) {
+    if (s.done) return;
+    s.done = true;
+    counters_.dropped_by_sa += s.sa->dropped() - s.dropped_seen;
+    s.dropped_seen = s.sa->dropped();
+    const bool others = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& o) { return !o->done; });
+    if (!others && !c.terminating && c.cfg.start_action == IkeConnectionConfig::StartAction::start)
+        c.restart_at = now + kRestartDelay;  // keep trying (a failure, a lost peer, an expiry)
+    std::vector<uint32_t> all;
+    for (auto& ch : s.children) all.push_back(ch.spi_in);
+    remove_children(c, s, all, now);
+}
+
+// Takes Child SAs of `s` out of the fast path. When the one the policy sends
+// through goes, the policy goes back to a trap (start-action trap) or away;
+// otherwise the policy stays with the active Child SA and stops accepting
+// the removed inbound SAs.
+void IkeDaemon::remove_children(Conn& c, Session& s, const std::vector<uint32_t>& spis, Millis) {
+    IpsecChange ch;
+    bool policy_lost = false;
+    std::vector<Session::Child> removed;
+    for (auto it = s.children.begin(); it != s.children.end();) {
+        if (std::find(spis.begin(), spis.end(), it->spi_in) == spis.end()) {
+            ++it;
+            continue;
+        }
+        ch.remove_sas.push_back(it->in_name);
+        if (it->outbound_active) {
+            ch.remove_sas.push_back(it->out_name);
+            policy_lost = true;
+        }
+        removed.push_back(std::move(*it));
+        it = s.children.erase(it);
+    }
+    if (removed.empty() || !c.cfg.child) return;
+    const bool rearm = !c.terminating && c.cfg.start_action == IkeConnectionConfig::StartAction::trap;
+    if (policy_lost) {
+        if (rearm) {
+            IpsecPolicyConfig e;
+            e.local = c.cfg.child->local_ts;
+            e.remote = c.cfg.child->remote_ts;
+            e.action = IpsecPolicyConfig::Action::protect;
+            ch.add_policies.push_back({"", c.cfg.child->seq, e});
+        } else {
+            ch.remove_policies.push_back({"", c.cfg.child->seq});
+        }
+    } else {
+        for (auto& o : c.sessions)
+            for (auto& oc : o->children)
+                if (oc.outbound_active) {
+                    IpsecPolicyConfig e;
+                    e.local = oc.local;
+                    e.remote = oc.remote;
+                    e.action = IpsecPolicyConfig::Action::protect;
+                    e.outbound_sa = oc.out_name;
+                    e.inbound_sa = oc.in_name;
+                    for (auto& p : c.sessions)
+                        if (!p->done || p.get() == &s)
+                            for (auto& pc : p->children)
+                                if (!pc.outbound_active) e.older_inbound_sas.push_back(pc.in_name);
+                    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+                }
+    }
+    if (auto err = apply(ch)) log::warn("ike {}: child SA not removed: {}", c.name, *err);
+    else if (policy_lost) c.policy_installed = rearm;
+    for (auto& r : removed) log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, r.spi_in, r.spi_out);
+}
+
+void IkeDaemon::reap(Conn& c) {
+    std::erase_if(c.sessions, [](const std::unique_ptr<Session>& s) { return s->done; });
+}
+
+void IkeDaemon::receive(const Datagram& d, Millis now) {
+    ++counters_.received;
+    if (d.data.size() < kHeaderLen) {
+        ++counters_.malformed;
+        return;
+    }
+    const uint64_t spi_i = be64(d.data.data()), spi_r = be64(d.data.data() + 8);
+    const uint8_t exchange = d.data[18], flags = d.data[19];
+    for (auto& [name, c] : conns_) {
+        if (c->cfg.remote != d.remote.addr) continue;
+        for (size_t i = 0; i < c->sessions.size(); ++i) {
+            Session& s = *c->sessions[i];
+            if (s.done || s.sa->spi_i() != spi_i) continue;
+            if (spi_r != 0 && s.sa->spi_r() != 0 && s.sa->spi_r() != spi_r) continue;
+            const unsigned before = s.sa->dropped();
+            Output out = s.sa->receive(d.data, now);
+            if (s.sa->dropped() != before) {
+                counters_.dropped_by_sa += s.sa->dropped() - before;
+                s.dropped_seen = s.sa->dropped();
+                log::debug("ike {}: dropped a message: {}", name, s.sa->last_drop());
+            } else {
+                s.last_rx = now;
+                if (!s.up || d.local.port == hooks_.natt_port) {  // the peer's port (a NAT may move it)
+                    s.remote.port = d.remote.port;
+                    s.local.port = d.local.port;
+                }
+            }
+            handle(*c, s, std::move(out), now);
+            reap(*c);
+            return;
+        }
+    }
+    const bool init_request = exchange == uint8_t(ExchangeType::ike_sa_init) && spi_r == 0 &&
+                              (flags & kFlagInitiator) && !(flags & kFlagResponse);
+    if (!init_request) {
+        ++counters_.no_sa;
+        return;
+    }
+    for (auto& [name, c] : conns_) {
+        if (c->cfg.remote != d.remote.addr) continue;
+        if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
+        if (!c->can_authenticate() || !c->cfg.child) break;
+        if (c->locked(now)) {
+            ++counters_.locked_out;
+            return;
+        }
+        if (!cookie_ok(d)) return;
+        size_t live = std::count_if(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
+        if (live >= kMaxSessionsPerConn) {
+            ++counters_.no_connection;
+            return;
+        }
+        start_session(*c, false, now);
+        Session& s = *c->sessions.back();
+        s.remote = d.remote;
+        s.local.port = d.local.port;
+        const unsigned before = s.sa->dropped();
+        Output out = s.sa->receive(d.data, now);
+        if (s.sa->dropped() != before) {
+            ++counters_.malformed;
+            s.done = true;
+        } else {
+            log::info("ike {}: IKE_SA_INIT from {} port {}", name, d.remote.addr.str(), d.remote.port);
+        }
+        handle(*c, s, std::move(out), now);
+        reap(*c);
+        return;
+    }
+    ++counters_.no_connection;
+}
+
+void IkeDaemon::tick(Millis now) {
+    for (auto& [name, cp] : conns_) {
+        Conn& c = *cp;
+        if (c.locked_until && now >= *c.locked_until) c.locked_until.reset();
+        if (c.restart_at && c.locked(now)) c.restart_at = std::max(*c.restart_at, *c.locked_until);
+        if (c.restart_at && now >= *c.restart_at) {
+            c.restart_at.reset();
+            bool live = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
+            if (!live && c.can_authenticate() && c.cfg.child) start_session(c, true, now);
+        }
+        for (size_t i = 0; i < c.sessions.size(); ++i) {
+            Session& s = *c.sessions[i];
+            if (s.done) continue;
+            if (auto t = s.sa->next_timeout(); t && now >= *t) handle(c, s, s.sa->timeout(now), now);
+            if (s.done) continue;
+            if (!s.up && now - s.created >= kHalfOpenLimit) {
+                ++c.failed;
+                ++counters_.failed;
+                c.last_error = "negotiation did not complete in time";
+                session_ended(c, s, now);
+                continue;
+            }
+            if (!s.up || s.sa->state() != SaState::established) continue;
+            if (s.delete_wanted && !s.sa->next_timeout()) {
+                s.delete_wanted = false;
+                handle(c, s, s.sa->delete_sa(now), now);
+                continue;
+            }
+            const Millis dpd{uint64_t(c.cfg.dpd_seconds) * 1000};
+            if (c.cfg.dpd_seconds && now - std::max(s.last_rx, s.last_dpd) >= dpd && !s.sa->next_timeout()) {
+                s.last_dpd = now;
+                Output o = s.sa->liveness_check(now);
+                if (!o.send.empty()) {
+                    ++counters_.dpd_sent;
+                    s.dpd_pending = true;
+                }
+                handle(c, s, std::move(o), now);
+                if (s.done) continue;
+            }
+            // The IKE SA's lifetime: a new IKE SA and Child SA replace it
+            // (make-before-break; IKE SA rekeying in place is not implemented).
+            // The original responder waits 10% longer, so the two sides do not collide.
+            const Millis ike_life{uint64_t(c.cfg.ike_lifetime) * (s.initiator ? 1000 : 1100)};
+            if (!s.rekey_started && !s.delete_wanted && now - s.established >= ike_life && c.cfg.child &&
+                c.can_authenticate()) {
+                s.rekey_started = true;
+                ++counters_.ike_reestablished;
+                log::info("ike {}: IKE SA reached its lifetime ({} s): re-establishing", c.name, c.cfg.ike_lifetime);
+                start_session(c, true, now);
+            }
+            // Rekey the active Child SA at its lifetime (CREATE_CHILD_SA).
+            const Millis life{uint64_t(c.cfg.child_lifetime) * 1000};
+            if (Session::Child* a = s.active(); a && !a->rekey_started && now - a->at >= life) {
+                a->rekey_started = true;
+                ++counters_.rekeys;
+                log::info("ike {}: child SA spi in {:08x} reached its lifetime: rekeying", c.name, a->spi_in);
+                s.rekey_wanted = true;
+            }
+            if (s.rekey_wanted && !s.sa->busy()) start_rekey(c, s, now);
+            if (s.done) continue;
+            // Deletes of replaced Child SAs; one the peer replaced and never deleted goes after 30 s.
+            for (auto& ch : s.children)
+                if (!ch.outbound_active && !ch.delete_queued && now - ch.inactive_since >= 30s) {
+                    ch.delete_queued = true;
+                    s.delete_children.push_back(ch.spi_in);
+                }
+            if (!s.delete_children.empty() && !s.sa->busy() && s.sa->state() == SaState::established) {
+                const uint32_t spi = s.delete_children.front();
+                s.delete_children.erase(s.delete_children.begin());
+                Output o = s.sa->delete_child(spi, now);
+                if (o.send.empty()) remove_children(c, s, {spi}, now);  // the SA no longer knows it
+                else handle(c, s, std::move(o), now);
+            }
+        }
+        reap(c);
+    }
+}
+
+void IkeDaemon::on_acquire(const IpsecAcquire& a, Millis now) {
+    for (auto& [name, c] : conns_) {
+        if (!c->cfg.child || c->cfg.child->seq != a.seq || !a.vrf.empty()) continue;
+        bool live = std::any_of(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
+        if (live || !c->can_authenticate()) return;
+        if (c->locked(now)) {
+            ++counters_.locked_out;
+            return;
+        }
+        log::info("ike {}: acquire for {} -> {}: initiating", name, a.src.str(), a.dst.str());
+        start_session(*c, true, now);
+        return;
+    }
+}
+
+void IkeDaemon::start_rekey(Conn& c, Session& s, Millis now) {
+    s.rekey_wanted = false;
+    Session::Child* a = s.active();
+    if (!a || s.sa->state() != SaState::established) return;
+    if (s.sa->busy()) {
+        s.rekey_wanted = true;  // at the next tick
+        return;
+    }
+    Output o = s.sa->rekey_child(a->spi_in, now);
+    if (o.send.empty()) {  // cannot rekey this one in place: a new IKE SA replaces it
+        if (!s.rekey_started) {
+            s.rekey_started = true;
+            start_session(c, true, now);
+        }
+        return;
+    }
+    s.rekeying = a->spi_in;
+    handle(c, s, std::move(o), now);
+}
+
+void IkeDaemon::on_lifetime(const IpsecLifetimeEvent& e, Millis now) {
+    for (auto& [name, c] : conns_)
+        for (size_t i = 0; i < c->sessions.size(); ++i) {
+            Session& s = *c->sessions[i];
+            if (s.done) continue;
+            for (auto& ch : s.children) {
+                if (ch.in_name != e.sa && ch.out_name != e.sa) continue;
+                if (e.hard) {
+                    log::info("ike {}: child SA {} reached its hard lifetime", name, e.sa);
+                    const uint32_t spi = ch.spi_in;
+                    remove_children(*c, s, {spi}, now);
+                    s.delete_children.push_back(spi);  // tell the peer when nothing is outstanding
+                } else if (ch.outbound_active && !ch.rekey_started) {
+                    ch.rekey_started = true;
+                    ++counters_.rekeys;
+                    log::info("ike {}: child SA {} soft lifetime: rekeying", name, e.sa);
+                    start_rekey(*c, s, now);
+                }
+                reap(*c);
+                return;
+            }
+        }
+}
+
+std::string IkeDaemon::state(const std::string& name) const {
+    auto it = conns_.find(name);
+    if (it == conns_.end()) return "unknown";
+    const Session* newest = nullptr;
+    for (auto& s : it->second->sessions)
+        if (!s->done) newest = s.get();
+    return newest ? std::string(rampart::ike::name(newest->sa->state())) : "down";
+}
+
+std::vector<std::string> IkeDaemon::installed_sas(const std::string& name) const {
+    std::vector<std::string> out;
+    auto it = conns_.find(name);
+    if (it == conns_.end()) return out;
+    for (auto& s : it->second->sessions)
+        for (auto& ch : s->children) {
+            out.push_back(ch.in_name);
+            if (ch.outbound_active) out.push_back(ch.out_name);
+        }
+    return out;
+}
+
+std::string IkeDaemon::show_sa(bool detail, Millis now) const {
+    std::string out;
+    for (auto& [name, c] : conns_) {
+        for (auto& s : c->sessions) {
+            if (s->done) continue;
+            out += fmt::format("{} #{}: {} {}, {}[{}] <-> {}[{}]", name, s->serial, rampart::ike::name(s->sa->state()),
+                               s->initiator ? "initiator" : "responder", s->local.addr.str(), s->local.port,
+                               s->remote.addr.str(), s->remote.port);
+            if (s->up) out += fmt::format(", up {}", ago(now, s->established));
+            out += "\n";
+            out += fmt::format("  spi i {:016x} r {:016x}", s->sa->spi_i(), s->sa->spi_r());
+            if (s->up)
+                out += fmt::format(", {}/prf-hmac-sha2/dh {}{}", suite_text(s->up->suite), s->up->dh_group,
+                                   s->up->local_behind_nat || s->up->peer_behind_nat ? ", NAT detected" : "");
+            out += "\n";
+            for (auto& ch : s->children) {
+                out += fmt::format("  child: {} {} <-> {} esp {} spi in {:08x} out {:08x}{}{}\n",
+                                   ch.transport ? "transport" : "tunnel", ch.local.str(), ch.remote.str(),
+                                   suite_text(ch.suite), ch.spi_in, ch.spi_out, ch.udp ? " udp-encap" : "",
+                                   ch.outbound_active ? "" : " (replaced, inbound only)");
+                if (detail)
+                    out += fmt::format("    sa {} / {}, age {}, rekey at {}s\n", ch.in_name, ch.out_name,
+                                       ago(now, ch.at), c->cfg.child_lifetime);
+            }
+            if (detail) {
+                out += fmt::format("  dropped {} (last: {}), last message {} ago", s->sa->dropped(),
+                                   s->sa->last_drop().empty() ? "-" : s->sa->last_drop(), ago(now, s->last_rx));
+                if (c->cfg.dpd_seconds) out += fmt::format(", dpd every {}s", c->cfg.dpd_seconds);
+                if (s->rekey_started) out += ", rekeying";
+                out += "\n";
+            }
+        }
+    }
+    if (out.empty()) out = "no IKE SAs\n";
+    if (detail) {
+        const Counters& k = counters_;
+        out += fmt::format(
+            "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
+            "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
+            "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
+            "          lockouts {}, refused while locked out {}, cookies sent {}, cookies accepted {}\n",
+            k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
+            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys,
+            k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.cookies_sent, k.cookies_accepted);
+    }
+    return out;
+}
+
+std::string IkeDaemon::show_peers() const {
+    std::string out = fmt::format("{:<16} {:<24} {:<24} {:<6} {:<12} {:>5} {:>6} {:>9}\n", "connection", "local",
+                                  "remote", "start", "state", "up", "failed", "auth-fail");
+    for (auto& [name, c] : conns_) {
+        static constexpr const char* kStart[] = {"none", "trap", "start"};
+        out += fmt::format("{:<16} {:<24} {:<24} {:<6} {:<12} {:>5} {:>6} {:>9}\n", name, c->cfg.local.str(),
+                           c->cfg.remote.str(), kStart[int(c->cfg.start_action)],
+                           c->locked_until ? "locked-out" : state(name), c->established, c->failed, c->auth_failed);
+        if (!c->last_error.empty()) out += "  last error: " + c->last_error + "\n";
+    }
+    return out;
+}
+
+}  // namespace rampart::ike

@@ -1,0 +1,565 @@
+#!/usr/bin/env bash
+# Interop: rampartd's IKEv2 daemon against strongSwan's charon. Child SAs that
+# rampartd negotiates go into its ESP fast path through the IPsec API; charon
+# runs with the kernel-libipsec plugin, so its ESP is userspace (a TUN device,
+# ipsec0, in the peer namespace; libipsec forces ESP in UDP 4500, i.e. NAT-T).
+#   usage: ike.sh RAMPARTD RAMPART_CLI        (KEEP=1 keeps the work directory)
+#
+#   namespace lan:  eth0 198.51.100.10/24, 2001:db8:a::10/64, default routes via rampartd
+#   namespace rtr:  rampartd; port lan 198.51.100.1/24 2001:db8:a::1/64
+#                             port wan 203.0.113.1/24  2001:db8:b::1/64
+#   namespace peer: eth0 203.0.113.2/24 2001:db8:b::2/64; lo 192.0.2.1/32
+#                   2001:db8:c::1/128 (the hosts behind charon); charon with its own
+#                   strongswan.conf (STRONGSWAN_CONF), its own vici socket in the
+#                   work directory and its own /run (a private mount namespace):
+#                   nothing of the host's /etc/strongswan* or /run is used.
+#
+# Connections: rp4 (IKE over IPv4, aes-gcm-128 + ECP-256, 198.51.100.0/24 <->
+# 192.0.2.0/24) and rp6 (IKE over IPv6, aes-cbc-128 + HMAC-SHA2-256 + MODP-2048,
+# 2001:db8:a::/64 <-> 2001:db8:c::/48), PSK both.
+# Cases: rampartd initiates (ike initiate) and charon initiates (swanctl
+# --initiate), over IPv4 and IPv6; each time pings both ways through the
+# tunnel (the LAN host <-> the host behind charon); DPD both ways; Child SA
+# rekeys (CREATE_CHILD_SA) started by rampartd and by charon, with traffic
+# still flowing; a
+# trap policy whose first packet starts negotiation; certificate
+# authentication (an openssl-made CA, ECDSA, RFC 7427) both ways; a wrong PSK fails with
+# AUTHENTICATION_FAILED both ways and is counted. Every wait is bounded; a
+# missing prerequisite or a charon that does not start FAILS the test.
+# Prints one line per check and "N passed, N failed"; exits non-zero on failure.
+set -uo pipefail
+RAMPARTD="$(realpath "$1")"
+CLI="$(realpath "$2")"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+TOP="$(cd "$HERE/../.." && pwd)"
+RP_NS_PREFIX="rpk$$-"
+# shellcheck source=harness.sh
+. "$HERE/harness.sh"
+
+CHARON=/usr/lib/ipsec/charon
+PLUGINS=/usr/lib/ipsec/plugins
+PSK4="rampart interop v4 key"
+PSK6=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+MAC_HOST=02:aa:00:00:00:0a MAC_PEER=02:cc:00:00:00:02
+MAC_PORT_LAN=02:00:00:00:00:0a MAC_PORT_WAN=02:00:00:00:00:0b
+CHARON_PID=
+
+in_lan() { rp_exec lan "$@"; }
+in_peer() { rp_exec peer "$@"; }
+swan() { STRONGSWAN_CONF="$WORK/charon/strongswan.conf" timeout 30 swanctl "$@" --uri "unix://$WORK/charon/charon.vici"; }
+
+ike_prerequisites() {
+    local missing=() tool p
+    for tool in ip ethtool timeout unshare swanctl ping openssl; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [[ -x $CHARON ]] || missing+=("$CHARON (strongswan-charon)")
+    for p in kernel-libipsec kernel-netlink socket-default vici openssl nonce random; do
+        [[ -f $PLUGINS/libstrongswan-$p.so ]] || missing+=("charon plugin $p")
+    done
+    [[ -c /dev/net/tun ]] || missing+=("/dev/net/tun (kernel-libipsec's TUN device)")
+    ((EUID == 0)) || missing+=("root")
+    ((${#missing[@]} == 0)) && return 0
+    echo "FAIL prerequisites: missing ${missing[*]} (scripts/deps.sh installs them)"
+    return 1
+}
+
+ike_topology_up() {
+    rp_ns_create rtr && rp_ns_create lan && rp_ns_create peer || return 1
+    rp_veth lan eth0 rtr r-lan && rp_veth peer eth0 rtr r-wan || return 1
+    local ns ifc address
+    for ns_if in "lan eth0 $MAC_HOST" "peer eth0 $MAC_PEER" "rtr r-lan $MAC_PORT_LAN" "rtr r-wan $MAC_PORT_WAN"; do
+        read -r ns ifc address <<<"$ns_if"
+        rp_exec "$ns" ip link set dev "$ifc" address "$address" || return 1
+        rp_offloads_off "$ns" "$ifc" || return 1
+        rp_ipv6_quiet "$ns" "$ifc" || return 1
+        rp_link_up "$ns" "$ifc" || return 1
+    done
+    for ifc in r-lan r-wan; do rp_wait_carrier rtr "$ifc" || return 1; done
+    in_lan ip addr add 198.51.100.10/24 dev eth0 &&
+        in_lan ip addr add 2001:db8:a::10/64 dev eth0 nodad &&
+        in_lan ip route add default via 198.51.100.1 &&
+        in_lan ip -6 route add default via 2001:db8:a::1 &&
+        in_lan ip neigh replace 198.51.100.1 lladdr "$MAC_PORT_LAN" dev eth0 nud permanent &&
+        in_lan ip -6 neigh replace 2001:db8:a::1 lladdr "$MAC_PORT_LAN" dev eth0 nud permanent || return 1
+    in_peer ip addr add 203.0.113.2/24 dev eth0 &&
+        in_peer ip addr add 2001:db8:b::2/64 dev eth0 nodad &&
+        in_peer ip neigh replace 203.0.113.1 lladdr "$MAC_PORT_WAN" dev eth0 nud permanent &&
+        in_peer ip -6 neigh replace 2001:db8:b::1 lladdr "$MAC_PORT_WAN" dev eth0 nud permanent &&
+        in_peer ip addr add 192.0.2.1/32 dev lo &&
+        in_peer ip addr add 2001:db8:c::1/128 dev lo nodad
+}
+
+rampartd_config() {
+    cat <<EOC
+! ike.sh: rampartd between the LAN and charon
+interface lan device net_af_packet0,iface=r-lan
+interface lan address 198.51.100.1/24
+interface lan address 2001:db8:a::1/64
+interface lan neighbor 198.51.100.10 $MAC_HOST
+interface lan neighbor 2001:db8:a::10 $MAC_HOST
+interface wan device net_af_packet1,iface=r-wan
+interface wan address 203.0.113.1/24
+interface wan address 2001:db8:b::1/64
+interface wan neighbor 203.0.113.2 $MAC_PEER
+interface wan neighbor 2001:db8:b::2 $MAC_PEER
+route 192.0.2.0/24 via 203.0.113.2
+route 2001:db8:c::/48 via 2001:db8:b::2
+ike connection rp4 local 203.0.113.1 remote 203.0.113.2
+ike connection rp4 psk text key "$PSK4"
+ike connection rp4 child local-ts 198.51.100.0/24 remote-ts 192.0.2.0/24 policy 10
+ike connection rp6 local 2001:db8:b::1 remote 2001:db8:b::2
+ike connection rp6 psk key $PSK6
+ike connection rp6 proposal aes-cbc-128-sha256 dh 14
+ike connection rp6 child local-ts 2001:db8:a::/64 remote-ts 2001:db8:c::/48 esp-proposal aes-cbc-128-sha256 policy 20
+EOC
+}
+
+charon_config() {
+    local d="$WORK/charon" load="" p
+    mkdir -p "$d/run" || return 1
+    for p in random nonce openssl pem x509 pubkey pkcs1 gmp aes sha2 hmac kdf gcm kernel-libipsec kernel-netlink \
+        socket-default vici; do
+        [[ -f $PLUGINS/libstrongswan-$p.so ]] && load+="$p "
+    done
+    cat >"$d/strongswan.conf" <<EOC
+# ike.sh's charon: nothing from /etc; its own sockets in $d
+charon {
+    load_modular = no
+    load = $load
+    install_routes = yes
+    retransmit_tries = 3
+    retransmit_timeout = 1.0
+    syslog {
+        daemon {
+            default = -1
+        }
+    }
+    filelog {
+        charon {
+            path = $d/charon.log
+            default = 1
+            ike = 2
+            cfg = 2
+            time_format = %T
+            flush_line = yes
+        }
+    }
+    plugins {
+        vici {
+            socket = unix://$d/charon.vici
+        }
+    }
+}
+swanctl {
+    load = pem pkcs1 pkcs8 x509 pubkey openssl
+}
+EOC
+    cat >"$d/swanctl.conf" <<EOC
+connections {
+    rp4 {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        dpd_delay = 2s
+        rekey_time = 0
+        reauth_time = 0
+        unique = never
+        local {
+            auth = psk
+            id = 203.0.113.2
+        }
+        remote {
+            auth = psk
+            id = 203.0.113.1
+        }
+        children {
+            rp4 {
+                local_ts = 192.0.2.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16
+                rekey_time = 0
+                life_time = 0
+                start_action = none
+            }
+        }
+    }
+    rp4r {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        rekey_time = 0
+        reauth_time = 0
+        unique = never
+        local {
+            auth = psk
+            id = 203.0.113.2
+        }
+        remote {
+            auth = psk
+            id = 203.0.113.1
+        }
+        children {
+            rp4r {
+                local_ts = 192.0.2.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16
+                rekey_time = 8s
+                rand_time = 0
+                life_time = 60s
+                start_action = none
+            }
+        }
+    }
+    rp6 {
+        version = 2
+        local_addrs = 2001:db8:b::2
+        remote_addrs = 2001:db8:b::1
+        proposals = aes128-sha256-modp2048
+        mobike = no
+        dpd_delay = 2s
+        rekey_time = 0
+        reauth_time = 0
+        unique = never
+        local {
+            auth = psk
+            id = 2001:db8:b::2
+        }
+        remote {
+            auth = psk
+            id = 2001:db8:b::1
+        }
+        children {
+            rp6 {
+                local_ts = 2001:db8:c::/48
+                remote_ts = 2001:db8:a::/64
+                esp_proposals = aes128-sha256
+                rekey_time = 0
+                life_time = 0
+                start_action = none
+            }
+        }
+    }
+}
+secrets {
+    ike-rp4 {
+        id-a = 203.0.113.1
+        id-b = 203.0.113.2
+        secret = "$PSK4"
+    }
+    ike-rp6 {
+        id-a = 2001:db8:b::1
+        id-b = 2001:db8:b::2
+        secret = 0x$PSK6
+    }
+}
+EOC
+}
+
+# charon_start — charon in the peer namespace with a private /run; its vici socket answers within 15 s.
+charon_start() {
+    charon_config || return 1
+    local d="$WORK/charon"
+    rp_exec peer env STRONGSWAN_CONF="$d/strongswan.conf" unshare --mount --propagation private \
+        sh -c 'mount --bind "$0" /run && exec "$1" --use-syslog no' "$d/run" "$CHARON" >"$d/charon.out" 2>&1 &
+    CHARON_PID=$!
+    local i
+    for ((i = 0; i < 150; i++)); do
+        if [[ -S $d/charon.vici ]] && swan --stats >/dev/null 2>&1; then
+            swan --load-all --file "$d/swanctl.conf" >"$d/load.out" 2>&1 && return 0
+            echo "charon started but swanctl --load-all failed:"; cat "$d/load.out"; return 1
+        fi
+        kill -0 "$CHARON_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "charon did not start (no vici socket within 15 s); its output and log:"
+    cat "$d/charon.out" "$d/charon.log" 2>/dev/null | tail -30
+    return 1
+}
+
+charon_stop() {
+    [[ -n $CHARON_PID ]] || return 0
+    kill -TERM "$CHARON_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 50; i++)); do kill -0 "$CHARON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CHARON_PID" 2>/dev/null
+    wait "$CHARON_PID" 2>/dev/null
+    CHARON_PID=
+}
+
+ike_finish() {
+    charon_stop
+    if ((failed)) && [[ -f $WORK/charon/charon.log ]]; then
+        echo "--- charon log ---"
+        tail -60 "$WORK/charon/charon.log"
+    fi
+    if [[ -n ${KEEP:-} ]]; then
+        lab_rampartd_stop
+        rp_cleanup
+        echo "work directory kept: $WORK"
+    else
+        interop_finish
+    fi
+}
+
+ike_begin() {
+    WORK="$(mktemp -d /tmp/rampart-ike.XXXXXX)"
+    SOCK="$WORK/rampartd.sock"
+    trap ike_finish EXIT
+    trap 'exit 130' INT TERM
+    abort() { echo "FAIL $1"; ((failed++)); interop_end; exit 1; }
+    ike_prerequisites || { ((failed++)); interop_end; exit 1; }
+    ike_topology_up || abort "topology"
+    rampartd_config >"$WORK/rampartd.conf"
+    timeout 30 "$RAMPARTD" --check-config --config "$WORK/rampartd.conf" || abort "rampartd --check-config"
+    lab_rampartd_start "$RAMPARTD" "$WORK/rampartd.conf" "$SOCK" "$WORK/rampartd.log" || abort "rampartd start"
+    charon_start >"$WORK/charon-start.out" 2>&1 || { cat "$WORK/charon-start.out"; abort "charon start"; }
+}
+
+# wait_for SECONDS CMD... — rerun CMD every 0.2 s until it succeeds (output of the last try shown).
+wait_for() {
+    local secs="$1" i; shift
+    for ((i = 0; i < secs * 5; i++)); do
+        "$@" >"$WORK/wait.out" 2>&1 && { cat "$WORK/wait.out"; return 0; }
+        sleep 0.2
+    done
+    cat "$WORK/wait.out"
+    return 1
+}
+
+rp_established() { cli "show ike sa" | grep -qE "^$1 #[0-9]+: established"; }
+charon_established() { swan --list-sas --ike "$1" 2>/dev/null | grep -q "ESTABLISHED"; }
+charon_child_installed() { swan --list-sas --ike "$1" 2>/dev/null | grep -q "INSTALLED"; }
+both_up() {
+    wait_for 20 rp_established "$1" && wait_for 20 charon_child_installed "$1" &&
+        cli "show ike sa" && swan --list-sas --ike "$1"
+}
+ike_counter() {  # ike_counter NAME — a number from show ike sa detail's counters
+    cli "show ike sa detail" | tr ',' '\n' | sed -n "s/.*$1 \([0-9][0-9]*\).*/\1/p" | head -1
+}
+
+ping_ok() {  # ping_ok NS ARGS... — 3 of 3 echo replies (a few tries for the first)
+    local ns="$1"; shift
+    local try
+    for try in 1 2 3 4 5; do rp_exec "$ns" ping -c 1 -W 1 "$@" >/dev/null 2>&1 && break; done
+    expect_output ' 0% packet loss' rp_exec "$ns" ping -c 3 -i 0.3 -W 2 "$@"
+}
+pings4() { ping_ok lan 192.0.2.1 && ping_ok peer -I 192.0.2.1 198.51.100.10; }
+pings6() { ping_ok lan 2001:db8:c::1 && ping_ok peer -I 2001:db8:c::1 2001:db8:a::10; }
+
+terminate_both() {
+    cli "ike terminate $1" >/dev/null 2>&1
+    swan --terminate --ike "$1" --timeout 5 >/dev/null 2>&1
+    wait_for 10 eval "! charon_established $1 && ! rp_established $1" >/dev/null
+}
+
+rp_initiates() { cli "ike initiate $1" && both_up "$1"; }
+charon_initiates() { swan --initiate --child "$1" --timeout 20 >"$WORK/initiate.out" 2>&1; both_up "$1"; }
+
+ike_begin
+
+check "rampartd's running-config shows the connections with the PSKs hidden" \
+    eval 'cli "show running-config" | grep -q "^ike connection rp4 psk key <secret>" && ! cli "show running-config" | grep -q "interop v4"'
+check "charon (kernel-libipsec) runs in the peer namespace and loaded both connections" \
+    expect_output 'rp6' swan --list-conns
+
+# --- IPv4 ----------------------------------------------------------------------
+check "IPv4: rampartd initiates (ike initiate rp4): IKE SA and Child SA up on both sides" rp_initiates rp4
+check "IPv4: ping LAN host <-> host behind charon, both ways, through rampartd's ESP fast path" pings4
+check "IPv4: show ike sa shows the child SA with SPIs and no key material" \
+    eval 'cli "show ike sa detail" | grep -E "child: tunnel 198.51.100.0/24 <-> 192.0.2.0/24 esp aes-gcm-128 spi in [0-9a-f]{8} out [0-9a-f]{8}" && ! cli "show ike sa detail" | grep -qiE "[0-9a-f]{32}|psk|secret"'
+check "IPv4: the Child SA is in rampartd's SAD, owned by ike" \
+    expect_output 'ike-rp4-' cli "show ipsec sa"
+check "IPv4: charon's DPD (every 2 s) is answered; the SAs stay up for 6 s" \
+    eval 'sleep 6; charon_established rp4 && rp_established rp4 && pings4'
+check "IPv4: terminate from rampartd removes the SAs on both sides" \
+    eval 'cli "ike terminate rp4"; wait_for 10 eval "! charon_established rp4" && ! cli "show ipsec sa" | grep -q ike-rp4-'
+check "IPv4: charon initiates (swanctl --initiate): rampartd responds, Child SA up" charon_initiates rp4
+check "IPv4: ping both ways with charon as initiator" pings4
+terminate_both rp4
+
+# --- IPv6 ----------------------------------------------------------------------
+check "IPv6: rampartd initiates rp6 (aes-cbc-128/sha256, modp2048)" rp_initiates rp6
+check "IPv6: ping LAN host <-> host behind charon, both ways" pings6
+terminate_both rp6
+check "IPv6: charon initiates rp6: rampartd responds" charon_initiates rp6
+check "IPv6: ping both ways with charon as initiator" pings6
+terminate_both rp6
+
+# --- DPD from rampartd ----------------------------------------------------------
+dpd_case() {
+    local before
+    cli "ike connection rp4 dpd 1" || return 1
+    rp_initiates rp4 || return 1
+    before=$(ike_counter "dpd sent")
+    sleep 4
+    local after; after=$(ike_counter "dpd sent")
+    echo "dpd sent: $before -> $after"
+    ((after > before)) && rp_established rp4 && pings4
+}
+check "DPD: rampartd's liveness checks (dpd 1) are answered by charon; SA stays up" dpd_case
+cli "no ike connection rp4 dpd 1" >/dev/null  # a changed connection restarts: its SAs go
+terminate_both rp4
+
+# --- rekey ---------------------------------------------------------------------------
+# rampartd rekeys its Child SA with CREATE_CHILD_SA in the same IKE SA (lifetime child 10).
+rekey_case() {
+    cli "ike connection rp4 lifetime child 10" || return 1
+    rp_initiates rp4 || return 1
+    local old_sa new_sa ike_before ike_after
+    ike_before=$(cli "show ike sa" | grep -oE '^rp4 #[0-9]+' | head -1)
+    old_sa=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    wait_for 25 eval '[[ $(ike_counter rekeys) -ge 1 ]]' >/dev/null || { echo "no rekey in 25 s"; return 1; }
+    wait_for 15 eval "! cli 'show ipsec sa' | grep -q ${old_sa%-out}" >/dev/null ||
+        { echo "old SA ${old_sa%-out} still there"; cli "show ipsec sa"; return 1; }
+    new_sa=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    ike_after=$(cli "show ike sa" | grep -oE '^rp4 #[0-9]+' | head -1)
+    echo "outbound SA $old_sa -> $new_sa; IKE SA $ike_before -> $ike_after"
+    [[ -n $new_sa && $new_sa != "$old_sa" ]] || { echo "no new outbound SA"; return 1; }
+    [[ $ike_before == "$ike_after" ]] || { echo "not the same IKE SA"; return 1; }
+    charon_child_installed rp4 || { echo "charon has no installed Child SA"; swan --list-sas --ike rp4; return 1; }
+    grep -E "received DELETE for ESP CHILD_SA|closing CHILD_SA rp4" "$WORK/charon/charon.log" ||
+        { echo "charon did not log the old Child SA's delete"; return 1; }
+    pings4
+}
+check "rekey by rampartd: CREATE_CHILD_SA at the Child SA lifetime (10 s), same IKE SA; the old Child SA deleted on both sides; ping still works" rekey_case
+cli "ike connection rp4 lifetime child 3600" >/dev/null
+terminate_both rp4
+
+# charon rekeys (rp4r: its Child SA every 8 s); rampartd answers CREATE_CHILD_SA and the peer's Delete.
+peer_rekey_case() {
+    swan --initiate --child rp4r --timeout 20 >"$WORK/initiate.out" 2>&1
+    wait_for 20 rp_established rp4 >/dev/null || { cat "$WORK/initiate.out"; return 1; }
+    local first second
+    first=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    wait_for 20 eval "cli 'show ipsec sa' | grep -o 'ike-rp4-[0-9a-f]*-out' | grep -qv $first" >/dev/null ||
+        { echo "no new Child SA from charon's rekey"; cli "show ike sa detail"; return 1; }
+    wait_for 10 eval "! cli 'show ipsec sa' | grep -q ${first%-out}" >/dev/null ||
+        { echo "old SA ${first%-out} still there"; cli "show ike sa detail"; return 1; }
+    second=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    echo "outbound SA $first -> $second"
+    cli "show ike sa detail"
+    pings4
+}
+check "rekey by charon: rampartd answers CREATE_CHILD_SA (rekey_time 8 s) and the Delete of the old Child SA; ping still works" peer_rekey_case
+swan --terminate --ike rp4r --timeout 5 >/dev/null 2>&1
+terminate_both rp4
+
+# --- trap ---------------------------------------------------------------------------
+trap_case() {
+    cli "ike connection rp4 start-action trap" || return 1
+    expect_output '10 +local 198.51.100.0/24 remote 192.0.2.0/24' cli "show ipsec spd" || return 1
+    in_lan ping -c 1 -W 1 192.0.2.1 >/dev/null 2>&1  # the acquire; this packet is dropped
+    both_up rp4 && pings4
+}
+check "trap: start-action trap installs a trap policy; the LAN's first packet starts negotiation" trap_case
+cli "ike connection rp4 start-action none" >/dev/null
+terminate_both rp4
+
+# --- certificates ---------------------------------------------------------------------
+# A CA (ECDSA P-256) issues rampartd's and charon's certificates (subjectAltName = the IKE
+# address); both authenticate with RFC 7427 signatures. charon gets a configuration with
+# only the certificate connection (swanctl --load-all replaces the PSK ones meanwhile).
+make_pki() {
+    local d="$WORK/pki" n ip
+    mkdir -p "$d" && cd "$d" || return 1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
+        -days 2 -subj "/CN=rampart interop CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
+    for n in rampartd:203.0.113.1 charon:203.0.113.2; do
+        ip=${n#*:} n=${n%%:*}
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$n.key" -out "$n.csr" \
+            -subj "/CN=$n" 2>/dev/null &&
+            printf 'subjectAltName=IP:%s\n' "$ip" >"$n.ext" &&
+            openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$n.pem" -days 2 \
+                -extfile "$n.ext" 2>/dev/null || return 1
+    done
+    # swanctl takes credentials from directories beside the file it loads (ecdsa/: EC private keys).
+    mkdir -p "$WORK/charon/ecdsa" && openssl ec -in charon.key -out "$WORK/charon/ecdsa/charon.key" 2>/dev/null ||
+        return 1
+    cd - >/dev/null
+    cat >"$WORK/charon/swanctl-cert.conf" <<EOC
+connections {
+    rp4 {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        rekey_time = 0
+        reauth_time = 0
+        send_cert = always
+        local {
+            auth = pubkey
+            id = 203.0.113.2
+            certs = $d/charon.pem
+        }
+        remote {
+            auth = pubkey
+            id = 203.0.113.1
+            cacerts = $d/ca.pem
+        }
+        children {
+            rp4 {
+                local_ts = 192.0.2.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16
+                rekey_time = 0
+                life_time = 0
+            }
+        }
+    }
+}
+EOC
+}
+cert_case() {
+    make_pki || { echo "openssl could not make the PKI"; return 1; }
+    swan --load-all --file "$WORK/charon/swanctl-cert.conf" || return 1
+    cli "ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" ||
+        return 1
+    rp_initiates rp4 && pings4 || return 1
+    grep -E "authentication of '203.0.113.1' with (RSA|ECDSA|RFC 7427|ECDSA_WITH_SHA256).* successful" \
+        "$WORK/charon/charon.log" | tail -1
+}
+check "certificates: rampartd initiates, both sides authenticate with ECDSA certificates (RFC 7427); ping both ways" cert_case
+cert_case_charon() {
+    terminate_both rp4
+    charon_initiates rp4 && pings4
+}
+check "certificates: charon initiates, rampartd verifies its certificate chain and ID; ping both ways" cert_case_charon
+terminate_both rp4
+cli "no ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" >/dev/null
+swan --load-all --file "$WORK/charon/swanctl.conf" >/dev/null 2>&1
+
+# --- wrong PSK -----------------------------------------------------------------------
+wrong_psk_rp() {
+    local before after
+    before=$(ike_counter "authentication failed")
+    cli 'ike connection rp4 psk text key "not the key"' || return 1
+    cli "ike initiate rp4" || return 1
+    wait_for 15 eval "[[ \$(ike_counter 'authentication failed') -gt $before ]]" >/dev/null
+    after=$(ike_counter "authentication failed")
+    echo "authentication failed: $before -> $after"
+    cli "show ike peers"
+    grep -q "AUTHENTICATION_FAILED\|authentication failed\|AUTH" "$WORK/charon/charon.log" &&
+        ((after > before)) && ! rp_established rp4 && ! charon_established rp4
+}
+check "wrong PSK, rampartd initiating: charon answers AUTHENTICATION_FAILED; counted; nothing installed" wrong_psk_rp
+wrong_psk_charon() {
+    local before after
+    before=$(ike_counter "authentication failed")
+    swan --initiate --child rp4 --timeout 15 >"$WORK/initiate.out" 2>&1
+    after=$(ike_counter "authentication failed")
+    echo "authentication failed: $before -> $after; swanctl:"
+    tail -5 "$WORK/initiate.out"
+    ((after > before)) && ! rp_established rp4 && ! cli "show ipsec sa" | grep -q ike-rp4-
+}
+check "wrong PSK, charon initiating: rampartd refuses (AUTHENTICATION_FAILED); counted; nothing installed" wrong_psk_charon
+cli "ike connection rp4 psk text key \"$PSK4\"" >/dev/null
+check "after the PSK is corrected, rampartd initiates again" rp_initiates rp4
+
+interop_end
