@@ -1227,6 +1227,21 @@ std::vector<uint32_t> Parsed::labels(std::string_view name) const {
     return *labels;
 }
 
+bool is_ipsec_sa_command(Id id) {
+    switch (id) {
+        case Id::IpsecSa:
+        case Id::IpsecSaEncryption:
+        case Id::IpsecSaIntegrity:
+        case Id::IpsecSaEsn:
+        case Id::IpsecSaNatTraversal:
+        case Id::IpsecSaIpMtu:
+        case Id::IpsecSaEncapsulatedIpMtu:
+        case Id::IpsecSaLifetime:
+        case Id::IpsecSaReplayWindow: return true;
+        default: return false;
+    }
+}
+
 bool is_blank_or_comment(std::string_view line) {
     size_t i = 0;
     while (i < line.size() && is_space(line[i])) ++i;

@@ -155,6 +155,8 @@ std::variant<Parsed, ParseError> parse(std::string_view line);
 
 // True for blank lines and comments (first non-blank character `#` or `!`).
 bool is_blank_or_comment(std::string_view line);
+// The lines that configure one `ipsec sa NAME` (identity, keys, options).
+bool is_ipsec_sa_command(Id id);
 
 // Live interface names, used to complete IFNAME arguments.
 using NameLister = std::function<std::vector<std::string>()>;

@@ -191,6 +191,25 @@ void fragment_outer(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l3_off, F
     }
 }
 
+// RFC 3948 §2.1: the UDP header in front of ESP, from 4500 to the peer's port,
+// checksum zero (filled in later where IPv6 needs one).
+void write_nat_traversal_udp(rte_udp_hdr* udp, const IpsecSa& sa, unsigned udp_len) {
+    udp->src_port = rte_cpu_to_be_16(kNatTraversalPort);
+    udp->dst_port = rte_cpu_to_be_16(sa.nat_traversal_port);
+    udp->dgram_len = rte_cpu_to_be_16(uint16_t(udp_len));
+    udp->dgram_cksum = 0;
+}
+
+// The one's-complement sum of the UDP datagram `udp` (`udp_len` bytes, its checksum field
+// as it is) with its pseudo-header taken from the IP header `ip` (RFC 768 / RFC 8200 §8.1);
+// the UDP length is used, not the IP one, so IPv6 extension headers may sit in between.
+// 0xffff when a datagram's checksum is right.
+uint16_t udp_checksum_sum(const uint8_t* ip, Family family, const void* udp, unsigned udp_len) {
+    uint32_t sum = family == Family::v4 ? __rte_raw_cksum(ip + 12, 8, 0) : __rte_raw_cksum(ip + 8, 32, 0);
+    sum += rte_cpu_to_be_16(uint16_t(IPPROTO_UDP)) + rte_cpu_to_be_16(uint16_t(udp_len));
+    return __rte_raw_cksum_reduce(__rte_raw_cksum(udp, udp_len, sum));
+}
+
 // Builds the outer header at `outer_off` and sends the ESP packet out of `e`.
 void send_outer(Worker& w, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off, unsigned esp_total, uint8_t tos,
                 bool df, const Egress& e) {
@@ -326,13 +345,9 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
     c.bytes += inner_len;
     unsigned esp_total = sz.total_len;
     if (sa.nat_traversal_port) {
-        // RFC 3948 §2.1: UDP from 4500 to the peer's port, checksum zero over IPv4.
-        auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, esp_off - sizeof(rte_udp_hdr));
         esp_total += sizeof(rte_udp_hdr);
-        udp->src_port = rte_cpu_to_be_16(kNatTraversalPort);
-        udp->dst_port = rte_cpu_to_be_16(sa.nat_traversal_port);
-        udp->dgram_len = rte_cpu_to_be_16(uint16_t(esp_total));
-        udp->dgram_cksum = 0;
+        write_nat_traversal_udp(rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, esp_off - sizeof(rte_udp_hdr)), sa,
+                                esp_total);
     }
     p.m = m;
     p.sa = &sa;
@@ -429,13 +444,7 @@ void transport_encapsulate(Worker& w, uint16_t port_id, uint16_t ifindex, const 
         ip[next_field_off] = proto;  // the fixed header's or the last per-hop extension header's
     }
     const unsigned esp_off = l2_len + hdr + udp;
-    if (udp) {
-        auto* u = reinterpret_cast<rte_udp_hdr*>(ip + hdr);
-        u->src_port = rte_cpu_to_be_16(kNatTraversalPort);
-        u->dst_port = rte_cpu_to_be_16(sa.nat_traversal_port);
-        u->dgram_len = rte_cpu_to_be_16(uint16_t(new_total - hdr));
-        u->dgram_cksum = 0;
-    }
+    if (udp) write_nat_traversal_udp(reinterpret_cast<rte_udp_hdr*>(ip + hdr), sa, new_total - hdr);
     uint8_t* esp = h + esp_off;
     store_be32(esp, sa.spi);
     store_be32(esp + 4, uint32_t(*seq));
@@ -462,12 +471,7 @@ void finish_transport_out(Worker& w, const EspPending& p) {
         // Over IPv6 the UDP checksum is mandatory; extension headers may sit before the UDP header.
         const auto* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l2_len);
         auto* u = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, p.esp_off - sizeof(rte_udp_hdr));
-        const uint16_t udp_len = rte_be_to_cpu_16(u->dgram_len);
-        uint32_t sum = __rte_raw_cksum(ip + 8, 32, 0);
-        sum += rte_cpu_to_be_16(uint16_t(IPPROTO_UDP)) + rte_cpu_to_be_16(udp_len);
-        u->dgram_cksum = 0;
-        sum = __rte_raw_cksum(u, udp_len, sum);
-        const uint16_t folded = uint16_t(~__rte_raw_cksum_reduce(sum));
+        const uint16_t folded = uint16_t(~udp_checksum_sum(ip, Family::v6, u, rte_be_to_cpu_16(u->dgram_len)));
         u->dgram_cksum = folded == 0 ? 0xffff : folded;
     }
     InterfaceCounters& c = w.counters_.iface[p.ifindex < kMaxInterfaces ? p.ifindex : 0];
@@ -711,10 +715,8 @@ void nat_traversal_input(Worker& w, uint16_t ifindex, const InterfaceState& in, 
     if ((u[6] | u[7]) != 0 || family == 6) {
         // Pseudo-header with the UDP length (IPv6 extension headers may sit in between).
         const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len);
-        uint32_t sum = family == 4 ? __rte_raw_cksum(ip + 12, 8, 0) : __rte_raw_cksum(ip + 8, 32, 0);
-        sum += rte_cpu_to_be_16(uint16_t(IPPROTO_UDP)) + rte_cpu_to_be_16(uint16_t(udp_len));
-        sum = __rte_raw_cksum(u, udp_len, sum);
-        if (unlikely(__rte_raw_cksum_reduce(sum) != 0xffff)) return w.drop(m, ifindex, Drop::esp_udp_checksum);
+        if (unlikely(udp_checksum_sum(ip, family == 4 ? Family::v4 : Family::v6, u, udp_len) != 0xffff))
+            return w.drop(m, ifindex, Drop::esp_udp_checksum);
     }
     esp_input(w, ifindex, in, m, l2_len, udp_off + 8, payload, family, vrf, true);
 }
@@ -735,7 +737,6 @@ void esp_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* 
         return w.drop(m, ifindex, Drop::esp_unknown_spi);
     if (unlikely(in_udp != (sa->nat_traversal_port != 0))) return w.drop(m, ifindex, Drop::esp_encapsulation_mismatch);
     if (!owned_here(w, *sa)) return hand_over(w, ifindex, m, l2_len, family, vrf, sa->owner);
-    sa->crypto->prefetch();
     if (unlikely(!w.crypto_)) return w.drop(m, ifindex, Drop::esp_crypto_error);
     SaCounters& c = sa_counter(w, *sa);
 

@@ -1239,6 +1239,7 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
 // leaves the configuration as it was without copying it (a million routes
 // would make each CLI change cost a copy).
 std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parsed& c, bool startup) {
+    if (cmd::is_ipsec_sa_command(c.id)) return apply_ipsec_sa(config, c);
     switch (c.id) {
         case Id::InterfaceDevice:
         case Id::InterfaceVlan:
@@ -1291,15 +1292,6 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::SrAdjacencySid: return apply_adjacency_sid(config, c);
         case Id::SrPolicy:
         case Id::SrPolicyBindingSid: return apply_policy(config, c);
-        case Id::IpsecSa:
-        case Id::IpsecSaEncryption:
-        case Id::IpsecSaIntegrity:
-        case Id::IpsecSaEsn:
-        case Id::IpsecSaNatTraversal:
-        case Id::IpsecSaIpMtu:
-        case Id::IpsecSaEncapsulatedIpMtu:
-        case Id::IpsecSaLifetime:
-        case Id::IpsecSaReplayWindow: return apply_ipsec_sa(config, c);
         case Id::IpsecPolicy: return apply_ipsec_policy(config, c);
         case Id::IkeConnection:
         case Id::IkeConnectionPsk:

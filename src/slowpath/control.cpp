@@ -129,31 +129,11 @@ CommandResult Control::execute(std::string_view line) {
     return execute(std::get<cmd::Parsed>(parsed));
 }
 
-namespace {
-
-bool is_ipsec_sa_command(cmd::Id id) {
-    using cmd::Id;
-    switch (id) {
-        case Id::IpsecSa:
-        case Id::IpsecSaEncryption:
-        case Id::IpsecSaIntegrity:
-        case Id::IpsecSaEsn:
-        case Id::IpsecSaNatTraversal:
-        case Id::IpsecSaIpMtu:
-        case Id::IpsecSaEncapsulatedIpMtu:
-        case Id::IpsecSaLifetime:
-        case Id::IpsecSaReplayWindow: return true;
-        default: return false;
-    }
-}
-
-}  // namespace
-
 CommandResult Control::execute(const cmd::Parsed& c) {
     if (cmd::scope(c.id) == cmd::Scope::exec_only) return show(c);
     // apply_command changes nothing when it fails: no copy of the configuration needed.
     // The API's SAs and policies are not the configuration's to change.
-    if (is_ipsec_sa_command(c.id) && ipsec_installed_.owner_of_sa(c.word("name")))
+    if (cmd::is_ipsec_sa_command(c.id) && ipsec_installed_.owner_of_sa(c.word("name")))
         return {false, fmt::format("% ipsec sa {} is installed by {}; configure another name\n", c.word("name"),
                                    *ipsec_installed_.owner_of_sa(c.word("name")))};
     if (c.id == cmd::Id::IpsecPolicy)
