@@ -1135,3 +1135,38 @@ TEST_CASE("SAV and ESP: the outer source is validated; decrypted traffic is held
     CHECK(g.drops(1, Drop::sav_no_rule) == 1);
     CHECK(g.show_text("show sav interface port1").find("selectors): 1") != std::string::npos);
 }
+
+TEST_CASE("IPv6 transport mode with NAT-T: the UDP header follows the hop-by-hop header and carries a valid checksum", "[pipeline][ipsec][transport][natt]") {
+    Pipeline p(2);
+    p.exec("interface port1 address 2001:db8:b::1/64");
+    p.neighbor(1, "2001:db8:b::2", "02:cc:00:00:00:02");
+    const IpAddr us = addr("2001:db8:b::1"), peer = addr("2001:db8:b::2");
+    EspOracleSa out_sa;
+    out_sa.cipher = "aes-gcm-128";
+    out_sa.cipher_key = key_bytes(20, 3);
+    out_sa.spi = 5001;
+    p.exec(fmt::format("ipsec sa t-out outbound spi 5001 transport {} {}", us.str(), peer.str()));
+    p.exec(fmt::format("ipsec sa t-out encryption aes-gcm-128 key {}", hex_of(out_sa.cipher_key)));
+    p.exec("ipsec sa t-out nat-traversal");
+    p.exec("ipsec policy 10 local 2001:db8:b::1/128 remote 2001:db8:b::2/128 protocol 47 protect t-out");
+    Bytes packet = {47, 0, 1, 4, 0, 0, 0, 0};  // hop-by-hop (PadN), then GRE
+    const Bytes gre = pattern(120, 0x47);
+    packet.insert(packet.end(), gre.begin(), gre.end());
+    p.send_from_kernel(1, ether(kPeerMac, kPort1Mac, 0x86dd, ipv6(us, peer, 0, 64, packet)));
+    p.run();
+    auto out = p.wire_out(1);
+    REQUIRE(out.size() == 1);
+    const Bytes& f = out[0];
+    CHECK(f[14 + 6] == 0);  // hop-by-hop first
+    CHECK(f[54] == 17);     // ... naming UDP
+    const size_t udp_at = 62, udp_len = f.size() - udp_at;
+    CHECK((f[udp_at] << 8 | f[udp_at + 1]) == 4500);
+    CHECK((f[udp_at + 2] << 8 | f[udp_at + 3]) == 4500);
+    CHECK(size_t(f[udp_at + 4] << 8 | f[udp_at + 5]) == udp_len);
+    CHECK((f[udp_at + 6] | f[udp_at + 7]) != 0);
+    CHECK(checksum(f.data() + udp_at, udp_len, pseudo_sum(us, peer, 17, udp_len)) == 0);
+    auto opened = esp_open(out_sa, std::vector<uint8_t>(f.begin() + long(udp_at + 8), f.end()));
+    REQUIRE(opened);
+    CHECK(opened->next_header == 47);
+    CHECK(hex(opened->inner) == hex(gre));
+}
