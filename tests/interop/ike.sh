@@ -67,14 +67,8 @@ ike_prerequisites() {
 ike_topology_up() {
     rp_ns_create rtr && rp_ns_create lan && rp_ns_create peer || return 1
     rp_veth lan eth0 rtr r-lan && rp_veth peer eth0 rtr r-wan || return 1
-    local ns ifc address
-    for ns_if in "lan eth0 $MAC_HOST" "peer eth0 $MAC_PEER" "rtr r-lan $MAC_PORT_LAN" "rtr r-wan $MAC_PORT_WAN"; do
-        read -r ns ifc address <<<"$ns_if"
-        rp_exec "$ns" ip link set dev "$ifc" address "$address" || return 1
-        rp_offloads_off "$ns" "$ifc" || return 1
-        rp_ipv6_quiet "$ns" "$ifc" || return 1
-        rp_link_up "$ns" "$ifc" || return 1
-    done
+    rp_port_setup lan eth0 "$MAC_HOST" quiet && rp_port_setup peer eth0 "$MAC_PEER" quiet &&
+        rp_port_setup rtr r-lan "$MAC_PORT_LAN" quiet && rp_port_setup rtr r-wan "$MAC_PORT_WAN" quiet || return 1
     for ifc in r-lan r-wan; do rp_wait_carrier rtr "$ifc" || return 1; done
     in_lan ip addr add 198.51.100.10/24 dev eth0 &&
         in_lan ip addr add 2001:db8:a::10/64 dev eth0 nodad &&
@@ -297,26 +291,12 @@ ike_finish() {
         echo "--- charon log ---"
         tail -60 "$WORK/charon/charon.log"
     fi
-    if [[ -n ${KEEP:-} ]]; then
-        lab_rampartd_stop
-        rp_cleanup
-        echo "work directory kept: $WORK"
-    else
-        interop_finish
-    fi
+    interop_finish_or_keep
 }
 
 ike_begin() {
-    WORK="$(mktemp -d /tmp/rampart-ike.XXXXXX)"
-    SOCK="$WORK/rampartd.sock"
-    trap ike_finish EXIT
-    trap 'exit 130' INT TERM
-    abort() { echo "FAIL $1"; ((failed++)); interop_end; exit 1; }
-    ike_prerequisites || { ((failed++)); interop_end; exit 1; }
-    ike_topology_up || abort "topology"
-    rampartd_config >"$WORK/rampartd.conf"
-    timeout 30 "$RAMPARTD" --check-config --config "$WORK/rampartd.conf" || abort "rampartd --check-config"
-    lab_rampartd_start "$RAMPARTD" "$WORK/rampartd.conf" "$SOCK" "$WORK/rampartd.log" || abort "rampartd start"
+    interop_begin_own ike ike_prerequisites ike_topology_up rampartd_config
+    trap ike_finish EXIT  # charon goes too from here on
     charon_start >"$WORK/charon-start.out" 2>&1 || { cat "$WORK/charon-start.out"; abort "charon start"; }
 }
 
