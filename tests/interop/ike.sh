@@ -18,12 +18,15 @@
 # 192.0.2.0/24) and rp6 (IKE over IPv6, aes-cbc-128 + HMAC-SHA2-256 + MODP-2048,
 # 2001:db8:a::/64 <-> 2001:db8:c::/48), PSK both.
 # Cases: rampartd initiates (ike initiate) and charon initiates (swanctl
-# --initiate), over IPv4 and IPv6; each time pings both ways through the
-# tunnel (the LAN host <-> the host behind charon); DPD both ways; Child SA
+# --initiate), over IPv4 and IPv6; each time pings and a 2 MB TCP transfer
+# both ways through the tunnel (the LAN host <-> the host behind charon); the
+# Child SA UDP-encapsulated on both sides (NAT-T forced); DPD both ways, and
+# a frozen charon detected dead; Child SA
 # rekeys (CREATE_CHILD_SA) started by rampartd and by charon, with traffic
 # still flowing; a
 # trap policy whose first packet starts negotiation; certificate
-# authentication (an openssl-made CA, ECDSA, RFC 7427) both ways; a wrong PSK fails with
+# authentication (an openssl-made CA, ECDSA, RFC 7427) both ways, and a
+# five-certificate RSA chain each way in RFC 7383 fragments; a wrong PSK fails with
 # AUTHENTICATION_FAILED both ways and is counted. Every wait is bounded; a
 # missing prerequisite or a charon that does not start FAILS the test.
 # Prints one line per check and "N passed, N failed"; exits non-zero on failure.
@@ -135,6 +138,7 @@ charon {
             default = 1
             ike = 2
             cfg = 2
+            enc = 1
             time_format = %T
             flush_line = yes
         }
@@ -278,6 +282,7 @@ charon_start() {
 charon_stop() {
     [[ -n $CHARON_PID ]] || return 0
     kill -TERM "$CHARON_PID" 2>/dev/null
+    [[ -f $WORK/charon/run/charon.pid ]] && kill -CONT "$(cat "$WORK/charon/run/charon.pid")" 2>/dev/null
     local i
     for ((i = 0; i < 50; i++)); do kill -0 "$CHARON_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$CHARON_PID" 2>/dev/null
@@ -331,6 +336,43 @@ ping_ok() {  # ping_ok NS ARGS... — 3 of 3 echo replies (a few tries for the f
 pings4() { ping_ok lan 192.0.2.1 && ping_ok peer -I 192.0.2.1 198.51.100.10; }
 pings6() { ping_ok lan 2001:db8:c::1 && ping_ok peer -I 2001:db8:c::1 2001:db8:a::10; }
 
+# tcp_transfer SERVER_NS SERVER_ADDR CLIENT_NS [CLIENT_BIND] — 2 MB of random bytes over one TCP
+# connection; the receiver's SHA-256 must equal the sender's (bounded by timeouts).
+tcp_transfer() {
+    local sns="$1" saddr="$2" cns="$3" bind="${4:-}" port=$((20000 + RANDOM % 20000))
+    head -c 2000000 /dev/urandom >"$WORK/tcp.in" || return 1
+    local want got
+    want=$(sha256sum <"$WORK/tcp.in" | cut -d' ' -f1)
+    rp_exec "$sns" timeout 30 /usr/bin/python3 -c '
+import hashlib, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b); n += len(b)
+print(h.hexdigest(), n)' "$saddr" "$port" >"$WORK/tcp.out" 2>&1 &
+    local server=$! i
+    for ((i = 0; i < 50; i++)); do rp_exec "$sns" ss -ltn | grep -q ":$port " && break; sleep 0.1; done
+    rp_exec "$cns" timeout 30 /usr/bin/python3 -c '
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+if sys.argv[3]: s.bind((sys.argv[3], 0))
+s.settimeout(20); s.connect((sys.argv[1], int(sys.argv[2])))
+s.sendall(open(sys.argv[4], "rb").read()); s.shutdown(socket.SHUT_WR); s.recv(1)' \
+        "$saddr" "$port" "$bind" "$WORK/tcp.in" || { echo "client failed"; kill "$server" 2>/dev/null; return 1; }
+    wait "$server"
+    got=$(cut -d' ' -f1 <"$WORK/tcp.out")
+    echo "sent 2000000 bytes sha256 ${want:0:16}..., received $(cat "$WORK/tcp.out" | cut -c1-16)... $(cut -d' ' -f2 <"$WORK/tcp.out") bytes"
+    [[ $got == "$want" ]]
+}
+tcp4() { tcp_transfer peer 192.0.2.1 lan && tcp_transfer lan 198.51.100.10 peer 192.0.2.1; }
+tcp6() { tcp_transfer peer 2001:db8:c::1 lan && tcp_transfer lan 2001:db8:a::10 peer 2001:db8:c::1; }
+
 terminate_both() {
     cli "ike terminate $1" >/dev/null 2>&1
     swan --terminate --ike "$1" --timeout 5 >/dev/null 2>&1
@@ -360,6 +402,9 @@ check "IPv4: terminate from rampartd removes the SAs on both sides" \
     eval 'cli "ike terminate rp4"; wait_for 10 eval "! charon_established rp4" && ! cli "show ipsec sa" | grep -q ike-rp4-'
 check "IPv4: charon initiates (swanctl --initiate): rampartd responds, Child SA up" charon_initiates rp4
 check "IPv4: ping both ways with charon as initiator" pings4
+check "IPv4: a TCP transfer (2 MB) both ways through the tunnel, byte-exact" tcp4
+check "NAT-T forced (libipsec encapsulates): the Child SA is ESP in UDP 4500 on both sides" \
+    eval 'cli "show ike sa detail" | grep -E "child: .*udp-encap" && swan --list-sas --ike rp4 | grep -E "TUNNEL-in-UDP|UDP_ENCAP|in-UDP"'
 terminate_both rp4
 
 # --- IPv6 ----------------------------------------------------------------------
@@ -368,6 +413,7 @@ check "IPv6: ping LAN host <-> host behind charon, both ways" pings6
 terminate_both rp6
 check "IPv6: charon initiates rp6: rampartd responds" charon_initiates rp6
 check "IPv6: ping both ways with charon as initiator" pings6
+check "IPv6: a TCP transfer (2 MB) both ways through the tunnel, byte-exact" tcp6
 terminate_both rp6
 
 # --- DPD from rampartd ----------------------------------------------------------
@@ -515,6 +561,59 @@ terminate_both rp4
 cli "no ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" >/dev/null
 swan --load-all --file "$WORK/charon/swanctl.conf" >/dev/null 2>&1
 
+# --- a large certificate chain, RFC 7383 fragmentation ------------------------------------
+# root -> three intermediates -> end entity, all RSA-3072: each side's IKE_AUTH carries four
+# CERT payloads (~5 KB), more than the 1280-byte fragment size of both, so both send SKF
+# fragments and reassemble the other's. rampartd's certificate file holds its certificate
+# and the intermediates; charon sends its intermediates from its x509ca directory.
+make_big_pki() {
+    local d="$WORK/bigpki" i parent n ip
+    mkdir -p "$d" "$WORK/charon/x509ca" "$WORK/charon/rsa" && cd "$d" || return 1
+    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >ca.ext
+    openssl req -x509 -newkey rsa:3072 -nodes -keyout root.key -out root.pem -days 2 \
+        -subj "/CN=rampart interop root" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
+    parent=root
+    for i in 1 2 3; do
+        openssl req -newkey rsa:3072 -nodes -keyout "im$i.key" -out "im$i.csr" -subj "/CN=rampart interop intermediate $i" \
+            2>/dev/null &&
+            openssl x509 -req -in "im$i.csr" -CA "$parent.pem" -CAkey "$parent.key" -CAcreateserial -out "im$i.pem" \
+                -days 2 -extfile ca.ext 2>/dev/null || return 1
+        parent=im$i
+    done
+    for n in rampartd:203.0.113.1 charon:203.0.113.2; do
+        ip=${n#*:} n=${n%%:*}
+        openssl req -newkey rsa:3072 -nodes -keyout "$n.key" -out "$n.csr" -subj "/CN=$n chain" 2>/dev/null &&
+            printf 'subjectAltName=IP:%s\n' "$ip" >"$n.ext" &&
+            openssl x509 -req -in "$n.csr" -CA im3.pem -CAkey im3.key -CAcreateserial -out "$n.pem" -days 2 \
+                -extfile "$n.ext" 2>/dev/null || return 1
+    done
+    cat rampartd.pem im3.pem im2.pem im1.pem >rampartd-chain.pem
+    cp im1.pem im2.pem im3.pem "$WORK/charon/x509ca/" && openssl rsa -in charon.key -out "$WORK/charon/rsa/charon.key" 2>/dev/null ||
+        return 1
+    cd - >/dev/null
+    sed -e "s|certs = .*|certs = $d/charon.pem|" -e "s|cacerts = .*|cacerts = $d/root.pem|" \
+        "$WORK/charon/swanctl-cert.conf" >"$WORK/charon/swanctl-bigcert.conf"
+}
+big_chain_case() {
+    make_big_pki || { echo "openssl could not make the chain"; return 1; }
+    swan --load-all --file "$WORK/charon/swanctl-bigcert.conf" || return 1
+    local d="$WORK/bigpki" before
+    cli "ike connection rp4 certificate $d/rampartd-chain.pem private-key $d/rampartd.key ca $d/root.pem" || return 1
+    before=$(grep -c "received fragment" "$WORK/charon/charon.log")
+    rp_initiates rp4 && pings4 || return 1
+    grep -E "sending issuer cert|splitting IKE message|received fragment" "$WORK/charon/charon.log" | tail -6
+    grep -q "splitting IKE message" "$WORK/charon/charon.log" || { echo "charon did not fragment"; return 1; }
+    (($(grep -c "received fragment" "$WORK/charon/charon.log") > before)) || { echo "rampartd did not fragment"; return 1; }
+    grep -q "sending issuer cert" "$WORK/charon/charon.log" || { echo "charon sent no intermediates"; return 1; }
+    terminate_both rp4
+    charon_initiates rp4 && pings4
+}
+check "certificates: a 5-certificate RSA-3072 chain each way (root, 3 intermediates, end entity) in RFC 7383 fragments, both as initiator and responder; ping both ways" big_chain_case
+terminate_both rp4
+cli "no ike connection rp4 certificate $WORK/bigpki/rampartd-chain.pem private-key $WORK/bigpki/rampartd.key ca $WORK/bigpki/root.pem" >/dev/null
+swan --load-all --file "$WORK/charon/swanctl.conf" >/dev/null 2>&1
+
 # --- wrong PSK -----------------------------------------------------------------------
 wrong_psk_rp() {
     local before after
@@ -541,5 +640,24 @@ wrong_psk_charon() {
 check "wrong PSK, charon initiating: rampartd refuses (AUTHENTICATION_FAILED); counted; nothing installed" wrong_psk_charon
 cli "ike connection rp4 psk text key \"$PSK4\"" >/dev/null
 check "after the PSK is corrected, rampartd initiates again" rp_initiates rp4
+terminate_both rp4
+
+# --- DPD detects a stopped peer (last: charon stays stopped) -----------------------------
+dead_peer_case() {
+    local before after
+    cli "ike connection rp4 dpd 1" || return 1
+    rp_initiates rp4 && pings4 || return 1
+    before=$(ike_counter "dpd failed")
+    local pid
+    pid=$(cat "$WORK/charon/run/charon.pid" 2>/dev/null)  # its /run is the work directory's
+    [[ -n $pid ]] || { echo "no charon.pid"; ls "$WORK/charon/run"; return 1; }
+    kill -STOP "$pid" || return 1  # frozen: no answers, no deletes
+    wait_for 60 eval "[[ \$(ike_counter 'dpd failed') -gt $before ]]" >/dev/null
+    after=$(ike_counter "dpd failed")
+    echo "dpd failed: $before -> $after"
+    cli "show ike sa"
+    ((after > before)) && ! rp_established rp4 && ! cli "show ipsec sa" | grep -q ike-rp4-
+}
+check "DPD: charon frozen (SIGSTOP): rampartd's liveness checks go unanswered, the IKE SA fails within 60 s, its SAs leave the SAD" dead_peer_case
 
 interop_end

@@ -61,12 +61,17 @@ std::optional<Credentials> load_credentials(const std::string& cert_file, const 
         return std::nullopt;
     }
     X509Ptr cert(PEM_read_X509(f, nullptr, nullptr, nullptr));
-    fclose(f);
     if (!cert) {
+        fclose(f);
         why = fmt::format("{}: not a PEM certificate: {}", cert_file, openssl_error());
         return std::nullopt;
     }
     c.certificate = to_der(cert.get());
+    // The rest of the file: intermediate CA certificates, sent after ours so
+    // the peer can build the chain to its trust anchor.
+    while (X509Ptr more{PEM_read_X509(f, nullptr, nullptr, nullptr)}) c.intermediates.push_back(to_der(more.get()));
+    ERR_clear_error();  // the end of the file reads as an error
+    fclose(f);
     f = fopen(key_file.c_str(), "r");
     if (!f) {
         why = fmt::format("cannot read private key {}", key_file);

@@ -25,11 +25,13 @@ using PkeyPtr = std::shared_ptr<EVP_PKEY>;
 /// Our certificate and key: DER of the certificate, the private key.
 struct Credentials {
     Bytes certificate;
+    std::vector<Bytes> intermediates;  // DER, from the certificate file after ours; sent after it
     PkeyPtr private_key;
     std::vector<Bytes> trust_anchors;  // CA certificates, DER
 };
 
-/// Loads a PEM certificate, a PEM private key and a PEM file of one or more CA
+/// Loads a PEM certificate (optionally followed by intermediate CA
+/// certificates in the same file), a PEM private key and a PEM file of one or more CA
 /// certificates. nullopt with `why` (no key material in it) on failure.
 std::optional<Credentials> load_credentials(const std::string& cert_file, const std::string& key_file,
                                             const std::string& ca_file, std::string& why);

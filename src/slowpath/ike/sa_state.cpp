@@ -328,6 +328,8 @@ void IkeSa::add_auth(std::vector<Payload>& ps, std::span<const uint8_t> octets) 
         return;
     }
     ps.push_back(make_payload(PayloadType::cert, CertPayload{CertEncoding::x509_signature, cfg_.cert->certificate}));
+    for (const Bytes& im : cfg_.cert->intermediates)
+        ps.push_back(make_payload(PayloadType::cert, CertPayload{CertEncoding::x509_signature, im}));
     EVP_PKEY* key = cfg_.cert->private_key.get();
     const SigScheme scheme = EVP_PKEY_is_a(key, "EC") ? SigScheme::ecdsa_sha256 : SigScheme::rsa_pkcs1_sha256;
     ps.push_back(make_payload(AuthPayload{AuthMethod::digital_signature, sign_auth(key, scheme, octets)}));
