@@ -369,7 +369,7 @@ constexpr CommandSpec kCommands[] = {
      "ike connection <name:WORD> certificate <cert:WORD> private-key <private-key:WORD> ca <ca:WORD>",
      "Authenticate with a certificate (RFC 7427 signatures) instead of a pre-shared key (no: back to the PSK)",
      {kIke, kIkeConn, kIkeConnName, "Our X.509 certificate: the peer authenticates us with it",
-      "PEM file of the certificate (its subjectAltName must hold our IKE address)", "Its private key",
+      "PEM file of the certificate (its subjectAltName must hold our IKE address), then any intermediate CA certificates to send", "Its private key",
       "PEM file of the unencrypted RSA or EC private key", "The peer's certificate must chain to these CAs",
       "PEM file of one or more CA certificates"},
      Negatable::yes, kBoth},
