@@ -475,7 +475,7 @@ ping_stream_end() {
 rp_spis() {  # rp_spis NAME — "SPIi SPIr" of rampartd's live (not closing) IKE SA
     cli "show ike sa" | awk -v n="$1" '
         /^[^ ]/ { live = ($1 == n && $3 == "established" && $0 !~ /closing/) }
-        live && /^  spi i / { print $3, $5 }' | tail -1
+        live && /^  spi i / { sub(",", "", $5); print $3, $5 }' | tail -1
 }
 charon_has_spis() {  # charon_has_spis NAME SPIi SPIr — charon's list-sas shows this IKE SA
     swan --list-sas --ike "$1" 2>/dev/null | grep -E "ESTABLISHED" | grep -q "$2_i.* $3_r"
@@ -483,7 +483,7 @@ charon_has_spis() {  # charon_has_spis NAME SPIi SPIr — charon's list-sas show
 # ike_rekey_case WHO — WHO (rampartd or charon) rekeys rp4's IKE SA; new SPIs
 # on both sides, the same Child SA, no ping lost.
 ike_rekey_case() {
-    rp_initiates rp4 >/dev/null || { echo "rp4 not up"; return 1; }
+    rp_established rp4 || rp_initiates rp4 >/dev/null || { echo "rp4 not up"; return 1; }
     local old new child_before child_after rekeys_before
     old=$(rp_spis rp4)
     child_before=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
