@@ -448,6 +448,33 @@ TEST_CASE("IKE daemon: rekey collisions leave one new SA with the same SPIs on b
     }
 }
 
+TEST_CASE("IKE daemon: an IKE SA rekey that meets the peer's Child SA rekey gets TEMPORARY_FAILURE and is retried",
+          "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    up(lab, ca, cb);
+    const auto spis_before = ike_spis(lab.a.d->show_sa(false, lab.now));
+    // Both requests cross: b refuses a's IKE SA rekey while its own Child SA exchange is outstanding (§2.25).
+    CHECK_FALSE(lab.a.d->rekey("to-b", false, lab.now));
+    CHECK_FALSE(lab.b.d->rekey("to-a", true, lab.now));
+    lab.run();
+    CHECK(lab.a.d->counters().ike_rekeys == 0);
+    CHECK(lab.b.d->counters().rekeys == 1);
+    CHECK(lab.a.d->counters().ike_reestablished == 0);  // no fallback: TEMPORARY_FAILURE means later
+    lab.advance(3s);  // the retry after 2 s
+    CHECK(lab.a.d->counters().ike_rekeys == 1);
+    CHECK(lab.b.d->counters().ike_rekeys == 1);
+    const auto spis_a = ike_spis(lab.a.d->show_sa(false, lab.now));
+    CHECK(spis_a.size() == 1);
+    CHECK(spis_a != spis_before);
+    CHECK(spis_a == ike_spis(lab.b.d->show_sa(false, lab.now)));
+    CHECK(lab.a.installed.entries.sas.size() == 2);
+    CHECK(lab.b.installed.entries.sas.size() == 2);
+    CHECK(lab.a.apply_errors.empty());
+    CHECK(lab.b.apply_errors.empty());
+}
+
 TEST_CASE("IKE daemon: under load the responder asks for a COOKIE and keeps no state until it comes back", "[ike][daemon]") {
     Lab lab(0);  // b: every IKE_SA_INIT counts as under load
     auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
