@@ -462,15 +462,17 @@ terminate_both rp4
 # --- IKE SA rekey in place, PFS ------------------------------------------------------
 # A continuous ping (every 50 ms) from the LAN host through the tunnel while
 # something happens; ping_stream_end asserts that not one reply was lost.
-ping_stream_start() {
-    rp_exec lan ping -i 0.05 -w "$1" -W 1 192.0.2.1 >"$WORK/stream.out" 2>&1 &
+ping_stream_start() {  # ping_stream_start SECONDS TAG — its statistics end up in $WORK/ping-TAG.out
+    PING_OUT="$WORK/ping-$2.out"
+    # -c, not -w: a deadline would cut off the last reply and count it lost
+    rp_exec lan ping -i 0.05 -c $(($1 * 20)) -W 1 192.0.2.1 >"$PING_OUT" 2>&1 &
     PING_PID=$!
     sleep 1
 }
 ping_stream_end() {
     wait "$PING_PID"
-    grep -E "packets transmitted" "$WORK/stream.out"
-    grep -qE "transmitted, ([0-9]+) received, 0% packet loss" "$WORK/stream.out"
+    grep -E "packets transmitted" "$PING_OUT"
+    grep -qE "transmitted, ([0-9]+) received, 0% packet loss" "$PING_OUT"
 }
 rp_spis() {  # rp_spis NAME — "SPIi SPIr" of rampartd's live (not closing) IKE SA
     cli "show ike sa" | awk -v n="$1" '
@@ -488,7 +490,7 @@ ike_rekey_case() {
     old=$(rp_spis rp4)
     child_before=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
     rekeys_before=$(ike_counter "IKE SA rekeys")
-    ping_stream_start 8
+    ping_stream_start 8 "ike-rekey-by-$1"
     if [[ $1 == rampartd ]]; then
         cli "ike rekey rp4" || return 1
     else
@@ -524,7 +526,7 @@ pfs_case() {
     wait_for 10 charon_child_installed rp4p >/dev/null || return 1
     local first second third
     first=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
-    ping_stream_start 10
+    ping_stream_start 10 pfs-rekeys
     cli "ike rekey rp4 child" || return 1
     wait_for 8 eval "cli 'show ipsec sa' | grep -o 'ike-rp4-[0-9a-f]*-out' | grep -qv $first && ! cli 'show ipsec sa' | grep -q ${first%-out}" >/dev/null ||
         { echo "rampartd's PFS rekey did not replace $first"; cli "show ike sa detail"; return 1; }
