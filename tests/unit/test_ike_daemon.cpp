@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <deque>
 #include <map>
 #include <random>
@@ -473,6 +475,38 @@ TEST_CASE("IKE daemon: an IKE SA rekey that meets the peer's Child SA rekey gets
     CHECK(lab.b.installed.entries.sas.size() == 2);
     CHECK(lab.a.apply_errors.empty());
     CHECK(lab.b.apply_errors.empty());
+}
+
+TEST_CASE("IKE daemon: a replaced IKE SA whose Delete is lost closes by itself, counted as no failure", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    up(lab, ca, cb);
+    const auto keys = sa_keys(lab.a);
+    const std::string old_spi_i = ike_spis(lab.a.d->show_sa(false, lab.now)).at(0).substr(0, 16);
+    // Every INFORMATIONAL of the old IKE SA is lost: its Delete never arrives.
+    lab.lose = [&](const Datagram& d) {
+        return d.data.size() > 19 && d.data[18] == uint8_t(ExchangeType::informational) &&
+               fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", d.data[0], d.data[1], d.data[2],
+                           d.data[3], d.data[4], d.data[5], d.data[6], d.data[7]) == old_spi_i;
+    };
+    CHECK_FALSE(lab.a.d->rekey("to-b", false, lab.now));
+    lab.run();
+    CHECK(lab.a.d->show_sa(false, lab.now).find("rekeyed initiator") != std::string::npos);  // waiting for the Delete
+    CHECK(lab.b.d->show_sa(false, lab.now).find(", closing") != std::string::npos);
+    lab.advance(35s, 500ms);
+    for (Box* x : {&lab.a, &lab.b}) {
+        const std::string show = x->d->show_sa(false, lab.now);
+        INFO(show);
+        CHECK(ike_spis(show).size() == 1);
+        CHECK(show.find("closing") == std::string::npos);
+        CHECK(x->d->counters().failed == 0);
+        CHECK(x->d->counters().ike_rekeys == 1);
+    }
+    CHECK(sa_keys(lab.a) == keys);  // the Child SA never noticed
+    CHECK(ike_spis(lab.a.d->show_sa(false, lab.now)) == ike_spis(lab.b.d->show_sa(false, lab.now)));
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.b.d->state("to-a") == "established");
 }
 
 TEST_CASE("IKE daemon: under load the responder asks for a COOKIE and keeps no state until it comes back", "[ike][daemon]") {
