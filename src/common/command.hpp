@@ -87,6 +87,7 @@ enum class Id {
     IkeConnectionStartAction,
     IkeConnectionDpd,
     IkeConnectionLifetime,
+    IkeConnectionPfs,
     ShowInterfaces,
     ShowInterface,
     ShowRoute,
@@ -110,6 +111,7 @@ enum class Id {
     ClearIkeSa,
     IkeInitiate,
     IkeTerminate,
+    IkeRekey,
     WriteConfig,
 };
 

@@ -1229,6 +1229,15 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
             if (c.has("child")) conn.child_lifetime = c.negated ? 3600 : c.number("seconds");
             else conn.ike_lifetime = c.negated ? 14400 : c.number("seconds");
             return std::nullopt;
+        case Id::IkeConnectionPfs:
+            if (c.negated) {
+                conn.pfs_group = 0;
+                return std::nullopt;
+            }
+            if (!ike_dh_group_supported(c.number("group")))
+                return fmt::format("unsupported dh group {}: expected 14, 19, 20 or 31", c.number("group"));
+            conn.pfs_group = uint16_t(c.number("group"));
+            return std::nullopt;
         default: return "not an ike command";
     }
 }
@@ -1300,7 +1309,8 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IkeConnectionChild:
         case Id::IkeConnectionStartAction:
         case Id::IkeConnectionDpd:
-        case Id::IkeConnectionLifetime: return apply_ike(config, c);
+        case Id::IkeConnectionLifetime:
+        case Id::IkeConnectionPfs: return apply_ike(config, c);
         default: return "not a configuration command";
     }
 }
@@ -1434,6 +1444,7 @@ std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, boo
     if (c.dpd_seconds) out += fmt::format("ike connection {} dpd {}\n", name, c.dpd_seconds);
     if (c.child_lifetime != 3600) out += fmt::format("ike connection {} lifetime child {}\n", name, c.child_lifetime);
     if (c.ike_lifetime != 14400) out += fmt::format("ike connection {} lifetime ike {}\n", name, c.ike_lifetime);
+    if (c.pfs_group) out += fmt::format("ike connection {} pfs {}\n", name, c.pfs_group);
     return out;
 }
 

@@ -215,6 +215,7 @@ struct IkeConnectionConfig {
     uint32_t dpd_seconds = 0;         // 0: no liveness checks
     uint32_t child_lifetime = 3600;   // seconds: rekey; hard end at 110%
     uint32_t ike_lifetime = 14400;    // seconds
+    uint16_t pfs_group = 0;           // D-H group for PFS in CREATE_CHILD_SA; 0: no PFS
     friend bool operator==(const IkeConnectionConfig&, const IkeConnectionConfig&) = default;
 };
 

@@ -316,6 +316,11 @@ cli::Reply Daemon::execute(const std::string& line) {
             if (err) return {false, "% " + *err + "\n"};
             return {true, ""};
         }
+        case cmd::Id::IkeRekey: {
+            if (!ike_) return {false, fmt::format("% unknown ike connection {}\n", c.word("name"))};
+            if (auto err = ike_->rekey(c.word("name"), c.has("child"), now)) return {false, "% " + *err + "\n"};
+            return {true, ""};
+        }
         default: break;
     }
     CommandResult r = control_->execute(c);

@@ -23,7 +23,9 @@
 # Child SA UDP-encapsulated on both sides (NAT-T forced); DPD both ways, and
 # a frozen charon detected dead; Child SA
 # rekeys (CREATE_CHILD_SA) started by rampartd and by charon, with traffic
-# still flowing; a
+# still flowing; IKE SA rekeys in place started by rampartd (ike rekey) and by
+# charon (swanctl --rekey --ike), and Child SA rekeys with PFS (ECP-256) both
+# ways, each under a continuous ping (every 50 ms) that must lose nothing; a
 # trap policy whose first packet starts negotiation; certificate
 # authentication (an openssl-made CA, ECDSA, RFC 7427) both ways, and a
 # five-certificate RSA chain each way in RFC 7383 fragments; a wrong PSK fails with
@@ -209,6 +211,34 @@ connections {
                 rekey_time = 8s
                 rand_time = 0
                 life_time = 60s
+                start_action = none
+            }
+        }
+    }
+    rp4p {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        rekey_time = 0
+        reauth_time = 0
+        unique = never
+        local {
+            auth = psk
+            id = 203.0.113.2
+        }
+        remote {
+            auth = psk
+            id = 203.0.113.1
+        }
+        children {
+            rp4p {
+                local_ts = 192.0.2.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16-ecp256
+                rekey_time = 0
+                life_time = 0
                 start_action = none
             }
         }
@@ -473,6 +503,95 @@ peer_rekey_case() {
 }
 check "rekey by charon: rampartd answers CREATE_CHILD_SA (rekey_time 8 s) and the Delete of the old Child SA; ping still works" peer_rekey_case
 swan --terminate --ike rp4r --timeout 5 >/dev/null 2>&1
+terminate_both rp4
+
+# --- IKE SA rekey in place, PFS ------------------------------------------------------
+# A continuous ping (every 50 ms) from the LAN host through the tunnel while
+# something happens; ping_stream_end asserts that not one reply was lost.
+ping_stream_start() {  # ping_stream_start SECONDS TAG — its statistics end up in $WORK/ping-TAG.out
+    PING_OUT="$WORK/ping-$2.out"
+    # -c, not -w: a deadline would cut off the last reply and count it lost
+    rp_exec lan ping -i 0.05 -c $(($1 * 20)) -W 1 192.0.2.1 >"$PING_OUT" 2>&1 &
+    PING_PID=$!
+    sleep 1
+}
+ping_stream_end() {
+    wait "$PING_PID"
+    grep -E "packets transmitted" "$PING_OUT"
+    grep -qE "transmitted, ([0-9]+) received, 0% packet loss" "$PING_OUT"
+}
+rp_spis() {  # rp_spis NAME — "SPIi SPIr" of rampartd's live (not closing) IKE SA
+    cli "show ike sa" | awk -v n="$1" '
+        /^[^ ]/ { live = ($1 == n && $3 == "established" && $0 !~ /closing/) }
+        live && /^  spi i / { sub(",", "", $5); print $3, $5 }' | tail -1
+}
+charon_has_spis() {  # charon_has_spis NAME SPIi SPIr — charon's list-sas shows this IKE SA
+    swan --list-sas --ike "$1" 2>/dev/null | grep -E "ESTABLISHED" | grep -q "$2_i.* $3_r"
+}
+# ike_rekey_case WHO — WHO (rampartd or charon) rekeys rp4's IKE SA; new SPIs
+# on both sides, the same Child SA, no ping lost.
+ike_rekey_case() {
+    rp_established rp4 || rp_initiates rp4 >/dev/null || { echo "rp4 not up"; return 1; }
+    local old new child_before child_after rekeys_before
+    old=$(rp_spis rp4)
+    child_before=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    rekeys_before=$(ike_counter "IKE SA rekeys")
+    ping_stream_start 8 "ike-rekey-by-$1"
+    if [[ $1 == rampartd ]]; then
+        cli "ike rekey rp4" || return 1
+    else
+        swan --rekey --ike rp4 || return 1
+    fi
+    wait_for 10 eval '[[ $(ike_counter "IKE SA rekeys") -gt '"$rekeys_before"' ]]' >/dev/null ||
+        { echo "no IKE SA rekey counted"; cli "show ike sa detail"; return 1; }
+    wait_for 10 eval '! cli "show ike sa" | grep -q closing' >/dev/null ||
+        { echo "the old IKE SA was not deleted"; cli "show ike sa"; return 1; }
+    ping_stream_end || { echo "ping lost packets during the IKE SA rekey"; return 1; }
+    new=$(rp_spis rp4)
+    child_after=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    echo "IKE SA ($old) -> ($new); Child SA $child_before -> $child_after"
+    cli "show ike sa"
+    swan --list-sas --ike rp4
+    [[ -n $new && $new != "$old" ]] || { echo "no new SPIs"; return 1; }
+    [[ $child_after == "$child_before" ]] || { echo "the Child SA changed"; return 1; }
+    charon_has_spis rp4 $new || { echo "charon does not list the new SPIs"; return 1; }
+    [[ $(swan --list-sas --ike rp4 | grep -c ESTABLISHED) == 1 ]] || { echo "charon has more than one IKE SA"; return 1; }
+    pings4
+}
+check "IKE SA rekey by rampartd (ike rekey rp4): new SPIs on both sides, the Child SA kept, 0% loss of a 50 ms ping" \
+    ike_rekey_case rampartd
+check "IKE SA rekey by charon (swanctl --rekey --ike): rampartd answers, new SPIs on both sides, 0% ping loss" \
+    ike_rekey_case charon
+terminate_both rp4
+
+# PFS: charon's rp4p child has esp_proposals aes128gcm16-ecp256, rampartd `pfs 19`.
+pfs_case() {
+    cli "ike connection rp4 pfs 19" || return 1
+    swan --initiate --child rp4p --timeout 20 >"$WORK/initiate.out" 2>&1
+    wait_for 20 rp_established rp4 >/dev/null || { cat "$WORK/initiate.out"; return 1; }
+    wait_for 10 charon_child_installed rp4p >/dev/null || return 1
+    local first second third
+    first=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    ping_stream_start 10 pfs-rekeys
+    cli "ike rekey rp4 child" || return 1
+    wait_for 8 eval "cli 'show ipsec sa' | grep -o 'ike-rp4-[0-9a-f]*-out' | grep -qv $first && ! cli 'show ipsec sa' | grep -q ${first%-out}" >/dev/null ||
+        { echo "rampartd's PFS rekey did not replace $first"; cli "show ike sa detail"; return 1; }
+    second=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    swan --rekey --child rp4p || return 1
+    wait_for 8 eval "cli 'show ipsec sa' | grep -o 'ike-rp4-[0-9a-f]*-out' | grep -qv $second && ! cli 'show ipsec sa' | grep -q ${second%-out}" >/dev/null ||
+        { echo "charon's PFS rekey did not replace $second"; cli "show ike sa detail"; return 1; }
+    third=$(cli "show ipsec sa" | grep -o 'ike-rp4-[0-9a-f]*-out' | head -1)
+    ping_stream_end || { echo "ping lost packets during the PFS rekeys"; return 1; }
+    echo "outbound SA $first -> $second (rampartd's rekey) -> $third (charon's)"
+    swan --list-sas --ike rp4p
+    # charon shows the D-H group of a Child SA made with PFS; rampartd logs it.
+    swan --list-sas --ike rp4p | grep -q "AES_GCM_16-128/ECP_256" || { echo "charon's Child SA has no PFS group"; return 1; }
+    [[ $(grep -c "child SA up: .*(PFS)" "$WORK/rampartd.log") -ge 2 ]] || { echo "rampartd logged no PFS rekeys"; return 1; }
+    pings4
+}
+check "Child SA rekeys with PFS (ECP-256) started by rampartd and by charon: KE in CREATE_CHILD_SA, 0% ping loss" pfs_case
+swan --terminate --ike rp4p --timeout 5 >/dev/null 2>&1
+cli "no ike connection rp4 pfs 19" >/dev/null
 terminate_both rp4
 
 # --- trap ---------------------------------------------------------------------------

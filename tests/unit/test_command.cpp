@@ -209,11 +209,15 @@ const Example kExamples[] = {
     {"ike connection b dpd 30", Id::IkeConnectionDpd},
     {"ike connection b lifetime child 600", Id::IkeConnectionLifetime},
     {"ike connection b lifetime ike 3600", Id::IkeConnectionLifetime},
+    {"ike connection b pfs 19", Id::IkeConnectionPfs},
+    {"no ike connection b pfs 19", Id::IkeConnectionPfs},
     {"show ike sa", Id::ShowIkeSa},
     {"show ike sa detail", Id::ShowIkeSa},
     {"show ike peers", Id::ShowIkePeers},
     {"clear ike sa b", Id::ClearIkeSa},
     {"ike initiate b", Id::IkeInitiate},
+    {"ike rekey b", Id::IkeRekey},
+    {"ike rekey b child", Id::IkeRekey},
     {"ike terminate b", Id::IkeTerminate},
     {"write config /etc/rampart/rampart.conf", Id::WriteConfig},
 };
@@ -992,6 +996,10 @@ TEST_CASE("IKE commands parse; pre-shared keys are never echoed", "[command][ike
     CHECK(parse_ok("ike initiate a").id == Id::IkeInitiate);
     CHECK(parse_ok("ike terminate a").id == Id::IkeTerminate);
     CHECK(scope(Id::IkeInitiate) == Scope::exec_only);
+    CHECK(scope(Id::IkeRekey) == Scope::exec_only);
+    CHECK(parse_ok("ike rekey a child").has("child"));
+    CHECK_FALSE(parse_ok("ike rekey a").has("child"));
+    CHECK(parse_ok("ike connection a pfs 31").number("group") == 31);
     CHECK(scope(Id::IkeConnectionPsk) == Scope::config_and_exec);
     ParseError e = parse_fail("ike connection a psk key 0xzz-topsecret");
     CHECK(e.message.find("topsecret") == std::string::npos);

@@ -1135,6 +1135,7 @@ ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16 esp-propo
 ike connection site-b start-action trap
 ike connection site-b dpd 30
 ike connection site-b lifetime child 600
+ike connection site-b pfs 31
 ike connection v6 local 2001:db8:a::1 remote 2001:db8:b::2
 ike connection v6 psk key 0x00112233445566778899aabbccddeeff
 ike connection v6 child local-ts 2001:db8:1::/48 remote-ts 2001:db8:2::/48 mode transport
@@ -1161,6 +1162,7 @@ TEST_CASE("IKE connections load, round-trip and hide their pre-shared keys", "[c
     CHECK(b.start_action == IkeConnectionConfig::StartAction::trap);
     CHECK(b.dpd_seconds == 30);
     CHECK(b.child_lifetime == 600);
+    CHECK(b.pfs_group == 31);
     const IkeConnectionConfig& v6 = c.ike.at("v6");
     CHECK(v6.psk.size() == 16);
     CHECK_FALSE(v6.psk_text);
@@ -1192,6 +1194,8 @@ TEST_CASE("IKE connections load, round-trip and hide their pre-shared keys", "[c
     // `no` forms restore defaults and delete.
     CHECK(apply_line(c, "no ike connection site-b dpd 30").empty());
     CHECK(c.ike.at("site-b").dpd_seconds == 0);
+    CHECK(apply_line(c, "no ike connection site-b pfs 31").empty());
+    CHECK(c.ike.at("site-b").pfs_group == 0);
     CHECK(apply_line(c, "no ike connection site-b psk text key x").empty());
     CHECK(c.ike.at("site-b").psk.empty());
     CHECK(apply_line(c, "no ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16").empty());
@@ -1210,6 +1214,7 @@ TEST_CASE("IKE connection lines are validated and name the bad token", "[config]
     CHECK(apply_line(c, "ike connection site-b proposal aes-ccm dh 19").find("unknown IKE proposal 'aes-ccm'") == 0);
     CHECK(apply_line(c, "ike connection site-b proposal aes-gcm-128 dh 5") ==
           "unsupported dh group 5: expected 14, 19, 20 or 31");
+    CHECK(apply_line(c, "ike connection site-b pfs 2") == "unsupported dh group 2: expected 14, 19, 20 or 31");
     CHECK(apply_line(c, "ike connection site-b child local-ts 10.1.0.0/16 remote-ts 2001:db8::/32") ==
           "local-ts 10.1.0.0/16 and remote-ts 2001:db8::/32 are of different families");
     CHECK(apply_line(c, "ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16 esp-proposal des")

@@ -5,7 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <deque>
+#include <map>
 #include <random>
 
 using namespace rampart;
@@ -289,27 +292,221 @@ TEST_CASE("IKE daemon: repeated authentication failures lock the connection out 
     CHECK(lab.a.d->state("to-b") == "established");
 }
 
-TEST_CASE("IKE daemon: at the IKE SA lifetime a new IKE SA replaces the old one", "[ike][daemon]") {
+namespace {
+
+// "NAME #N: ..." lines and their "spi i X r Y" of show ike sa, for the live IKE SAs.
+std::vector<std::string> ike_spis(const std::string& show) {
+    std::vector<std::string> out;
+    for (size_t at = show.find("  spi i "); at != std::string::npos; at = show.find("  spi i ", at + 1))
+        out.push_back(show.substr(at + 8, 35));
+    return out;
+}
+
+// The installed SAs with their keys, to see that a rekey of the IKE SA leaves them alone.
+std::map<std::string, std::vector<uint8_t>> sa_keys(const Box& b) {
+    std::map<std::string, std::vector<uint8_t>> out;
+    for (auto& [n, sa] : b.installed.entries.sas) out[n] = sa.cipher_key;
+    return out;
+}
+
+void up(Lab& lab, IkeConnectionConfig& ca, IkeConnectionConfig& cb) {
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    REQUIRE_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.a.d->state("to-b") == "established");
+    REQUIRE(lab.b.d->state("to-a") == "established");
+}
+
+}  // namespace
+
+TEST_CASE("IKE daemon: at the IKE SA lifetime the IKE SA is rekeyed in place; Child SAs untouched", "[ike][daemon]") {
     Lab lab;
     auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
     auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
     ca.ike_lifetime = cb.ike_lifetime = 60;
-    lab.b.d->configure(one("to-a", cb), lab.now);
-    lab.a.d->configure(one("to-b", ca), lab.now);
-    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
-    lab.run();
-    auto before = lab.a.installed.entries.sas;
+    up(lab, ca, cb);
+    const auto before_a = sa_keys(lab.a), before_b = sa_keys(lab.b);
+    const auto spis_before = ike_spis(lab.a.d->show_sa(false, lab.now));
+    REQUIRE(spis_before.size() == 1);
     lab.advance(61s, 500ms);
-    CHECK(lab.a.d->counters().ike_reestablished == 1);
-    CHECK(lab.b.d->counters().ike_reestablished == 0);  // the original responder waits longer
-    CHECK(lab.a.d->state("to-b") == "established");
-    CHECK(lab.a.d->show_sa(false, lab.now).find("to-b #2: established") != std::string::npos);
-    CHECK(lab.a.d->show_sa(false, lab.now).find("to-b #1:") == std::string::npos);
+    CHECK(lab.a.d->counters().ike_rekeys == 1);
+    CHECK(lab.b.d->counters().ike_rekeys == 1);
+    CHECK(lab.a.d->counters().ike_reestablished == 0);
+    CHECK(lab.b.d->counters().deleted_by_peer == 0);  // the old IKE SA's Delete is part of the rekey
+    const std::string show_a = lab.a.d->show_sa(false, lab.now), show_b = lab.b.d->show_sa(false, lab.now);
+    CHECK(show_a.find("to-b #2: established initiator") != std::string::npos);
+    CHECK(show_a.find("to-b #1:") == std::string::npos);  // the old IKE SA is gone
+    CHECK(show_b.find("to-a #2: established responder") != std::string::npos);
+    const auto spis_a = ike_spis(show_a), spis_b = ike_spis(show_b);
+    REQUIRE(spis_a.size() == 1);
+    CHECK(spis_a == spis_b);  // the same new SPIs on both sides
+    CHECK(spis_a != spis_before);
+    // The Child SAs were not touched: the same SAs with the same keys, listed under the new IKE SA.
+    CHECK(sa_keys(lab.a) == before_a);
+    CHECK(sa_keys(lab.b) == before_b);
+    CHECK(show_a.find("child: tunnel 10.1.0.0/16 <-> 10.2.0.0/16") != std::string::npos);
+    // Messages after the rekey use the new IKE SA: a Child SA rekey from the responder side.
+    CHECK_FALSE(lab.b.d->rekey("to-a", true, lab.now));
+    lab.advance(2s);
+    CHECK(lab.b.d->counters().rekeys == 1);
+    for (auto& [n, k] : sa_keys(lab.b)) CHECK(before_b.count(n) == 0);
     CHECK(lab.a.installed.entries.sas.size() == 2);
     CHECK(lab.b.installed.entries.sas.size() == 2);
-    for (auto& [n, sa] : lab.a.installed.entries.sas) CHECK(before.count(n) == 0);
+    CHECK(lab.a.d->counters().no_sa == 0);
+    CHECK(lab.b.d->counters().no_sa == 0);
     CHECK(lab.a.apply_errors.empty());
     CHECK(lab.b.apply_errors.empty());
+    // And `ike rekey` from the other side (now the responder of the new IKE SA).
+    CHECK_FALSE(lab.b.d->rekey("to-a", false, lab.now));
+    lab.advance(2s);
+    CHECK(lab.b.d->counters().ike_rekeys == 2);
+    CHECK(lab.b.d->show_sa(false, lab.now).find("to-a #3: established initiator") != std::string::npos);
+    CHECK(ike_spis(lab.a.d->show_sa(false, lab.now)) == ike_spis(lab.b.d->show_sa(false, lab.now)));
+    CHECK(lab.a.d->rekey("nope", false, lab.now) == "unknown ike connection nope");
+}
+
+TEST_CASE("IKE daemon: PFS for Child SA rekeys; a peer without PFS refuses and the IKE SA is re-established",
+          "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.pfs_group = cb.pfs_group = 31;
+    CHECK(peer_config(ca, true, 500).pfs_groups == std::vector<uint16_t>{31});
+    up(lab, ca, cb);
+    for (bool from_a : {true, false}) {
+        auto before = sa_keys(lab.a);
+        CHECK_FALSE((from_a ? lab.a : lab.b).d->rekey(from_a ? "to-b" : "to-a", true, lab.now));
+        lab.advance(2s);
+        CHECK(lab.a.installed.entries.sas.size() == 2);
+        CHECK(lab.b.installed.entries.sas.size() == 2);
+        for (auto& [n, k] : sa_keys(lab.a)) CHECK(before.count(n) == 0);
+        CHECK(lab.a.d->counters().child_refused == 0);
+        CHECK(lab.b.d->counters().child_refused == 0);
+    }
+    // b drops PFS: a's next rekey is refused (NO_PROPOSAL_CHOSEN); a falls back to a new IKE SA.
+    cb.pfs_group = 0;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.run();
+    REQUIRE_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.a.d->state("to-b") == "established");
+    CHECK_FALSE(lab.a.d->rekey("to-b", true, lab.now));
+    lab.advance(2s);
+    CHECK(lab.a.d->counters().child_refused == 1);
+    CHECK(lab.b.d->counters().child_refused == 1);
+    CHECK(lab.a.d->counters().ike_reestablished == 1);
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.a.installed.entries.sas.size() == 2);
+    CHECK(lab.a.apply_errors.empty());
+    CHECK(lab.b.apply_errors.empty());
+}
+
+TEST_CASE("IKE daemon: rekey collisions leave one new SA with the same SPIs on both sides", "[ike][daemon]") {
+    for (int attempt = 0; attempt < 3; ++attempt) {  // random nonces decide the winner
+        Lab lab;
+        auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+        auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+        up(lab, ca, cb);
+        // Child SA: both rekey at the same moment.
+        const auto before = sa_keys(lab.a);
+        CHECK_FALSE(lab.a.d->rekey("to-b", true, lab.now));
+        CHECK_FALSE(lab.b.d->rekey("to-a", true, lab.now));
+        lab.advance(2s);
+        REQUIRE(lab.a.installed.entries.sas.size() == 2);
+        REQUIRE(lab.b.installed.entries.sas.size() == 2);
+        const IpsecSaConfig *a_out = nullptr, *a_in = nullptr, *b_out = nullptr, *b_in = nullptr;
+        for (auto& [n, sa] : lab.a.installed.entries.sas)
+            (sa.direction == IpsecSaConfig::Direction::outbound ? a_out : a_in) = &sa;
+        for (auto& [n, sa] : lab.b.installed.entries.sas)
+            (sa.direction == IpsecSaConfig::Direction::outbound ? b_out : b_in) = &sa;
+        REQUIRE((a_out && a_in && b_out && b_in));
+        CHECK(a_out->spi == b_in->spi);
+        CHECK(b_out->spi == a_in->spi);
+        CHECK(a_out->cipher_key == b_in->cipher_key);
+        for (auto& [n, k] : sa_keys(lab.a)) CHECK(before.count(n) == 0);
+        CHECK(lab.a.policy(1000)->older_inbound_sas.empty());
+        CHECK(lab.b.policy(1000)->older_inbound_sas.empty());
+        CHECK(lab.a.d->counters().ike_reestablished + lab.b.d->counters().ike_reestablished == 0);
+        // IKE SA: both rekey at the same moment.
+        const auto child_keys = sa_keys(lab.a);
+        CHECK_FALSE(lab.a.d->rekey("to-b", false, lab.now));
+        CHECK_FALSE(lab.b.d->rekey("to-a", false, lab.now));
+        lab.advance(2s);
+        const auto spis_a = ike_spis(lab.a.d->show_sa(false, lab.now)), spis_b = ike_spis(lab.b.d->show_sa(false, lab.now));
+        CHECK(spis_a.size() == 1);
+        CHECK(spis_a == spis_b);
+        CHECK(sa_keys(lab.a) == child_keys);
+        CHECK(lab.a.d->state("to-b") == "established");
+        CHECK(lab.b.d->state("to-a") == "established");
+        // The survivor works: a Child SA rekey over it.
+        CHECK_FALSE(lab.a.d->rekey("to-b", true, lab.now));
+        lab.advance(2s);
+        CHECK(lab.a.installed.entries.sas.size() == 2);
+        for (auto& [n, k] : sa_keys(lab.a)) CHECK(child_keys.count(n) == 0);
+        CHECK(lab.a.d->counters().no_sa + lab.b.d->counters().no_sa == 0);
+        CHECK(lab.a.apply_errors.empty());
+        CHECK(lab.b.apply_errors.empty());
+    }
+}
+
+TEST_CASE("IKE daemon: an IKE SA rekey that meets the peer's Child SA rekey gets TEMPORARY_FAILURE and is retried",
+          "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    up(lab, ca, cb);
+    const auto spis_before = ike_spis(lab.a.d->show_sa(false, lab.now));
+    // Both requests cross: b refuses a's IKE SA rekey while its own Child SA exchange is outstanding (§2.25).
+    CHECK_FALSE(lab.a.d->rekey("to-b", false, lab.now));
+    CHECK_FALSE(lab.b.d->rekey("to-a", true, lab.now));
+    lab.run();
+    CHECK(lab.a.d->counters().ike_rekeys == 0);
+    CHECK(lab.b.d->counters().rekeys == 1);
+    CHECK(lab.a.d->counters().ike_reestablished == 0);  // no fallback: TEMPORARY_FAILURE means later
+    lab.advance(3s);  // the retry after 2 s
+    CHECK(lab.a.d->counters().ike_rekeys == 1);
+    CHECK(lab.b.d->counters().ike_rekeys == 1);
+    const auto spis_a = ike_spis(lab.a.d->show_sa(false, lab.now));
+    CHECK(spis_a.size() == 1);
+    CHECK(spis_a != spis_before);
+    CHECK(spis_a == ike_spis(lab.b.d->show_sa(false, lab.now)));
+    CHECK(lab.a.installed.entries.sas.size() == 2);
+    CHECK(lab.b.installed.entries.sas.size() == 2);
+    CHECK(lab.a.apply_errors.empty());
+    CHECK(lab.b.apply_errors.empty());
+}
+
+TEST_CASE("IKE daemon: a replaced IKE SA whose Delete is lost closes by itself, counted as no failure", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    up(lab, ca, cb);
+    const auto keys = sa_keys(lab.a);
+    const std::string old_spi_i = ike_spis(lab.a.d->show_sa(false, lab.now)).at(0).substr(0, 16);
+    // Every INFORMATIONAL of the old IKE SA is lost: its Delete never arrives.
+    lab.lose = [&](const Datagram& d) {
+        return d.data.size() > 19 && d.data[18] == uint8_t(ExchangeType::informational) &&
+               fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", d.data[0], d.data[1], d.data[2],
+                           d.data[3], d.data[4], d.data[5], d.data[6], d.data[7]) == old_spi_i;
+    };
+    CHECK_FALSE(lab.a.d->rekey("to-b", false, lab.now));
+    lab.run();
+    CHECK(lab.a.d->show_sa(false, lab.now).find("rekeyed initiator") != std::string::npos);  // waiting for the Delete
+    CHECK(lab.b.d->show_sa(false, lab.now).find(", closing") != std::string::npos);
+    lab.advance(35s, 500ms);
+    for (Box* x : {&lab.a, &lab.b}) {
+        const std::string show = x->d->show_sa(false, lab.now);
+        INFO(show);
+        CHECK(ike_spis(show).size() == 1);
+        CHECK(show.find("closing") == std::string::npos);
+        CHECK(x->d->counters().failed == 0);
+        CHECK(x->d->counters().ike_rekeys == 1);
+    }
+    CHECK(sa_keys(lab.a) == keys);  // the Child SA never noticed
+    CHECK(ike_spis(lab.a.d->show_sa(false, lab.now)) == ike_spis(lab.b.d->show_sa(false, lab.now)));
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.b.d->state("to-a") == "established");
 }
 
 TEST_CASE("IKE daemon: under load the responder asks for a COOKIE and keeps no state until it comes back", "[ike][daemon]") {

@@ -682,3 +682,413 @@ TEST_CASE("ike sa: a Child SA deleted by the peer is gone: no rekey of it", "[ik
     CHECK(all<ChildSaDeleted>(i.events).size() == 1);
     CHECK(i.sa.state() == SaState::established);
 }
+
+// ---------------------------------------------------------------- rekeying the IKE SA, PFS, collisions
+
+namespace {
+
+// One side with all its IKE SAs: the first, and those rekeys made
+// (take_successor / take_redundant), found by the SPIs of a datagram.
+struct Node {
+    std::vector<std::unique_ptr<IkeSa>> sas;
+    std::vector<Event> events;
+    explicit Node(PeerConfig c) { sas.push_back(std::make_unique<IkeSa>(std::move(c))); }
+    IkeSa& first() { return *sas.front(); }
+    IkeSa& newest() { return *sas.back(); }
+    IkeSa* find(const Bytes& b) {
+        Header h;
+        decode_header(b, h);
+        for (auto& sa : sas)
+            if (sa->spi_i() == h.spi_i && (h.spi_r == 0 || sa->spi_r() == 0 || sa->spi_r() == h.spi_r)) return sa.get();
+        return sas.front()->state() == SaState::idle ? sas.front().get() : nullptr;
+    }
+};
+
+struct Net {
+    Node& i;
+    Node& r;
+    Millis now{0};
+    std::deque<std::pair<bool, Bytes>> wire;  // (to responder?, datagram)
+    unsigned undeliverable = 0;
+
+    void take(Node& from, IkeSa& sa, Output o) {
+        for (Event& e : o.events) {
+            if (std::holds_alternative<IkeSaRekeyed>(e)) {
+                if (auto red = sa.take_redundant()) from.sas.push_back(std::move(red));
+                if (auto next = sa.take_successor()) from.sas.push_back(std::move(next));
+            }
+            from.events.push_back(std::move(e));
+        }
+        for (Bytes& b : o.send) wire.emplace_back(&from == &i, std::move(b));
+    }
+    void deliver(size_t n) {  // the n-th datagram on the wire, out of order
+        auto [to_r, b] = wire[n];
+        wire.erase(wire.begin() + long(n));
+        Node& dst = to_r ? r : i;
+        if (IkeSa* sa = dst.find(b)) take(dst, *sa, sa->receive(b, now));
+        else ++undeliverable;
+    }
+    void run() {
+        while (!wire.empty()) deliver(0);
+    }
+};
+
+template <class T> std::vector<const T*> events_of(const Node& n) { return all<T>(n.events); }
+
+PeerConfig with_pfs(PeerConfig c, std::vector<uint16_t> groups) {
+    c.pfs_groups = std::move(groups);
+    return c;
+}
+
+// The Child SA a side sends on after its rekeys: the last ChildSaUp that is
+// not redundant and not made redundant afterwards.
+const ChildSa* sending_child(const Node& n) {
+    std::vector<uint32_t> lost;
+    for (auto* x : events_of<ChildSaRedundant>(n)) lost.push_back(x->spi_in);
+    const ChildSa* out = nullptr;
+    for (auto* u : events_of<ChildSaUp>(n))
+        if (!u->sa.redundant && std::find(lost.begin(), lost.end(), u->sa.spi_in) == lost.end()) out = &u->sa;
+    return out;
+}
+
+// Replaces the KE data of a CREATE_CHILD_SA message (sealed by `sender`) with
+// `dh`'s, so the test knows g^ir; returns the message and its Nonce and the KE data it replaced.
+struct Swapped {
+    Bytes wire, nonce, replaced_ke, spi;
+};
+Swapped swap_ke(const Bytes& b, const IkeSa& sender, const DhKey& dh) {
+    const DecodedMessage d = decode(b);
+    REQUIRE(d.ok());
+    Opened o = unprotect(outbound_keys(sender.keys(), sender.suite(), sender.initiator()), b, d.message);
+    REQUIRE(o.ok());
+    Swapped s;
+    for (Payload& p : o.payloads) {
+        if (auto* ke = std::get_if<KePayload>(&p.body)) {
+            s.replaced_ke = ke->data;
+            ke->data = dh.public_value();
+        }
+        if (auto* n = std::get_if<NoncePayload>(&p.body)) s.nonce = n->data;
+        if (auto* sa = std::get_if<SaPayload>(&p.body)) s.spi = sa->proposals.at(0).spi;
+    }
+    s.wire = protect(outbound_keys(sender.keys(), sender.suite(), sender.initiator()), d.message.header, o.payloads);
+    return s;
+}
+
+uint64_t u64(const Bytes& b) {
+    uint64_t v = 0;
+    for (uint8_t x : b) v = v << 8 | x;
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("ike sa: the IKE SA is rekeyed in place from either side; Child SAs move; the old one is deleted",
+          "[ike][sa][rekey]") {
+    for (bool initiator_rekeys : {true, false}) {
+        INFO((initiator_rekeys ? "the IKE initiator rekeys" : "the IKE responder rekeys"));
+        Node i(spoke()), r(hub());
+        Net n{i, r};
+        n.take(i, i.first(), i.first().start(0ms));
+        n.run();
+        REQUIRE(i.first().state() == SaState::established);
+        const ChildSa child_i = events_of<ChildSaUp>(i).at(0)->sa;
+        const ChildSa child_r = events_of<ChildSaUp>(r).at(0)->sa;
+        const uint64_t old_spi_i = i.first().spi_i(), old_spi_r = i.first().spi_r();
+        Node& a = initiator_rekeys ? i : r;  // the side that rekeys
+        Node& b = initiator_rekeys ? r : i;
+        n.take(a, a.first(), a.first().rekey_ike(1s));
+        CHECK(a.first().busy());
+        CHECK(a.first().rekey_ike(1s).send.empty());  // window 1
+        n.run();
+        REQUIRE(a.sas.size() == 2);
+        REQUIRE(b.sas.size() == 2);
+        auto ra = events_of<IkeSaRekeyed>(a), rb = events_of<IkeSaRekeyed>(b);
+        REQUIRE(ra.size() == 1);
+        REQUIRE(rb.size() == 1);
+        CHECK(ra[0]->we_initiated);
+        CHECK_FALSE(rb[0]->we_initiated);
+        CHECK_FALSE(ra[0]->collision);
+        CHECK(ra[0]->old_spi_i == old_spi_i);
+        CHECK(ra[0]->old_spi_r == old_spi_r);
+        // New SPIs, the same on both sides; the rekey's initiator is the new IKE SA's initiator.
+        IkeSa& na = a.newest();
+        IkeSa& nb = b.newest();
+        CHECK(na.spi_i() == nb.spi_i());
+        CHECK(na.spi_r() == nb.spi_r());
+        CHECK(na.spi_i() != old_spi_i);
+        CHECK(na.spi_r() != old_spi_r);
+        CHECK(ra[0]->up.spi_i == na.spi_i());
+        CHECK(na.initiator());
+        CHECK_FALSE(nb.initiator());
+        CHECK(na.state() == SaState::established);
+        CHECK(nb.state() == SaState::established);
+        // The old IKE SA: deleted by the rekey's initiator.
+        CHECK(a.first().state() == SaState::deleted);
+        CHECK(b.first().state() == SaState::deleted);
+        CHECK(events_of<IkeSaDeleted>(b).size() == 1);
+        CHECK(events_of<ChildSaDeleted>(a).empty());  // the Child SAs were not touched
+        CHECK(events_of<ChildSaDeleted>(b).empty());
+        // Keys: the same both ways, not the old ones.
+        CHECK(na.keys().sk_d == nb.keys().sk_d);
+        CHECK(na.keys().sk_ei == nb.keys().sk_ei);
+        CHECK(na.keys().sk_d != a.first().keys().sk_d);
+        // The Child SAs live in the new IKE SA: a rekey of one goes over it,
+        // message IDs restart at 0, and the old child's SPI is what it replaces.
+        const ChildSa& old_a = initiator_rekeys ? child_i : child_r;
+        n.take(a, na, na.rekey_child(old_a.spi_in, 2s));
+        REQUIRE(n.wire.size() == 1);
+        Header h;
+        decode_header(n.wire.front().second, h);
+        CHECK(h.spi_i == na.spi_i());
+        CHECK(h.spi_r == na.spi_r());
+        CHECK(h.message_id == 0);
+        CHECK(h.from_initiator());
+        n.run();
+        auto ua = events_of<ChildSaUp>(a);
+        REQUIRE(ua.size() == 2);
+        CHECK(ua[1]->sa.replaces_spi_in == old_a.spi_in);
+        CHECK(na.dropped() == 0);
+        CHECK(nb.dropped() == 0);
+        CHECK(n.undeliverable == 0);
+        // The peer's requests on the new IKE SA (an INFORMATIONAL) start at 0 too.
+        n.take(b, nb, nb.liveness_check(3s));
+        decode_header(n.wire.front().second, h);
+        CHECK(h.message_id == 0);
+        CHECK_FALSE(h.from_initiator());
+        n.run();
+        CHECK(events_of<PeerAlive>(b).size() == 1);
+    }
+}
+
+TEST_CASE("ike sa: the rekeyed IKE SA's keys follow RFC 7296 §2.18 in both roles", "[ike][sa][rekey]") {
+    // The test's own D-H key replaces the KE of the side not checked, so the
+    // test knows g^ir and computes the expected keys with the crypto layer.
+    for (bool check_responder : {true, false}) {
+        INFO((check_responder ? "the rekey's responder" : "the rekey's initiator"));
+        Node i(spoke()), r(hub());
+        Net n{i, r};
+        n.take(i, i.first(), i.first().start(0ms));
+        n.run();
+        REQUIRE(i.first().state() == SaState::established);
+        const IkeKeys old = i.first().keys();
+        const PrfAlg old_prf = i.first().prf();
+        const std::unique_ptr<DhKey> test_dh = DhKey::generate(dh_id::curve25519);
+        n.take(i, i.first(), i.first().rekey_ike(1s));
+        REQUIRE(n.wire.size() == 1);
+        const Bytes request = n.wire.front().second;
+        n.wire.clear();
+        Swapped req = swap_ke(request, i.first(), *test_dh);  // also reads i's KE, Ni and SPI
+        n.take(r, r.first(), r.first().receive(check_responder ? req.wire : request, 1s));
+        REQUIRE(n.wire.size() == 1);
+        const Bytes response = n.wire.front().second;
+        n.wire.clear();
+        Swapped resp = swap_ke(response, r.first(), *test_dh);
+        n.take(i, i.first(), i.first().receive(check_responder ? response : resp.wire, 1s));
+        const std::optional<Secret> g_ir = test_dh->shared_secret(check_responder ? resp.replaced_ke : req.replaced_ke);
+        REQUIRE(g_ir);
+        IkeSa& checked = check_responder ? r.newest() : i.newest();
+        REQUIRE(events_of<IkeSaRekeyed>(check_responder ? r : i).size() == 1);
+        const Secret seed = skeyseed_rekey(old_prf, old.sk_d, *g_ir, req.nonce, resp.nonce);
+        const IkeKeys want = derive_ike_keys(checked.prf(), checked.suite(), seed, req.nonce, resp.nonce, u64(req.spi),
+                                             u64(resp.spi));
+        CHECK(checked.spi_i() == u64(req.spi));
+        CHECK(checked.spi_r() == u64(resp.spi));
+        CHECK(checked.keys().sk_d == want.sk_d);
+        CHECK(checked.keys().sk_ai == want.sk_ai);
+        CHECK(checked.keys().sk_ar == want.sk_ar);
+        CHECK(checked.keys().sk_ei == want.sk_ei);
+        CHECK(checked.keys().sk_er == want.sk_er);
+        CHECK(checked.keys().sk_pi == want.sk_pi);
+        CHECK(checked.keys().sk_pr == want.sk_pr);
+        CHECK(checked.keys().sk_d != old.sk_d);
+    }
+}
+
+TEST_CASE("ike sa: PFS in CREATE_CHILD_SA from either side; a PFS mismatch is refused; INVALID_KE_PAYLOAD retry",
+          "[ike][sa][rekey]") {
+    for (bool initiator_rekeys : {true, false}) {
+        INFO((initiator_rekeys ? "the IKE initiator rekeys" : "the IKE responder rekeys"));
+        SECTION("both want PFS (ECP-256): a KE each way, KEYMAT with g^ir") {
+            Node i(with_pfs(spoke(), {dh_id::ecp256})), r(with_pfs(hub(), {dh_id::ecp256}));
+            Net n{i, r};
+            n.take(i, i.first(), i.first().start(0ms));
+            n.run();
+            Node& a = initiator_rekeys ? i : r;
+            Node& b = initiator_rekeys ? r : i;
+            const ChildSa old_a = events_of<ChildSaUp>(a).at(0)->sa;
+            CHECK_FALSE(old_a.pfs);  // the IKE_AUTH Child SA has the IKE SA's keys (§1.3.1)
+            n.take(a, a.first(), a.first().rekey_child(old_a.spi_in, 1s));
+            n.run();
+            auto ua = events_of<ChildSaUp>(a), ub = events_of<ChildSaUp>(b);
+            REQUIRE(ua.size() == 2);
+            REQUIRE(ub.size() == 2);
+            CHECK(ua[1]->sa.pfs);
+            CHECK(ub[1]->sa.pfs);
+            check_child_pair(ua[1]->sa, ub[1]->sa);
+            CHECK(ua[1]->sa.replaces_spi_in == old_a.spi_in);
+        }
+        SECTION("only one side wants PFS: NO_PROPOSAL_CHOSEN, the old Child SA stays") {
+            for (bool rekeyer_has_pfs : {true, false}) {
+                PeerConfig ci = spoke(), cr = hub();
+                ((initiator_rekeys == rekeyer_has_pfs) ? ci : cr).pfs_groups = {dh_id::curve25519};
+                Node i(ci), r(cr);
+                Net n{i, r};
+                n.take(i, i.first(), i.first().start(0ms));
+                n.run();
+                REQUIRE(events_of<ChildSaUp>(i).size() == 1);  // IKE_AUTH has no D-H either way
+                Node& a = initiator_rekeys ? i : r;
+                Node& b = initiator_rekeys ? r : i;
+                n.take(a, a.first(), a.first().rekey_child(events_of<ChildSaUp>(a).at(0)->sa.spi_in, 1s));
+                n.run();
+                REQUIRE(events_of<ChildSaRefused>(a).size() == 1);
+                CHECK(events_of<ChildSaRefused>(a)[0]->notify == notify::no_proposal_chosen);
+                CHECK_FALSE(events_of<ChildSaRefused>(a)[0]->answered);
+                REQUIRE(events_of<ChildSaRefused>(b).size() == 1);
+                CHECK(events_of<ChildSaRefused>(b)[0]->answered);
+                CHECK(events_of<ChildSaUp>(a).size() == 1);
+                CHECK(events_of<ChildSaUp>(b).size() == 1);
+                CHECK(a.first().state() == SaState::established);
+            }
+        }
+        SECTION("the responder wants another group: INVALID_KE_PAYLOAD, then the retry succeeds") {
+            PeerConfig ci = spoke(), cr = hub();
+            (initiator_rekeys ? ci : cr).pfs_groups = {dh_id::ecp256, dh_id::curve25519};
+            (initiator_rekeys ? cr : ci).pfs_groups = {dh_id::curve25519};
+            Node i(ci), r(cr);
+            Net n{i, r};
+            n.take(i, i.first(), i.first().start(0ms));
+            n.run();
+            Node& a = initiator_rekeys ? i : r;
+            Node& b = initiator_rekeys ? r : i;
+            n.take(a, a.first(), a.first().rekey_child(events_of<ChildSaUp>(a).at(0)->sa.spi_in, 1s));
+            n.run();
+            REQUIRE(events_of<ChildSaRefused>(b).size() == 1);
+            CHECK(events_of<ChildSaRefused>(b)[0]->notify == notify::invalid_ke_payload);
+            CHECK(events_of<ChildSaRefused>(a).empty());
+            auto ua = events_of<ChildSaUp>(a), ub = events_of<ChildSaUp>(b);
+            REQUIRE(ua.size() == 2);
+            REQUIRE(ub.size() == 2);
+            CHECK(ua[1]->sa.pfs);
+            check_child_pair(ua[1]->sa, ub[1]->sa);
+        }
+    }
+}
+
+TEST_CASE("ike sa: simultaneous Child SA rekeys (§2.8.1) leave one new Child SA on both sides", "[ike][sa][rekey]") {
+    // in_order: each request reaches the peer before its response (both find
+    // the collision at the response); otherwise i's exchange completes first
+    // and i finds it at r's request.
+    for (bool in_order : {true, false}) {
+        for (int attempt = 0; attempt < 4; ++attempt) {  // random nonces: either side may win
+            INFO((in_order ? "both requests cross" : "i's rekey completes before r's request arrives"));
+            Node i(spoke()), r(hub());
+            Net n{i, r};
+            n.take(i, i.first(), i.first().start(0ms));
+            n.run();
+            const ChildSa ci = events_of<ChildSaUp>(i).at(0)->sa, cr = events_of<ChildSaUp>(r).at(0)->sa;
+            n.take(i, i.first(), i.first().rekey_child(ci.spi_in, 1s));
+            n.take(r, r.first(), r.first().rekey_child(cr.spi_in, 1s));
+            REQUIRE(n.wire.size() == 2);
+            if (in_order) {
+                n.run();
+            } else {
+                n.deliver(0);  // i's request to r; r's response is queued last
+                n.deliver(1);  // r's response to i: i's rekey is done
+                n.run();       // r's request to i, then i's response to r
+            }
+            // Both exchanges completed on both sides.
+            REQUIRE(events_of<ChildSaUp>(i).size() == 3);
+            REQUIRE(events_of<ChildSaUp>(r).size() == 3);
+            const ChildSa* si = sending_child(i);
+            const ChildSa* sr = sending_child(r);
+            REQUIRE(si);
+            REQUIRE(sr);
+            CHECK(si->spi_in == sr->spi_out);  // the same survivor on both sides
+            CHECK(si->spi_out == sr->spi_in);
+            CHECK(si->encr_in == sr->encr_out);
+            // Exactly one side deletes the redundant SA it created.
+            unsigned deleters = 0;
+            for (Node* x : {&i, &r}) {
+                for (auto* u : events_of<ChildSaUp>(*x))
+                    if (u->sa.delete_redundant) {
+                        ++deleters;
+                        n.take(*x, x->first(), x->first().delete_child(u->sa.spi_in, 2s));
+                    }
+                for (auto* red : events_of<ChildSaRedundant>(*x)) {
+                    ++deleters;
+                    n.take(*x, x->first(), x->first().delete_child(red->spi_in, 2s));
+                }
+                n.run();
+            }
+            CHECK(deleters == 1);
+            CHECK(events_of<ChildSaDeleted>(i).size() == 1);
+            CHECK(events_of<ChildSaDeleted>(r).size() == 1);
+            // The survivor is still there: it can be rekeyed.
+            n.take(i, i.first(), i.first().rekey_child(si->spi_in, 3s));
+            n.run();
+            CHECK(events_of<ChildSaUp>(i).size() == 4);
+            CHECK(i.first().dropped() == 0);
+            CHECK(r.first().dropped() == 0);
+        }
+    }
+}
+
+TEST_CASE("ike sa: simultaneous IKE SA rekeys (§2.8.2) leave one new IKE SA on both sides", "[ike][sa][rekey]") {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        Node i(spoke()), r(hub());
+        Net n{i, r};
+        n.take(i, i.first(), i.first().start(0ms));
+        n.run();
+        n.take(i, i.first(), i.first().rekey_ike(1s));
+        n.take(r, r.first(), r.first().rekey_ike(1s));
+        n.run();
+        auto ri = events_of<IkeSaRekeyed>(i), rr = events_of<IkeSaRekeyed>(r);
+        REQUIRE(ri.size() == 1);
+        REQUIRE(rr.size() == 1);
+        CHECK(ri[0]->collision);
+        CHECK(rr[0]->collision);
+        CHECK(ri[0]->up.spi_i == rr[0]->up.spi_i);  // the same survivor
+        CHECK(ri[0]->up.spi_r == rr[0]->up.spi_r);
+        CHECK(ri[0]->we_initiated != rr[0]->we_initiated);
+        // Each side: old, redundant (deleted), survivor (established).
+        for (Node* x : {&i, &r}) {
+            REQUIRE(x->sas.size() == 3);
+            CHECK(x->first().state() == SaState::deleted);
+            CHECK(x->sas[1]->state() == SaState::deleted);
+            CHECK(x->newest().state() == SaState::established);
+            CHECK(x->newest().spi_i() == ri[0]->up.spi_i);
+        }
+        CHECK(n.undeliverable == 0);
+        // The survivor carries the Child SA.
+        const ChildSa c = events_of<ChildSaUp>(i).at(0)->sa;
+        n.take(i, i.newest(), i.newest().rekey_child(c.spi_in, 2s));
+        n.run();
+        CHECK(events_of<ChildSaUp>(i).size() == 2);
+        CHECK(events_of<ChildSaUp>(r).size() == 2);
+    }
+}
+
+TEST_CASE("ike sa: a rekey of what is being deleted gets TEMPORARY_FAILURE (§2.25)", "[ike][sa][rekey]") {
+    Node i(spoke()), r(hub());
+    Net n{i, r};
+    n.take(i, i.first(), i.first().start(0ms));
+    n.run();
+    const ChildSa ci = events_of<ChildSaUp>(i).at(0)->sa, cr = events_of<ChildSaUp>(r).at(0)->sa;
+    // Child SA: i deletes it while r rekeys it.
+    n.take(i, i.first(), i.first().delete_child(ci.spi_in, 1s));
+    n.take(r, r.first(), r.first().rekey_child(cr.spi_in, 1s));
+    n.run();
+    REQUIRE(events_of<ChildSaRefused>(r).size() == 1);
+    CHECK(events_of<ChildSaRefused>(r)[0]->notify == notify::temporary_failure);
+    CHECK(events_of<ChildSaDeleted>(r).size() == 1);
+    CHECK(events_of<ChildSaUp>(r).size() == 1);
+    // IKE SA: r rekeys it while i deletes it; i answers TEMPORARY_FAILURE, r answers the Delete.
+    n.take(i, i.first(), i.first().delete_sa(2s));
+    n.take(r, r.first(), r.first().rekey_ike(2s));
+    n.run();
+    CHECK(i.first().state() == SaState::deleted);
+    CHECK(r.first().state() == SaState::deleted);
+    CHECK(events_of<IkeSaRekeyed>(r).empty());
+    CHECK(r.sas.size() == 1);
+    CHECK(i.first().last_drop().find("refused the peer's IKE SA rekey") != std::string::npos);
+}

@@ -14,6 +14,8 @@ namespace {
 
 constexpr Millis kHalfOpenLimit = 30s;     // a session not up by then is given up
 constexpr Millis kRestartDelay = 5s;       // start-action start: after a failure or a lost peer
+constexpr Millis kClosingLimit = 30s;      // a rekeyed or redundant IKE SA whose Delete never came
+constexpr Millis kRekeyRetry = 2s;         // after TEMPORARY_FAILURE (§2.25)
 constexpr size_t kMaxSessionsPerConn = 4;  // responder flood limit (cookies come with load)
 constexpr size_t kMaxConnNameInSa = 40;
 // Lockout (as a carrier gateway's `lockout`): this many authentication
@@ -110,6 +112,7 @@ PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ik
     p.initiator = initiator;
     p.ike_proposals = {ike_proposal(c.proposal, c.dh)};
     p.ke_group = c.dh;
+    if (c.pfs_group) p.pfs_groups = {c.pfs_group};
     if (c.child) {
         p.esp_proposals = {esp_proposal(c.child->esp_proposal)};
         p.ts_local = {TrafficSelector::from_prefix(c.child->local_ts)};
@@ -162,9 +165,17 @@ struct IkeDaemon::Session {
     std::vector<uint32_t> delete_children;  // Delete(ESP) to send once nothing is outstanding
     std::optional<uint32_t> rekeying;       // our CREATE_CHILD_SA for this spi_in is outstanding
     bool rekey_wanted = false;
+    bool ike_rekeying = false;  // our CREATE_CHILD_SA for the IKE SA is outstanding
     bool dpd_pending = false;
     bool rekey_started = false;  // a replacement IKE SA is being negotiated (fallback)
     bool delete_wanted = false;  // send a Delete once nothing is outstanding
+    bool ike_rekey_started = false;           // at its lifetime or by `ike rekey`: not again
+    bool ike_rekey_wanted = false;            // start the IKE SA rekey once nothing is outstanding
+    std::optional<Millis> ike_rekey_retry_at, child_rekey_retry_at;  // after TEMPORARY_FAILURE
+    // Replaced by an IKE SA rekey, or the redundant IKE SA of a collision: no
+    // Child SAs, no timers; it ends with its Delete exchange or after kClosingLimit.
+    bool closing = false;
+    Millis closing_since{0};
     bool done = false;
     unsigned dropped_seen = 0;
 
@@ -174,8 +185,6 @@ struct IkeDaemon::Session {
         return nullptr;
     }
 };
-    std::optional<IkeSaUp> up;
-    Millis established{0};
 
 struct IkeDaemon::Conn {
     std::string name;
@@ -394,17 +403,39 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             ++counters_.child_refused;
             c.last_error = "child SA refused: " + cr->reason;
             log::warn("ike {}: child SA refused (notify {}): {}", c.name, cr->notify, cr->reason);
-            if (s.rekeying) {  // CREATE_CHILD_SA refused: fall back to a new IKE SA (make-before-break)
+            if (s.rekeying && !cr->answered) {  // our CREATE_CHILD_SA was refused
+                const uint32_t spi = *s.rekeying;
                 s.rekeying.reset();
-                if (!s.rekey_started && c.cfg.child) {
-                    s.rekey_started = true;
+                Session::Child* a = s.active();
+                if (!a || a->spi_in != spi) {
+                    // The peer's rekey of the same Child SA replaced it meanwhile (§2.8.1, §2.25).
+                } else if (cr->notify == notify::temporary_failure) {
+                    s.child_rekey_retry_at = now + kRekeyRetry;
+                } else if (!s.rekey_started && c.cfg.child) {  // fall back to a new IKE SA (make-before-break)
                     log::info("ike {}: rekey refused, re-establishing instead", c.name);
-                    start_session(c, true, now);
+                    reestablish(c, s, now);
                 }
             }
+        } else if (auto* red = std::get_if<ChildSaRedundant>(&ev)) {
+            for (auto& ch : s.children)
+                if (ch.spi_in == red->spi_in && !ch.delete_queued) {
+                    log::info("ike {}: child SA spi in {:08x} lost a rekey collision: deleting it", c.name, ch.spi_in);
+                    ch.delete_queued = true;
+                    s.delete_children.push_back(ch.spi_in);
+                }
+        } else if (auto* rk = std::get_if<IkeSaRekeyed>(&ev)) {
+            ike_rekeyed(c, s, *rk, now);
+        } else if (auto* rr = std::get_if<IkeSaRekeyRefused>(&ev)) {
+            s.ike_rekeying = false;
+            log::warn("ike {}: IKE SA rekey refused (notify {}): {}", c.name, rr->notify, rr->reason);
+            if (rr->notify == notify::temporary_failure) s.ike_rekey_retry_at = now + kRekeyRetry;
+            else if (!s.rekey_started && c.cfg.child && c.can_authenticate()) reestablish(c, s, now);
         } else if (auto* cd = std::get_if<ChildSaDeleted>(&ev)) {
             log::info("ike {}: child SA spi in {:08x} deleted{}", c.name, cd->spi_in, cd->by_peer ? " by the peer" : "");
             remove_children(c, s, {cd->spi_in}, now);
+        } else if (s.closing && (std::holds_alternative<IkeSaFailed>(ev) || std::holds_alternative<IkeSaDeleted>(ev))) {
+            log::info("ike {}: replaced IKE SA {:016x}/{:016x} closed", c.name, s.sa->spi_i(), s.sa->spi_r());
+            session_ended(c, s, now);
         } else if (auto* f = std::get_if<IkeSaFailed>(&ev)) {
             ++c.failed;
             ++counters_.failed;
@@ -483,6 +514,45 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
     };
     IpsecChange ch;
     ch.add_sas.emplace_back(info.in_name, make_sa(true));
+    if (child.redundant) {
+        // §2.8.1: the losing SA of a rekey collision; the peer may send on it
+        // until it is deleted, so only its inbound SA goes in, accepted by the
+        // policy next to the active Child SA's.
+        wipe_child();
+        info.outbound_active = false;
+        info.inactive_since = now;
+        for (auto& o : c.sessions)
+            for (auto& oc : o->children)
+                if (!o->done && oc.outbound_active) {
+                    IpsecPolicyConfig e;
+                    e.local = oc.local;
+                    e.remote = oc.remote;
+                    e.action = IpsecPolicyConfig::Action::protect;
+                    e.outbound_sa = oc.out_name;
+                    e.inbound_sa = oc.in_name;
+                    for (auto& p : c.sessions)
+                        if (!p->done)
+                            for (auto& pc : p->children)
+                                if (!pc.outbound_active) e.older_inbound_sas.push_back(pc.in_name);
+                    e.older_inbound_sas.push_back(info.in_name);
+                    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+                }
+        if (auto err = apply(ch)) {
+            ++counters_.install_failed;
+            c.last_error = "child SA not installed: " + *err;
+            log::warn("ike {}: redundant child SA not installed: {}", c.name, *err);
+            return;
+        }
+        log::info("ike {}: child SA spi in {:08x} out {:08x} is the redundant one of a rekey collision{}", c.name,
+                  info.spi_in, info.spi_out, child.delete_redundant ? ": deleting it" : "");
+        if (s.rekeying && *s.rekeying == child.replaces_spi_in) s.rekeying.reset();
+        if (child.delete_redundant) {
+            info.delete_queued = true;
+            s.delete_children.push_back(info.spi_in);
+        }
+        s.children.push_back(std::move(info));
+        return;
+    }
     ch.add_sas.emplace_back(info.out_name, make_sa(false));
     wipe_child();
     IpsecPolicyConfig e;
@@ -513,9 +583,9 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
                 oc.outbound_active = false;
                 oc.inactive_since = now;
             }
-    log::info("ike {}: child SA up: {} {} <-> {} ESP {} spi in {:08x} out {:08x}{}{}", c.name,
+    log::info("ike {}: child SA up: {} {} <-> {} ESP {}{} spi in {:08x} out {:08x}{}{}", c.name,
               info.transport ? "transport" : "tunnel", info.local.str(), info.remote.str(), suite_text(info.suite),
-              info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "",
+              child.pfs ? " (PFS)" : "", info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "",
               child.replaces_spi_in ? fmt::format(", rekeyed {:08x}", child.replaces_spi_in) : std::string());
     s.children.push_back(std::move(info));
     c.restart_at.reset();
@@ -694,6 +764,10 @@ void IkeDaemon::tick(Millis now) {
             if (s.done) continue;
             if (auto t = s.sa->next_timeout(); t && now >= *t) handle(c, s, s.sa->timeout(now), now);
             if (s.done) continue;
+            if (s.closing) {
+                if (now - s.closing_since >= kClosingLimit) session_ended(c, s, now);
+                continue;
+            }
             if (!s.up && now - s.created >= kHalfOpenLimit) {
                 ++c.failed;
                 ++counters_.failed;
@@ -718,16 +792,22 @@ void IkeDaemon::tick(Millis now) {
                 handle(c, s, std::move(o), now);
                 if (s.done) continue;
             }
-            // The IKE SA's lifetime: a new IKE SA and Child SA replace it
-            // (make-before-break; IKE SA rekeying in place is not implemented).
-            // The original responder waits 10% longer, so the two sides do not collide.
+            // The IKE SA's lifetime: rekeyed in place (§1.3.2). The original
+            // responder waits 10% longer, so the two sides seldom collide.
             const Millis ike_life{uint64_t(c.cfg.ike_lifetime) * (s.initiator ? 1000 : 1100)};
-            if (!s.rekey_started && !s.delete_wanted && now - s.established >= ike_life && c.cfg.child &&
-                c.can_authenticate()) {
-                s.rekey_started = true;
-                ++counters_.ike_reestablished;
-                log::info("ike {}: IKE SA reached its lifetime ({} s): re-establishing", c.name, c.cfg.ike_lifetime);
-                start_session(c, true, now);
+            if (!s.ike_rekey_started && !s.rekey_started && !s.delete_wanted && now - s.established >= ike_life) {
+                s.ike_rekey_started = s.ike_rekey_wanted = true;
+                log::info("ike {}: IKE SA reached its lifetime ({} s): rekeying", c.name, c.cfg.ike_lifetime);
+            }
+            if (s.ike_rekey_retry_at && now >= *s.ike_rekey_retry_at) {
+                s.ike_rekey_retry_at.reset();
+                s.ike_rekey_wanted = true;
+            }
+            if (s.ike_rekey_wanted && !s.sa->busy()) start_ike_rekey(c, s, now);
+            if (s.done || s.closing) continue;
+            if (s.child_rekey_retry_at && now >= *s.child_rekey_retry_at) {
+                s.child_rekey_retry_at.reset();
+                s.rekey_wanted = true;
             }
             // Rekey the active Child SA at its lifetime (CREATE_CHILD_SA).
             const Millis life{uint64_t(c.cfg.child_lifetime) * 1000};
@@ -782,14 +862,101 @@ void IkeDaemon::start_rekey(Conn& c, Session& s, Millis now) {
     }
     Output o = s.sa->rekey_child(a->spi_in, now);
     if (o.send.empty()) {  // cannot rekey this one in place: a new IKE SA replaces it
-        if (!s.rekey_started) {
-            s.rekey_started = true;
-            start_session(c, true, now);
-        }
+        if (!s.rekey_started) reestablish(c, s, now);
         return;
     }
     s.rekeying = a->spi_in;
     handle(c, s, std::move(o), now);
+}
+
+// Make-before-break: a new IKE SA and Child SA; once its Child SA is up the old IKE SA is deleted.
+void IkeDaemon::reestablish(Conn& c, Session& s, Millis now) {
+    s.rekey_started = true;
+    ++counters_.ike_reestablished;
+    start_session(c, true, now);
+}
+
+void IkeDaemon::start_ike_rekey(Conn& c, Session& s, Millis now) {
+    if (s.sa->state() != SaState::established || s.sa->busy()) return;  // at a later tick
+    s.ike_rekey_wanted = false;
+    Output o = s.sa->rekey_ike(now);
+    if (o.send.empty()) return;
+    s.ike_rekeying = true;
+    log::info("ike {}: rekeying IKE SA {:016x}/{:016x}", c.name, s.sa->spi_i(), s.sa->spi_r());
+    handle(c, s, std::move(o), now);
+}
+
+// The IKE SA of `s` was rekeyed: its successor (and a collision's redundant
+// IKE SA) become sessions; the Child SAs, untouched in the fast path, move to
+// the successor; `s` only waits for its Delete exchange.
+void IkeDaemon::ike_rekeyed(Conn& c, Session& s, const IkeSaRekeyed& ev, Millis now) {
+    ++counters_.ike_rekeys;
+    auto session_for = [&](std::unique_ptr<IkeSa> sa) {
+        auto n = std::make_unique<Session>();
+        n->serial = next_serial_++;
+        n->initiator = sa->initiator();
+        n->sa = std::move(sa);
+        n->local = s.local;
+        n->remote = s.remote;
+        n->created = n->last_rx = n->last_dpd = n->established = now;
+        n->up = ev.up;
+        if (s.up) n->up->peer_id = s.up->peer_id;
+        n->up->spi_i = n->sa->spi_i();
+        n->up->spi_r = n->sa->spi_r();
+        return n;
+    };
+    if (std::unique_ptr<IkeSa> red = s.sa->take_redundant()) {
+        auto r = session_for(std::move(red));
+        r->closing = true;
+        r->closing_since = now;
+        log::info("ike {}: IKE SA rekey collision: {:016x}/{:016x} is redundant{}", c.name, r->sa->spi_i(),
+                  r->sa->spi_r(), r->initiator ? ", deleting it" : "");
+        c.sessions.push_back(std::move(r));
+    }
+    std::unique_ptr<IkeSa> succ = s.sa->take_successor();
+    if (!succ) return;
+    auto n = session_for(std::move(succ));
+    n->children = std::move(s.children);
+    n->delete_children = std::move(s.delete_children);
+    n->rekeying = s.rekeying;
+    n->rekey_wanted = s.rekey_wanted;
+    n->child_rekey_retry_at = s.child_rekey_retry_at;
+    s.children.clear();
+    s.delete_children.clear();
+    s.rekeying.reset();
+    s.rekey_wanted = s.ike_rekeying = s.ike_rekey_wanted = false;
+    s.child_rekey_retry_at.reset();
+    s.ike_rekey_retry_at.reset();
+    s.closing = true;
+    s.closing_since = now;
+    log::info("ike {}: IKE SA {:016x}/{:016x} rekeyed{}: now #{} {:016x}/{:016x}, {}, dh {}", c.name, ev.old_spi_i,
+              ev.old_spi_r, ev.we_initiated ? " by us" : " by the peer", n->serial, n->sa->spi_i(), n->sa->spi_r(),
+              suite_text(ev.up.suite), ev.up.dh_group);
+    c.sessions.push_back(std::move(n));
+}
+
+std::optional<std::string> IkeDaemon::rekey(const std::string& name, bool child, Millis now) {
+    Conn* c = find_conn(name);
+    if (!c) return fmt::format("unknown ike connection {}", name);
+    Session* s = nullptr;
+    for (auto& x : c->sessions)
+        if (!x->done && !x->closing && x->up && x->sa->state() == SaState::established) s = x.get();
+    if (!s) return fmt::format("ike connection {} has no established IKE SA", name);
+    if (child) {
+        Session::Child* a = s->active();
+        if (!a) return fmt::format("ike connection {} has no Child SA", name);
+        if (s->rekeying) return fmt::format("ike connection {}: a Child SA rekey is already under way", name);
+        a->rekey_started = true;
+        ++counters_.rekeys;
+        log::info("ike {}: child SA spi in {:08x}: rekeying (ike rekey)", c->name, a->spi_in);
+        start_rekey(*c, *s, now);
+    } else {
+        if (s->ike_rekeying) return fmt::format("ike connection {}: an IKE SA rekey is already under way", name);
+        s->ike_rekey_started = s->ike_rekey_wanted = true;
+        start_ike_rekey(*c, *s, now);
+    }
+    reap(*c);
+    return std::nullopt;
 }
 
 void IkeDaemon::on_lifetime(const IpsecLifetimeEvent& e, Millis now) {
@@ -846,6 +1013,7 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
                                s->initiator ? "initiator" : "responder", s->local.addr.str(), s->local.port,
                                s->remote.addr.str(), s->remote.port);
             if (s->up) out += fmt::format(", up {}", ago(now, s->established));
+            if (s->closing) out += ", closing";
             out += "\n";
             out += fmt::format("  spi i {:016x} r {:016x}", s->sa->spi_i(), s->sa->spi_r());
             if (s->up)
@@ -876,10 +1044,10 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
         out += fmt::format(
             "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
             "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
-            "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
+            "          dpd sent {}, dpd failed {}, rekeys {}, IKE SA rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
             "          lockouts {}, refused while locked out {}, cookies sent {}, cookies accepted {}\n",
             k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
-            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys,
+            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys, k.ike_rekeys,
             k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.cookies_sent, k.cookies_accepted);
     }
     return out;

@@ -5,12 +5,17 @@
 // policy are installed together (owner "ike"); `start-action trap` installs a
 // trap policy whose acquires start negotiation; `start` initiates when
 // configured. Liveness checks (DPD) run at the configured interval. At a
-// Child SA's lifetime it is rekeyed with CREATE_CHILD_SA (§1.3.3): the policy
-// moves to the new SAs at once, the old inbound SA stays accepted through
-// `older_inbound_sas` until the old Child SA is deleted (hitless). If the peer
-// refuses, a new IKE SA and Child SA replace the old ones the same way
-// (make-before-break) and the old IKE SA is deleted. Peers' rekeys are
-// answered likewise.
+// Child SA's lifetime it is rekeyed with CREATE_CHILD_SA (§1.3.3, with PFS
+// when `pfs GROUP` is configured): the policy moves to the new SAs at once,
+// the old inbound SA stays accepted through `older_inbound_sas` until the old
+// Child SA is deleted (hitless). At the IKE SA's lifetime the IKE SA is
+// rekeyed in place (§1.3.2): the new IKE SA becomes a new session with the
+// same Child SAs (untouched in the fast path), the old one stays until its
+// Delete exchange ends. If the peer refuses a rekey (other than with
+// TEMPORARY_FAILURE, which is retried), a new IKE SA and Child SA replace the
+// old ones (make-before-break) and the old IKE SA is deleted. Peers' rekeys
+// are answered likewise; collisions (§2.8.1, §2.8.2) leave one new SA on
+// both sides, the redundant one installed inbound-only until it is deleted.
 //
 // No sockets, no DPDK: the transport and the IPsec API are hooks, so tests
 // run two daemons against each other in-process. Never logs key material.
@@ -66,6 +71,8 @@ public:
     /// Exec commands: nullopt on success, else the problem.
     std::optional<std::string> initiate(const std::string& name, Millis now);
     std::optional<std::string> terminate(const std::string& name, Millis now);
+    /// `ike rekey NAME [child]`: rekey the IKE SA (or its Child SA) now.
+    std::optional<std::string> rekey(const std::string& name, bool child, Millis now);
 
     std::string show_sa(bool detail, Millis now) const;
     std::string show_peers() const;  // "locked-out" shows a lockout that has not been lifted by a success yet
@@ -74,6 +81,7 @@ public:
         uint64_t received = 0, malformed = 0, no_sa = 0, no_connection = 0, dropped_by_sa = 0;
         uint64_t established = 0, failed = 0, auth_failed = 0, child_refused = 0, install_failed = 0;
         uint64_t dpd_sent = 0, dpd_failed = 0, rekeys = 0, ike_reestablished = 0, deleted_by_peer = 0;
+        uint64_t ike_rekeys = 0;  // IKE SAs rekeyed in place, by either side
         uint64_t lockouts = 0, locked_out = 0;
         uint64_t cookies_sent = 0, cookies_accepted = 0;  // lockouts started; requests refused while locked out
     };
@@ -93,6 +101,9 @@ private:
     void session_ended(Conn& c, Session& s, Millis now);
     void remove_children(Conn& c, Session& s, const std::vector<uint32_t>& spis, Millis now);
     void start_rekey(Conn& c, Session& s, Millis now);
+    void start_ike_rekey(Conn& c, Session& s, Millis now);
+    void ike_rekeyed(Conn& c, Session& s, const IkeSaRekeyed& ev, Millis now);
+    void reestablish(Conn& c, Session& s, Millis now);
     void teardown(Conn& c, Millis now, bool tell_peer);
     void install_trap(Conn& c);
     void reap(Conn& c);

@@ -1,6 +1,7 @@
-// The IKE SA state machine for IKE_SA_INIT + IKE_AUTH with a pre-shared key
-// (RFC 7296 §1.2, §2.15), as initiator or responder, and the first Child SA
-// (§1.3 piggy-backed in IKE_AUTH, §2.9 traffic selector narrowing, §2.17 keys).
+// The IKE SA state machine (RFC 7296): IKE_SA_INIT + IKE_AUTH with a
+// pre-shared key or certificates (§1.2, §2.15, RFC 7427), as initiator or
+// responder, the first Child SA (§1.3 piggy-backed in IKE_AUTH, §2.9 traffic
+// selector narrowing, §2.17 keys), CREATE_CHILD_SA and INFORMATIONAL.
 //
 // Pure: no sockets, no clock, no timers. The transport feeds it received
 // datagrams (the UDP payload, non-ESP marker removed) and the current time,
@@ -16,14 +17,23 @@
 // Responses that do not match the outstanding request, and messages whose
 // integrity check fails, are dropped silently (§2.21) and counted.
 //
-// CREATE_CHILD_SA rekeys a Child SA (§1.3.3, without PFS) in both roles and
-// creates additional Child SAs as responder; INFORMATIONAL Delete(ESP)
-// removes Child SAs both ways.
-// Not here yet: cookies under load as responder (§2.6; as initiator the
-// COOKIE notify is honoured), certificates / RFC 7427 AUTH in the exchange
-// (the crypto layer has them), PFS (KE in CREATE_CHILD_SA), IKE SA rekeying,
-// and rekey collisions (§2.8.1). IKE
-// fragmentation (RFC 7383) is used for IKE_AUTH and later when configured.
+// CREATE_CHILD_SA (§1.3) in both roles: Child SA rekeying (§1.3.3) with
+// optional PFS (a KE payload, KEYMAT with the new g^ir, INVALID_KE_PAYLOAD
+// retry), additional Child SAs as responder, and IKE SA rekeying (§1.3.2,
+// §2.18): the new IKE SA is a new IkeSa object (take_successor()) with the
+// rekey's SPIs and keys (SKEYSEED = prf(SK_d old, g^ir | Ni | Nr)), message
+// IDs from 0, its initiator the side that started the rekey, and the Child
+// SAs moved to it; the old one, state `rekeyed`, is deleted by the rekey's
+// initiator with INFORMATIONAL Delete(IKE). Collisions (§2.8.1, §2.8.2,
+// §2.25): when both sides rekey the same SA, both exchanges complete and the
+// one with the lowest of the four nonces is redundant; its initiator deletes
+// what it created (a Child SA reported as `redundant` or by
+// ChildSaRedundant; a redundant IKE SA from take_redundant() that sends its
+// own Delete). A rekey of an SA we are deleting gets TEMPORARY_FAILURE, of a
+// Child SA we do not have CHILD_SA_NOT_FOUND; an IKE SA rekey while one of
+// our Child SA exchanges is outstanding gets TEMPORARY_FAILURE.
+// INFORMATIONAL Delete(ESP) removes Child SAs both ways. IKE fragmentation
+// (RFC 7383) is used for IKE_AUTH and later when configured.
 #pragma once
 
 #include "slowpath/ike/cert.hpp"
@@ -54,6 +64,11 @@ struct PeerConfig {
     std::vector<Proposal> ike_proposals;
     /// Child SA (ESP) proposals: ENCR, INTEG unless AEAD, ESN. SPIs are ours.
     std::vector<Proposal> esp_proposals;
+    /// PFS in CREATE_CHILD_SA (§1.3.1, §1.3.3): these D-H groups are added to
+    /// the ESP proposals there (the first is our KE guess) and a KE payload is
+    /// sent and required. Empty: no PFS; a peer's KE is refused
+    /// (NO_PROPOSAL_CHOSEN), as is a missing one when we want PFS.
+    std::vector<uint16_t> pfs_groups;
     uint16_t ke_group = dh_id::ecp256;  // the initiator's first KE guess
     IdPayload local_id;
     std::optional<IdPayload> remote_id;  // the peer must present exactly this
@@ -90,6 +105,13 @@ struct ChildSa {
     /// CREATE_CHILD_SA rekey (§1.3.3): the spi_in of the Child SA this one
     /// replaces (0: a new Child SA). The old one stays until it is deleted.
     uint32_t replaces_spi_in = 0;
+    bool pfs = false;  // its KEYMAT includes a fresh g^ir (§2.17)
+    /// §2.8.1: both sides rekeyed the same Child SA and this one lost (its
+    /// exchange had the lowest nonce): install it, since the peer may already
+    /// send on it, but do not send on it. `delete_redundant`: we created it,
+    /// so we delete it; otherwise the peer does.
+    bool redundant = false;
+    bool delete_redundant = false;
 };
 
 struct IkeSaUp {
@@ -107,6 +129,7 @@ struct ChildSaUp {
 struct ChildSaRefused {
     uint16_t notify = 0;
     std::string reason;
+    bool answered = false;  // we refused the peer's request (else the peer refused ours, or answered it badly)
 };
 struct IkeSaFailed {
     uint16_t notify = 0;  // what was sent or received, 0 for a timeout
@@ -120,7 +143,30 @@ struct ChildSaDeleted {  // an INFORMATIONAL Delete(ESP) exchange removed a Chil
     uint32_t spi_in = 0;
     bool by_peer = false;
 };
-using Event = std::variant<IkeSaUp, ChildSaUp, ChildSaRefused, IkeSaFailed, IkeSaDeleted, PeerAlive, ChildSaDeleted>;
+/// §2.8.1: a Child SA we created by a rekey that completed first lost the
+/// collision found afterwards: stop sending on it (the winner, reported by
+/// ChildSaUp just before, takes over) and delete it.
+struct ChildSaRedundant {
+    uint32_t spi_in = 0;
+};
+/// The IKE SA was rekeyed (§1.3.2): take_successor() is the new IKE SA with
+/// the Child SAs; this one is `rekeyed` and only its Delete remains. `up`
+/// has the new SPIs and algorithms (peer_id and NAT flags are the old ones').
+/// `collision`: both sides rekeyed (§2.8.2); take_redundant() is the losing
+/// new IKE SA, to be kept until its Delete exchange ends.
+struct IkeSaRekeyed {
+    uint64_t old_spi_i = 0, old_spi_r = 0;
+    IkeSaUp up;
+    bool we_initiated = false;  // we started the surviving rekey: its initiator
+    bool collision = false;
+};
+/// Our IKE SA rekey was refused; TEMPORARY_FAILURE means try again later (§2.25).
+struct IkeSaRekeyRefused {
+    uint16_t notify = 0;
+    std::string reason;
+};
+using Event = std::variant<IkeSaUp, ChildSaUp, ChildSaRefused, IkeSaFailed, IkeSaDeleted, PeerAlive, ChildSaDeleted,
+                           ChildSaRedundant, IkeSaRekeyed, IkeSaRekeyRefused>;
 
 struct Output {
     std::vector<Bytes> send;
@@ -133,6 +179,7 @@ enum class SaState : uint8_t {
     init_done,    // responder: IKE_SA_INIT answered, waiting for IKE_AUTH
     auth_sent,    // initiator: IKE_AUTH request outstanding
     established,  // IKE SA up
+    rekeyed,      // replaced by a new IKE SA (§2.18); only the Delete of this one remains
     failed,       // gave up; nothing more is sent
     deleted,      // closed by an INFORMATIONAL Delete (§1.4.1)
 };
@@ -156,9 +203,18 @@ public:
     /// (§1.4.1); IkeSaDeleted when answered.
     Output delete_sa(Millis now);
     /// Established, nothing outstanding: CREATE_CHILD_SA rekeying the Child SA
-    /// whose inbound SPI is `spi_in` (§1.3.3; no PFS, so no KE). ChildSaUp with
-    /// replaces_spi_in when answered, ChildSaRefused when refused.
+    /// whose inbound SPI is `spi_in` (§1.3.3; with a KE when pfs_groups is
+    /// set). ChildSaUp with replaces_spi_in when answered, ChildSaRefused when
+    /// refused.
     Output rekey_child(uint32_t spi_in, Millis now);
+    /// Established, nothing outstanding: CREATE_CHILD_SA rekeying this IKE SA
+    /// (§1.3.2). IkeSaRekeyed when done (and the Delete of this one is sent),
+    /// IkeSaRekeyRefused when refused.
+    Output rekey_ike(Millis now);
+    /// After IkeSaRekeyed: the new IKE SA (once), and from a collision the
+    /// redundant one (§2.8.2), which deletes itself or waits for the peer's Delete.
+    std::unique_ptr<IkeSa> take_successor() { return std::move(successor_); }
+    std::unique_ptr<IkeSa> take_redundant() { return std::move(redundant_); }
     /// Established, nothing outstanding: INFORMATIONAL Delete(ESP) of the
     /// Child SA with inbound SPI `spi_in`; ChildSaDeleted when answered.
     Output delete_child(uint32_t spi_in, Millis now);
@@ -170,6 +226,12 @@ public:
     std::optional<Millis> next_timeout() const { return deadline_; }
 
     SaState state() const { return state_; }
+    bool initiator() const { return cfg_.initiator; }  // the I flag: we are this IKE SA's original initiator
+    /// The negotiated algorithms and SK_* keys (tests check the derivation;
+    /// never shown or logged).
+    const IkeKeys& keys() const { return keys_; }
+    const CipherSuite& suite() const { return suite_; }
+    PrfAlg prf() const { return prf_; }
     uint64_t spi_i() const { return spi_i_; }
     uint64_t spi_r() const { return spi_r_; }
     /// Received datagrams dropped, and why the last one was.
@@ -193,7 +255,7 @@ private:
     Output auth_response(const Message& m, std::span<const uint8_t> wire);
     Output init_request(std::span<const uint8_t> wire, Millis now);
     Output auth_request(const Message& m, std::span<const uint8_t> wire);
-    Output informational_request(const Message& m, std::span<const uint8_t> wire);
+    Output informational_request(const Message& m, std::span<const uint8_t> wire, Millis now);
     Output informational_response(const Message& m, std::span<const uint8_t> wire);
     Output send_informational(std::vector<Payload> ps, Millis now);
     bool deleting_ = false;
@@ -206,12 +268,37 @@ private:
     std::vector<ChildRef> children_;
     void remember(const ChildSa& c) { children_.push_back({c.spi_in, c.spi_out, c.transport_mode, c.ts_local, c.ts_remote}); }
     // Our outstanding CREATE_CHILD_SA or Delete(ESP) request.
-    enum class Pending : uint8_t { none, rekey, delete_child };
+    enum class Pending : uint8_t { none, rekey, delete_child, rekey_ike };
     Pending pending_ = Pending::none;
     uint32_t pending_old_spi_in_ = 0, pending_new_spi_ = 0;
+    uint64_t pending_ike_spi_ = 0;
     Bytes pending_ni_;
-    Output create_child_request(const Message& m, std::span<const uint8_t> wire);
-    Output create_child_response(const Message& m, std::span<const uint8_t> wire);
+    std::unique_ptr<DhKey> pending_dh_;  // PFS or IKE SA rekey: our KE
+    // §2.8.1: Child SA rekeys that completed while their old Child SA lives,
+    // with the lower nonce of their exchange, to find which of two is redundant.
+    struct ChildRekey {
+        uint32_t old_spi_in = 0, new_spi_in = 0;
+        Bytes low_nonce;
+        bool ours = false;
+    };
+    std::vector<ChildRekey> child_rekeys_;
+    void forget_child(uint32_t spi_in);
+    // §2.8.2: the peer's IKE SA rekey we answered while ours was outstanding.
+    std::unique_ptr<IkeSa> peer_ike_rekey_;
+    Bytes peer_ike_rekey_low_;
+    std::unique_ptr<IkeSa> successor_, redundant_;
+    std::unique_ptr<IkeSa> new_ike_sa(bool we_initiate, uint64_t spi_i, uint64_t spi_r, const CipherSuite& suite,
+                                      PrfAlg prf, uint16_t group, std::span<const uint8_t> g_ir, const Bytes& ni,
+                                      const Bytes& nr) const;
+    void finish_ike_rekey(Output& out, std::unique_ptr<IkeSa> winner, std::unique_ptr<IkeSa> loser, Millis now);
+    void send_ike_rekey(Output& out, Millis now);
+    std::vector<Proposal> child_proposals(const Bytes& spi) const;
+    Output create_child_request(const Message& m, std::span<const uint8_t> wire, Millis now);
+    Output create_child_response(const Message& m, std::span<const uint8_t> wire, Millis now);
+    void send_child_rekey(Output& out, const ChildRef& old, Millis now);
+    Output ike_rekey_request(const std::vector<Payload>& ps, const Header& rh, std::span<const uint8_t> wire,
+                             Millis now);
+    Output ike_rekey_response(const std::vector<Payload>& ps, Millis now);
     void respond(Output& out, std::span<const uint8_t> request, std::vector<Bytes> response);
     bool derive(std::span<const uint8_t> peer_ke);
     void add_nat_detection(std::vector<Payload>& ps) const;
