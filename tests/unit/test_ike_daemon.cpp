@@ -7,6 +7,9 @@
 
 #include <deque>
 #include <random>
+#include <set>
+
+#include <fmt/format.h>
 
 using namespace rampart;
 using namespace rampart::ike;
@@ -19,7 +22,7 @@ IkeConnectionConfig conn(const char* local, const char* remote, const char* lts,
     c.local = *IpAddr::parse(local);
     c.remote = *IpAddr::parse(remote);
     c.psk.assign(psk.begin(), psk.end());
-    c.child = IkeConnectionConfig::Child{*Prefix::parse(lts), *Prefix::parse(rts)};
+    c.child = IkeConnectionConfig::Child{{*Prefix::parse(lts)}, {*Prefix::parse(rts)}};
     return c;
 }
 
@@ -32,7 +35,6 @@ struct Box {
 
     explicit Box(size_t cookie_threshold = 8) {
         DaemonHooks h;
-        h.cookie_threshold = cookie_threshold;
         h.apply = [this](const IpsecChange& ch) -> std::optional<std::string> {
             auto err = apply_ipsec_change(config, installed, "ike", ch);
             if (err) apply_errors.push_back(*err);
@@ -42,6 +44,9 @@ struct Box {
             to_peer->push_back(Datagram{r, l, Bytes(b.begin(), b.end())});
         };
         d = std::make_unique<IkeDaemon>(h);
+        IkeSettings settings;
+        settings.cookie_threshold = uint32_t(cookie_threshold);
+        d->configure_settings(settings);
     }
     const IpsecPolicyConfig* policy(uint32_t seq) const {
         auto v = installed.entries.policies.find("");
@@ -478,4 +483,242 @@ TEST_CASE("IKE daemon: a transport-mode Child SA (box to box) installs as transp
         CHECK(sa.integrity_key.size() == 64);
     }
     CHECK(lab.a.d->show_sa(false, lab.now).find("child: transport 192.0.2.1/32 <-> 192.0.2.2/32") != std::string::npos);
+}
+
+namespace {
+std::vector<Prefix> prefixes(std::initializer_list<const char*> texts) {
+    std::vector<Prefix> out;
+    for (const char* t : texts) out.push_back(*Prefix::parse(t));
+    return out;
+}
+size_t protect_policies(const Box& box) {
+    auto v = box.installed.entries.policies.find("");
+    if (v == box.installed.entries.policies.end()) return 0;
+    return size_t(std::count_if(v->second.begin(), v->second.end(),
+                                [](auto& e) { return !e.second.outbound_sa.empty(); }));
+}
+}  // namespace
+
+TEST_CASE("IKE daemon: a TS-list of several prefixes installs one protect policy per pair", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.child->local_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    ca.child->remote_ts = prefixes({"10.2.0.0/16", "10.4.0.0/16"});
+    cb.child->local_ts = prefixes({"10.2.0.0/16", "10.4.0.0/16"});
+    cb.child->remote_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.a.d->state("to-b") == "established");
+    CHECK(protect_policies(lab.a) == 4);
+    CHECK(protect_policies(lab.b) == 4);
+    std::set<std::pair<std::string, std::string>> pairs;
+    for (uint32_t seq = 1000; seq < 1004; ++seq) {
+        const IpsecPolicyConfig* p = lab.a.policy(seq);
+        REQUIRE(p);
+        pairs.insert({p->local.str(), p->remote.str()});
+        CHECK(p->outbound_sa == lab.a.policy(1000)->outbound_sa);
+        CHECK(p->inbound_sa == lab.a.policy(1000)->inbound_sa);
+    }
+    CHECK(pairs == std::set<std::pair<std::string, std::string>>{{"10.1.0.0/16", "10.2.0.0/16"},
+                                                                 {"10.1.0.0/16", "10.4.0.0/16"},
+                                                                 {"10.3.0.0/16", "10.2.0.0/16"},
+                                                                 {"10.3.0.0/16", "10.4.0.0/16"}});
+    CHECK(lab.b.policy(1003));
+    CHECK(lab.a.d->show_sa(false, lab.now).find("child: tunnel 10.1.0.0/16,10.3.0.0/16 <-> 10.2.0.0/16,10.4.0.0/16") !=
+          std::string::npos);
+
+    SECTION("the responder narrows to its own list, and the initiator installs only what was agreed") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        CHECK(protect_policies(lab.a) == 0);
+        CHECK(lab.a.installed.entries.policies.empty());
+        cb.child->remote_ts = prefixes({"10.3.0.0/16"});
+        lab.b.d->configure(one("to-a", cb), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        REQUIRE(lab.a.d->state("to-b") == "established");
+        CHECK(protect_policies(lab.a) == 2);  // 10.3/16 <-> 10.2/16 and 10.4/16
+        CHECK(lab.a.policy(1000)->local == *Prefix::parse("10.3.0.0/16"));
+        CHECK(lab.a.policy(1002) == nullptr);
+        CHECK(protect_policies(lab.b) == 2);
+    }
+    SECTION("selectors that do not intersect are refused with TS_UNACCEPTABLE, counted on both sides") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        cb.child->remote_ts = prefixes({"10.99.0.0/16"});
+        lab.b.d->configure(one("to-a", cb), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->counters().ts_unacceptable == 1);
+        CHECK(lab.a.d->counters().ts_unacceptable == 1);
+        CHECK(lab.a.installed.entries.sas.empty());
+        CHECK(lab.b.d->show_peers().find("TS_UNACCEPTABLE: the peer's TSi do not intersect ours") != std::string::npos);
+    }
+}
+
+TEST_CASE("IKE daemon: more than 32 traffic selectors on a side get TS_UNACCEPTABLE", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.0.0.0/8", "psk");
+    ca.child->local_ts.clear();
+    for (int i = 0; i < 33; ++i) ca.child->local_ts.push_back(*Prefix::parse(fmt::format("10.1.{}.0/24", i)));
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().ts_unacceptable == 1);
+    CHECK(lab.b.installed.entries.sas.empty());
+    CHECK(lab.b.d->show_peers().find("proposed 33 TSi and 1 TSr selectors (at most 32 each side)") != std::string::npos);
+    // 32 are fine: the responder narrows to them, one policy each (its block is 1 x 1: too small).
+    ca.child->local_ts.pop_back();
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().ts_unacceptable == 2);
+    CHECK(lab.b.d->show_peers().find("32 x 1 selector pairs, more than the 1 policies configured") != std::string::npos);
+    cb.child->remote_ts = {};
+    for (int i = 0; i < 32; ++i) cb.child->remote_ts.push_back(*Prefix::parse(fmt::format("10.1.{}.0/24", i)));
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.run();  // b's old IKE SA (no Child SA) is deleted
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(protect_policies(lab.a) == 32);
+    CHECK(protect_policies(lab.b) == 32);
+}
+
+TEST_CASE("IKE daemon: configured identities must match the presented ones", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, "a.example.com"};
+    ca.remote_id = IkeIdentity{IkeIdentity::Type::email, "b@example.com"};
+    cb.local_id = IkeIdentity{IkeIdentity::Type::email, "b@example.com"};
+    cb.remote_id = IkeIdentity{IkeIdentity::Type::fqdn, "a.example.com"};
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.b.d->state("to-a") == "established");
+
+    SECTION("an initiator presenting another identity fails authentication") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, "mallory.example.com"};
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->counters().auth_failed == 1);
+        CHECK(lab.a.d->counters().auth_failed == 1);
+        CHECK(lab.b.installed.entries.sas.empty());
+        CHECK(lab.b.d->show_peers().find("initiator's identity is not the configured one") != std::string::npos);
+    }
+    SECTION("a responder presenting another identity is refused by the initiator") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        ca.remote_id = IkeIdentity{IkeIdentity::Type::dn, "C=CH, O=Example, CN=b"};
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.a.d->counters().auth_failed == 1);
+        CHECK(lab.a.installed.entries.sas.empty());
+        CHECK(lab.a.d->show_peers().find("responder's identity is not the configured one") != std::string::npos);
+    }
+    SECTION("a DN that does not encode keeps the connection down") {
+        ca.local_id = IkeIdentity{IkeIdentity::Type::dn, "NOSUCHATTRIBUTE=x"};
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        auto err = lab.a.d->initiate("to-b", lab.now);
+        REQUIRE(err);
+        CHECK(err->find("is unusable: dn identity") != std::string::npos);
+        CHECK(lab.a.d->show_peers().find("dn identity: unknown attribute or bad value in 'NOSUCHATTRIBUTE=x'") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("IKE daemon: the PAD narrows the peer's selectors to what its identity may have", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, "a.example.com"};
+    cb.remote_id = ca.local_id;
+    IkeSettings pad;
+    pad.pad[*ca.local_id] = prefixes({"10.1.7.0/24"});
+    pad.pad[{IkeIdentity::Type::fqdn, "other.example.com"}] = prefixes({"10.1.0.0/16"});
+    lab.b.d->configure_settings(pad);
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.a.d->state("to-b") == "established");
+    REQUIRE(lab.a.policy(1000));
+    CHECK(lab.a.policy(1000)->local == *Prefix::parse("10.1.7.0/24"));  // a's TSi narrowed by b's PAD
+    CHECK(lab.b.policy(1000)->remote == *Prefix::parse("10.1.7.0/24"));
+    CHECK(lab.b.d->show_pad().find("fqdn a.example.com") != std::string::npos);
+
+    SECTION("an identity without an entry gets no Child SA") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        pad.pad.erase(*ca.local_id);
+        lab.b.d->configure_settings(pad);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->counters().ts_unacceptable == 1);
+        CHECK(lab.b.d->counters().not_authorized == 1);
+        CHECK(lab.b.installed.entries.sas.empty());
+        // As initiator, b does not even try.
+        auto err = lab.b.d->initiate("to-a", lab.now);
+        REQUIRE(err);
+        CHECK(*err == "ike connection to-a: the PAD authorizes fqdn a.example.com for none of its remote selectors");
+        CHECK(lab.b.d->counters().not_authorized == 2);
+    }
+}
+
+TEST_CASE("IKE daemon: lockout follows the configured failures, window and duration, and can be cleared",
+          "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "wrong secret");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "right secret");
+    IkeSettings s;
+    s.lockout_failures = 2;
+    s.lockout_window = 30;
+    s.lockout_duration = 600;
+    lab.b.d->configure_settings(s);
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    // One failure, then the window passes: it no longer counts.
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->show_lockout(lab.now).find("to-a") != std::string::npos);
+    lab.advance(31s, 1s);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().lockouts == 0);
+    lab.advance(1s);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().auth_failed == 3);
+    CHECK(lab.b.d->counters().lockouts == 1);
+    const std::string shown = lab.b.d->show_lockout(lab.now);
+    INFO(shown);
+    CHECK(shown.find("lockout after 2 failures within 30 s, for 600 s; 1 lockouts") != std::string::npos);
+    CHECK(shown.find("192.0.2.1") != std::string::npos);
+    CHECK(shown.find("600s") != std::string::npos);
+    // The right key now, but b still refuses a while: its IKE_SA_INIT requests go unanswered.
+    ca.psk = cb.psk;
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    lab.advance(60s, 1s);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.advance(40s, 1s);
+    CHECK(lab.a.d->state("to-b") == "down");
+    CHECK(lab.b.d->counters().locked_out >= 1);
+    CHECK(lab.b.d->clear_lockout(*IpAddr::parse("192.0.2.9")) == 0);
+    CHECK(lab.b.d->clear_lockout(*IpAddr::parse("192.0.2.1")) == 1);
+    CHECK(lab.b.d->counters().lockouts_cleared == 1);
+    CHECK(lab.b.d->show_lockout(lab.now).find("192.0.2.1") == std::string::npos);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.a.d->state("to-b") == "established");
 }

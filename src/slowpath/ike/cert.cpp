@@ -117,6 +117,41 @@ std::optional<IdPayload> subject_id(const Bytes& certificate) {
     return id;
 }
 
+std::optional<Bytes> dn_der(const std::string& text, std::string& why) {
+    std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)> name(X509_NAME_new(), X509_NAME_free);
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        std::string rdn = text.substr(start, comma - start);
+        start = comma + 1;
+        rdn.erase(0, rdn.find_first_not_of(' '));
+        rdn.erase(rdn.find_last_not_of(' ') + 1);
+        const size_t eq = rdn.find('=');
+        if (eq == std::string::npos) {
+            why = fmt::format("'{}' is not ATTRIBUTE=VALUE", rdn);
+            return std::nullopt;
+        }
+        const std::string attr = rdn.substr(0, eq), value = rdn.substr(eq + 1);
+        if (!X509_NAME_add_entry_by_txt(name.get(), attr.c_str(), MBSTRING_UTF8,
+                                        reinterpret_cast<const unsigned char*>(value.data()), int(value.size()), -1,
+                                        0)) {
+            ERR_clear_error();
+            why = fmt::format("unknown attribute or bad value in '{}'", rdn);
+            return std::nullopt;
+        }
+    }
+    unsigned char* der = nullptr;
+    const int n = i2d_X509_NAME(name.get(), &der);
+    if (n <= 0) {
+        why = "the name does not encode";
+        return std::nullopt;
+    }
+    Bytes out(der, der + n);
+    OPENSSL_free(der);
+    return out;
+}
+
 PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes>& intermediates,
                                 const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why) {
     X509Ptr cert = from_der(end_entity);

@@ -42,4 +42,9 @@ PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes
 /// The ID payload a certificate's subject DN gives (ID_DER_ASN1_DN).
 std::optional<IdPayload> subject_id(const Bytes& certificate);
 
+/// The DER of a distinguished name written "C=CH, O=Example, CN=gw" (in
+/// that order, UTF8 strings as strongSwan encodes them); nullopt and `why`
+/// for an unknown attribute or a bad value.
+std::optional<Bytes> dn_der(const std::string& text, std::string& why);
+
 }  // namespace rampart::ike

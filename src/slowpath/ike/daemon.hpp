@@ -37,15 +37,18 @@ struct DaemonHooks {
     std::function<void(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t>)> send;
     uint16_t ike_port = 500;
     uint16_t natt_port = 4500;
-    /// Responder cookies (§2.6): with this many half-open responder IKE SAs
-    /// (all connections), a new IKE_SA_INIT without a valid COOKIE gets a
-    /// stateless COOKIE response and nothing is kept.
-    size_t cookie_threshold = 8;
 };
 
-/// The PeerConfig a connection negotiates with (exposed for tests).
-PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
-                       const std::optional<Credentials>& cert = std::nullopt);
+/// The ID payload of a configured identity (a DN as its DER encoding);
+/// nullopt and `why` when it cannot be encoded.
+std::optional<IdPayload> id_payload(const IkeIdentity& id, std::string& why);
+/// The PeerConfig a connection negotiates with (exposed for tests): its
+/// identities, TS-list (remote selectors narrowed to what `pad` authorizes
+/// for the remote identity), algorithms and credentials. nullopt and `why`
+/// when an identity cannot be encoded.
+std::optional<PeerConfig> peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
+                                      const std::optional<Credentials>& cert, const IkeSettings& settings,
+                                      std::string& why);
 /// Fast-path SA names for an ESP suite: {cipher, integrity}; nullopt if the fast path has none.
 std::optional<std::pair<std::string, std::string>> esp_names(const CipherSuite& s);
 
@@ -57,6 +60,9 @@ public:
     /// Brings the connections in line with the configuration: new or changed
     /// ones (re)start, removed ones are torn down (the peer is told).
     void configure(const std::map<std::string, IkeConnectionConfig>& conns, Millis now);
+    /// Lockout, cookie threshold and PAD; a PAD change applies to the Child
+    /// SAs negotiated from then on (as a TS-list change does).
+    void configure_settings(const IkeSettings& settings);
     void receive(const Datagram& d, Millis now);
     /// Retransmissions, liveness checks, restarts; call every few tens of ms.
     void tick(Millis now);
@@ -69,13 +75,22 @@ public:
 
     std::string show_sa(bool detail, Millis now) const;
     std::string show_peers() const;  // "locked-out" shows a lockout that has not been lifted by a success yet
+    /// Peers with authentication failures in the window or locked out.
+    std::string show_lockout(Millis now) const;
+    std::string show_pad() const;
+    /// Lifts the lockout of the connections to `peer` (all when nullopt) and
+    /// forgets their failures; the number of connections whose state it cleared.
+    size_t clear_lockout(const std::optional<IpAddr>& peer);
 
     struct Counters {
         uint64_t received = 0, malformed = 0, no_sa = 0, no_connection = 0, dropped_by_sa = 0;
         uint64_t established = 0, failed = 0, auth_failed = 0, child_refused = 0, install_failed = 0;
         uint64_t dpd_sent = 0, dpd_failed = 0, rekeys = 0, ike_reestablished = 0, deleted_by_peer = 0;
-        uint64_t lockouts = 0, locked_out = 0;
-        uint64_t cookies_sent = 0, cookies_accepted = 0;  // lockouts started; requests refused while locked out
+        uint64_t lockouts = 0, locked_out = 0;  // lockouts started; requests refused while locked out
+        uint64_t lockouts_cleared = 0;
+        uint64_t cookies_sent = 0, cookies_accepted = 0;
+        uint64_t ts_unacceptable = 0;  // Child SAs refused for their traffic selectors (TS-list, PAD), either side
+        uint64_t not_authorized = 0;   // Child SAs the PAD allowed nothing for (also in ts_unacceptable as responder)
     };
     const Counters& counters() const { return counters_; }
     /// State name of a connection's newest IKE SA ("down" when none), for tests and show.
@@ -95,6 +110,9 @@ private:
     void start_rekey(Conn& c, Session& s, Millis now);
     void teardown(Conn& c, Millis now, bool tell_peer);
     void install_trap(Conn& c);
+    /// Adds `entries` to `ch` as the connection's SPD entries (seq, seq+1, ...)
+    /// and removes the ones beyond them that are installed now.
+    void set_policies(Conn& c, IpsecChange& ch, std::vector<IpsecPolicyConfig> entries) const;
     void reap(Conn& c);
     std::optional<std::string> apply(IpsecChange& change);
     /// §2.6 under load: true when the request may create state, else answered with a COOKIE.
@@ -103,6 +121,7 @@ private:
     Bytes cookie_secret_;
 
     DaemonHooks hooks_;
+    IkeSettings settings_;
     std::map<std::string, std::unique_ptr<Conn>> conns_;
     Counters counters_;
     uint64_t next_serial_ = 1;

@@ -181,6 +181,40 @@ std::vector<TrafficSelector> narrow(const std::vector<TrafficSelector>& theirs,
     return out;
 }
 
+std::string selector_limit_problem(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                   const PeerConfig& cfg) {
+    if (tsi.size() > cfg.max_selectors || tsr.size() > cfg.max_selectors)
+        return fmt::format("{} TSi and {} TSr selectors (at most {} each side)", tsi.size(), tsr.size(),
+                           cfg.max_selectors);
+    if (cfg.max_selector_pairs && tsi.size() * tsr.size() > cfg.max_selector_pairs)
+        return fmt::format("{} x {} selector pairs, more than the {} policies configured", tsi.size(), tsr.size(),
+                           cfg.max_selector_pairs);
+    return "";
+}
+
+NarrowedSelectors narrow_request(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                 const PeerConfig& cfg) {
+    NarrowedSelectors n;
+    if (tsi.size() > cfg.max_selectors || tsr.size() > cfg.max_selectors) {
+        n.refusal = fmt::format("the peer proposed {} TSi and {} TSr selectors (at most {} each side)", tsi.size(),
+                                tsr.size(), cfg.max_selectors);
+        return n;
+    }
+    // TSi is the requester's side, the peer's: our remote selectors.
+    std::vector<TrafficSelector> i = narrow(tsi, cfg.ts_remote), r = narrow(tsr, cfg.ts_local);
+    if (i.empty() || r.empty()) {
+        n.refusal = fmt::format("the peer's {} do not intersect ours", i.empty() ? "TSi" : "TSr");
+        return n;
+    }
+    if (std::string why = selector_limit_problem(i, r, cfg); !why.empty()) {
+        n.refusal = "narrowed to " + why;
+        return n;
+    }
+    n.tsi = std::move(i);
+    n.tsr = std::move(r);
+    return n;
+}
+
 std::string_view name(SaState s) {
     switch (s) {
     case SaState::idle: return "idle";
@@ -604,6 +638,10 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
         out.events.push_back(ChildSaRefused{notify::ts_unacceptable, "responder widened the traffic selectors"});
         return out;
     }
+    if (std::string why = selector_limit_problem(tsi->selectors, tsr->selectors, cfg_); !why.empty()) {
+        out.events.push_back(ChildSaRefused{notify::ts_unacceptable, "responder narrowed to " + why});
+        return out;
+    }
     const ChildKeys k = derive_child_keys(prf_, keys_.sk_d, a->suite, ni_, nr_);
     ChildSa c;
     c.spi_in = child_spi_;
@@ -724,17 +762,19 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     std::optional<Proposal> chosen;
     std::optional<Algs> a;
     uint16_t refused = 0;
-    std::vector<TrafficSelector> ni_ts, nr_ts;
+    NarrowedSelectors narrowed;
     if (!sa || !tsi || !tsr) refused = notify::invalid_syntax;
     else if (!(chosen = choose_proposal(sa->proposals, numbered(cfg_.esp_proposals, ProtocolId::esp, {}))) ||
              spi_value(chosen->spi) < 256 || !(a = algs_of(*chosen)))  // 4 bytes, not reserved
         refused = notify::no_proposal_chosen;
-    else if ((ni_ts = narrow(tsi->selectors, cfg_.ts_remote)).empty() ||
-             (nr_ts = narrow(tsr->selectors, cfg_.ts_local)).empty())
+    else if (!(narrowed = narrow_request(tsi->selectors, tsr->selectors, cfg_)).refusal.empty())
         refused = notify::ts_unacceptable;
+    const std::vector<TrafficSelector>& ni_ts = narrowed.tsi;
+    const std::vector<TrafficSelector>& nr_ts = narrowed.tsr;
     if (refused) {
         r.push_back(make_payload(NotifyPayload::make(refused)));
-        out.events.push_back(ChildSaRefused{refused, fmt::format("refused the Child SA: {}", notify_name(refused))});
+        out.events.push_back(ChildSaRefused{refused, fmt::format("refused the Child SA: {}{}", notify_name(refused),
+                                                                 narrowed.refusal.empty() ? "" : ": " + narrowed.refusal)});
     } else {
         const bool transport = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
         if (transport) r.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
@@ -837,9 +877,10 @@ Output IkeSa::create_child_request(const Message& m, std::span<const uint8_t> wi
     std::optional<Algs> a;
     if (!chosen || spi_value(chosen->spi) < 256 || !(a = algs_of(*chosen)))
         return refuse(notify::no_proposal_chosen, "no acceptable Child SA proposal");
-    const std::vector<TrafficSelector> ni_ts = narrow(tsi->selectors, cfg_.ts_remote);
-    const std::vector<TrafficSelector> nr_ts = narrow(tsr->selectors, cfg_.ts_local);
-    if (ni_ts.empty() || nr_ts.empty()) return refuse(notify::ts_unacceptable, "traffic selectors unacceptable");
+    const NarrowedSelectors narrowed = narrow_request(tsi->selectors, tsr->selectors, cfg_);
+    if (!narrowed.refusal.empty()) return refuse(notify::ts_unacceptable, "traffic selectors unacceptable: " + narrowed.refusal);
+    const std::vector<TrafficSelector>& ni_ts = narrowed.tsi;
+    const std::vector<TrafficSelector>& nr_ts = narrowed.tsr;
     const bool transport = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
     const Bytes nr = random_bytes(cfg_.nonce_len);
     ChildSa c;

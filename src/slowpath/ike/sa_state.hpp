@@ -64,6 +64,12 @@ struct PeerConfig {
     /// its ID; the PSK is not used.
     std::optional<Credentials> cert;
     std::vector<TrafficSelector> ts_local, ts_remote;
+    /// TS-list limits (as a carrier gateway's): a request with more selectors
+    /// on a side, or narrowing to more, gets TS_UNACCEPTABLE; so do more
+    /// than `max_selector_pairs` narrowed (TSi x TSr) pairs, one SPD entry
+    /// each (0: no limit).
+    size_t max_selectors = 32;
+    size_t max_selector_pairs = 0;
     bool transport_mode = false;  // ask for / accept USE_TRANSPORT_MODE
     /// Our address and the peer's as seen on this side. With both set,
     /// IKE_SA_INIT carries NAT_DETECTION_* notifies and the peer's are
@@ -276,5 +282,18 @@ std::optional<TrafficSelector> intersect(const TrafficSelector& a, const Traffic
 /// §2.9 narrowing: every non-empty pairwise intersection, in their order.
 std::vector<TrafficSelector> narrow(const std::vector<TrafficSelector>& theirs,
                                     const std::vector<TrafficSelector>& ours);
+/// A request's TSi and TSr narrowed against `cfg` as the exchange's
+/// responder (TSi against ts_remote), within its TS-list limits; `refusal` says why not when
+/// TS_UNACCEPTABLE is the answer (the lists are then empty).
+struct NarrowedSelectors {
+    std::vector<TrafficSelector> tsi, tsr;
+    std::string refusal;
+};
+NarrowedSelectors narrow_request(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                 const PeerConfig& cfg);
+/// As initiator: why the responder's narrowed TSi/TSr (within what we
+/// offered) break our TS-list limits, or "".
+std::string selector_limit_problem(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                   const PeerConfig& cfg);
 
 }  // namespace rampart::ike
