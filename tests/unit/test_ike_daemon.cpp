@@ -714,6 +714,11 @@ TEST_CASE("IKE daemon: lockout follows the configured failures, window and durat
     lab.advance(40s, 1s);
     CHECK(lab.a.d->state("to-b") == "down");
     CHECK(lab.b.d->counters().locked_out >= 1);
+    // A changed connection keeps the lockout: it belongs to the peer's address.
+    cb.dpd_seconds = 30;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    CHECK(lab.b.d->show_lockout(lab.now).find("192.0.2.1") != std::string::npos);
+    CHECK(lab.b.d->show_peers().find("locked-out") != std::string::npos);
     CHECK(lab.b.d->clear_lockout(*IpAddr::parse("192.0.2.9")) == 0);
     CHECK(lab.b.d->clear_lockout(*IpAddr::parse("192.0.2.1")) == 1);
     CHECK(lab.b.d->counters().lockouts_cleared == 1);

@@ -305,9 +305,6 @@ struct IkeDaemon::Conn {
     bool can_authenticate() const {
         return config_error.empty() && (creds ? true : cfg.cert_file.empty() && !cfg.psk.empty());
     }
-    std::vector<Millis> auth_failures;  // within the lockout window
-    std::optional<Millis> locked_until;
-    bool locked(Millis now) const { return locked_until && now < *locked_until; }
 };
 
 IkeDaemon::IkeDaemon(DaemonHooks hooks) : hooks_(std::move(hooks)), cookie_secret_(random_bytes(32)) {}
@@ -460,9 +457,9 @@ std::optional<std::string> IkeDaemon::initiate(const std::string& name, Millis n
     }
     for (auto& s : c->sessions)
         if (!s->done) return fmt::format("ike connection {} is already {}", name, s->up ? "established" : "negotiating");
-    if (c->locked(now))
+    if (auto until = locked_until(c->cfg.remote, now))
         return fmt::format("ike connection {} is locked out for {} s after authentication failures", name,
-                           (*c->locked_until - now).count() / 1000 + 1);
+                           (*until - now).count() / 1000 + 1);
     c->restart_at.reset();
     start_session(*c, true, now);
     return std::nullopt;
@@ -516,7 +513,7 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
         if (auto* up = std::get_if<IkeSaUp>(&ev)) {
             s.up = *up;
             s.established = now;
-            c.auth_failures.clear();
+            if (auto it = lockouts_.find(c.cfg.remote); it != lockouts_.end()) it->second.failures.clear();
             ++c.established;
             ++counters_.established;
             log::info("ike {}: IKE SA established with {} ({} {:016x}/{:016x}, {})", c.name, c.cfg.remote.str(),
@@ -550,17 +547,7 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             if (f->notify == notify::authentication_failed) {
                 ++c.auth_failed;
                 ++counters_.auth_failed;
-                const Millis window{uint64_t(settings_.lockout_window) * 1000};
-                std::erase_if(c.auth_failures, [&](Millis t) { return now - t >= window; });
-                c.auth_failures.push_back(now);
-                if (c.auth_failures.size() >= settings_.lockout_failures) {
-                    c.auth_failures.clear();
-                    c.locked_until = now + Millis{uint64_t(settings_.lockout_duration) * 1000};
-                    ++counters_.lockouts;
-                    log::warn("ike {}: {} authentication failures from {} within {} s: locked out for {} s", c.name,
-                              settings_.lockout_failures, c.cfg.remote.str(), settings_.lockout_window,
-                              settings_.lockout_duration);
-                }
+                count_auth_failure(c, now);
             }
             if (s.dpd_pending) ++counters_.dpd_failed;
             c.last_error = f->reason;
@@ -574,6 +561,25 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             s.dpd_pending = false;
         }
     }
+}
+
+std::optional<Millis> IkeDaemon::locked_until(const IpAddr& peer, Millis now) const {
+    auto it = lockouts_.find(peer);
+    if (it == lockouts_.end() || !it->second.until || now >= *it->second.until) return std::nullopt;
+    return it->second.until;
+}
+
+void IkeDaemon::count_auth_failure(Conn& c, Millis now) {
+    PeerLockout& l = lockouts_[c.cfg.remote];
+    const Millis window{uint64_t(settings_.lockout_window) * 1000};
+    std::erase_if(l.failures, [&](Millis t) { return now - t >= window; });
+    l.failures.push_back(now);
+    if (l.failures.size() < settings_.lockout_failures) return;
+    l.failures.clear();
+    l.until = now + Millis{uint64_t(settings_.lockout_duration) * 1000};
+    ++counters_.lockouts;
+    log::warn("ike {}: {} authentication failures from {} within {} s: locked out for {} s", c.name,
+              settings_.lockout_failures, c.cfg.remote.str(), settings_.lockout_window, settings_.lockout_duration);
 }
 
 void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
@@ -802,7 +808,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         if (c->cfg.remote != d.remote.addr) continue;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
         if (!c->can_authenticate() || !c->cfg.child) break;
-        if (c->locked(now)) {
+        if (locked_until(c->cfg.remote, now)) {
             ++counters_.locked_out;
             return;
         }
@@ -832,10 +838,14 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
 }
 
 void IkeDaemon::tick(Millis now) {
+    const Millis window{uint64_t(settings_.lockout_window) * 1000};
+    std::erase_if(lockouts_, [&](const auto& kv) {
+        const PeerLockout& l = kv.second;
+        return (!l.until || now >= *l.until) && (l.failures.empty() || now - l.failures.back() >= window);
+    });
     for (auto& [name, cp] : conns_) {
         Conn& c = *cp;
-        if (c.locked_until && now >= *c.locked_until) c.locked_until.reset();
-        if (c.restart_at && c.locked(now)) c.restart_at = std::max(*c.restart_at, *c.locked_until);
+        if (auto until = locked_until(c.cfg.remote, now); c.restart_at && until) c.restart_at = std::max(*c.restart_at, *until);
         if (c.restart_at && now >= *c.restart_at) {
             c.restart_at.reset();
             bool live = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
@@ -916,7 +926,7 @@ void IkeDaemon::on_acquire(const IpsecAcquire& a, Millis now) {
             continue;
         bool live = std::any_of(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
         if (live || !c->can_authenticate()) return;
-        if (c->locked(now)) {
+        if (locked_until(c->cfg.remote, now)) {
             ++counters_.locked_out;
             return;
         }
@@ -1046,29 +1056,34 @@ std::string IkeDaemon::show_lockout(Millis now) const {
     std::string out = fmt::format("lockout after {} failures within {} s, for {} s; {} lockouts, {} requests refused, {} cleared\n",
                                   settings_.lockout_failures, settings_.lockout_window, settings_.lockout_duration,
                                   counters_.lockouts, counters_.locked_out, counters_.lockouts_cleared);
-    out += fmt::format("{:<40} {:<16} {:>8} {:>10}\n", "peer", "connection", "failures", "locked-for");
+    out += fmt::format("{:<40} {:>8} {:>10}  {}\n", "peer", "failures", "locked-for", "connections");
     const Millis window{uint64_t(settings_.lockout_window) * 1000};
-    for (auto& [name, c] : conns_) {
+    for (auto& [peer, l] : lockouts_) {
         const size_t failures =
-            std::count_if(c->auth_failures.begin(), c->auth_failures.end(), [&](Millis t) { return now - t < window; });
-        const bool locked = c->locked(now);
-        if (!failures && !locked) continue;
-        out += fmt::format("{:<40} {:<16} {:>8} {:>10}\n", c->cfg.remote.str(), name, failures,
-                           locked ? fmt::format("{}s", ((*c->locked_until - now).count() + 999) / 1000) : "-");
+            std::count_if(l.failures.begin(), l.failures.end(), [&](Millis t) { return now - t < window; });
+        const auto until = locked_until(peer, now);
+        if (!failures && !until) continue;
+        std::string names;
+        for (auto& [name, c] : conns_)
+            if (c->cfg.remote == peer) names += (names.empty() ? "" : ",") + name;
+        out += fmt::format("{:<40} {:>8} {:>10}  {}\n", peer.str(), failures,
+                           until ? fmt::format("{}s", ((*until - now).count() + 999) / 1000) : "-",
+                           names.empty() ? "-" : names);
     }
     return out;
 }
 
 size_t IkeDaemon::clear_lockout(const std::optional<IpAddr>& peer) {
     size_t cleared = 0;
-    for (auto& [name, c] : conns_) {
-        if (peer && c->cfg.remote != *peer) continue;
-        if (!c->locked_until && c->auth_failures.empty()) continue;
-        if (c->locked_until) ++counters_.lockouts_cleared;
-        c->locked_until.reset();
-        c->auth_failures.clear();
-        log::info("ike {}: lockout of {} cleared", name, c->cfg.remote.str());
+    for (auto it = lockouts_.begin(); it != lockouts_.end();) {
+        if (peer && it->first != *peer) {
+            ++it;
+            continue;
+        }
+        if (it->second.until) ++counters_.lockouts_cleared;
+        log::info("ike: lockout and failures of {} cleared", it->first.str());
         ++cleared;
+        it = lockouts_.erase(it);
     }
     return cleared;
 }
@@ -1087,7 +1102,8 @@ std::string IkeDaemon::show_peers() const {
         static constexpr const char* kStart[] = {"none", "trap", "start"};
         out += fmt::format("{:<16} {:<24} {:<24} {:<6} {:<12} {:>5} {:>6} {:>9}\n", name, c->cfg.local.str(),
                            c->cfg.remote.str(), kStart[int(c->cfg.start_action)],
-                           c->locked_until ? "locked-out" : state(name), c->established, c->failed, c->auth_failed);
+                           lockouts_.count(c->cfg.remote) && lockouts_.at(c->cfg.remote).until ? "locked-out" : state(name),
+                           c->established, c->failed, c->auth_failed);
         if (!c->last_error.empty()) out += "  last error: " + c->last_error + "\n";
     }
     return out;

@@ -78,8 +78,8 @@ public:
     /// Peers with authentication failures in the window or locked out.
     std::string show_lockout(Millis now) const;
     std::string show_pad() const;
-    /// Lifts the lockout of the connections to `peer` (all when nullopt) and
-    /// forgets their failures; the number of connections whose state it cleared.
+    /// Lifts the lockout of `peer` (of every peer when nullopt) and forgets
+    /// its failures; how many peers it cleared.
     size_t clear_lockout(const std::optional<IpAddr>& peer);
 
     struct Counters {
@@ -122,6 +122,16 @@ private:
 
     DaemonHooks hooks_;
     IkeSettings settings_;
+    // Lockout by peer address (as a carrier gateway's): it outlives changes
+    // of the peer's connection, so a corrected key does not lift it.
+    struct PeerLockout {
+        std::vector<Millis> failures;  // within the window
+        std::optional<Millis> until;
+    };
+    std::map<IpAddr, PeerLockout> lockouts_;
+    /// When `peer`'s lockout ends, if it is locked out at `now`.
+    std::optional<Millis> locked_until(const IpAddr& peer, Millis now) const;
+    void count_auth_failure(Conn& c, Millis now);
     std::map<std::string, std::unique_ptr<Conn>> conns_;
     Counters counters_;
     uint64_t next_serial_ = 1;
