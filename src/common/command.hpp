@@ -89,6 +89,7 @@ enum class Id {
     IkeConnectionLifetime,
     IkeConnectionIdentity,
     IkeConnectionTsList,
+    IkeConnectionReverseRoute,
     IkePad,
     IkeLockout,
     IkeCookieThreshold,

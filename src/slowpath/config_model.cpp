@@ -489,6 +489,10 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
     if (auto bad = check_interface_exists(cfg, nh.ifname)) return bad;
 
     auto it = table->find(prefix);
+    if (it != table->end())
+        for (const RouteNextHop& h : it->second)
+            if (!h.owner.empty())
+                return fmt::format("{} is installed by {}; it goes when {} removes it", name, h.owner, h.owner);
     if (c.negated) {
         if (it == table->end()) return fmt::format("no {}", name);
         auto pos = std::find(it->second.begin(), it->second.end(), nh);
@@ -511,6 +515,41 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
     (*table)[prefix].push_back(std::move(nh));  // validated: only now change anything
     return std::nullopt;
 }
+
+}  // namespace
+
+std::optional<std::string> apply_owned_route_change(RunningConfig& cfg, const std::string& owner,
+                                                    const OwnedRouteChange& change) {
+    if (owner.empty()) return std::string("an owned route needs an owner");
+    auto owned_by_owner = [&](const std::vector<RouteNextHop>& hops) {
+        return !hops.empty() && std::all_of(hops.begin(), hops.end(), [&](auto& h) { return h.owner == owner; });
+    };
+    for (const Prefix& p : change.remove) {
+        auto it = cfg.routes.find(p.network());
+        if (it == cfg.routes.end() || !owned_by_owner(it->second))
+            return fmt::format("route {} is not installed by {}", p.network().str(), owner);
+    }
+    for (auto& [p, gateway] : change.add) {
+        if (gateway.family != p.addr.family)
+            return fmt::format("gateway {} is not of the same address family as {}", gateway.str(), p.str());
+        auto it = cfg.routes.find(p.network());
+        if (it == cfg.routes.end() || owned_by_owner(it->second)) continue;
+        const std::string& holder = it->second.front().owner;
+        return holder.empty() ? fmt::format("route {} is configured", p.network().str())
+                              : fmt::format("route {} is installed by {}", p.network().str(), holder);
+    }
+    for (const Prefix& p : change.remove) cfg.routes.erase(p.network());
+    for (auto& [p, gateway] : change.add) {
+        RouteNextHop nh;
+        nh.kind = RouteNextHop::Kind::via;
+        nh.gateway = gateway;
+        nh.owner = owner;
+        cfg.routes[p.network()] = {nh};
+    }
+    return std::nullopt;
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // MPLS
@@ -1338,6 +1377,7 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
             conn.child = std::move(child);
             return std::nullopt;
         }
+        case Id::IkeConnectionReverseRoute: conn.reverse_route = !c.negated; return std::nullopt;
         case Id::IkeConnectionIdentity: {
             std::optional<IkeIdentity>& slot = c.has("local-id") ? conn.local_id : conn.remote_id;
             auto id = parse_ike_identity(c.word("id-type"), c.word("id"));
@@ -1437,6 +1477,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IkeConnectionLifetime:
         case Id::IkeConnectionIdentity:
         case Id::IkeConnectionTsList:
+        case Id::IkeConnectionReverseRoute:
         case Id::IkePad:
         case Id::IkeLockout:
         case Id::IkeCookieThreshold: return apply_ike(config, c);
@@ -1579,6 +1620,7 @@ std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, boo
     if (c.dpd_seconds) out += fmt::format("ike connection {} dpd {}\n", name, c.dpd_seconds);
     if (c.child_lifetime != 3600) out += fmt::format("ike connection {} lifetime child {}\n", name, c.child_lifetime);
     if (c.ike_lifetime != 14400) out += fmt::format("ike connection {} lifetime ike {}\n", name, c.ike_lifetime);
+    if (c.reverse_route) out += fmt::format("ike connection {} reverse-route\n", name);
     return out;
 }
 
@@ -1668,7 +1710,8 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
     }
     if (!config.routes.empty()) out += "!\n";
     for (auto& [p, hops] : config.routes)
-        for (auto& h : hops) out += route_line("", p, h);
+        for (auto& h : hops)
+            if (h.owner.empty()) out += route_line("", p, h);  // owned ones are the protocol's state
     for (auto& [name, vrf] : config.vrfs) {
         if (!vrf.routes.empty()) out += "!\n";
         for (auto& [p, hops] : vrf.routes)

@@ -62,6 +62,10 @@ struct RouteNextHop {
     LabelList labels;    // via: label stack imposed (FTN)
     std::string target;  // next_vrf: VRF to look the destination up in; policy: SR policy name
     std::optional<BackupPath> backup;  // via only
+    // API only (apply_owned_route_change): the protocol that installed it,
+    // e.g. "ike" for reverse routes. Such hops are never rendered into the
+    // running configuration and route lines cannot change them.
+    std::string owner;
     friend auto operator<=>(const RouteNextHop&, const RouteNextHop&) = default;
 };
 
@@ -243,6 +247,10 @@ struct IkeConnectionConfig {
     uint32_t dpd_seconds = 0;         // 0: no liveness checks
     uint32_t child_lifetime = 3600;   // seconds: rekey; hard end at 110%
     uint32_t ike_lifetime = 14400;    // seconds
+    // Reverse routes: while a Child SA is up, a route for each of its remote
+    // prefixes via the peer's IKE address (owner "ike"), so that traffic for
+    // a dynamic LAN-to-LAN peer's subnets reaches the protect policy.
+    bool reverse_route = false;
     friend bool operator==(const IkeConnectionConfig&, const IkeConnectionConfig&) = default;
 };
 
@@ -280,6 +288,17 @@ struct RunningConfig {
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
 };
+
+// Routes a protocol installs in the default table (IKE reverse routes): each
+// prefix via a gateway, owned by the protocol. All or nothing: an added
+// prefix must be unrouted or already the owner's (its next hop is replaced),
+// a removed one the owner's. Returns the problem, leaving `config` unchanged.
+struct OwnedRouteChange {
+    std::vector<std::pair<Prefix, IpAddr>> add;  // prefix via gateway
+    std::vector<Prefix> remove;
+};
+std::optional<std::string> apply_owned_route_change(RunningConfig& config, const std::string& owner,
+                                                    const OwnedRouteChange& change);
 
 // Applies one configuration command to `config`. Returns an error message
 // naming the offending value, leaving `config` unchanged on error.

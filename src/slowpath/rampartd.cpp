@@ -351,6 +351,7 @@ void Daemon::sync_ike() {
         }
         ike::DaemonHooks hooks;
         hooks.apply = [this](const IpsecChange& ch) { return control_->ipsec_apply("ike", ch); };
+        hooks.routes = [this](const OwnedRouteChange& ch) { return control_->route_apply("ike", ch); };
         hooks.send = [this](const ike::Endpoint& l, const ike::Endpoint& r, std::span<const uint8_t> b) {
             ike_transport_->send(l, r, b);
         };

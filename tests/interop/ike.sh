@@ -657,6 +657,25 @@ check "PAD: with 100.64.0.0/24 authorized, charon's TSi is narrowed to it; that 
 cli "no ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" >/dev/null
 terminate_both rp4
 
+# --- reverse routes --------------------------------------------------------------------
+# No static route for 100.64.0.0/24 now: the Child SA's reverse route (owner ike) carries it.
+reverse_route_case() {
+    cli "no route 100.64.0.0/24 via 203.0.113.2" && cli "ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" &&
+        cli "ike connection rp4 reverse-route" || return 1
+    cli "show route" | grep -q "100.64.0.0/24" && { echo "a route for 100.64.0.0/24 before the Child SA"; return 1; }
+    charon_initiates rp4 || return 1
+    cli "show route" | grep -E "100.64.0.0/24 .*203.0.113.2.*\[ike\]" || { cli "show route"; return 1; }
+    cli "show running-config" | grep -q "route 100.64.0.0/24" && { echo "the reverse route is in the running-config"; return 1; }
+    ping_second_subnet || return 1
+    cli "ike terminate rp4" >/dev/null
+    wait_for 10 eval '! cli "show route" | grep -q "100.64.0.0/24"' >/dev/null || { echo "the route stayed"; return 1; }
+}
+check "reverse routes: charon initiates, the narrowed TSi 100.64.0.0/24 is routed to charon (show route: [ike], not in running-config), pings; gone with the Child SA" reverse_route_case
+terminate_both rp4
+cli "no ike connection rp4 reverse-route" >/dev/null
+cli "no ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" >/dev/null
+cli "route 100.64.0.0/24 via 203.0.113.2" >/dev/null
+
 # --- lockout ---------------------------------------------------------------------------
 lockout_case() {
     cli "clear ike lockout" && cli "ike lockout failures 2 window 120 duration 300" || return 1

@@ -1207,6 +1207,7 @@ ike connection site-b remote-id dn "C=CH,  O=Example, CN=gw-b"
 ike connection site-b ts-list local 10.3.0.0/16
 ike connection site-b ts-list remote 10.4.0.0/16
 ike connection site-b ts-list remote 10.5.0.0/16
+ike connection site-b reverse-route
 ike connection v6 remote-id key-id 0xA0B1
 ike pad fqdn gw-b.example.com remote-ts 10.2.1.0/24
 ike pad fqdn gw-b.example.com remote-ts 10.4.0.0/16
@@ -1222,6 +1223,7 @@ ike cookie-threshold 0
     CHECK(b.child->local_ts == std::vector<Prefix>{pfx("10.1.0.0/16"), pfx("10.3.0.0/16")});
     CHECK(b.child->remote_ts == std::vector<Prefix>{pfx("10.2.0.0/16"), pfx("10.4.0.0/16"), pfx("10.5.0.0/16")});
     CHECK(b.child->policy_count() == 6);  // policies 500-505
+    CHECK(b.reverse_route);
     CHECK(c.ike_settings.lockout_failures == 5);
     CHECK(c.ike_settings.lockout_window == 120);
     CHECK(c.ike_settings.lockout_duration == 300);
@@ -1293,6 +1295,36 @@ TEST_CASE("IKE identities, TS-lists and the PAD refuse bad values precisely", "[
     CHECK(apply_line(fresh, "ike connection site-b ts-list local 10.3.0.0/16") ==
           "ike connection site-b has no child; set it with 'ike connection site-b child local-ts PREFIX remote-ts "
           "PREFIX' first");
+}
+
+TEST_CASE("Owned routes: all or nothing, never rendered, not changed by route lines", "[config][ike]") {
+    RunningConfig c = load(kIke);
+    REQUIRE(apply_line(c, "route 10.9.0.0/16 via 198.51.100.7").empty());
+    OwnedRouteChange add;
+    add.add = {{pfx("10.2.0.0/16"), ip("203.0.113.2")}, {pfx("10.4.0.0/16"), ip("203.0.113.2")}};
+    CHECK_FALSE(apply_owned_route_change(c, "ike", add));
+    CHECK(c.routes.at(pfx("10.2.0.0/16")).front().owner == "ike");
+    CHECK(render_running_config(c, true).find("10.2.0.0/16 via") == std::string::npos);
+    CHECK(render_running_config(c, true).find("route 10.9.0.0/16 via 198.51.100.7") != std::string::npos);
+    const RunningConfig before = c;
+    OwnedRouteChange clash;
+    clash.add = {{pfx("10.5.0.0/16"), ip("203.0.113.2")}, {pfx("10.9.0.0/16"), ip("203.0.113.2")}};
+    CHECK(apply_owned_route_change(c, "ike", clash) == "route 10.9.0.0/16 is configured");
+    CHECK(apply_owned_route_change(c, "bgp", add) == "route 10.2.0.0/16 is installed by ike");
+    OwnedRouteChange wrong_family;
+    wrong_family.add = {{pfx("10.6.0.0/16"), ip("2001:db8::1")}};
+    CHECK(apply_owned_route_change(c, "ike", wrong_family) ==
+          "gateway 2001:db8::1 is not of the same address family as 10.6.0.0/16");
+    OwnedRouteChange remove_other;
+    remove_other.remove = {pfx("10.9.0.0/16")};
+    CHECK(apply_owned_route_change(c, "ike", remove_other) == "route 10.9.0.0/16 is not installed by ike");
+    CHECK(c == before);
+    CHECK(apply_line(c, "no route 10.2.0.0/16 via 203.0.113.2") ==
+          "route 10.2.0.0/16 is installed by ike; it goes when ike removes it");
+    OwnedRouteChange remove;
+    remove.remove = {pfx("10.2.0.0/16"), pfx("10.4.0.0/16")};
+    CHECK_FALSE(apply_owned_route_change(c, "ike", remove));
+    CHECK(c.routes.size() == 1);
 }
 
 TEST_CASE("IKE connection lines are validated and name the bad token", "[config][ike]") {

@@ -40,6 +40,7 @@ struct Box {
             if (err) apply_errors.push_back(*err);
             return err;
         };
+        h.routes = [this](const OwnedRouteChange& ch) { return apply_owned_route_change(config, "ike", ch); };
         h.send = [this](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> b) {
             to_peer->push_back(Datagram{r, l, Bytes(b.begin(), b.end())});
         };
@@ -726,4 +727,48 @@ TEST_CASE("IKE daemon: lockout follows the configured failures, window and durat
     CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
     lab.run();
     CHECK(lab.a.d->state("to-b") == "established");
+}
+
+TEST_CASE("IKE daemon: reverse routes follow the Child SA's remote selectors, owned by ike", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.child->local_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    cb.child->remote_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    cb.reverse_route = true;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.b.d->state("to-a") == "established");
+    CHECK(lab.b.d->reverse_routes("to-a") == prefixes({"10.1.0.0/16", "10.3.0.0/16"}));
+    REQUIRE(lab.b.config.routes.count(*Prefix::parse("10.3.0.0/16")));
+    const RouteNextHop& hop = lab.b.config.routes.at(*Prefix::parse("10.3.0.0/16")).front();
+    CHECK(hop.gateway == *IpAddr::parse("192.0.2.1"));
+    CHECK(hop.owner == "ike");
+    CHECK(render_running_config(lab.b.config).find("10.3.0.0/16") == std::string::npos);  // not configuration
+    CHECK(lab.a.config.routes.empty());  // a did not ask for them
+    CHECK(lab.b.d->counters().reverse_routes == 2);
+    // A route line cannot take them over.
+    CHECK(apply_command(lab.b.config, std::get<cmd::Parsed>(cmd::parse("route 10.3.0.0/16 blackhole")), false) ==
+          "route 10.3.0.0/16 is installed by ike; it goes when ike removes it");
+
+    SECTION("they go with the Child SA") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.config.routes.empty());
+        CHECK(lab.b.d->reverse_routes("to-a").empty());
+    }
+    SECTION("a configured route for a remote prefix refuses them all, counted; the Child SA stays") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        REQUIRE(!apply_command(lab.b.config, std::get<cmd::Parsed>(cmd::parse("route 10.1.0.0/16 blackhole")), false));
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->state("to-a") == "established");
+        CHECK(lab.b.d->counters().reverse_route_failed == 1);
+        CHECK(lab.b.d->reverse_routes("to-a").empty());
+        CHECK(lab.b.config.routes.size() == 1);
+        CHECK(lab.b.d->show_peers().find("reverse routes: route 10.1.0.0/16 is configured") != std::string::npos);
+    }
 }

@@ -295,6 +295,7 @@ struct IkeDaemon::Conn {
     std::string name;
     IkeConnectionConfig cfg;
     std::vector<std::unique_ptr<Session>> sessions;  // oldest first
+    std::vector<Prefix> routes_installed;            // reverse routes (owner "ike")
     size_t policies_installed = 0;                   // our SPD entries (trap or protect) from cfg.child->seq on
     bool terminating = false;
     std::optional<Millis> restart_at;
@@ -381,6 +382,34 @@ void IkeDaemon::install_trap(Conn& c) {
         return;
     }
     c.policies_installed = c.cfg.child->policy_count();
+}
+
+void IkeDaemon::sync_reverse_routes(Conn& c) {
+    std::vector<Prefix> want;
+    if (c.cfg.reverse_route)
+        for (auto& s : c.sessions)
+            if (!s->done)
+                for (auto& ch : s->children)
+                    if (ch.outbound_active && !ch.transport)
+                        for (const Prefix& p : ch.remote)
+                            if (std::find(want.begin(), want.end(), p) == want.end()) want.push_back(p);
+    OwnedRouteChange change;
+    for (const Prefix& p : c.routes_installed)
+        if (std::find(want.begin(), want.end(), p) == want.end()) change.remove.push_back(p);
+    for (const Prefix& p : want)
+        if (std::find(c.routes_installed.begin(), c.routes_installed.end(), p) == c.routes_installed.end())
+            change.add.emplace_back(p, c.cfg.remote);
+    if (change.add.empty() && change.remove.empty()) return;
+    if (auto err = hooks_.routes ? hooks_.routes(change) : std::nullopt) {
+        ++counters_.reverse_route_failed;
+        c.last_error = "reverse routes: " + *err;
+        log::warn("ike {}: reverse routes not changed: {}", c.name, *err);
+        return;
+    }
+    counters_.reverse_routes += change.add.size();
+    for (auto& [p, via] : change.add) log::info("ike {}: reverse route {} via {}", c.name, p.str(), via.str());
+    for (const Prefix& p : change.remove) log::info("ike {}: reverse route {} removed", c.name, p.str());
+    c.routes_installed = std::move(want);
 }
 
 void IkeDaemon::configure_settings(const IkeSettings& settings) { settings_ = settings; }
@@ -679,6 +708,7 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
               info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "",
               child.replaces_spi_in ? fmt::format(", rekeyed {:08x}", child.replaces_spi_in) : std::string());
     s.children.push_back(std::move(info));
+    sync_reverse_routes(c);
     c.restart_at.reset();
     if (child.replaces_spi_in) {
         // CREATE_CHILD_SA: whoever asked deletes the old Child SA (§2.8).
@@ -759,6 +789,7 @@ void IkeDaemon::remove_children(Conn& c, Session& s, const std::vector<uint32_t>
     }
     if (auto err = apply(ch)) log::warn("ike {}: child SA not removed: {}", c.name, *err);
     else c.policies_installed = now_installed;
+    sync_reverse_routes(c);
     for (auto& r : removed) log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, r.spi_in, r.spi_out);
 }
 
@@ -989,6 +1020,11 @@ std::string IkeDaemon::state(const std::string& name) const {
     return newest ? std::string(rampart::ike::name(newest->sa->state())) : "down";
 }
 
+std::vector<Prefix> IkeDaemon::reverse_routes(const std::string& name) const {
+    auto it = conns_.find(name);
+    return it == conns_.end() ? std::vector<Prefix>{} : it->second->routes_installed;
+}
+
 std::vector<std::string> IkeDaemon::installed_sas(const std::string& name) const {
     std::vector<std::string> out;
     auto it = conns_.find(name);
@@ -1043,11 +1079,11 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
             "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
             "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
             "          lockouts {}, refused while locked out {}, lockouts cleared {}, cookies sent {}, cookies accepted {}\n"
-            "          TS unacceptable {}, not authorized by the PAD {}\n",
+            "          TS unacceptable {}, not authorized by the PAD {}, reverse routes {}, reverse routes failed {}\n",
             k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
             k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys,
             k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.lockouts_cleared, k.cookies_sent,
-            k.cookies_accepted, k.ts_unacceptable, k.not_authorized);
+            k.cookies_accepted, k.ts_unacceptable, k.not_authorized, k.reverse_routes, k.reverse_route_failed);
     }
     return out;
 }

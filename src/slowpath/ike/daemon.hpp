@@ -33,6 +33,8 @@ namespace rampart::ike {
 struct DaemonHooks {
     /// Installs/removes through the IPsec API (Control::ipsec_apply with owner "ike").
     std::function<std::optional<std::string>(const IpsecChange&)> apply;
+    /// Installs/removes reverse routes (rampartd: Control::route_apply with owner "ike").
+    std::function<std::optional<std::string>(const OwnedRouteChange&)> routes;
     /// Sends one IKE message (transport: UdpTransport::send).
     std::function<void(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t>)> send;
     uint16_t ike_port = 500;
@@ -91,10 +93,13 @@ public:
         uint64_t cookies_sent = 0, cookies_accepted = 0;
         uint64_t ts_unacceptable = 0;  // Child SAs refused for their traffic selectors (TS-list, PAD), either side
         uint64_t not_authorized = 0;   // Child SAs the PAD allowed nothing for (also in ts_unacceptable as responder)
+        uint64_t reverse_routes = 0, reverse_route_failed = 0;  // routes installed; changes refused
     };
     const Counters& counters() const { return counters_; }
     /// State name of a connection's newest IKE SA ("down" when none), for tests and show.
     std::string state(const std::string& name) const;
+    /// The reverse routes a connection installed.
+    std::vector<Prefix> reverse_routes(const std::string& name) const;
     /// The names of the fast-path SAs a connection's sessions installed.
     std::vector<std::string> installed_sas(const std::string& name) const;
 
@@ -110,6 +115,8 @@ private:
     void start_rekey(Conn& c, Session& s, Millis now);
     void teardown(Conn& c, Millis now, bool tell_peer);
     void install_trap(Conn& c);
+    /// Brings the connection's reverse routes in line with its active Child SAs.
+    void sync_reverse_routes(Conn& c);
     /// Adds `entries` to `ch` as the connection's SPD entries (seq, seq+1, ...)
     /// and removes the ones beyond them that are installed now.
     void set_policies(Conn& c, IpsecChange& ch, std::vector<IpsecPolicyConfig> entries) const;
