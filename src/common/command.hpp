@@ -90,6 +90,7 @@ enum class Id {
     IkeConnectionIdentity,
     IkeConnectionTsList,
     IkeConnectionReverseRoute,
+    IkeConnectionCrl,
     IkePad,
     IkeLockout,
     IkeCookieThreshold,

@@ -1292,6 +1292,7 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
                 conn.cert_file.clear();
                 conn.key_file.clear();
                 conn.ca_file.clear();
+                conn.crl_file.clear();
                 return std::nullopt;
             }
             conn.cert_file = c.word("cert");
@@ -1378,6 +1379,16 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
             return std::nullopt;
         }
         case Id::IkeConnectionReverseRoute: conn.reverse_route = !c.negated; return std::nullopt;
+        case Id::IkeConnectionCrl:
+            if (c.negated) {
+                conn.crl_file.clear();
+                return std::nullopt;
+            }
+            if (conn.cert_file.empty())
+                return fmt::format("ike connection {} has no certificate; a CRL checks the peer's certificate",
+                                   shown(name));
+            conn.crl_file = c.word("crl");
+            return std::nullopt;
         case Id::IkeConnectionIdentity: {
             std::optional<IkeIdentity>& slot = c.has("local-id") ? conn.local_id : conn.remote_id;
             auto id = parse_ike_identity(c.word("id-type"), c.word("id"));
@@ -1478,6 +1489,7 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IkeConnectionIdentity:
         case Id::IkeConnectionTsList:
         case Id::IkeConnectionReverseRoute:
+        case Id::IkeConnectionCrl:
         case Id::IkePad:
         case Id::IkeLockout:
         case Id::IkeCookieThreshold: return apply_ike(config, c);
@@ -1599,6 +1611,7 @@ std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, boo
     if (!c.cert_file.empty())
         out += fmt::format("ike connection {} certificate {} private-key {} ca {}\n", name, quote_if_needed(c.cert_file),
                            quote_if_needed(c.key_file), quote_if_needed(c.ca_file));
+    if (!c.crl_file.empty()) out += fmt::format("ike connection {} crl {}\n", name, quote_if_needed(c.crl_file));
     if (c.proposal != "aes-gcm-128" || c.dh != 19)
         out += fmt::format("ike connection {} proposal {} dh {}\n", name, c.proposal, c.dh);
     if (c.local_id) out += fmt::format("ike connection {} local-id {}\n", name, ike_identity_text(*c.local_id));

@@ -226,6 +226,7 @@ struct IkeConnectionConfig {
     // Certificate authentication (PEM files, read when the connection starts);
     // set: used instead of the PSK.
     std::string cert_file, key_file, ca_file;
+    std::string crl_file;  // set: the peer's certificate is checked against this CRL (PEM or DER) of the CA
     std::string proposal = "aes-gcm-128";  // ike_proposal_names()
     uint16_t dh = 19;                      // 14, 19, 20, 31
     struct Child {

@@ -213,6 +213,7 @@ const Example kExamples[] = {
     {"ike connection b remote-id dn \"C=CH, O=Example, CN=peer\"", Id::IkeConnectionIdentity},
     {"ike connection b ts-list local 10.3.0.0/16", Id::IkeConnectionTsList},
     {"ike connection b reverse-route", Id::IkeConnectionReverseRoute},
+    {"ike connection b crl /etc/rampart/ca.crl", Id::IkeConnectionCrl},
     {"no ike connection b ts-list remote 10.4.0.0/16", Id::IkeConnectionTsList},
     {"ike pad email vpn@example.com remote-ts 10.2.1.0/24", Id::IkePad},
     {"ike lockout failures 5 window 120 duration 300", Id::IkeLockout},

@@ -1208,6 +1208,7 @@ ike connection site-b ts-list local 10.3.0.0/16
 ike connection site-b ts-list remote 10.4.0.0/16
 ike connection site-b ts-list remote 10.5.0.0/16
 ike connection site-b reverse-route
+ike connection v6 crl "/etc/rampart/ike/ca crl.pem"
 ike connection v6 remote-id key-id 0xA0B1
 ike pad fqdn gw-b.example.com remote-ts 10.2.1.0/24
 ike pad fqdn gw-b.example.com remote-ts 10.4.0.0/16
@@ -1224,6 +1225,7 @@ ike cookie-threshold 0
     CHECK(b.child->remote_ts == std::vector<Prefix>{pfx("10.2.0.0/16"), pfx("10.4.0.0/16"), pfx("10.5.0.0/16")});
     CHECK(b.child->policy_count() == 6);  // policies 500-505
     CHECK(b.reverse_route);
+    CHECK(c.ike.at("v6").crl_file == "/etc/rampart/ike/ca crl.pem");
     CHECK(c.ike_settings.lockout_failures == 5);
     CHECK(c.ike_settings.lockout_window == 120);
     CHECK(c.ike_settings.lockout_duration == 300);
@@ -1289,6 +1291,8 @@ TEST_CASE("IKE identities, TS-lists and the PAD refuse bad values precisely", "[
         {"ike pad fqdn -bad? remote-ts 10.2.0.0/16", "fqdn identity '-bad?' has '?'"},
         {"no ike pad fqdn gw.example.com remote-ts 10.2.0.0/16", "ike pad has no fqdn gw.example.com remote-ts 10.2.0.0/16"},
         {"ike lockout failures 0 window 60 duration 60", "value 0 out of range 1-1000 for <failures>"},
+        {"ike connection site-b crl /etc/ca.crl",
+         "ike connection site-b has no certificate; a CRL checks the peer's certificate"},
     });
     RunningConfig fresh = load(kIke);
     CHECK(apply_line(fresh, "no ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16").empty());

@@ -399,6 +399,35 @@ struct Pki {
         fclose(f);
         return {key, x};
     }
+    // A CRL of (ca_key, ca) revoking `revoked` (serial numbers), written as NAME.crl (PEM).
+    std::string crl(const std::string& name, EVP_PKEY* ca_key, X509* ca, std::vector<long> revoked) {
+        X509_CRL* crl = X509_CRL_new();
+        X509_CRL_set_version(crl, 1);
+        X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+        ASN1_TIME* now = ASN1_TIME_adj(nullptr, time(nullptr), 0, -3600);
+        ASN1_TIME* next = ASN1_TIME_adj(nullptr, time(nullptr), 1, 0);
+        X509_CRL_set1_lastUpdate(crl, now);
+        X509_CRL_set1_nextUpdate(crl, next);
+        for (long serial : revoked) {
+            X509_REVOKED* r = X509_REVOKED_new();
+            ASN1_INTEGER* sn = ASN1_INTEGER_new();
+            ASN1_INTEGER_set(sn, serial);
+            X509_REVOKED_set_serialNumber(r, sn);
+            X509_REVOKED_set_revocationDate(r, now);
+            X509_CRL_add0_revoked(crl, r);
+            ASN1_INTEGER_free(sn);
+        }
+        X509_CRL_sort(crl);
+        X509_CRL_sign(crl, ca_key, EVP_sha256());
+        const std::string path = dir + "/" + name + ".crl";
+        FILE* f = fopen(path.c_str(), "w");
+        PEM_write_X509_CRL(f, crl);
+        fclose(f);
+        ASN1_TIME_free(now);
+        ASN1_TIME_free(next);
+        X509_CRL_free(crl);
+        return path;
+    }
     std::string pem(const std::string& name) const { return dir + "/" + name + ".pem"; }
     std::string key(const std::string& name) const { return dir + "/" + name + ".key"; }
 };
@@ -462,6 +491,65 @@ TEST_CASE("IKE daemon: certificate authentication (RFC 7427 signatures, CA chain
     auto err = lab.a.d->initiate("to-b", lab.now);
     REQUIRE(err);
     CHECK(err->find("cannot read private key") != std::string::npos);
+}
+
+TEST_CASE("IKE daemon: CRL checking refuses a revoked certificate; CERTREQ names our CA", "[ike][daemon][cert]") {
+    Pki pki;
+    auto [ca_key, ca] = pki.issue("ca", nullptr, nullptr, nullptr);             // serial 1
+    auto [other_key, other] = pki.issue("other-ca", nullptr, nullptr, nullptr);  // 2
+    auto [a_key, a_cert] = pki.issue("a", "192.0.2.1", ca_key, ca);               // 3
+    auto [b_key, b_cert] = pki.issue("b", "192.0.2.2", ca_key, ca);               // 4
+    const std::string revoking_a = pki.crl("revoking-a", ca_key, ca, {3});
+    const std::string revoking_none = pki.crl("revoking-none", ca_key, ca, {});
+    const std::string of_other_ca = pki.crl("of-other-ca", other_key, other, {});
+    for (EVP_PKEY* k : {ca_key, other_key, a_key, b_key}) EVP_PKEY_free(k);
+    for (X509* x : {other, a_cert, b_cert}) X509_free(x);
+
+    auto ca_conn = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "unused");
+    auto cb_conn = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "unused");
+    use_cert(ca_conn, pki, "a", "ca");
+    use_cert(cb_conn, pki, "b", "ca");
+    struct Case {
+        const std::string* crl;
+        bool ok;
+        const char* reason;
+    };
+    for (const Case& k : {Case{&revoking_none, true, ""}, Case{&revoking_a, false, "certificate revoked"},
+                          Case{&of_other_ca, false, "unable to get certificate CRL"}}) {
+        INFO(*k.crl);
+        Lab lab;
+        auto cb = cb_conn;
+        cb.crl_file = *k.crl;
+        bool certreq_in_init = false;
+        lab.lose = [&](const Datagram& d) {
+            const DecodedMessage m = decode(d.data);
+            if (m.ok() && m.message.header.exchange == ExchangeType::ike_sa_init && m.message.header.is_response())
+                for (const Payload& p : m.message.payloads)
+                    if (auto* c = std::get_if<CertPayload>(&p.body); c && p.type == PayloadType::certreq)
+                        certreq_in_init = c->data.size() == 20;  // one CA: one SHA-1 hash
+            return false;
+        };
+        lab.b.d->configure(one("to-a", cb), lab.now);
+        lab.a.d->configure(one("to-b", ca_conn), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(certreq_in_init);
+        CHECK((lab.b.d->state("to-a") == "established") == k.ok);
+        CHECK(lab.b.installed.entries.sas.size() == (k.ok ? 2u : 0u));
+        if (!k.ok) {
+            CHECK(lab.b.d->counters().auth_failed == 1);
+            CHECK(lab.b.d->show_peers().find(std::string("initiator's certificate does not verify: ") + k.reason) !=
+                  std::string::npos);
+        }
+    }
+    CHECK(ca_key_hashes({}).empty());
+    X509_free(ca);
+    // A CRL file that is not one: the connection says why.
+    Lab lab;
+    auto cb = cb_conn;
+    cb.crl_file = pki.pem("a");
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    CHECK(lab.b.d->show_peers().find("no PEM or DER CRL") != std::string::npos);
 }
 
 TEST_CASE("IKE daemon: a transport-mode Child SA (box to box) installs as transport SAs", "[ike][daemon]") {

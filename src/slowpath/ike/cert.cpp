@@ -152,8 +152,54 @@ std::optional<Bytes> dn_der(const std::string& text, std::string& why) {
     return out;
 }
 
+bool load_crls(Credentials& c, const std::string& crl_file, std::string& why) {
+    FILE* f = fopen(crl_file.c_str(), "r");
+    if (!f) {
+        why = fmt::format("cannot read CRL {}", crl_file);
+        return false;
+    }
+    auto add = [&](X509_CRL* crl) {
+        unsigned char* der = nullptr;
+        const int n = i2d_X509_CRL(crl, &der);
+        if (n > 0) c.crls.emplace_back(der, der + n);
+        OPENSSL_free(der);
+        X509_CRL_free(crl);
+    };
+    size_t before = c.crls.size();
+    while (X509_CRL* crl = PEM_read_X509_CRL(f, nullptr, nullptr, nullptr)) add(crl);
+    if (c.crls.size() == before) {  // not PEM: one DER CRL
+        rewind(f);
+        if (X509_CRL* crl = d2i_X509_CRL_fp(f, nullptr)) add(crl);
+    }
+    fclose(f);
+    ERR_clear_error();
+    if (c.crls.size() == before) {
+        why = fmt::format("{}: no PEM or DER CRL", crl_file);
+        return false;
+    }
+    return true;
+}
+
+Bytes ca_key_hashes(const std::vector<Bytes>& anchors) {
+    Bytes out;
+    for (const Bytes& a : anchors) {
+        X509Ptr x = from_der(a);
+        if (!x) continue;
+        unsigned char* der = nullptr;
+        const int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x.get()), &der);
+        if (n <= 0) continue;
+        unsigned char md[20];
+        unsigned int len = 0;
+        EVP_Digest(der, size_t(n), md, &len, EVP_sha1(), nullptr);
+        OPENSSL_free(der);
+        out.insert(out.end(), md, md + len);
+    }
+    return out;
+}
+
 PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes>& intermediates,
-                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why) {
+                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why,
+                                const std::vector<Bytes>& crls) {
     X509Ptr cert = from_der(end_entity);
     if (!cert) {
         why = "certificate does not parse";
@@ -162,6 +208,14 @@ PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes
     std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
     for (const Bytes& a : anchors)
         if (X509Ptr x = from_der(a)) X509_STORE_add_cert(store.get(), x.get());
+    for (const Bytes& der : crls) {
+        const unsigned char* p = der.data();
+        if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, long(der.size()))) {
+            X509_STORE_add_crl(store.get(), crl);
+            X509_CRL_free(crl);
+        }
+    }
+    if (!crls.empty()) X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
     std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain(
         sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
     for (const Bytes& i : intermediates)

@@ -434,6 +434,7 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
         if (!cfg.cert_file.empty()) {
             std::string why;
             conn.creds = load_credentials(cfg.cert_file, cfg.key_file, cfg.ca_file, why);
+            if (conn.creds && !cfg.crl_file.empty() && !load_crls(*conn.creds, cfg.crl_file, why)) conn.creds.reset();
             if (!conn.creds) {
                 conn.last_error = why;
                 log::warn("ike {}: certificate authentication unusable: {}", name, why);

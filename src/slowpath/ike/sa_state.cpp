@@ -381,7 +381,7 @@ std::string IkeSa::check_auth(const std::vector<Payload>& ps, const IdPayload& i
     if (certs.empty()) return "CERT is missing";
     std::string why;
     const PkeyPtr pub = verify_peer_certificate(certs.front(), {certs.begin() + 1, certs.end()},
-                                                cfg_.cert->trust_anchors, id, why);
+                                                cfg_.cert->trust_anchors, id, why, cfg_.cert->crls);
     if (!pub) return why;
     return verify_auth(pub.get(), auth.data, octets) ? "" : "AUTH signature does not verify";
 }
@@ -576,6 +576,9 @@ void IkeSa::send_auth(Output& out, Millis now) {
     child_spi_ = random_spi();
     std::vector<Payload> in;
     in.push_back(make_payload(PayloadType::idi, cfg_.local_id));
+    if (cfg_.cert)  // §3.7: ask for the responder's certificate from our CAs
+        in.push_back(make_payload(PayloadType::certreq,
+                                  CertPayload{CertEncoding::x509_signature, ca_key_hashes(cfg_.cert->trust_anchors)}));
     if (cfg_.remote_id) in.push_back(make_payload(PayloadType::idr, *cfg_.remote_id));
     add_auth(in, signed_octets(prf_, msg1_, nr_, keys_.sk_pi, cfg_.local_id));
     if (cfg_.transport_mode) in.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
@@ -717,8 +720,11 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     r.payloads.push_back(make_payload(NoncePayload{nr_}));
     add_nat_detection(r.payloads);
     r.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
-    if (cfg_.cert)
+    if (cfg_.cert) {
+        r.payloads.push_back(make_payload(PayloadType::certreq, CertPayload{CertEncoding::x509_signature,
+                                                                            ca_key_hashes(cfg_.cert->trust_anchors)}));
         r.payloads.push_back(make_payload(NotifyPayload::make(notify::signature_hash_algorithms, {0, 2, 0, 3, 0, 4})));
+    }
     msg1_.assign(wire.begin(), wire.end());
     msg2_ = encode(r);
     state_ = SaState::init_done;
