@@ -24,7 +24,9 @@
 # still flowing; a
 # trap policy whose first packet starts negotiation; certificate
 # authentication (an openssl-made CA, ECDSA, RFC 7427) both ways; a wrong PSK fails with
-# AUTHENTICATION_FAILED both ways and is counted; a TS-list of two remote
+# AUTHENTICATION_FAILED both ways and is counted; CERTREQ makes charon
+# (send_cert = ifasked) send its certificate; a CRL revoking charon's
+# certificate makes rampartd refuse it; a TS-list of two remote
 # subnets (two SPD entries, both pinging); FQDN / e-mail identities with PSK
 # (charon's rpid) and a wrong identity refused; the PAD refusing what charon
 # offers (TS_UNACCEPTABLE) and narrowing it; wrong PSKs from charon locking its
@@ -512,7 +514,7 @@ connections {
         mobike = no
         rekey_time = 0
         reauth_time = 0
-        send_cert = always
+        send_cert = ifasked
         local {
             auth = pubkey
             id = 203.0.113.2
@@ -552,6 +554,39 @@ cert_case_charon() {
 }
 check "certificates: charon initiates, rampartd verifies its certificate chain and ID; ping both ways" cert_case_charon
 terminate_both rp4
+check "certificates: charon (send_cert = ifasked) sent its certificate because of rampartd's CERTREQ (our CA's key hash)" \
+    eval 'grep -E "received cert request for \"CN=rampart interop CA\"" "$WORK/charon/charon.log" | tail -1 &&
+          grep -E "sending end entity cert \"CN=charon\"" "$WORK/charon/charon.log" | tail -1'
+# make_crl OUT [CERT] — the CA's CRL, revoking CERT when given (openssl ca with a throw-away database).
+make_crl() {
+    local d="$WORK/pki/crl"
+    mkdir -p "$d" && : >"$d/index.txt" && echo 01 >"$d/crlnumber" || return 1
+    printf '[ ca ]\ndefault_ca = rp\n[ rp ]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n' \
+        "$d" "$d" >"$d/ca.cnf"
+    if [[ -n ${2:-} ]]; then
+        openssl ca -config "$d/ca.cnf" -keyfile "$WORK/pki/ca.key" -cert "$WORK/pki/ca.pem" -revoke "$2" >/dev/null 2>&1 ||
+            return 1
+    fi
+    openssl ca -config "$d/ca.cnf" -keyfile "$WORK/pki/ca.key" -cert "$WORK/pki/ca.pem" -gencrl -out "$1" 2>/dev/null
+}
+crl_case() {
+    make_crl "$WORK/pki/none.crl" && make_crl "$WORK/pki/revoked.crl" "$WORK/pki/charon.pem" || return 1
+    cli "ike connection rp4 crl $WORK/pki/none.crl" || return 1
+    charon_initiates rp4 || { echo "refused with a CRL that revokes nothing"; return 1; }
+    terminate_both rp4
+    local before after
+    before=$(ike_counter "authentication failed")
+    cli "ike connection rp4 crl $WORK/pki/revoked.crl" || return 1
+    swan --initiate --child rp4 --timeout 15 >"$WORK/initiate.out" 2>&1
+    after=$(ike_counter "authentication failed")
+    echo "authentication failed: $before -> $after"
+    cli "show ike peers" | grep "initiator's certificate does not verify: certificate revoked" &&
+        ((after > before)) && ! rp_established rp4 && ! cli "show ipsec sa" | grep -q ike-rp4-
+}
+check "CRL: with the CA's CRL charon's certificate is accepted; once the CRL revokes it, AUTHENTICATION_FAILED (certificate revoked), counted" crl_case
+terminate_both rp4
+cli "no ike connection rp4 crl $WORK/pki/revoked.crl" >/dev/null
+cli "clear ike lockout" >/dev/null  # the revoked attempt counted towards the wrong-PSK checks' lockout
 cli "no ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" >/dev/null
 swan --load-all --file "$WORK/charon/swanctl.conf" >/dev/null 2>&1
 
