@@ -28,7 +28,8 @@
 # (send_cert = ifasked) send its certificate; a CRL revoking charon's
 # certificate makes rampartd refuse it; a TS-list of two remote
 # subnets (two SPD entries, both pinging); FQDN / e-mail identities with PSK
-# (charon's rpid) and a wrong identity refused; the PAD refusing what charon
+# (charon's rpid) and a wrong identity refused; charon's IDi choosing between
+# two connections to its address; the PAD refusing what charon
 # offers (TS_UNACCEPTABLE) and narrowing it; wrong PSKs from charon locking its
 # address out (ike lockout), visible in show ike lockout, cleared with clear
 # ike lockout, then success. Every wait is bounded; a
@@ -665,6 +666,22 @@ check "identities: charon presenting its address instead of the configured e-mai
 cli "no ike connection rp4 local-id fqdn rampart.example.com" >/dev/null
 cli "no ike connection rp4 remote-id email charon@example.com" >/dev/null
 terminate_both rp4
+# Two connections to charon's address: rp4 (its address as ID) answers IKE_SA_INIT,
+# charon's IDi (charon@example.com) picks rpid2 in IKE_AUTH.
+idi_select_case() {
+    cli "ike connection rpid2 local 203.0.113.1 remote 203.0.113.2" &&
+        cli "ike connection rpid2 local-id fqdn rampart.example.com" &&
+        cli "ike connection rpid2 remote-id email charon@example.com" &&
+        cli "ike connection rpid2 psk text key \"$PSK4\"" &&
+        cli "ike connection rpid2 child local-ts 198.51.100.0/24 remote-ts 192.0.2.0/24 policy 30" || return 1
+    swan --initiate --child rpid --timeout 20 >"$WORK/initiate.out" 2>&1
+    wait_for 20 rp_established rpid2 && wait_for 20 charon_child_installed rpid || { cli "show ike peers"; return 1; }
+    cli "show ike sa"
+    ! rp_established rp4 && pings4
+}
+check "identities: with two connections to charon's address, charon's IDi picks rpid2 (not rp4) as rampartd responds; ping" idi_select_case
+swan --terminate --ike rpid --timeout 5 >/dev/null 2>&1
+cli "no ike connection rpid2 local 203.0.113.1 remote 203.0.113.2" >/dev/null
 
 # --- PAD -------------------------------------------------------------------------------
 pad_refuses() {

@@ -49,6 +49,7 @@ struct Box {
         settings.cookie_threshold = uint32_t(cookie_threshold);
         d->configure_settings(settings);
     }
+    size_t installed_sas_of(const std::string& conn) const { return d->installed_sas(conn).size(); }
     const IpsecPolicyConfig* policy(uint32_t seq) const {
         auto v = installed.entries.policies.find("");
         if (v == installed.entries.policies.end()) return nullptr;
@@ -858,5 +859,51 @@ TEST_CASE("IKE daemon: reverse routes follow the Child SA's remote selectors, ow
         CHECK(lab.b.d->reverse_routes("to-a").empty());
         CHECK(lab.b.config.routes.size() == 1);
         CHECK(lab.b.d->show_peers().find("reverse routes: route 10.1.0.0/16 is configured") != std::string::npos);
+    }
+}
+
+TEST_CASE("IKE daemon: as responder, the initiator's IDi picks among connections to the same address",
+          "[ike][daemon]") {
+    auto b_for = [](const char* id, const char* psk, const char* remote_ts) {
+        auto c = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", remote_ts, psk);
+        c.remote_id = IkeIdentity{IkeIdentity::Type::fqdn, id};
+        return c;
+    };
+    std::map<std::string, IkeConnectionConfig> b_conns = {{"to-x", b_for("x.example.com", "psk x", "10.1.0.0/16")},
+                                                          {"to-y", b_for("y.example.com", "psk y", "10.3.0.0/16")}};
+    b_conns["to-y"].child->seq = 1001;
+    struct Case {
+        const char* id;
+        const char* psk;
+        const char* lts;
+        const char* up;  // b's connection that comes up, or nullptr
+    };
+    for (const Case& k : {Case{"x.example.com", "psk x", "10.1.0.0/16", "to-x"},
+                          Case{"y.example.com", "psk y", "10.3.0.0/16", "to-y"},
+                          Case{"y.example.com", "psk x", "10.3.0.0/16", nullptr},
+                          Case{"z.example.com", "psk y", "10.3.0.0/16", nullptr}}) {
+        INFO(k.id << " " << k.psk);
+        Lab lab;
+        auto ca = conn("192.0.2.1", "192.0.2.2", k.lts, "10.2.0.0/16", k.psk);
+        ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, k.id};
+        lab.b.d->configure(b_conns, lab.now);
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK((lab.a.d->state("to-b") == "established") == (k.up != nullptr));
+        CHECK(lab.b.d->state("to-x") == (k.up && std::string(k.up) == "to-x" ? "established" : "down"));
+        CHECK(lab.b.d->state("to-y") == (k.up && std::string(k.up) == "to-y" ? "established" : "down"));
+        if (k.up) {
+            const uint32_t seq = std::string(k.up) == "to-x" ? 1000 : 1001;
+            REQUIRE(lab.b.policy(seq));
+            CHECK(lab.b.policy(seq)->remote == *Prefix::parse(k.lts));
+            CHECK(lab.b.installed_sas_of(k.up) == 2);
+            // The session lives on with its connection: DPD, delete.
+            CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+            lab.run();
+            CHECK(lab.b.installed.entries.sas.empty());
+        } else {
+            CHECK(lab.b.d->counters().auth_failed == 1);
+        }
     }
 }

@@ -252,6 +252,7 @@ std::optional<std::pair<std::string, std::string>> esp_names(const CipherSuite& 
 
 struct IkeDaemon::Session {
     bool pad_denied = false;  // the PAD authorizes the peer's identity for nothing
+    std::vector<std::string> alternatives;  // responder: the connections PeerConfig::alternatives came from
     uint64_t serial = 0;
     std::unique_ptr<IkeSa> sa;
     bool initiator = false;
@@ -451,11 +452,16 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
     }
 }
 
-void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
+void IkeDaemon::start_session(Conn& c, bool initiator, Millis now, const std::vector<Conn*>& alternatives) {
     std::string why;
     std::optional<PeerConfig> pc = peer_config(c.cfg, initiator, hooks_.ike_port, c.creds, settings_, why);
     if (!pc) return;  // configure() found it unusable (can_authenticate is false)
     auto s = std::make_unique<Session>();
+    for (Conn* alt : alternatives)
+        if (auto apc = peer_config(alt->cfg, false, hooks_.ike_port, alt->creds, settings_, why)) {
+            pc->alternatives.push_back(std::move(*apc));
+            s->alternatives.push_back(alt->name);
+        }
     s->serial = next_serial_++;
     s->pad_denied = c.cfg.child && pc->ts_remote.empty();
     s->sa = std::make_unique<IkeSa>(std::move(*pc));
@@ -825,8 +831,25 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
                     s.local.port = d.local.port;
                 }
             }
-            handle(*c, s, std::move(out), now);
+            // IKE_AUTH as responder: the initiator's IDi may have picked
+            // another connection to this peer; the session moves to it.
+            Conn* owner = c.get();
+            for (const Event& ev : out.events)
+                if (auto* up = std::get_if<IkeSaUp>(&ev); up && up->alternative && up->alternative <= s.alternatives.size())
+                    if (Conn* target = find_conn(s.alternatives[up->alternative - 1])) {
+                        auto it = std::find_if(c->sessions.begin(), c->sessions.end(),
+                                               [&](auto& p) { return p.get() == &s; });
+                        target->sessions.push_back(std::move(*it));
+                        c->sessions.erase(it);
+                        owner = target;
+                        std::string why;
+                        auto tpc = peer_config(target->cfg, false, hooks_.ike_port, target->creds, settings_, why);
+                        s.pad_denied = target->cfg.child && tpc && tpc->ts_remote.empty();
+                        log::info("ike {}: IDi picked connection {}", name, target->name);
+                    }
+            handle(*owner, s, std::move(out), now);
             reap(*c);
+            if (owner != c.get()) reap(*owner);
             return;
         }
     }
@@ -836,10 +859,17 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         ++counters_.no_sa;
         return;
     }
+    // The connections to this peer (and local address): the first answers,
+    // the initiator's IDi may pick another one in IKE_AUTH.
+    std::vector<Conn*> candidates;
     for (auto& [name, c] : conns_) {
         if (c->cfg.remote != d.remote.addr) continue;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
-        if (!c->can_authenticate() || !c->cfg.child) break;
+        if (c->can_authenticate() && c->cfg.child) candidates.push_back(c.get());
+    }
+    for (Conn* cp : candidates) {
+        const std::unique_ptr<Conn>& c = conns_.at(cp->name);
+        const std::string& name = cp->name;
         if (locked_until(c->cfg.remote, now)) {
             ++counters_.locked_out;
             return;
@@ -850,7 +880,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
             ++counters_.no_connection;
             return;
         }
-        start_session(*c, false, now);
+        start_session(*c, false, now, {candidates.begin() + 1, candidates.end()});
         Session& s = *c->sessions.back();
         s.remote = d.remote;
         s.local.port = d.local.port;

@@ -107,7 +107,9 @@ private:
     struct Session;
     struct Conn;
     Conn* find_conn(const std::string& name);
-    void start_session(Conn& c, bool initiator, Millis now);
+    /// `alternatives` (responder): other connections to the same peer the
+    /// initiator's IDi may pick (PeerConfig::alternatives).
+    void start_session(Conn& c, bool initiator, Millis now, const std::vector<Conn*>& alternatives = {});
     void handle(Conn& c, Session& s, Output out, Millis now);
     void child_up(Conn& c, Session& s, ChildSa child, Millis now);
     void session_ended(Conn& c, Session& s, Millis now);

@@ -748,8 +748,27 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     const IdPayload* idi = find_body<IdPayload>(ps, PayloadType::idi);
     const AuthPayload* auth = find_body<AuthPayload>(ps, PayloadType::auth);
     if (!idi || !auth) return refuse_ike(notify::invalid_syntax, "IKE_AUTH request without IDi or AUTH");
-    if (cfg_.remote_id && *idi != *cfg_.remote_id)
-        return refuse_ike(notify::authentication_failed, "initiator's identity is not the configured one");
+    size_t alternative = 0;
+    if (cfg_.remote_id && *idi != *cfg_.remote_id) {
+        // Another connection to this peer may expect this IDi: it takes over
+        // from here (the IKE SA's algorithms and addresses stay ours).
+        auto alt = std::find_if(cfg_.alternatives.begin(), cfg_.alternatives.end(),
+                                [&](const PeerConfig& a) { return a.remote_id && *a.remote_id == *idi; });
+        if (alt == cfg_.alternatives.end())
+            return refuse_ike(notify::authentication_failed, "initiator's identity is not the configured one");
+        alternative = size_t(alt - cfg_.alternatives.begin()) + 1;
+        PeerConfig next = std::move(*alt);
+        next.initiator = false;
+        next.ike_proposals = std::move(cfg_.ike_proposals);
+        next.local_endpoint = cfg_.local_endpoint;
+        next.remote_endpoint = cfg_.remote_endpoint;
+        next.fragment_mtu = cfg_.fragment_mtu;
+        next.retransmit_base = cfg_.retransmit_base;
+        next.retransmit_tries = cfg_.retransmit_tries;
+        next.nonce_len = cfg_.nonce_len;
+        next.alternatives.clear();
+        cfg_ = std::move(next);
+    }
     // §2.15: the initiator signs RealMessage1 | NonceRData | prf(SK_pi, IDi').
     const Bytes octets = signed_octets(prf_, msg1_, nr_, keys_.sk_pi, *idi);
     if (const std::string why = check_auth(ps, *idi, *auth, octets); !why.empty())
@@ -759,7 +778,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     r.push_back(make_payload(PayloadType::idr, cfg_.local_id));
     add_auth(r, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
     state_ = SaState::established;
-    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_});
+    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_, alternative});
 
     // The Child SA: proposal, then §2.9 narrowing (TSi is theirs, TSr ours).
     const SaPayload* sa = find_body<SaPayload>(ps, PayloadType::sa);

@@ -82,6 +82,12 @@ struct PeerConfig {
     Millis retransmit_base{500};
     unsigned retransmit_tries = 5;
     size_t nonce_len = 32;
+    /// Responder: the configurations of other connections with the same
+    /// peer address. When the initiator's IDi is not our remote_id but one
+    /// of theirs, that one takes over authentication and the Child SA (its
+    /// identities, PSK or certificate, selectors, ESP proposals); IkeSaUp
+    /// says which (RFC 7296 §2.15: the responder picks its policy by IDi).
+    std::vector<PeerConfig> alternatives;
 };
 
 struct ChildSa {
@@ -106,6 +112,7 @@ struct IkeSaUp {
     IdPayload peer_id;
     bool local_behind_nat = false;  // our address was rewritten on the way (§2.23)
     bool peer_behind_nat = false;   // the peer's was
+    size_t alternative = 0;         // responder: 0 our configuration, k PeerConfig::alternatives[k - 1]
 };
 struct ChildSaUp {
     ChildSa sa;
