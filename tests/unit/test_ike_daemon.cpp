@@ -907,3 +907,39 @@ TEST_CASE("IKE daemon: as responder, the initiator's IDi picks among connections
         }
     }
 }
+
+TEST_CASE("IKE daemon: a selector range becomes the fewest prefixes covering exactly it", "[ike][daemon]") {
+    auto range = [](const char* a, const char* b) {
+        TrafficSelector ts = TrafficSelector::from_prefix(*Prefix::parse("0.0.0.0/0"));
+        ts.start = *IpAddr::parse(a);
+        ts.end = *IpAddr::parse(b);
+        return ts;
+    };
+    CHECK(range_prefixes(range("10.1.0.0", "10.1.255.255")) == prefixes({"10.1.0.0/16"}));
+    CHECK(range_prefixes(range("10.0.0.1", "10.0.0.6")) ==
+          prefixes({"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"}));
+    CHECK(range_prefixes(range("0.0.0.0", "255.255.255.255")) == prefixes({"0.0.0.0/0"}));
+    CHECK(range_prefixes(range("10.0.0.9", "10.0.0.8")).empty());  // reversed
+    CHECK(range_prefixes(range("0.0.0.1", "255.255.255.254")).size() == 62);
+    CHECK(range_prefixes(range("::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe")).empty());  // 254: too many
+    // Random ranges inside 10.0.0.0/20 against address-by-address enumeration.
+    std::mt19937 rng(11);
+    for (int i = 0; i < 300; ++i) {
+        uint32_t a = 0x0a000000 + rng() % 4096, b = 0x0a000000 + rng() % 4096;
+        if (a > b) std::swap(a, b);
+        TrafficSelector ts = range(IpAddr::v4(a).str().c_str(), IpAddr::v4(b).str().c_str());
+        const std::vector<Prefix> got = range_prefixes(ts);
+        REQUIRE_FALSE(got.empty());
+        uint64_t covered = 0;
+        uint32_t next = a;
+        for (const Prefix& p : got) {
+            CHECK(p.network() == p);
+            CHECK(p.addr.v4_host() == next);  // contiguous, in order, no overlap
+            const uint64_t size = uint64_t(1) << (32 - p.len);
+            covered += size;
+            next = uint32_t(p.addr.v4_host() + size);
+        }
+        CHECK(covered == uint64_t(b) - a + 1);
+        CHECK(got.size() <= 2 * 12);  // at most two per bit of the span
+    }
+}

@@ -68,9 +68,8 @@ std::string suite_text(const CipherSuite& s) {
     return out;
 }
 
-// A selector's address range as the fewest prefixes that cover exactly it
-// (one when it is a prefix); empty for a reversed range or one that needs
-// more than kMaxPrefixesPerSelector.
+}  // namespace
+
 std::vector<Prefix> range_prefixes(const TrafficSelector& ts) {
     std::vector<Prefix> out;
     if (ts.start.family != ts.end.family || ts.end < ts.start) return out;
@@ -86,14 +85,16 @@ std::vector<Prefix> range_prefixes(const TrafficSelector& ts) {
             }
         }
         out.push_back(p);
-        IpAddr last = TrafficSelector::from_prefix(p).end;
-        if (last == ts.end) return out;
-        for (int i = int(bits / 8) - 1; i >= 0 && ++last.bytes[size_t(i)] == 0; --i) {
-        }
-        start = last;
+        start = TrafficSelector::from_prefix(p).end;
+        if (start == ts.end) return out;
+        // The next address: add one to the last byte, carrying leftwards.
+        size_t i = bits / 8;
+        while (i > 0 && ++start.bytes[i - 1] == 0) --i;
     }
     return {};
 }
+
+namespace {
 
 bool full_ports(const TrafficSelector& ts) { return ts.start_port == 0 && ts.end_port == 65535; }
 
@@ -195,8 +196,20 @@ std::optional<IdPayload> id_payload(const IkeIdentity& id, std::string& why) {
         case IkeIdentity::Type::key_id: {
             IdPayload p;
             p.type = IdType::key_id;
-            for (size_t i = 0; i + 1 < id.value.size(); i += 2)
-                p.data.push_back(uint8_t(std::stoul(id.value.substr(i, 2), nullptr, 16)));
+            auto nibble = [](char ch) -> int {
+                if (ch >= '0' && ch <= '9') return ch - '0';
+                if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+                if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+                return -1;
+            };
+            for (size_t i = 0; i + 1 < id.value.size(); i += 2) {
+                const int hi = nibble(id.value[i]), lo = nibble(id.value[i + 1]);
+                if (hi < 0 || lo < 0 || id.value.size() % 2) {
+                    why = "key-id identity " + id.value + " is not hex";
+                    return std::nullopt;
+                }
+                p.data.push_back(uint8_t(hi << 4 | lo));
+            }
             return p;
         }
     }

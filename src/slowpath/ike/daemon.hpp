@@ -41,6 +41,10 @@ struct DaemonHooks {
     uint16_t natt_port = 4500;
 };
 
+/// A selector's address range as the fewest prefixes that cover exactly it
+/// (one when it is a prefix), in address order; empty for a reversed range
+/// or one that needs more than 64 (exposed for tests).
+std::vector<Prefix> range_prefixes(const TrafficSelector& ts);
 /// The ID payload of a configured identity (a DN as its DER encoding);
 /// nullopt and `why` when it cannot be encoded.
 std::optional<IdPayload> id_payload(const IkeIdentity& id, std::string& why);
