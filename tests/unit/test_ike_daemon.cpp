@@ -553,6 +553,33 @@ TEST_CASE("IKE daemon: CRL checking refuses a revoked certificate; CERTREQ names
     CHECK(lab.b.d->show_peers().find("no PEM or DER CRL") != std::string::npos);
 }
 
+TEST_CASE("IKE daemon: DN identities with certificates: the configured DN must be the certificate's subject",
+          "[ike][daemon][cert]") {
+    Pki pki;
+    auto [ca_key, ca] = pki.issue("ca", nullptr, nullptr, nullptr);
+    auto [a_key, a_cert] = pki.issue("a", "192.0.2.1", ca_key, ca);
+    auto [b_key, b_cert] = pki.issue("b", "192.0.2.2", ca_key, ca);
+    for (EVP_PKEY* k : {ca_key, a_key, b_key}) EVP_PKEY_free(k);
+    for (X509* x : {ca, a_cert, b_cert}) X509_free(x);
+    for (const char* expected : {"CN=a", "CN=b"}) {
+        INFO(expected);
+        Lab lab;
+        auto ca_conn = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "unused");
+        auto cb_conn = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "unused");
+        use_cert(ca_conn, pki, "a", "ca");
+        use_cert(cb_conn, pki, "b", "ca");
+        ca_conn.local_id = IkeIdentity{IkeIdentity::Type::dn, "CN=a"};
+        cb_conn.remote_id = IkeIdentity{IkeIdentity::Type::dn, expected};
+        lab.b.d->configure(one("to-a", cb_conn), lab.now);
+        lab.a.d->configure(one("to-b", ca_conn), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        const bool ok = std::string(expected) == "CN=a";
+        CHECK((lab.b.d->state("to-a") == "established") == ok);
+        if (!ok) CHECK(lab.b.d->show_peers().find("initiator's identity is not the configured one") != std::string::npos);
+    }
+}
+
 TEST_CASE("IKE daemon: a transport-mode Child SA (box to box) installs as transport SAs", "[ike][daemon]") {
     Lab lab;
     auto ca = conn("192.0.2.1", "192.0.2.2", "192.0.2.1/32", "192.0.2.2/32", "psk");
