@@ -311,7 +311,7 @@ cli::Reply Daemon::execute(const std::string& line) {
         case cmd::Id::ShowIkeLockout:
             return {true, ike_ ? ike_->show_lockout(now) : "no ike connections\n"};
         case cmd::Id::ShowIkePad:
-            return {true, ike_ ? ike_->show_pad() : "no ike connections\n"};
+            return {true, ike::show_ike_pad(control_->config().ike_settings)};
         case cmd::Id::ClearIkeLockout: {
             std::optional<IpAddr> peer;
             if (c.has_arg("address")) peer = c.ip("address");

@@ -1168,10 +1168,11 @@ size_t IkeDaemon::clear_lockout(const std::optional<IpAddr>& peer) {
     return cleared;
 }
 
-std::string IkeDaemon::show_pad() const {
-    if (settings_.pad.empty()) return "no PAD entries: every peer may have the Child SAs its connection offers\n";
+std::string show_ike_pad(const IkeSettings& settings) {
+    if (settings.pad.empty()) return "no PAD entries: every peer may have the Child SAs its connection offers\n";
     std::string out = fmt::format("{:<48} {}\n", "identity", "remote-ts");
-    for (auto& [who, prefixes] : settings_.pad) out += fmt::format("{:<48} {}\n", ike_identity_text(who), prefixes_text(prefixes));
+    for (auto& [who, prefixes] : settings.pad)
+        out += fmt::format("{:<48} {}\n", ike_identity_text(who), prefixes_text(prefixes));
     return out;
 }
 

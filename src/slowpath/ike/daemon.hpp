@@ -41,6 +41,8 @@ struct DaemonHooks {
     uint16_t natt_port = 4500;
 };
 
+/// `show ike pad`: the identities and the remote prefixes they may have.
+std::string show_ike_pad(const IkeSettings& settings);
 /// A selector's address range as the fewest prefixes that cover exactly it
 /// (one when it is a prefix), in address order; empty for a reversed range
 /// or one that needs more than 64 (exposed for tests).
@@ -83,7 +85,7 @@ public:
     std::string show_peers() const;  // "locked-out" shows a lockout that has not been lifted by a success yet
     /// Peers with authentication failures in the window or locked out.
     std::string show_lockout(Millis now) const;
-    std::string show_pad() const;
+    std::string show_pad() const { return show_ike_pad(settings_); }
     /// Lifts the lockout of `peer` (of every peer when nullopt) and forgets
     /// its failures; how many peers it cleared.
     size_t clear_lockout(const std::optional<IpAddr>& peer);
