@@ -2,15 +2,18 @@
 // `IkeSa` state machine each, sa_state.hpp), feeds them the transport's
 // datagrams (dispatched by SPI) and the clock, and turns their events into
 // IPsec API changes: a Child SA's inbound and outbound SA and its protect
-// policy are installed together (owner "ike"); `start-action trap` installs a
-// trap policy whose acquires start negotiation; `start` initiates when
+// policies (one per pair of narrowed selectors) are installed together (owner
+// "ike"), with reverse routes for its remote prefixes when configured;
+// `start-action trap` installs trap policies whose acquires start negotiation; `start` initiates when
 // configured. Liveness checks (DPD) run at the configured interval. At a
 // Child SA's lifetime it is rekeyed with CREATE_CHILD_SA (§1.3.3): the policy
 // moves to the new SAs at once, the old inbound SA stays accepted through
 // `older_inbound_sas` until the old Child SA is deleted (hitless). If the peer
 // refuses, a new IKE SA and Child SA replace the old ones the same way
 // (make-before-break) and the old IKE SA is deleted. Peers' rekeys are
-// answered likewise.
+// answered likewise. Selectors are narrowed against the connection's TS-list
+// and the PAD (IkeSettings); authentication failures lock a peer address
+// out for a while.
 //
 // No sockets, no DPDK: the transport and the IPsec API are hooks, so tests
 // run two daemons against each other in-process. Never logs key material.
