@@ -880,36 +880,35 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
         if (c->can_authenticate() && c->cfg.child) candidates.push_back(c.get());
     }
-    for (Conn* cp : candidates) {
-        const std::unique_ptr<Conn>& c = conns_.at(cp->name);
-        const std::string& name = cp->name;
-        if (locked_until(c->cfg.remote, now)) {
-            ++counters_.locked_out;
-            return;
-        }
-        if (!cookie_ok(d)) return;
-        size_t live = std::count_if(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
-        if (live >= kMaxSessionsPerConn) {
-            ++counters_.no_connection;
-            return;
-        }
-        start_session(*c, false, now, {candidates.begin() + 1, candidates.end()});
-        Session& s = *c->sessions.back();
-        s.remote = d.remote;
-        s.local.port = d.local.port;
-        const unsigned before = s.sa->dropped();
-        Output out = s.sa->receive(d.data, now);
-        if (s.sa->dropped() != before) {
-            ++counters_.malformed;
-            s.done = true;
-        } else {
-            log::info("ike {}: IKE_SA_INIT from {} port {}", name, d.remote.addr.str(), d.remote.port);
-        }
-        handle(*c, s, std::move(out), now);
-        reap(*c);
+    if (candidates.empty()) {
+        ++counters_.no_connection;
         return;
     }
-    ++counters_.no_connection;
+    Conn& c = *candidates.front();
+    if (locked_until(c.cfg.remote, now)) {
+        ++counters_.locked_out;
+        return;
+    }
+    if (!cookie_ok(d)) return;
+    size_t live = std::count_if(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
+    if (live >= kMaxSessionsPerConn) {
+        ++counters_.no_connection;
+        return;
+    }
+    start_session(c, false, now, {candidates.begin() + 1, candidates.end()});
+    Session& s = *c.sessions.back();
+    s.remote = d.remote;
+    s.local.port = d.local.port;
+    const unsigned before = s.sa->dropped();
+    Output out = s.sa->receive(d.data, now);
+    if (s.sa->dropped() != before) {
+        ++counters_.malformed;
+        s.done = true;
+    } else {
+        log::info("ike {}: IKE_SA_INIT from {} port {}", c.name, d.remote.addr.str(), d.remote.port);
+    }
+    handle(c, s, std::move(out), now);
+    reap(c);
 }
 
 void IkeDaemon::tick(Millis now) {
