@@ -489,6 +489,10 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
     if (auto bad = check_interface_exists(cfg, nh.ifname)) return bad;
 
     auto it = table->find(prefix);
+    if (it != table->end())
+        for (const RouteNextHop& h : it->second)
+            if (!h.owner.empty())
+                return fmt::format("{} is installed by {}; it goes when {} removes it", name, h.owner, h.owner);
     if (c.negated) {
         if (it == table->end()) return fmt::format("no {}", name);
         auto pos = std::find(it->second.begin(), it->second.end(), nh);
@@ -511,6 +515,41 @@ std::optional<std::string> apply_route(RunningConfig& cfg, const cmd::Parsed& c)
     (*table)[prefix].push_back(std::move(nh));  // validated: only now change anything
     return std::nullopt;
 }
+
+}  // namespace
+
+std::optional<std::string> apply_owned_route_change(RunningConfig& cfg, const std::string& owner,
+                                                    const OwnedRouteChange& change) {
+    if (owner.empty()) return std::string("an owned route needs an owner");
+    auto owned_by_owner = [&](const std::vector<RouteNextHop>& hops) {
+        return !hops.empty() && std::all_of(hops.begin(), hops.end(), [&](auto& h) { return h.owner == owner; });
+    };
+    for (const Prefix& p : change.remove) {
+        auto it = cfg.routes.find(p.network());
+        if (it == cfg.routes.end() || !owned_by_owner(it->second))
+            return fmt::format("route {} is not installed by {}", p.network().str(), owner);
+    }
+    for (auto& [p, gateway] : change.add) {
+        if (gateway.family != p.addr.family)
+            return fmt::format("gateway {} is not of the same address family as {}", gateway.str(), p.str());
+        auto it = cfg.routes.find(p.network());
+        if (it == cfg.routes.end() || owned_by_owner(it->second)) continue;
+        const std::string& holder = it->second.front().owner;
+        return holder.empty() ? fmt::format("route {} is configured", p.network().str())
+                              : fmt::format("route {} is installed by {}", p.network().str(), holder);
+    }
+    for (const Prefix& p : change.remove) cfg.routes.erase(p.network());
+    for (auto& [p, gateway] : change.add) {
+        RouteNextHop nh;
+        nh.kind = RouteNextHop::Kind::via;
+        nh.gateway = gateway;
+        nh.owner = owner;
+        cfg.routes[p.network()] = {nh};
+    }
+    return std::nullopt;
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // MPLS
@@ -1125,7 +1164,89 @@ std::string names_text(const std::vector<std::string_view>& names) {
     return out;
 }
 
+// Two prefixes of one family share an address.
+bool overlap(const Prefix& a, const Prefix& b) {
+    return a.addr.is_v4() == b.addr.is_v4() && (a.contains(b.addr) || b.contains(a.addr));
+}
+
+// A connection's SPD entries (seq .. seq + policy_count() - 1) must fit the
+// sequence numbers and stay clear of every other connection's.
+std::optional<std::string> check_policy_block(const RunningConfig& cfg, const std::string& name,
+                                              const IkeConnectionConfig::Child& child) {
+    const uint64_t last = uint64_t(child.seq) + child.policy_count() - 1;
+    if (last > 65535)
+        return fmt::format("policies {}-{} (one per local x remote selector) go beyond 65535", child.seq, last);
+    for (auto& [other, oc] : cfg.ike) {
+        if (other == name || !oc.child) continue;
+        const uint64_t olast = uint64_t(oc.child->seq) + oc.child->policy_count() - 1;
+        if (child.seq <= olast && oc.child->seq <= last)
+            return child.policy_count() == 1 && oc.child->policy_count() == 1
+                       ? fmt::format("policy {} is already used by ike connection {}", child.seq, other)
+                       : fmt::format("policies {}-{} overlap ike connection {}'s {}-{}", child.seq, last, other,
+                                     oc.child->seq, olast);
+    }
+    return std::nullopt;
+}
+
+// `entry` may join a TS-list side: the child's family, no overlap, room left.
+std::optional<std::string> check_ts_entry(const std::vector<Prefix>& side, const Prefix& entry, std::string_view what,
+                                          bool v4) {
+    if (entry.addr.is_v4() != v4)
+        return fmt::format("{} {} is not of the child's family ({})", what, entry.str(), v4 ? "IPv4" : "IPv6");
+    for (const Prefix& p : side)
+        if (overlap(p, entry)) return fmt::format("{} {} overlaps the TS-list's {}", what, entry.str(), p.str());
+    if (side.size() >= kMaxIkeTrafficSelectors)
+        return fmt::format("the TS-list has {} {} entries already (at most {})", side.size(), what,
+                           kMaxIkeTrafficSelectors);
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_ike_settings(RunningConfig& cfg, const cmd::Parsed& c) {
+    IkeSettings& s = cfg.ike_settings;
+    switch (c.id) {
+        case Id::IkeLockout:
+            if (c.negated) {
+                s.lockout_failures = IkeSettings{}.lockout_failures;
+                s.lockout_window = IkeSettings{}.lockout_window;
+                s.lockout_duration = IkeSettings{}.lockout_duration;
+            } else {
+                s.lockout_failures = c.number("failures");
+                s.lockout_window = c.number("window");
+                s.lockout_duration = c.number("duration");
+            }
+            return std::nullopt;
+        case Id::IkeCookieThreshold:
+            s.cookie_threshold = c.negated ? IkeSettings{}.cookie_threshold : c.number("half-open");
+            return std::nullopt;
+        case Id::IkePad: {
+            auto id = parse_ike_identity(c.word("id-type"), c.word("id"));
+            if (auto* err = std::get_if<std::string>(&id)) return *err;
+            const IkeIdentity& who = std::get<IkeIdentity>(id);
+            const Prefix p = c.prefix("prefix").network();
+            auto it = s.pad.find(who);
+            if (c.negated) {
+                if (it == s.pad.end() || std::find(it->second.begin(), it->second.end(), p) == it->second.end())
+                    return fmt::format("ike pad has no {} remote-ts {}", ike_identity_text(who), p.str());
+                std::erase(it->second, p);
+                if (it->second.empty()) s.pad.erase(it);
+                return std::nullopt;
+            }
+            if (it != s.pad.end()) {
+                if (std::find(it->second.begin(), it->second.end(), p) != it->second.end()) return std::nullopt;
+                if (it->second.size() >= kMaxIkeTrafficSelectors)
+                    return fmt::format("ike pad {} has {} prefixes already (at most {})", ike_identity_text(who),
+                                       it->second.size(), kMaxIkeTrafficSelectors);
+            }
+            s.pad[who].push_back(p);
+            return std::nullopt;
+        }
+        default: return "not an ike setting";
+    }
+}
+
 std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
+    if (c.id == Id::IkeLockout || c.id == Id::IkeCookieThreshold || c.id == Id::IkePad)
+        return apply_ike_settings(cfg, c);
     const std::string& name = c.word("name");
     auto it = cfg.ike.find(name);
     if (c.id == Id::IkeConnection) {
@@ -1171,6 +1292,7 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
                 conn.cert_file.clear();
                 conn.key_file.clear();
                 conn.ca_file.clear();
+                conn.crl_file.clear();
                 return std::nullopt;
             }
             conn.cert_file = c.word("cert");
@@ -1198,12 +1320,26 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
                 conn.child.reset();
                 return std::nullopt;
             }
+            // The child line sets the TS-list's first pair; `ts-list` entries stay.
             IkeConnectionConfig::Child child;
-            child.local_ts = c.prefix("local-ts").network();
-            child.remote_ts = c.prefix("remote-ts").network();
-            if (child.local_ts.addr.is_v4() != child.remote_ts.addr.is_v4())
-                return fmt::format("local-ts {} and remote-ts {} are of different families", child.local_ts.str(),
-                                   child.remote_ts.str());
+            const Prefix local_ts = c.prefix("local-ts").network(), remote_ts = c.prefix("remote-ts").network();
+            if (local_ts.addr.is_v4() != remote_ts.addr.is_v4())
+                return fmt::format("local-ts {} and remote-ts {} are of different families", local_ts.str(),
+                                   remote_ts.str());
+            child.local_ts = {local_ts};
+            child.remote_ts = {remote_ts};
+            if (conn.child) {
+                const bool v4 = local_ts.addr.is_v4();
+                for (size_t i = 1; i < conn.child->local_ts.size(); ++i) {
+                    if (auto err = check_ts_entry(child.local_ts, conn.child->local_ts[i], "local-ts", v4)) return err;
+                    child.local_ts.push_back(conn.child->local_ts[i]);
+                }
+                for (size_t i = 1; i < conn.child->remote_ts.size(); ++i) {
+                    if (auto err = check_ts_entry(child.remote_ts, conn.child->remote_ts[i], "remote-ts", v4))
+                        return err;
+                    child.remote_ts.push_back(conn.child->remote_ts[i]);
+                }
+            }
             child.transport = c.has("transport");
             if (c.has_arg("esp-proposal")) {
                 const std::string& p = c.word("esp-proposal");
@@ -1213,10 +1349,59 @@ std::optional<std::string> apply_ike(RunningConfig& cfg, const cmd::Parsed& c) {
                 child.esp_proposal = p;
             }
             if (c.has_arg("seq")) child.seq = c.number("seq");
-            for (auto& [other, oc] : cfg.ike)
-                if (other != name && oc.child && oc.child->seq == child.seq)
-                    return fmt::format("policy {} is already used by ike connection {}", child.seq, other);
+            if (auto err = check_policy_block(cfg, name, child)) return err;
             conn.child = child;
+            return std::nullopt;
+        }
+        case Id::IkeConnectionTsList: {
+            if (!conn.child)
+                return fmt::format("ike connection {} has no child; set it with 'ike connection {} child local-ts "
+                                   "PREFIX remote-ts PREFIX' first",
+                                   shown(name), shown(name));
+            const bool local = c.has("local");
+            const std::string_view what = local ? "local-ts" : "remote-ts";
+            const Prefix p = c.prefix("prefix").network();
+            IkeConnectionConfig::Child child = *conn.child;
+            std::vector<Prefix>& side = local ? child.local_ts : child.remote_ts;
+            auto at = std::find(side.begin(), side.end(), p);
+            if (c.negated) {
+                if (at == side.end()) return fmt::format("the TS-list has no {} {}", what, p.str());
+                if (at == side.begin())
+                    return fmt::format("{} {} is the child line's; change or remove the child instead", what, p.str());
+                side.erase(at);
+            } else {
+                if (at != side.end()) return std::nullopt;
+                if (auto err = check_ts_entry(side, p, what, child.local_ts.front().addr.is_v4())) return err;
+                side.push_back(p);
+                if (auto err = check_policy_block(cfg, name, child)) return err;
+            }
+            conn.child = std::move(child);
+            return std::nullopt;
+        }
+        case Id::IkeConnectionReverseRoute: conn.reverse_route = !c.negated; return std::nullopt;
+        case Id::IkeConnectionCrl:
+            if (c.negated) {
+                conn.crl_file.clear();
+                return std::nullopt;
+            }
+            if (conn.cert_file.empty())
+                return fmt::format("ike connection {} has no certificate; a CRL checks the peer's certificate",
+                                   shown(name));
+            conn.crl_file = c.word("crl");
+            return std::nullopt;
+        case Id::IkeConnectionIdentity: {
+            std::optional<IkeIdentity>& slot = c.has("local-id") ? conn.local_id : conn.remote_id;
+            auto id = parse_ike_identity(c.word("id-type"), c.word("id"));
+            if (auto* err = std::get_if<std::string>(&id)) return *err;
+            if (c.negated) {
+                if (slot != std::get<IkeIdentity>(id))
+                    return fmt::format("ike connection {} has no {} {}", shown(name),
+                                       c.has("local-id") ? "local-id" : "remote-id",
+                                       ike_identity_text(std::get<IkeIdentity>(id)));
+                slot.reset();
+            } else {
+                slot = std::get<IkeIdentity>(id);
+            }
             return std::nullopt;
         }
         case Id::IkeConnectionStartAction:
@@ -1311,6 +1496,13 @@ std::optional<std::string> apply_command(RunningConfig& config, const cmd::Parse
         case Id::IkeConnectionDpd:
         case Id::IkeConnectionLifetime:
         case Id::IkeConnectionPfs: return apply_ike(config, c);
+        case Id::IkeConnectionIdentity:
+        case Id::IkeConnectionTsList:
+        case Id::IkeConnectionReverseRoute:
+        case Id::IkeConnectionCrl:
+        case Id::IkePad:
+        case Id::IkeLockout:
+        case Id::IkeCookieThreshold: return apply_ike(config, c);
         default: return "not a configuration command";
     }
 }
@@ -1429,15 +1621,22 @@ std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, boo
     if (!c.cert_file.empty())
         out += fmt::format("ike connection {} certificate {} private-key {} ca {}\n", name, quote_if_needed(c.cert_file),
                            quote_if_needed(c.key_file), quote_if_needed(c.ca_file));
+    if (!c.crl_file.empty()) out += fmt::format("ike connection {} crl {}\n", name, quote_if_needed(c.crl_file));
     if (c.proposal != "aes-gcm-128" || c.dh != 19)
         out += fmt::format("ike connection {} proposal {} dh {}\n", name, c.proposal, c.dh);
+    if (c.local_id) out += fmt::format("ike connection {} local-id {}\n", name, ike_identity_text(*c.local_id));
+    if (c.remote_id) out += fmt::format("ike connection {} remote-id {}\n", name, ike_identity_text(*c.remote_id));
     if (c.child) {
-        out += fmt::format("ike connection {} child local-ts {} remote-ts {}", name, c.child->local_ts.str(),
-                           c.child->remote_ts.str());
+        out += fmt::format("ike connection {} child local-ts {} remote-ts {}", name, c.child->local_ts.front().str(),
+                           c.child->remote_ts.front().str());
         if (c.child->transport) out += " mode transport";
         if (c.child->esp_proposal != "aes-gcm-128") out += " esp-proposal " + c.child->esp_proposal;
         if (c.child->seq != 1000) out += fmt::format(" policy {}", c.child->seq);
         out += "\n";
+        for (size_t i = 1; i < c.child->local_ts.size(); ++i)
+            out += fmt::format("ike connection {} ts-list local {}\n", name, c.child->local_ts[i].str());
+        for (size_t i = 1; i < c.child->remote_ts.size(); ++i)
+            out += fmt::format("ike connection {} ts-list remote {}\n", name, c.child->remote_ts[i].str());
     }
     if (c.start_action == IkeConnectionConfig::StartAction::trap) out += fmt::format("ike connection {} start-action trap\n", name);
     if (c.start_action == IkeConnectionConfig::StartAction::start) out += fmt::format("ike connection {} start-action start\n", name);
@@ -1445,6 +1644,7 @@ std::string ike_lines(const std::string& name, const IkeConnectionConfig& c, boo
     if (c.child_lifetime != 3600) out += fmt::format("ike connection {} lifetime child {}\n", name, c.child_lifetime);
     if (c.ike_lifetime != 14400) out += fmt::format("ike connection {} lifetime ike {}\n", name, c.ike_lifetime);
     if (c.pfs_group) out += fmt::format("ike connection {} pfs {}\n", name, c.pfs_group);
+    if (c.reverse_route) out += fmt::format("ike connection {} reverse-route\n", name);
     return out;
 }
 
@@ -1472,6 +1672,20 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
     if (!config.ipsec.policies.empty()) out += "!\n";
     for (auto& [vrf, entries] : config.ipsec.policies)
         for (auto& [seq, p] : entries) out += ipsec_policy_line(vrf, seq, p);
+    const IkeSettings& ike = config.ike_settings;
+    const IkeSettings ike_default;
+    if (ike.lockout_failures != ike_default.lockout_failures || ike.lockout_window != ike_default.lockout_window ||
+        ike.lockout_duration != ike_default.lockout_duration || ike.cookie_threshold != ike_default.cookie_threshold ||
+        !ike.pad.empty())
+        out += "!\n";
+    if (ike.lockout_failures != ike_default.lockout_failures || ike.lockout_window != ike_default.lockout_window ||
+        ike.lockout_duration != ike_default.lockout_duration)
+        out += fmt::format("ike lockout failures {} window {} duration {}\n", ike.lockout_failures, ike.lockout_window,
+                           ike.lockout_duration);
+    if (ike.cookie_threshold != ike_default.cookie_threshold)
+        out += fmt::format("ike cookie-threshold {}\n", ike.cookie_threshold);
+    for (auto& [who, prefixes] : ike.pad)
+        for (const Prefix& p : prefixes) out += fmt::format("ike pad {} remote-ts {}\n", ike_identity_text(who), p.str());
     for (auto& [name, conn] : config.ike) out += "!\n" + ike_lines(name, conn, with_secrets);
     for (const InterfaceConfig* i : ordered_interfaces(config)) {
         out += "!\n";
@@ -1520,7 +1734,8 @@ std::string render_running_config(const RunningConfig& config, bool with_secrets
     }
     if (!config.routes.empty()) out += "!\n";
     for (auto& [p, hops] : config.routes)
-        for (auto& h : hops) out += route_line("", p, h);
+        for (auto& h : hops)
+            if (h.owner.empty()) out += route_line("", p, h);  // owned ones are the protocol's state
     for (auto& [name, vrf] : config.vrfs) {
         if (!vrf.routes.empty()) out += "!\n";
         for (auto& [p, hops] : vrf.routes)
@@ -1564,4 +1779,100 @@ std::optional<std::string> load_config_text(RunningConfig& config, std::string_v
     config = std::move(candidate);
     return std::nullopt;
 }
+// ---------------------------------------------------------------------------
+// IKE identities
+// ---------------------------------------------------------------------------
+
+namespace {
+constexpr std::pair<IkeIdentity::Type, std::string_view> kIkeIdKeywords[] = {
+    {IkeIdentity::Type::ip, "ip"},     {IkeIdentity::Type::fqdn, "fqdn"},     {IkeIdentity::Type::email, "email"},
+    {IkeIdentity::Type::dn, "dn"},     {IkeIdentity::Type::key_id, "key-id"},
+};
+constexpr size_t kMaxIdentityChars = 255;  // what one ID payload of text carries here
+}  // namespace
+
+std::string_view ike_identity_type_keyword(IkeIdentity::Type t) {
+    for (auto& [type, word] : kIkeIdKeywords)
+        if (type == t) return word;
+    return "?";
+}
+
+std::variant<IkeIdentity, std::string> parse_ike_identity(std::string_view type, std::string_view value) {
+    IkeIdentity id;
+    bool known = false;
+    for (auto& [t, word] : kIkeIdKeywords)
+        if (word == type) {
+            id.type = t;
+            known = true;
+        }
+    if (!known) return fmt::format("unknown identity type '{}': expected ip, fqdn, email, dn or key-id", shown(type));
+    if (value.empty()) return fmt::format("empty {} identity", type);
+    if (value.size() > kMaxIdentityChars)
+        return fmt::format("{} identity of {} characters (at most {})", type, value.size(), kMaxIdentityChars);
+    auto bad = [&](std::string_view why) { return fmt::format("{} identity '{}' {}", type, shown(value), why); };
+    auto is_alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'); };
+    switch (id.type) {
+        case IkeIdentity::Type::ip: {
+            auto a = IpAddr::parse(value);
+            if (!a) return bad("is not an IPv4 or IPv6 address");
+            id.value = a->str();
+            return id;
+        }
+        case IkeIdentity::Type::fqdn:
+            for (char ch : value)
+                if (!is_alnum(ch) && ch != '.' && ch != '-' && ch != '_')
+                    return bad(fmt::format("has '{}': a host name has letters, digits, '.', '-' and '_' only", ch));
+            id.value = std::string(value);
+            return id;
+        case IkeIdentity::Type::email: {
+            const size_t at = value.find('@');
+            if (at == std::string_view::npos || at == 0 || at + 1 == value.size() ||
+                value.find('@', at + 1) != std::string_view::npos)
+                return bad("is not of the form user@domain");
+            if (value.find_first_of(" \t\"") != std::string_view::npos) return bad("has blanks or quotes");
+            id.value = std::string(value);
+            return id;
+        }
+        case IkeIdentity::Type::dn: {
+            // "C=CH, O=Example, CN=gw": relative names ATTRIBUTE=VALUE, comma-separated.
+            std::string canonical;
+            size_t start = 0;
+            while (start <= value.size()) {
+                size_t comma = value.find(',', start);
+                if (comma == std::string_view::npos) comma = value.size();
+                std::string_view rdn = value.substr(start, comma - start);
+                while (!rdn.empty() && rdn.front() == ' ') rdn.remove_prefix(1);
+                while (!rdn.empty() && rdn.back() == ' ') rdn.remove_suffix(1);
+                const size_t eq = rdn.find('=');
+                if (eq == std::string_view::npos || eq == 0 || eq + 1 == rdn.size())
+                    return bad(fmt::format("has '{}', not ATTRIBUTE=VALUE", shown(rdn)));
+                for (char ch : rdn.substr(0, eq))
+                    if (!is_alnum(ch) && ch != '.') return bad(fmt::format("has the attribute '{}'", shown(rdn.substr(0, eq))));
+                canonical += (canonical.empty() ? "" : ", ") + std::string(rdn);
+                start = comma + 1;
+            }
+            id.value = canonical;
+            return id;
+        }
+        case IkeIdentity::Type::key_id: {
+            std::string_view hex = value;
+            if (hex.starts_with("0x") || hex.starts_with("0X")) hex.remove_prefix(2);
+            if (hex.empty() || hex.size() % 2) return bad("is not an even number of hex digits");
+            std::string lower;
+            for (char ch : hex) {
+                const char l = ch >= 'A' && ch <= 'F' ? char(ch - 'A' + 'a') : ch;
+                if (!((l >= '0' && l <= '9') || (l >= 'a' && l <= 'f'))) return bad("is not hex");
+                lower += l;
+            }
+            id.value = lower;
+            return id;
+        }
+    }
+    return bad("is unknown");
+}
+
+std::string ike_identity_text(const IkeIdentity& id) {
+    return fmt::format("{} {}", ike_identity_type_keyword(id.type), quote_if_needed(id.value));
+}
+
 }  // namespace rampart

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/command.hpp"
@@ -61,6 +62,10 @@ struct RouteNextHop {
     LabelList labels;    // via: label stack imposed (FTN)
     std::string target;  // next_vrf: VRF to look the destination up in; policy: SR policy name
     std::optional<BackupPath> backup;  // via only
+    // API only (apply_owned_route_change): the protocol that installed it,
+    // e.g. "ike" for reverse routes. Such hops are never rendered into the
+    // running configuration and route lines cannot change them.
+    std::string owner;
     friend auto operator<=>(const RouteNextHop&, const RouteNextHop&) = default;
 };
 
@@ -189,24 +194,52 @@ struct SavConfig {
 // The CLI names of the mechanisms (`interface NAME sav efp-b`).
 std::string_view sav_mechanism_keyword(sav::Mechanism m);
 std::string_view sav_role_keyword(sav::Role r);
+// An IKE identity (RFC 7296 §3.5) as configured: `ip 192.0.2.1`,
+// `fqdn gw.example.com`, `email vpn@example.com`, `dn "C=CH, O=Example, CN=gw"`,
+// `key-id 0a1b2c` (hex). Values are kept as written, validated by
+// parse_ike_identity.
+struct IkeIdentity {
+    enum class Type : uint8_t { ip, fqdn, email, dn, key_id };
+    Type type = Type::ip;
+    std::string value;
+    friend auto operator<=>(const IkeIdentity&, const IkeIdentity&) = default;
+};
+std::string_view ike_identity_type_keyword(IkeIdentity::Type t);  // "ip", "fqdn", "email", "dn", "key-id"
+// The identity for `type value`, or why it is not one.
+std::variant<IkeIdentity, std::string> parse_ike_identity(std::string_view type, std::string_view value);
+std::string ike_identity_text(const IkeIdentity& id);  // "fqdn gw.example.com" (quoted if needed)
+
+// The most traffic selectors a connection's TS-list has on each side, and
+// the most a peer may propose or narrow to (as a carrier gateway's TS-list).
+inline constexpr size_t kMaxIkeTrafficSelectors = 32;
+
 // An IKEv2 connection (RFC 7296) to one peer: the IKE SA's addresses,
 // authentication and algorithms, and the one Child SA it negotiates. The IKE
 // daemon installs what it negotiates through the IPsec API; nothing of that
 // is configuration.
 struct IkeConnectionConfig {
     IpAddr local, remote;           // IKE endpoints (UDP 500/4500), one family
+    // Our IDi/IDr and the one the peer must present; unset: the IKE address.
+    std::optional<IkeIdentity> local_id, remote_id;
     std::vector<uint8_t> psk;       // pre-shared key; empty: none yet (the connection stays down)
     bool psk_text = false;          // given as text (rendered back as text)
     // Certificate authentication (PEM files, read when the connection starts);
     // set: used instead of the PSK.
     std::string cert_file, key_file, ca_file;
+    std::string crl_file;  // set: the peer's certificate is checked against this CRL (PEM or DER) of the CA
     std::string proposal = "aes-gcm-128";  // ike_proposal_names()
     uint16_t dh = 19;                      // 14, 19, 20, 31
     struct Child {
-        Prefix local_ts, remote_ts;        // one family
+        // The TS-list: [0] from the `child` line, more from `ts-list` lines;
+        // one family, at most kMaxIkeTrafficSelectors each, entries of a side
+        // do not overlap.
+        std::vector<Prefix> local_ts, remote_ts;
         bool transport = false;
         std::string esp_proposal = "aes-gcm-128";  // esp_proposal_names()
-        uint32_t seq = 1000;                       // the SPD entry installed (default table)
+        // The SPD entries installed (default table): seq .. seq + policy_count() - 1,
+        // one per (local, remote) pair of the narrowed selectors.
+        uint32_t seq = 1000;
+        size_t policy_count() const { return local_ts.size() * remote_ts.size(); }
         friend bool operator==(const Child&, const Child&) = default;
     };
     std::optional<Child> child;
@@ -216,7 +249,26 @@ struct IkeConnectionConfig {
     uint32_t child_lifetime = 3600;   // seconds: rekey; hard end at 110%
     uint32_t ike_lifetime = 14400;    // seconds
     uint16_t pfs_group = 0;           // D-H group for PFS in CREATE_CHILD_SA; 0: no PFS
+    // Reverse routes: while a Child SA is up, a route for each of its remote
+    // prefixes via the peer's IKE address (owner "ike"), so that traffic for
+    // a dynamic LAN-to-LAN peer's subnets reaches the protect policy.
+    bool reverse_route = false;
     friend bool operator==(const IkeConnectionConfig&, const IkeConnectionConfig&) = default;
+};
+
+// IKE settings of the whole box: lockout after failed authentications (as a
+// carrier gateway's `lockout`), responder cookies (RFC 7296 §2.6), and the
+// peer authorization database (RFC 4301 §4.4.3, RFC 5619 §3.5.4): for an
+// authenticated identity, the remote traffic selectors it may have Child SAs
+// for. With no `ike pad` line every identity may have what its connection
+// offers; with any, an identity without an entry may have none.
+struct IkeSettings {
+    uint32_t lockout_failures = 3;    // failed authentications ...
+    uint32_t lockout_window = 60;     // ... within this many seconds ...
+    uint32_t lockout_duration = 60;   // ... lock the peer out this long
+    uint32_t cookie_threshold = 8;    // half-open responder IKE SAs before COOKIEs are asked for
+    std::map<IkeIdentity, std::vector<Prefix>> pad;  // identity -> allowed remote prefixes
+    friend bool operator==(const IkeSettings&, const IkeSettings&) = default;
 };
 
 // Algorithm suite names the IKE lines accept (the IKE daemon maps them to transforms).
@@ -232,11 +284,23 @@ struct RunningConfig {
     SegmentRoutingConfig sr;
     IpsecConfig ipsec;
     std::map<std::string, IkeConnectionConfig> ike;  // by connection name
+    IkeSettings ike_settings;
     uint32_t icmp_rate_pps = 100;
     SavConfig sav;
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
 };
+
+// Routes a protocol installs in the default table (IKE reverse routes): each
+// prefix via a gateway, owned by the protocol. All or nothing: an added
+// prefix must be unrouted or already the owner's (its next hop is replaced),
+// a removed one the owner's. Returns the problem, leaving `config` unchanged.
+struct OwnedRouteChange {
+    std::vector<std::pair<Prefix, IpAddr>> add;  // prefix via gateway
+    std::vector<Prefix> remove;
+};
+std::optional<std::string> apply_owned_route_change(RunningConfig& config, const std::string& owner,
+                                                    const OwnedRouteChange& change);
 
 // Applies one configuration command to `config`. Returns an error message
 // naming the offending value, leaving `config` unchanged on error.

@@ -118,6 +118,16 @@ std::optional<std::string> Control::ipsec_apply(const std::string& owner, const 
     return std::nullopt;
 }
 
+std::optional<std::string> Control::route_apply(const std::string& owner, const OwnedRouteChange& change) {
+    if (auto bad = apply_owned_route_change(config_, owner, change)) return bad;
+    std::string warnings;
+    for (const Prefix& p : change.remove) warnings += publish(RouteRef{std::string(), p.network()}, false);
+    for (auto& [p, gateway] : change.add) warnings += publish(RouteRef{std::string(), p.network()}, false);
+    if (!warnings.empty()) log::warn("routes of {}: {}", owner, warnings);
+    log::info("routes: {} installed {}, removed {}", owner, change.add.size(), change.remove.size());
+    return std::nullopt;
+}
+
 std::string Control::install(const RunningConfig& config) {
     config_ = config;
     return publish(std::nullopt, true);
@@ -220,7 +230,11 @@ CommandResult Control::show(const cmd::Parsed& c) {
                 if (!id) return {false, fmt::format("% unknown vrf {}\n", c.word("vrf"))};
                 vrf = *id;
             }
-            return {true, show_route(fib_, fam, p, vrf)};
+            std::map<Prefix, std::string> owners;
+            if (vrf == 0)
+                for (auto& [prefix, hops] : config_.routes)
+                    if (!hops.empty() && !hops.front().owner.empty()) owners[prefix] = hops.front().owner;
+            return {true, show_route(fib_, fam, p, vrf, owners)};
         }
         case Id::ShowIpsecSa: {
             ipsec_housekeeping();

@@ -63,6 +63,11 @@ public:
     // nothing of it stays).
     std::optional<std::string> ipsec_apply(const std::string& owner, const IpsecChange& change);
     const IpsecInstalled& ipsec_installed() const { return ipsec_installed_; }
+    // Routes for protocols (IKE reverse routes): apply_owned_route_change on
+    // the default table, all or nothing, then through to the fast path and
+    // the kernel like static routes; shown by `show route` with the owner,
+    // never part of the running configuration. Returns the problem.
+    std::optional<std::string> route_apply(const std::string& owner, const OwnedRouteChange& change);
     // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).
     void on_ipsec_acquire(std::function<void(const IpsecAcquire&)> handler) { acquire_handler_ = std::move(handler); }
     void on_ipsec_lifetime(std::function<void(const IpsecLifetimeEvent&)> handler) {

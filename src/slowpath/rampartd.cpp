@@ -308,6 +308,17 @@ cli::Reply Daemon::execute(const std::string& line) {
     switch (c.id) {
         case cmd::Id::ShowIkeSa: return {true, ike_ ? ike_->show_sa(c.has("detail"), now) : "no IKE SAs\n"};
         case cmd::Id::ShowIkePeers: return {true, ike_ ? ike_->show_peers() : "no ike connections\n"};
+        case cmd::Id::ShowIkeLockout:
+            return {true, ike_ ? ike_->show_lockout(now) : "no ike connections\n"};
+        case cmd::Id::ShowIkePad:
+            return {true, ike::show_ike_pad(control_->config().ike_settings)};
+        case cmd::Id::ClearIkeLockout: {
+            std::optional<IpAddr> peer;
+            if (c.has_arg("address")) peer = c.ip("address");
+            const size_t n = ike_ ? ike_->clear_lockout(peer) : 0;
+            if (peer && n == 0) return {false, fmt::format("% no lockout or failures for {}\n", peer->str())};
+            return {true, fmt::format("cleared {} peer{}\n", n, n == 1 ? "" : "s")};
+        }
         case cmd::Id::IkeInitiate:
         case cmd::Id::IkeTerminate:
         case cmd::Id::ClearIkeSa: {
@@ -345,12 +356,14 @@ void Daemon::sync_ike() {
         }
         ike::DaemonHooks hooks;
         hooks.apply = [this](const IpsecChange& ch) { return control_->ipsec_apply("ike", ch); };
+        hooks.routes = [this](const OwnedRouteChange& ch) { return control_->route_apply("ike", ch); };
         hooks.send = [this](const ike::Endpoint& l, const ike::Endpoint& r, std::span<const uint8_t> b) {
             ike_transport_->send(l, r, b);
         };
         ike_ = std::make_unique<ike::IkeDaemon>(hooks);
         log::info("ike: listening on UDP 500 and 4500");
     }
+    ike_->configure_settings(control_->config().ike_settings);
     ike_->configure(conns, ike_now());
 }
 

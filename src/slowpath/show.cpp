@@ -111,7 +111,7 @@ LabelCounter LabelCounterView::sum(uint32_t slot) const {
 }
 
 std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix,
-                       uint16_t vrf) {
+                       uint16_t vrf, const std::map<Prefix, std::string>& owners) {
     std::string out = "Codes: L local, C connected, N neighbor, S static\n";
     if (vrf) out = fmt::format("VRF {}\n", fib.vrf_name(vrf)) + out;
     auto code = [](RouteSource s) {
@@ -135,11 +135,14 @@ std::string show_route(const FibPublisher& fib, std::optional<Family> family, co
             case NhKind::blackhole: out += fmt::format("{} blackhole\n", head); break;
             case NhKind::unreachable: out += fmt::format("{} unreachable\n", head); break;
             case NhKind::vrf_lookup: out += fmt::format("{} lookup in vrf {}\n", head, fib.vrf_name(r.target_vrf)); break;
-            case NhKind::forward:
+            case NhKind::forward: {
+                auto owner = owners.find(r.prefix);
+                const std::string by = owner == owners.end() ? "" : "  [" + owner->second + "]";
                 for (size_t i = 0; i < r.next_hops.size(); ++i)
-                    out += fmt::format("{} {}\n", i == 0 ? head : std::string(head.size(), ' '),
-                                       next_hop_text(fib, r.next_hops[i], "labels"));
+                    out += fmt::format("{} {}{}\n", i == 0 ? head : std::string(head.size(), ' '),
+                                       next_hop_text(fib, r.next_hops[i], "labels"), by);
                 break;
+            }
         }
     }
     std::string inactive;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,8 +42,10 @@ struct LabelCounterView {
     LabelCounter sum(uint32_t slot) const;
 };
 
+// `owners`: static routes a protocol installed (Control::route_apply), shown
+// with its name.
 std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix,
-                       uint16_t vrf = 0);
+                       uint16_t vrf = 0, const std::map<Prefix, std::string>& owners = {});
 std::string show_mpls_ilm(const FibPublisher& fib, const LabelCounterView& counters);
 std::string show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label);
 std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib);

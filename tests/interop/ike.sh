@@ -15,7 +15,7 @@
 #                   nothing of the host's /etc/strongswan* or /run is used.
 #
 # Connections: rp4 (IKE over IPv4, aes-gcm-128 + ECP-256, 198.51.100.0/24 <->
-# 192.0.2.0/24) and rp6 (IKE over IPv6, aes-cbc-128 + HMAC-SHA2-256 + MODP-2048,
+# 192.0.2.0/24; charon offers 100.64.0.0/24 too, a second subnet on its lo) and rp6 (IKE over IPv6, aes-cbc-128 + HMAC-SHA2-256 + MODP-2048,
 # 2001:db8:a::/64 <-> 2001:db8:c::/48), PSK both.
 # Cases: rampartd initiates (ike initiate) and charon initiates (swanctl
 # --initiate), over IPv4 and IPv6; each time pings and a 2 MB TCP transfer
@@ -29,7 +29,15 @@
 # trap policy whose first packet starts negotiation; certificate
 # authentication (an openssl-made CA, ECDSA, RFC 7427) both ways, and a
 # five-certificate RSA chain each way in RFC 7383 fragments; a wrong PSK fails with
-# AUTHENTICATION_FAILED both ways and is counted. Every wait is bounded; a
+# AUTHENTICATION_FAILED both ways and is counted; CERTREQ makes charon
+# (send_cert = ifasked) send its certificate; a CRL revoking charon's
+# certificate makes rampartd refuse it; a TS-list of two remote
+# subnets (two SPD entries, both pinging); FQDN / e-mail identities with PSK
+# (charon's rpid) and a wrong identity refused; charon's IDi choosing between
+# two connections to its address; the PAD refusing what charon
+# offers (TS_UNACCEPTABLE) and narrowing it; wrong PSKs from charon locking its
+# address out (ike lockout), visible in show ike lockout, cleared with clear
+# ike lockout, then success; DPD detecting a frozen charon (last). Every wait is bounded; a
 # missing prerequisite or a charon that does not start FAILS the test.
 # Prints one line per check and "N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
@@ -86,6 +94,7 @@ ike_topology_up() {
         in_peer ip neigh replace 203.0.113.1 lladdr "$MAC_PORT_WAN" dev eth0 nud permanent &&
         in_peer ip -6 neigh replace 2001:db8:b::1 lladdr "$MAC_PORT_WAN" dev eth0 nud permanent &&
         in_peer ip addr add 192.0.2.1/32 dev lo &&
+        in_peer ip addr add 100.64.0.1/32 dev lo &&
         in_peer ip addr add 2001:db8:c::1/128 dev lo nodad
 }
 
@@ -103,6 +112,7 @@ interface wan address 2001:db8:b::1/64
 interface wan neighbor 203.0.113.2 $MAC_PEER
 interface wan neighbor 2001:db8:b::2 $MAC_PEER
 route 192.0.2.0/24 via 203.0.113.2
+route 100.64.0.0/24 via 203.0.113.2
 route 2001:db8:c::/48 via 2001:db8:b::2
 ike connection rp4 local 203.0.113.1 remote 203.0.113.2
 ike connection rp4 psk text key "$PSK4"
@@ -177,6 +187,34 @@ connections {
         }
         children {
             rp4 {
+                local_ts = 192.0.2.0/24,100.64.0.0/24
+                remote_ts = 198.51.100.0/24
+                esp_proposals = aes128gcm16
+                rekey_time = 0
+                life_time = 0
+                start_action = none
+            }
+        }
+    }
+    rpid {
+        version = 2
+        local_addrs = 203.0.113.2
+        remote_addrs = 203.0.113.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        mobike = no
+        rekey_time = 0
+        reauth_time = 0
+        unique = never
+        local {
+            auth = psk
+            id = charon@example.com
+        }
+        remote {
+            auth = psk
+            id = rampart.example.com
+        }
+        children {
+            rpid {
                 local_ts = 192.0.2.0/24
                 remote_ts = 198.51.100.0/24
                 esp_proposals = aes128gcm16
@@ -277,6 +315,11 @@ secrets {
     ike-rp4 {
         id-a = 203.0.113.1
         id-b = 203.0.113.2
+        secret = "$PSK4"
+    }
+    ike-rpid {
+        id-a = rampart.example.com
+        id-b = charon@example.com
         secret = "$PSK4"
     }
     ike-rp6 {
@@ -637,7 +680,7 @@ connections {
         mobike = no
         rekey_time = 0
         reauth_time = 0
-        send_cert = always
+        send_cert = ifasked
         local {
             auth = pubkey
             id = 203.0.113.2
@@ -677,6 +720,39 @@ cert_case_charon() {
 }
 check "certificates: charon initiates, rampartd verifies its certificate chain and ID; ping both ways" cert_case_charon
 terminate_both rp4
+check "certificates: charon (send_cert = ifasked) sent its certificate because of rampartd's CERTREQ (our CA's key hash)" \
+    eval 'grep -E "received cert request for \"CN=rampart interop CA\"" "$WORK/charon/charon.log" | tail -1 &&
+          grep -E "sending end entity cert \"CN=charon\"" "$WORK/charon/charon.log" | tail -1'
+# make_crl OUT [CERT] — the CA's CRL, revoking CERT when given (openssl ca with a throw-away database).
+make_crl() {
+    local d="$WORK/pki/crl"
+    mkdir -p "$d" && : >"$d/index.txt" && echo 01 >"$d/crlnumber" || return 1
+    printf '[ ca ]\ndefault_ca = rp\n[ rp ]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n' \
+        "$d" "$d" >"$d/ca.cnf"
+    if [[ -n ${2:-} ]]; then
+        openssl ca -config "$d/ca.cnf" -keyfile "$WORK/pki/ca.key" -cert "$WORK/pki/ca.pem" -revoke "$2" >/dev/null 2>&1 ||
+            return 1
+    fi
+    openssl ca -config "$d/ca.cnf" -keyfile "$WORK/pki/ca.key" -cert "$WORK/pki/ca.pem" -gencrl -out "$1" 2>/dev/null
+}
+crl_case() {
+    make_crl "$WORK/pki/none.crl" && make_crl "$WORK/pki/revoked.crl" "$WORK/pki/charon.pem" || return 1
+    cli "ike connection rp4 crl $WORK/pki/none.crl" || return 1
+    charon_initiates rp4 || { echo "refused with a CRL that revokes nothing"; return 1; }
+    terminate_both rp4
+    local before after
+    before=$(ike_counter "authentication failed")
+    cli "ike connection rp4 crl $WORK/pki/revoked.crl" || return 1
+    swan --initiate --child rp4 --timeout 15 >"$WORK/initiate.out" 2>&1
+    after=$(ike_counter "authentication failed")
+    echo "authentication failed: $before -> $after"
+    cli "show ike peers" | grep "initiator's certificate does not verify: certificate revoked" &&
+        ((after > before)) && ! rp_established rp4 && ! cli "show ipsec sa" | grep -q ike-rp4-
+}
+check "CRL: with the CA's CRL charon's certificate is accepted; once the CRL revokes it, AUTHENTICATION_FAILED (certificate revoked), counted" crl_case
+terminate_both rp4
+cli "no ike connection rp4 crl $WORK/pki/revoked.crl" >/dev/null
+cli "clear ike lockout" >/dev/null  # the revoked attempt counted towards the wrong-PSK checks' lockout
 cli "no ike connection rp4 certificate $WORK/pki/rampartd.pem private-key $WORK/pki/rampartd.key ca $WORK/pki/ca.pem" >/dev/null
 swan --load-all --file "$WORK/charon/swanctl.conf" >/dev/null 2>&1
 
@@ -760,6 +836,139 @@ check "wrong PSK, charon initiating: rampartd refuses (AUTHENTICATION_FAILED); c
 cli "ike connection rp4 psk text key \"$PSK4\"" >/dev/null
 check "after the PSK is corrected, rampartd initiates again" rp_initiates rp4
 terminate_both rp4
+
+# --- TS-list -------------------------------------------------------------------------
+ping_second_subnet() { ping_ok lan 100.64.0.1 && ping_ok peer -I 100.64.0.1 198.51.100.10; }
+ts_list_case() {
+    cli "ike connection rp4 ts-list remote 100.64.0.0/24" || return 1
+    rp_initiates rp4 || return 1
+    cli "show ipsec spd"
+    [[ $(cli "show ipsec spd" | grep -cE '^ *1[01] +local 198.51.100.0/24 remote (192.0.2.0/24|100.64.0.0/24) .*protect out ike-rp4-') == 2 ]] ||
+        { echo "not two protect entries (10, 11)"; return 1; }
+    cli "show ike sa" | grep -q "child: tunnel 198.51.100.0/24 <-> 192.0.2.0/24,100.64.0.0/24" || return 1
+    pings4 && ping_second_subnet
+}
+check "TS-list: remote-ts 192.0.2.0/24 plus ts-list remote 100.64.0.0/24: rampartd initiates, two SPD entries, both subnets ping both ways" ts_list_case
+terminate_both rp4
+check "TS-list: charon initiates offering both subnets; rampartd narrows to its list, both ping" \
+    eval 'charon_initiates rp4 && pings4 && ping_second_subnet'
+terminate_both rp4
+
+# --- identities ------------------------------------------------------------------------
+id_case() {
+    cli "ike connection rp4 local-id fqdn rampart.example.com" &&
+        cli "ike connection rp4 remote-id email charon@example.com" || return 1
+    cli "ike initiate rp4" || return 1
+    wait_for 20 rp_established rp4 && wait_for 20 charon_child_installed rpid || return 1
+    swan --list-sas --ike rpid | grep -E "rampart.example.com|charon@example.com"
+    pings4
+}
+check "identities: rampartd (fqdn rampart.example.com) initiates to charon (email charon@example.com) with PSK; ping" id_case
+id_case_charon() {
+    cli "ike terminate rp4" >/dev/null 2>&1
+    wait_for 10 eval "! charon_established rpid" >/dev/null
+    swan --initiate --child rpid --timeout 20 >"$WORK/initiate.out" 2>&1
+    wait_for 20 rp_established rp4 && wait_for 20 charon_child_installed rpid && pings4
+}
+check "identities: charon initiates as charon@example.com; rampartd matches its remote-id; ping" id_case_charon
+swan --terminate --ike rpid --timeout 5 >/dev/null 2>&1
+wrong_id_case() {
+    local before after
+    before=$(ike_counter "authentication failed")
+    swan --initiate --child rp4 --timeout 15 >"$WORK/initiate.out" 2>&1  # IDi 203.0.113.2, not the e-mail
+    after=$(ike_counter "authentication failed")
+    echo "authentication failed: $before -> $after"
+    cli "show ike peers" | grep "identity is not the configured one" && ((after > before)) && ! rp_established rp4
+}
+check "identities: charon presenting its address instead of the configured e-mail is refused (AUTHENTICATION_FAILED)" wrong_id_case
+cli "no ike connection rp4 local-id fqdn rampart.example.com" >/dev/null
+cli "no ike connection rp4 remote-id email charon@example.com" >/dev/null
+terminate_both rp4
+# Two connections to charon's address: rp4 (its address as ID) answers IKE_SA_INIT,
+# charon's IDi (charon@example.com) picks rpid2 in IKE_AUTH.
+idi_select_case() {
+    cli "ike connection rpid2 local 203.0.113.1 remote 203.0.113.2" &&
+        cli "ike connection rpid2 local-id fqdn rampart.example.com" &&
+        cli "ike connection rpid2 remote-id email charon@example.com" &&
+        cli "ike connection rpid2 psk text key \"$PSK4\"" &&
+        cli "ike connection rpid2 child local-ts 198.51.100.0/24 remote-ts 192.0.2.0/24 policy 30" || return 1
+    swan --initiate --child rpid --timeout 20 >"$WORK/initiate.out" 2>&1
+    wait_for 20 rp_established rpid2 && wait_for 20 charon_child_installed rpid || { cli "show ike peers"; return 1; }
+    cli "show ike sa"
+    ! rp_established rp4 && pings4
+}
+check "identities: with two connections to charon's address, charon's IDi picks rpid2 (not rp4) as rampartd responds; ping" idi_select_case
+swan --terminate --ike rpid --timeout 5 >/dev/null 2>&1
+cli "no ike connection rpid2 local 203.0.113.1 remote 203.0.113.2" >/dev/null
+
+# --- PAD -------------------------------------------------------------------------------
+pad_refuses() {
+    local before after
+    before=$(ike_counter "TS unacceptable")
+    cli "ike pad ip 203.0.113.2 remote-ts 10.99.0.0/16" || return 1
+    cli "show ike pad"
+    swan --initiate --child rp4 --timeout 15 >"$WORK/initiate.out" 2>&1
+    wait_for 10 eval "[[ \$(ike_counter 'TS unacceptable') -gt $before ]]" >/dev/null
+    after=$(ike_counter "TS unacceptable")
+    echo "TS unacceptable: $before -> $after; not authorized by the PAD: $(ike_counter 'not authorized by the PAD')"
+    grep -m1 "TS_UNACCEPTABLE" "$WORK/charon/charon.log" && ((after > before)) && ! charon_child_installed rp4 &&
+        ! cli "show ipsec sa" | grep -q ike-rp4-
+}
+check "PAD: charon offers 192.0.2.0/24 and 100.64.0.0/24, its identity may have only 10.99.0.0/16: TS_UNACCEPTABLE, counted, nothing installed" pad_refuses
+terminate_both rp4
+pad_narrows() {
+    cli "no ike pad ip 203.0.113.2 remote-ts 10.99.0.0/16" && cli "ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" ||
+        return 1
+    charon_initiates rp4 || return 1
+    cli "show ike sa" | grep -q "child: tunnel 198.51.100.0/24 <-> 100.64.0.0/24 esp" || return 1
+    ping_second_subnet
+}
+check "PAD: with 100.64.0.0/24 authorized, charon's TSi is narrowed to it; that subnet pings" pad_narrows
+cli "no ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" >/dev/null
+terminate_both rp4
+
+# --- reverse routes --------------------------------------------------------------------
+# No static route for 100.64.0.0/24 now: the Child SA's reverse route (owner ike) carries it.
+reverse_route_case() {
+    cli "no route 100.64.0.0/24 via 203.0.113.2" && cli "ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" &&
+        cli "ike connection rp4 reverse-route" || return 1
+    cli "show route" | grep -q "100.64.0.0/24" && { echo "a route for 100.64.0.0/24 before the Child SA"; return 1; }
+    charon_initiates rp4 || return 1
+    cli "show route" | grep -E "100.64.0.0/24 .*203.0.113.2.*\[ike\]" || { cli "show route"; return 1; }
+    cli "show running-config" | grep -q "route 100.64.0.0/24" && { echo "the reverse route is in the running-config"; return 1; }
+    ping_second_subnet || return 1
+    cli "ike terminate rp4" >/dev/null
+    wait_for 10 eval '! cli "show route" | grep -q "100.64.0.0/24"' >/dev/null || { echo "the route stayed"; return 1; }
+}
+check "reverse routes: charon initiates, the narrowed TSi 100.64.0.0/24 is routed to charon (show route: [ike], not in running-config), pings; gone with the Child SA" reverse_route_case
+terminate_both rp4
+cli "no ike connection rp4 reverse-route" >/dev/null
+cli "no ike pad ip 203.0.113.2 remote-ts 100.64.0.0/24" >/dev/null
+cli "route 100.64.0.0/24 via 203.0.113.2" >/dev/null
+
+# --- lockout ---------------------------------------------------------------------------
+lockout_case() {
+    cli "clear ike lockout" && cli "ike lockout failures 2 window 120 duration 300" || return 1
+    cli 'ike connection rp4 psk text key "not the key"' || return 1
+    local i refused_before
+    for i in 1 2; do swan --initiate --child rp4 --timeout 10 >"$WORK/initiate.out" 2>&1; done
+    cli "show ike lockout"
+    cli "show ike lockout" | grep -qE "^203.0.113.2 +[0-9]+ +(29[0-9]|300)s" || { echo "not locked out"; return 1; }
+    refused_before=$(ike_counter "refused while locked out")
+    swan --initiate --child rp4 --timeout 6 >"$WORK/initiate.out" 2>&1  # unanswered
+    echo "refused while locked out: $refused_before -> $(ike_counter 'refused while locked out')"
+    (($(ike_counter "refused while locked out") > refused_before)) || return 1
+    cli "ike connection rp4 psk text key \"$PSK4\"" || return 1  # the right key: still locked out
+    cli "show ike lockout" | grep -q "^203.0.113.2 " || { echo "a changed connection lifted the lockout"; return 1; }
+    cli "clear ike lockout 203.0.113.2" || return 1
+    ! cli "show ike lockout" | grep -q "^203.0.113.2 " || return 1
+    # charon's unanswered IKE_SA would take the new Child SA: end it first.
+    swan --terminate --ike rp4 --force --timeout 5 >/dev/null 2>&1
+    wait_for 15 eval "! swan --list-sas --ike rp4 | grep -q rp4" >/dev/null
+    charon_initiates rp4 && pings4
+}
+check "lockout: 2 wrong-PSK attempts from charon lock 203.0.113.2 out (show ike lockout); the next one goes unanswered; clear ike lockout; then success" lockout_case
+cli "no ike lockout failures 2 window 120 duration 300" >/dev/null
 
 # --- DPD detects a stopped peer (last: charon stays stopped) -----------------------------
 dead_peer_case() {

@@ -60,7 +60,10 @@ TEST_CASE("RCU: route and neighbour churn under forwarding never misforwards or 
 
     auto start = std::chrono::steady_clock::now();
     uint64_t route_ops = 0, i = 0;
-    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(3) && i < 400000) {
+    // At least 3 s and 600 changes (a loaded machine is slower), at most 30 s.
+    auto elapsed = [&] { return std::chrono::steady_clock::now() - start; };
+    while ((elapsed() < std::chrono::seconds(3) || route_ops < 600) && elapsed() < std::chrono::seconds(30) &&
+           i < 400000) {
         for (int k = 0; k < 32; ++k, ++i) {
             bool stable = i & 1;
             IpAddr dst = IpAddr::v4((stable ? 0x64400001u : 0x64410001u) | uint32_t((i >> 1) & 0xff) << 8);

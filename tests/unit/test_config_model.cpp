@@ -1155,7 +1155,7 @@ TEST_CASE("IKE connections load, round-trip and hide their pre-shared keys", "[c
     CHECK(b.proposal == "aes-cbc-256-sha384");
     CHECK(b.dh == 20);
     REQUIRE(b.child);
-    CHECK(b.child->remote_ts == *Prefix::parse("10.2.0.0/16"));
+    CHECK(b.child->remote_ts == std::vector<Prefix>{*Prefix::parse("10.2.0.0/16")});
     CHECK(b.child->esp_proposal == "aes-gcm-256");
     CHECK(b.child->seq == 500);
     CHECK_FALSE(b.child->transport);
@@ -1202,6 +1202,137 @@ TEST_CASE("IKE connections load, round-trip and hide their pre-shared keys", "[c
     CHECK_FALSE(c.ike.at("site-b").child);
     CHECK(apply_line(c, "no ike connection v6 local 2001:db8:a::1 remote 2001:db8:b::2").empty());
     CHECK(c.ike.count("v6") == 0);
+}
+
+TEST_CASE("IKE identities, TS-lists, PAD, lockout and cookie settings load and round-trip", "[config][ike]") {
+    RunningConfig c = load((std::string(kIke) + R"(
+ike connection site-b local-id fqdn gw-a.example.com
+ike connection site-b remote-id dn "C=CH,  O=Example, CN=gw-b"
+ike connection site-b ts-list local 10.3.0.0/16
+ike connection site-b ts-list remote 10.4.0.0/16
+ike connection site-b ts-list remote 10.5.0.0/16
+ike connection site-b reverse-route
+ike connection v6 crl "/etc/rampart/ike/ca crl.pem"
+ike connection v6 remote-id key-id 0xA0B1
+ike pad fqdn gw-b.example.com remote-ts 10.2.1.0/24
+ike pad fqdn gw-b.example.com remote-ts 10.4.0.0/16
+ike pad ip 203.0.113.9 remote-ts 10.9.0.0/16
+ike lockout failures 5 window 120 duration 300
+ike cookie-threshold 0
+)").c_str());
+    const IkeConnectionConfig& b = c.ike.at("site-b");
+    REQUIRE(b.local_id);
+    CHECK(*b.local_id == IkeIdentity{IkeIdentity::Type::fqdn, "gw-a.example.com"});
+    CHECK(*b.remote_id == IkeIdentity{IkeIdentity::Type::dn, "C=CH, O=Example, CN=gw-b"});  // canonical spacing
+    CHECK(*c.ike.at("v6").remote_id == IkeIdentity{IkeIdentity::Type::key_id, "a0b1"});
+    CHECK(b.child->local_ts == std::vector<Prefix>{pfx("10.1.0.0/16"), pfx("10.3.0.0/16")});
+    CHECK(b.child->remote_ts == std::vector<Prefix>{pfx("10.2.0.0/16"), pfx("10.4.0.0/16"), pfx("10.5.0.0/16")});
+    CHECK(b.child->policy_count() == 6);  // policies 500-505
+    CHECK(b.reverse_route);
+    CHECK(c.ike.at("v6").crl_file == "/etc/rampart/ike/ca crl.pem");
+    CHECK(c.ike_settings.lockout_failures == 5);
+    CHECK(c.ike_settings.lockout_window == 120);
+    CHECK(c.ike_settings.lockout_duration == 300);
+    CHECK(c.ike_settings.cookie_threshold == 0);
+    CHECK(c.ike_settings.pad.at({IkeIdentity::Type::fqdn, "gw-b.example.com"}) ==
+          std::vector<Prefix>{pfx("10.2.1.0/24"), pfx("10.4.0.0/16")});
+    auto round_trip = [](const RunningConfig& cfg) {
+        const std::string full = render_running_config(cfg, true);
+        RunningConfig again;
+        auto err = load_config_text(again, full);
+        INFO(full << err.value_or(""));
+        REQUIRE(!err);
+        CHECK(again == cfg);
+    };
+    round_trip(c);
+    const std::string text = render_running_config(c);
+    CHECK(text.find("ike connection site-b remote-id dn \"C=CH, O=Example, CN=gw-b\"\n") != std::string::npos);
+    CHECK(text.find("ike connection site-b ts-list remote 10.5.0.0/16\n") != std::string::npos);
+    CHECK(text.find("ike lockout failures 5 window 120 duration 300\nike cookie-threshold 0\n") != std::string::npos);
+
+    // Re-setting the child line keeps the ts-list entries and changes the first pair.
+    CHECK(apply_line(c, "ike connection site-b child local-ts 10.11.0.0/16 remote-ts 10.2.0.0/16 policy 500").empty());
+    CHECK(c.ike.at("site-b").child->local_ts == std::vector<Prefix>{pfx("10.11.0.0/16"), pfx("10.3.0.0/16")});
+    CHECK(apply_line(c, "no ike connection site-b ts-list remote 10.4.0.0/16").empty());
+    CHECK(c.ike.at("site-b").child->remote_ts == std::vector<Prefix>{pfx("10.2.0.0/16"), pfx("10.5.0.0/16")});
+    CHECK(apply_line(c, "no ike pad fqdn gw-b.example.com remote-ts 10.2.1.0/24").empty());
+    CHECK(apply_line(c, "no ike pad fqdn gw-b.example.com remote-ts 10.4.0.0/16").empty());
+    CHECK(c.ike_settings.pad.count({IkeIdentity::Type::fqdn, "gw-b.example.com"}) == 0);
+    CHECK(apply_line(c, "no ike connection site-b remote-id dn \"C=CH, O=Example, CN=gw-b\"").empty());
+    CHECK_FALSE(c.ike.at("site-b").remote_id);
+    CHECK(apply_line(c, "no ike lockout failures 5 window 120 duration 300").empty());
+    CHECK(c.ike_settings.lockout_failures == 3);
+    CHECK(apply_line(c, "no ike cookie-threshold 0").empty());
+    CHECK(c.ike_settings.cookie_threshold == 8);
+    round_trip(c);
+}
+
+TEST_CASE("IKE identities, TS-lists and the PAD refuse bad values precisely", "[config][ike]") {
+    RunningConfig c = load(kIke);
+    // A 32-entry remote side takes policies 500-531; a 33rd entry is refused.
+    for (int i = 1; i < 32; ++i)
+        REQUIRE(apply_line(c, fmt::format("ike connection site-b ts-list remote 10.{}.0.0/16", 100 + i)).empty());
+    REQUIRE(c.ike.at("site-b").child->remote_ts.size() == 32);
+    REQUIRE(apply_line(c, "ike connection v6 child local-ts 2001:db8:1::/48 remote-ts 2001:db8:2::/48 policy 540").empty());
+    check_refused(c, {
+        {"ike connection site-b ts-list remote 10.200.0.0/16",
+         "the TS-list has 32 remote-ts entries already (at most 32)"},
+        {"ike connection site-b ts-list remote 10.101.1.0/24", "remote-ts 10.101.1.0/24 overlaps the TS-list's 10.101.0.0/16"},
+        {"ike connection site-b ts-list local 2001:db8::/32", "local-ts 2001:db8::/32 is not of the child's family (IPv4)"},
+        {"ike connection v6 child local-ts 2001:db8:1::/48 remote-ts 2001:db8:2::/48 policy 520",
+         "policies 520-520 overlap ike connection site-b's 500-531"},
+        {"ike connection site-b ts-list local 10.3.0.0/16", "policies 500-563 overlap ike connection v6's 540-540"},
+        {"no ike connection site-b ts-list remote 10.2.0.0/16",
+         "remote-ts 10.2.0.0/16 is the child line's; change or remove the child instead"},
+        {"no ike connection site-b ts-list remote 10.250.0.0/16", "the TS-list has no remote-ts 10.250.0.0/16"},
+        {"ike connection site-b local-id fqdn bad/name", "fqdn identity 'bad/name' has '/'"},
+        {"ike connection site-b local-id email nobody", "email identity 'nobody' is not of the form user@domain"},
+        {"ike connection site-b remote-id ip 10.1.2", "ip identity '10.1.2' is not an IPv4 or IPv6 address"},
+        {"ike connection site-b remote-id dn \"C=CH, Example\"", "dn identity 'C=CH, Example' has 'Example', not ATTRIBUTE=VALUE"},
+        {"ike connection site-b remote-id key-id 0xabc", "key-id identity '0xabc' is not an even number of hex digits"},
+        {"ike connection site-b remote-id uid 1000", "unknown identity type 'uid': expected ip, fqdn, email, dn or key-id"},
+        {"no ike connection site-b remote-id fqdn x.example.com", "ike connection site-b has no remote-id fqdn x.example.com"},
+        {"ike pad fqdn -bad? remote-ts 10.2.0.0/16", "fqdn identity '-bad?' has '?'"},
+        {"no ike pad fqdn gw.example.com remote-ts 10.2.0.0/16", "ike pad has no fqdn gw.example.com remote-ts 10.2.0.0/16"},
+        {"ike lockout failures 0 window 60 duration 60", "value 0 out of range 1-1000 for <failures>"},
+        {"ike connection site-b crl /etc/ca.crl",
+         "ike connection site-b has no certificate; a CRL checks the peer's certificate"},
+    });
+    RunningConfig fresh = load(kIke);
+    CHECK(apply_line(fresh, "no ike connection site-b child local-ts 10.1.0.0/16 remote-ts 10.2.0.0/16").empty());
+    CHECK(apply_line(fresh, "ike connection site-b ts-list local 10.3.0.0/16") ==
+          "ike connection site-b has no child; set it with 'ike connection site-b child local-ts PREFIX remote-ts "
+          "PREFIX' first");
+}
+
+TEST_CASE("Owned routes: all or nothing, never rendered, not changed by route lines", "[config][ike]") {
+    RunningConfig c = load(kIke);
+    REQUIRE(apply_line(c, "route 10.9.0.0/16 via 198.51.100.7").empty());
+    OwnedRouteChange add;
+    add.add = {{pfx("10.2.0.0/16"), ip("203.0.113.2")}, {pfx("10.4.0.0/16"), ip("203.0.113.2")}};
+    CHECK_FALSE(apply_owned_route_change(c, "ike", add));
+    CHECK(c.routes.at(pfx("10.2.0.0/16")).front().owner == "ike");
+    CHECK(render_running_config(c, true).find("10.2.0.0/16 via") == std::string::npos);
+    CHECK(render_running_config(c, true).find("route 10.9.0.0/16 via 198.51.100.7") != std::string::npos);
+    const RunningConfig before = c;
+    OwnedRouteChange clash;
+    clash.add = {{pfx("10.5.0.0/16"), ip("203.0.113.2")}, {pfx("10.9.0.0/16"), ip("203.0.113.2")}};
+    CHECK(apply_owned_route_change(c, "ike", clash) == "route 10.9.0.0/16 is configured");
+    CHECK(apply_owned_route_change(c, "bgp", add) == "route 10.2.0.0/16 is installed by ike");
+    OwnedRouteChange wrong_family;
+    wrong_family.add = {{pfx("10.6.0.0/16"), ip("2001:db8::1")}};
+    CHECK(apply_owned_route_change(c, "ike", wrong_family) ==
+          "gateway 2001:db8::1 is not of the same address family as 10.6.0.0/16");
+    OwnedRouteChange remove_other;
+    remove_other.remove = {pfx("10.9.0.0/16")};
+    CHECK(apply_owned_route_change(c, "ike", remove_other) == "route 10.9.0.0/16 is not installed by ike");
+    CHECK(c == before);
+    CHECK(apply_line(c, "no route 10.2.0.0/16 via 203.0.113.2") ==
+          "route 10.2.0.0/16 is installed by ike; it goes when ike removes it");
+    OwnedRouteChange remove;
+    remove.remove = {pfx("10.2.0.0/16"), pfx("10.4.0.0/16")};
+    CHECK_FALSE(apply_owned_route_change(c, "ike", remove));
+    CHECK(c.routes.size() == 1);
 }
 
 TEST_CASE("IKE connection lines are validated and name the bad token", "[config][ike]") {

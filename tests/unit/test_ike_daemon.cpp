@@ -10,6 +10,9 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
+
+#include <fmt/format.h>
 
 using namespace rampart;
 using namespace rampart::ike;
@@ -22,7 +25,7 @@ IkeConnectionConfig conn(const char* local, const char* remote, const char* lts,
     c.local = *IpAddr::parse(local);
     c.remote = *IpAddr::parse(remote);
     c.psk.assign(psk.begin(), psk.end());
-    c.child = IkeConnectionConfig::Child{*Prefix::parse(lts), *Prefix::parse(rts)};
+    c.child = IkeConnectionConfig::Child{{*Prefix::parse(lts)}, {*Prefix::parse(rts)}};
     return c;
 }
 
@@ -35,17 +38,21 @@ struct Box {
 
     explicit Box(size_t cookie_threshold = 8) {
         DaemonHooks h;
-        h.cookie_threshold = cookie_threshold;
         h.apply = [this](const IpsecChange& ch) -> std::optional<std::string> {
             auto err = apply_ipsec_change(config, installed, "ike", ch);
             if (err) apply_errors.push_back(*err);
             return err;
         };
+        h.routes = [this](const OwnedRouteChange& ch) { return apply_owned_route_change(config, "ike", ch); };
         h.send = [this](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> b) {
             to_peer->push_back(Datagram{r, l, Bytes(b.begin(), b.end())});
         };
         d = std::make_unique<IkeDaemon>(h);
+        IkeSettings settings;
+        settings.cookie_threshold = uint32_t(cookie_threshold);
+        d->configure_settings(settings);
     }
+    size_t installed_sas_of(const std::string& conn) const { return d->installed_sas(conn).size(); }
     const IpsecPolicyConfig* policy(uint32_t seq) const {
         auto v = installed.entries.policies.find("");
         if (v == installed.entries.policies.end()) return nullptr;
@@ -372,7 +379,10 @@ TEST_CASE("IKE daemon: PFS for Child SA rekeys; a peer without PFS refuses and t
     auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
     auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
     ca.pfs_group = cb.pfs_group = 31;
-    CHECK(peer_config(ca, true, 500).pfs_groups == std::vector<uint16_t>{31});
+    std::string why;
+    const auto pc = peer_config(ca, true, 500, std::nullopt, IkeSettings{}, why);
+    REQUIRE(pc);
+    CHECK(pc->pfs_groups == std::vector<uint16_t>{31});
     up(lab, ca, cb);
     for (bool from_a : {true, false}) {
         auto before = sa_keys(lab.a);
@@ -590,6 +600,35 @@ struct Pki {
         fclose(f);
         return {key, x};
     }
+    // A CRL of (ca_key, ca) revoking `revoked` (serial numbers), written as NAME.crl (PEM).
+    std::string crl(const std::string& name, EVP_PKEY* ca_key, X509* ca, std::vector<long> revoked) {
+        X509_CRL* crl = X509_CRL_new();
+        X509_CRL_set_version(crl, 1);
+        X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+        ASN1_TIME* now = ASN1_TIME_adj(nullptr, time(nullptr), 0, -3600);
+        ASN1_TIME* next = ASN1_TIME_adj(nullptr, time(nullptr), 1, 0);
+        X509_CRL_set1_lastUpdate(crl, now);
+        X509_CRL_set1_nextUpdate(crl, next);
+        for (long serial : revoked) {
+            X509_REVOKED* r = X509_REVOKED_new();
+            ASN1_INTEGER* sn = ASN1_INTEGER_new();
+            ASN1_INTEGER_set(sn, serial);
+            X509_REVOKED_set_serialNumber(r, sn);
+            X509_REVOKED_set_revocationDate(r, now);
+            X509_CRL_add0_revoked(crl, r);
+            ASN1_INTEGER_free(sn);
+        }
+        X509_CRL_sort(crl);
+        X509_CRL_sign(crl, ca_key, EVP_sha256());
+        const std::string path = dir + "/" + name + ".crl";
+        FILE* f = fopen(path.c_str(), "w");
+        PEM_write_X509_CRL(f, crl);
+        fclose(f);
+        ASN1_TIME_free(now);
+        ASN1_TIME_free(next);
+        X509_CRL_free(crl);
+        return path;
+    }
     std::string pem(const std::string& name) const { return dir + "/" + name + ".pem"; }
     std::string key(const std::string& name) const { return dir + "/" + name + ".key"; }
 };
@@ -655,6 +694,92 @@ TEST_CASE("IKE daemon: certificate authentication (RFC 7427 signatures, CA chain
     CHECK(err->find("cannot read private key") != std::string::npos);
 }
 
+TEST_CASE("IKE daemon: CRL checking refuses a revoked certificate; CERTREQ names our CA", "[ike][daemon][cert]") {
+    Pki pki;
+    auto [ca_key, ca] = pki.issue("ca", nullptr, nullptr, nullptr);             // serial 1
+    auto [other_key, other] = pki.issue("other-ca", nullptr, nullptr, nullptr);  // 2
+    auto [a_key, a_cert] = pki.issue("a", "192.0.2.1", ca_key, ca);               // 3
+    auto [b_key, b_cert] = pki.issue("b", "192.0.2.2", ca_key, ca);               // 4
+    const std::string revoking_a = pki.crl("revoking-a", ca_key, ca, {3});
+    const std::string revoking_none = pki.crl("revoking-none", ca_key, ca, {});
+    const std::string of_other_ca = pki.crl("of-other-ca", other_key, other, {});
+    for (EVP_PKEY* k : {ca_key, other_key, a_key, b_key}) EVP_PKEY_free(k);
+    for (X509* x : {other, a_cert, b_cert}) X509_free(x);
+
+    auto ca_conn = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "unused");
+    auto cb_conn = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "unused");
+    use_cert(ca_conn, pki, "a", "ca");
+    use_cert(cb_conn, pki, "b", "ca");
+    struct Case {
+        const std::string* crl;
+        bool ok;
+        const char* reason;
+    };
+    for (const Case& k : {Case{&revoking_none, true, ""}, Case{&revoking_a, false, "certificate revoked"},
+                          Case{&of_other_ca, false, "unable to get certificate CRL"}}) {
+        INFO(*k.crl);
+        Lab lab;
+        auto cb = cb_conn;
+        cb.crl_file = *k.crl;
+        bool certreq_in_init = false;
+        lab.lose = [&](const Datagram& d) {
+            const DecodedMessage m = decode(d.data);
+            if (m.ok() && m.message.header.exchange == ExchangeType::ike_sa_init && m.message.header.is_response())
+                for (const Payload& p : m.message.payloads)
+                    if (auto* c = std::get_if<CertPayload>(&p.body); c && p.type == PayloadType::certreq)
+                        certreq_in_init = c->data.size() == 20;  // one CA: one SHA-1 hash
+            return false;
+        };
+        lab.b.d->configure(one("to-a", cb), lab.now);
+        lab.a.d->configure(one("to-b", ca_conn), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(certreq_in_init);
+        CHECK((lab.b.d->state("to-a") == "established") == k.ok);
+        CHECK(lab.b.installed.entries.sas.size() == (k.ok ? 2u : 0u));
+        if (!k.ok) {
+            CHECK(lab.b.d->counters().auth_failed == 1);
+            CHECK(lab.b.d->show_peers().find(std::string("initiator's certificate does not verify: ") + k.reason) !=
+                  std::string::npos);
+        }
+    }
+    CHECK(ca_key_hashes({}).empty());
+    X509_free(ca);
+    // A CRL file that is not one: the connection says why.
+    Lab lab;
+    auto cb = cb_conn;
+    cb.crl_file = pki.pem("a");
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    CHECK(lab.b.d->show_peers().find("no PEM or DER CRL") != std::string::npos);
+}
+
+TEST_CASE("IKE daemon: DN identities with certificates: the configured DN must be the certificate's subject",
+          "[ike][daemon][cert]") {
+    Pki pki;
+    auto [ca_key, ca] = pki.issue("ca", nullptr, nullptr, nullptr);
+    auto [a_key, a_cert] = pki.issue("a", "192.0.2.1", ca_key, ca);
+    auto [b_key, b_cert] = pki.issue("b", "192.0.2.2", ca_key, ca);
+    for (EVP_PKEY* k : {ca_key, a_key, b_key}) EVP_PKEY_free(k);
+    for (X509* x : {ca, a_cert, b_cert}) X509_free(x);
+    for (const char* expected : {"CN=a", "CN=b"}) {
+        INFO(expected);
+        Lab lab;
+        auto ca_conn = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "unused");
+        auto cb_conn = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "unused");
+        use_cert(ca_conn, pki, "a", "ca");
+        use_cert(cb_conn, pki, "b", "ca");
+        ca_conn.local_id = IkeIdentity{IkeIdentity::Type::dn, "CN=a"};
+        cb_conn.remote_id = IkeIdentity{IkeIdentity::Type::dn, expected};
+        lab.b.d->configure(one("to-a", cb_conn), lab.now);
+        lab.a.d->configure(one("to-b", ca_conn), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        const bool ok = std::string(expected) == "CN=a";
+        CHECK((lab.b.d->state("to-a") == "established") == ok);
+        if (!ok) CHECK(lab.b.d->show_peers().find("initiator's identity is not the configured one") != std::string::npos);
+    }
+}
+
 TEST_CASE("IKE daemon: a transport-mode Child SA (box to box) installs as transport SAs", "[ike][daemon]") {
     Lab lab;
     auto ca = conn("192.0.2.1", "192.0.2.2", "192.0.2.1/32", "192.0.2.2/32", "psk");
@@ -675,4 +800,373 @@ TEST_CASE("IKE daemon: a transport-mode Child SA (box to box) installs as transp
         CHECK(sa.integrity_key.size() == 64);
     }
     CHECK(lab.a.d->show_sa(false, lab.now).find("child: transport 192.0.2.1/32 <-> 192.0.2.2/32") != std::string::npos);
+}
+
+namespace {
+std::vector<Prefix> prefixes(std::initializer_list<const char*> texts) {
+    std::vector<Prefix> out;
+    for (const char* t : texts) out.push_back(*Prefix::parse(t));
+    return out;
+}
+size_t protect_policies(const Box& box) {
+    auto v = box.installed.entries.policies.find("");
+    if (v == box.installed.entries.policies.end()) return 0;
+    return size_t(std::count_if(v->second.begin(), v->second.end(),
+                                [](auto& e) { return !e.second.outbound_sa.empty(); }));
+}
+}  // namespace
+
+TEST_CASE("IKE daemon: a TS-list of several prefixes installs one protect policy per pair", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.child->local_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    ca.child->remote_ts = prefixes({"10.2.0.0/16", "10.4.0.0/16"});
+    cb.child->local_ts = prefixes({"10.2.0.0/16", "10.4.0.0/16"});
+    cb.child->remote_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.a.d->state("to-b") == "established");
+    CHECK(protect_policies(lab.a) == 4);
+    CHECK(protect_policies(lab.b) == 4);
+    std::set<std::pair<std::string, std::string>> pairs;
+    for (uint32_t seq = 1000; seq < 1004; ++seq) {
+        const IpsecPolicyConfig* p = lab.a.policy(seq);
+        REQUIRE(p);
+        pairs.insert({p->local.str(), p->remote.str()});
+        CHECK(p->outbound_sa == lab.a.policy(1000)->outbound_sa);
+        CHECK(p->inbound_sa == lab.a.policy(1000)->inbound_sa);
+    }
+    CHECK(pairs == std::set<std::pair<std::string, std::string>>{{"10.1.0.0/16", "10.2.0.0/16"},
+                                                                 {"10.1.0.0/16", "10.4.0.0/16"},
+                                                                 {"10.3.0.0/16", "10.2.0.0/16"},
+                                                                 {"10.3.0.0/16", "10.4.0.0/16"}});
+    CHECK(lab.b.policy(1003));
+    CHECK(lab.a.d->show_sa(false, lab.now).find("child: tunnel 10.1.0.0/16,10.3.0.0/16 <-> 10.2.0.0/16,10.4.0.0/16") !=
+          std::string::npos);
+
+    SECTION("the responder narrows to its own list, and the initiator installs only what was agreed") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        CHECK(protect_policies(lab.a) == 0);
+        CHECK(lab.a.installed.entries.policies.empty());
+        cb.child->remote_ts = prefixes({"10.3.0.0/16"});
+        lab.b.d->configure(one("to-a", cb), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        REQUIRE(lab.a.d->state("to-b") == "established");
+        CHECK(protect_policies(lab.a) == 2);  // 10.3/16 <-> 10.2/16 and 10.4/16
+        CHECK(lab.a.policy(1000)->local == *Prefix::parse("10.3.0.0/16"));
+        CHECK(lab.a.policy(1002) == nullptr);
+        CHECK(protect_policies(lab.b) == 2);
+    }
+    SECTION("selectors that do not intersect are refused with TS_UNACCEPTABLE, counted on both sides") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        cb.child->remote_ts = prefixes({"10.99.0.0/16"});
+        lab.b.d->configure(one("to-a", cb), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->counters().ts_unacceptable == 1);
+        CHECK(lab.a.d->counters().ts_unacceptable == 1);
+        CHECK(lab.a.installed.entries.sas.empty());
+        CHECK(lab.b.d->show_peers().find("TS_UNACCEPTABLE: the peer's TSi do not intersect ours") != std::string::npos);
+    }
+}
+
+TEST_CASE("IKE daemon: more than 32 traffic selectors on a side get TS_UNACCEPTABLE", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.0.0.0/8", "psk");
+    ca.child->local_ts.clear();
+    for (int i = 0; i < 33; ++i) ca.child->local_ts.push_back(*Prefix::parse(fmt::format("10.1.{}.0/24", i)));
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().ts_unacceptable == 1);
+    CHECK(lab.b.installed.entries.sas.empty());
+    CHECK(lab.b.d->show_peers().find("proposed 33 TSi and 1 TSr selectors (at most 32 each side)") != std::string::npos);
+    // 32 are fine: the responder narrows to them, one policy each (its block is 1 x 1: too small).
+    ca.child->local_ts.pop_back();
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().ts_unacceptable == 2);
+    CHECK(lab.b.d->show_peers().find("32 x 1 selector pairs, more than the 1 policies configured") != std::string::npos);
+    cb.child->remote_ts = {};
+    for (int i = 0; i < 32; ++i) cb.child->remote_ts.push_back(*Prefix::parse(fmt::format("10.1.{}.0/24", i)));
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.run();  // b's old IKE SA (no Child SA) is deleted
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(protect_policies(lab.a) == 32);
+    CHECK(protect_policies(lab.b) == 32);
+}
+
+TEST_CASE("IKE daemon: configured identities must match the presented ones", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, "a.example.com"};
+    ca.remote_id = IkeIdentity{IkeIdentity::Type::email, "b@example.com"};
+    cb.local_id = IkeIdentity{IkeIdentity::Type::email, "b@example.com"};
+    cb.remote_id = IkeIdentity{IkeIdentity::Type::fqdn, "a.example.com"};
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.a.d->state("to-b") == "established");
+    CHECK(lab.b.d->state("to-a") == "established");
+
+    SECTION("an initiator presenting another identity fails authentication") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, "mallory.example.com"};
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->counters().auth_failed == 1);
+        CHECK(lab.a.d->counters().auth_failed == 1);
+        CHECK(lab.b.installed.entries.sas.empty());
+        CHECK(lab.b.d->show_peers().find("initiator's identity is not the configured one") != std::string::npos);
+    }
+    SECTION("a responder presenting another identity is refused by the initiator") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        ca.remote_id = IkeIdentity{IkeIdentity::Type::dn, "C=CH, O=Example, CN=b"};
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.a.d->counters().auth_failed == 1);
+        CHECK(lab.a.installed.entries.sas.empty());
+        CHECK(lab.a.d->show_peers().find("responder's identity is not the configured one") != std::string::npos);
+    }
+    SECTION("a DN that does not encode keeps the connection down") {
+        ca.local_id = IkeIdentity{IkeIdentity::Type::dn, "NOSUCHATTRIBUTE=x"};
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        auto err = lab.a.d->initiate("to-b", lab.now);
+        REQUIRE(err);
+        CHECK(err->find("is unusable: dn identity") != std::string::npos);
+        CHECK(lab.a.d->show_peers().find("dn identity: unknown attribute or bad value in 'NOSUCHATTRIBUTE=x'") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("IKE daemon: the PAD narrows the peer's selectors to what its identity may have", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, "a.example.com"};
+    cb.remote_id = ca.local_id;
+    IkeSettings pad;
+    pad.pad[*ca.local_id] = prefixes({"10.1.7.0/24"});
+    pad.pad[{IkeIdentity::Type::fqdn, "other.example.com"}] = prefixes({"10.1.0.0/16"});
+    lab.b.d->configure_settings(pad);
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.a.d->state("to-b") == "established");
+    REQUIRE(lab.a.policy(1000));
+    CHECK(lab.a.policy(1000)->local == *Prefix::parse("10.1.7.0/24"));  // a's TSi narrowed by b's PAD
+    CHECK(lab.b.policy(1000)->remote == *Prefix::parse("10.1.7.0/24"));
+    CHECK(lab.b.d->show_pad().find("fqdn a.example.com") != std::string::npos);
+
+    SECTION("an identity without an entry gets no Child SA") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        pad.pad.erase(*ca.local_id);
+        lab.b.d->configure_settings(pad);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->counters().ts_unacceptable == 1);
+        CHECK(lab.b.d->counters().not_authorized == 1);
+        CHECK(lab.b.installed.entries.sas.empty());
+        // As initiator, b does not even try.
+        auto err = lab.b.d->initiate("to-a", lab.now);
+        REQUIRE(err);
+        CHECK(*err == "ike connection to-a: the PAD authorizes fqdn a.example.com for none of its remote selectors");
+        CHECK(lab.b.d->counters().not_authorized == 2);
+    }
+}
+
+TEST_CASE("IKE daemon: lockout follows the configured failures, window and duration, and can be cleared",
+          "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "wrong secret");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "right secret");
+    IkeSettings s;
+    s.lockout_failures = 2;
+    s.lockout_window = 30;
+    s.lockout_duration = 600;
+    lab.b.d->configure_settings(s);
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    // One failure, then the window passes: it no longer counts.
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->show_lockout(lab.now).find("to-a") != std::string::npos);
+    lab.advance(31s, 1s);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().lockouts == 0);
+    lab.advance(1s);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.b.d->counters().auth_failed == 3);
+    CHECK(lab.b.d->counters().lockouts == 1);
+    const std::string shown = lab.b.d->show_lockout(lab.now);
+    INFO(shown);
+    CHECK(shown.find("lockout after 2 failures within 30 s, for 600 s; 1 lockouts") != std::string::npos);
+    CHECK(shown.find("192.0.2.1") != std::string::npos);
+    CHECK(shown.find("600s") != std::string::npos);
+    // The right key now, but b still refuses a while: its IKE_SA_INIT requests go unanswered.
+    ca.psk = cb.psk;
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    lab.advance(60s, 1s);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.advance(40s, 1s);
+    CHECK(lab.a.d->state("to-b") == "down");
+    CHECK(lab.b.d->counters().locked_out >= 1);
+    // A changed connection keeps the lockout: it belongs to the peer's address.
+    cb.dpd_seconds = 30;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    CHECK(lab.b.d->show_lockout(lab.now).find("192.0.2.1") != std::string::npos);
+    CHECK(lab.b.d->show_peers().find("locked-out") != std::string::npos);
+    CHECK(lab.b.d->clear_lockout(*IpAddr::parse("192.0.2.9")) == 0);
+    CHECK(lab.b.d->clear_lockout(*IpAddr::parse("192.0.2.1")) == 1);
+    CHECK(lab.b.d->counters().lockouts_cleared == 1);
+    CHECK(lab.b.d->show_lockout(lab.now).find("192.0.2.1") == std::string::npos);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    CHECK(lab.a.d->state("to-b") == "established");
+}
+
+TEST_CASE("IKE daemon: reverse routes follow the Child SA's remote selectors, owned by ike", "[ike][daemon]") {
+    Lab lab;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    ca.child->local_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    cb.child->remote_ts = prefixes({"10.1.0.0/16", "10.3.0.0/16"});
+    cb.reverse_route = true;
+    lab.b.d->configure(one("to-a", cb), lab.now);
+    lab.a.d->configure(one("to-b", ca), lab.now);
+    CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+    lab.run();
+    REQUIRE(lab.b.d->state("to-a") == "established");
+    CHECK(lab.b.d->reverse_routes("to-a") == prefixes({"10.1.0.0/16", "10.3.0.0/16"}));
+    REQUIRE(lab.b.config.routes.count(*Prefix::parse("10.3.0.0/16")));
+    const RouteNextHop& hop = lab.b.config.routes.at(*Prefix::parse("10.3.0.0/16")).front();
+    CHECK(hop.gateway == *IpAddr::parse("192.0.2.1"));
+    CHECK(hop.owner == "ike");
+    CHECK(render_running_config(lab.b.config).find("10.3.0.0/16") == std::string::npos);  // not configuration
+    CHECK(lab.a.config.routes.empty());  // a did not ask for them
+    CHECK(lab.b.d->counters().reverse_routes == 2);
+    // A route line cannot take them over.
+    CHECK(apply_command(lab.b.config, std::get<cmd::Parsed>(cmd::parse("route 10.3.0.0/16 blackhole")), false) ==
+          "route 10.3.0.0/16 is installed by ike; it goes when ike removes it");
+
+    SECTION("they go with the Child SA") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.config.routes.empty());
+        CHECK(lab.b.d->reverse_routes("to-a").empty());
+    }
+    SECTION("a configured route for a remote prefix refuses them all, counted; the Child SA stays") {
+        CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+        lab.run();
+        REQUIRE(!apply_command(lab.b.config, std::get<cmd::Parsed>(cmd::parse("route 10.1.0.0/16 blackhole")), false));
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK(lab.b.d->state("to-a") == "established");
+        CHECK(lab.b.d->counters().reverse_route_failed == 1);
+        CHECK(lab.b.d->reverse_routes("to-a").empty());
+        CHECK(lab.b.config.routes.size() == 1);
+        CHECK(lab.b.d->show_peers().find("reverse routes: route 10.1.0.0/16 is configured") != std::string::npos);
+    }
+}
+
+TEST_CASE("IKE daemon: as responder, the initiator's IDi picks among connections to the same address",
+          "[ike][daemon]") {
+    auto b_for = [](const char* id, const char* psk, const char* remote_ts) {
+        auto c = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", remote_ts, psk);
+        c.remote_id = IkeIdentity{IkeIdentity::Type::fqdn, id};
+        return c;
+    };
+    std::map<std::string, IkeConnectionConfig> b_conns = {{"to-x", b_for("x.example.com", "psk x", "10.1.0.0/16")},
+                                                          {"to-y", b_for("y.example.com", "psk y", "10.3.0.0/16")}};
+    b_conns["to-y"].child->seq = 1001;
+    struct Case {
+        const char* id;
+        const char* psk;
+        const char* lts;
+        const char* up;  // b's connection that comes up, or nullptr
+    };
+    for (const Case& k : {Case{"x.example.com", "psk x", "10.1.0.0/16", "to-x"},
+                          Case{"y.example.com", "psk y", "10.3.0.0/16", "to-y"},
+                          Case{"y.example.com", "psk x", "10.3.0.0/16", nullptr},
+                          Case{"z.example.com", "psk y", "10.3.0.0/16", nullptr}}) {
+        INFO(k.id << " " << k.psk);
+        Lab lab;
+        auto ca = conn("192.0.2.1", "192.0.2.2", k.lts, "10.2.0.0/16", k.psk);
+        ca.local_id = IkeIdentity{IkeIdentity::Type::fqdn, k.id};
+        lab.b.d->configure(b_conns, lab.now);
+        lab.a.d->configure(one("to-b", ca), lab.now);
+        CHECK_FALSE(lab.a.d->initiate("to-b", lab.now));
+        lab.run();
+        CHECK((lab.a.d->state("to-b") == "established") == (k.up != nullptr));
+        CHECK(lab.b.d->state("to-x") == (k.up && std::string(k.up) == "to-x" ? "established" : "down"));
+        CHECK(lab.b.d->state("to-y") == (k.up && std::string(k.up) == "to-y" ? "established" : "down"));
+        if (k.up) {
+            const uint32_t seq = std::string(k.up) == "to-x" ? 1000 : 1001;
+            REQUIRE(lab.b.policy(seq));
+            CHECK(lab.b.policy(seq)->remote == *Prefix::parse(k.lts));
+            CHECK(lab.b.installed_sas_of(k.up) == 2);
+            // The session lives on with its connection: DPD, delete.
+            CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));
+            lab.run();
+            CHECK(lab.b.installed.entries.sas.empty());
+        } else {
+            CHECK(lab.b.d->counters().auth_failed == 1);
+        }
+    }
+}
+
+TEST_CASE("IKE daemon: a selector range becomes the fewest prefixes covering exactly it", "[ike][daemon]") {
+    auto range = [](const char* a, const char* b) {
+        TrafficSelector ts = TrafficSelector::from_prefix(*Prefix::parse("0.0.0.0/0"));
+        ts.start = *IpAddr::parse(a);
+        ts.end = *IpAddr::parse(b);
+        return ts;
+    };
+    CHECK(range_prefixes(range("10.1.0.0", "10.1.255.255")) == prefixes({"10.1.0.0/16"}));
+    CHECK(range_prefixes(range("10.0.0.1", "10.0.0.6")) ==
+          prefixes({"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"}));
+    CHECK(range_prefixes(range("0.0.0.0", "255.255.255.255")) == prefixes({"0.0.0.0/0"}));
+    CHECK(range_prefixes(range("10.0.0.9", "10.0.0.8")).empty());  // reversed
+    CHECK(range_prefixes(range("0.0.0.1", "255.255.255.254")).size() == 62);
+    CHECK(range_prefixes(range("::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe")).empty());  // 254: too many
+    // Random ranges inside 10.0.0.0/20 against address-by-address enumeration.
+    std::mt19937 rng(11);
+    for (int i = 0; i < 300; ++i) {
+        uint32_t a = 0x0a000000 + rng() % 4096, b = 0x0a000000 + rng() % 4096;
+        if (a > b) std::swap(a, b);
+        TrafficSelector ts = range(IpAddr::v4(a).str().c_str(), IpAddr::v4(b).str().c_str());
+        const std::vector<Prefix> got = range_prefixes(ts);
+        REQUIRE_FALSE(got.empty());
+        uint64_t covered = 0;
+        uint32_t next = a;
+        for (const Prefix& p : got) {
+            CHECK(p.network() == p);
+            CHECK(p.addr.v4_host() == next);  // contiguous, in order, no overlap
+            const uint64_t size = uint64_t(1) << (32 - p.len);
+            covered += size;
+            next = uint32_t(p.addr.v4_host() + size);
+        }
+        CHECK(covered == uint64_t(b) - a + 1);
+        CHECK(got.size() <= 2 * 12);  // at most two per bit of the span
+    }
 }

@@ -1092,3 +1092,37 @@ TEST_CASE("ike sa: a rekey of what is being deleted gets TEMPORARY_FAILURE (§2.
     CHECK(r.sas.size() == 1);
     CHECK(i.first().last_drop().find("refused the peer's IKE SA rekey") != std::string::npos);
 }
+
+TEST_CASE("ike sa: a request's selectors are narrowed against the TS-list within its limits", "[ike][sa]") {
+    auto ts = [](const char* p) { return TrafficSelector::from_prefix(*Prefix::parse(p)); };
+    PeerConfig cfg;
+    cfg.initiator = false;
+    cfg.ts_local = {ts("10.2.0.0/16"), ts("10.4.0.0/16")};
+    cfg.ts_remote = {ts("10.1.0.0/16")};
+    cfg.max_selector_pairs = 2;
+    // TSi (the peer's side) against ts_remote, TSr against ts_local.
+    NarrowedSelectors n = narrow_request({ts("10.0.0.0/8")}, {ts("10.2.5.0/24"), ts("10.4.0.0/16")}, cfg);
+    CHECK(n.refusal.empty());
+    CHECK(n.tsi == std::vector<TrafficSelector>{ts("10.1.0.0/16")});
+    CHECK(n.tsr == std::vector<TrafficSelector>{ts("10.2.5.0/24"), ts("10.4.0.0/16")});
+    // No intersection.
+    n = narrow_request({ts("10.9.0.0/16")}, {ts("10.2.0.0/16")}, cfg);
+    CHECK(n.refusal == "the peer's TSi do not intersect ours");
+    CHECK((n.tsi.empty() && n.tsr.empty()));
+    // More pairs than policies.
+    n = narrow_request({ts("10.1.1.0/24"), ts("10.1.2.0/24")}, {ts("10.2.0.0/16"), ts("10.4.0.0/16")}, cfg);
+    CHECK(n.refusal == "narrowed to 2 x 2 selector pairs, more than the 2 policies configured");
+    // More than 32 proposed on a side.
+    std::vector<TrafficSelector> many;
+    for (int i = 0; i < 33; ++i) many.push_back(ts(fmt::format("10.1.{}.0/24", i).c_str()));
+    n = narrow_request(many, {ts("10.2.0.0/16")}, cfg);
+    CHECK(n.refusal == "the peer proposed 33 TSi and 1 TSr selectors (at most 32 each side)");
+    many.pop_back();
+    cfg.max_selector_pairs = 0;
+    n = narrow_request(many, {ts("10.2.0.0/16")}, cfg);
+    CHECK(n.refusal.empty());
+    CHECK(n.tsi.size() == 32);
+    CHECK(selector_limit_problem(many, {ts("10.2.0.0/16")}, cfg).empty());
+    many.push_back(ts("10.1.200.0/24"));
+    CHECK(selector_limit_problem(many, {ts("10.2.0.0/16")}, cfg) == "33 TSi and 1 TSr selectors (at most 32 each side)");
+}

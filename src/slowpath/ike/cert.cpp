@@ -122,8 +122,89 @@ std::optional<IdPayload> subject_id(const Bytes& certificate) {
     return id;
 }
 
+std::optional<Bytes> dn_der(const std::string& text, std::string& why) {
+    std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)> name(X509_NAME_new(), X509_NAME_free);
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        std::string rdn = text.substr(start, comma - start);
+        start = comma + 1;
+        rdn.erase(0, rdn.find_first_not_of(' '));
+        rdn.erase(rdn.find_last_not_of(' ') + 1);
+        const size_t eq = rdn.find('=');
+        if (eq == std::string::npos) {
+            why = fmt::format("'{}' is not ATTRIBUTE=VALUE", rdn);
+            return std::nullopt;
+        }
+        const std::string attr = rdn.substr(0, eq), value = rdn.substr(eq + 1);
+        if (!X509_NAME_add_entry_by_txt(name.get(), attr.c_str(), MBSTRING_UTF8,
+                                        reinterpret_cast<const unsigned char*>(value.data()), int(value.size()), -1,
+                                        0)) {
+            ERR_clear_error();
+            why = fmt::format("unknown attribute or bad value in '{}'", rdn);
+            return std::nullopt;
+        }
+    }
+    unsigned char* der = nullptr;
+    const int n = i2d_X509_NAME(name.get(), &der);
+    if (n <= 0) {
+        why = "the name does not encode";
+        return std::nullopt;
+    }
+    Bytes out(der, der + n);
+    OPENSSL_free(der);
+    return out;
+}
+
+bool load_crls(Credentials& c, const std::string& crl_file, std::string& why) {
+    FILE* f = fopen(crl_file.c_str(), "r");
+    if (!f) {
+        why = fmt::format("cannot read CRL {}", crl_file);
+        return false;
+    }
+    auto add = [&](X509_CRL* crl) {
+        unsigned char* der = nullptr;
+        const int n = i2d_X509_CRL(crl, &der);
+        if (n > 0) c.crls.emplace_back(der, der + n);
+        OPENSSL_free(der);
+        X509_CRL_free(crl);
+    };
+    size_t before = c.crls.size();
+    while (X509_CRL* crl = PEM_read_X509_CRL(f, nullptr, nullptr, nullptr)) add(crl);
+    if (c.crls.size() == before) {  // not PEM: one DER CRL
+        rewind(f);
+        if (X509_CRL* crl = d2i_X509_CRL_fp(f, nullptr)) add(crl);
+    }
+    fclose(f);
+    ERR_clear_error();
+    if (c.crls.size() == before) {
+        why = fmt::format("{}: no PEM or DER CRL", crl_file);
+        return false;
+    }
+    return true;
+}
+
+Bytes ca_key_hashes(const std::vector<Bytes>& anchors) {
+    Bytes out;
+    for (const Bytes& a : anchors) {
+        X509Ptr x = from_der(a);
+        if (!x) continue;
+        unsigned char* der = nullptr;
+        const int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x.get()), &der);
+        if (n <= 0) continue;
+        unsigned char md[20];
+        unsigned int len = 0;
+        EVP_Digest(der, size_t(n), md, &len, EVP_sha1(), nullptr);
+        OPENSSL_free(der);
+        out.insert(out.end(), md, md + len);
+    }
+    return out;
+}
+
 PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes>& intermediates,
-                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why) {
+                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why,
+                                const std::vector<Bytes>& crls) {
     X509Ptr cert = from_der(end_entity);
     if (!cert) {
         why = "certificate does not parse";
@@ -132,6 +213,14 @@ PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes
     std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
     for (const Bytes& a : anchors)
         if (X509Ptr x = from_der(a)) X509_STORE_add_cert(store.get(), x.get());
+    for (const Bytes& der : crls) {
+        const unsigned char* p = der.data();
+        if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, long(der.size()))) {
+            X509_STORE_add_crl(store.get(), crl);
+            X509_CRL_free(crl);
+        }
+    }
+    if (!crls.empty()) X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
     std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain(
         sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
     for (const Bytes& i : intermediates)

@@ -28,6 +28,9 @@ struct Credentials {
     std::vector<Bytes> intermediates;  // DER, from the certificate file after ours; sent after it
     PkeyPtr private_key;
     std::vector<Bytes> trust_anchors;  // CA certificates, DER
+    /// CRLs of the CAs, DER; set: the peer's certificate must not be revoked
+    /// and its issuer's CRL must be among them (X509_V_FLAG_CRL_CHECK).
+    std::vector<Bytes> crls;
 };
 
 /// Loads a PEM certificate (optionally followed by intermediate CA
@@ -36,12 +39,28 @@ struct Credentials {
 std::optional<Credentials> load_credentials(const std::string& cert_file, const std::string& key_file,
                                             const std::string& ca_file, std::string& why);
 
+/// Adds the CRLs of a file (one or more PEM CRLs, or one DER CRL) to
+/// `c.crls`; false with `why` when there is none.
+bool load_crls(Credentials& c, const std::string& crl_file, std::string& why);
+
 /// The peer's public key when `end_entity` chains to one of `anchors` (with
-/// `intermediates`) and carries `id`; nullptr with `why` otherwise.
+/// `intermediates`), is not revoked by `crls` (when given) and carries `id`;
+/// nullptr with `why` otherwise ("certificate does not verify: certificate
+/// revoked", ...).
 PkeyPtr verify_peer_certificate(const Bytes& end_entity, const std::vector<Bytes>& intermediates,
-                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why);
+                                const std::vector<Bytes>& anchors, const IdPayload& id, std::string& why,
+                                const std::vector<Bytes>& crls = {});
+
+/// CERTREQ data (RFC 7296 §3.7): the SHA-1 hashes of the anchors'
+/// SubjectPublicKeyInfo, concatenated.
+Bytes ca_key_hashes(const std::vector<Bytes>& anchors);
 
 /// The ID payload a certificate's subject DN gives (ID_DER_ASN1_DN).
 std::optional<IdPayload> subject_id(const Bytes& certificate);
+
+/// The DER of a distinguished name written "C=CH, O=Example, CN=gw" (in
+/// that order, UTF8 strings as strongSwan encodes them); nullopt and `why`
+/// for an unknown attribute or a bad value.
+std::optional<Bytes> dn_der(const std::string& text, std::string& why);
 
 }  // namespace rampart::ike

@@ -18,12 +18,7 @@ constexpr Millis kClosingLimit = 30s;      // a rekeyed or redundant IKE SA whos
 constexpr Millis kRekeyRetry = 2s;         // after TEMPORARY_FAILURE (§2.25)
 constexpr size_t kMaxSessionsPerConn = 4;  // responder flood limit (cookies come with load)
 constexpr size_t kMaxConnNameInSa = 40;
-// Lockout (as a carrier gateway's `lockout`): this many authentication
-// failures with a peer within the window shut the connection for a while: the
-// peer's IKE_SA_INIT requests are dropped unanswered and nothing is initiated.
-constexpr size_t kLockoutFailures = 3;
-constexpr Millis kLockoutWindow = 60s;
-constexpr Millis kLockoutTime = 60s;
+constexpr size_t kMaxPrefixesPerSelector = 64;  // a selector range that needs more is not installed
 
 uint64_t be64(const uint8_t* p) {
     uint64_t v = 0;
@@ -75,16 +70,90 @@ std::string suite_text(const CipherSuite& s) {
     return out;
 }
 
-// A selector's address range as a prefix, if it is one.
-std::optional<Prefix> range_prefix(const TrafficSelector& ts) {
-    if (ts.start.family != ts.end.family) return std::nullopt;
+}  // namespace
+
+std::vector<Prefix> range_prefixes(const TrafficSelector& ts) {
+    std::vector<Prefix> out;
+    if (ts.start.family != ts.end.family || ts.end < ts.start) return out;
     const unsigned bits = ts.start.bits();
-    for (unsigned len = 0; len <= bits; ++len) {
-        Prefix p{ts.start, uint8_t(len)};
-        if (p.network().addr != ts.start) continue;
-        if (TrafficSelector::from_prefix(p).end == ts.end) return p;
+    IpAddr start = ts.start;
+    while (out.size() < kMaxPrefixesPerSelector) {
+        Prefix p{start, uint8_t(bits)};
+        for (unsigned len = 0; len <= bits; ++len) {  // the shortest aligned at start and ending inside
+            Prefix q{start, uint8_t(len)};
+            if (q.network().addr == start && TrafficSelector::from_prefix(q).end <= ts.end) {
+                p = q;
+                break;
+            }
+        }
+        out.push_back(p);
+        start = TrafficSelector::from_prefix(p).end;
+        if (start == ts.end) return out;
+        // The next address: add one to the last byte, carrying leftwards.
+        size_t i = bits / 8;
+        while (i > 0 && ++start.bytes[i - 1] == 0) --i;
     }
-    return std::nullopt;
+    return {};
+}
+
+namespace {
+
+bool full_ports(const TrafficSelector& ts) { return ts.start_port == 0 && ts.end_port == 65535; }
+
+// The SPD matches of a Child SA: every (local, remote) pair of its selectors'
+// prefixes, with the selectors' protocol and ports. nullopt when a selector
+// is not installable (a range of too many prefixes, protocols that differ).
+std::optional<std::vector<IpsecPolicyConfig>> policy_matches(const std::vector<TrafficSelector>& local,
+                                                             const std::vector<TrafficSelector>& remote) {
+    std::vector<IpsecPolicyConfig> out;
+    for (const TrafficSelector& l : local)
+        for (const TrafficSelector& r : remote) {
+            if (l.ip_protocol && r.ip_protocol && l.ip_protocol != r.ip_protocol) continue;  // matches nothing
+            const std::vector<Prefix> lp = range_prefixes(l), rp = range_prefixes(r);
+            if (lp.empty() || rp.empty()) return std::nullopt;
+            for (const Prefix& a : lp)
+                for (const Prefix& b : rp) {
+                    IpsecPolicyConfig e;
+                    e.local = a;
+                    e.remote = b;
+                    e.action = IpsecPolicyConfig::Action::protect;
+                    if (const uint8_t proto = l.ip_protocol ? l.ip_protocol : r.ip_protocol) e.protocol = proto;
+                    if (!full_ports(l)) e.local_port_lo = l.start_port, e.local_port_hi = l.end_port;
+                    if (!full_ports(r)) e.remote_port_lo = r.start_port, e.remote_port_hi = r.end_port;
+                    out.push_back(e);
+                }
+        }
+    return out;
+}
+
+// The configured TS-list's pairs: what a trap policy catches.
+std::vector<IpsecPolicyConfig> configured_matches(const IkeConnectionConfig::Child& child) {
+    std::vector<IpsecPolicyConfig> out;
+    for (const Prefix& l : child.local_ts)
+        for (const Prefix& r : child.remote_ts) {
+            IpsecPolicyConfig e;
+            e.local = l;
+            e.remote = r;
+            e.action = IpsecPolicyConfig::Action::protect;
+            out.push_back(e);
+        }
+    return out;
+}
+
+std::vector<TrafficSelector> selectors(const std::vector<Prefix>& prefixes) {
+    std::vector<TrafficSelector> out;
+    for (const Prefix& p : prefixes) out.push_back(TrafficSelector::from_prefix(p));
+    return out;
+}
+
+std::string prefixes_text(const std::vector<Prefix>& ps) {
+    std::string out;
+    for (const Prefix& p : ps) out += (out.empty() ? "" : ",") + p.str();
+    return out;
+}
+
+IkeIdentity remote_identity(const IkeConnectionConfig& c) {
+    return c.remote_id ? *c.remote_id : IkeIdentity{IkeIdentity::Type::ip, c.remote.str()};
 }
 
 std::string sa_tag(const std::string& conn) {
@@ -106,8 +175,53 @@ std::string ago(Millis now, Millis then) { return fmt::format("{}s", (now - then
 
 }  // namespace
 
-PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
-                       const std::optional<Credentials>& cert) {
+std::optional<IdPayload> id_payload(const IkeIdentity& id, std::string& why) {
+    switch (id.type) {
+        case IkeIdentity::Type::ip:
+            if (auto a = IpAddr::parse(id.value)) return IdPayload::address(*a);
+            why = "ip identity " + id.value + " is not an address";
+            return std::nullopt;
+        case IkeIdentity::Type::fqdn: return IdPayload::text(IdType::fqdn, id.value);
+        case IkeIdentity::Type::email: return IdPayload::text(IdType::rfc822_addr, id.value);
+        case IkeIdentity::Type::dn: {
+            std::string problem;
+            auto der = dn_der(id.value, problem);
+            if (!der) {
+                why = "dn identity: " + problem;
+                return std::nullopt;
+            }
+            IdPayload p;
+            p.type = IdType::der_asn1_dn;
+            p.data = std::move(*der);
+            return p;
+        }
+        case IkeIdentity::Type::key_id: {
+            IdPayload p;
+            p.type = IdType::key_id;
+            auto nibble = [](char ch) -> int {
+                if (ch >= '0' && ch <= '9') return ch - '0';
+                if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+                if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+                return -1;
+            };
+            for (size_t i = 0; i + 1 < id.value.size(); i += 2) {
+                const int hi = nibble(id.value[i]), lo = nibble(id.value[i + 1]);
+                if (hi < 0 || lo < 0 || id.value.size() % 2) {
+                    why = "key-id identity " + id.value + " is not hex";
+                    return std::nullopt;
+                }
+                p.data.push_back(uint8_t(hi << 4 | lo));
+            }
+            return p;
+        }
+    }
+    why = "unknown identity type";
+    return std::nullopt;
+}
+
+std::optional<PeerConfig> peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ike_port,
+                                      const std::optional<Credentials>& cert, const IkeSettings& settings,
+                                      std::string& why) {
     PeerConfig p;
     p.initiator = initiator;
     p.ike_proposals = {ike_proposal(c.proposal, c.dh)};
@@ -115,12 +229,23 @@ PeerConfig peer_config(const IkeConnectionConfig& c, bool initiator, uint16_t ik
     if (c.pfs_group) p.pfs_groups = {c.pfs_group};
     if (c.child) {
         p.esp_proposals = {esp_proposal(c.child->esp_proposal)};
-        p.ts_local = {TrafficSelector::from_prefix(c.child->local_ts)};
-        p.ts_remote = {TrafficSelector::from_prefix(c.child->remote_ts)};
+        p.ts_local = selectors(c.child->local_ts);
+        p.ts_remote = selectors(c.child->remote_ts);
+        // The PAD (RFC 4301 §4.4.3): only what the peer's identity is authorized for.
+        if (!settings.pad.empty()) {
+            auto allowed = settings.pad.find(remote_identity(c));
+            p.ts_remote = allowed == settings.pad.end() ? std::vector<TrafficSelector>{}
+                                                         : narrow(p.ts_remote, selectors(allowed->second));
+        }
         p.transport_mode = c.child->transport;
+        p.max_selectors = kMaxIkeTrafficSelectors;
+        p.max_selector_pairs = c.child->policy_count();
     }
-    p.local_id = IdPayload::address(c.local);
-    p.remote_id = IdPayload::address(c.remote);
+    auto local_id = c.local_id ? id_payload(*c.local_id, why) : IdPayload::address(c.local);
+    auto remote_id = c.remote_id ? id_payload(*c.remote_id, why) : IdPayload::address(c.remote);
+    if (!local_id || !remote_id) return std::nullopt;
+    p.local_id = *local_id;
+    p.remote_id = *remote_id;
     p.psk = Secret(c.psk.begin(), c.psk.end());
     p.cert = cert;
     p.local_endpoint = Endpoint{c.local, ike_port};
@@ -142,6 +267,8 @@ std::optional<std::pair<std::string, std::string>> esp_names(const CipherSuite& 
 }
 
 struct IkeDaemon::Session {
+    bool pad_denied = false;  // the PAD authorizes the peer's identity for nothing
+    std::vector<std::string> alternatives;  // responder: the connections PeerConfig::alternatives came from
     uint64_t serial = 0;
     std::unique_ptr<IkeSa> sa;
     bool initiator = false;
@@ -154,7 +281,8 @@ struct IkeDaemon::Session {
         uint32_t spi_in = 0, spi_out = 0;
         CipherSuite suite;
         bool transport = false, udp = false;
-        Prefix local, remote;
+        std::vector<Prefix> local, remote;         // narrowed, as prefixes (shown)
+        std::vector<IpsecPolicyConfig> matches;    // one SPD entry each (without SA names)
         Millis at{0};
         bool outbound_active = true;  // the policy sends through its outbound SA
         Millis inactive_since{0};
@@ -190,16 +318,17 @@ struct IkeDaemon::Conn {
     std::string name;
     IkeConnectionConfig cfg;
     std::vector<std::unique_ptr<Session>> sessions;  // oldest first
-    bool policy_installed = false;                   // our SPD entry (trap or protect) is in
+    std::vector<Prefix> routes_installed;            // reverse routes (owner "ike")
+    size_t policies_installed = 0;                   // our SPD entries (trap or protect) from cfg.child->seq on
     bool terminating = false;
     std::optional<Millis> restart_at;
     std::string last_error;
     uint64_t established = 0, failed = 0, auth_failed = 0;
     std::optional<Credentials> creds;   // loaded from cfg's certificate files
-    bool can_authenticate() const { return creds ? true : cfg.cert_file.empty() && !cfg.psk.empty(); }
-    std::vector<Millis> auth_failures;  // within kLockoutWindow
-    std::optional<Millis> locked_until;
-    bool locked(Millis now) const { return locked_until && now < *locked_until; }
+    std::string config_error;           // an identity that cannot be encoded: the connection stays down
+    bool can_authenticate() const {
+        return config_error.empty() && (creds ? true : cfg.cert_file.empty() && !cfg.psk.empty());
+    }
 };
 
 IkeDaemon::IkeDaemon(DaemonHooks hooks) : hooks_(std::move(hooks)), cookie_secret_(random_bytes(32)) {}
@@ -220,7 +349,7 @@ bool IkeDaemon::cookie_ok(const Datagram& d) {
     for (auto& [name, c] : conns_)
         for (auto& s : c->sessions)
             if (!s->done && !s->initiator && !s->up) ++half_open;
-    if (half_open < hooks_.cookie_threshold) return true;
+    if (half_open < settings_.cookie_threshold) return true;
     const DecodedMessage m = decode(d.data);
     if (!m.ok()) return true;  // the state machine answers the syntax error, statelessly
     const NoncePayload* ni = nullptr;
@@ -259,21 +388,54 @@ std::optional<std::string> IkeDaemon::apply(IpsecChange& change) {
     return err;
 }
 
+void IkeDaemon::set_policies(Conn& c, IpsecChange& ch, std::vector<IpsecPolicyConfig> entries) const {
+    if (!c.cfg.child) return;
+    const uint32_t seq = c.cfg.child->seq;
+    for (size_t i = entries.size(); i < c.policies_installed; ++i) ch.remove_policies.push_back({"", uint32_t(seq + i)});
+    for (size_t i = 0; i < entries.size(); ++i) ch.add_policies.push_back({"", uint32_t(seq + i), std::move(entries[i])});
+}
+
 void IkeDaemon::install_trap(Conn& c) {
     if (!c.cfg.child) return;
     IpsecChange ch;
-    IpsecPolicyConfig e;
-    e.local = c.cfg.child->local_ts;
-    e.remote = c.cfg.child->remote_ts;
-    e.action = IpsecPolicyConfig::Action::protect;
-    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+    set_policies(c, ch, configured_matches(*c.cfg.child));
     if (auto err = apply(ch)) {
         c.last_error = "trap policy: " + *err;
         log::warn("ike {}: trap policy not installed: {}", c.name, *err);
         return;
     }
-    c.policy_installed = true;
+    c.policies_installed = c.cfg.child->policy_count();
 }
+
+void IkeDaemon::sync_reverse_routes(Conn& c) {
+    std::vector<Prefix> want;
+    if (c.cfg.reverse_route)
+        for (auto& s : c.sessions)
+            if (!s->done)
+                for (auto& ch : s->children)
+                    if (ch.outbound_active && !ch.transport)
+                        for (const Prefix& p : ch.remote)
+                            if (std::find(want.begin(), want.end(), p) == want.end()) want.push_back(p);
+    OwnedRouteChange change;
+    for (const Prefix& p : c.routes_installed)
+        if (std::find(want.begin(), want.end(), p) == want.end()) change.remove.push_back(p);
+    for (const Prefix& p : want)
+        if (std::find(c.routes_installed.begin(), c.routes_installed.end(), p) == c.routes_installed.end())
+            change.add.emplace_back(p, c.cfg.remote);
+    if (change.add.empty() && change.remove.empty()) return;
+    if (auto err = hooks_.routes ? hooks_.routes(change) : std::nullopt) {
+        ++counters_.reverse_route_failed;
+        c.last_error = "reverse routes: " + *err;
+        log::warn("ike {}: reverse routes not changed: {}", c.name, *err);
+        return;
+    }
+    counters_.reverse_routes += change.add.size();
+    for (auto& [p, via] : change.add) log::info("ike {}: reverse route {} via {}", c.name, p.str(), via.str());
+    for (const Prefix& p : change.remove) log::info("ike {}: reverse route {} removed", c.name, p.str());
+    c.routes_installed = std::move(want);
+}
+
+void IkeDaemon::configure_settings(const IkeSettings& settings) { settings_ = settings; }
 
 void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conns, Millis now) {
     for (auto it = conns_.begin(); it != conns_.end();) {
@@ -295,10 +457,15 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
         if (!cfg.cert_file.empty()) {
             std::string why;
             conn.creds = load_credentials(cfg.cert_file, cfg.key_file, cfg.ca_file, why);
+            if (conn.creds && !cfg.crl_file.empty() && !load_crls(*conn.creds, cfg.crl_file, why)) conn.creds.reset();
             if (!conn.creds) {
                 conn.last_error = why;
                 log::warn("ike {}: certificate authentication unusable: {}", name, why);
             }
+        }
+        if (std::string why; !peer_config(cfg, true, hooks_.ike_port, conn.creds, settings_, why)) {
+            conn.config_error = conn.last_error = why;
+            log::warn("ike {}: unusable: {}", name, why);
         }
         if (cfg.start_action == IkeConnectionConfig::StartAction::trap) install_trap(conn);
         if (cfg.start_action == IkeConnectionConfig::StartAction::start) {
@@ -307,10 +474,19 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
     }
 }
 
-void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
+void IkeDaemon::start_session(Conn& c, bool initiator, Millis now, const std::vector<Conn*>& alternatives) {
+    std::string why;
+    std::optional<PeerConfig> pc = peer_config(c.cfg, initiator, hooks_.ike_port, c.creds, settings_, why);
+    if (!pc) return;  // configure() found it unusable (can_authenticate is false)
     auto s = std::make_unique<Session>();
+    for (Conn* alt : alternatives)
+        if (auto apc = peer_config(alt->cfg, false, hooks_.ike_port, alt->creds, settings_, why)) {
+            pc->alternatives.push_back(std::move(*apc));
+            s->alternatives.push_back(alt->name);
+        }
     s->serial = next_serial_++;
-    s->sa = std::make_unique<IkeSa>(peer_config(c.cfg, initiator, hooks_.ike_port, c.creds));
+    s->pad_denied = c.cfg.child && pc->ts_remote.empty();
+    s->sa = std::make_unique<IkeSa>(std::move(*pc));
     s->initiator = initiator;
     s->local = {c.cfg.local, hooks_.ike_port};
     s->remote = {c.cfg.remote, hooks_.ike_port};
@@ -326,15 +502,22 @@ void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
 std::optional<std::string> IkeDaemon::initiate(const std::string& name, Millis now) {
     Conn* c = find_conn(name);
     if (!c) return fmt::format("unknown ike connection {}", name);
+    if (!c->config_error.empty()) return fmt::format("ike connection {} is unusable: {}", name, c->config_error);
     if (!c->can_authenticate())
         return fmt::format("ike connection {} has no {}", name,
                            c->cfg.cert_file.empty() ? "psk" : "usable certificate: " + c->last_error);
     if (!c->cfg.child) return fmt::format("ike connection {} has no child", name);
+    if (std::string why; !settings_.pad.empty() && peer_config(c->cfg, true, hooks_.ike_port, c->creds, settings_, why)
+                                                       ->ts_remote.empty()) {
+        ++counters_.not_authorized;
+        return fmt::format("ike connection {}: the PAD authorizes {} for none of its remote selectors", name,
+                           ike_identity_text(remote_identity(c->cfg)));
+    }
     for (auto& s : c->sessions)
         if (!s->done) return fmt::format("ike connection {} is already {}", name, s->up ? "established" : "negotiating");
-    if (c->locked(now))
+    if (auto until = locked_until(c->cfg.remote, now))
         return fmt::format("ike connection {} is locked out for {} s after authentication failures", name,
-                           (*c->locked_until - now).count() / 1000 + 1);
+                           (*until - now).count() / 1000 + 1);
     c->restart_at.reset();
     start_session(*c, true, now);
     return std::nullopt;
@@ -362,11 +545,11 @@ void IkeDaemon::teardown(Conn& c, Millis now, bool tell_peer) {
         }
         session_ended(c, s, now);
     }
-    if (c.policy_installed && c.cfg.child) {
+    if (c.policies_installed && c.cfg.child) {
         IpsecChange ch;
-        ch.remove_policies.push_back({"", c.cfg.child->seq});
+        set_policies(c, ch, {});
         if (auto err = apply(ch)) log::warn("ike {}: policy not removed: {}", c.name, *err);
-        c.policy_installed = false;
+        c.policies_installed = 0;
     }
     reap(c);
     c.restart_at.reset();
@@ -388,7 +571,7 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
         if (auto* up = std::get_if<IkeSaUp>(&ev)) {
             s.up = *up;
             s.established = now;
-            c.auth_failures.clear();
+            if (auto it = lockouts_.find(c.cfg.remote); it != lockouts_.end()) it->second.failures.clear();
             ++c.established;
             ++counters_.established;
             log::info("ike {}: IKE SA established with {} ({} {:016x}/{:016x}, {})", c.name, c.cfg.remote.str(),
@@ -401,6 +584,8 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             child_up(c, s, std::move(cu->sa), now);
         } else if (auto* cr = std::get_if<ChildSaRefused>(&ev)) {
             ++counters_.child_refused;
+            if (cr->notify == notify::ts_unacceptable) ++counters_.ts_unacceptable;
+            if (cr->notify == notify::ts_unacceptable && s.pad_denied) ++counters_.not_authorized;
             c.last_error = "child SA refused: " + cr->reason;
             log::warn("ike {}: child SA refused (notify {}): {}", c.name, cr->notify, cr->reason);
             if (s.rekeying && !cr->answered) {  // our CREATE_CHILD_SA was refused
@@ -442,15 +627,7 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             if (f->notify == notify::authentication_failed) {
                 ++c.auth_failed;
                 ++counters_.auth_failed;
-                std::erase_if(c.auth_failures, [&](Millis t) { return now - t >= kLockoutWindow; });
-                c.auth_failures.push_back(now);
-                if (c.auth_failures.size() >= kLockoutFailures) {
-                    c.auth_failures.clear();
-                    c.locked_until = now + kLockoutTime;
-                    ++counters_.lockouts;
-                    log::warn("ike {}: {} authentication failures within {} s: locked out for {} s", c.name,
-                              kLockoutFailures, kLockoutWindow.count() / 1000, kLockoutTime.count() / 1000);
-                }
+                count_auth_failure(c, now);
             }
             if (s.dpd_pending) ++counters_.dpd_failed;
             c.last_error = f->reason;
@@ -464,6 +641,25 @@ void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
             s.dpd_pending = false;
         }
     }
+}
+
+std::optional<Millis> IkeDaemon::locked_until(const IpAddr& peer, Millis now) const {
+    auto it = lockouts_.find(peer);
+    if (it == lockouts_.end() || !it->second.until || now >= *it->second.until) return std::nullopt;
+    return it->second.until;
+}
+
+void IkeDaemon::count_auth_failure(Conn& c, Millis now) {
+    PeerLockout& l = lockouts_[c.cfg.remote];
+    const Millis window{uint64_t(settings_.lockout_window) * 1000};
+    std::erase_if(l.failures, [&](Millis t) { return now - t >= window; });
+    l.failures.push_back(now);
+    if (l.failures.size() < settings_.lockout_failures) return;
+    l.failures.clear();
+    l.until = now + Millis{uint64_t(settings_.lockout_duration) * 1000};
+    ++counters_.lockouts;
+    log::warn("ike {}: {} authentication failures from {} within {} s: locked out for {} s", c.name,
+              settings_.lockout_failures, c.cfg.remote.str(), settings_.lockout_window, settings_.lockout_duration);
 }
 
 void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
@@ -486,12 +682,24 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
     info.suite = child.suite;
     info.transport = child.transport_mode;
     info.udp = child.udp_encapsulation;
-    info.local = c.cfg.child->local_ts;
-    info.remote = c.cfg.child->remote_ts;
-    if (!child.ts_local.empty())
-        if (auto p = range_prefix(child.ts_local.front())) info.local = *p;  // narrowed (§2.9)
-    if (!child.ts_remote.empty())
-        if (auto p = range_prefix(child.ts_remote.front())) info.remote = *p;
+    // One SPD entry per pair of the narrowed selectors (§2.9), in the connection's block.
+    auto matches = policy_matches(child.ts_local, child.ts_remote);
+    if (!matches || matches->empty() || matches->size() > c.cfg.child->policy_count()) {
+        ++counters_.install_failed;
+        c.last_error = matches && !matches->empty()
+                           ? fmt::format("child SA: {} policies needed, the TS-list has room for {}", matches->size(),
+                                         c.cfg.child->policy_count())
+                           : "child SA: its traffic selectors are not installable";
+        log::warn("ike {}: {}", c.name, c.last_error);
+        wipe_child();
+        return;
+    }
+    for (const IpsecPolicyConfig& m : *matches) {
+        if (std::find(info.local.begin(), info.local.end(), m.local) == info.local.end()) info.local.push_back(m.local);
+        if (std::find(info.remote.begin(), info.remote.end(), m.remote) == info.remote.end())
+            info.remote.push_back(m.remote);
+    }
+    info.matches = std::move(*matches);
     info.at = now;
 
     auto make_sa = [&](bool inbound) {
@@ -521,22 +729,23 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
         wipe_child();
         info.outbound_active = false;
         info.inactive_since = now;
+        std::vector<std::string> inbound_only{info.in_name};
+        const Session::Child* active = nullptr;
         for (auto& o : c.sessions)
-            for (auto& oc : o->children)
-                if (!o->done && oc.outbound_active) {
-                    IpsecPolicyConfig e;
-                    e.local = oc.local;
-                    e.remote = oc.remote;
-                    e.action = IpsecPolicyConfig::Action::protect;
-                    e.outbound_sa = oc.out_name;
-                    e.inbound_sa = oc.in_name;
-                    for (auto& p : c.sessions)
-                        if (!p->done)
-                            for (auto& pc : p->children)
-                                if (!pc.outbound_active) e.older_inbound_sas.push_back(pc.in_name);
-                    e.older_inbound_sas.push_back(info.in_name);
-                    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+            if (!o->done)
+                for (auto& oc : o->children) {
+                    if (oc.outbound_active) active = &oc;
+                    else inbound_only.push_back(oc.in_name);
                 }
+        if (active) {
+            std::vector<IpsecPolicyConfig> entries = active->matches;
+            for (IpsecPolicyConfig& e : entries) {
+                e.outbound_sa = active->out_name;
+                e.inbound_sa = active->in_name;
+                e.older_inbound_sas = inbound_only;
+            }
+            set_policies(c, ch, std::move(entries));
+        }
         if (auto err = apply(ch)) {
             ++counters_.install_failed;
             c.last_error = "child SA not installed: " + *err;
@@ -555,28 +764,29 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
     }
     ch.add_sas.emplace_back(info.out_name, make_sa(false));
     wipe_child();
-    IpsecPolicyConfig e;
-    e.local = info.local;
-    e.remote = info.remote;
-    e.action = IpsecPolicyConfig::Action::protect;
-    e.outbound_sa = info.out_name;
-    e.inbound_sa = info.in_name;
     // Every other Child SA of the connection stays accepted inbound until deleted (hitless, §2.8).
+    std::vector<std::string> older;
     for (auto& o : c.sessions) {
         if (o->done) continue;
         for (auto& oc : o->children) {
-            e.older_inbound_sas.push_back(oc.in_name);
+            older.push_back(oc.in_name);
             if (oc.outbound_active) ch.remove_sas.push_back(oc.out_name);
         }
     }
-    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+    std::vector<IpsecPolicyConfig> entries = info.matches;
+    for (IpsecPolicyConfig& e : entries) {
+        e.outbound_sa = info.out_name;
+        e.inbound_sa = info.in_name;
+        e.older_inbound_sas = older;
+    }
+    set_policies(c, ch, std::move(entries));
     if (auto err = apply(ch)) {
         ++counters_.install_failed;
         c.last_error = "child SA not installed: " + *err;
         log::warn("ike {}: child SA not installed: {}", c.name, *err);
         return;
     }
-    c.policy_installed = true;
+    c.policies_installed = info.matches.size();
     for (auto& o : c.sessions)
         for (auto& oc : o->children)
             if (oc.outbound_active) {
@@ -584,10 +794,12 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
                 oc.inactive_since = now;
             }
     log::info("ike {}: child SA up: {} {} <-> {} ESP {}{} spi in {:08x} out {:08x}{}{}", c.name,
-              info.transport ? "transport" : "tunnel", info.local.str(), info.remote.str(), suite_text(info.suite),
-              child.pfs ? " (PFS)" : "", info.spi_in, info.spi_out, info.udp ? " (UDP-encapsulated)" : "",
+              info.transport ? "transport" : "tunnel", prefixes_text(info.local), prefixes_text(info.remote),
+              suite_text(info.suite), child.pfs ? " (PFS)" : "", info.spi_in, info.spi_out,
+              info.udp ? " (UDP-encapsulated)" : "",
               child.replaces_spi_in ? fmt::format(", rekeyed {:08x}", child.replaces_spi_in) : std::string());
     s.children.push_back(std::move(info));
+    sync_reverse_routes(c);
     c.restart_at.reset();
     if (child.replaces_spi_in) {
         // CREATE_CHILD_SA: whoever asked deletes the old Child SA (§2.8).
@@ -642,35 +854,33 @@ void IkeDaemon::remove_children(Conn& c, Session& s, const std::vector<uint32_t>
     }
     if (removed.empty() || !c.cfg.child) return;
     const bool rearm = !c.terminating && c.cfg.start_action == IkeConnectionConfig::StartAction::trap;
+    size_t now_installed = c.policies_installed;
     if (policy_lost) {
-        if (rearm) {
-            IpsecPolicyConfig e;
-            e.local = c.cfg.child->local_ts;
-            e.remote = c.cfg.child->remote_ts;
-            e.action = IpsecPolicyConfig::Action::protect;
-            ch.add_policies.push_back({"", c.cfg.child->seq, e});
-        } else {
-            ch.remove_policies.push_back({"", c.cfg.child->seq});
-        }
+        std::vector<IpsecPolicyConfig> traps = rearm ? configured_matches(*c.cfg.child) : std::vector<IpsecPolicyConfig>{};
+        now_installed = traps.size();
+        set_policies(c, ch, std::move(traps));
     } else {
         for (auto& o : c.sessions)
             for (auto& oc : o->children)
                 if (oc.outbound_active) {
-                    IpsecPolicyConfig e;
-                    e.local = oc.local;
-                    e.remote = oc.remote;
-                    e.action = IpsecPolicyConfig::Action::protect;
-                    e.outbound_sa = oc.out_name;
-                    e.inbound_sa = oc.in_name;
+                    std::vector<std::string> older;
                     for (auto& p : c.sessions)
                         if (!p->done || p.get() == &s)
                             for (auto& pc : p->children)
-                                if (!pc.outbound_active) e.older_inbound_sas.push_back(pc.in_name);
-                    ch.add_policies.push_back({"", c.cfg.child->seq, e});
+                                if (!pc.outbound_active) older.push_back(pc.in_name);
+                    std::vector<IpsecPolicyConfig> entries = oc.matches;
+                    for (IpsecPolicyConfig& e : entries) {
+                        e.outbound_sa = oc.out_name;
+                        e.inbound_sa = oc.in_name;
+                        e.older_inbound_sas = older;
+                    }
+                    now_installed = entries.size();
+                    set_policies(c, ch, std::move(entries));
                 }
     }
     if (auto err = apply(ch)) log::warn("ike {}: child SA not removed: {}", c.name, *err);
-    else if (policy_lost) c.policy_installed = rearm;
+    else c.policies_installed = now_installed;
+    sync_reverse_routes(c);
     for (auto& r : removed) log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, r.spi_in, r.spi_out);
 }
 
@@ -705,8 +915,25 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
                     s.local.port = d.local.port;
                 }
             }
-            handle(*c, s, std::move(out), now);
+            // IKE_AUTH as responder: the initiator's IDi may have picked
+            // another connection to this peer; the session moves to it.
+            Conn* owner = c.get();
+            for (const Event& ev : out.events)
+                if (auto* up = std::get_if<IkeSaUp>(&ev); up && up->alternative && up->alternative <= s.alternatives.size())
+                    if (Conn* target = find_conn(s.alternatives[up->alternative - 1])) {
+                        auto it = std::find_if(c->sessions.begin(), c->sessions.end(),
+                                               [&](auto& p) { return p.get() == &s; });
+                        target->sessions.push_back(std::move(*it));
+                        c->sessions.erase(it);
+                        owner = target;
+                        std::string why;
+                        auto tpc = peer_config(target->cfg, false, hooks_.ike_port, target->creds, settings_, why);
+                        s.pad_denied = target->cfg.child && tpc && tpc->ts_remote.empty();
+                        log::info("ike {}: IDi picked connection {}", name, target->name);
+                    }
+            handle(*owner, s, std::move(out), now);
             reap(*c);
+            if (owner != c.get()) reap(*owner);
             return;
         }
     }
@@ -716,44 +943,54 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         ++counters_.no_sa;
         return;
     }
+    // The connections to this peer (and local address): the first answers,
+    // the initiator's IDi may pick another one in IKE_AUTH.
+    std::vector<Conn*> candidates;
     for (auto& [name, c] : conns_) {
         if (c->cfg.remote != d.remote.addr) continue;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
-        if (!c->can_authenticate() || !c->cfg.child) break;
-        if (c->locked(now)) {
-            ++counters_.locked_out;
-            return;
-        }
-        if (!cookie_ok(d)) return;
-        size_t live = std::count_if(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
-        if (live >= kMaxSessionsPerConn) {
-            ++counters_.no_connection;
-            return;
-        }
-        start_session(*c, false, now);
-        Session& s = *c->sessions.back();
-        s.remote = d.remote;
-        s.local.port = d.local.port;
-        const unsigned before = s.sa->dropped();
-        Output out = s.sa->receive(d.data, now);
-        if (s.sa->dropped() != before) {
-            ++counters_.malformed;
-            s.done = true;
-        } else {
-            log::info("ike {}: IKE_SA_INIT from {} port {}", name, d.remote.addr.str(), d.remote.port);
-        }
-        handle(*c, s, std::move(out), now);
-        reap(*c);
+        if (c->can_authenticate() && c->cfg.child) candidates.push_back(c.get());
+    }
+    if (candidates.empty()) {
+        ++counters_.no_connection;
         return;
     }
-    ++counters_.no_connection;
+    Conn& c = *candidates.front();
+    if (locked_until(c.cfg.remote, now)) {
+        ++counters_.locked_out;
+        return;
+    }
+    if (!cookie_ok(d)) return;
+    size_t live = std::count_if(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
+    if (live >= kMaxSessionsPerConn) {
+        ++counters_.no_connection;
+        return;
+    }
+    start_session(c, false, now, {candidates.begin() + 1, candidates.end()});
+    Session& s = *c.sessions.back();
+    s.remote = d.remote;
+    s.local.port = d.local.port;
+    const unsigned before = s.sa->dropped();
+    Output out = s.sa->receive(d.data, now);
+    if (s.sa->dropped() != before) {
+        ++counters_.malformed;
+        s.done = true;
+    } else {
+        log::info("ike {}: IKE_SA_INIT from {} port {}", c.name, d.remote.addr.str(), d.remote.port);
+    }
+    handle(c, s, std::move(out), now);
+    reap(c);
 }
 
 void IkeDaemon::tick(Millis now) {
+    const Millis window{uint64_t(settings_.lockout_window) * 1000};
+    std::erase_if(lockouts_, [&](const auto& kv) {
+        const PeerLockout& l = kv.second;
+        return (!l.until || now >= *l.until) && (l.failures.empty() || now - l.failures.back() >= window);
+    });
     for (auto& [name, cp] : conns_) {
         Conn& c = *cp;
-        if (c.locked_until && now >= *c.locked_until) c.locked_until.reset();
-        if (c.restart_at && c.locked(now)) c.restart_at = std::max(*c.restart_at, *c.locked_until);
+        if (auto until = locked_until(c.cfg.remote, now); c.restart_at && until) c.restart_at = std::max(*c.restart_at, *until);
         if (c.restart_at && now >= *c.restart_at) {
             c.restart_at.reset();
             bool live = std::any_of(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
@@ -839,10 +1076,12 @@ void IkeDaemon::tick(Millis now) {
 
 void IkeDaemon::on_acquire(const IpsecAcquire& a, Millis now) {
     for (auto& [name, c] : conns_) {
-        if (!c->cfg.child || c->cfg.child->seq != a.seq || !a.vrf.empty()) continue;
+        if (!c->cfg.child || a.seq < c->cfg.child->seq || a.seq >= c->cfg.child->seq + c->policies_installed ||
+            !a.vrf.empty())
+            continue;
         bool live = std::any_of(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
         if (live || !c->can_authenticate()) return;
-        if (c->locked(now)) {
+        if (locked_until(c->cfg.remote, now)) {
             ++counters_.locked_out;
             return;
         }
@@ -992,6 +1231,11 @@ std::string IkeDaemon::state(const std::string& name) const {
     return newest ? std::string(rampart::ike::name(newest->sa->state())) : "down";
 }
 
+std::vector<Prefix> IkeDaemon::reverse_routes(const std::string& name) const {
+    auto it = conns_.find(name);
+    return it == conns_.end() ? std::vector<Prefix>{} : it->second->routes_installed;
+}
+
 std::vector<std::string> IkeDaemon::installed_sas(const std::string& name) const {
     std::vector<std::string> out;
     auto it = conns_.find(name);
@@ -1022,7 +1266,8 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
             out += "\n";
             for (auto& ch : s->children) {
                 out += fmt::format("  child: {} {} <-> {} esp {} spi in {:08x} out {:08x}{}{}\n",
-                                   ch.transport ? "transport" : "tunnel", ch.local.str(), ch.remote.str(),
+                                   ch.transport ? "transport" : "tunnel", prefixes_text(ch.local),
+                                   prefixes_text(ch.remote),
                                    suite_text(ch.suite), ch.spi_in, ch.spi_out, ch.udp ? " udp-encap" : "",
                                    ch.outbound_active ? "" : " (replaced, inbound only)");
                 if (detail)
@@ -1045,11 +1290,57 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
             "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
             "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
             "          dpd sent {}, dpd failed {}, rekeys {}, IKE SA rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
-            "          lockouts {}, refused while locked out {}, cookies sent {}, cookies accepted {}\n",
+            "          lockouts {}, refused while locked out {}, lockouts cleared {}, cookies sent {}, cookies accepted {}\n"
+            "          TS unacceptable {}, not authorized by the PAD {}, reverse routes {}, reverse routes failed {}\n",
             k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
             k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys, k.ike_rekeys,
-            k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.cookies_sent, k.cookies_accepted);
+            k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.lockouts_cleared, k.cookies_sent,
+            k.cookies_accepted, k.ts_unacceptable, k.not_authorized, k.reverse_routes, k.reverse_route_failed);
     }
+    return out;
+}
+
+std::string IkeDaemon::show_lockout(Millis now) const {
+    std::string out = fmt::format("lockout after {} failures within {} s, for {} s; {} lockouts, {} requests refused, {} cleared\n",
+                                  settings_.lockout_failures, settings_.lockout_window, settings_.lockout_duration,
+                                  counters_.lockouts, counters_.locked_out, counters_.lockouts_cleared);
+    out += fmt::format("{:<40} {:>8} {:>10}  {}\n", "peer", "failures", "locked-for", "connections");
+    const Millis window{uint64_t(settings_.lockout_window) * 1000};
+    for (auto& [peer, l] : lockouts_) {
+        const size_t failures =
+            std::count_if(l.failures.begin(), l.failures.end(), [&](Millis t) { return now - t < window; });
+        const auto until = locked_until(peer, now);
+        if (!failures && !until) continue;
+        std::string names;
+        for (auto& [name, c] : conns_)
+            if (c->cfg.remote == peer) names += (names.empty() ? "" : ",") + name;
+        out += fmt::format("{:<40} {:>8} {:>10}  {}\n", peer.str(), failures,
+                           until ? fmt::format("{}s", ((*until - now).count() + 999) / 1000) : "-",
+                           names.empty() ? "-" : names);
+    }
+    return out;
+}
+
+size_t IkeDaemon::clear_lockout(const std::optional<IpAddr>& peer) {
+    size_t cleared = 0;
+    for (auto it = lockouts_.begin(); it != lockouts_.end();) {
+        if (peer && it->first != *peer) {
+            ++it;
+            continue;
+        }
+        if (it->second.until) ++counters_.lockouts_cleared;
+        log::info("ike: lockout and failures of {} cleared", it->first.str());
+        ++cleared;
+        it = lockouts_.erase(it);
+    }
+    return cleared;
+}
+
+std::string show_ike_pad(const IkeSettings& settings) {
+    if (settings.pad.empty()) return "no PAD entries: every peer may have the Child SAs its connection offers\n";
+    std::string out = fmt::format("{:<48} {}\n", "identity", "remote-ts");
+    for (auto& [who, prefixes] : settings.pad)
+        out += fmt::format("{:<48} {}\n", ike_identity_text(who), prefixes_text(prefixes));
     return out;
 }
 
@@ -1060,7 +1351,8 @@ std::string IkeDaemon::show_peers() const {
         static constexpr const char* kStart[] = {"none", "trap", "start"};
         out += fmt::format("{:<16} {:<24} {:<24} {:<6} {:<12} {:>5} {:>6} {:>9}\n", name, c->cfg.local.str(),
                            c->cfg.remote.str(), kStart[int(c->cfg.start_action)],
-                           c->locked_until ? "locked-out" : state(name), c->established, c->failed, c->auth_failed);
+                           lockouts_.count(c->cfg.remote) && lockouts_.at(c->cfg.remote).until ? "locked-out" : state(name),
+                           c->established, c->failed, c->auth_failed);
         if (!c->last_error.empty()) out += "  last error: " + c->last_error + "\n";
     }
     return out;

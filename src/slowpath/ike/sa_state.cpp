@@ -200,6 +200,40 @@ std::vector<TrafficSelector> narrow(const std::vector<TrafficSelector>& theirs,
     return out;
 }
 
+std::string selector_limit_problem(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                   const PeerConfig& cfg) {
+    if (tsi.size() > cfg.max_selectors || tsr.size() > cfg.max_selectors)
+        return fmt::format("{} TSi and {} TSr selectors (at most {} each side)", tsi.size(), tsr.size(),
+                           cfg.max_selectors);
+    if (cfg.max_selector_pairs && tsi.size() * tsr.size() > cfg.max_selector_pairs)
+        return fmt::format("{} x {} selector pairs, more than the {} policies configured", tsi.size(), tsr.size(),
+                           cfg.max_selector_pairs);
+    return "";
+}
+
+NarrowedSelectors narrow_request(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                 const PeerConfig& cfg) {
+    NarrowedSelectors n;
+    if (tsi.size() > cfg.max_selectors || tsr.size() > cfg.max_selectors) {
+        n.refusal = fmt::format("the peer proposed {} TSi and {} TSr selectors (at most {} each side)", tsi.size(),
+                                tsr.size(), cfg.max_selectors);
+        return n;
+    }
+    // TSi is the requester's side, the peer's: our remote selectors.
+    std::vector<TrafficSelector> i = narrow(tsi, cfg.ts_remote), r = narrow(tsr, cfg.ts_local);
+    if (i.empty() || r.empty()) {
+        n.refusal = fmt::format("the peer's {} do not intersect ours", i.empty() ? "TSi" : "TSr");
+        return n;
+    }
+    if (std::string why = selector_limit_problem(i, r, cfg); !why.empty()) {
+        n.refusal = "narrowed to " + why;
+        return n;
+    }
+    n.tsi = std::move(i);
+    n.tsr = std::move(r);
+    return n;
+}
+
 std::string_view name(SaState s) {
     switch (s) {
     case SaState::idle: return "idle";
@@ -369,7 +403,7 @@ std::string IkeSa::check_auth(const std::vector<Payload>& ps, const IdPayload& i
     if (certs.empty()) return "CERT is missing";
     std::string why;
     const PkeyPtr pub = verify_peer_certificate(certs.front(), {certs.begin() + 1, certs.end()},
-                                                cfg_.cert->trust_anchors, id, why);
+                                                cfg_.cert->trust_anchors, id, why, cfg_.cert->crls);
     if (!pub) return why;
     return verify_auth(pub.get(), auth.data, octets) ? "" : "AUTH signature does not verify";
 }
@@ -564,6 +598,9 @@ void IkeSa::send_auth(Output& out, Millis now) {
     child_spi_ = random_spi();
     std::vector<Payload> in;
     in.push_back(make_payload(PayloadType::idi, cfg_.local_id));
+    if (cfg_.cert)  // §3.7: ask for the responder's certificate from our CAs
+        in.push_back(make_payload(PayloadType::certreq,
+                                  CertPayload{CertEncoding::x509_signature, ca_key_hashes(cfg_.cert->trust_anchors)}));
     if (cfg_.remote_id) in.push_back(make_payload(PayloadType::idr, *cfg_.remote_id));
     add_auth(in, signed_octets(prf_, msg1_, nr_, keys_.sk_pi, cfg_.local_id));
     if (cfg_.transport_mode) in.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
@@ -624,6 +661,10 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     }
     if (!contained(tsi->selectors, cfg_.ts_local) || !contained(tsr->selectors, cfg_.ts_remote)) {
         out.events.push_back(ChildSaRefused{notify::ts_unacceptable, "responder widened the traffic selectors"});
+        return out;
+    }
+    if (std::string why = selector_limit_problem(tsi->selectors, tsr->selectors, cfg_); !why.empty()) {
+        out.events.push_back(ChildSaRefused{notify::ts_unacceptable, "responder narrowed to " + why});
         return out;
     }
     const ChildKeys k = derive_child_keys(prf_, keys_.sk_d, a->suite, ni_, nr_);
@@ -701,8 +742,11 @@ Output IkeSa::init_request(std::span<const uint8_t> wire, Millis) {
     r.payloads.push_back(make_payload(NoncePayload{nr_}));
     add_nat_detection(r.payloads);
     r.payloads.push_back(make_payload(NotifyPayload::make(notify::ikev2_fragmentation_supported)));
-    if (cfg_.cert)
+    if (cfg_.cert) {
+        r.payloads.push_back(make_payload(PayloadType::certreq, CertPayload{CertEncoding::x509_signature,
+                                                                            ca_key_hashes(cfg_.cert->trust_anchors)}));
         r.payloads.push_back(make_payload(NotifyPayload::make(notify::signature_hash_algorithms, {0, 2, 0, 3, 0, 4})));
+    }
     msg1_.assign(wire.begin(), wire.end());
     msg2_ = encode(r);
     state_ = SaState::init_done;
@@ -726,8 +770,27 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     const IdPayload* idi = find_body<IdPayload>(ps, PayloadType::idi);
     const AuthPayload* auth = find_body<AuthPayload>(ps, PayloadType::auth);
     if (!idi || !auth) return refuse_ike(notify::invalid_syntax, "IKE_AUTH request without IDi or AUTH");
-    if (cfg_.remote_id && *idi != *cfg_.remote_id)
-        return refuse_ike(notify::authentication_failed, "initiator's identity is not the configured one");
+    size_t alternative = 0;
+    if (cfg_.remote_id && *idi != *cfg_.remote_id) {
+        // Another connection to this peer may expect this IDi: it takes over
+        // from here (the IKE SA's algorithms and addresses stay ours).
+        auto alt = std::find_if(cfg_.alternatives.begin(), cfg_.alternatives.end(),
+                                [&](const PeerConfig& a) { return a.remote_id && *a.remote_id == *idi; });
+        if (alt == cfg_.alternatives.end())
+            return refuse_ike(notify::authentication_failed, "initiator's identity is not the configured one");
+        alternative = size_t(alt - cfg_.alternatives.begin()) + 1;
+        PeerConfig next = std::move(*alt);
+        next.initiator = false;
+        next.ike_proposals = std::move(cfg_.ike_proposals);
+        next.local_endpoint = cfg_.local_endpoint;
+        next.remote_endpoint = cfg_.remote_endpoint;
+        next.fragment_mtu = cfg_.fragment_mtu;
+        next.retransmit_base = cfg_.retransmit_base;
+        next.retransmit_tries = cfg_.retransmit_tries;
+        next.nonce_len = cfg_.nonce_len;
+        next.alternatives.clear();
+        cfg_ = std::move(next);
+    }
     // §2.15: the initiator signs RealMessage1 | NonceRData | prf(SK_pi, IDi').
     const Bytes octets = signed_octets(prf_, msg1_, nr_, keys_.sk_pi, *idi);
     if (const std::string why = check_auth(ps, *idi, *auth, octets); !why.empty())
@@ -737,7 +800,7 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     r.push_back(make_payload(PayloadType::idr, cfg_.local_id));
     add_auth(r, signed_octets(prf_, msg2_, ni_, keys_.sk_pr, cfg_.local_id));
     state_ = SaState::established;
-    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_});
+    out.events.push_back(IkeSaUp{spi_i_, spi_r_, suite_, prf_, group_, *idi, local_nat_, peer_nat_, alternative});
 
     // The Child SA: proposal, then §2.9 narrowing (TSi is theirs, TSr ours).
     const SaPayload* sa = find_body<SaPayload>(ps, PayloadType::sa);
@@ -746,18 +809,21 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
     std::optional<Proposal> chosen;
     std::optional<Algs> a;
     uint16_t refused = 0;
-    std::vector<TrafficSelector> ni_ts, nr_ts;
+    NarrowedSelectors narrowed;
     if (!sa || !tsi || !tsr) refused = notify::invalid_syntax;
     else if (!(chosen = choose_proposal(sa->proposals, numbered(cfg_.esp_proposals, ProtocolId::esp, {}))) ||
              spi_value(chosen->spi) < 256 || !(a = algs_of(*chosen)))  // 4 bytes, not reserved
         refused = notify::no_proposal_chosen;
-    else if ((ni_ts = narrow(tsi->selectors, cfg_.ts_remote)).empty() ||
-             (nr_ts = narrow(tsr->selectors, cfg_.ts_local)).empty())
+    else if (!(narrowed = narrow_request(tsi->selectors, tsr->selectors, cfg_)).refusal.empty())
         refused = notify::ts_unacceptable;
+    const std::vector<TrafficSelector>& ni_ts = narrowed.tsi;
+    const std::vector<TrafficSelector>& nr_ts = narrowed.tsr;
     if (refused) {
         r.push_back(make_payload(NotifyPayload::make(refused)));
-        out.events.push_back(
-            ChildSaRefused{refused, fmt::format("refused the Child SA: {}", notify_name(refused)), true});
+        out.events.push_back(ChildSaRefused{refused,
+                                            fmt::format("refused the Child SA: {}{}", notify_name(refused),
+                                                        narrowed.refusal.empty() ? "" : ": " + narrowed.refusal),
+                                            true});
     } else {
         const bool transport = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
         if (transport) r.push_back(make_payload(NotifyPayload::make(notify::use_transport_mode)));
@@ -896,9 +962,10 @@ Output IkeSa::create_child_request(const Message& m, std::span<const uint8_t> wi
             return refuse(notify::invalid_syntax, "the peer's KE data is not a valid public value");
         our_ke = dh->public_value();
     }
-    const std::vector<TrafficSelector> ni_ts = narrow(tsi->selectors, cfg_.ts_remote);
-    const std::vector<TrafficSelector> nr_ts = narrow(tsr->selectors, cfg_.ts_local);
-    if (ni_ts.empty() || nr_ts.empty()) return refuse(notify::ts_unacceptable, "traffic selectors unacceptable");
+    const NarrowedSelectors narrowed = narrow_request(tsi->selectors, tsr->selectors, cfg_);
+    if (!narrowed.refusal.empty()) return refuse(notify::ts_unacceptable, "traffic selectors unacceptable: " + narrowed.refusal);
+    const std::vector<TrafficSelector>& ni_ts = narrowed.tsi;
+    const std::vector<TrafficSelector>& nr_ts = narrowed.tsr;
     const bool transport = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
     const Bytes nr = random_bytes(cfg_.nonce_len);
     ChildSa c;

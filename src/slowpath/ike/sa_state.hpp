@@ -79,6 +79,12 @@ struct PeerConfig {
     /// its ID; the PSK is not used.
     std::optional<Credentials> cert;
     std::vector<TrafficSelector> ts_local, ts_remote;
+    /// TS-list limits (as a carrier gateway's): a request with more selectors
+    /// on a side, or narrowing to more, gets TS_UNACCEPTABLE; so do more
+    /// than `max_selector_pairs` narrowed (TSi x TSr) pairs, one SPD entry
+    /// each (0: no limit).
+    size_t max_selectors = 32;
+    size_t max_selector_pairs = 0;
     bool transport_mode = false;  // ask for / accept USE_TRANSPORT_MODE
     /// Our address and the peer's as seen on this side. With both set,
     /// IKE_SA_INIT carries NAT_DETECTION_* notifies and the peer's are
@@ -91,6 +97,12 @@ struct PeerConfig {
     Millis retransmit_base{500};
     unsigned retransmit_tries = 5;
     size_t nonce_len = 32;
+    /// Responder: the configurations of other connections with the same
+    /// peer address. When the initiator's IDi is not our remote_id but one
+    /// of theirs, that one takes over authentication and the Child SA (its
+    /// identities, PSK or certificate, selectors, ESP proposals); IkeSaUp
+    /// says which (RFC 7296 §2.15: the responder picks its policy by IDi).
+    std::vector<PeerConfig> alternatives;
 };
 
 struct ChildSa {
@@ -122,6 +134,7 @@ struct IkeSaUp {
     IdPayload peer_id;
     bool local_behind_nat = false;  // our address was rewritten on the way (§2.23)
     bool peer_behind_nat = false;   // the peer's was
+    size_t alternative = 0;         // responder: 0 our configuration, k PeerConfig::alternatives[k - 1]
 };
 struct ChildSaUp {
     ChildSa sa;
@@ -363,5 +376,18 @@ std::optional<TrafficSelector> intersect(const TrafficSelector& a, const Traffic
 /// §2.9 narrowing: every non-empty pairwise intersection, in their order.
 std::vector<TrafficSelector> narrow(const std::vector<TrafficSelector>& theirs,
                                     const std::vector<TrafficSelector>& ours);
+/// A request's TSi and TSr narrowed against `cfg` as the exchange's
+/// responder (TSi against ts_remote), within its TS-list limits; `refusal` says why not when
+/// TS_UNACCEPTABLE is the answer (the lists are then empty).
+struct NarrowedSelectors {
+    std::vector<TrafficSelector> tsi, tsr;
+    std::string refusal;
+};
+NarrowedSelectors narrow_request(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                 const PeerConfig& cfg);
+/// As initiator: why the responder's narrowed TSi/TSr (within what we
+/// offered) break our TS-list limits, or "".
+std::string selector_limit_problem(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                   const PeerConfig& cfg);
 
 }  // namespace rampart::ike
