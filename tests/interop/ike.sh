@@ -124,6 +124,23 @@ ike connection rp6 child local-ts 2001:db8:a::/64 remote-ts 2001:db8:c::/48 esp-
 EOC
 }
 
+# swan_conn NAME "LOCAL REMOTE" PROPOSALS "LOCAL_ID REMOTE_ID" LOCAL_TS REMOTE_TS ESP_PROPOSALS
+#           [IKE_SETTINGS] [CHILD_SETTINGS] — one PSK connection (and its Child of the same name)
+# of swanctl.conf; settings are "key = value" separated by "; " (child default: no rekey).
+swan_conn() {
+    local name="$1" addrs=($2) proposals="$3" ids=($4) lts="$5" rts="$6" esp="$7"
+    local ike_extra="${8:-}" child_extra="${9:-rekey_time = 0; life_time = 0}" kv
+    printf '    %s {\n        version = 2\n        local_addrs = %s\n        remote_addrs = %s\n' "$name" "${addrs[0]}" "${addrs[1]}"
+    printf '        proposals = %s\n        mobike = no\n        rekey_time = 0\n        reauth_time = 0\n        unique = never\n' "$proposals"
+    [[ -n $ike_extra ]] && while IFS= read -r kv; do printf '        %s\n' "$kv"; done <<<"${ike_extra//; /$'\n'}"
+    printf '        local {\n            auth = psk\n            id = %s\n        }\n' "${ids[0]}"
+    printf '        remote {\n            auth = psk\n            id = %s\n        }\n' "${ids[1]}"
+    printf '        children {\n            %s {\n                local_ts = %s\n                remote_ts = %s\n' "$name" "$lts" "$rts"
+    printf '                esp_proposals = %s\n                start_action = none\n' "$esp"
+    while IFS= read -r kv; do printf '                %s\n' "$kv"; done <<<"${child_extra//; /$'\n'}"
+    printf '            }\n        }\n    }\n'
+}
+
 charon_config() {
     local d="$WORK/charon" load="" p
     mkdir -p "$d/run" || return 1
@@ -165,152 +182,21 @@ swanctl {
     load = pem pkcs1 pkcs8 x509 pubkey openssl
 }
 EOC
-    cat >"$d/swanctl.conf" <<EOC
-connections {
-    rp4 {
-        version = 2
-        local_addrs = 203.0.113.2
-        remote_addrs = 203.0.113.1
-        proposals = aes128gcm16-prfsha256-ecp256
-        mobike = no
-        dpd_delay = 2s
-        rekey_time = 0
-        reauth_time = 0
-        unique = never
-        local {
-            auth = psk
-            id = 203.0.113.2
-        }
-        remote {
-            auth = psk
-            id = 203.0.113.1
-        }
-        children {
-            rp4 {
-                local_ts = 192.0.2.0/24,100.64.0.0/24
-                remote_ts = 198.51.100.0/24
-                esp_proposals = aes128gcm16
-                rekey_time = 0
-                life_time = 0
-                start_action = none
-            }
-        }
-    }
-    rpid {
-        version = 2
-        local_addrs = 203.0.113.2
-        remote_addrs = 203.0.113.1
-        proposals = aes128gcm16-prfsha256-ecp256
-        mobike = no
-        rekey_time = 0
-        reauth_time = 0
-        unique = never
-        local {
-            auth = psk
-            id = charon@example.com
-        }
-        remote {
-            auth = psk
-            id = rampart.example.com
-        }
-        children {
-            rpid {
-                local_ts = 192.0.2.0/24
-                remote_ts = 198.51.100.0/24
-                esp_proposals = aes128gcm16
-                rekey_time = 0
-                life_time = 0
-                start_action = none
-            }
-        }
-    }
-    rp4r {
-        version = 2
-        local_addrs = 203.0.113.2
-        remote_addrs = 203.0.113.1
-        proposals = aes128gcm16-prfsha256-ecp256
-        mobike = no
-        rekey_time = 0
-        reauth_time = 0
-        unique = never
-        local {
-            auth = psk
-            id = 203.0.113.2
-        }
-        remote {
-            auth = psk
-            id = 203.0.113.1
-        }
-        children {
-            rp4r {
-                local_ts = 192.0.2.0/24
-                remote_ts = 198.51.100.0/24
-                esp_proposals = aes128gcm16
-                rekey_time = 8s
-                rand_time = 0
-                life_time = 60s
-                start_action = none
-            }
-        }
-    }
-    rp4p {
-        version = 2
-        local_addrs = 203.0.113.2
-        remote_addrs = 203.0.113.1
-        proposals = aes128gcm16-prfsha256-ecp256
-        mobike = no
-        rekey_time = 0
-        reauth_time = 0
-        unique = never
-        local {
-            auth = psk
-            id = 203.0.113.2
-        }
-        remote {
-            auth = psk
-            id = 203.0.113.1
-        }
-        children {
-            rp4p {
-                local_ts = 192.0.2.0/24
-                remote_ts = 198.51.100.0/24
-                esp_proposals = aes128gcm16-ecp256
-                rekey_time = 0
-                life_time = 0
-                start_action = none
-            }
-        }
-    }
-    rp6 {
-        version = 2
-        local_addrs = 2001:db8:b::2
-        remote_addrs = 2001:db8:b::1
-        proposals = aes128-sha256-modp2048
-        mobike = no
-        dpd_delay = 2s
-        rekey_time = 0
-        reauth_time = 0
-        unique = never
-        local {
-            auth = psk
-            id = 2001:db8:b::2
-        }
-        remote {
-            auth = psk
-            id = 2001:db8:b::1
-        }
-        children {
-            rp6 {
-                local_ts = 2001:db8:c::/48
-                remote_ts = 2001:db8:a::/64
-                esp_proposals = aes128-sha256
-                rekey_time = 0
-                life_time = 0
-                start_action = none
-            }
-        }
-    }
-}
+    {
+        echo "connections {"
+        swan_conn rp4 "203.0.113.2 203.0.113.1" aes128gcm16-prfsha256-ecp256 "203.0.113.2 203.0.113.1" \
+            192.0.2.0/24,100.64.0.0/24 198.51.100.0/24 aes128gcm16 "dpd_delay = 2s"
+        swan_conn rpid "203.0.113.2 203.0.113.1" aes128gcm16-prfsha256-ecp256 "charon@example.com rampart.example.com" \
+            192.0.2.0/24 198.51.100.0/24 aes128gcm16
+        swan_conn rp4r "203.0.113.2 203.0.113.1" aes128gcm16-prfsha256-ecp256 "203.0.113.2 203.0.113.1" \
+            192.0.2.0/24 198.51.100.0/24 aes128gcm16 "" "rekey_time = 8s; rand_time = 0; life_time = 60s"
+        swan_conn rp4p "203.0.113.2 203.0.113.1" aes128gcm16-prfsha256-ecp256 "203.0.113.2 203.0.113.1" \
+            192.0.2.0/24 198.51.100.0/24 aes128gcm16-ecp256
+        swan_conn rp6 "2001:db8:b::2 2001:db8:b::1" aes128-sha256-modp2048 "2001:db8:b::2 2001:db8:b::1" \
+            2001:db8:c::/48 2001:db8:a::/64 aes128-sha256 "dpd_delay = 2s"
+        echo "}"
+    } >"$d/swanctl.conf" || return 1
+    cat >>"$d/swanctl.conf" <<EOC
 secrets {
     ike-rp4 {
         id-a = 203.0.113.1

@@ -720,6 +720,17 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
         sa.life_seconds = {c.cfg.child_lifetime, c.cfg.child_lifetime + c.cfg.child_lifetime / 10};
         return sa;
     };
+    // The Child SA's protect entries (one per narrowed selector pair) sending
+    // through it and accepting `older` inbound SAs as well.
+    auto protect_entries = [](const Session::Child& sending, const std::vector<std::string>& older) {
+        std::vector<IpsecPolicyConfig> entries = sending.matches;
+        for (IpsecPolicyConfig& e : entries) {
+            e.outbound_sa = sending.out_name;
+            e.inbound_sa = sending.in_name;
+            e.older_inbound_sas = older;
+        }
+        return entries;
+    };
     IpsecChange ch;
     ch.add_sas.emplace_back(info.in_name, make_sa(true));
     if (child.redundant) {
@@ -737,15 +748,7 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
                     if (oc.outbound_active) active = &oc;
                     else inbound_only.push_back(oc.in_name);
                 }
-        if (active) {
-            std::vector<IpsecPolicyConfig> entries = active->matches;
-            for (IpsecPolicyConfig& e : entries) {
-                e.outbound_sa = active->out_name;
-                e.inbound_sa = active->in_name;
-                e.older_inbound_sas = inbound_only;
-            }
-            set_policies(c, ch, std::move(entries));
-        }
+        if (active) set_policies(c, ch, protect_entries(*active, inbound_only));
         if (auto err = apply(ch)) {
             ++counters_.install_failed;
             c.last_error = "child SA not installed: " + *err;
@@ -773,13 +776,7 @@ void IkeDaemon::child_up(Conn& c, Session& s, ChildSa child, Millis now) {
             if (oc.outbound_active) ch.remove_sas.push_back(oc.out_name);
         }
     }
-    std::vector<IpsecPolicyConfig> entries = info.matches;
-    for (IpsecPolicyConfig& e : entries) {
-        e.outbound_sa = info.out_name;
-        e.inbound_sa = info.in_name;
-        e.older_inbound_sas = older;
-    }
-    set_policies(c, ch, std::move(entries));
+    set_policies(c, ch, protect_entries(info, older));
     if (auto err = apply(ch)) {
         ++counters_.install_failed;
         c.last_error = "child SA not installed: " + *err;
