@@ -106,6 +106,7 @@ enum class Id {
     ShowSavPrefix,
     ShowIkeSa,
     ShowIkePeers,
+    ShowIkeSummary,
     ClearCounters,
     ClearIkeSa,
     IkeInitiate,

@@ -885,6 +885,37 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
     return out;
 }
 
+std::string IkeDaemon::show_summary() const {
+    std::map<std::string, size_t> by_state;
+    size_t sas = 0, children = 0, up_conns = 0;
+    for (auto& [name, c] : conns_) {
+        bool up = false;
+        for (auto& s : c->sessions) {
+            if (s->done) continue;
+            ++sas;
+            ++by_state[std::string(rampart::ike::name(s->sa->state()))];
+            children += s->children.size();
+            up |= s->up && !s->children.empty();
+        }
+        up_conns += up;
+    }
+    std::string states;
+    for (auto& [state, n] : by_state) states += fmt::format(", {} {}", state, n);
+    const Counters& k = counters_;
+    return fmt::format(
+        "connections {}, with a Child SA up {}\n"
+        "ike sas {}{}\n"
+        "child sas {}\n"
+        "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
+        "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
+        "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
+        "          lockouts {}, refused while locked out {}, cookies sent {}, cookies accepted {}\n",
+        conns_.size(), up_conns, sas, states, children, k.received, k.malformed, k.no_sa, k.no_connection,
+        k.dropped_by_sa, k.established, k.failed, k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent,
+        k.dpd_failed, k.rekeys, k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.cookies_sent,
+        k.cookies_accepted);
+}
+
 std::string IkeDaemon::show_peers() const {
     std::string out = fmt::format("{:<16} {:<24} {:<24} {:<6} {:<12} {:>5} {:>6} {:>9}\n", "connection", "local",
                                   "remote", "start", "state", "up", "failed", "auth-fail");

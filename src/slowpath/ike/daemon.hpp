@@ -68,6 +68,8 @@ public:
     std::optional<std::string> terminate(const std::string& name, Millis now);
 
     std::string show_sa(bool detail, Millis now) const;
+    /// IKE SAs by state, Child SAs, connections and the counters: one screen however many tunnels.
+    std::string show_summary() const;
     std::string show_peers() const;  // "locked-out" shows a lockout that has not been lifted by a success yet
 
     struct Counters {
