@@ -88,7 +88,11 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
 }
 
 std::vector<std::string> Control::sync_ipsec() {
-    auto problems = ipsec_->sync(effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
+    // Without configured SAs and policies (an IKE-only box) the installed set
+    // is the effective one: no copy of thousands of SAs per publication.
+    const bool api_only = config_.ipsec.sas.empty() && config_.ipsec.policies.empty();
+    auto problems = api_only ? ipsec_->sync(ipsec_installed_.entries, fib_)
+                             : ipsec_->sync(effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
     ipsec_applied_ = config_.ipsec;
     ipsec_installed_applied_ = ipsec_installed_generation_;
     vrfs_applied_ = config_.vrfs;
@@ -108,7 +112,28 @@ std::optional<std::string> Control::ipsec_not_landed(const IpsecChange& change,
 
 std::optional<std::string> Control::ipsec_apply(const std::string& owner, const IpsecChange& change) {
     if (ipsec_batch_) {  // validated now, published at the commit
-        if (auto bad = apply_ipsec_change(config_, ipsec_installed_, owner, change)) return bad;
+        const size_t sas_noted = ipsec_batch_->sas_before.size(), policies_noted = ipsec_batch_->policies_before.size();
+        auto note_sa = [&](const std::string& name) {
+            auto sa = ipsec_installed_.entries.sas.find(name);
+            if (sa == ipsec_installed_.entries.sas.end()) ipsec_batch_->sas_before.emplace_back(name, std::nullopt);
+            else ipsec_batch_->sas_before.emplace_back(name, std::pair{sa->second, ipsec_installed_.sa_owner.at(name)});
+        };
+        auto note_policy = [&](const std::string& vrf, uint32_t seq) {
+            const std::string* holder = ipsec_installed_.owner_of_policy(vrf, seq);
+            if (!holder) ipsec_batch_->policies_before.emplace_back(std::pair{vrf, seq}, std::nullopt);
+            else
+                ipsec_batch_->policies_before.emplace_back(
+                    std::pair{vrf, seq}, std::pair{ipsec_installed_.entries.policies.at(vrf).at(seq), *holder});
+        };
+        for (auto& name : change.remove_sas) note_sa(name);
+        for (auto& [name, sa] : change.add_sas) note_sa(name);
+        for (auto& [vrf, seq] : change.remove_policies) note_policy(vrf, seq);
+        for (auto& p : change.add_policies) note_policy(p.vrf, p.seq);
+        if (auto bad = apply_ipsec_change(config_, ipsec_installed_, owner, change)) {
+            ipsec_batch_->sas_before.resize(sas_noted);  // nothing of it happened
+            ipsec_batch_->policies_before.resize(policies_noted);
+            return bad;
+        }
         ++ipsec_installed_generation_;
         ipsec_batch_->changes.emplace_back(owner, change);
         return std::nullopt;
@@ -129,7 +154,7 @@ std::optional<std::string> Control::ipsec_apply(const std::string& owner, const 
 }
 
 void Control::ipsec_batch_begin() {
-    if (!ipsec_batch_) ipsec_batch_ = IpsecBatch{ipsec_installed_, {}};
+    if (!ipsec_batch_) ipsec_batch_.emplace();
 }
 
 std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
@@ -138,6 +163,11 @@ std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
     IpsecBatch batch = std::move(*ipsec_batch_);
     ipsec_batch_.reset();
     auto wipe_keys = [&] {
+        for (auto& [name, was] : batch.sas_before)
+            if (was) {
+                std::fill(was->first.cipher_key.begin(), was->first.cipher_key.end(), uint8_t{0});
+                std::fill(was->first.integrity_key.begin(), was->first.integrity_key.end(), uint8_t{0});
+            }
         for (auto& [owner, ch] : batch.changes)
             for (auto& [name, sa] : ch.add_sas) {
                 std::fill(sa.cipher_key.begin(), sa.cipher_key.end(), uint8_t{0});
@@ -159,7 +189,28 @@ std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
     }
     // One at a time from where the batch began: only the bad ones fail.
     log::warn("ipsec: a batch of {} change(s) did not land as a whole: applying them one at a time", batch.changes.size());
-    ipsec_installed_ = std::move(batch.before);
+    for (auto it = batch.sas_before.rbegin(); it != batch.sas_before.rend(); ++it) {
+        auto& [name, was] = *it;
+        if (was) {
+            ipsec_installed_.entries.sas[name] = std::move(was->first);
+            ipsec_installed_.sa_owner[name] = was->second;
+        } else {
+            ipsec_installed_.entries.sas.erase(name);
+            ipsec_installed_.sa_owner.erase(name);
+        }
+    }
+    for (auto it = batch.policies_before.rbegin(); it != batch.policies_before.rend(); ++it) {
+        auto& [key, was] = *it;
+        if (was) {
+            ipsec_installed_.entries.policies[key.first][key.second] = std::move(was->first);
+            ipsec_installed_.policy_owner[key] = was->second;
+        } else if (auto spd = ipsec_installed_.entries.policies.find(key.first); spd != ipsec_installed_.entries.policies.end()) {
+            spd->second.erase(key.second);
+            if (spd->second.empty()) ipsec_installed_.entries.policies.erase(spd);
+            ipsec_installed_.policy_owner.erase(key);
+        }
+    }
+    reindex_ipsec_installed(ipsec_installed_);
     ++ipsec_installed_generation_;
     for (auto& [owner, ch] : batch.changes)
         if (auto bad = ipsec_apply(owner, ch)) {

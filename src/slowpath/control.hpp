@@ -134,7 +134,12 @@ private:
     std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced (configured part), and with which VRFs
     uint64_t ipsec_installed_applied_ = 0;            // ... and which generation of ipsec_installed_
     struct IpsecBatch {
-        IpsecInstalled before;                                   // to roll back to
+        // To roll back to where the batch began: what its changes replaced
+        // or removed (none: it was not there), oldest first. No copy of
+        // everything per batch: a batch per IKE burst and per 20 ms tick.
+        std::vector<std::pair<std::string, std::optional<std::pair<IpsecSaConfig, std::string>>>> sas_before;
+        std::vector<std::pair<std::pair<std::string, uint32_t>, std::optional<std::pair<IpsecPolicyConfig, std::string>>>>
+            policies_before;
         std::vector<std::pair<std::string, IpsecChange>> changes;  // by owner, in order (keys wiped at the commit)
     };
     std::optional<IpsecBatch> ipsec_batch_;

@@ -149,6 +149,15 @@ void unindex_policy(IpsecInstalled& in, const PolicyKey& key) {
 
 }  // namespace
 
+void reindex_ipsec_installed(IpsecInstalled& installed) {
+    installed.names_by_spi.clear();
+    installed.policies_by_sa.clear();
+    for (auto& [name, sa] : installed.entries.sas) installed.names_by_spi.emplace(sa.spi, name);
+    for (auto& [vrf, entries] : installed.entries.policies)
+        for (auto& [seq, e] : entries)
+            for (const std::string* ref : sa_refs(e)) installed.policies_by_sa.emplace(*ref, PolicyKey{vrf, seq});
+}
+
 std::optional<std::string> apply_ipsec_change(const RunningConfig& config, IpsecInstalled& installed,
                                               const std::string& owner, const IpsecChange& change) {
     if (owner.empty()) return std::string("an API change needs an owner");

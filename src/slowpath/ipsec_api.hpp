@@ -60,6 +60,9 @@ struct IpsecInstalled {
 std::optional<std::string> apply_ipsec_change(const RunningConfig& config, IpsecInstalled& installed,
                                               const std::string& owner, const IpsecChange& change);
 
+// Rebuilds `installed`'s indexes from its entries (after restoring entries directly).
+void reindex_ipsec_installed(IpsecInstalled& installed);
+
 // The configuration's SAs and policies with the installed ones: what the
 // publisher brings the fast path in line with.
 IpsecConfig effective_ipsec(const IpsecConfig& configured, const IpsecInstalled& installed);

@@ -129,7 +129,7 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         }
         auto cur = live_.find(name);
         if (cur != live_.end() && cur->second.cfg == cfg && cur->second.vrf == *vrf) {
-            next.emplace(name, cur->second);
+            next.emplace(name, std::move(cur->second));
             live_.erase(cur);
             continue;
         }

@@ -296,6 +296,8 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
             if (auto err = initiate(name, now)) log::warn("ike {}: not started: {}", name, *err);
         }
     }
+    by_remote_.clear();
+    for (auto& [name, c] : conns_) by_remote_.emplace(c->cfg.remote, c.get());
 }
 
 void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
@@ -616,8 +618,10 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     }
     const uint64_t spi_i = be64(d.data.data()), spi_r = be64(d.data.data() + 8);
     const uint8_t exchange = d.data[18], flags = d.data[19];
-    for (auto& [name, c] : conns_) {
-        if (c->cfg.remote != d.remote.addr) continue;
+    auto [peer_conns, peer_conns_end] = by_remote_.equal_range(d.remote.addr);
+    for (auto pc = peer_conns; pc != peer_conns_end; ++pc) {
+        Conn* c = pc->second;
+        const std::string& name = c->name;
         for (size_t i = 0; i < c->sessions.size(); ++i) {
             Session& s = *c->sessions[i];
             if (s.done || s.sa->spi_i() != spi_i) continue;
@@ -646,8 +650,9 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         ++counters_.no_sa;
         return;
     }
-    for (auto& [name, c] : conns_) {
-        if (c->cfg.remote != d.remote.addr) continue;
+    for (auto pc = peer_conns; pc != peer_conns_end; ++pc) {
+        Conn* c = pc->second;
+        const std::string& name = c->name;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
         if (!c->can_authenticate() || !c->cfg.child) break;
         if (c->locked(now)) {

@@ -106,6 +106,7 @@ private:
 
     DaemonHooks hooks_;
     std::map<std::string, std::unique_ptr<Conn>> conns_;
+    std::multimap<IpAddr, Conn*> by_remote_;  // conns_ by peer address, in name order (dispatch without a pass over all)
     Counters counters_;
     uint64_t next_serial_ = 1;
 };
