@@ -77,6 +77,7 @@ public:
         std::string problem;
     };
     void ipsec_batch_begin();
+    bool ipsec_batch_pending() const { return ipsec_batch_ && !ipsec_batch_->changes.empty(); }
     std::vector<FailedIpsecChange> ipsec_batch_commit();
     const IpsecInstalled& ipsec_installed() const { return ipsec_installed_; }
     // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).

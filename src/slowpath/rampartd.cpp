@@ -169,12 +169,17 @@ private:
     }
     std::unique_ptr<ike::UdpTransport> ike_transport_;
     std::unique_ptr<ike::IkeDaemon> ike_;
-    // One IPsec API batch per burst of IKE work (Control::ipsec_batch_begin):
+    // IKE work runs inside an IPsec API batch (Control::ipsec_batch_begin):
     // the Child SAs it negotiates are published together, and the messages
     // it sends wait until they have landed (a peer told of a Child SA may
-    // send through it at once).
+    // send through it at once). A batch without changes commits at once;
+    // one with changes at most every max(10 ms, twice the last publication):
+    // publication costs time in proportion to the SPD (thousands of tunnels),
+    // so under load more changes share one.
     template <typename Work>
     void ike_batch(Work&& work);
+    void ike_commit(bool force);
+    uint64_t ike_next_commit_tsc_ = 0;
     struct HeldDatagram {
         ike::Endpoint local, remote;
         std::vector<uint8_t> bytes;
@@ -361,16 +366,28 @@ void Daemon::sync_ike() {
         log::info("ike: listening on UDP 500 and 4500");
     }
     ike_batch([&] { ike_->configure(conns, ike_now()); });
+    ike_commit(true);  // a configuration change lands before the CLI answers
 }
 
 template <typename Work>
 void Daemon::ike_batch(Work&& work) {
-    control_->ipsec_batch_begin();
-    ike_held_.emplace();
+    if (!ike_held_) {
+        control_->ipsec_batch_begin();
+        ike_held_.emplace();
+    }
     work();
+    ike_commit(false);
+}
+
+void Daemon::ike_commit(bool force) {
+    if (!ike_held_) return;
+    const uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
+    if (!force && control_->ipsec_batch_pending() && now < ike_next_commit_tsc_) return;
     const auto failed = control_->ipsec_batch_commit();
     std::vector<HeldDatagram> held = std::move(*ike_held_);
     ike_held_.reset();
+    const uint64_t took = rte_rdtsc() - now;
+    ike_next_commit_tsc_ = rte_rdtsc() + std::max(hz / 100, 2 * took);
     for (auto& d : held) ike_transport_->send(d.local, d.remote, d.bytes);
     // A change the fast path could not take after all: its Child SA ended
     // (the daemon takes it out and tells the peer).
@@ -387,6 +404,7 @@ void Daemon::housekeeping(uint64_t now) {
         last_ike_tick_tsc_ = now;
         ike_batch([&] { ike_->tick(ike_now()); });
     }
+    if (ike_) ike_commit(false);  // a batch held back by the pacing above
     std::vector<rte_ring*> rings;
     for (auto& w : workers_) rings.push_back(w->resolve_ring());
     control_->drain_resolve_requests(rings);
@@ -464,7 +482,10 @@ void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
         }
         housekeeping(rte_rdtsc());
     }
-    if (ike_) ike_batch([&] { ike_->configure({}, ike_now()); });  // tell the peers, take the SAs out
+    if (ike_) {
+        ike_batch([&] { ike_->configure({}, ike_now()); });  // tell the peers, take the SAs out
+        ike_commit(true);
+    }
     epoll_fd_ = -1;
     close(tfd);
     close(sfd);
