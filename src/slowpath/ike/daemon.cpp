@@ -206,12 +206,15 @@ Bytes IkeDaemon::cookie_for(const Datagram& d, std::span<const uint8_t> ni) cons
     return out;
 }
 
-bool IkeDaemon::cookie_ok(const Datagram& d) {
-    size_t half_open = 0;
-    for (auto& [name, c] : conns_)
-        for (auto& s : c->sessions)
-            if (!s->done && !s->initiator && !s->up) ++half_open;
-    if (half_open < hooks_.cookie_threshold) return true;
+bool IkeDaemon::cookie_ok(const Datagram& d, Millis now) {
+    if (!half_open_at_ || now - *half_open_at_ >= 100ms || now < *half_open_at_) {
+        half_open_ = 0;
+        for (Conn* c : conn_list_)
+            for (auto& s : c->sessions)
+                if (!s->done && !s->initiator && !s->up) ++half_open_;
+        half_open_at_ = now;
+    }
+    if (half_open_ < hooks_.cookie_threshold) return true;
     const DecodedMessage m = decode(d.data);
     if (!m.ok()) return true;  // the state machine answers the syntax error, statelessly
     const NoncePayload* ni = nullptr;
@@ -297,7 +300,11 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
         }
     }
     by_remote_.clear();
-    for (auto& [name, c] : conns_) by_remote_.emplace(c->cfg.remote, c.get());
+    conn_list_.clear();
+    for (auto& [name, c] : conns_) {
+        by_remote_.emplace(c->cfg.remote, c.get());
+        conn_list_.push_back(c.get());
+    }
 }
 
 void IkeDaemon::start_session(Conn& c, bool initiator, Millis now) {
@@ -659,13 +666,14 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
             ++counters_.locked_out;
             return;
         }
-        if (!cookie_ok(d)) return;
+        if (!cookie_ok(d, now)) return;
         size_t live = std::count_if(c->sessions.begin(), c->sessions.end(), [](auto& s) { return !s->done; });
         if (live >= kMaxSessionsPerConn) {
             ++counters_.no_connection;
             return;
         }
         start_session(*c, false, now);
+        ++half_open_;
         Session& s = *c->sessions.back();
         s.remote = d.remote;
         s.local.port = d.local.port;
@@ -685,7 +693,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
 }
 
 void IkeDaemon::tick(Millis now) {
-    for (auto& [name, cp] : conns_) {
+    for (Conn* cp : conn_list_) {
         Conn& c = *cp;
         if (c.locked_until && now >= *c.locked_until) c.locked_until.reset();
         if (c.restart_at && c.locked(now)) c.restart_at = std::max(*c.restart_at, *c.locked_until);

@@ -100,13 +100,19 @@ private:
     void reap(Conn& c);
     std::optional<std::string> apply(IpsecChange& change);
     /// §2.6 under load: true when the request may create state, else answered with a COOKIE.
-    bool cookie_ok(const Datagram& d);
+    bool cookie_ok(const Datagram& d, Millis now);
     Bytes cookie_for(const Datagram& d, std::span<const uint8_t> ni) const;
     Bytes cookie_secret_;
 
     DaemonHooks hooks_;
     std::map<std::string, std::unique_ptr<Conn>> conns_;
     std::multimap<IpAddr, Conn*> by_remote_;  // conns_ by peer address, in name order (dispatch without a pass over all)
+    std::vector<Conn*> conn_list_;            // conns_ in name order, for the timer pass (no tree walk per tick)
+    // Half-open responder IKE SAs, counted over every session at most every
+    // 100 ms and counted up as responders start in between (thousands of
+    // tunnels: no pass over all of them per IKE_SA_INIT).
+    size_t half_open_ = 0;
+    std::optional<Millis> half_open_at_;
     Counters counters_;
     uint64_t next_serial_ = 1;
 };
