@@ -167,6 +167,7 @@ struct IkeDaemon::Session {
     bool delete_wanted = false;  // send a Delete once nothing is outstanding
     bool done = false;
     unsigned dropped_seen = 0;
+    uint64_t indexed_spi_i = 0;  // its key in by_spi_i_ (0: not indexed)
 
     Child* active() {
         for (auto& c : children)
@@ -374,6 +375,7 @@ void IkeDaemon::teardown(Conn& c, Millis now, bool tell_peer) {
 }
 
 void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
+    index_session(c, s);
     // §2.23: with a NAT detected, the initiator sends IKE_AUTH and everything
     // after it from and to port 4500 (with the non-ESP marker).
     if (s.initiator && !s.up && s.local.port == hooks_.ike_port && s.sa->state() == SaState::auth_sent &&
@@ -613,7 +615,24 @@ void IkeDaemon::remove_children(Conn& c, Session& s, const std::vector<uint32_t>
     for (auto& r : removed) log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, r.spi_in, r.spi_out);
 }
 
+void IkeDaemon::index_session(Conn& c, Session& s) {
+    const uint64_t spi = s.done ? 0 : s.sa->spi_i();
+    if (spi == s.indexed_spi_i) return;
+    if (s.indexed_spi_i) {
+        auto [lo, hi] = by_spi_i_.equal_range(s.indexed_spi_i);
+        for (auto it = lo; it != hi; ++it)
+            if (it->second.second == &s) {
+                by_spi_i_.erase(it);
+                break;
+            }
+    }
+    if (spi) by_spi_i_.emplace(spi, std::pair{&c, &s});
+    s.indexed_spi_i = spi;
+}
+
 void IkeDaemon::reap(Conn& c) {
+    for (auto& s : c.sessions)
+        if (s->done) index_session(c, *s);
     std::erase_if(c.sessions, [](const std::unique_ptr<Session>& s) { return s->done; });
 }
 
@@ -626,13 +645,23 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     const uint64_t spi_i = be64(d.data.data()), spi_r = be64(d.data.data() + 8);
     const uint8_t exchange = d.data[18], flags = d.data[19];
     auto [peer_conns, peer_conns_end] = by_remote_.equal_range(d.remote.addr);
-    for (auto pc = peer_conns; pc != peer_conns_end; ++pc) {
-        Conn* c = pc->second;
+    auto matches = [&](Conn& c, Session& s) {
+        return !s.done && c.cfg.remote == d.remote.addr && s.sa->spi_i() == spi_i &&
+               !(spi_r != 0 && s.sa->spi_r() != 0 && s.sa->spi_r() != spi_r);
+    };
+    Conn* found_conn = nullptr;
+    Session* found = nullptr;
+    auto [by_spi, by_spi_end] = by_spi_i_.equal_range(spi_i);
+    for (auto it = by_spi; it != by_spi_end && !found; ++it)
+        if (matches(*it->second.first, *it->second.second)) found_conn = it->second.first, found = it->second.second;
+    for (auto pc = peer_conns; pc != peer_conns_end && !found; ++pc)
+        for (auto& s : pc->second->sessions)
+            if (!found && matches(*pc->second, *s)) found_conn = pc->second, found = s.get();
+    if (found) {
+        Conn* c = found_conn;
         const std::string& name = c->name;
-        for (size_t i = 0; i < c->sessions.size(); ++i) {
-            Session& s = *c->sessions[i];
-            if (s.done || s.sa->spi_i() != spi_i) continue;
-            if (spi_r != 0 && s.sa->spi_r() != 0 && s.sa->spi_r() != spi_r) continue;
+        {
+            Session& s = *found;
             const unsigned before = s.sa->dropped();
             Output out = s.sa->receive(d.data, now);
             if (s.sa->dropped() != before) {

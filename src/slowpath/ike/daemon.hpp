@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "slowpath/config_model.hpp"
@@ -108,6 +109,10 @@ private:
     std::map<std::string, std::unique_ptr<Conn>> conns_;
     std::multimap<IpAddr, Conn*> by_remote_;  // conns_ by peer address, in name order (dispatch without a pass over all)
     std::vector<Conn*> conn_list_;            // conns_ in name order, for the timer pass (no tree walk per tick)
+    // Sessions by their IKE SA's initiator SPI: dispatch when thousands of
+    // connections share a peer address (a miss falls back to the pass over them).
+    std::unordered_multimap<uint64_t, std::pair<Conn*, Session*>> by_spi_i_;
+    void index_session(Conn& c, Session& s);
     // Half-open responder IKE SAs, counted over every session at most every
     // 100 ms and counted up as responders start in between (thousands of
     // tunnels: no pass over all of them per IKE_SA_INIT).
