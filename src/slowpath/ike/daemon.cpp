@@ -168,6 +168,7 @@ struct IkeDaemon::Session {
     bool done = false;
     unsigned dropped_seen = 0;
     uint64_t indexed_spi_i = 0;  // its key in by_spi_i_ (0: not indexed)
+    size_t init_request_hash = 0;  // responder: the IKE_SA_INIT request it answered
 
     Child* active() {
         for (auto& c : children)
@@ -657,6 +658,24 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     for (auto pc = peer_conns; pc != peer_conns_end && !found; ++pc)
         for (auto& s : pc->second->sessions)
             if (!found && matches(*pc->second, *s)) found_conn = pc->second, found = s.get();
+    const bool init_request = exchange == uint8_t(ExchangeType::ike_sa_init) && spi_r == 0 &&
+                              (flags & kFlagInitiator) && !(flags & kFlagResponse);
+    auto request_hash = [&] {
+        return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(d.data.data()), d.data.size()));
+    };
+    // A request opening with N(COOKIE) (§2.6: the notify comes first).
+    const bool with_cookie = init_request && d.data.size() >= kHeaderLen + 8 && d.data[16] == 41 &&
+                             (d.data[kHeaderLen + 6] << 8 | d.data[kHeaderLen + 7]) == notify::cookie;
+    if (found && with_cookie && !found->initiator && !found->up && found->init_request_hash != request_hash()) {
+        // Not a retransmission: the peer's retry with a COOKIE, after a
+        // retransmission of its first request got a half-open IKE SA made
+        // (the count fell below the threshold in between). AUTH signs the
+        // request that got the answer, so this one is answered.
+        log::debug("ike {}: a new IKE_SA_INIT replaces the half-open IKE SA {:016x}", found_conn->name, spi_i);
+        found->done = true;
+        reap(*found_conn);
+        found = nullptr;
+    }
     if (found) {
         Conn* c = found_conn;
         const std::string& name = c->name;
@@ -680,8 +699,6 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
             return;
         }
     }
-    const bool init_request = exchange == uint8_t(ExchangeType::ike_sa_init) && spi_r == 0 &&
-                              (flags & kFlagInitiator) && !(flags & kFlagResponse);
     if (!init_request) {
         ++counters_.no_sa;
         return;
@@ -704,6 +721,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         start_session(*c, false, now);
         ++half_open_;
         Session& s = *c->sessions.back();
+        s.init_request_hash = request_hash();
         s.remote = d.remote;
         s.local.port = d.local.port;
         const unsigned before = s.sa->dropped();
