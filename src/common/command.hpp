@@ -116,6 +116,7 @@ enum class Id {
     ShowIkePeers,
     ShowIkeLockout,
     ShowIkePad,
+    ShowIkeSummary,
     ClearCounters,
     ClearIkeSa,
     ClearIkeLockout,

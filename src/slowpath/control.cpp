@@ -72,7 +72,7 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
     }
     // IPsec follows the VRFs (tables, ids) and its own configuration; an SPD
     // is recompiled only when one of them changed.
-    if (!ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) || !(ipsec_installed_applied_ == ipsec_installed_) ||
+    if (!ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) || ipsec_installed_applied_ != ipsec_installed_generation_ ||
         vrfs_applied_.size() != config_.vrfs.size() ||
         !std::equal(vrfs_applied_.begin(), vrfs_applied_.end(), config_.vrfs.begin(),
                     [](auto& a, auto& b) { return a.first == b.first; })) {
@@ -88,28 +88,63 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
 }
 
 std::vector<std::string> Control::sync_ipsec() {
-    auto problems = ipsec_->sync(effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
+    // Without configured SAs and policies (an IKE-only box) the installed set
+    // is the effective one: no copy of thousands of SAs per publication.
+    const bool api_only = config_.ipsec.sas.empty() && config_.ipsec.policies.empty();
+    auto problems = api_only ? ipsec_->sync(ipsec_installed_.entries, fib_)
+                             : ipsec_->sync(effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
     ipsec_applied_ = config_.ipsec;
-    ipsec_installed_applied_ = ipsec_installed_;
+    ipsec_installed_applied_ = ipsec_installed_generation_;
     vrfs_applied_ = config_.vrfs;
     return problems;
 }
 
+std::optional<std::string> Control::ipsec_not_landed(const IpsecChange& change,
+                                                     const std::vector<std::string>& problems) const {
+    // The fast path must hold all of it (SAD room, SPD compilation), or none.
+    for (auto& [name, sa] : change.add_sas)
+        if (ipsec_installed_.entries.sas.count(name) && !ipsec_->installed(name))  // (a later change of a batch may have removed it)
+            return fmt::format("ipsec sa {} not installed: {}", name, ipsec_->not_installed_reason(name));
+    for (auto& p : problems)
+        if (p.rfind("SPD of", 0) == 0) return p;
+    return std::nullopt;
+}
+
 std::optional<std::string> Control::ipsec_apply(const std::string& owner, const IpsecChange& change) {
+    if (ipsec_batch_) {  // validated now, published at the commit
+        const size_t sas_noted = ipsec_batch_->sas_before.size(), policies_noted = ipsec_batch_->policies_before.size();
+        auto note_sa = [&](const std::string& name) {
+            auto sa = ipsec_installed_.entries.sas.find(name);
+            if (sa == ipsec_installed_.entries.sas.end()) ipsec_batch_->sas_before.emplace_back(name, std::nullopt);
+            else ipsec_batch_->sas_before.emplace_back(name, std::pair{sa->second, ipsec_installed_.sa_owner.at(name)});
+        };
+        auto note_policy = [&](const std::string& vrf, uint32_t seq) {
+            const std::string* holder = ipsec_installed_.owner_of_policy(vrf, seq);
+            if (!holder) ipsec_batch_->policies_before.emplace_back(std::pair{vrf, seq}, std::nullopt);
+            else
+                ipsec_batch_->policies_before.emplace_back(
+                    std::pair{vrf, seq}, std::pair{ipsec_installed_.entries.policies.at(vrf).at(seq), *holder});
+        };
+        for (auto& name : change.remove_sas) note_sa(name);
+        for (auto& [name, sa] : change.add_sas) note_sa(name);
+        for (auto& [vrf, seq] : change.remove_policies) note_policy(vrf, seq);
+        for (auto& p : change.add_policies) note_policy(p.vrf, p.seq);
+        if (auto bad = apply_ipsec_change(config_, ipsec_installed_, owner, change)) {
+            ipsec_batch_->sas_before.resize(sas_noted);  // nothing of it happened
+            ipsec_batch_->policies_before.resize(policies_noted);
+            return bad;
+        }
+        ++ipsec_installed_generation_;
+        ipsec_batch_->changes.emplace_back(owner, change);
+        return std::nullopt;
+    }
     IpsecInstalled before = ipsec_installed_;
     if (auto bad = apply_ipsec_change(config_, ipsec_installed_, owner, change)) return bad;
+    ++ipsec_installed_generation_;
     std::vector<std::string> problems = sync_ipsec();
-    // The fast path must hold all of it (SAD room, SPD compilation), or none.
-    std::optional<std::string> failed;
-    for (auto& [name, sa] : change.add_sas)
-        if (!ipsec_->installed(name)) {
-            failed = fmt::format("ipsec sa {} not installed: {}", name, ipsec_->not_installed_reason(name));
-            break;
-        }
-    for (auto& p : problems)
-        if (!failed && p.rfind("SPD of", 0) == 0) failed = p;
-    if (failed) {
+    if (auto failed = ipsec_not_landed(change, problems)) {
         ipsec_installed_ = std::move(before);
+        ++ipsec_installed_generation_;
         for (auto& p : sync_ipsec()) log::warn("{}", p);
         return failed;
     }
@@ -126,6 +161,75 @@ std::optional<std::string> Control::route_apply(const std::string& owner, const 
     if (!warnings.empty()) log::warn("routes of {}: {}", owner, warnings);
     log::info("routes: {} installed {}, removed {}", owner, change.add.size(), change.remove.size());
     return std::nullopt;
+}
+
+void Control::ipsec_batch_begin() {
+    if (!ipsec_batch_) ipsec_batch_.emplace();
+}
+
+std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
+    std::vector<FailedIpsecChange> failed;
+    if (!ipsec_batch_) return failed;
+    IpsecBatch batch = std::move(*ipsec_batch_);
+    ipsec_batch_.reset();
+    auto wipe_keys = [&] {
+        for (auto& [name, was] : batch.sas_before)
+            if (was) {
+                std::fill(was->first.cipher_key.begin(), was->first.cipher_key.end(), uint8_t{0});
+                std::fill(was->first.integrity_key.begin(), was->first.integrity_key.end(), uint8_t{0});
+            }
+        for (auto& [owner, ch] : batch.changes)
+            for (auto& [name, sa] : ch.add_sas) {
+                std::fill(sa.cipher_key.begin(), sa.cipher_key.end(), uint8_t{0});
+                std::fill(sa.integrity_key.begin(), sa.integrity_key.end(), uint8_t{0});
+            }
+    };
+    if (batch.changes.empty()) return failed;
+    std::vector<std::string> problems = sync_ipsec();
+    bool landed = true;
+    for (auto& [owner, ch] : batch.changes)
+        if (ipsec_not_landed(ch, problems)) landed = false;
+    if (landed) {
+        size_t sas = 0, policies = 0;
+        for (auto& [owner, ch] : batch.changes) sas += ch.add_sas.size(), policies += ch.add_policies.size();
+        log::info("ipsec: {} change(s) published together: {} SA(s), {} policies added", batch.changes.size(), sas,
+                  policies);
+        wipe_keys();
+        return failed;
+    }
+    // One at a time from where the batch began: only the bad ones fail.
+    log::warn("ipsec: a batch of {} change(s) did not land as a whole: applying them one at a time", batch.changes.size());
+    for (auto it = batch.sas_before.rbegin(); it != batch.sas_before.rend(); ++it) {
+        auto& [name, was] = *it;
+        if (was) {
+            ipsec_installed_.entries.sas[name] = std::move(was->first);
+            ipsec_installed_.sa_owner[name] = was->second;
+        } else {
+            ipsec_installed_.entries.sas.erase(name);
+            ipsec_installed_.sa_owner.erase(name);
+        }
+    }
+    for (auto it = batch.policies_before.rbegin(); it != batch.policies_before.rend(); ++it) {
+        auto& [key, was] = *it;
+        if (was) {
+            ipsec_installed_.entries.policies[key.first][key.second] = std::move(was->first);
+            ipsec_installed_.policy_owner[key] = was->second;
+        } else if (auto spd = ipsec_installed_.entries.policies.find(key.first); spd != ipsec_installed_.entries.policies.end()) {
+            spd->second.erase(key.second);
+            if (spd->second.empty()) ipsec_installed_.entries.policies.erase(spd);
+            ipsec_installed_.policy_owner.erase(key);
+        }
+    }
+    reindex_ipsec_installed(ipsec_installed_);
+    ++ipsec_installed_generation_;
+    for (auto& [owner, ch] : batch.changes)
+        if (auto bad = ipsec_apply(owner, ch)) {
+            FailedIpsecChange f{owner, {}, *bad};
+            for (auto& [name, sa] : ch.add_sas) f.sas.push_back(name);
+            failed.push_back(std::move(f));
+        }
+    wipe_keys();
+    return failed;
 }
 
 std::string Control::install(const RunningConfig& config) {

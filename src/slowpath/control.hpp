@@ -62,6 +62,23 @@ public:
     // problem when refused or when the fast path could not take it (then
     // nothing of it stays).
     std::optional<std::string> ipsec_apply(const std::string& owner, const IpsecChange& change);
+    // Batches (an IKE daemon answering a burst of negotiations): between
+    // ipsec_batch_begin() and ipsec_batch_commit(), ipsec_apply validates and
+    // records each change all-or-nothing as always, but the fast path is
+    // brought in line once, at the commit (one SPD compilation per changed VRF
+    // instead of one per change). Whatever depends on a change having landed
+    // (the IKE response that tells the peer) waits for the commit. A batch
+    // that does not land as a whole is rolled back and its changes applied
+    // one at a time; the commit returns those that failed (nothing of them
+    // stays), so only the bad one fails.
+    struct FailedIpsecChange {
+        std::string owner;
+        std::vector<std::string> sas;  // the SAs it would have added
+        std::string problem;
+    };
+    void ipsec_batch_begin();
+    bool ipsec_batch_pending() const { return ipsec_batch_ && !ipsec_batch_->changes.empty(); }
+    std::vector<FailedIpsecChange> ipsec_batch_commit();
     const IpsecInstalled& ipsec_installed() const { return ipsec_installed_; }
     // Routes for protocols (IKE reverse routes): apply_owned_route_change on
     // the default table, all or nothing, then through to the fast path and
@@ -119,8 +136,21 @@ private:
     std::unique_ptr<SavControl> sav_;
     std::map<std::pair<uint16_t, uint32_t>, uint64_t> acquires_;  // (vrf id, entry seq) -> count
     IpsecInstalled ipsec_installed_;                  // what the API's owners installed
+    uint64_t ipsec_installed_generation_ = 0;         // counts changes of ipsec_installed_ (no copy to compare)
     std::optional<IpsecConfig> ipsec_applied_;        // what ipsec_ last synced (configured part), and with which VRFs
-    IpsecInstalled ipsec_installed_applied_;
+    uint64_t ipsec_installed_applied_ = 0;            // ... and which generation of ipsec_installed_
+    struct IpsecBatch {
+        // To roll back to where the batch began: what its changes replaced
+        // or removed (none: it was not there), oldest first. No copy of
+        // everything per batch: a batch per IKE burst and per 20 ms tick.
+        std::vector<std::pair<std::string, std::optional<std::pair<IpsecSaConfig, std::string>>>> sas_before;
+        std::vector<std::pair<std::pair<std::string, uint32_t>, std::optional<std::pair<IpsecPolicyConfig, std::string>>>>
+            policies_before;
+        std::vector<std::pair<std::string, IpsecChange>> changes;  // by owner, in order (keys wiped at the commit)
+    };
+    std::optional<IpsecBatch> ipsec_batch_;
+    // After a sync: the first reason the fast path does not hold all of `change`, if any.
+    std::optional<std::string> ipsec_not_landed(const IpsecChange& change, const std::vector<std::string>& problems) const;
     std::function<void(const IpsecAcquire&)> acquire_handler_;
     std::function<void(const IpsecLifetimeEvent&)> lifetime_handler_;
     std::vector<std::string> sync_ipsec();

@@ -1,6 +1,7 @@
 #include "slowpath/ipsec_api.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -96,46 +97,6 @@ std::optional<std::string> check_policy(const RunningConfig& config, const Ipsec
     return std::nullopt;
 }
 
-// Whole-set rules: SPIs unique where the SAD needs them, every protect entry's SAs present and fitting.
-std::optional<std::string> check_effective(const IpsecConfig& all) {
-    std::map<uint32_t, const std::string*> inbound_spis;
-    std::map<std::pair<uint32_t, IpAddr>, const std::string*> outbound_spis;
-    for (auto& [name, sa] : all.sas) {
-        if (sa.direction == Direction::inbound) {
-            auto [it, fresh] = inbound_spis.emplace(sa.spi, &name);
-            if (!fresh) return fmt::format("spi {} is already used by inbound ipsec sa {}", sa.spi, *it->second);
-        } else {
-            auto [it, fresh] = outbound_spis.emplace(std::pair{sa.spi, sa.remote}, &name);
-            if (!fresh)
-                return fmt::format("spi {} towards {} is already used by outbound ipsec sa {}", sa.spi, sa.remote.str(),
-                                   *it->second);
-        }
-    }
-    auto check_ref = [&](const std::string& vrf, uint32_t seq, const std::string& sa_name,
-                         Direction want) -> std::optional<std::string> {
-        auto it = all.sas.find(sa_name);
-        if (it == all.sas.end()) return fmt::format("{}: unknown ipsec sa {}", policy_of(vrf, seq), sa_name);
-        if (it->second.direction != want)
-            return fmt::format("{}: ipsec sa {} goes the wrong way", policy_of(vrf, seq), sa_name);
-        if (it->second.vrf != vrf)
-            return fmt::format("{}: ipsec sa {} carries traffic of {}, not of {}", policy_of(vrf, seq), sa_name,
-                               table_of(it->second.vrf), table_of(vrf));
-        return std::nullopt;
-    };
-    for (auto& [vrf, entries] : all.policies)
-        for (auto& [seq, e] : entries) {
-            // A protect entry without an outbound SA is a trap: it discards and raises acquires.
-            if (e.action != IpsecPolicyConfig::Action::protect) continue;
-            if (!e.outbound_sa.empty())
-                if (auto bad = check_ref(vrf, seq, e.outbound_sa, Direction::outbound)) return bad;
-            if (!e.inbound_sa.empty())
-                if (auto bad = check_ref(vrf, seq, e.inbound_sa, Direction::inbound)) return bad;
-            for (auto& older : e.older_inbound_sas)
-                if (auto bad = check_ref(vrf, seq, older, Direction::inbound)) return bad;
-        }
-    return std::nullopt;
-}
-
 }  // namespace
 
 IpsecConfig effective_ipsec(const IpsecConfig& configured, const IpsecInstalled& installed) {
@@ -147,49 +108,190 @@ IpsecConfig effective_ipsec(const IpsecConfig& configured, const IpsecInstalled&
     return all;
 }
 
+namespace {
+
+using PolicyKey = std::pair<std::string, uint32_t>;
+
+std::vector<const std::string*> sa_refs(const IpsecPolicyConfig& e) {
+    std::vector<const std::string*> refs;
+    if (e.action != IpsecPolicyConfig::Action::protect) return refs;  // only a protect entry names SAs
+    if (!e.outbound_sa.empty()) refs.push_back(&e.outbound_sa);
+    if (!e.inbound_sa.empty()) refs.push_back(&e.inbound_sa);
+    for (auto& older : e.older_inbound_sas) refs.push_back(&older);
+    return refs;
+}
+
+void unindex_sa(IpsecInstalled& in, const std::string& name) {
+    auto sa = in.entries.sas.find(name);
+    if (sa == in.entries.sas.end()) return;
+    auto [lo, hi] = in.names_by_spi.equal_range(sa->second.spi);
+    for (auto it = lo; it != hi; ++it)
+        if (it->second == name) {
+            in.names_by_spi.erase(it);
+            return;
+        }
+}
+
+void unindex_policy(IpsecInstalled& in, const PolicyKey& key) {
+    auto spd = in.entries.policies.find(key.first);
+    if (spd == in.entries.policies.end()) return;
+    auto e = spd->second.find(key.second);
+    if (e == spd->second.end()) return;
+    for (const std::string* ref : sa_refs(e->second)) {
+        auto [lo, hi] = in.policies_by_sa.equal_range(*ref);
+        for (auto it = lo; it != hi; ++it)
+            if (it->second == key) {
+                in.policies_by_sa.erase(it);
+                break;
+            }
+    }
+}
+
+}  // namespace
+
+void reindex_ipsec_installed(IpsecInstalled& installed) {
+    installed.names_by_spi.clear();
+    installed.policies_by_sa.clear();
+    for (auto& [name, sa] : installed.entries.sas) installed.names_by_spi.emplace(sa.spi, name);
+    for (auto& [vrf, entries] : installed.entries.policies)
+        for (auto& [seq, e] : entries)
+            for (const std::string* ref : sa_refs(e)) installed.policies_by_sa.emplace(*ref, PolicyKey{vrf, seq});
+}
+
 std::optional<std::string> apply_ipsec_change(const RunningConfig& config, IpsecInstalled& installed,
                                               const std::string& owner, const IpsecChange& change) {
     if (owner.empty()) return std::string("an API change needs an owner");
-    IpsecInstalled next = installed;
+    // Checked against what `installed` would be after the change, without
+    // copying it: only what the change touches can break a rule.
     auto not_yours = [&](const std::string& what, const std::string* holder) {
         return fmt::format("{} belongs to {}, not to {}", what, *holder, owner);
     };
+    std::set<std::string> removed_sas;
     for (auto& name : change.remove_sas) {
-        const std::string* holder = next.owner_of_sa(name);
-        if (!holder) return fmt::format("no installed ipsec sa {}", name);
+        const std::string* holder = installed.owner_of_sa(name);
+        if (!holder || removed_sas.count(name)) return fmt::format("no installed ipsec sa {}", name);
         if (*holder != owner) return not_yours("ipsec sa " + name, holder);
-        next.entries.sas.erase(name);
-        next.sa_owner.erase(name);
+        removed_sas.insert(name);
     }
+    std::set<PolicyKey> removed_policies;
     for (auto& [vrf, seq] : change.remove_policies) {
-        const std::string* holder = next.owner_of_policy(vrf, seq);
-        if (!holder) return fmt::format("no installed {}", policy_of(vrf, seq));
+        const std::string* holder = installed.owner_of_policy(vrf, seq);
+        if (!holder || removed_policies.count({vrf, seq})) return fmt::format("no installed {}", policy_of(vrf, seq));
         if (*holder != owner) return not_yours(policy_of(vrf, seq), holder);
-        auto spd = next.entries.policies.find(vrf);
-        spd->second.erase(seq);
-        if (spd->second.empty()) next.entries.policies.erase(spd);
-        next.policy_owner.erase({vrf, seq});
+        removed_policies.insert({vrf, seq});
     }
+    std::map<std::string, const IpsecSaConfig*> added_sas;  // the last addition of a name wins
     for (auto& [name, sa] : change.add_sas) {
         if (auto bad = check_sa_name(name)) return bad;
         if (config.ipsec.sas.count(name)) return fmt::format("ipsec sa {} is configured; the API cannot replace it", name);
-        if (const std::string* holder = next.owner_of_sa(name); holder && *holder != owner)
+        if (const std::string* holder = installed.owner_of_sa(name); holder && *holder != owner)
             return not_yours("ipsec sa " + name, holder);
         if (auto bad = check_sa(config, name, sa)) return bad;
-        next.entries.sas[name] = sa;
-        next.sa_owner[name] = owner;
+        added_sas[name] = &sa;
     }
+    std::map<PolicyKey, const IpsecPolicyConfig*> added_policies;
     for (auto& p : change.add_policies) {
         if (auto spd = config.ipsec.policies.find(p.vrf); spd != config.ipsec.policies.end() && spd->second.count(p.seq))
             return fmt::format("{} is configured; the API cannot replace it", policy_of(p.vrf, p.seq));
-        if (const std::string* holder = next.owner_of_policy(p.vrf, p.seq); holder && *holder != owner)
+        if (const std::string* holder = installed.owner_of_policy(p.vrf, p.seq); holder && *holder != owner)
             return not_yours(policy_of(p.vrf, p.seq), holder);
         if (auto bad = check_policy(config, p)) return bad;
-        next.entries.policies[p.vrf][p.seq] = p.entry;
-        next.policy_owner[{p.vrf, p.seq}] = owner;
+        added_policies[{p.vrf, p.seq}] = &p.entry;
     }
-    if (auto bad = check_effective(effective_ipsec(config.ipsec, next))) return bad;
-    installed = std::move(next);
+
+    // The SA of a name after the change (the configuration's first, as effective_ipsec has it).
+    auto sa_after = [&](const std::string& name) -> const IpsecSaConfig* {
+        if (auto it = config.ipsec.sas.find(name); it != config.ipsec.sas.end()) return &it->second;
+        if (auto it = added_sas.find(name); it != added_sas.end()) return it->second;
+        if (removed_sas.count(name)) return nullptr;
+        auto it = installed.entries.sas.find(name);
+        return it == installed.entries.sas.end() ? nullptr : &it->second;
+    };
+    // SPIs unique where the SAD needs them: only an added SA can collide.
+    for (auto& [name, sa] : added_sas) {
+        auto collides = [&](const std::string& other) -> std::optional<std::string> {
+            const IpsecSaConfig* o = other == name ? nullptr : sa_after(other);
+            if (!o || o->spi != sa->spi || o->direction != sa->direction) return std::nullopt;
+            if (sa->direction == Direction::outbound && o->remote != sa->remote) return std::nullopt;
+            const std::string& first = std::min(name, other);  // as a pass in name order reports it
+            if (sa->direction == Direction::inbound)
+                return fmt::format("spi {} is already used by inbound ipsec sa {}", sa->spi, first);
+            return fmt::format("spi {} towards {} is already used by outbound ipsec sa {}", sa->spi, sa->remote.str(), first);
+        };
+        auto [lo, hi] = installed.names_by_spi.equal_range(sa->spi);
+        for (auto it = lo; it != hi; ++it)
+            if (auto bad = collides(it->second)) return bad;
+        for (auto& [other, o] : config.ipsec.sas)
+            if (auto bad = collides(other)) return bad;
+        for (auto& [other, o] : added_sas)
+            if (auto bad = collides(other)) return bad;
+    }
+    // Every protect entry's SAs present and fitting: the added entries, and
+    // the entries naming an SA that went or changed.
+    auto check_ref = [&](const PolicyKey& key, const std::string& sa_name, Direction want) -> std::optional<std::string> {
+        const IpsecSaConfig* sa = sa_after(sa_name);
+        if (!sa) return fmt::format("{}: unknown ipsec sa {}", policy_of(key.first, key.second), sa_name);
+        if (sa->direction != want)
+            return fmt::format("{}: ipsec sa {} goes the wrong way", policy_of(key.first, key.second), sa_name);
+        if (sa->vrf != key.first)
+            return fmt::format("{}: ipsec sa {} carries traffic of {}, not of {}", policy_of(key.first, key.second),
+                               sa_name, table_of(sa->vrf), table_of(key.first));
+        return std::nullopt;
+    };
+    auto check_entry = [&](const PolicyKey& key, const IpsecPolicyConfig& e) -> std::optional<std::string> {
+        if (e.action != IpsecPolicyConfig::Action::protect) return std::nullopt;
+        if (!e.outbound_sa.empty())
+            if (auto bad = check_ref(key, e.outbound_sa, Direction::outbound)) return bad;
+        if (!e.inbound_sa.empty())
+            if (auto bad = check_ref(key, e.inbound_sa, Direction::inbound)) return bad;
+        for (auto& older : e.older_inbound_sas)
+            if (auto bad = check_ref(key, older, Direction::inbound)) return bad;
+        return std::nullopt;
+    };
+    for (auto& [key, e] : added_policies)
+        if (auto bad = check_entry(key, *e)) return bad;
+    std::set<std::string> touched = removed_sas;
+    for (auto& [name, sa] : added_sas) touched.insert(name);
+    for (auto& name : touched) {
+        auto [lo, hi] = installed.policies_by_sa.equal_range(name);
+        for (auto it = lo; it != hi; ++it) {
+            const PolicyKey& key = it->second;
+            if (removed_policies.count(key) || added_policies.count(key)) continue;
+            if (auto bad = check_entry(key, installed.entries.policies.at(key.first).at(key.second))) return bad;
+        }
+    }
+    for (auto& [vrf, entries] : config.ipsec.policies)  // configured entries may name the API's SAs
+        for (auto& [seq, e] : entries)
+            for (const std::string* ref : sa_refs(e))
+                if (touched.count(*ref))
+                    if (auto bad = check_entry({vrf, seq}, e)) return bad;
+
+    // All good: apply, indexes along.
+    for (auto& name : change.remove_sas) {
+        unindex_sa(installed, name);
+        installed.entries.sas.erase(name);
+        installed.sa_owner.erase(name);
+    }
+    for (auto& [vrf, seq] : change.remove_policies) {
+        unindex_policy(installed, {vrf, seq});
+        auto spd = installed.entries.policies.find(vrf);
+        spd->second.erase(seq);
+        if (spd->second.empty()) installed.entries.policies.erase(spd);
+        installed.policy_owner.erase({vrf, seq});
+    }
+    for (auto& [name, sa] : change.add_sas) {
+        unindex_sa(installed, name);
+        installed.entries.sas[name] = sa;
+        installed.sa_owner[name] = owner;
+        installed.names_by_spi.emplace(sa.spi, name);
+    }
+    for (auto& p : change.add_policies) {
+        const PolicyKey key{p.vrf, p.seq};
+        unindex_policy(installed, key);
+        installed.entries.policies[p.vrf][p.seq] = p.entry;
+        installed.policy_owner[key] = owner;
+        for (const std::string* ref : sa_refs(p.entry)) installed.policies_by_sa.emplace(*ref, key);
+    }
     return std::nullopt;
 }
 

@@ -41,7 +41,13 @@ struct IpsecInstalled {
     IpsecConfig entries;
     std::map<std::string, std::string> sa_owner;                             // SA name -> owner
     std::map<std::pair<std::string, uint32_t>, std::string> policy_owner;  // (vrf, seq) -> owner
-    friend bool operator==(const IpsecInstalled&, const IpsecInstalled&) = default;
+    // Indexes kept by apply_ipsec_change, so that a change is checked where
+    // it touches (thousands of tunnels: no pass over everything per change).
+    std::multimap<uint32_t, std::string> names_by_spi;
+    std::multimap<std::string, std::pair<std::string, uint32_t>> policies_by_sa;  // SA name -> entries naming it
+    friend bool operator==(const IpsecInstalled& a, const IpsecInstalled& b) {
+        return a.entries == b.entries && a.sa_owner == b.sa_owner && a.policy_owner == b.policy_owner;
+    }
 
     const std::string* owner_of_sa(const std::string& name) const;
     const std::string* owner_of_policy(const std::string& vrf, uint32_t seq) const;
@@ -53,6 +59,9 @@ struct IpsecInstalled {
 // `installed` is unchanged.
 std::optional<std::string> apply_ipsec_change(const RunningConfig& config, IpsecInstalled& installed,
                                               const std::string& owner, const IpsecChange& change);
+
+// Rebuilds `installed`'s indexes from its entries (after restoring entries directly).
+void reindex_ipsec_installed(IpsecInstalled& installed);
 
 // The configuration's SAs and policies with the installed ones: what the
 // publisher brings the fast path in line with.

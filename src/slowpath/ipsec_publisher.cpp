@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -107,6 +108,7 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
     // 1. The SAs wanted: kept when unchanged, built when new or changed.
     std::map<std::string, Live> next;
     std::vector<Live> replaced;
+    std::set<uint16_t> sas_changed;  // VRFs with an SA that is new, rebuilt or gone
     for (auto& [name, cfg] : ipsec.sas) {
         if (!cfg.complete()) {
             not_installed_[name] = "incomplete: needs an spi line and an encryption line";
@@ -127,7 +129,7 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         }
         auto cur = live_.find(name);
         if (cur != live_.end() && cur->second.cfg == cfg && cur->second.vrf == *vrf) {
-            next.emplace(name, cur->second);
+            next.emplace(name, std::move(cur->second));
             live_.erase(cur);
             continue;
         }
@@ -139,6 +141,7 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
             continue;
         }
         next.emplace(name, Live{cfg, *vrf, sa, std::chrono::steady_clock::now(), false});
+        sas_changed.insert(*vrf);
         lifetime_note_.erase(name);
     }
 
@@ -162,11 +165,21 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         ++it;
     }
 
-    // 3. One SPD per VRF with policies, pointing at the SAs of `next`.
+    // 3. One SPD per VRF with policies, pointing at the SAs of `next`. Only
+    // a VRF whose entries or SAs changed is recompiled (rte_acl builds take
+    // time in proportion to the entries; thousands of tunnels share one VRF).
+    for (auto& [name, live] : live_) sas_changed.insert(live.vrf);  // gone or rebuilt
     std::vector<uint16_t> vrfs;
+    std::map<std::string, PublishedSpd> published;
     for (auto& [vrf_name, entries] : ipsec.policies) {
         auto vrf = fib.vrf_id(vrf_name);
         if (!vrf || entries.empty()) continue;
+        if (auto was = published_spd_.find(vrf_name);
+            was != published_spd_.end() && was->second.vrf == *vrf && !sas_changed.count(*vrf) && was->second.entries == entries) {
+            published.emplace(vrf_name, std::move(was->second));
+            vrfs.push_back(*vrf);
+            continue;
+        }
         auto table = std::make_unique<SpdTable>();
         table->generation = ++spd_generation_;
         std::vector<SpdSelector> selectors;
@@ -204,7 +217,9 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         }
         tables_.set_spd(*vrf, table.release());
         vrfs.push_back(*vrf);
+        published.emplace(vrf_name, PublishedSpd{*vrf, entries});
     }
+    published_spd_ = std::move(published);
     for (uint16_t vrf : spd_vrfs_)
         if (std::find(vrfs.begin(), vrfs.end(), vrf) == vrfs.end()) tables_.set_spd(vrf, nullptr);
     spd_vrfs_ = vrfs;

@@ -82,6 +82,11 @@ private:
     std::map<std::string, IpsecSaConfig> ended_;       // hard lifetime reached, with the configuration it had
     std::map<std::string, std::string> lifetime_note_;
     std::vector<uint16_t> spd_vrfs_;  // VRFs with a published SPD
+    struct PublishedSpd {
+        uint16_t vrf = 0;
+        std::map<uint32_t, IpsecPolicyConfig> entries;  // what it was compiled from
+    };
+    std::map<std::string, PublishedSpd> published_spd_;  // by VRF name
     uint64_t spd_generation_ = 0;
     std::vector<uint32_t> free_counters_;
     uint32_t next_counter_ = 0;

@@ -169,6 +169,23 @@ private:
     }
     std::unique_ptr<ike::UdpTransport> ike_transport_;
     std::unique_ptr<ike::IkeDaemon> ike_;
+    // IKE work runs inside an IPsec API batch (Control::ipsec_batch_begin):
+    // the Child SAs it negotiates are published together, and the messages
+    // it sends wait until they have landed (a peer told of a Child SA may
+    // send through it at once). A batch without changes commits at once;
+    // one with changes at most every max(10 ms, twice the last publication):
+    // publication costs time in proportion to the SPD (thousands of tunnels),
+    // so under load more changes share one.
+    template <typename Work>
+    void ike_batch(Work&& work);
+    void ike_commit(bool force);
+    uint64_t ike_next_commit_tsc_ = 0;
+    struct HeldDatagram {
+        ike::Endpoint local, remote;
+        std::vector<uint8_t> bytes;
+    };
+    std::optional<std::vector<HeldDatagram>> ike_held_;
+    uint64_t last_ike_tick_tsc_ = 0;
     int epoll_fd_ = -1;
 
     Options opt_;
@@ -319,6 +336,7 @@ cli::Reply Daemon::execute(const std::string& line) {
             if (peer && n == 0) return {false, fmt::format("% no lockout or failures for {}\n", peer->str())};
             return {true, fmt::format("cleared {} peer{}\n", n, n == 1 ? "" : "s")};
         }
+        case cmd::Id::ShowIkeSummary: return {true, ike_ ? ike_->show_summary() : "no ike connections\n"};
         case cmd::Id::IkeInitiate:
         case cmd::Id::IkeTerminate:
         case cmd::Id::ClearIkeSa: {
@@ -358,17 +376,53 @@ void Daemon::sync_ike() {
         hooks.apply = [this](const IpsecChange& ch) { return control_->ipsec_apply("ike", ch); };
         hooks.routes = [this](const OwnedRouteChange& ch) { return control_->route_apply("ike", ch); };
         hooks.send = [this](const ike::Endpoint& l, const ike::Endpoint& r, std::span<const uint8_t> b) {
-            ike_transport_->send(l, r, b);
+            if (ike_held_) ike_held_->push_back({l, r, {b.begin(), b.end()}});
+            else ike_transport_->send(l, r, b);
         };
         ike_ = std::make_unique<ike::IkeDaemon>(hooks);
         log::info("ike: listening on UDP 500 and 4500");
     }
     ike_->configure_settings(control_->config().ike_settings);
-    ike_->configure(conns, ike_now());
+    ike_batch([&] { ike_->configure(conns, ike_now()); });
+    ike_commit(true);  // a configuration change lands before the CLI answers
+}
+
+template <typename Work>
+void Daemon::ike_batch(Work&& work) {
+    if (!ike_held_) {
+        control_->ipsec_batch_begin();
+        ike_held_.emplace();
+    }
+    work();
+    ike_commit(false);
+}
+
+void Daemon::ike_commit(bool force) {
+    if (!ike_held_) return;
+    const uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
+    if (!force && control_->ipsec_batch_pending() && now < ike_next_commit_tsc_) return;
+    const auto failed = control_->ipsec_batch_commit();
+    std::vector<HeldDatagram> held = std::move(*ike_held_);
+    ike_held_.reset();
+    const uint64_t took = rte_rdtsc() - now;
+    ike_next_commit_tsc_ = rte_rdtsc() + std::max(hz / 100, 2 * took);
+    for (auto& d : held) ike_transport_->send(d.local, d.remote, d.bytes);
+    // A change the fast path could not take after all: its Child SA ended
+    // (the daemon takes it out and tells the peer).
+    for (auto& f : failed) {
+        log::warn("ike: a Child SA did not land in the fast path: {}", f.problem);
+        for (auto& sa : f.sas) ike_->on_lifetime(IpsecLifetimeEvent{sa, true, false}, ike_now());
+    }
 }
 
 void Daemon::housekeeping(uint64_t now) {
-    if (ike_) ike_->tick(ike_now());
+    // The IKE timers at the 20 ms tick, not after every wakeup (a burst of
+    // datagrams wakes the loop far more often).
+    if (ike_ && now - last_ike_tick_tsc_ >= rte_get_tsc_hz() / 50) {
+        last_ike_tick_tsc_ = now;
+        ike_batch([&] { ike_->tick(ike_now()); });
+    }
+    if (ike_) ike_commit(false);  // a batch held back by the pacing above
     std::vector<rte_ring*> rings;
     for (auto& w : workers_) rings.push_back(w->resolve_ring());
     control_->drain_resolve_requests(rings);
@@ -439,12 +493,17 @@ void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
             } else if (fd == cli.fd()) {
                 cli.on_readable();
             } else if (ike_transport_ && ike_) {
-                for (auto& d : ike_transport_->receive(fd)) ike_->receive(d, ike_now());
+                ike_batch([&] {
+                    for (auto& d : ike_transport_->receive(fd)) ike_->receive(d, ike_now());
+                });
             }
         }
         housekeeping(rte_rdtsc());
     }
-    if (ike_) ike_->configure({}, ike_now());  // tell the peers, take the SAs out
+    if (ike_) {
+        ike_batch([&] { ike_->configure({}, ike_now()); });  // tell the peers, take the SAs out
+        ike_commit(true);
+    }
     epoll_fd_ = -1;
     close(tfd);
     close(sfd);

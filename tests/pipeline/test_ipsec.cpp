@@ -923,6 +923,68 @@ TEST_CASE("IPsec API: a trap policy raises acquires to the handler; lifetimes re
     CHECK(lifetimes[1].hard);
 }
 
+TEST_CASE("IPsec API at scale: thousands of Child SAs one change at a time and in batches; traffic reaches each", "[pipeline][ipsec][api][scale]") {
+    // RAMPART_API_TUNNELS (default 600) Child SAs as an IKE daemon installs
+    // them: two SAs and a protect entry per change. The first half one change
+    // at a time (each published on its own), the second half in batches of 50
+    // (published once per batch). The times are printed, never asserted.
+    const unsigned n = std::getenv("RAMPART_API_TUNNELS") ? unsigned(std::atoi(std::getenv("RAMPART_API_TUNNELS"))) : 600;
+    Gateway g(kTransforms[0], false, false, false, 1, Keying::api);
+    auto tunnel = [&](unsigned i) {
+        IpsecChange c;
+        IpsecSaConfig in = Gateway::sa_config(g.in_sa, true, false), out = Gateway::sa_config(g.out_sa, false, false);
+        in.spi = 0x100000 + 2 * i;
+        out.spi = 0x100001 + 2 * i;
+        const std::string tag = fmt::format("ike-t{}", i);
+        c.add_sas.emplace_back(tag + "-in", in);
+        c.add_sas.emplace_back(tag + "-out", out);
+        const std::string remote = fmt::format("10.{}.{}.0/24", i >> 8, i & 255);
+        c.add_policies.push_back({"", 1000 + i, Gateway::protect_policy("198.51.100.0/24", remote.c_str(), tag + "-out", tag + "-in")});
+        return c;
+    };
+    const unsigned half = n / 2;
+    auto t0 = std::chrono::steady_clock::now();
+    for (unsigned i = 0; i < half; ++i) REQUIRE(!g.control->ipsec_apply("test-ike", tunnel(i)));
+    const double single_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    t0 = std::chrono::steady_clock::now();
+    for (unsigned i = half; i < n;) {
+        g.control->ipsec_batch_begin();
+        for (unsigned k = 0; k < 50 && i < n; ++k, ++i) REQUIRE(!g.control->ipsec_apply("test-ike", tunnel(i)));
+        REQUIRE(g.control->ipsec_batch_commit().empty());
+    }
+    const double batched_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("IPsec API: {} Child SAs one at a time in {:.3f} s ({:.0f}/s), {} in batches of 50 in {:.3f} s ({:.0f}/s)\n",
+               half, single_s, half / single_s, n - half, batched_s, (n - half) / batched_s);
+    CHECK(g.control->ipsec_installed().entries.sas.size() == 2 + 2 * size_t(n));
+    // A tunnel from each half carries traffic through its own SA (the SPI on the wire).
+    for (unsigned i : {0u, half - 1, half, n - 1}) {
+        g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, IpAddr::v4(0x0a000001u + (i << 8)), 64)));
+        g.run();
+        auto out = g.wire_out(1);
+        REQUIRE(out.size() == 1);
+        EspOracleSa sa = g.out_sa;
+        sa.spi = 0x100001 + 2 * i;
+        CHECK(esp_open(sa, g.esp_of(out[0], false)));
+    }
+    // In a batch, a bad change is refused at once and alone; the others land at the commit.
+    g.control->ipsec_batch_begin();
+    REQUIRE(!g.control->ipsec_apply("test-ike", tunnel(n)));
+    IpsecChange dup = tunnel(n + 1);
+    dup.add_sas[0].second.spi = 0x100000;  // tunnel 0's inbound SPI
+    CHECK(g.control->ipsec_apply("test-ike", dup) == "spi 1048576 is already used by inbound ipsec sa ike-t0-in");
+    IpsecChange gone;  // a later change of the batch removes what an earlier one added
+    gone.remove_sas = {"ike-t1-in", "ike-t1-out"};
+    gone.remove_policies.push_back({"", 1001});
+    REQUIRE(!g.control->ipsec_apply("test-ike", gone));
+    CHECK(g.control->ipsec_batch_commit().empty());
+    CHECK(g.show_text(fmt::format("show ipsec sa ike-t{}-in", n)).find("installed by test-ike") != std::string::npos);
+    CHECK(g.show_text(fmt::format("show ipsec sa ike-t{}-in", n + 1)).find("unknown ipsec sa") != std::string::npos);
+    CHECK(g.show_text("show ipsec sa ike-t1-in").find("unknown ipsec sa") != std::string::npos);
+    g.send(0, ether(kPort0Mac, kHostAMac, 0x0800, inner4(kHostA, IpAddr::v4(0x0a000001u + (n << 8)), 64)));
+    g.run();
+    CHECK(g.wire_out(1).size() == 1);
+}
+
 TEST_CASE("ECN on decapsulation (RFC 6040 §4.2): CE survives, CE over Not-ECT is dropped, ECT(1) propagates", "[pipeline][ipsec][ecn]") {
     Gateway g(kTransforms[0], false);
     uint64_t seq = 0;

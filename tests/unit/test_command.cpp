@@ -227,6 +227,7 @@ const Example kExamples[] = {
     {"show ike sa", Id::ShowIkeSa},
     {"show ike sa detail", Id::ShowIkeSa},
     {"show ike peers", Id::ShowIkePeers},
+    {"show ike summary", Id::ShowIkeSummary},
     {"clear ike sa b", Id::ClearIkeSa},
     {"ike initiate b", Id::IkeInitiate},
     {"ike rekey b", Id::IkeRekey},

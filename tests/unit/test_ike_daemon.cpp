@@ -135,6 +135,9 @@ TEST_CASE("IKE daemons establish a Child SA and install it on both sides", "[ike
     CHECK(show.find("to-b #1: established initiator, 192.0.2.1[500] <-> 192.0.2.2[500]") != std::string::npos);
     CHECK(show.find("child: tunnel 10.1.0.0/16 <-> 10.2.0.0/16 esp aes-gcm-128") != std::string::npos);
     CHECK(show.find("secret") == std::string::npos);
+    const std::string summary = lab.a.d->show_summary();
+    CHECK(summary.rfind("connections 1, with a Child SA up 1\nike sas 1, established 1\nchild sas 1\n", 0) == 0);
+    CHECK(summary.find("established 1, failed 0") != std::string::npos);
 
     SECTION("terminate deletes both sides' SAs") {
         CHECK_FALSE(lab.a.d->terminate("to-b", lab.now));

@@ -306,6 +306,9 @@ struct IkeDaemon::Session {
     Millis closing_since{0};
     bool done = false;
     unsigned dropped_seen = 0;
+    uint64_t indexed_spi_i = 0;  // its key in by_spi_i_ (0: not indexed)
+    const void* indexed_conn = nullptr;  // the connection it was indexed under (IDi may move it to another)
+    size_t init_request_hash = 0;  // responder: the IKE_SA_INIT request it answered
 
     Child* active() {
         for (auto& c : children)
@@ -344,12 +347,15 @@ Bytes IkeDaemon::cookie_for(const Datagram& d, std::span<const uint8_t> ni) cons
     return out;
 }
 
-bool IkeDaemon::cookie_ok(const Datagram& d) {
-    size_t half_open = 0;
-    for (auto& [name, c] : conns_)
-        for (auto& s : c->sessions)
-            if (!s->done && !s->initiator && !s->up) ++half_open;
-    if (half_open < settings_.cookie_threshold) return true;
+bool IkeDaemon::cookie_ok(const Datagram& d, Millis now) {
+    if (!half_open_at_ || now - *half_open_at_ >= 100ms || now < *half_open_at_) {
+        half_open_ = 0;
+        for (Conn* c : conn_list_)
+            for (auto& s : c->sessions)
+                if (!s->done && !s->initiator && !s->up) ++half_open_;
+        half_open_at_ = now;
+    }
+    if (half_open_ < settings_.cookie_threshold) return true;
     const DecodedMessage m = decode(d.data);
     if (!m.ok()) return true;  // the state machine answers the syntax error, statelessly
     const NoncePayload* ni = nullptr;
@@ -472,6 +478,12 @@ void IkeDaemon::configure(const std::map<std::string, IkeConnectionConfig>& conn
             if (auto err = initiate(name, now)) log::warn("ike {}: not started: {}", name, *err);
         }
     }
+    by_remote_.clear();
+    conn_list_.clear();
+    for (auto& [name, c] : conns_) {
+        by_remote_.emplace(c->cfg.remote, c.get());
+        conn_list_.push_back(c.get());
+    }
 }
 
 void IkeDaemon::start_session(Conn& c, bool initiator, Millis now, const std::vector<Conn*>& alternatives) {
@@ -557,6 +569,7 @@ void IkeDaemon::teardown(Conn& c, Millis now, bool tell_peer) {
 }
 
 void IkeDaemon::handle(Conn& c, Session& s, Output out, Millis now) {
+    index_session(c, s);
     // §2.23: with a NAT detected, the initiator sends IKE_AUTH and everything
     // after it from and to port 4500 (with the non-ESP marker).
     if (s.initiator && !s.up && s.local.port == hooks_.ike_port && s.sa->state() == SaState::auth_sent &&
@@ -881,7 +894,25 @@ void IkeDaemon::remove_children(Conn& c, Session& s, const std::vector<uint32_t>
     for (auto& r : removed) log::info("ike {}: child SA spi in {:08x} out {:08x} removed", c.name, r.spi_in, r.spi_out);
 }
 
+void IkeDaemon::index_session(Conn& c, Session& s) {
+    const uint64_t spi = s.done ? 0 : s.sa->spi_i();
+    if (spi == s.indexed_spi_i && &c == s.indexed_conn) return;
+    if (s.indexed_spi_i) {
+        auto [lo, hi] = by_spi_i_.equal_range(s.indexed_spi_i);
+        for (auto it = lo; it != hi; ++it)
+            if (it->second.second == &s) {
+                by_spi_i_.erase(it);
+                break;
+            }
+    }
+    if (spi) by_spi_i_.emplace(spi, std::pair{&c, &s});
+    s.indexed_spi_i = spi;
+    s.indexed_conn = &c;
+}
+
 void IkeDaemon::reap(Conn& c) {
+    for (auto& s : c.sessions)
+        if (s->done) index_session(c, *s);
     std::erase_if(c.sessions, [](const std::unique_ptr<Session>& s) { return s->done; });
 }
 
@@ -893,12 +924,42 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     }
     const uint64_t spi_i = be64(d.data.data()), spi_r = be64(d.data.data() + 8);
     const uint8_t exchange = d.data[18], flags = d.data[19];
-    for (auto& [name, c] : conns_) {
-        if (c->cfg.remote != d.remote.addr) continue;
-        for (size_t i = 0; i < c->sessions.size(); ++i) {
-            Session& s = *c->sessions[i];
-            if (s.done || s.sa->spi_i() != spi_i) continue;
-            if (spi_r != 0 && s.sa->spi_r() != 0 && s.sa->spi_r() != spi_r) continue;
+    auto [peer_conns, peer_conns_end] = by_remote_.equal_range(d.remote.addr);
+    auto matches = [&](Conn& c, Session& s) {
+        return !s.done && c.cfg.remote == d.remote.addr && s.sa->spi_i() == spi_i &&
+               !(spi_r != 0 && s.sa->spi_r() != 0 && s.sa->spi_r() != spi_r);
+    };
+    Conn* found_conn = nullptr;
+    Session* found = nullptr;
+    auto [by_spi, by_spi_end] = by_spi_i_.equal_range(spi_i);
+    for (auto it = by_spi; it != by_spi_end && !found; ++it)
+        if (matches(*it->second.first, *it->second.second)) found_conn = it->second.first, found = it->second.second;
+    for (auto pc = peer_conns; pc != peer_conns_end && !found; ++pc)
+        for (auto& s : pc->second->sessions)
+            if (!found && matches(*pc->second, *s)) found_conn = pc->second, found = s.get();
+    const bool init_request = exchange == uint8_t(ExchangeType::ike_sa_init) && spi_r == 0 &&
+                              (flags & kFlagInitiator) && !(flags & kFlagResponse);
+    auto request_hash = [&] {
+        return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(d.data.data()), d.data.size()));
+    };
+    // A request opening with N(COOKIE) (§2.6: the notify comes first).
+    const bool with_cookie = init_request && d.data.size() >= kHeaderLen + 8 && d.data[16] == 41 &&
+                             (d.data[kHeaderLen + 6] << 8 | d.data[kHeaderLen + 7]) == notify::cookie;
+    if (found && with_cookie && !found->initiator && !found->up && found->init_request_hash != request_hash()) {
+        // Not a retransmission: the peer's retry with a COOKIE, after a
+        // retransmission of its first request got a half-open IKE SA made
+        // (the count fell below the threshold in between). AUTH signs the
+        // request that got the answer, so this one is answered.
+        log::debug("ike {}: a new IKE_SA_INIT replaces the half-open IKE SA {:016x}", found_conn->name, spi_i);
+        found->done = true;
+        reap(*found_conn);
+        found = nullptr;
+    }
+    if (found) {
+        Conn* c = found_conn;
+        const std::string& name = c->name;
+        {
+            Session& s = *found;
             const unsigned before = s.sa->dropped();
             Output out = s.sa->receive(d.data, now);
             if (s.sa->dropped() != before) {
@@ -914,7 +975,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
             }
             // IKE_AUTH as responder: the initiator's IDi may have picked
             // another connection to this peer; the session moves to it.
-            Conn* owner = c.get();
+            Conn* owner = c;
             for (const Event& ev : out.events)
                 if (auto* up = std::get_if<IkeSaUp>(&ev); up && up->alternative && up->alternative <= s.alternatives.size())
                     if (Conn* target = find_conn(s.alternatives[up->alternative - 1])) {
@@ -930,12 +991,10 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
                     }
             handle(*owner, s, std::move(out), now);
             reap(*c);
-            if (owner != c.get()) reap(*owner);
+            if (owner != c) reap(*owner);
             return;
         }
     }
-    const bool init_request = exchange == uint8_t(ExchangeType::ike_sa_init) && spi_r == 0 &&
-                              (flags & kFlagInitiator) && !(flags & kFlagResponse);
     if (!init_request) {
         ++counters_.no_sa;
         return;
@@ -943,10 +1002,10 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     // The connections to this peer (and local address): the first answers,
     // the initiator's IDi may pick another one in IKE_AUTH.
     std::vector<Conn*> candidates;
-    for (auto& [name, c] : conns_) {
-        if (c->cfg.remote != d.remote.addr) continue;
+    for (auto pc = peer_conns; pc != peer_conns_end; ++pc) {
+        Conn* c = pc->second;
         if (d.local.addr != IpAddr{} && d.local.addr != c->cfg.local && d.local.addr.family == c->cfg.local.family) continue;
-        if (c->can_authenticate() && c->cfg.child) candidates.push_back(c.get());
+        if (c->can_authenticate() && c->cfg.child) candidates.push_back(c);
     }
     if (candidates.empty()) {
         ++counters_.no_connection;
@@ -957,14 +1016,16 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         ++counters_.locked_out;
         return;
     }
-    if (!cookie_ok(d)) return;
+    if (!cookie_ok(d, now)) return;
     size_t live = std::count_if(c.sessions.begin(), c.sessions.end(), [](auto& s) { return !s->done; });
     if (live >= kMaxSessionsPerConn) {
         ++counters_.no_connection;
         return;
     }
     start_session(c, false, now, {candidates.begin() + 1, candidates.end()});
+    ++half_open_;
     Session& s = *c.sessions.back();
+    s.init_request_hash = request_hash();
     s.remote = d.remote;
     s.local.port = d.local.port;
     const unsigned before = s.sa->dropped();
@@ -985,7 +1046,7 @@ void IkeDaemon::tick(Millis now) {
         const PeerLockout& l = kv.second;
         return (!l.until || now >= *l.until) && (l.failures.empty() || now - l.failures.back() >= window);
     });
-    for (auto& [name, cp] : conns_) {
+    for (Conn* cp : conn_list_) {
         Conn& c = *cp;
         if (auto until = locked_until(c.cfg.remote, now); c.restart_at && until) c.restart_at = std::max(*c.restart_at, *until);
         if (c.restart_at && now >= *c.restart_at) {
@@ -1339,6 +1400,37 @@ std::string show_ike_pad(const IkeSettings& settings) {
     for (auto& [who, prefixes] : settings.pad)
         out += fmt::format("{:<48} {}\n", ike_identity_text(who), prefixes_text(prefixes));
     return out;
+}
+
+std::string IkeDaemon::show_summary() const {
+    std::map<std::string, size_t> by_state;
+    size_t sas = 0, children = 0, up_conns = 0;
+    for (auto& [name, c] : conns_) {
+        bool up = false;
+        for (auto& s : c->sessions) {
+            if (s->done) continue;
+            ++sas;
+            ++by_state[std::string(rampart::ike::name(s->sa->state()))];
+            children += s->children.size();
+            up |= s->up && !s->children.empty();
+        }
+        up_conns += up;
+    }
+    std::string states;
+    for (auto& [state, n] : by_state) states += fmt::format(", {} {}", state, n);
+    const Counters& k = counters_;
+    return fmt::format(
+        "connections {}, with a Child SA up {}\n"
+        "ike sas {}{}\n"
+        "child sas {}\n"
+        "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
+        "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
+        "          dpd sent {}, dpd failed {}, rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
+        "          lockouts {}, refused while locked out {}, cookies sent {}, cookies accepted {}\n",
+        conns_.size(), up_conns, sas, states, children, k.received, k.malformed, k.no_sa, k.no_connection,
+        k.dropped_by_sa, k.established, k.failed, k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent,
+        k.dpd_failed, k.rekeys, k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.cookies_sent,
+        k.cookies_accepted);
 }
 
 std::string IkeDaemon::show_peers() const {

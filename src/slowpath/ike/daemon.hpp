@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "slowpath/config_model.hpp"
@@ -92,6 +93,8 @@ public:
     std::optional<std::string> rekey(const std::string& name, bool child, Millis now);
 
     std::string show_sa(bool detail, Millis now) const;
+    /// IKE SAs by state, Child SAs, connections and the counters: one screen however many tunnels.
+    std::string show_summary() const;
     std::string show_peers() const;  // "locked-out" shows a lockout that has not been lifted by a success yet
     /// Peers with authentication failures in the window or locked out.
     std::string show_lockout(Millis now) const;
@@ -145,7 +148,7 @@ private:
     void reap(Conn& c);
     std::optional<std::string> apply(IpsecChange& change);
     /// §2.6 under load: true when the request may create state, else answered with a COOKIE.
-    bool cookie_ok(const Datagram& d);
+    bool cookie_ok(const Datagram& d, Millis now);
     Bytes cookie_for(const Datagram& d, std::span<const uint8_t> ni) const;
     Bytes cookie_secret_;
 
@@ -162,6 +165,17 @@ private:
     std::optional<Millis> locked_until(const IpAddr& peer, Millis now) const;
     void count_auth_failure(Conn& c, Millis now);
     std::map<std::string, std::unique_ptr<Conn>> conns_;
+    std::multimap<IpAddr, Conn*> by_remote_;  // conns_ by peer address, in name order (dispatch without a pass over all)
+    std::vector<Conn*> conn_list_;            // conns_ in name order, for the timer pass (no tree walk per tick)
+    // Sessions by their IKE SA's initiator SPI: dispatch when thousands of
+    // connections share a peer address (a miss falls back to the pass over them).
+    std::unordered_multimap<uint64_t, std::pair<Conn*, Session*>> by_spi_i_;
+    void index_session(Conn& c, Session& s);
+    // Half-open responder IKE SAs, counted over every session at most every
+    // 100 ms and counted up as responders start in between (thousands of
+    // tunnels: no pass over all of them per IKE_SA_INIT).
+    size_t half_open_ = 0;
+    std::optional<Millis> half_open_at_;
     Counters counters_;
     uint64_t next_serial_ = 1;
 };

@@ -16,6 +16,7 @@ namespace rampart::ike {
 namespace {
 
 constexpr size_t kMaxDatagram = 65535;
+constexpr size_t kReceiveBuffer = 8 << 20;
 
 int open_socket(bool v6, uint16_t port, std::string& why) {
     int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -25,6 +26,12 @@ int open_socket(bool v6, uint16_t port, std::string& why) {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Thousands of peers may send at once (a restart, a flood of DPD): room
+    // for a few thousand datagrams rather than the default few hundred. Past
+    // rmem_max when allowed to (root); else the kernel's cap applies.
+    int room = int(kReceiveBuffer);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof room) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
     bool ok;
     if (v6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
