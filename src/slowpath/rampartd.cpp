@@ -375,6 +375,7 @@ void Daemon::sync_ike() {
         ike::DaemonHooks hooks;
         hooks.apply = [this](const IpsecChange& ch) { return control_->ipsec_apply("ike", ch); };
         hooks.routes = [this](const OwnedRouteChange& ch) { return control_->route_apply("ike", ch); };
+        hooks.keepalive = [this](const ike::Endpoint& l, const ike::Endpoint& r) { ike_transport_->send_keepalive(l, r); };
         hooks.send = [this](const ike::Endpoint& l, const ike::Endpoint& r, std::span<const uint8_t> b) {
             if (ike_held_) ike_held_->push_back({l, r, {b.begin(), b.end()}});
             else ike_transport_->send(l, r, b);

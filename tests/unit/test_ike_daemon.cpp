@@ -35,6 +35,7 @@ struct Box {
     std::vector<std::string> apply_errors;
     std::unique_ptr<IkeDaemon> d;
     std::deque<Datagram>* to_peer = nullptr;
+    unsigned keepalives = 0;
 
     explicit Box(size_t cookie_threshold = 8) {
         DaemonHooks h;
@@ -47,6 +48,7 @@ struct Box {
         h.send = [this](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> b) {
             to_peer->push_back(Datagram{r, l, Bytes(b.begin(), b.end())});
         };
+        h.keepalive = [this](const Endpoint&, const Endpoint&) { ++keepalives; };
         d = std::make_unique<IkeDaemon>(h);
         IkeSettings settings;
         settings.cookie_threshold = uint32_t(cookie_threshold);
@@ -66,6 +68,10 @@ struct Lab {
     std::deque<Datagram> to_a, to_b;
     Millis now{1000};
     std::function<bool(const Datagram&)> lose = [](const Datagram&) { return false; };
+    // a behind a port-translating NAT: b sees a's 500 as 40500 and 4500 as 44500.
+    bool nat_a = false;
+    static uint16_t nat_out(uint16_t p) { return p == 500 ? 40500 : p == 4500 ? 44500 : p; }
+    static uint16_t nat_in(uint16_t p) { return p == 40500 ? 500 : p == 44500 ? 4500 : p; }
     explicit Lab(size_t b_cookie_threshold = 8) : b(b_cookie_threshold) {
         a.to_peer = &to_b;
         b.to_peer = &to_a;
@@ -75,11 +81,13 @@ struct Lab {
             while (!to_b.empty()) {
                 Datagram d = std::move(to_b.front());
                 to_b.pop_front();
+                if (nat_a) d.remote.port = nat_out(d.remote.port);
                 if (!lose(d)) b.d->receive(d, now);
             }
             while (!to_a.empty()) {
                 Datagram d = std::move(to_a.front());
                 to_a.pop_front();
+                if (nat_a) d.local.port = nat_in(d.local.port);
                 if (!lose(d)) a.d->receive(d, now);
             }
         }
@@ -1172,4 +1180,33 @@ TEST_CASE("IKE daemon: a selector range becomes the fewest prefixes covering exa
         CHECK(covered == uint64_t(b) - a + 1);
         CHECK(got.size() <= 2 * 12);  // at most two per bit of the span
     }
+}
+
+TEST_CASE("IKE daemon: behind a NAT: float to 4500, UDP-encapsulated SAs to the mapped port, NAT-keepalives",
+          "[ike][daemon]") {
+    Lab lab;
+    lab.nat_a = true;
+    auto ca = conn("192.0.2.1", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16", "psk");
+    auto cb = conn("192.0.2.2", "192.0.2.1", "10.2.0.0/16", "10.1.0.0/16", "psk");
+    up(lab, ca, cb);
+    // Every SA on both sides is UDP-encapsulated; b sends to the NAT's mapping of a's 4500.
+    REQUIRE(lab.a.installed.entries.sas.size() == 2);
+    REQUIRE(lab.b.installed.entries.sas.size() == 2);
+    for (auto& [name, sa] : lab.a.installed.entries.sas) CHECK(sa.nat_traversal.value_or(0) == 4500);
+    for (auto& [name, sa] : lab.b.installed.entries.sas) CHECK(sa.nat_traversal.value_or(0) == 44500);
+    CHECK(lab.a.d->show_sa(true, lab.now).find("NAT detected") != std::string::npos);
+    // Only the side behind the NAT keeps its mapping alive, every 20 s.
+    CHECK(lab.a.keepalives == 0);
+    lab.advance(21s, 500ms);
+    CHECK(lab.a.keepalives == 1);
+    lab.advance(20s, 500ms);
+    CHECK(lab.a.keepalives == 2);
+    CHECK(lab.b.keepalives == 0);
+    CHECK(lab.a.d->counters().keepalives_sent == 2);
+    // IKE still works through the mapping (a DPD-style liveness exchange: the Child SA rekey).
+    CHECK_FALSE(lab.a.d->rekey("to-b", true, lab.now));
+    lab.advance(2s);
+    CHECK(lab.a.d->counters().rekeys + lab.b.d->counters().rekeys >= 1);
+    CHECK(lab.b.installed.entries.sas.size() == 2);
+    for (auto& [name, sa] : lab.b.installed.entries.sas) CHECK(sa.nat_traversal.value_or(0) == 44500);
 }

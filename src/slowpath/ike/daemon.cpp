@@ -16,6 +16,7 @@ constexpr Millis kHalfOpenLimit = 30s;     // a session not up by then is given 
 constexpr Millis kRestartDelay = 5s;       // start-action start: after a failure or a lost peer
 constexpr Millis kClosingLimit = 30s;      // a rekeyed or redundant IKE SA whose Delete never came
 constexpr Millis kRekeyRetry = 2s;         // after TEMPORARY_FAILURE (§2.25)
+constexpr Millis kNatKeepalive = 20s;      // RFC 3948 §2.3's suggested interval
 constexpr size_t kMaxSessionsPerConn = 4;  // responder flood limit (cookies come with load)
 constexpr size_t kMaxConnNameInSa = 40;
 constexpr size_t kMaxPrefixesPerSelector = 64;  // a selector range that needs more is not installed
@@ -273,7 +274,7 @@ struct IkeDaemon::Session {
     std::unique_ptr<IkeSa> sa;
     bool initiator = false;
     Endpoint local, remote;
-    Millis created{0}, last_rx{0}, last_dpd{0};
+    Millis created{0}, last_rx{0}, last_dpd{0}, last_keepalive{0};
     std::optional<IkeSaUp> up;
     Millis established{0};
     struct Child {
@@ -961,6 +962,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
         {
             Session& s = *found;
             const unsigned before = s.sa->dropped();
+            if (exchange == uint8_t(ExchangeType::ike_sa_init)) s.sa->observed_endpoints(d.local, d.remote);
             Output out = s.sa->receive(d.data, now);
             if (s.sa->dropped() != before) {
                 counters_.dropped_by_sa += s.sa->dropped() - before;
@@ -1029,6 +1031,7 @@ void IkeDaemon::receive(const Datagram& d, Millis now) {
     s.remote = d.remote;
     s.local.port = d.local.port;
     const unsigned before = s.sa->dropped();
+    s.sa->observed_endpoints(d.local, d.remote);
     Output out = s.sa->receive(d.data, now);
     if (s.sa->dropped() != before) {
         ++counters_.malformed;
@@ -1075,6 +1078,13 @@ void IkeDaemon::tick(Millis now) {
                 s.delete_wanted = false;
                 handle(c, s, s.sa->delete_sa(now), now);
                 continue;
+            }
+            // Behind a NAT: keep its mapping for the peer's ESP and IKE alive (RFC 3948 §2.3).
+            if (s.up && s.up->local_behind_nat && now - std::max(s.last_keepalive, s.established) >= kNatKeepalive &&
+                hooks_.keepalive) {
+                s.last_keepalive = now;
+                hooks_.keepalive(s.local, s.remote);
+                ++counters_.keepalives_sent;
             }
             const Millis dpd{uint64_t(c.cfg.dpd_seconds) * 1000};
             if (c.cfg.dpd_seconds && now - std::max(s.last_rx, s.last_dpd) >= dpd && !s.sa->next_timeout()) {
@@ -1347,11 +1357,11 @@ std::string IkeDaemon::show_sa(bool detail, Millis now) const {
         out += fmt::format(
             "counters: received {}, malformed {}, unknown SPI {}, no connection {}, dropped by SAs {}\n"
             "          established {}, failed {}, authentication failed {}, child refused {}, install failed {}\n"
-            "          dpd sent {}, dpd failed {}, rekeys {}, IKE SA rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
+            "          dpd sent {}, dpd failed {}, NAT-keepalives sent {}, rekeys {}, IKE SA rekeys {}, IKE SAs re-established {}, deleted by peer {}\n"
             "          lockouts {}, refused while locked out {}, lockouts cleared {}, cookies sent {}, cookies accepted {}\n"
             "          TS unacceptable {}, not authorized by the PAD {}, reverse routes {}, reverse routes failed {}\n",
             k.received, k.malformed, k.no_sa, k.no_connection, k.dropped_by_sa, k.established, k.failed,
-            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.rekeys, k.ike_rekeys,
+            k.auth_failed, k.child_refused, k.install_failed, k.dpd_sent, k.dpd_failed, k.keepalives_sent, k.rekeys, k.ike_rekeys,
             k.ike_reestablished, k.deleted_by_peer, k.lockouts, k.locked_out, k.lockouts_cleared, k.cookies_sent,
             k.cookies_accepted, k.ts_unacceptable, k.not_authorized, k.reverse_routes, k.reverse_route_failed);
     }

@@ -46,6 +46,8 @@ struct DaemonHooks {
     std::function<std::optional<std::string>(const OwnedRouteChange&)> routes;
     /// Sends one IKE message (transport: UdpTransport::send).
     std::function<void(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t>)> send;
+    /// Sends a NAT-keepalive (RFC 3948 §2.3; UdpTransport::send_keepalive).
+    std::function<void(const Endpoint& local, const Endpoint& remote)> keepalive;
     uint16_t ike_port = 500;
     uint16_t natt_port = 4500;
 };
@@ -108,6 +110,7 @@ public:
         uint64_t established = 0, failed = 0, auth_failed = 0, child_refused = 0, install_failed = 0;
         uint64_t dpd_sent = 0, dpd_failed = 0, rekeys = 0, ike_reestablished = 0, deleted_by_peer = 0;
         uint64_t ike_rekeys = 0;  // IKE SAs rekeyed in place, by either side
+        uint64_t keepalives_sent = 0;  // NAT-keepalives: we are behind a NAT (§2.23, RFC 3948 §2.3)
         uint64_t lockouts = 0, locked_out = 0;  // lockouts started; requests refused while locked out
         uint64_t lockouts_cleared = 0;
         uint64_t cookies_sent = 0, cookies_accepted = 0;

@@ -410,6 +410,14 @@ std::string IkeSa::check_auth(const std::vector<Payload>& ps, const IdPayload& i
 
 // The peer's SOURCE hashes must include its address as we see it, its
 // DESTINATION hash our address as we know it; otherwise a NAT is in between.
+void IkeSa::observed_endpoints(const Endpoint& local, const Endpoint& remote) {
+    if (!cfg_.local_endpoint || !cfg_.remote_endpoint) return;
+    if (state_ != SaState::idle && state_ != SaState::init_sent) return;
+    if (local.addr.family == cfg_.local_endpoint->addr.family && local.addr != IpAddr{local.addr.family, {}})
+        cfg_.local_endpoint = local;
+    if (remote.addr.family == cfg_.remote_endpoint->addr.family) cfg_.remote_endpoint = remote;
+}
+
 void IkeSa::check_nat_detection(const std::vector<Payload>& ps, uint64_t spi_r) {
     if (!cfg_.local_endpoint || !cfg_.remote_endpoint) return;
     const Bytes peer = nat_detection_hash(spi_i_, spi_r, cfg_.remote_endpoint->addr, cfg_.remote_endpoint->port);

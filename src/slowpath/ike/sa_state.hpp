@@ -209,6 +209,11 @@ public:
     Output start(Millis now);
     /// One received datagram.
     Output receive(std::span<const uint8_t> datagram, Millis now);
+    /// Where an IKE_SA_INIT message actually came from and arrived at: NAT
+    /// detection (§2.23) hashes what the packet carried, which a NAT changes,
+    /// not the configured addresses. Call before receive(); ignored once
+    /// IKE_SA_INIT is done or without NAT detection configured.
+    void observed_endpoints(const Endpoint& local, const Endpoint& remote);
     /// Established, nothing outstanding: an empty INFORMATIONAL request
     /// (liveness check, §1.4); PeerAlive when answered. Otherwise nothing.
     Output liveness_check(Millis now);

@@ -151,6 +151,17 @@ std::vector<Datagram> UdpTransport::receive(int fd, size_t max) {
 }
 
 bool UdpTransport::send(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> message) {
+    return transmit(local, remote, local.port == natt_port_, message);
+}
+
+bool UdpTransport::send_keepalive(const Endpoint& local, const Endpoint& remote) {
+    static const uint8_t kKeepalive[1] = {0xff};  // RFC 3948 §2.3: one octet, no non-ESP marker
+    if (!transmit(Endpoint{local.addr, natt_port_}, remote, false, kKeepalive)) return false;
+    ++counters_.keepalives_sent;
+    return true;
+}
+
+bool UdpTransport::transmit(const Endpoint& local, const Endpoint& remote, bool marker, std::span<const uint8_t> message) {
     const bool v6 = !remote.addr.is_v4();
     const bool natt = local.port == natt_port_;
     const Sock* sock = nullptr;
@@ -163,7 +174,7 @@ bool UdpTransport::send(const Endpoint& local, const Endpoint& remote, std::span
     static const uint8_t kMarker[4] = {0, 0, 0, 0};
     iovec iov[2];
     int niov = 0;
-    if (natt) iov[niov++] = {const_cast<uint8_t*>(kMarker), 4};
+    if (marker) iov[niov++] = {const_cast<uint8_t*>(kMarker), 4};
     iov[niov++] = {const_cast<uint8_t*>(message.data()), message.size()};
     sockaddr_storage to{};
     socklen_t tolen;

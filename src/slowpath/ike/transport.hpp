@@ -39,17 +39,20 @@ public:
     /// Sends one IKE message; `local.port` picks the socket (the NAT-T port
     /// adds the non-ESP marker). False (and counted) if the kernel refused.
     bool send(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> message);
+    /// A NAT-keepalive (RFC 3948 §2.3) from our NAT-T port to the peer's.
+    bool send_keepalive(const Endpoint& local, const Endpoint& remote);
 
     uint16_t ike_port() const { return ike_port_; }
     uint16_t natt_port() const { return natt_port_; }
     struct Counters {
-        uint64_t rx = 0, tx = 0, tx_errors = 0, keepalives = 0, not_ike = 0, truncated = 0;
+        uint64_t rx = 0, tx = 0, tx_errors = 0, keepalives = 0, keepalives_sent = 0, not_ike = 0, truncated = 0;
     };
     const Counters& counters() const { return counters_; }
     /// Why sockets could not be opened (empty when all were).
     const std::string& open_problems() const { return problems_; }
 
 private:
+    bool transmit(const Endpoint& local, const Endpoint& remote, bool marker, std::span<const uint8_t> message);
     struct Sock {
         int fd = -1;
         bool v6 = false;
