@@ -208,7 +208,9 @@ std::optional<std::string> apply_ipsec_change(const RunningConfig& config, Ipsec
         return it == installed.entries.sas.end() ? nullptr : &it->second;
     };
     // SPIs unique where the SAD needs them: only an added SA can collide.
-    for (auto& [name, sa] : added_sas) {
+    for (auto& added : added_sas) {
+        const std::string& name = added.first;  // named: lambdas cannot capture structured bindings (clang 14)
+        const IpsecSaConfig* sa = added.second;
         auto collides = [&](const std::string& other) -> std::optional<std::string> {
             const IpsecSaConfig* o = other == name ? nullptr : sa_after(other);
             if (!o || o->spi != sa->spi || o->direction != sa->direction) return std::nullopt;

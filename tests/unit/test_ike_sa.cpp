@@ -1006,17 +1006,17 @@ TEST_CASE("ike sa: simultaneous Child SA rekeys (§2.8.1) leave one new Child SA
             CHECK(si->spi_in == sr->spi_out);  // the same survivor on both sides
             CHECK(si->spi_out == sr->spi_in);
             CHECK(si->encr_in == sr->encr_out);
+            const uint32_t survivor = si->spi_in;  // si points into i's events, which grow below
             // Exactly one side deletes the redundant SA it created.
             unsigned deleters = 0;
             for (Node* x : {&i, &r}) {
+                std::vector<uint32_t> to_delete;
                 for (auto* u : events_of<ChildSaUp>(*x))
-                    if (u->sa.delete_redundant) {
-                        ++deleters;
-                        n.take(*x, x->first(), x->first().delete_child(u->sa.spi_in, 2s));
-                    }
-                for (auto* red : events_of<ChildSaRedundant>(*x)) {
+                    if (u->sa.delete_redundant) to_delete.push_back(u->sa.spi_in);
+                for (auto* red : events_of<ChildSaRedundant>(*x)) to_delete.push_back(red->spi_in);
+                for (uint32_t spi : to_delete) {
                     ++deleters;
-                    n.take(*x, x->first(), x->first().delete_child(red->spi_in, 2s));
+                    n.take(*x, x->first(), x->first().delete_child(spi, 2s));
                 }
                 n.run();
             }
@@ -1024,7 +1024,7 @@ TEST_CASE("ike sa: simultaneous Child SA rekeys (§2.8.1) leave one new Child SA
             CHECK(events_of<ChildSaDeleted>(i).size() == 1);
             CHECK(events_of<ChildSaDeleted>(r).size() == 1);
             // The survivor is still there: it can be rekeyed.
-            n.take(i, i.first(), i.first().rekey_child(si->spi_in, 3s));
+            n.take(i, i.first(), i.first().rekey_child(survivor, 3s));
             n.run();
             CHECK(events_of<ChildSaUp>(i).size() == 4);
             CHECK(i.first().dropped() == 0);
