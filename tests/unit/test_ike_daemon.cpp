@@ -104,6 +104,23 @@ struct Lab {
 
 std::map<std::string, IkeConnectionConfig> one(const std::string& name, IkeConnectionConfig c) { return {{name, c}}; }
 
+// Each side's one inbound and one outbound SA; a's outbound SPI must be b's
+// inbound SPI and the reverse.
+struct SaPair {
+    const IpsecSaConfig *a_out = nullptr, *a_in = nullptr, *b_out = nullptr, *b_in = nullptr;
+};
+SaPair paired_sas(const Lab& lab) {
+    SaPair p;
+    for (auto& [n, sa] : lab.a.installed.entries.sas)
+        (sa.direction == IpsecSaConfig::Direction::outbound ? p.a_out : p.a_in) = &sa;
+    for (auto& [n, sa] : lab.b.installed.entries.sas)
+        (sa.direction == IpsecSaConfig::Direction::outbound ? p.b_out : p.b_in) = &sa;
+    REQUIRE((p.a_out && p.a_in && p.b_out && p.b_in));
+    CHECK(p.a_out->spi == p.b_in->spi);
+    CHECK(p.b_out->spi == p.a_in->spi);
+    return p;
+}
+
 }  // namespace
 
 TEST_CASE("IKE daemons establish a Child SA and install it on both sides", "[ike][daemon]") {
@@ -119,14 +136,7 @@ TEST_CASE("IKE daemons establish a Child SA and install it on both sides", "[ike
     REQUIRE(lab.a.installed.entries.sas.size() == 2);
     REQUIRE(lab.b.installed.entries.sas.size() == 2);
     // a's outbound SPI is b's inbound SPI and the reverse; same keys.
-    const IpsecSaConfig *a_out = nullptr, *a_in = nullptr, *b_out = nullptr, *b_in = nullptr;
-    for (auto& [n, sa] : lab.a.installed.entries.sas)
-        (sa.direction == IpsecSaConfig::Direction::outbound ? a_out : a_in) = &sa;
-    for (auto& [n, sa] : lab.b.installed.entries.sas)
-        (sa.direction == IpsecSaConfig::Direction::outbound ? b_out : b_in) = &sa;
-    REQUIRE((a_out && a_in && b_out && b_in));
-    CHECK(a_out->spi == b_in->spi);
-    CHECK(b_out->spi == a_in->spi);
+    const auto [a_out, a_in, b_out, b_in] = paired_sas(lab);
     CHECK(a_out->cipher == "aes-gcm-128");
     CHECK(a_out->cipher_key == b_in->cipher_key);
     CHECK(a_out->cipher_key.size() == 20);
@@ -436,14 +446,7 @@ TEST_CASE("IKE daemon: rekey collisions leave one new SA with the same SPIs on b
         lab.advance(2s);
         REQUIRE(lab.a.installed.entries.sas.size() == 2);
         REQUIRE(lab.b.installed.entries.sas.size() == 2);
-        const IpsecSaConfig *a_out = nullptr, *a_in = nullptr, *b_out = nullptr, *b_in = nullptr;
-        for (auto& [n, sa] : lab.a.installed.entries.sas)
-            (sa.direction == IpsecSaConfig::Direction::outbound ? a_out : a_in) = &sa;
-        for (auto& [n, sa] : lab.b.installed.entries.sas)
-            (sa.direction == IpsecSaConfig::Direction::outbound ? b_out : b_in) = &sa;
-        REQUIRE((a_out && a_in && b_out && b_in));
-        CHECK(a_out->spi == b_in->spi);
-        CHECK(b_out->spi == a_in->spi);
+        const auto [a_out, a_in, b_out, b_in] = paired_sas(lab);
         CHECK(a_out->cipher_key == b_in->cipher_key);
         for (auto& [n, k] : sa_keys(lab.a)) CHECK(before.count(n) == 0);
         CHECK(lab.a.policy(1000)->older_inbound_sas.empty());

@@ -98,6 +98,21 @@ std::optional<Algs> algs_of(const Proposal& p) {
     return a;
 }
 
+// A Child SA's algorithms and keys (§2.17): KEYMAT's initiator-to-responder
+// keys are our outbound ones when we initiated the exchange, else inbound.
+void set_child_keys(ChildSa& c, const Algs& a, const ChildKeys& k, bool we_initiated) {
+    c.suite = a.suite;
+    c.esn = a.esn;
+    Secret& to_responder_encr = we_initiated ? c.encr_out : c.encr_in;
+    Secret& to_responder_integ = we_initiated ? c.integ_out : c.integ_in;
+    Secret& to_initiator_encr = we_initiated ? c.encr_in : c.encr_out;
+    Secret& to_initiator_integ = we_initiated ? c.integ_in : c.integ_out;
+    to_responder_encr = k.encr_i;
+    to_responder_integ = k.integ_i;
+    to_initiator_encr = k.encr_r;
+    to_initiator_integ = k.integ_r;
+}
+
 std::vector<Proposal> numbered(std::vector<Proposal> ps, ProtocolId proto, const Bytes& spi) {
     for (size_t i = 0; i < ps.size(); ++i) {
         ps[i].number = uint8_t(i + 1);
@@ -679,14 +694,9 @@ Output IkeSa::auth_response(const Message& m, std::span<const uint8_t> wire) {
     ChildSa c;
     c.spi_in = child_spi_;
     c.spi_out = spi_value(sa->proposals[0].spi);
-    c.suite = a->suite;
-    c.esn = a->esn;
+    set_child_keys(c, *a, k, true);
     c.transport_mode = cfg_.transport_mode && find_notify(ps, notify::use_transport_mode);
     c.udp_encapsulation = local_nat_ || peer_nat_;
-    c.encr_out = k.encr_i;
-    c.integ_out = k.integ_i;
-    c.encr_in = k.encr_r;
-    c.integ_in = k.integ_r;
     c.ts_local = tsi->selectors;
     c.ts_remote = tsr->selectors;
     remember(c);
@@ -844,14 +854,9 @@ Output IkeSa::auth_request(const Message& m, std::span<const uint8_t> wire) {
         r.push_back(make_payload(PayloadType::tsi, TsPayload{ni_ts}));
         r.push_back(make_payload(PayloadType::tsr, TsPayload{nr_ts}));
         const ChildKeys k = derive_child_keys(prf_, keys_.sk_d, a->suite, ni_, nr_);
-        c.suite = a->suite;
-        c.esn = a->esn;
+        set_child_keys(c, *a, k, false);
         c.transport_mode = transport;
         c.udp_encapsulation = local_nat_ || peer_nat_;
-        c.encr_in = k.encr_i;
-        c.integ_in = k.integ_i;
-        c.encr_out = k.encr_r;
-        c.integ_out = k.integ_r;
         c.ts_local = nr_ts;
         c.ts_remote = ni_ts;
         remember(c);
@@ -990,15 +995,10 @@ Output IkeSa::create_child_request(const Message& m, std::span<const uint8_t> wi
     // §2.17: KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr) with this exchange's
     // nonces; the exchange's initiator-to-responder keys come first.
     const ChildKeys k = derive_child_keys(prf_, keys_.sk_d, a->suite, ni->data, nr, g_ir ? *g_ir : Secret{});
-    c.suite = a->suite;
-    c.esn = a->esn;
+    set_child_keys(c, *a, k, false);
     c.pfs = g_ir.has_value();
     c.transport_mode = transport;
     c.udp_encapsulation = local_nat_ || peer_nat_;
-    c.encr_in = k.encr_i;
-    c.integ_in = k.integ_i;
-    c.encr_out = k.encr_r;
-    c.integ_out = k.integ_r;
     c.ts_local = nr_ts;
     c.ts_remote = ni_ts;
     c.replaces_spi_in = old ? old->spi_in : 0;
@@ -1117,15 +1117,10 @@ Output IkeSa::create_child_response(const Message& m, std::span<const uint8_t> w
     ChildSa c;
     c.spi_in = pending_new_spi_;
     c.spi_out = spi_value(sa->proposals[0].spi);
-    c.suite = a->suite;
-    c.esn = a->esn;
+    set_child_keys(c, *a, k, true);
     c.pfs = g_ir.has_value();
     c.transport_mode = old->transport && find_notify(ps, notify::use_transport_mode);
     c.udp_encapsulation = local_nat_ || peer_nat_;
-    c.encr_out = k.encr_i;
-    c.integ_out = k.integ_i;
-    c.encr_in = k.encr_r;
-    c.integ_in = k.integ_r;
     c.ts_local = tsi->selectors;
     c.ts_remote = tsr->selectors;
     c.replaces_spi_in = pending_old_spi_in_;
