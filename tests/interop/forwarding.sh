@@ -79,7 +79,7 @@ for attempt in range(50):
         c = socket.create_connection(("198.51.100.1", 2222), timeout=5); break
     except ConnectionRefusedError:
         time.sleep(0.1)
-print(c.recv(100).decode())' | grep -q rampart-box
+print(c.recv(100).decode())' | grep rampart-box >/dev/null  # not grep -q: exiting early breaks the pipe under pipefail
     local rc=$?
     wait "$pid"
     return $rc
