@@ -104,4 +104,9 @@ Reply Client::receive_reply() {
     }
 }
 
+std::string error_text(std::string_view prefix, std::string_view text) {
+    if (prefix.ends_with("% ") && text.starts_with("% ")) text.remove_prefix(2);
+    return std::string(prefix) + std::string(text);
+}
+
 }  // namespace rampart::cli

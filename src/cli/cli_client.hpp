@@ -43,4 +43,9 @@ private:
     std::string received_;  // bytes read past the end of the last reply
 };
 
+// A failed reply as rampart-cli prints it: `prefix` ("% " in the shell,
+// "rampart-cli: line 3: " in batch mode) before the text. rampartd's errors
+// start with "% " already; that one is not doubled.
+std::string error_text(std::string_view prefix, std::string_view text);
+
 }  // namespace rampart::cli

@@ -109,7 +109,7 @@ bool run_command(Client& client, const std::string& line, std::string_view error
         print_text(stdout, reply.text);
     } else {
         std::fflush(stdout);
-        print_text(stderr, fmt::format("{}{}", error_prefix, reply.text));
+        print_text(stderr, rampart::cli::error_text(error_prefix, reply.text));
     }
     return reply.ok;
 }

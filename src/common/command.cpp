@@ -12,554 +12,17 @@ namespace rampart::cmd {
 namespace {
 
 // ---------------------------------------------------------------------------
-// The command table: the single source of truth for parse, complete and help.
+// The registered rows: each section's group, in listing order.
 // ---------------------------------------------------------------------------
 
-enum class Negatable : bool { no = false, yes = true };
+std::vector<const CommandGroup*>& registered_groups() {
+    static std::vector<const CommandGroup*> groups;  // a function static: filled during static initialisation
+    return groups;
+}
+bool grammar_built = false;
 
-struct CommandSpec {
-    Id id;
-    std::string_view pattern;
-    std::string_view help;                       // what the whole command does; shown next to <cr>
-    std::array<std::string_view, 24> token_help;  // one per pattern token, in pattern order
-    Negatable negatable;
-    Scope scope;
-};
-
-constexpr std::string_view kInterface = "Configure an interface";
-constexpr std::string_view kIfName = "Interface name";
-constexpr std::string_view kRoute = "Configure a static route";
-constexpr std::string_view kDestination = "Destination prefix, e.g. 198.51.100.0/24 or 2001:db8:1::/48";
-constexpr std::string_view kOutInterface = "Outgoing interface name";
-constexpr std::string_view kShow = "Show operational state";
-constexpr std::string_view kInVrf = "In a VRF instead of the default table";
-constexpr std::string_view kVrf = "Configure a VRF (a routing table of its own)";
-constexpr std::string_view kVrfName = "VRF name";
-constexpr std::string_view kGateway = "Gateway IPv4/IPv6 address";
-constexpr std::string_view kVia = "Forward through a gateway";
-constexpr std::string_view kViaIf = "Resolve the gateway on this interface only";
-constexpr std::string_view kPushLabels = "Push an MPLS label stack";
-constexpr std::string_view kLabelStack = "Labels to push, top of stack first";
-constexpr std::string_view kBackup = "Fast-reroute repair path, taken the moment the primary's interface goes down";
-constexpr std::string_view kBackupGateway = "Repair gateway IPv4/IPv6 address";
-constexpr std::string_view kBackupIf = "Resolve the repair gateway on this interface only";
-constexpr std::string_view kBackupLabels = "Push this label stack on the repair path instead";
-constexpr std::string_view kBackupStack = "Repair labels to push, top of stack first";
-constexpr std::string_view kMpls = "Configure MPLS";
-constexpr std::string_view kMplsLabel = "Static incoming label (ILM entry)";
-constexpr std::string_view kInLabel = "Incoming label";
-constexpr std::string_view kSr = "Configure segment routing (SR-MPLS)";
-constexpr std::string_view kPolicy = "SR policy: an explicit segment list";
-constexpr std::string_view kPolicyName = "Policy name";
-constexpr std::string_view kIpsec = "Configure IPsec (manually keyed ESP in tunnel mode)";
-constexpr std::string_view kSa = "A security association: one direction of an ESP tunnel";
-constexpr std::string_view kSaName = "SA name";
-constexpr std::string_view kSpi = "Security parameter index carried in each ESP packet";
-constexpr std::string_view kSpiValue = "SPI";
-constexpr std::string_view kTunnel = "Tunnel mode between these outer addresses";
-constexpr std::string_view kTunnelLocal = "Our tunnel endpoint IPv4/IPv6 address";
-constexpr std::string_view kTunnelRemote = "The peer's tunnel endpoint address, of the same family";
-constexpr std::string_view kSaVrf = "The inner traffic belongs to a VRF instead of the default table";
-constexpr std::string_view kKey = "The key";
-constexpr std::string_view kKeyValue = "Key bytes in hex, e.g. 0x000102...; AEAD keys end with the 4-byte salt";
-constexpr std::string_view kSpd = "Security policy database entry, checked in sequence order per VRF";
-constexpr std::string_view kSeq = "Sequence number: lower entries are checked first";
-constexpr std::string_view kSpdVrf = "An entry of a VRF's SPD instead of the default table's";
-constexpr std::string_view kSpdLocal = "Our side's inner addresses";
-constexpr std::string_view kSpdLocalPrefix = "Local prefix, e.g. 192.0.2.0/24";
-constexpr std::string_view kSpdRemote = "The peer side's inner addresses";
-constexpr std::string_view kSpdRemotePrefix = "Remote prefix, of the same family";
-constexpr std::string_view kSpdProtocol = "Only this IP protocol (next header)";
-constexpr std::string_view kSpdProtocolValue = "Protocol number, e.g. 6 TCP, 17 UDP, 1 ICMP";
-constexpr std::string_view kSpdLocalPorts = "Our side's port range (TCP/UDP/SCTP), or the ICMP type range";
-constexpr std::string_view kSpdRemotePorts = "The peer side's port range (TCP/UDP/SCTP), or the ICMP code range";
-constexpr std::string_view kPortLo = "Lowest port (or ICMP type/code)";
-constexpr std::string_view kPortHi = "Highest port (or ICMP type/code)";
-constexpr std::string_view kSav = "Source address validation";
-constexpr std::string_view kIke = "Configure IKEv2 (RFC 7296): connections that negotiate ESP SAs";
-constexpr std::string_view kIkeConn = "An IKEv2 connection to one peer";
-constexpr std::string_view kIkeConnName = "Connection name";
-constexpr std::string_view kIkeExec = "IKEv2 actions";
-constexpr std::string_view kIkeIdType = "Identity type: ip, fqdn, email, dn or key-id";
-constexpr std::string_view kIkeIdValue =
-    "An address, a host name, an e-mail address, a quoted distinguished name (\"C=CH, O=Example, CN=gw\") or hex key-id bytes";
-constexpr std::string_view kIkeTsList = "The Child SA's TS-list: up to 32 selectors each side";
 constexpr std::string_view kNoHelp = "Delete a setting or restore its default";
 
-constexpr Scope kBoth = Scope::config_and_exec;
-
-// clang-format off
-constexpr CommandSpec kCommands[] = {
-    {Id::InterfaceDevice, "interface <name:IFNAME> device <dev:WORD>",
-     "Bind an interface to a DPDK port (startup config only)",
-     {kInterface, kIfName, "Bind the interface to a DPDK port",
-      "DPDK device: PCI address or vdev arguments, e.g. net_af_packet0,iface=veth0"},
-     Negatable::no, Scope::config_only},
-    {Id::InterfaceVlan, "interface <name:IFNAME> vlan <vid:UINT(1-4094)> parent <parent:IFNAME>",
-     "Create an 802.1Q sub-interface on a parent interface",
-     {kInterface, kIfName, "Make this an 802.1Q VLAN sub-interface", "VLAN id",
-      "Interface that carries the tagged frames", "Parent interface name"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceAddress, "interface <name:IFNAME> address <prefix:PREFIX>",
-     "Add an IPv4/IPv6 address with prefix length to an interface",
-     {kInterface, kIfName, "IPv4/IPv6 interface address",
-      "Address with prefix length, e.g. 192.0.2.1/24 or 2001:db8::1/64"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceMtu, "interface <name:IFNAME> mtu <mtu:UINT(68-9216)>",
-     "Set the IP MTU of an interface",
-     {kInterface, kIfName, "Maximum transmission unit", "IP MTU in bytes"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceShutdown, "interface <name:IFNAME> shutdown",
-     "Administratively disable an interface (no: enable it)",
-     {kInterface, kIfName, "Administratively disable the interface"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceDescription, "interface <name:IFNAME> description <text:WORD>",
-     "Set a free-text description of an interface",
-     {kInterface, kIfName, "Free-text description",
-      "Description text; quote it if it contains spaces"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceNeighbor, "interface <name:IFNAME> neighbor <address:IP> <mac:MAC>",
-     "Add a static neighbor (ARP/ND entry) on an interface",
-     {kInterface, kIfName, "Static neighbor: never learnt or aged by the kernel",
-      "Neighbor IPv4/IPv6 address", "Neighbor MAC address, e.g. 02:00:5e:00:53:01"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceMpls, "interface <name:IFNAME> mpls",
-     "Accept MPLS-labelled packets on an interface (no: drop and count them)",
-     {kInterface, kIfName, "Accept MPLS-labelled packets on this interface"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceVrf, "interface <name:IFNAME> vrf <vrf:WORD>",
-     "Bind an interface to a VRF (no: back to the default table)",
-     {kInterface, kIfName, "Bind the interface to a VRF", kVrfName},
-     Negatable::yes, kBoth},
-    {Id::Route,
-     "route [vrf <vrf:WORD>] <prefix:PREFIX> via <gateway:IP> [interface <ifname:IFNAME>] [labels <labels:LABELS>] "
-     "[backup <backup:IP> [backup-interface <backup-ifname:IFNAME>] [backup-labels <backup-labels:LABELS>]]",
-     "Add a static route through a gateway",
-     {kRoute, kInVrf, kVrfName, kDestination, kVia, kGateway, kViaIf, kOutInterface,
-      "Push an MPLS label stack (FTN)", kLabelStack, kBackup, kBackupGateway, kBackupIf, kOutInterface,
-      kBackupLabels, kBackupStack},
-     Negatable::yes, kBoth},
-    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> interface <ifname:IFNAME>",
-     "Add a directly attached static route",
-     {kRoute, kInVrf, kVrfName, kDestination, "Directly attached: send straight out of an interface", kOutInterface},
-     Negatable::yes, kBoth},
-    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> blackhole",
-     "Add a route that silently discards packets",
-     {kRoute, kInVrf, kVrfName, kDestination, "Silently discard matching packets"},
-     Negatable::yes, kBoth},
-    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> unreachable",
-     "Add a route that discards packets and answers ICMP unreachable",
-     {kRoute, kInVrf, kVrfName, kDestination, "Discard matching packets and answer ICMP unreachable"},
-     Negatable::yes, kBoth},
-    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> next-vrf <target:WORD>",
-     "Add a route that looks the destination up in another VRF (route leaking)",
-     {kRoute, kInVrf, kVrfName, kDestination, "Look the destination up in another VRF",
-      "VRF to look it up in; \"default\" for the default table"},
-     Negatable::yes, kBoth},
-    {Id::Route, "route [vrf <vrf:WORD>] <prefix:PREFIX> policy <policy:WORD>",
-     "Add a route that steers packets into an SR policy",
-     {kRoute, kInVrf, kVrfName, kDestination, "Steer matching packets into an SR policy", kPolicyName},
-     Negatable::yes, kBoth},
-    {Id::IcmpRateLimit, "icmp rate-limit <pps:UINT(0-1000000)>",
-     "Limit the ICMP errors each worker sends per second",
-     {"ICMP error generation", "Limit the ICMP errors each worker sends",
-      "ICMP errors per second per worker; 0 sends none"},
-     Negatable::yes, kBoth},
-    {Id::Vrf, "vrf <vrf:WORD>", "Create a VRF (no: delete it with its routes)",
-     {kVrf, kVrfName}, Negatable::yes, kBoth},
-    {Id::VrfLabel, "vrf <vrf:WORD> label <label:UINT(16-1048575)>",
-     "Set the VRF's VPN label: labelled packets carrying it are looked up in the VRF",
-     {kVrf, kVrfName, "Per-VRF VPN label (RFC 4364)", "Local label"}, Negatable::yes, kBoth},
-    {Id::MplsLabelRange, "mpls label-range <lo:UINT(16-1048575)> <hi:UINT(16-1048575)>",
-     "Set the range of local labels accepted on the wire",
-     {kMpls, "Local labels accepted on the wire; others are dropped", "Lowest label", "Highest label"},
-     Negatable::yes, kBoth},
-    {Id::MplsTtlMode, "mpls ttl-mode uniform", "Copy the TTL between the IP header and the label stack",
-     {kMpls, "How the TTL crosses the label stack (RFC 3443)", "Copy the TTL in and out of the label stack"},
-     Negatable::yes, kBoth},
-    {Id::MplsTtlMode, "mpls ttl-mode pipe", "Keep the label stack's TTL separate from the IP header's",
-     {kMpls, "How the TTL crosses the label stack (RFC 3443)", "Leave the IP TTL alone inside the tunnel"},
-     Negatable::yes, kBoth},
-    {Id::MplsLabel,
-     "mpls label <in:UINT(16-1048575)> swap <labels:LABELS> via <gateway:IP> [interface <ifname:IFNAME>] "
-     "[backup <backup:IP> [backup-interface <backup-ifname:IFNAME>] [backup-labels <backup-labels:LABELS>]]",
-     "Add a path that swaps an incoming label for a label stack",
-     {kMpls, kMplsLabel, kInLabel, "Swap the label for a label stack and forward",
-      "Outgoing labels, top of stack first", kVia, kGateway, kViaIf, kOutInterface, kBackup, kBackupGateway,
-      kBackupIf, kOutInterface, kBackupLabels, kBackupStack},
-     Negatable::yes, kBoth},
-    {Id::MplsLabel,
-     "mpls label <in:UINT(16-1048575)> pop via <gateway:IP> [interface <ifname:IFNAME>] "
-     "[backup <backup:IP> [backup-interface <backup-ifname:IFNAME>] [backup-labels <backup-labels:LABELS>]]",
-     "Add a path that pops an incoming label and forwards (penultimate hop popping)",
-     {kMpls, kMplsLabel, kInLabel, "Pop the label and forward", kVia, kGateway, kViaIf, kOutInterface, kBackup,
-      kBackupGateway, kBackupIf, kOutInterface, kBackupLabels, kBackupStack},
-     Negatable::yes, kBoth},
-    {Id::MplsLabel, "mpls label <in:UINT(16-1048575)> lookup [vrf <vrf:WORD>]",
-     "Pop an incoming label and look the payload up in a VRF or the default table",
-     {kMpls, kMplsLabel, kInLabel, "Pop the label and look up what it carried",
-      "In a VRF instead of the default table", kVrfName},
-     Negatable::yes, kBoth},
-    {Id::MplsLabel, "mpls label <in:UINT(16-1048575)> drop", "Discard packets carrying an incoming label",
-     {kMpls, kMplsLabel, kInLabel, "Discard packets carrying this label"}, Negatable::yes, kBoth},
-    {Id::SrSrgb, "segment-routing srgb <lo:UINT(16-1048575)> <hi:UINT(16-1048575)>",
-     "Set the segment routing global block (the labels of prefix SIDs)",
-     {kSr, "Segment routing global block: local labels of prefix SIDs", "Lowest label", "Highest label"},
-     Negatable::yes, kBoth},
-    {Id::SrPrefixSid, "segment-routing prefix-sid <prefix:PREFIX> index <index:UINT(0-1048575)>",
-     "Give a prefix a SID: its label is the SRGB base plus the index",
-     {kSr, "Prefix SID (a node SID for a host prefix)", "Prefix the SID stands for, e.g. 192.0.2.1/32",
-      "Index into the SRGB", "SID index"},
-     Negatable::yes, kBoth},
-    {Id::SrNeighborSrgb, "segment-routing neighbor-srgb <gateway:IP> <lo:UINT(16-1048575)> <hi:UINT(16-1048575)>",
-     "Set a next hop's SRGB when it differs from ours",
-     {kSr, "A next hop's SRGB, used to label prefix SIDs sent to it", "Next hop IPv4/IPv6 address",
-      "Lowest label", "Highest label"},
-     Negatable::yes, kBoth},
-    {Id::SrAdjacencySid, "segment-routing adjacency-sid <label:UINT(16-1048575)> via <gateway:IP> [interface <ifname:IFNAME>]",
-     "Add an adjacency SID: pop the label and send to one neighbor",
-     {kSr, "Adjacency SID: a local label that pops and sends to one neighbor", "Local label",
-      "The adjacency", "Neighbor IPv4/IPv6 address", kViaIf, kOutInterface},
-     Negatable::yes, kBoth},
-    {Id::SrPolicy, "segment-routing policy <policy:WORD> segments <labels:LABELS> via <gateway:IP> [interface <ifname:IFNAME>]",
-     "Create or replace an SR policy (no: delete it)",
-     {kSr, kPolicy, kPolicyName, "Explicit segment list", "Segment labels, first segment on top",
-      "Where the segment list is sent", kGateway, kViaIf, kOutInterface},
-     Negatable::yes, kBoth},
-    {Id::SrPolicyBindingSid, "segment-routing policy <policy:WORD> binding-sid <label:UINT(16-1048575)>",
-     "Give an SR policy a binding SID: a local label that steers into it",
-     {kSr, kPolicy, kPolicyName, "Binding SID: local label that steers into the policy", "Local label"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSa,
-     "ipsec sa <name:WORD> inbound spi <spi:UINT(256-4294967295)> tunnel <local:IP> <remote:IP> [vrf <vrf:WORD>]",
-     "Create an inbound SA or change its SPI, endpoints or VRF (no: delete it)",
-     {kIpsec, kSa, kSaName, "Inbound: decrypts ESP arriving from the peer", kSpi, kSpiValue, kTunnel, kTunnelLocal,
-      kTunnelRemote, kSaVrf, kVrfName},
-     Negatable::yes, kBoth},
-    {Id::IpsecSa,
-     "ipsec sa <name:WORD> outbound spi <spi:UINT(256-4294967295)> tunnel <local:IP> <remote:IP> [vrf <vrf:WORD>]",
-     "Create an outbound SA or change its SPI, endpoints or VRF (no: delete it)",
-     {kIpsec, kSa, kSaName, "Outbound: encrypts traffic towards the peer", kSpi, kSpiValue, kTunnel, kTunnelLocal,
-      kTunnelRemote, kSaVrf, kVrfName},
-     Negatable::yes, kBoth},
-    {Id::IpsecSa,
-     "ipsec sa <name:WORD> inbound spi <spi:UINT(256-4294967295)> transport <local:IP> <remote:IP> [vrf <vrf:WORD>]",
-     "Create an inbound transport-mode SA for traffic to the box itself (no: delete it)",
-     {kIpsec, kSa, kSaName, "Inbound: decrypts ESP arriving from the peer", kSpi, kSpiValue,
-      "Transport mode: protects the box's own traffic with this peer", "The box's address",
-      "The peer's address", kSaVrf, kVrfName},
-     Negatable::yes, kBoth},
-    {Id::IpsecSa,
-     "ipsec sa <name:WORD> outbound spi <spi:UINT(256-4294967295)> transport <local:IP> <remote:IP> [vrf <vrf:WORD>]",
-     "Create an outbound transport-mode SA for traffic from the box itself (no: delete it)",
-     {kIpsec, kSa, kSaName, "Outbound: encrypts traffic towards the peer", kSpi, kSpiValue,
-      "Transport mode: protects the box's own traffic with this peer", "The box's address",
-      "The peer's address", kSaVrf, kVrfName},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaEncryption, "ipsec sa <name:WORD> encryption <cipher:WORD> key <key:HEX>",
-     "Set an SA's cipher and key (no: remove them)",
-     {kIpsec, kSa, kSaName, "Cipher and key",
-      "aes-gcm-128, aes-gcm-256, chacha20-poly1305 (AEAD); aes-cbc-128, aes-cbc-256 (need integrity)", kKey,
-      kKeyValue},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaEncryption, "ipsec sa <name:WORD> encryption null",
-     "Send an SA's traffic unencrypted (ESP-NULL, RFC 2410; needs integrity)",
-     {kIpsec, kSa, kSaName, "Cipher and key", "No encryption: integrity only (RFC 2410)"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaIntegrity, "ipsec sa <name:WORD> integrity <integrity:WORD> key <key:HEX>",
-     "Set an SA's integrity algorithm and key, for a non-AEAD cipher (no: remove them)",
-     {kIpsec, kSa, kSaName, "Integrity algorithm and key (not with an AEAD cipher)",
-      "hmac-sha-256, hmac-sha-384 or hmac-sha-512 (RFC 4868)", kKey, "HMAC key bytes in hex, as long as the digest"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaEsn, "ipsec sa <name:WORD> esn", "Use 64-bit extended sequence numbers (RFC 4304)",
-     {kIpsec, kSa, kSaName, "Extended (64-bit) sequence numbers"}, Negatable::yes, kBoth},
-    {Id::IpsecSaNatTraversal, "ipsec sa <name:WORD> nat-traversal [remote-port <port:UINT(1-65535)>]",
-     "UDP-encapsulate the SA's ESP on port 4500 (RFC 3948)",
-     {kIpsec, kSa, kSaName, "UDP encapsulation for NAT traversal: ESP in UDP from and to port 4500",
-      "The peer's UDP port when a NAT maps it elsewhere", "UDP port (default 4500)"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaLifetime, "ipsec sa <name:WORD> lifetime [packets|kilobytes|seconds] <soft:UINT(1-4294967295)> <hard:UINT(1-4294967295)>",
-     "Soft (rekey) and hard (end of the SA) lifetime in packets, kilobytes or seconds",
-     {kIpsec, kSa, kSaName, "SA lifetime: at the soft limit the control core is told to rekey, at the hard one the SA ends",
-      "Count packets", "Count kilobytes of payload", "Count seconds since the SA was installed",
-      "Soft limit", "Hard limit (at least the soft one)"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaIpMtu, "ipsec sa <name:WORD> ip-mtu <mtu:UINT(576-9216)>",
-     "Largest clear packet sent into an outbound SA's tunnel (no: from the egress MTU)",
-     {kIpsec, kSa, kSaName, "Tunnel IP MTU: larger packets are fragmented before encryption, or refused with ICMP",
-      "Bytes of the inner packet"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaEncapsulatedIpMtu, "ipsec sa <name:WORD> encapsulated-ip-mtu <mtu:UINT(576-9216)>",
-     "Largest ESP packet an outbound SA sends; larger ones are fragmented after encryption (no: the egress MTU, fragmenting before)",
-     {kIpsec, kSa, kSaName, "Encapsulated IP MTU: the tunnel packet is fragmented after encryption to fit it",
-      "Bytes of the outer (ESP) packet"},
-     Negatable::yes, kBoth},
-    {Id::IpsecSaReplayWindow, "ipsec sa <name:WORD> replay-window <packets:UINT(64-4096)>",
-     "Set an inbound SA's anti-replay window (no: back to 64)",
-     {kIpsec, kSa, kSaName, "Anti-replay window of an inbound SA", "Packets, a multiple of 64"},
-     Negatable::yes, kBoth},
-    {Id::IpsecPolicy,
-     "ipsec policy <seq:UINT(1-65535)> [vrf <vrf:WORD>] local <local:PREFIX> remote <remote:PREFIX> "
-     "[protocol <protocol:UINT(0-255)>] [local-ports <lport-lo:UINT(0-65535)> <lport-hi:UINT(0-65535)>] "
-     "[remote-ports <rport-lo:UINT(0-65535)> <rport-hi:UINT(0-65535)>] protect <outbound-sa:WORD> "
-     "[inbound <inbound-sa:WORD>]",
-     "Add or replace an SPD entry that sends matching traffic through an SA (no: delete it)",
-     {kIpsec, kSpd, kSeq, kSpdVrf, kVrfName, kSpdLocal, kSpdLocalPrefix, kSpdRemote, kSpdRemotePrefix, kSpdProtocol,
-      kSpdProtocolValue, kSpdLocalPorts, kPortLo, kPortHi, kSpdRemotePorts, kPortLo, kPortHi,
-      "Encrypt matching traffic with an outbound SA", "Outbound SA name",
-      "Decrypted traffic must have come through this inbound SA", "Inbound SA name"},
-     Negatable::yes, kBoth},
-    {Id::IpsecPolicy,
-     "ipsec policy <seq:UINT(1-65535)> [vrf <vrf:WORD>] local <local:PREFIX> remote <remote:PREFIX> "
-     "[protocol <protocol:UINT(0-255)>] [local-ports <lport-lo:UINT(0-65535)> <lport-hi:UINT(0-65535)>] "
-     "[remote-ports <rport-lo:UINT(0-65535)> <rport-hi:UINT(0-65535)>] bypass",
-     "Add or replace an SPD entry that lets matching traffic pass in the clear (no: delete it)",
-     {kIpsec, kSpd, kSeq, kSpdVrf, kVrfName, kSpdLocal, kSpdLocalPrefix, kSpdRemote, kSpdRemotePrefix, kSpdProtocol,
-      kSpdProtocolValue, kSpdLocalPorts, kPortLo, kPortHi, kSpdRemotePorts, kPortLo, kPortHi,
-      "Let matching traffic pass unprotected"},
-     Negatable::yes, kBoth},
-    {Id::IpsecPolicy,
-     "ipsec policy <seq:UINT(1-65535)> [vrf <vrf:WORD>] local <local:PREFIX> remote <remote:PREFIX> "
-     "[protocol <protocol:UINT(0-255)>] [local-ports <lport-lo:UINT(0-65535)> <lport-hi:UINT(0-65535)>] "
-     "[remote-ports <rport-lo:UINT(0-65535)> <rport-hi:UINT(0-65535)>] discard",
-     "Add or replace an SPD entry that drops matching traffic (no: delete it)",
-     {kIpsec, kSpd, kSeq, kSpdVrf, kVrfName, kSpdLocal, kSpdLocalPrefix, kSpdRemote, kSpdRemotePrefix, kSpdProtocol,
-      kSpdProtocolValue, kSpdLocalPorts, kPortLo, kPortHi, kSpdRemotePorts, kPortLo, kPortHi,
-      "Drop matching traffic"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceSav,
-     "interface <name:IFNAME> sav [off|strict|loose|loose-default|feasible-path|efp-a|efp-b|bar-sav] [monitor]",
-     "Source address validation on an interface: the mechanism, and monitor (count refused sources, still forward) (no: off)",
-     {kInterface, kIfName, "Source address validation of packets arriving here",
-      "No SAV (no lookup at all)", "Strict uRPF (RFC 3704 2.2): the best route back leaves by this interface",
-      "Loose uRPF (RFC 3704 2.4): some route other than the default covers the source",
-      "Loose uRPF where the default route counts too",
-      "Feasible-path uRPF (RFC 3704 2.3): any route received on this interface covers it",
-      "EFP-uRPF algorithm A (RFC 8704 3.3)", "EFP-uRPF algorithm B (RFC 8704 3.4)",
-      "BAR-SAV (draft-ietf-sidrops-bar-sav): customer cones from ASPA, ROAs and AS paths",
-      "Monitor only: refused sources are counted per reason and forwarded"},
-     Negatable::yes, kBoth},
-    {Id::InterfaceSavRole, "interface <name:IFNAME> sav-role [customer|peer|provider] [asn <asn:UINT(1-4294967295)>]",
-     "The neighbour's business role for SAV, and its AS number (no: customer, AS unknown)",
-     {kInterface, kIfName, "The neighbour's role for source address validation", "The neighbour is our customer",
-      "The neighbour is a lateral peer", "The neighbour is our provider", "The neighbour's AS number",
-      "AS number (unknown: taken from the AS paths received)"},
-     Negatable::yes, kBoth},
-    {Id::SavAllow, "sav allow <prefix:PREFIX> interface <ifname:IFNAME>",
-     "Allow sources in a prefix on an interface beyond what the routes say (no: remove)",
-     {kSav, "Allow-list entry", "Source prefix", "The interface where they may enter", kIfName},
-     Negatable::yes, kBoth},
-    {Id::SavDeny, "sav deny <prefix:PREFIX>",
-     "Refuse sources in a prefix on every interface with SAV on (no: remove)",
-     {kSav, "Deny-list entry: refused whatever the mechanism", "Source prefix"}, Negatable::yes, kBoth},
-    {Id::SavLocalAsn, "sav local-asn <asn:UINT(1-4294967295)>", "Our AS number, for the SAV compiler (no: unknown)",
-     {kSav, "Our AS number", "AS number"}, Negatable::yes, kBoth},
-    {Id::IkeConnection, "ike connection <name:WORD> local <local:IP> remote <remote:IP>",
-     "Create an IKEv2 connection or change its addresses (no: delete it, closing its SAs)",
-     {kIke, kIkeConn, kIkeConnName, "Our IKE address (one of the box's interface addresses)", "IPv4/IPv6 address",
-      "The peer's IKE address", "IPv4/IPv6 address, of the same family"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionPsk, "ike connection <name:WORD> psk key <psk:HEX>",
-     "Authenticate with a pre-shared key given in hex (no: remove it)",
-     {kIke, kIkeConn, kIkeConnName, "Pre-shared key authentication (RFC 7296 section 2.15)", kKey,
-      "Pre-shared key bytes in hex"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionPsk, "ike connection <name:WORD> psk text key <psk:SECRET>",
-     "Authenticate with a pre-shared key given as text (no: remove it)",
-     {kIke, kIkeConn, kIkeConnName, "Pre-shared key authentication (RFC 7296 section 2.15)",
-      "The key is text (its bytes are used as they are)", kKey, "Pre-shared key text; quote it if it contains spaces"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionCertificate,
-     "ike connection <name:WORD> certificate <cert:WORD> private-key <private-key:WORD> ca <ca:WORD>",
-     "Authenticate with a certificate (RFC 7427 signatures) instead of a pre-shared key (no: back to the PSK)",
-     {kIke, kIkeConn, kIkeConnName, "Our X.509 certificate: the peer authenticates us with it",
-      "PEM file of the certificate (its subjectAltName must hold our IKE address), then any intermediate CA certificates to send", "Its private key",
-      "PEM file of the unencrypted RSA or EC private key", "The peer's certificate must chain to these CAs",
-      "PEM file of one or more CA certificates"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionProposal, "ike connection <name:WORD> proposal <proposal:WORD> dh <dh:UINT(1-65535)>",
-     "Set the IKE SA's algorithms (no: back to aes-gcm-128 dh 19)",
-     {kIke, kIkeConn, kIkeConnName, "IKE SA algorithms",
-      "aes-gcm-128, aes-gcm-256, aes-cbc-128-sha256, aes-cbc-256-sha256, aes-cbc-256-sha384, aes-cbc-256-sha512",
-      "Diffie-Hellman group", "14 (MODP 2048), 19 (ECP 256), 20 (ECP 384) or 31 (Curve25519)"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionChild,
-     "ike connection <name:WORD> child local-ts <local-ts:PREFIX> remote-ts <remote-ts:PREFIX> [mode tunnel|mode transport] "
-     "[esp-proposal <esp-proposal:WORD>] [policy <seq:UINT(1-65535)>]",
-     "Set the Child SA: traffic selectors, mode, ESP algorithms and the SPD entry it installs (no: remove it)",
-     {kIke, kIkeConn, kIkeConnName, "The Child SA (ESP) the connection negotiates", "Our side's traffic selector",
-      "Local prefix", "The peer side's traffic selector", "Remote prefix, of the same family", "ESP mode",
-      "Tunnel mode (default)", "ESP mode", "Transport mode", "ESP algorithms",
-      "aes-gcm-128 (default), aes-gcm-256, aes-cbc-128-sha256, aes-cbc-256-sha256, aes-cbc-256-sha384, aes-cbc-256-sha512",
-      "Sequence number of the SPD entry it installs (default 1000)", "Sequence number"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionStartAction, "ike connection <name:WORD> start-action none",
-     "What starts the connection: Only the peer or `ike initiate` starts it (default)",
-     {kIke, kIkeConn, kIkeConnName, "What starts the connection", "Only the peer or `ike initiate` starts it (default)"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionStartAction, "ike connection <name:WORD> start-action trap",
-     "What starts the connection: A trap policy: the first matching packet starts negotiation",
-     {kIke, kIkeConn, kIkeConnName, "What starts the connection", "A trap policy: the first matching packet starts negotiation"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionStartAction, "ike connection <name:WORD> start-action start",
-     "What starts the connection: Initiate as soon as it is configured",
-     {kIke, kIkeConn, kIkeConnName, "What starts the connection", "Initiate as soon as it is configured"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionDpd, "ike connection <name:WORD> dpd <seconds:UINT(1-3600)>",
-     "Check the peer's liveness after this many idle seconds (no: never)",
-     {kIke, kIkeConn, kIkeConnName, "Dead peer detection (an empty INFORMATIONAL exchange)", "Seconds"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionLifetime, "ike connection <name:WORD> lifetime child <seconds:UINT(10-86400)>",
-     "Rekey the Child SA after this many seconds (no: 3600)",
-     {kIke, kIkeConn, kIkeConnName, "SA lifetimes", "The Child SA: rekeyed at this age, ended at 110%", "Seconds"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionLifetime, "ike connection <name:WORD> lifetime ike <seconds:UINT(60-86400)>",
-     "Rekey the IKE SA after this many seconds (no: 14400)",
-     {kIke, kIkeConn, kIkeConnName, "SA lifetimes", "The IKE SA: rekeyed in place at this age", "Seconds"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionPfs, "ike connection <name:WORD> pfs <group:UINT(1-65535)>",
-     "Use PFS with this D-H group when Child SAs are rekeyed (no: no PFS)",
-     {kIke, kIkeConn, kIkeConnName,
-      "Perfect forward secrecy: a fresh D-H exchange in each CREATE_CHILD_SA (RFC 7296 section 1.3.1); the peer must do the same",
-      "14 (MODP 2048), 19 (ECP 256), 20 (ECP 384) or 31 (Curve25519)"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionIdentity, "ike connection <name:WORD> local-id <id-type:WORD> <id:WORD>",
-     "Present this identity (IDi/IDr) instead of our IKE address (no: the address)",
-     {kIke, kIkeConn, kIkeConnName, "Our identity (RFC 7296 section 3.5)", kIkeIdType, kIkeIdValue},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionIdentity, "ike connection <name:WORD> remote-id <id-type:WORD> <id:WORD>",
-     "The identity the peer must authenticate as, instead of its IKE address (no: the address)",
-     {kIke, kIkeConn, kIkeConnName, "The peer's identity: any other one fails authentication", kIkeIdType,
-      kIkeIdValue},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionTsList, "ike connection <name:WORD> ts-list local <prefix:PREFIX>",
-     "Add a local traffic selector to the Child SA's TS-list, after the child line's (no: remove it)",
-     {kIke, kIkeConn, kIkeConnName, kIkeTsList, "Our side (TSi as initiator, TSr as responder)",
-      "Local prefix, of the child's family, overlapping no other local entry"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionTsList, "ike connection <name:WORD> ts-list remote <prefix:PREFIX>",
-     "Add a remote traffic selector to the Child SA's TS-list, after the child line's (no: remove it)",
-     {kIke, kIkeConn, kIkeConnName, kIkeTsList, "The peer's side (TSr as initiator, TSi as responder)",
-      "Remote prefix, of the child's family, overlapping no other remote entry"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionCrl, "ike connection <name:WORD> crl <crl:WORD>",
-     "Refuse peer certificates this CA's CRL revokes (no: no revocation check)",
-     {kIke, kIkeConn, kIkeConnName,
-      "Certificate revocation list of the CA: a revoked or CRL-less peer certificate fails authentication",
-      "PEM or DER file of the CRL (read when the connection starts)"},
-     Negatable::yes, kBoth},
-    {Id::IkeConnectionReverseRoute, "ike connection <name:WORD> reverse-route",
-     "While a Child SA is up, route its remote prefixes to the peer (owner ike; no: never)",
-     {kIke, kIkeConn, kIkeConnName,
-      "Reverse routes: each remote traffic selector of the Child SA via the peer's IKE address, removed with the Child SA"},
-     Negatable::yes, kBoth},
-    {Id::IkePad, "ike pad <id-type:WORD> <id:WORD> remote-ts <prefix:PREFIX>",
-     "Authorize a peer identity for Child SAs towards a remote prefix (no: withdraw it)",
-     {kIke, "Peer authorization database (RFC 4301 section 4.4.3): with any entry, identities without one get no Child SA",
-      kIkeIdType, kIkeIdValue, "Remote traffic selectors the identity may have (its TSi as responder)",
-      "Remote prefix; the peer's selectors are narrowed to the identity's prefixes"},
-     Negatable::yes, kBoth},
-    {Id::IkeLockout,
-     "ike lockout failures <failures:UINT(1-1000)> window <window:UINT(1-86400)> duration <duration:UINT(1-86400)>",
-     "Lock a peer out after this many failed authentications within the window (no: 3 in 60 s for 60 s)",
-     {kIke, "Lockout: a locked-out peer's IKE_SA_INIT requests are dropped unanswered and nothing is initiated",
-      "Failed authentications that start a lockout", "Count", "Within this many seconds", "Seconds",
-      "Lock out for this many seconds", "Seconds"},
-     Negatable::yes, kBoth},
-    {Id::IkeCookieThreshold, "ike cookie-threshold <half-open:UINT(0-1000000)>",
-     "Ask for COOKIEs once this many responder IKE SAs are half-open (no: 8)",
-     {kIke, "Responder cookies (RFC 7296 section 2.6) against IKE_SA_INIT floods",
-      "Half-open responder IKE SAs (all connections); 0 asks every initiator"},
-     Negatable::yes, kBoth},
-    {Id::ShowInterfaces, "show interfaces", "Show all interfaces with their counters",
-     {kShow, "All interfaces with their counters"}, Negatable::no, Scope::exec_only},
-    {Id::ShowInterface, "show interface <name:IFNAME>", "Show one interface in detail",
-     {kShow, "One interface in detail", kIfName}, Negatable::no, Scope::exec_only},
-    {Id::ShowRoute, "show route [vrf <vrf:WORD>] [ipv4|ipv6] [<prefix:PREFIX>]", "Show the routing table",
-     {kShow, "The routing table", "A VRF's table instead of the default one", kVrfName, "IPv4 routes only",
-      "IPv6 routes only", "Only the route that this prefix resolves to"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowNeighbors, "show neighbors", "Show the ARP/ND neighbor cache",
-     {kShow, "ARP/ND neighbor cache"}, Negatable::no, Scope::exec_only},
-    {Id::ShowWorkers, "show workers", "Show the worker cores and their packet counters",
-     {kShow, "Worker cores and their packet counters"}, Negatable::no, Scope::exec_only},
-    {Id::ShowRunningConfig, "show running-config [secrets]", "Show the configuration in effect as config lines",
-     {kShow, "Configuration in effect, as config lines (keys shown as <secret>)",
-      "Show the keys too (the output then loads back)"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowVersion, "show version", "Show the rampartd version",
-     {kShow, "rampartd version"}, Negatable::no, Scope::exec_only},
-    {Id::ShowMplsIlm, "show mpls ilm", "Show the incoming label map (every local label and its action)",
-     {kShow, "MPLS forwarding state", "Incoming label map: every local label and its action"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowMplsFtn, "show mpls ftn", "Show the routes that push labels (FEC to NHLFE)",
-     {kShow, "MPLS forwarding state", "Routes that push labels (FEC to NHLFE)"}, Negatable::no, Scope::exec_only},
-    {Id::ShowMplsLabel, "show mpls label <label:UINT(0-1048575)>", "Show what one local label does",
-     {kShow, "MPLS forwarding state", "One local label", "Label"}, Negatable::no, Scope::exec_only},
-    {Id::ShowSegmentRouting, "show segment-routing", "Show the SRGB, SIDs and SR policies",
-     {kShow, "SRGB, SIDs and SR policies"}, Negatable::no, Scope::exec_only},
-    {Id::ShowVrf, "show vrf [<vrf:WORD>]", "Show the VRFs, or one VRF in detail",
-     {kShow, "VRFs with their interfaces and labels", "Only this VRF, in detail"}, Negatable::no, Scope::exec_only},
-    {Id::ShowIpsecSa, "show ipsec sa [<name:WORD>]", "Show the IPsec SAs with their counters (never their keys)",
-     {kShow, "IPsec state", "Security associations with their counters", "Only this SA, in detail"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowIpsecSaSpi, "show ipsec sa spi <spi:UINT(1-4294967295)>", "Show the IPsec SAs with this SPI (either direction)",
-     {kShow, "IPsec state", "Security associations with their counters", "By SPI", "SPI (decimal)"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowIpsecSpd, "show ipsec spd [vrf <vrf:WORD>]", "Show the security policy database in sequence order",
-     {kShow, "IPsec state", "Security policy database entries with their counters",
-      "A VRF's SPD instead of the default table's", kVrfName},
-     Negatable::no, Scope::exec_only},
-    {Id::SavLoadMrt, "sav load mrt <path:WORD> interface <ifname:IFNAME>",
-     "Load an interface's Adj-RIB-In from an MRT file (replaces the one loaded before; all or nothing)",
-     {kSav, "Load SAV input from a file", "MRT (RFC 6396) TABLE_DUMP_V2 or BGP4MP file", "Path of the file",
-      "Routes received on this interface", kIfName},
-     Negatable::no, Scope::exec_only},
-    {Id::SavLoadRpki, "sav load rpki <path:WORD>",
-     "Load validated ROAs and ASPAs from rpki-client or Routinator JSON (replaces the previous set; all or nothing)",
-     {kSav, "Load SAV input from a file", "RPKI relying-party JSON export (ROAs, ASPAs)", "Path of the file"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowSavInterface, "show sav interface <name:IFNAME>",
-     "Show an interface's SAV mechanism, mode, rule count and counters",
-     {kShow, kSav, "One interface's SAV state and counters", kIfName}, Negatable::no, Scope::exec_only},
-    {Id::ShowSavPrefix, "show sav prefix <prefix:PREFIX>",
-     "Show the interfaces where sources in a prefix may enter, and why for each",
-     {kShow, kSav, "Where sources in a prefix may enter, and why", "Source prefix"}, Negatable::no,
-     Scope::exec_only},
-    {Id::ShowIkeSa, "show ike sa [detail]", "Show the IKE SAs and their Child SAs (never keys)",
-     {kShow, "IKEv2 state", "IKE SAs: state, SPIs, peer, algorithms, Child SAs", "With counters and timers"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowIkePeers, "show ike peers", "Show the configured IKE connections and their state",
-     {kShow, "IKEv2 state", "Configured connections, their peers and state"}, Negatable::no, Scope::exec_only},
-    {Id::ShowIkeLockout, "show ike lockout",
-     "Show the peers with recent authentication failures or locked out, and for how long",
-     {kShow, "IKEv2 state", "Peers: failures in the window, lockout time left"}, Negatable::no, Scope::exec_only},
-    {Id::ShowIkePad, "show ike pad", "Show the peer authorization database",
-     {kShow, "IKEv2 state", "Identities and the remote traffic selectors they may have"}, Negatable::no,
-     Scope::exec_only},
-    {Id::ClearIkeLockout, "clear ike lockout [<address:IP>]",
-     "Lift the lockout of a peer address, or of every peer, and forget its failures",
-     {"Reset state", "IKEv2 state", "Lockouts and counted authentication failures", "Only this peer's IKE address"},
-     Negatable::no, Scope::exec_only},
-    {Id::ShowIkeSummary, "show ike summary", "Count the IKE SAs by state and the Child SAs, with the daemon's counters",
-     {kShow, "IKEv2 state", "Counts and counters (thousands of tunnels: no line per SA)"}, Negatable::no,
-     Scope::exec_only},
-    {Id::ClearIkeSa, "clear ike sa <name:WORD>", "Delete a connection's IKE SA and Child SAs (as `ike terminate`)",
-     {"Reset state", "IKEv2 state", "A connection's IKE SA", kIkeConnName}, Negatable::no, Scope::exec_only},
-    {Id::IkeInitiate, "ike initiate <name:WORD>", "Negotiate a connection's IKE SA and Child SA now",
-     {kIkeExec, "Start negotiating now", kIkeConnName}, Negatable::no, Scope::exec_only},
-    {Id::IkeTerminate, "ike terminate <name:WORD>", "Delete a connection's IKE SA (the peer is told)",
-     {kIkeExec, "Delete the IKE SA and its Child SAs", kIkeConnName}, Negatable::no, Scope::exec_only},
-    {Id::IkeRekey, "ike rekey <name:WORD> [child]", "Rekey a connection's IKE SA, or its Child SA, now (CREATE_CHILD_SA)",
-     {kIkeExec, "Rekey now, in place (CREATE_CHILD_SA)", kIkeConnName, "The Child SA instead of the IKE SA"},
-     Negatable::no, Scope::exec_only},
-    {Id::ClearCounters, "clear counters", "Reset the interface and worker counters",
-     {"Reset state", "Interface and worker counters"}, Negatable::no, Scope::exec_only},
-    {Id::WriteConfig, "write config <path:WORD>", "Write the running configuration to a file",
-     {"Save state", "Running configuration as a config file", "Path of the file to write"},
-     Negatable::no, Scope::exec_only},
-};
-// clang-format on
 
 // ---------------------------------------------------------------------------
 // Grammar: each pattern expanded into flat token sequences (one per way of
@@ -585,13 +48,14 @@ struct TokenSpec {
 };
 
 struct Variant {
-    const CommandSpec* command;
+    const CommandGroup* group;
+    const CommandRow* command;
     std::vector<TokenSpec> tokens;
 
     bool usable(bool negated) const { return !negated || command->negatable == Negatable::yes; }
 };
 
-[[noreturn]] void table_bug(const CommandSpec& c, std::string_view what) {
+[[noreturn]] void table_bug(const CommandRow& c, std::string_view what) {
     throw std::logic_error(fmt::format("command table: pattern '{}': {}", c.pattern, what));
 }
 
@@ -700,7 +164,7 @@ std::string label_stack_text(const std::vector<uint32_t>& labels) {
 // Turns one pattern into its flat variants. Grammar: seq := (atom | '[' seq ('|' seq)* ']')*
 class PatternCompiler {
 public:
-    PatternCompiler(const CommandSpec& command, size_t row)
+    PatternCompiler(const CommandRow& command, size_t row)
         : command_(command), row_(row), symbols_(split(command.pattern)) {}
 
     std::vector<std::vector<TokenSpec>> compile() {
@@ -805,7 +269,7 @@ private:
         return spec;
     }
 
-    const CommandSpec& command_;
+    const CommandRow& command_;
     size_t row_;
     const std::vector<std::string> symbols_;
     size_t pos_ = 0;
@@ -815,8 +279,16 @@ private:
 const std::vector<Variant>& grammar() {
     static const std::vector<Variant> variants = [] {
         std::vector<Variant> all;
-        for (size_t row = 0; row < std::size(kCommands); ++row) {
-            const CommandSpec& command = kCommands[row];
+        grammar_built = true;
+        auto groups = registered_groups();
+        std::stable_sort(groups.begin(), groups.end(), [](const CommandGroup* a, const CommandGroup* b) {
+            return a->listing_rank != b->listing_rank ? a->listing_rank < b->listing_rank : a->section < b->section;
+        });
+        std::vector<std::pair<const CommandGroup*, const CommandRow*>> rows;
+        for (const CommandGroup* g : groups)
+            for (const CommandRow& r : g->rows) rows.emplace_back(g, &r);
+        for (size_t row = 0; row < rows.size(); ++row) {
+            const CommandRow& command = *rows[row].second;
             for (auto& tokens : PatternCompiler(command, row).compile()) {
                 for (size_t i = 0; i < tokens.size(); ++i)
                     for (size_t j = 0; j < i; ++j)
@@ -827,7 +299,7 @@ const std::vector<Variant>& grammar() {
                 for (size_t i = 0; i < tokens.size(); ++i)
                     if (is_secret_kind(tokens[i].kind) != (i > 0 && tokens[i - 1].is_keyword() && tokens[i - 1].text == "key"))
                         table_bug(command, "a HEX or SECRET argument (and only it) must follow the keyword 'key'");
-                all.push_back({&command, std::move(tokens)});
+                all.push_back({rows[row].first, &command, std::move(tokens)});
             }
         }
         return all;
@@ -1172,7 +644,8 @@ Walk walk(const std::vector<Token>& tokens, size_t count) {
 
 Parsed build(const Variant& v, const std::vector<Token>& tokens, const Walk& w) {
     Parsed p;
-    p.id = v.command->id;
+    p.group = v.group;
+    p.row = v.command;
     p.negated = w.negated;
     if (w.negated) p.line = "no";
     for (size_t k = 0; k < v.tokens.size(); ++k) {
@@ -1219,10 +692,27 @@ std::variant<PartialLine, ParseError> split_partial(std::string_view text) {
 // Public API
 // ---------------------------------------------------------------------------
 
-Scope scope(Id id) {
-    for (const auto& c : kCommands)
-        if (c.id == id) return c.scope;
-    return Scope::config_and_exec;
+void register_commands(const CommandGroup& group) {
+    if (grammar_built)
+        throw std::logic_error(fmt::format("commands of section '{}' registered after the first parse", group.section));
+    registered_groups().push_back(&group);
+}
+
+std::string Parsed::id() const { return fmt::format("{}.{}", group->section, row->name); }
+
+std::vector<std::string> command_ids() {
+    std::vector<std::string> ids;
+    for (const Variant& v : grammar()) {
+        std::string id = fmt::format("{}.{}", v.group->section, v.command->name);
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+    }
+    return ids;
+}
+
+Scope scope(std::string_view id) {
+    for (const Variant& v : grammar())
+        if (fmt::format("{}.{}", v.group->section, v.command->name) == id) return v.command->scope;
+    throw std::out_of_range(fmt::format("no command {}", id));
 }
 
 bool Parsed::has_arg(std::string_view name) const {
@@ -1299,21 +789,6 @@ std::vector<uint32_t> Parsed::labels(std::string_view name) const {
     auto labels = parse_label_stack(word(name), reason);
     if (!labels) throw std::invalid_argument(fmt::format("argument <{}> is not a label stack: {}", name, reason));
     return *labels;
-}
-
-bool is_ipsec_sa_command(Id id) {
-    switch (id) {
-        case Id::IpsecSa:
-        case Id::IpsecSaEncryption:
-        case Id::IpsecSaIntegrity:
-        case Id::IpsecSaEsn:
-        case Id::IpsecSaNatTraversal:
-        case Id::IpsecSaIpMtu:
-        case Id::IpsecSaEncapsulatedIpMtu:
-        case Id::IpsecSaLifetime:
-        case Id::IpsecSaReplayWindow: return true;
-        default: return false;
-    }
 }
 
 bool is_blank_or_comment(std::string_view line) {
@@ -1401,7 +876,7 @@ std::variant<std::vector<Parsed>, ConfigError> parse_config(std::string_view tex
         if (auto* error = std::get_if<ParseError>(&result))
             return ConfigError{line_no, std::string(trimmed), std::move(*error)};
         auto& parsed = std::get<Parsed>(result);
-        if (scope(parsed.id) == Scope::exec_only)
+        if (parsed.scope() == Scope::exec_only)
             return ConfigError{line_no, std::string(trimmed),
                                ParseError{0, parsed.keywords.front(),
                                           fmt::format("'{}' cannot be used in a config file", parsed.line)}};

@@ -2,9 +2,10 @@
 // CLI: FRR-like lines such as "interface port0 address 192.0.2.1/24", where a
 // leading `no` deletes what the rest of the line would add.
 //
-// Every command is one row of the table in command.cpp: a pattern string plus
-// one help line per pattern token. Parsing, TAB completion and '?' help are
-// all driven by that table, so a new command is one new row (and an Id).
+// Every command is one row (CommandRow) of the section that owns it
+// (src/slowpath/config/<feature>.cpp): a pattern string plus one help line per
+// pattern token. Parsing, TAB completion and '?' help are all driven by the
+// registered rows, so a new command is one new row in its section.
 //
 // Pattern syntax:
 //   keyword                  literal token, e.g. `interface`, `rate-limit`
@@ -28,6 +29,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <array>
+#include <span>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -39,100 +42,58 @@
 
 namespace rampart::cmd {
 
-enum class Id {
-    InterfaceDevice,
-    InterfaceAddress,
-    InterfaceMtu,
-    InterfaceShutdown,
-    InterfaceVlan,
-    InterfaceDescription,
-    InterfaceNeighbor,
-    Route,
-    IcmpRateLimit,
-    InterfaceMpls,
-    InterfaceVrf,
-    Vrf,
-    VrfLabel,
-    MplsLabelRange,
-    MplsTtlMode,
-    MplsLabel,
-    SrSrgb,
-    SrPrefixSid,
-    SrNeighborSrgb,
-    SrAdjacencySid,
-    SrPolicy,
-    SrPolicyBindingSid,
-    IpsecSa,
-    IpsecSaEncryption,
-    IpsecSaIntegrity,
-    IpsecSaEsn,
-    IpsecSaReplayWindow,
-    IpsecSaNatTraversal,
-    IpsecSaIpMtu,
-    IpsecSaEncapsulatedIpMtu,
-    IpsecSaLifetime,
-    IpsecPolicy,
-    InterfaceSav,
-    InterfaceSavRole,
-    SavAllow,
-    SavDeny,
-    SavLocalAsn,
-    SavLoadMrt,
-    SavLoadRpki,
-    IkeConnection,
-    IkeConnectionPsk,
-    IkeConnectionCertificate,
-    IkeConnectionProposal,
-    IkeConnectionChild,
-    IkeConnectionStartAction,
-    IkeConnectionDpd,
-    IkeConnectionLifetime,
-    IkeConnectionPfs,
-    IkeConnectionIdentity,
-    IkeConnectionTsList,
-    IkeConnectionReverseRoute,
-    IkeConnectionCrl,
-    IkePad,
-    IkeLockout,
-    IkeCookieThreshold,
-    ShowInterfaces,
-    ShowInterface,
-    ShowRoute,
-    ShowNeighbors,
-    ShowWorkers,
-    ShowRunningConfig,
-    ShowVersion,
-    ShowMplsIlm,
-    ShowMplsFtn,
-    ShowMplsLabel,
-    ShowSegmentRouting,
-    ShowVrf,
-    ShowIpsecSa,
-    ShowIpsecSaSpi,
-    ShowIpsecSpd,
-    ShowSavInterface,
-    ShowSavPrefix,
-    ShowIkeSa,
-    ShowIkePeers,
-    ShowIkeLockout,
-    ShowIkePad,
-    ShowIkeSummary,
-    ClearCounters,
-    ClearIkeSa,
-    ClearIkeLockout,
-    IkeInitiate,
-    IkeTerminate,
-    IkeRekey,
-    WriteConfig,
-};
+// Whether a leading `no` may delete what a command adds.
+enum class Negatable : bool { no = false, yes = true };
 
 // Where a command may be used. Binding a DPDK device happens only when the
 // ports are set up at startup; show/clear/write only make sense interactively.
 enum class Scope : uint8_t { config_and_exec, config_only, exec_only };
-Scope scope(Id id);
+
+// One command: a pattern plus one help line per pattern token. The section
+// that owns it tells its commands apart by `tag` (its own enum, cast), so no
+// list of every command exists anywhere.
+struct CommandRow {
+    int tag = 0;
+    std::string_view name;     // stable within the section, e.g. "route"; several rows may share it
+    std::string_view pattern;
+    std::string_view help;     // what the whole command does; shown next to <cr>
+    std::array<std::string_view, 24> token_help;  // one per pattern token, in pattern order
+    Negatable negatable = Negatable::yes;
+    Scope scope = Scope::config_and_exec;
+};
+
+// A section's rows. `listing_rank` orders the groups in completion and help
+// listings (and, for lines two patterns could both take, which one wins).
+struct CommandGroup {
+    std::string_view section;  // e.g. "routes"
+    int listing_rank = 0;
+    std::span<const CommandRow> rows;
+};
+
+// Adds a group to the language. Call before the first parse (a section file
+// holds a static CommandRegistration); a group registered later is a bug.
+void register_commands(const CommandGroup& group);
+// Holds the group it registers: a static object of the section's file.
+struct CommandRegistration {
+    explicit CommandRegistration(const CommandGroup& g) : group(g) { register_commands(group); }
+    CommandRegistration(const CommandRegistration&) = delete;
+    CommandRegistration& operator=(const CommandRegistration&) = delete;
+    const CommandGroup group;
+};
+
+// "section.name" of every registered command, in listing order, each once.
+std::vector<std::string> command_ids();
+// The scope of the command "section.name" (std::out_of_range if there is none).
+Scope scope(std::string_view id);
 
 struct Parsed {
-    Id id{};
+    const CommandGroup* group = nullptr;  // never null in a parsed line
+    const CommandRow* row = nullptr;
+    std::string_view section() const { return group->section; }
+    std::string_view name() const { return row->name; }
+    int tag() const { return row->tag; }
+    Scope scope() const { return row->scope; }
+    std::string id() const;  // "section.name", e.g. "routes.route"
     bool negated = false;  // the line began with `no`
     std::string line;      // normalized: single spaces, canonical values, quoted where needed
 
@@ -168,8 +129,6 @@ std::variant<Parsed, ParseError> parse(std::string_view line);
 
 // True for blank lines and comments (first non-blank character `#` or `!`).
 bool is_blank_or_comment(std::string_view line);
-// The lines that configure one `ipsec sa NAME` (identity, keys, options).
-bool is_ipsec_sa_command(Id id);
 
 // Live interface names, used to complete IFNAME arguments.
 using NameLister = std::function<std::vector<std::string>()>;

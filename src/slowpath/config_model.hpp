@@ -26,6 +26,7 @@ struct InterfaceConfig {
     uint16_t mtu = 1500;
     bool shutdown = false;
     std::string description;
+    std::optional<MacAddr> mac;  // ports: set at startup instead of the device's own
     std::vector<Prefix> addresses;  // in the order they were configured
     std::map<IpAddr, MacAddr> static_neighbors;
     bool mpls = false;      // labelled packets accepted here (core-facing); dropped and counted otherwise
@@ -181,13 +182,15 @@ struct IpsecConfig {
     friend bool operator==(const IpsecConfig&, const IpsecConfig&) = default;
 };
 
-// SAV inputs beyond the interfaces: our AS and the operator's lists. The
-// Adj-RIBs-In and the RPKI view are loaded from files (exec commands), not
-// configured.
+// SAV inputs beyond the interfaces: our AS, the operator's lists, and the
+// files the Adj-RIBs-In and the RPKI view were loaded from (`sav load`: read
+// when the line is given, and again when the box starts with it).
 struct SavConfig {
     uint32_t local_asn = 0;                                  // 0: unknown
     std::map<Prefix, std::set<std::string>> allow;           // prefix -> interfaces
     std::set<Prefix> deny;                                   // refused on every interface
+    std::map<std::string, std::string> mrt_files;            // interface -> MRT file of its Adj-RIB-In
+    std::string rpki_file;                                   // RPKI relying-party JSON ("" none)
     friend bool operator==(const SavConfig&, const SavConfig&) = default;
 };
 

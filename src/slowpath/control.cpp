@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/log.hpp"
+#include "slowpath/config/section.hpp"
 #include "slowpath/show.hpp"
 
 namespace rampart {
@@ -92,7 +93,7 @@ std::vector<std::string> Control::sync_ipsec() {
     // is the effective one: no copy of thousands of SAs per publication.
     const bool api_only = config_.ipsec.sas.empty() && config_.ipsec.policies.empty();
     auto problems = api_only ? ipsec_->sync(ipsec_installed_.entries, fib_)
-                             : ipsec_->sync(effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
+                             : ipsec_->sync(rampart::effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
     ipsec_applied_ = config_.ipsec;
     ipsec_installed_applied_ = ipsec_installed_generation_;
     vrfs_applied_ = config_.vrfs;
@@ -234,7 +235,11 @@ std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
 
 std::string Control::install(const RunningConfig& config) {
     config_ = config;
-    return publish(std::nullopt, true);
+    ChangeSet all;  // every prefix; SAV follows the FIB (sav = true would compile it before the FIB is there)
+    all.routes = ChangeSet::Routes::all;
+    std::string warnings = publish(all);
+    for (const config::Section* s : config::sections()) warnings += s->on_install(*this);
+    return warnings;
 }
 
 CommandResult Control::execute(std::string_view line) {
@@ -244,177 +249,67 @@ CommandResult Control::execute(std::string_view line) {
 }
 
 CommandResult Control::execute(const cmd::Parsed& c) {
-    if (cmd::scope(c.id) == cmd::Scope::exec_only) return show(c);
+    const config::Section* section = config::section_of(c);
+    if (!section) return {false, "% not a command of any section\n"};
+    if (c.scope() == cmd::Scope::exec_only) return section->exec(*this, c);
+    if (auto refused = section->refuse_live(*this, c)) return {false, "% " + *refused + "\n"};
+    if (auto live = section->act_live(*this, c)) {  // done already; the configuration keeps the line
+        if (!live->ok) return *live;
+        if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
+        log::info("config: {}", cmd::redact_secrets(c.line));
+        return *live;
+    }
     // apply_command changes nothing when it fails: no copy of the configuration needed.
-    // The API's SAs and policies are not the configuration's to change.
-    if (cmd::is_ipsec_sa_command(c.id) && ipsec_installed_.owner_of_sa(c.word("name")))
-        return {false, fmt::format("% ipsec sa {} is installed by {}; configure another name\n", c.word("name"),
-                                   *ipsec_installed_.owner_of_sa(c.word("name")))};
-    if (c.id == cmd::Id::IpsecPolicy)
-        if (const std::string* owner = ipsec_installed_.owner_of_policy(c.has_arg("vrf") ? c.word("vrf") : "", c.number("seq")))
-            return {false, fmt::format("% that ipsec policy sequence number is installed by {}\n", *owner)};
     if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
     log::info("config: {}", cmd::redact_secrets(c.line));  // never key material in logs
-    switch (c.id) {
-        case cmd::Id::Route:
-            return {true, publish(RouteRef{c.has_arg("vrf") ? c.word("vrf") : std::string(), c.prefix("prefix").network()}, false)};
-        case cmd::Id::SrPrefixSid:  // the route's imposed label changes
-            return {true, publish(RouteRef{std::string(), c.prefix("prefix").network()}, false)};
-        case cmd::Id::Vrf:             // a deleted VRF's routes leave the FIB
-        case cmd::Id::SrSrgb:          // every prefix-SID label moves
-        case cmd::Id::SrNeighborSrgb:  // labels imposed towards that neighbour move
-        case cmd::Id::SrPolicy:        // routes steered into the policy change
-            return {true, publish(std::nullopt, true)};
-        case cmd::Id::InterfaceSav:  // no route changes: the FIB input stays
-        case cmd::Id::InterfaceSavRole:
-        case cmd::Id::SavAllow:
-        case cmd::Id::SavDeny:
-        case cmd::Id::SavLocalAsn: return {true, publish(std::nullopt, false, true)};
-        case cmd::Id::InterfaceDescription:  // nothing here changes a route
-        case cmd::Id::InterfaceMtu:
-        case cmd::Id::InterfaceNeighbor:
-        case cmd::Id::InterfaceMpls:
-        case cmd::Id::IcmpRateLimit:
-        case cmd::Id::MplsLabelRange:
-        case cmd::Id::MplsTtlMode:
-        case cmd::Id::MplsLabel:
-        case cmd::Id::IpsecSa:
-        case cmd::Id::IpsecSaEncryption:
-        case cmd::Id::IpsecSaIntegrity:
-        case cmd::Id::IpsecSaEsn:
-        case cmd::Id::IpsecSaReplayWindow:
-        case cmd::Id::IpsecSaNatTraversal:
-        case cmd::Id::IpsecSaIpMtu:
-        case cmd::Id::IpsecSaEncapsulatedIpMtu:
-        case cmd::Id::IpsecSaLifetime:
-        case cmd::Id::IpsecPolicy: return {true, publish(std::nullopt, false, false, true)};
-        default: return {true, publish(std::nullopt, false)};
-    }
+    return {true, publish(section->changes(c))};
 }
 
-CommandResult Control::show(const cmd::Parsed& c) {
-    using cmd::Id;
+// The ChangeSet onto the positional publication below (one place; the typed
+// publishers replace both).
+std::string Control::publish(const ChangeSet& change) {
+    using Routes = ChangeSet::Routes;
+    if (change.routes == Routes::listed) {
+        std::string text;
+        for (const rampart::RouteRef& r : change.prefixes) text += publish(RouteRef{r.vrf, r.prefix}, false, change.sav);
+        return text;
+    }
+    return publish(std::nullopt, change.routes == Routes::all, change.sav, change.routes == Routes::unchanged);
+}
+
+CounterView Control::counters() const {
+    CounterView v{{}, &baseline_};
+    for (auto& s : workers_) v.workers.push_back(s.worker);
+    return v;
+}
+
+LabelCounterView Control::label_counters() const {
+    LabelCounterView v{{}, &label_baseline_};
+    for (auto& s : workers_) v.workers.push_back(s.worker);
+    return v;
+}
+
+void Control::clear_counters() {
     std::vector<const Worker*> ws;
     for (auto& s : workers_) ws.push_back(s.worker);
-    CounterView counters{ws, &baseline_};
-    LabelCounterView label_counters{ws, &label_baseline_};
-    switch (c.id) {
-        case Id::ShowInterfaces: return {true, show_interfaces(config_, fib_, counters, std::nullopt)};
-        case Id::ShowSavInterface: {
-            std::string text = sav_->show_interface(c.word("name"), config_, fib_, counters);
-            return {text.rfind("% ", 0) != 0, text};
-        }
-        case Id::ShowSavPrefix: return {true, sav_->show_prefix(c.prefix("prefix"), config_, fib_)};
-        case Id::SavLoadMrt: {
-            std::string info;
-            if (auto bad = sav_->load_mrt(c.word("path"), c.word("ifname"), config_, fib_, info))
-                return {false, "% " + *bad + "\n"};
-            log::info("sav: {}", info);
-            return {true, info};
-        }
-        case Id::SavLoadRpki: {
-            std::string info;
-            if (auto bad = sav_->load_rpki(c.word("path"), config_, fib_, info)) return {false, "% " + *bad + "\n"};
-            log::info("sav: {}", info);
-            return {true, info};
-        }
-        case Id::ShowInterface: {
-            std::string text = show_interfaces(config_, fib_, counters, c.word("name"));
-            return {text.rfind("% ", 0) != 0, text};
-        }
-        case Id::ShowRoute: {
-            std::optional<Family> fam;
-            if (c.has("ipv4")) fam = Family::v4;
-            if (c.has("ipv6")) fam = Family::v6;
-            std::optional<Prefix> p;
-            if (c.has("prefix")) p = c.prefix("prefix");
-            uint16_t vrf = 0;
-            if (c.has_arg("vrf")) {
-                auto id = fib_.vrf_id(c.word("vrf"));
-                if (!id) return {false, fmt::format("% unknown vrf {}\n", c.word("vrf"))};
-                vrf = *id;
-            }
-            std::map<Prefix, std::string> owners;
-            if (vrf == 0)
-                for (auto& [prefix, hops] : config_.routes)
-                    if (!hops.empty() && !hops.front().owner.empty()) owners[prefix] = hops.front().owner;
-            return {true, show_route(fib_, fam, p, vrf, owners)};
-        }
-        case Id::ShowIpsecSa: {
-            ipsec_housekeeping();
-            std::optional<std::string> only;
-            if (c.has_arg("name")) only = c.word("name");
-            std::string text = show_ipsec_sa(effective_ipsec(config_.ipsec, ipsec_installed_), ipsec_installed_, *ipsec_, only);
-            return {text.rfind("% ", 0) != 0, text};
-        }
-        case Id::ShowIpsecSaSpi: {
-            ipsec_housekeeping();
-            const IpsecConfig all = effective_ipsec(config_.ipsec, ipsec_installed_);
-            std::string text;
-            for (auto& [name, sa] : all.sas)
-                if (sa.spi == c.number("spi")) text += show_ipsec_sa(all, ipsec_installed_, *ipsec_, name);
-            if (text.empty()) return {false, fmt::format("% no ipsec sa with spi {}\n", c.number("spi"))};
-            return {true, text};
-        }
-        case Id::ShowIpsecSpd: {
-            std::optional<std::string> vrf;
-            if (c.has_arg("vrf")) vrf = c.word("vrf");
-            drain_acquires();
-            return {true, show_ipsec_spd(effective_ipsec(config_.ipsec, ipsec_installed_), ipsec_installed_, vrf,
-                                         [this](const std::string& v, uint32_t seq) { return acquires(v, seq); })};
-        }
-        case Id::ShowMplsIlm: return {true, show_mpls_ilm(fib_, label_counters)};
-        case Id::ShowMplsLabel: {
-            std::string text = show_mpls_label(fib_, label_counters, c.number("label"));
-            return {text.rfind("% ", 0) != 0, text};
-        }
-        case Id::ShowMplsFtn: return {true, show_mpls_ftn(config_, fib_)};
-        case Id::ShowSegmentRouting: return {true, show_segment_routing(config_, fib_)};
-        case Id::ShowVrf: {
-            std::optional<std::string> only;
-            if (c.has_arg("vrf")) only = c.word("vrf");  // `vrf` is also the command's keyword
-            std::string text = show_vrf(config_, fib_, only);
-            return {text.rfind("% ", 0) != 0, text};
-        }
-        case Id::ShowNeighbors: return {true, show_neighbors(fib_)};
-        case Id::ShowWorkers: {
-            std::vector<WorkerRate> rates;
-            for (size_t i = 0; i < workers_.size(); ++i) {
-                const Sample& a = prev_[i];
-                const Sample& b = last_[i];
-                double dt = b.tsc > a.tsc ? double(b.tsc - a.tsc) : 0;
-                uint64_t dp = b.packets - a.packets, db = b.busy - a.busy;
-                double hz = double(rte_get_tsc_hz());
-                rates.push_back({workers_[i].worker->id(), workers_[i].lcore, workers_[i].worker->counters().packets,
-                                 dt > 0 ? dp * hz / dt : 0, dp ? double(db) / dp : 0, dt > 0 ? 100.0 * db / dt : 0});
-            }
-            return {true, show_workers(rates)};
-        }
-        case Id::ShowRunningConfig: return {true, render_running_config(config_, c.has("secrets"))};
-        case Id::ShowVersion: return {true, version_text()};
-        case Id::ClearCounters: {
-            for (uint16_t i = 0; i < kMaxInterfaces; ++i) {
-                CounterView raw{ws, nullptr};
-                baseline_[i] = raw.sum(i);
-            }
-            LabelCounterView raw_labels{ws, nullptr};
-            for (uint32_t slot = 0; slot < kMaxIlmEntries; ++slot) label_baseline_[slot] = raw_labels.sum(slot);
-            return {true, ""};
-        }
-        case Id::WriteConfig: {
-            const std::string& path = c.word("path");
-            std::string tmp = path + ".tmp";
-            {
-                std::ofstream f(tmp, std::ios::trunc);
-                f << render_running_config(config_, true);  // a saved config must load back, keys included
-                if (!f) return {false, fmt::format("% cannot write {}\n", tmp)};
-            }
-            if (std::rename(tmp.c_str(), path.c_str()) != 0)
-                return {false, fmt::format("% cannot rename {} to {}: {}\n", tmp, path, strerror(errno))};
-            return {true, fmt::format("configuration written to {}\n", path)};
-        }
-        default: return {false, "% not a show command\n"};
+    CounterView raw{ws, nullptr};
+    for (uint16_t i = 0; i < kMaxInterfaces; ++i) baseline_[i] = raw.sum(i);
+    LabelCounterView raw_labels{ws, nullptr};
+    for (uint32_t slot = 0; slot < kMaxIlmEntries; ++slot) label_baseline_[slot] = raw_labels.sum(slot);
+}
+
+std::vector<WorkerRate> Control::worker_rates() const {
+    std::vector<WorkerRate> rates;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        const Sample& a = prev_[i];
+        const Sample& b = last_[i];
+        double dt = b.tsc > a.tsc ? double(b.tsc - a.tsc) : 0;
+        uint64_t dp = b.packets - a.packets, db = b.busy - a.busy;
+        double hz = double(rte_get_tsc_hz());
+        rates.push_back({workers_[i].worker->id(), workers_[i].lcore, workers_[i].worker->counters().packets,
+                         dt > 0 ? dp * hz / dt : 0, dp ? double(db) / dp : 0, dt > 0 ? 100.0 * db / dt : 0});
     }
+    return rates;
 }
 
 void Control::on_link_change(const std::string& port, bool up) {

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "common/command.hpp"
+#include "slowpath/change_set.hpp"
+#include "slowpath/command_result.hpp"
 #include "fastpath/worker.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
@@ -21,13 +23,10 @@
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
 #include "slowpath/sav_control.hpp"
+#include "slowpath/show.hpp"
 
 namespace rampart {
 
-struct CommandResult {
-    bool ok = true;
-    std::string text;
-};
 
 class Control {
 public:
@@ -43,7 +42,8 @@ public:
     // Installs a validated startup configuration (see load_config_text). Returns warnings.
     std::string install(const RunningConfig& config);
 
-    // One CLI line (already parsed or not): config or show.
+    // One CLI line (already parsed or not): config or show. The line's config
+    // section (slowpath/config/) applies it or answers it.
     CommandResult execute(std::string_view line);
     CommandResult execute(const cmd::Parsed& command);
 
@@ -108,6 +108,20 @@ public:
     // SAV table sizes (before the first interface turns SAV on; rampartd options).
     void set_sav_sizes(const sav::SavTableSizes& sizes) { sav_ = std::make_unique<SavControl>(tables_, sizes); }
     const SavControl& sav() const { return *sav_; }
+    SavControl& sav_control() { return *sav_; }
+
+    // What the config sections' exec commands read (slowpath/config/*.cpp).
+    const FibPublisher& fib() const { return fib_; }
+    CounterView counters() const;             // interface counters since `clear counters`
+    LabelCounterView label_counters() const;  // label counters since `clear counters`
+    void clear_counters();
+    std::vector<WorkerRate> worker_rates() const;
+    IpsecConfig effective_ipsec() const { return rampart::effective_ipsec(config_.ipsec, ipsec_installed_); }
+    const IpsecPublisher& ipsec_publisher() const { return *ipsec_; }
+
+    // Brings the data plane and the kernel in line with config_ after a
+    // change that touched `change`. Returns warnings as "% warning: ...\n" lines.
+    std::string publish(const ChangeSet& change);
 
 private:
     // Reconciles the data plane and the kernel with config_: one prefix after a
@@ -122,7 +136,6 @@ private:
     // compiler's FIB input is not re-read: with a full table that is seconds).
     std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only = false,
                         bool routes_unchanged = false);
-    CommandResult show(const cmd::Parsed& c);
 
     ForwardingTables& tables_;
     FibPublisher& fib_;

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -35,10 +36,9 @@
 #include "slowpath/config_model.hpp"
 #include "slowpath/control.hpp"
 #include "slowpath/fib_publisher.hpp"
-#include "slowpath/ike/daemon.hpp"
-#include "slowpath/ike/transport.hpp"
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
+#include "slowpath/protocol.hpp"
 
 namespace po = boost::program_options;
 using namespace rampart;
@@ -162,30 +162,15 @@ private:
     void event_loop(CliServer& cli, netlink::EventSocket& events);
     void housekeeping(uint64_t now_tsc);
     cli::Reply execute(const std::string& line);
-    // IKEv2: the sockets open with the first connection (none: no port 500 in use).
-    void sync_ike();
-    static ike::Millis ike_now() {
-        return std::chrono::duration_cast<ike::Millis>(std::chrono::steady_clock::now().time_since_epoch());
-    }
-    std::unique_ptr<ike::UdpTransport> ike_transport_;
-    std::unique_ptr<ike::IkeDaemon> ike_;
-    // IKE work runs inside an IPsec API batch (Control::ipsec_batch_begin):
-    // the Child SAs it negotiates are published together, and the messages
-    // it sends wait until they have landed (a peer told of a Child SA may
-    // send through it at once). A batch without changes commits at once;
-    // one with changes at most every max(10 ms, twice the last publication):
-    // publication costs time in proportion to the SPD (thousands of tunnels),
-    // so under load more changes share one.
-    template <typename Work>
-    void ike_batch(Work&& work);
-    void ike_commit(bool force);
-    uint64_t ike_next_commit_tsc_ = 0;
-    struct HeldDatagram {
-        ike::Endpoint local, remote;
-        std::vector<uint8_t> bytes;
+    // The registered control protocols (slowpath/protocol.hpp), created once
+    // the startup configuration is installed.
+    struct RunningProtocol {
+        const ProtocolInfo* info;
+        std::unique_ptr<Protocol> protocol;
     };
-    std::optional<std::vector<HeldDatagram>> ike_held_;
-    uint64_t last_ike_tick_tsc_ = 0;
+    std::vector<RunningProtocol> protocols_;
+    std::map<int, Protocol*> protocol_fds_;  // polled sockets -> their protocol
+    void reconfigure_protocols();
     int epoll_fd_ = -1;
 
     Options opt_;
@@ -221,6 +206,8 @@ int Daemon::run() {
             "{} IPsec SAs, {} SPD entries)\n",
             opt_.config_path, startup_.interfaces.size(), startup_.routes.size(), startup_.vrfs.size(), vrf_routes,
             startup_.mpls.ilm.size(), startup_.sr.prefix_sids.size(), startup_.ipsec.sas.size(), spd_entries);
+        for (const ProtocolInfo* p : protocols())
+            if (std::string line = p->summary(startup_); !line.empty()) std::cout << "  " << line << "\n";
         return 0;
     }
 
@@ -275,14 +262,9 @@ int Daemon::run() {
     control_ = std::make_unique<Control>(*tables_, *fib_, mirror_.get(), nl_.get(), slots);
     control_->set_sav_sizes(opt_.sav_sizes);
     netlink::EventSocket events;
-    std::string warnings = control_->install(startup_);
+    control_->install(startup_);  // its warnings are logged
     control_->resync_neighbors();
-    control_->on_ipsec_acquire([this](const IpsecAcquire& a) {
-        if (ike_) ike_->on_acquire(a, ike_now());
-    });
-    control_->on_ipsec_lifetime([this](const IpsecLifetimeEvent& e) {
-        if (ike_) ike_->on_lifetime(e, ike_now());
-    });
+    for (const ProtocolInfo* p : protocols()) protocols_.push_back({p, p->create(*control_)});
 
     for (uint16_t w = 0; w < nworkers; ++w) rte_eal_remote_launch(worker_main, workers_[w].get(), worker_lcores_[w]);
     log::info("rampartd running: {} worker(s), {} port(s), CLI on {}", nworkers, ports_.size(), opt_.socket_path);
@@ -309,6 +291,7 @@ int Daemon::run() {
     rte_eal_mp_wait_lcore();
     workers_.clear();  // flushes their tx buffers
     for (auto& [name, p] : ports_) close_port(p);
+    protocols_.clear();  // before the control core they use
     control_.reset();
     tables_.reset();
     rte_mempool_free(pool);
@@ -321,109 +304,31 @@ cli::Reply Daemon::execute(const std::string& line) {
     auto parsed = cmd::parse(line);
     if (auto* e = std::get_if<cmd::ParseError>(&parsed)) return {false, "% " + e->message + "\n"};
     const cmd::Parsed& c = std::get<cmd::Parsed>(parsed);
-    const ike::Millis now = ike_now();
-    switch (c.id) {
-        case cmd::Id::ShowIkeSa: return {true, ike_ ? ike_->show_sa(c.has("detail"), now) : "no IKE SAs\n"};
-        case cmd::Id::ShowIkePeers: return {true, ike_ ? ike_->show_peers() : "no ike connections\n"};
-        case cmd::Id::ShowIkeLockout:
-            return {true, ike_ ? ike_->show_lockout(now) : "no ike connections\n"};
-        case cmd::Id::ShowIkePad:
-            return {true, ike::show_ike_pad(control_->config().ike_settings)};
-        case cmd::Id::ClearIkeLockout: {
-            std::optional<IpAddr> peer;
-            if (c.has_arg("address")) peer = c.ip("address");
-            const size_t n = ike_ ? ike_->clear_lockout(peer) : 0;
-            if (peer && n == 0) return {false, fmt::format("% no lockout or failures for {}\n", peer->str())};
-            return {true, fmt::format("cleared {} peer{}\n", n, n == 1 ? "" : "s")};
-        }
-        case cmd::Id::ShowIkeSummary: return {true, ike_ ? ike_->show_summary() : "no ike connections\n"};
-        case cmd::Id::IkeInitiate:
-        case cmd::Id::IkeTerminate:
-        case cmd::Id::ClearIkeSa: {
-            if (!ike_) return {false, fmt::format("% unknown ike connection {}\n", c.word("name"))};
-            auto err = c.id == cmd::Id::IkeInitiate ? ike_->initiate(c.word("name"), now) : ike_->terminate(c.word("name"), now);
-            if (err) return {false, "% " + *err + "\n"};
-            return {true, ""};
-        }
-        case cmd::Id::IkeRekey: {
-            if (!ike_) return {false, fmt::format("% unknown ike connection {}\n", c.word("name"))};
-            if (auto err = ike_->rekey(c.word("name"), c.has("child"), now)) return {false, "% " + *err + "\n"};
-            return {true, ""};
-        }
-        default: break;
-    }
+    if (c.scope() == cmd::Scope::exec_only)
+        for (auto& p : protocols_)
+            if (p.info->section == c.section()) {
+                CommandResult r = p.protocol->exec(c);
+                return {r.ok, r.text};
+            }
     CommandResult r = control_->execute(c);
-    if (r.ok && cmd::scope(c.id) != cmd::Scope::exec_only) sync_ike();
+    if (r.ok && c.scope() != cmd::Scope::exec_only) reconfigure_protocols();
     return {r.ok, r.text};
 }
 
-void Daemon::sync_ike() {
-    const auto& conns = control_->config().ike;
-    if (!ike_ && conns.empty()) return;
-    if (!ike_transport_) {
-        try {
-            ike_transport_ = std::make_unique<ike::UdpTransport>();
-        } catch (const std::exception& e) {
-            log::error("{}", e.what());
-            return;
-        }
-        if (!ike_transport_->open_problems().empty()) log::warn("ike: {}", ike_transport_->open_problems());
-        for (int fd : ike_transport_->fds()) {
+void Daemon::reconfigure_protocols() {
+    for (auto& p : protocols_) {
+        p.protocol->reconfigure(control_->config());
+        for (int fd : p.protocol->fds()) {  // a protocol opens its sockets when it starts
+            if (protocol_fds_.count(fd) || epoll_fd_ < 0) continue;
             epoll_event ev{EPOLLIN, {.fd = fd}};
-            if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+            epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+            protocol_fds_[fd] = p.protocol.get();
         }
-        ike::DaemonHooks hooks;
-        hooks.apply = [this](const IpsecChange& ch) { return control_->ipsec_apply("ike", ch); };
-        hooks.routes = [this](const OwnedRouteChange& ch) { return control_->route_apply("ike", ch); };
-        hooks.keepalive = [this](const ike::Endpoint& l, const ike::Endpoint& r) { ike_transport_->send_keepalive(l, r); };
-        hooks.send = [this](const ike::Endpoint& l, const ike::Endpoint& r, std::span<const uint8_t> b) {
-            if (ike_held_) ike_held_->push_back({l, r, {b.begin(), b.end()}});
-            else ike_transport_->send(l, r, b);
-        };
-        ike_ = std::make_unique<ike::IkeDaemon>(hooks);
-        log::info("ike: listening on UDP 500 and 4500");
-    }
-    ike_->configure_settings(control_->config().ike_settings);
-    ike_batch([&] { ike_->configure(conns, ike_now()); });
-    ike_commit(true);  // a configuration change lands before the CLI answers
-}
-
-template <typename Work>
-void Daemon::ike_batch(Work&& work) {
-    if (!ike_held_) {
-        control_->ipsec_batch_begin();
-        ike_held_.emplace();
-    }
-    work();
-    ike_commit(false);
-}
-
-void Daemon::ike_commit(bool force) {
-    if (!ike_held_) return;
-    const uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
-    if (!force && control_->ipsec_batch_pending() && now < ike_next_commit_tsc_) return;
-    const auto failed = control_->ipsec_batch_commit();
-    std::vector<HeldDatagram> held = std::move(*ike_held_);
-    ike_held_.reset();
-    const uint64_t took = rte_rdtsc() - now;
-    ike_next_commit_tsc_ = rte_rdtsc() + std::max(hz / 100, 2 * took);
-    for (auto& d : held) ike_transport_->send(d.local, d.remote, d.bytes);
-    // A change the fast path could not take after all: its Child SA ended
-    // (the daemon takes it out and tells the peer).
-    for (auto& f : failed) {
-        log::warn("ike: a Child SA did not land in the fast path: {}", f.problem);
-        for (auto& sa : f.sas) ike_->on_lifetime(IpsecLifetimeEvent{sa, true, false}, ike_now());
     }
 }
 
 void Daemon::housekeeping(uint64_t now) {
-    // The IKE timers at the 20 ms tick, not after every wakeup (a burst of
-    // datagrams wakes the loop far more often).
-    if (ike_ && now - last_ike_tick_tsc_ >= rte_get_tsc_hz() / 50) {
-        last_ike_tick_tsc_ = now;
-        ike_batch([&] { ike_->tick(ike_now()); });
-    }
-    if (ike_) ike_commit(false);  // a batch held back by the pacing above
+    for (auto& p : protocols_) p.protocol->tick(now);
     std::vector<rte_ring*> rings;
     for (auto& w : workers_) rings.push_back(w->resolve_ring());
     control_->drain_resolve_requests(rings);
@@ -473,7 +378,7 @@ void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     }
     epoll_fd_ = ep;
-    sync_ike();  // the startup configuration's connections
+    reconfigure_protocols();  // the startup configuration's protocols start
     epoll_event evs[32];
     while (!stop_) {
         int n = epoll_wait(ep, evs, 32, 100);
@@ -493,18 +398,13 @@ void Daemon::event_loop(CliServer& cli, netlink::EventSocket& events) {
                 }
             } else if (fd == cli.fd()) {
                 cli.on_readable();
-            } else if (ike_transport_ && ike_) {
-                ike_batch([&] {
-                    for (auto& d : ike_transport_->receive(fd)) ike_->receive(d, ike_now());
-                });
+            } else if (auto p = protocol_fds_.find(fd); p != protocol_fds_.end()) {
+                p->second->on_readable(fd);
             }
         }
         housekeeping(rte_rdtsc());
     }
-    if (ike_) {
-        ike_batch([&] { ike_->configure({}, ike_now()); });  // tell the peers, take the SAs out
-        ike_commit(true);
-    }
+    for (auto& p : protocols_) p.protocol->stop();
     epoll_fd_ = -1;
     close(tfd);
     close(sfd);

@@ -276,7 +276,7 @@ TEST_CASE("a client execs, completes and asks for help", "[cli][socket]") {
     CHECK(client.exec("show   version") == Reply{true, "did: show version\n"});
     CHECK(client.exec("interface port0 adress 10.0.0.1/24") ==
           Reply{false, "unknown token 'adress': expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
-                      "mpls, vrf, sav, sav-role"});
+                      "mpls, vrf, mac, sav, sav-role"});
     CHECK(client.complete("interface po") == std::vector<std::string>{"port0", "port1"});
     CHECK_THAT(client.help("show version "), Catch::Contains("<cr>"));
     CHECK(client.exec("crash") == Reply{false, "internal error: boom"});
@@ -446,4 +446,17 @@ TEST_CASE("a client leaving mid-reply does not disturb the server", "[cli][socke
         if (sessions != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     CHECK(sessions == "1");
+}
+
+TEST_CASE("rampart-cli prints one '% ' before an error, never '% % '", "[cli]") {
+    // rampartd's errors start with "% " already (the interactive shell's prefix).
+    CHECK(error_text("% ", "% unknown interface port9\n") == "% unknown interface port9\n");
+    CHECK(error_text("% ", "cannot send a line with a newline") == "% cannot send a line with a newline");
+    CHECK(error_text("rampart-cli: line 3: ", "% unknown vrf blue\n") == "rampart-cli: line 3: % unknown vrf blue\n");
+    // And a parse error from the real grammar through a CLI server reply.
+    auto parsed = cmd::parse("interface port0 adress 10.0.0.1/24");
+    REQUIRE(std::holds_alternative<cmd::ParseError>(parsed));
+    const std::string reply = "% " + std::get<cmd::ParseError>(parsed).message + "\n";
+    CHECK(error_text("% ", reply).find("% %") == std::string::npos);
+    CHECK(error_text("% ", reply).starts_with("% unknown token 'adress'"));
 }

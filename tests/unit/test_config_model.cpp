@@ -1361,3 +1361,46 @@ TEST_CASE("IKE connection lines are validated and name the bad token", "[config]
     CHECK(c == before);
     CHECK(cmd::redact_secrets("ike connection a psk text key \"my words\"") == "ike connection a psk text key <secret>");
 }
+
+TEST_CASE("A port's MAC address is set in the startup configuration and round-trips", "[config]") {
+    RunningConfig c = load(R"(
+interface port0 device net_null0
+interface port0 mac 02:00:5e:00:53:aa
+interface port0.7 vlan 7 parent port0
+)");
+    REQUIRE(c.interfaces.at("port0").mac);
+    CHECK(c.interfaces.at("port0").mac->str() == "02:00:5e:00:53:aa");
+    check_round_trip(c);
+    CHECK(render_running_config(c).find("interface port0 mac 02:00:5e:00:53:aa\n") != std::string::npos);
+    const RunningConfig before = c;
+    CHECK_THAT(apply_line(c, "interface port0 mac 02:00:5e:00:53:bb"), Catch::Contains("startup configuration only"));
+    CHECK_THAT(apply_line(c, "interface port0.7 mac 02:00:5e:00:53:bb", true), Catch::Contains("sub-interface"));
+    CHECK_THAT(apply_line(c, "interface port0 mac 01:00:5e:00:00:01", true), Catch::Contains("multicast"));
+    CHECK(c == before);
+    CHECK(apply_line(c, "no interface port0 mac 02:00:5e:00:53:aa", true).empty());
+    CHECK_FALSE(c.interfaces.at("port0").mac);
+}
+
+TEST_CASE("sav load lines belong to the startup configuration and round-trip", "[config][sav]") {
+    RunningConfig c = load(R"(
+interface port0 device net_null0
+interface port1 device net_null1
+interface port1.5 vlan 5 parent port1
+sav load mrt "/var/lib/rampart/cust 1.mrt" interface port0
+sav load mrt /var/lib/rampart/peer.mrt interface port1.5
+sav load rpki /var/lib/rpki-client/json
+)");
+    CHECK(c.sav.mrt_files.at("port0") == "/var/lib/rampart/cust 1.mrt");
+    CHECK(c.sav.rpki_file == "/var/lib/rpki-client/json");
+    check_round_trip(c);
+    const std::string text = render_running_config(c);
+    CHECK(text.find("sav load mrt \"/var/lib/rampart/cust 1.mrt\" interface port0\n") != std::string::npos);
+    CHECK(text.find("sav load rpki /var/lib/rpki-client/json\n") != std::string::npos);
+    const RunningConfig before = c;
+    CHECK(apply_line(c, "sav load mrt /x.mrt interface nosuch") == "unknown interface nosuch");
+    // The interface a file feeds is not deleted under it.
+    CHECK_THAT(apply_line(c, "no interface port1.5 vlan 5 parent port1"), Catch::Contains("sav load mrt"));
+    CHECK(c == before);
+    CHECK(apply_line(c, "no sav load mrt /var/lib/rampart/peer.mrt interface port1.5").empty());
+    CHECK(apply_line(c, "no interface port1.5 vlan 5 parent port1").empty());
+}
