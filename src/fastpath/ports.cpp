@@ -82,6 +82,13 @@ OpenedPort open_port(const PortSpec& spec, rte_mempool* pool) {
     std::string what = fmt::format("interface {} (device {})", spec.name, spec.device);
     port.port_id = probe(with_default_queues(spec.device, spec.nb_queues));
     configure_and_start(port.port_id, what, spec.nb_queues, pool);
+    if (spec.mac) {
+        rte_ether_addr want;
+        std::memcpy(want.addr_bytes, spec.mac->bytes.data(), 6);
+        if (int rc = rte_eth_dev_default_mac_addr_set(port.port_id, &want); rc != 0)
+            throw std::runtime_error(fmt::format("{}: cannot set MAC {}: {}", what, spec.mac->str(),
+                                                 rc == -ENOTSUP ? "the driver does not support it" : rte_strerror(-rc)));
+    }
     rte_ether_addr mac;
     rte_eth_macaddr_get(port.port_id, &mac);
     std::memcpy(port.mac.bytes.data(), mac.addr_bytes, 6);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <rte_mempool.h>
@@ -18,6 +19,7 @@ struct PortSpec {
     uint16_t nb_queues = 1;
     bool with_twin = true;
     std::string twin_ifname;  // kernel name of the TAP twin
+    std::optional<MacAddr> mac;  // set instead of the device's own (`interface NAME mac`); the twin gets it too
 };
 
 struct OpenedPort {

@@ -8,6 +8,8 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
 
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -72,6 +74,36 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+constexpr uint64_t kMiB = 1 << 20;
+
+// EAL memory the startup allocations take with the configured sizes,
+// measured on DPDK 22.11 (the log line "EAL memory: ... in use" after the
+// tables are made): each FIB exists twice (the standby copy for RCU
+// updates); an IPv4 FIB (rte_fib DIR24_8, 4-byte next hops) is a 64 MiB /24
+// table, 1 KiB per tbl8 group and about 420 bytes per route of capacity (its
+// RIB); an IPv6 FIB (rte_lpm6) the same 64 MiB, 1 KiB per tbl8 group and 64
+// bytes per route; a packet buffer takes 4 KiB; the rest about 16 MiB.
+uint64_t startup_memory_bytes(const Options& o) {
+    const TableSizes& s = o.sizes;
+    const uint64_t first_level = (uint64_t(1) << 24) * 4;
+    const uint64_t fib4 = first_level + (uint64_t(s.fib4_tbl8s) + 1) * 1024 + uint64_t(s.fib4_max_routes) * 420;
+    const uint64_t fib6 = first_level + uint64_t(s.fib6_tbl8s) * 1040 + uint64_t(s.fib6_max_routes) * 64;
+    const uint64_t mbufs = uint64_t(o.mbufs) * 4096;
+    return 2 * (fib4 + fib6) + mbufs + 16 * kMiB;
+}
+
+// What to do when the EAL's memory cannot hold the configured tables.
+std::string memory_advice(const Options& o) {
+    rte_malloc_socket_stats stats{};
+    rte_malloc_get_socket_stats(int(rte_socket_id()), &stats);
+    return fmt::format("EAL memory: {} MiB free of {} MiB; the configured sizes need about {} MiB (the default "
+                       "VRF's FIBs for --fib4-routes {} --fib4-tbl8s {} --fib6-routes {} --fib6-tbl8s {}, and {} "
+                       "packet buffers): give the EAL more (-m, or hugepages) or lower those sizes",
+                       stats.heap_freesz_bytes / kMiB, stats.heap_totalsz_bytes / kMiB,
+                       (startup_memory_bytes(o) + kMiB - 1) / kMiB, o.sizes.fib4_max_routes, o.sizes.fib4_tbl8s,
+                       o.sizes.fib6_max_routes, o.sizes.fib6_tbl8s, o.mbufs);
+}
+
 // Returns the exit code to use when the options say to stop here.
 std::optional<int> parse_options(int argc, char** argv, Options& o) {
     int split = argc;
@@ -109,8 +141,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
     }
     if (vm.count("help")) {
         std::cout << desc
-                  << "\nEAL arguments follow `--`, e.g. -- -l 0-1 --no-huge -m 512 --vdev net_tap0\n"
-                     "The first lcore is the control core; every other lcore runs a worker.\n";
+                  << fmt::format("\nEAL arguments follow `--`, e.g. -- -l 0-1 --no-huge -m 1024\n"
+                                 "The first lcore is the control core; every other lcore runs a worker.\n"
+                                 "With these sizes the tables and buffers take about {} MiB of EAL memory (-m).\n",
+                                 (startup_memory_bytes(o) + kMiB - 1) / kMiB);
         return 0;
     }
     log::Level level;
@@ -229,13 +263,24 @@ int Daemon::run() {
     sigaddset(&sigs, SIGTERM);
     sigprocmask(SIG_BLOCK, &sigs, nullptr);
 
-    rte_mempool* pool = create_packet_pool("rp_pool", opt_.mbufs, int(rte_socket_id()));
-    tables_ = std::make_unique<ForwardingTables>(nworkers, opt_.sizes, int(rte_socket_id()));
+    rte_mempool* pool = nullptr;
+    try {
+        pool = create_packet_pool("rp_pool", opt_.mbufs, int(rte_socket_id()));
+        tables_ = std::make_unique<ForwardingTables>(nworkers, opt_.sizes, int(rte_socket_id()));
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(fmt::format("{}\n{}", e.what(), memory_advice(opt_)));
+    }
+    {
+        rte_malloc_socket_stats stats{};
+        rte_malloc_get_socket_stats(int(rte_socket_id()), &stats);
+        log::info("EAL memory: {} MiB in use, {} MiB free (tables and {} packet buffers)",
+                  stats.heap_allocsz_bytes / kMiB, stats.heap_freesz_bytes / kMiB, opt_.mbufs);
+    }
     fib_ = std::make_unique<FibPublisher>(*tables_);
 
     for (const InterfaceConfig* ic : ordered_interfaces(startup_)) {
         if (!ic->is_port()) continue;
-        PortSpec spec{ic->name, ic->device, nworkers, true, "rp-" + ic->name};
+        PortSpec spec{ic->name, ic->device, nworkers, true, "rp-" + ic->name, ic->mac};
         OpenedPort p = open_port(spec, pool);
         detach_kernel_stack(ic->device);
         PortRuntime rt{p.port_id, p.twin_port_id, p.mac, spec.twin_ifname, p.driver, port_link_up(p.port_id)};
