@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "slowpath/config/section.hpp"
 #include "slowpath/config_model.hpp"
 
 using namespace rampart;
@@ -1403,4 +1404,28 @@ sav load rpki /var/lib/rpki-client/json
     CHECK(c == before);
     CHECK(apply_line(c, "no sav load mrt /var/lib/rampart/peer.mrt interface port1.5").empty());
     CHECK(apply_line(c, "no interface port1.5 vlan 5 parent port1").empty());
+}
+
+TEST_CASE("every registered command has its section, and the sections render in dependency order", "[config]") {
+    std::vector<std::string_view> names;
+    for (const config::Section* s : config::sections()) names.push_back(s->name());
+    for (const std::string& id : cmd::command_ids()) {
+        INFO(id);
+        const std::string section = id.substr(0, id.find('.'));
+        CHECK(std::find(names.begin(), names.end(), section) != names.end());
+    }
+    // What a line refers to comes first: VRFs before interfaces before routes before SAV lists.
+    const std::string text = render_running_config(load(R"(
+vrf blue
+interface port0 device net_null0
+interface port0 vrf blue
+interface port0 address 192.0.2.1/24
+route vrf blue 198.51.100.0/24 via 192.0.2.2
+sav allow 203.0.113.0/24 interface port0
+)"));
+    const size_t vrf = text.find("vrf blue\n"), port = text.find("interface port0 device"),
+                 route = text.find("route vrf blue"), sav = text.find("sav allow");
+    CHECK(vrf < port);
+    CHECK(port < route);
+    CHECK(route < sav);
 }

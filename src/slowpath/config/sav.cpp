@@ -172,31 +172,31 @@ public:
         switch (Cmd(c.tag())) {
             case Cmd::InterfaceSav:
             case Cmd::InterfaceSavRole: return apply_interface_sav(cfg, c);
-        case Cmd::SavLocalAsn: cfg.sav.local_asn = c.negated ? 0 : c.number("asn"); return std::nullopt;
-        case Cmd::SavAllow: {
-            const Prefix p = c.prefix("prefix").network();
-            const std::string& ifname = c.word("ifname");
-            auto it = cfg.sav.allow.find(p);
-            if (c.negated) {
-                if (it == cfg.sav.allow.end() || !it->second.count(ifname))
-                    return fmt::format("no sav allow {} interface {}", p.str(), ifname);
-                it->second.erase(ifname);
-                if (it->second.empty()) cfg.sav.allow.erase(it);
+            case Cmd::SavLocalAsn: cfg.sav.local_asn = c.negated ? 0 : c.number("asn"); return std::nullopt;
+            case Cmd::SavAllow: {
+                const Prefix p = c.prefix("prefix").network();
+                const std::string& ifname = c.word("ifname");
+                auto it = cfg.sav.allow.find(p);
+                if (c.negated) {
+                    if (it == cfg.sav.allow.end() || !it->second.count(ifname))
+                        return fmt::format("no sav allow {} interface {}", p.str(), ifname);
+                    it->second.erase(ifname);
+                    if (it->second.empty()) cfg.sav.allow.erase(it);
+                    return std::nullopt;
+                }
+                if (!cfg.interfaces.count(ifname)) return fmt::format("unknown interface {}", ifname);
+                cfg.sav.allow[p].insert(ifname);
                 return std::nullopt;
             }
-            if (!cfg.interfaces.count(ifname)) return fmt::format("unknown interface {}", ifname);
-            cfg.sav.allow[p].insert(ifname);
-            return std::nullopt;
-        }
-        case Cmd::SavDeny: {
-            const Prefix p = c.prefix("prefix").network();
-            if (c.negated) {
-                if (!cfg.sav.deny.erase(p)) return fmt::format("no sav deny {}", p.str());
+            case Cmd::SavDeny: {
+                const Prefix p = c.prefix("prefix").network();
+                if (c.negated) {
+                    if (!cfg.sav.deny.erase(p)) return fmt::format("no sav deny {}", p.str());
+                    return std::nullopt;
+                }
+                cfg.sav.deny.insert(p);
                 return std::nullopt;
             }
-            cfg.sav.deny.insert(p);
-            return std::nullopt;
-        }
             case Cmd::SavLoadMrt: {
                 const std::string& ifname = c.word("ifname");
                 if (c.negated) {  // what was loaded stays until replaced; the next start goes without it
