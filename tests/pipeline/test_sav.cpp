@@ -201,3 +201,34 @@ TEST_CASE("SAV EFP-B from an MRT file loaded by the CLI; a malformed file keeps 
     std::remove(bad.c_str());
     std::remove(json.c_str());
 }
+
+TEST_CASE("SAV inputs in the startup configuration are loaded when it is installed", "[pipeline][sav][mrt]") {
+    TwoSided p;
+    sav::MrtWriter w;
+    w.peer_index_table(0x0a000001, "rampart", {sav::MrtPeer{0xcb007102, kRouter, 64501}});
+    w.rib(0, *Prefix::parse("10.1.0.0/16"), {rib_route("10.1.0.0/16", {64501})});
+    const std::string good = temp_path("startup.mrt");
+    w.write_file(good);
+
+    RunningConfig startup = p.control->config();
+    auto err = load_config_text(startup, "interface port1 sav-role customer asn 64501\n"
+                                         "interface port1 sav efp-b\n"
+                                         "sav load mrt " + good + " interface port1\n");
+    REQUIRE_FALSE(err);
+    CHECK(p.control->install(startup).empty());
+    auto shown = p.control->execute("show sav interface port1");
+    INFO(shown.text);
+    CHECK(shown.text.find("Adj-RIB-In loaded from " + good) != std::string::npos);
+    p.send(1, on_port1(addr("10.1.2.3")));   // in the customer's cone: allowed by the loaded routes
+    p.send(1, on_port1(addr("172.16.0.1")));  // nobody's: no rule
+    p.run();
+    CHECK(forwarded(p, 0) == 1);
+    CHECK(p.drops(1, Drop::sav_no_rule) == 1);
+    // The line stays in the running configuration, so a saved configuration boots with it.
+    CHECK(p.control->execute("show running-config").text.find("sav load mrt " + good + " interface port1\n") !=
+          std::string::npos);
+
+    // A file that is gone by the next start is a warning, not a failed start.
+    std::remove(good.c_str());
+    CHECK(p.control->install(startup).find("% warning: ") != std::string::npos);
+}
