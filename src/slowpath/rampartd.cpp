@@ -361,15 +361,22 @@ cli::Reply Daemon::execute(const std::string& line) {
 }
 
 void Daemon::reconfigure_protocols() {
+    // A protocol opens its sockets when it starts and may close them when it
+    // stops: the loop polls exactly what each one lists now.
+    std::map<int, Protocol*> wanted;
     for (auto& p : protocols_) {
         p.protocol->reconfigure(control_->config());
-        for (int fd : p.protocol->fds()) {  // a protocol opens its sockets when it starts
-            if (protocol_fds_.count(fd) || epoll_fd_ < 0) continue;
+        for (int fd : p.protocol->fds()) wanted[fd] = p.protocol.get();
+    }
+    if (epoll_fd_ < 0) return;
+    for (auto& [fd, protocol] : protocol_fds_)
+        if (!wanted.count(fd)) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // closed already: harmless
+    for (auto& [fd, protocol] : wanted)
+        if (!protocol_fds_.count(fd)) {
             epoll_event ev{EPOLLIN, {.fd = fd}};
             epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-            protocol_fds_[fd] = p.protocol.get();
         }
-    }
+    protocol_fds_ = std::move(wanted);
 }
 
 void Daemon::housekeeping(uint64_t now) {
