@@ -11,7 +11,7 @@
 #   namespace lan: eth0 198.51.100.10/24, 2001:db8:a::10/64, default routes via rampartd
 #   namespace rtr: rampartd; port lan (veth) 198.51.100.1/24 2001:db8:a::1/64
 #                            port wan = r-wan, the VM's TAP: 203.0.113.1/24 2001:db8:b::1/64
-#   peer VM:       eth0 203.0.113.2/24 2001:db8:b::2/64; lo 192.0.2.1/32 2001:db8:c::1/128
+#   peer VM:       eth0 203.0.113.2/24 (.3 for NAT-T) 2001:db8:b::2/64; lo 192.0.2.1/32 2001:db8:c::1/128
 #                  (the hosts behind charon); charon with kernel-netlink
 #
 # Connections (PSK; one identity pair each, so either side may initiate any):
@@ -21,6 +21,10 @@
 #   tra6  transport 2001:db8:b::1 <-> 2001:db8:b::2
 #   nat4  as tun4, charon with encap = yes: ESP in UDP 4500 both ways
 #   natx4 as tra4 with encap = yes (transport mode in UDP 4500)
+# charon picks a connection for IKE_SA_INIT by addresses alone (and fakes NAT
+# detection, encap = yes, then), so the NAT-T connections use the VM's second
+# address, 203.0.113.3; rampartd answers IKE_SA_INIT with the first connection
+# (by name) to an address, so connections sharing one have one IKE proposal.
 # Prints one line per check and "N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
 RAMPARTD="$(realpath "$1")"
@@ -39,6 +43,13 @@ MAC_PORT_LAN=02:00:00:00:00:0a MAC_PORT_WAN=02:00:00:00:00:0b
 CONNS=(tun4 tun6 tra4 tra6 nat4 natx4)
 
 in_lan() { rp_exec lan "$@"; }
+vm_ike_addr() {  # vm_ike_addr NAME — the VM's IKE address for connection NAME
+    case $1 in
+        nat*) echo 203.0.113.3 ;;
+        *6) echo 2001:db8:b::2 ;;
+        *) echo 203.0.113.2 ;;
+    esac
+}
 swan() { vm_run -t 40 "STRONGSWAN_CONF=$WORK/charon/strongswan.conf swanctl $* --uri unix:///run/charon.vici"; }
 
 esp_prerequisites() {
@@ -75,6 +86,7 @@ esp_topology_up() {
             echo \${k#*=} >/proc/sys/net/ipv6/conf/eth0/\${k%=*}; done
         ip link set eth0 up
         ip addr add 203.0.113.2/24 dev eth0
+        ip addr add 203.0.113.3/24 dev eth0
         ip addr add 2001:db8:b::2/64 dev eth0 nodad
         ip addr add 192.0.2.1/32 dev lo
         ip addr add 2001:db8:c::1/128 dev lo nodad
@@ -98,13 +110,14 @@ interface wan device net_af_packet1,iface=r-wan,qdisc_bypass=0
 interface wan address 203.0.113.1/24
 interface wan address 2001:db8:b::1/64
 interface wan neighbor 203.0.113.2 $MAC_VM
+interface wan neighbor 203.0.113.3 $MAC_VM
 interface wan neighbor 2001:db8:b::2 $MAC_VM
 route 192.0.2.0/24 via 203.0.113.2
 route 2001:db8:c::/48 via 2001:db8:b::2
 EOC
     local c seq=10
     for c in tun4 tra4 nat4 natx4; do
-        echo "ike connection $c local 203.0.113.1 remote 203.0.113.2"
+        echo "ike connection $c local 203.0.113.1 remote $(vm_ike_addr $c)"
         echo "ike connection $c local-id fqdn $c.rampart.example"
         echo "ike connection $c remote-id fqdn $c.charon.example"
     done
@@ -121,7 +134,7 @@ EOC
     echo "ike connection nat4 child local-ts 198.51.100.0/24 remote-ts 192.0.2.0/24 policy $((seq += 10))"
     echo "ike connection tun6 child local-ts 2001:db8:a::/64 remote-ts 2001:db8:c::/48 esp-proposal aes-cbc-128-sha256 policy $((seq += 10))"
     echo "ike connection tra4 child local-ts 203.0.113.1/32 remote-ts 203.0.113.2/32 mode transport policy $((seq += 10))"
-    echo "ike connection natx4 child local-ts 203.0.113.1/32 remote-ts 203.0.113.2/32 mode transport policy $((seq += 10))"
+    echo "ike connection natx4 child local-ts 203.0.113.1/32 remote-ts 203.0.113.3/32 mode transport policy $((seq += 10))"
     echo "ike connection tra6 child local-ts 2001:db8:b::1/128 remote-ts 2001:db8:b::2/128 mode transport policy $((seq += 10))"
 }
 
@@ -200,12 +213,12 @@ EOC
     {
         echo "connections {"
         swan_conn tun4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 192.0.2.0/24 198.51.100.0/24 aes128gcm16 tunnel
-        swan_conn nat4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 192.0.2.0/24 198.51.100.0/24 aes128gcm16 tunnel yes
+        swan_conn nat4 203.0.113.3 203.0.113.1 aes128gcm16-prfsha256-ecp256 192.0.2.0/24 198.51.100.0/24 aes128gcm16 tunnel yes
         swan_conn tun6 2001:db8:b::2 2001:db8:b::1 aes128-sha256-modp2048 2001:db8:c::/48 2001:db8:a::/64 aes128-sha256 tunnel
         # Transport mode narrowed to ICMP: rampartd's SPD has no bypass for its own IKE, so a
         # transport SA over every protocol would carry (encrypt) its IKE_AUTH response too.
         swan_conn tra4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 'dynamic[icmp]' 'dynamic[icmp]' aes128gcm16 transport
-        swan_conn natx4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 'dynamic[icmp]' 'dynamic[icmp]' aes128gcm16 transport yes
+        swan_conn natx4 203.0.113.3 203.0.113.1 aes128gcm16-prfsha256-ecp256 'dynamic[icmp]' 'dynamic[icmp]' aes128gcm16 transport yes
         swan_conn tra6 2001:db8:b::2 2001:db8:b::1 aes128-sha256-modp2048 'dynamic[ipv6-icmp]' 'dynamic[ipv6-icmp]' aes128gcm16 transport
         echo "}"
         echo "secrets {"
@@ -342,19 +355,15 @@ esp_case() {
     [[ $name == nat* ]] && filter='udp.port == 4500 && !isakmp'
     if [[ $who == rampartd ]]; then rp_initiates "$name" || return 1; else charon_initiates "$name" || return 1; fi
     capture_start "$name-$who" || return 1
-    local ok=0
+    local ok=0 l=203.0.113.1 r
+    [[ $fam == 6 ]] && l=2001:db8:b::1
+    r=$(vm_ike_addr "$name")
     case "$mode/$fam" in
         tunnel/4) lan_ping lan 192.0.2.1 && vm_ping -I 192.0.2.1 198.51.100.10 || ok=1 ;;
         tunnel/6) lan_ping lan 2001:db8:c::1 && vm_ping -I 2001:db8:c::1 2001:db8:a::10 || ok=1 ;;
-        transport/4) lan_ping rtr 203.0.113.2 && vm_ping 203.0.113.1 || ok=1 ;;
-        transport/6) lan_ping rtr 2001:db8:b::2 && vm_ping 2001:db8:b::1 || ok=1 ;;
+        transport/*) lan_ping rtr "$r" && vm_ping -I "$r" "$l" || ok=1 ;;
     esac
     capture_end "$name-$who" "$filter" || ok=1
-    local l r
-    case "$mode/$fam" in
-        */4) l=203.0.113.1 r=203.0.113.2 ;;
-        */6) l=2001:db8:b::1 r=2001:db8:b::2 ;;
-    esac
     counters_through "$name" "$l" "$r" 6 || ok=1
     vm_run "ip xfrm state list src $r dst $l" | grep -E "mode|encap" || true
     if [[ $name == nat* ]]; then

@@ -38,6 +38,7 @@ ip link set lo up
 # Nothing of the host's own state: no services, an empty resolv.conf (the VM has no way out).
 : >/etc/resolv.conf
 modprobe -q virtio_rng 2>/dev/null
+modprobe -q tun 2>/dev/null  # /dev/net/tun for TAP users (DPDK net_tap, kernel-libipsec)
 
 port=
 for p in /sys/class/virtio-ports/*; do
