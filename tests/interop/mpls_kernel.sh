@@ -126,8 +126,7 @@ no_plain_icmp() {  # nothing crossed the core link unlabelled
     ((n == 0))
 }
 ce_ping() {
-    local t
-    for t in 1 2 3 4 5; do rp_exec ce ping -c 1 -W 2 "$@" >/dev/null 2>&1 && break; done
+    for _ in 1 2 3 4 5; do rp_exec ce ping -c 1 -W 2 "$@" >/dev/null 2>&1 && break; done
     expect_output ' 0% packet loss' rp_exec ce ping -c 5 -i 0.3 -W 3 "$@"
 }
 vm_ping() {

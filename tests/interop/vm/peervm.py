@@ -265,6 +265,15 @@ def boot(args):
         signal.signal(s, lambda signum, _frame: stop_signal.append(signum))
 
     kvm, why = kvm_usable()
+    # A KVM that failed the probe fails it again until the host reboots: remember why.
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            probe_note = f"/tmp/rampart-peervm-kvm-failed.{f.read().strip()}.{kver}"
+    except OSError:
+        probe_note = None
+    if kvm and probe_note and os.path.exists(probe_note):
+        with open(probe_note) as f:
+            kvm, why = False, f.read().strip() + " (probed earlier since this boot)"
     if kvm:
         start("kvm")
         # A KVM that opens may still not run this kernel (seen on nested hosts: stuck in
@@ -278,6 +287,9 @@ def boot(args):
                    if qemu.poll() is None else f"qemu under KVM exited with status {qemu.returncode}")
             halt()
             kvm = False
+            if probe_note:
+                with open(probe_note, "w") as f:
+                    f.write(why + "\n")
     if not kvm:
         bar = "!" * 78
         print(f"{bar}\nWARNING: peer VM under TCG (software emulation): {why}.\n"

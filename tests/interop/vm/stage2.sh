@@ -28,7 +28,7 @@ for arg in $(cat /proc/cmdline); do
 done
 # The host's work directory, read-write, at the same path as on the host.
 if [[ -n $share ]]; then
-    mkdir -p "$share" && mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,msize=512000 work "$share" ||
+    { mkdir -p "$share" && mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,msize=512000 work "$share"; } ||
         fatal "mount of the shared work directory $share"
 fi
 
