@@ -102,8 +102,14 @@ def module_files(kver):
 
 def build_initramfs(kver, path):
     entries = [("bin", 0o40755, b""), ("modules", 0o40755, b"")]
-    with open("/bin/busybox", "rb") as f:
-        entries.append(("bin/busybox", 0o100755, f.read()))
+    try:
+        with open("/bin/busybox", "rb") as f:
+            busybox = f.read()
+    except OSError as e:
+        die(f"/bin/busybox: {e.strerror} (scripts/deps.sh installs busybox-static)")
+    if b"/ld-linux" in busybox[:4096]:  # an ELF interpreter: not the static one
+        die("/bin/busybox is dynamically linked; the initramfs needs busybox-static")
+    entries.append(("bin/busybox", 0o100755, busybox))
     with open(os.path.join(HERE, "initramfs-init"), "rb") as f:
         entries.append(("init", 0o100755, f.read()))
     names = []
@@ -193,7 +199,7 @@ def boot(args):
     kver = kernel_version()
     build_initramfs(kver, os.path.join(d, "initramfs.cpio"))
     append = ["console=ttyS0", "rdinit=/init", "panic=-1", "loglevel=5", "8250.nr_uarts=1",
-              f"rampart.stage2={HERE}/stage2.sh"]
+              f"rampart.stage2={HERE}/stage2.sh"] + os.environ.get("RAMPART_VM_APPEND", "").split()
     common = ["-name", "rampart-peer", "-nodefaults", "-no-user-config",
               "-display", "none", "-vga", "none", "-no-reboot",
               "-smp", str(args.cpus), "-m", str(args.mem),

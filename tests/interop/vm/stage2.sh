@@ -12,6 +12,11 @@ fatal() { log "FATAL: $*"; echo o >/proc/sysrq-trigger; sleep 5; exit 1; }
 mount -t proc proc /proc || fatal "proc"
 mount -t sysfs sys /sys
 mkdir -p /dev/pts /dev/shm
+# What udev would have made: bash's process substitution needs /dev/fd.
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
 mount -t tmpfs -o mode=0755 run /run
