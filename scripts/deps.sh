@@ -17,6 +17,10 @@ packages=(
     python3-cryptography tshark
     # the IKEv2 interop peer: charon with kernel-libipsec (userspace ESP), swanctl, openssl plugin
     strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+    # the interop tests' peer VM (tests/interop/vm): qemu, Debian's stock kernel booted with
+    # an initramfs made at test time from busybox and the kernel's modules (kmod resolves
+    # their dependencies); the same charon, with kernel-netlink (in libstrongswan), runs in it
+    qemu-system-x86 linux-image-amd64 busybox-static kmod
 )
 
 missing=()
@@ -34,5 +38,7 @@ if [[ $EUID -ne 0 ]]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The kernel is for the peer VM only, which needs no initramfs of initramfs-tools' making:
+# INITRD=No tells the kernel's postinst hook to skip building one (slow, and pointless here).
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+$SUDO env INITRD=No apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -25,6 +25,7 @@ interop_begin() {
 
 interop_finish() {
     lab_rampartd_stop
+    ! declare -F vm_stop >/dev/null || vm_stop  # its TAPs live in our namespaces
     rp_cleanup
     if ((failed)); then
         echo "--- rampartd log ---"
@@ -37,6 +38,7 @@ interop_finish() {
 interop_finish_or_keep() {
     if [[ -n ${KEEP:-} ]]; then
         lab_rampartd_stop
+        ! declare -F vm_stop >/dev/null || vm_stop
         rp_cleanup
         echo "work directory kept: $WORK"
     else
