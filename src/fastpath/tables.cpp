@@ -311,18 +311,6 @@ void ForwardingTables::free_adjacency(uint32_t index) {
     adj_slots_.release();
 }
 
-int ForwardingTables::add_route(const Prefix& p, uint32_t group, uint16_t vrf) {
-    RouteUpdate u{p, vrf, false, group, 0};
-    update_routes({&u, 1});
-    return u.rc;
-}
-
-int ForwardingTables::del_route(const Prefix& p, uint16_t vrf) {
-    RouteUpdate u{p, vrf, true, 0, 0};
-    update_routes({&u, 1});
-    return u.rc;
-}
-
 void ForwardingTables::update_routes(std::span<RouteUpdate> updates) {
     // By table: VRF, then family (IPv4 first).
     std::vector<RouteUpdate*> order;

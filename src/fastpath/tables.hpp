@@ -232,14 +232,12 @@ public:
     void destroy_vrf(uint16_t vrf);
     bool vrf_exists(uint16_t vrf) const { return vrf < kMaxVrfs && fibs_[vrf].load() != nullptr; }
 
-    // Return 0 or a negative errno (from rte_fib/rte_lpm6).
-    int add_route(const Prefix& p, uint32_t group, uint16_t vrf = 0);
-    int del_route(const Prefix& p, uint16_t vrf = 0);
-    // Many route changes at once (a sweep, a protocol's burst of routes):
-    // each table they touch (VRF, family) takes all of its changes into the
+    // Route changes, one or many at once (a sweep, a protocol's burst of
+    // routes): each table they touch (VRF, family) takes all of its changes into the
     // standby copy and swaps once, one grace period for the lot instead of
     // one per route. Sets each update's rc (0, or a negative errno: -ENOENT
-    // for a VRF without tables); a failed update leaves no trace.
+    // for a VRF without tables, or rte_fib's/rte_lpm6's); a failed update
+    // leaves no trace.
     struct RouteUpdate {
         Prefix prefix;
         uint16_t vrf = 0;
