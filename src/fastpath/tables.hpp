@@ -233,11 +233,11 @@ public:
     bool vrf_exists(uint16_t vrf) const { return vrf < kMaxVrfs && fibs_[vrf].load() != nullptr; }
 
     // Route changes, one or many at once (a sweep, a protocol's burst of
-    // routes): each table they touch (VRF, family) takes all of its changes into the
-    // standby copy and swaps once, one grace period for the lot instead of
-    // one per route. Sets each update's rc (0, or a negative errno: -ENOENT
-    // for a VRF without tables, or rte_fib's/rte_lpm6's); a failed update
-    // leaves no trace.
+    // routes): each table they touch (VRF, family) takes all of its changes
+    // into the standby copy and swaps once, one grace period for the lot
+    // instead of one per route. Sets each update's rc (0, or a negative
+    // errno: -ENOENT for a VRF without tables, or rte_fib's/rte_lpm6's); a
+    // failed update leaves no trace.
     struct RouteUpdate {
         Prefix prefix;
         uint16_t vrf = 0;

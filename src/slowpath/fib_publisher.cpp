@@ -454,10 +454,6 @@ PublishProblems FibPublisher::sync(const RunningConfig& config, const ChangeSet&
     return reconcile(config, false, {});
 }
 
-PublishProblems FibPublisher::apply_routes(const RunningConfig& config, const std::vector<RouteRef>& routes) {
-    return reconcile(config, false, routes);
-}
-
 void FibPublisher::sync_vrfs(PublishProblems& problems) {
     for (auto& [name, v] : config_->vrfs) {
         if (vrf_ids_.count(name)) continue;

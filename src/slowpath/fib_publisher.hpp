@@ -101,11 +101,9 @@ public:
     // a full table), none otherwise. The FIB changes of one sync go into each
     // table's standby copy together: one swap, one grace period. Returns one
     // problem per route, label, VRF or interface that could not be installed
-    // (FIB full, gateway not on any subnet, ...).
+    // (FIB full, gateway not on any subnet, ...). Protocols reach it with
+    // batches of routes through Control::route_apply (Routes::listed).
     PublishProblems sync(const RunningConfig& config, const ChangeSet& change);
-    // The batch entry for protocols (BGP: thousands of routes per UPDATE
-    // burst): sync() with Routes::listed.
-    PublishProblems apply_routes(const RunningConfig& config, const std::vector<RouteRef>& routes);
 
     // A neighbour the kernel resolved (mac set) or lost (nullopt).
     void neighbor_update(uint16_t ifindex, const IpAddr& ip, const std::optional<MacAddr>& mac);
