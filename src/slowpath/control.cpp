@@ -212,7 +212,11 @@ std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
 
 std::string Control::install(const RunningConfig& config) {
     config_ = config;
-    return publish(ChangeSet::everything());
+    // Everything, but SAV with the FIB rather than before it (sav = true
+    // would compile the rules once more before there is a FIB to read).
+    ChangeSet all = ChangeSet::everything();
+    all.sav = false;
+    return publish(all);
 }
 
 CommandResult Control::execute(std::string_view line) {
