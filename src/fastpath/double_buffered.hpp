@@ -100,7 +100,7 @@ private:
         rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
     }
 
-    T copies_[2]{};
+    T copies_[2]{};  // what readers touch first, the writer's bookkeeping after
     std::atomic<uint32_t> active_{0};
     rte_rcu_qsbr* qsbr_;
     bool diverged_ = false;

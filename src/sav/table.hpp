@@ -59,8 +59,9 @@ struct SavLpms {
 
 struct SavTable {
     explicit SavTable(rte_rcu_qsbr* qsbr) : lpms(qsbr) {}
-    DoubleBuffered<SavLpms> lpms;     // the workers read lpms.active()
+    // What a lookup reads first: `sets` and lpms' copies and index share a cache line.
     SavSetEntry* sets = nullptr;      // kSavMaxSets + 1 entries
+    DoubleBuffered<SavLpms> lpms;     // the workers read lpms.active()
     size_t dpdk_bytes = 0;            // DPDK heap it holds, measured when created
 };
 
