@@ -27,7 +27,7 @@ T* zalloc_array(size_t n) {
 }  // namespace
 
 ForwardingTables::Fib* ForwardingTables::make_fib(uint16_t vrf, const TableSizes& sizes) {
-    auto* f = new Fib;
+    auto* f = new Fib(qsbr_);
     try {
         for (int i = 0; i < 2; ++i) {
             std::string name4 = fmt::format("rp_fib4_{}_{}_{}", instance_id_, vrf, i);
@@ -37,16 +37,16 @@ ForwardingTables::Fib* ForwardingTables::make_fib(uint16_t vrf, const TableSizes
             cfg4.max_routes = int(sizes.fib4_max_routes);
             cfg4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
             cfg4.dir24_8.num_tbl8 = sizes.fib4_tbl8s;
-            f->v4[i] = rte_fib_create(name4.c_str(), socket_id_, &cfg4);
-            if (!f->v4[i])
+            f->v4.copy(i) = rte_fib_create(name4.c_str(), socket_id_, &cfg4);
+            if (!f->v4.copy(i))
                 throw std::runtime_error(fmt::format("cannot create the IPv4 FIB of VRF {} ({} routes): {}", vrf,
                                                      sizes.fib4_max_routes, rte_strerror(rte_errno)));
             std::string name6 = fmt::format("rp_fib6_{}_{}_{}", instance_id_, vrf, i);
             rte_lpm6_config cfg6{};
             cfg6.max_rules = sizes.fib6_max_routes;
             cfg6.number_tbl8s = sizes.fib6_tbl8s;
-            f->v6[i] = rte_lpm6_create(name6.c_str(), socket_id_, &cfg6);
-            if (!f->v6[i])
+            f->v6.copy(i) = rte_lpm6_create(name6.c_str(), socket_id_, &cfg6);
+            if (!f->v6.copy(i))
                 throw std::runtime_error(fmt::format("cannot create the IPv6 FIB of VRF {} ({} routes): {}", vrf,
                                                      sizes.fib6_max_routes, rte_strerror(rte_errno)));
         }
@@ -59,10 +59,10 @@ ForwardingTables::Fib* ForwardingTables::make_fib(uint16_t vrf, const TableSizes
 
 void ForwardingTables::free_fib(Fib* f) {
     if (!f) return;
-    for (auto* t : f->v4)
-        if (t) rte_fib_free(t);
-    for (auto* t : f->v6)
-        if (t) rte_lpm6_free(t);
+    for (unsigned i = 0; i < 2; ++i) {
+        if (f->v4.copy(i)) rte_fib_free(f->v4.copy(i));
+        if (f->v6.copy(i)) rte_lpm6_free(f->v6.copy(i));
+    }
     delete f;
 }
 
@@ -311,51 +311,62 @@ void ForwardingTables::free_adjacency(uint32_t index) {
     adj_slots_.release();
 }
 
-template <typename Change, typename Undo>
-int ForwardingTables::update_both(std::atomic<uint32_t>& active, Change change, Undo undo) {
-    const uint32_t old = active.load(std::memory_order_relaxed);
-    int rc = change(old ^ 1);
-    if (rc != 0) return rc;
-    // release: workers that see the new index see the finished copy.
-    active.store(old ^ 1, std::memory_order_release);
-    synchronize();  // nobody reads the old copy any more
-    rc = change(old);
-    if (rc != 0) {
-        // Keep both copies identical: undo on the one that succeeded.
-        active.store(old, std::memory_order_release);
-        synchronize();
-        undo(old ^ 1);
+void ForwardingTables::update_routes(std::span<RouteUpdate> updates) {
+    // By table: VRF, then family (IPv4 first).
+    std::vector<RouteUpdate*> order;
+    order.reserve(updates.size());
+    for (RouteUpdate& u : updates) {
+        u.prefix = u.prefix.network();
+        order.push_back(&u);
     }
-    return rc;
-}
-
-int ForwardingTables::add_route(const Prefix& p, uint32_t group, uint16_t vrf) {
-    Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load() : nullptr;
-    if (!f) return -ENOENT;
-    Prefix n = p.network();
-    if (n.addr.is_v4()) {
-        const uint32_t ip = n.addr.v4_host();
-        return update_both(
-            f->active4, [&](uint32_t c) { return rte_fib_add(f->v4[c], ip, n.len, group); },
-            [&](uint32_t c) { rte_fib_delete(f->v4[c], ip, n.len); });
+    auto table_of = [](const RouteUpdate* u) { return std::pair{u->vrf, !u->prefix.addr.is_v4()}; };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](const RouteUpdate* a, const RouteUpdate* b) { return table_of(a) < table_of(b); });
+    std::vector<int> rc;
+    for (size_t at = 0; at < order.size();) {
+        size_t end = at;
+        while (end < order.size() && table_of(order[end]) == table_of(order[at])) ++end;
+        RouteUpdate* const* batch = order.data() + at;
+        const size_t n = end - at;
+        at = end;
+        const uint16_t vrf = batch[0]->vrf;
+        Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load() : nullptr;
+        if (!f) {
+            for (size_t i = 0; i < n; ++i) batch[i]->rc = -ENOENT;
+            continue;
+        }
+        rc.assign(n, 0);
+        if (batch[0]->prefix.addr.is_v4()) {
+            const uint64_t before = f->v4.flips();
+            f->v4.update_each(
+                n,
+                [&](rte_fib* t, size_t i) {
+                    const Prefix& p = batch[i]->prefix;
+                    return batch[i]->remove ? rte_fib_delete(t, p.addr.v4_host(), p.len)
+                                            : rte_fib_add(t, p.addr.v4_host(), p.len, batch[i]->group);
+                },
+                [&](rte_fib* t, size_t i) {  // a removal is not undone (it fails only where there is nothing)
+                    if (!batch[i]->remove) rte_fib_delete(t, batch[i]->prefix.addr.v4_host(), batch[i]->prefix.len);
+                },
+                rc.data());
+            fib_swaps_ += f->v4.flips() - before;
+        } else {
+            const uint64_t before = f->v6.flips();
+            f->v6.update_each(
+                n,
+                [&](rte_lpm6* t, size_t i) {
+                    const Prefix& p = batch[i]->prefix;
+                    return batch[i]->remove ? rte_lpm6_delete(t, p.addr.bytes.data(), p.len)
+                                            : rte_lpm6_add(t, p.addr.bytes.data(), p.len, batch[i]->group);
+                },
+                [&](rte_lpm6* t, size_t i) {
+                    if (!batch[i]->remove) rte_lpm6_delete(t, batch[i]->prefix.addr.bytes.data(), batch[i]->prefix.len);
+                },
+                rc.data());
+            fib_swaps_ += f->v6.flips() - before;
+        }
+        for (size_t i = 0; i < n; ++i) batch[i]->rc = rc[i];
     }
-    const uint8_t* ip = n.addr.bytes.data();
-    return update_both(
-        f->active6, [&](uint32_t c) { return rte_lpm6_add(f->v6[c], ip, n.len, group); },
-        [&](uint32_t c) { rte_lpm6_delete(f->v6[c], ip, n.len); });
-}
-
-int ForwardingTables::del_route(const Prefix& p, uint16_t vrf) {
-    Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load() : nullptr;
-    if (!f) return -ENOENT;
-    Prefix n = p.network();
-    auto nothing = [](uint32_t) {};
-    if (n.addr.is_v4()) {
-        const uint32_t ip = n.addr.v4_host();
-        return update_both(f->active4, [&](uint32_t c) { return rte_fib_delete(f->v4[c], ip, n.len); }, nothing);
-    }
-    const uint8_t* ip = n.addr.bytes.data();
-    return update_both(f->active6, [&](uint32_t c) { return rte_lpm6_delete(f->v6[c], ip, n.len); }, nothing);
 }
 
 }  // namespace rampart

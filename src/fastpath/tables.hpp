@@ -9,13 +9,14 @@
 // newer version of it. The FIBs are rte_fib (IPv4, DIR-24-8 over an rte_rib:
 // adding 1M routes takes seconds, where rte_lpm's linear rule scan takes
 // minutes) and rte_lpm6. Neither has RCU reclamation in DPDK 22.11, so each is
-// double-buffered: update the standby copy, swap, wait a grace period, update
-// the other copy. Readers always see one complete copy.
+// double-buffered (fastpath/double_buffered.hpp); a batch of route changes
+// costs one swap and one grace period per table it touches.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "common/net.hpp"
+#include "fastpath/double_buffered.hpp"
 #include "fastpath/limits.hpp"
 #include "sav/table.hpp"
 
@@ -161,14 +163,14 @@ public:
         const Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load(std::memory_order_acquire) : nullptr;
         if (unlikely(!f)) return -1;
         uint64_t nh;
-        rte_fib_lookup_bulk(f->v4[f->active4.load(std::memory_order_acquire)], &dst_host_order, &nh, 1);
+        rte_fib_lookup_bulk(f->v4.active(), &dst_host_order, &nh, 1);
         return nh == kFib4Miss ? -1 : int64_t(nh);
     }
     int64_t lookup6(const uint8_t* dst, uint16_t vrf = 0) const {
         const Fib* f = vrf < kMaxVrfs ? fibs_[vrf].load(std::memory_order_acquire) : nullptr;
         if (unlikely(!f)) return -1;
         uint32_t nh;
-        return rte_lpm6_lookup(f->v6[f->active6.load(std::memory_order_acquire)], dst, &nh) == 0 ? int64_t(nh) : -1;
+        return rte_lpm6_lookup(f->v6.active(), dst, &nh) == 0 ? int64_t(nh) : -1;
     }
     // Incoming label map: the group and per-label counter slot of `label`.
     struct IlmHit {
@@ -230,9 +232,22 @@ public:
     void destroy_vrf(uint16_t vrf);
     bool vrf_exists(uint16_t vrf) const { return vrf < kMaxVrfs && fibs_[vrf].load() != nullptr; }
 
-    // Return 0 or a negative errno (from rte_fib/rte_lpm6).
-    int add_route(const Prefix& p, uint32_t group, uint16_t vrf = 0);
-    int del_route(const Prefix& p, uint16_t vrf = 0);
+    // Route changes, one or many at once (a sweep, a protocol's burst of
+    // routes): each table they touch (VRF, family) takes all of its changes
+    // into the standby copy and swaps once, one grace period for the lot
+    // instead of one per route. Sets each update's rc (0, or a negative
+    // errno: -ENOENT for a VRF without tables, or rte_fib's/rte_lpm6's); a
+    // failed update leaves no trace.
+    struct RouteUpdate {
+        Prefix prefix;
+        uint16_t vrf = 0;
+        bool remove = false;
+        uint32_t group = 0;  // what an added route points at
+        int rc = 0;          // out
+    };
+    void update_routes(std::span<RouteUpdate> updates);
+    // FIB copies made active so far (each swap costs a grace period): for tests and benchmarks.
+    uint64_t fib_swaps() const { return fib_swaps_; }
 
     // ILM: `label` → group, counted in per-worker slot `counter`.
     void set_label(uint32_t label, uint32_t group, uint32_t counter);
@@ -279,19 +294,14 @@ private:
 
     rte_rcu_qsbr* qsbr_ = nullptr;
     rte_rcu_qsbr_dq* dq_ = nullptr;
-    // Applies `change(copy)` to the standby copy, makes it active, waits a
-    // grace period, and applies it to the other copy.
-    template <typename Change, typename Undo>
-    int update_both(std::atomic<uint32_t>& active, Change change, Undo undo);
-
     static constexpr uint64_t kFib4Miss = 1u << 30;  // rte_fib's default next hop: no route
-    // One VRF's tables, each double-buffered (see update_both).
+    // One VRF's tables, each double-buffered.
     struct Fib {
-        rte_fib* v4[2] = {nullptr, nullptr};
-        std::atomic<uint32_t> active4{0};
-        rte_lpm6* v6[2] = {nullptr, nullptr};
-        std::atomic<uint32_t> active6{0};
+        explicit Fib(rte_rcu_qsbr* qsbr) : v4(qsbr), v6(qsbr) {}
+        DoubleBuffered<rte_fib*> v4;
+        DoubleBuffered<rte_lpm6*> v6;
     };
+    uint64_t fib_swaps_ = 0;
     Fib* make_fib(uint16_t vrf, const TableSizes& sizes);
     static void free_fib(Fib* f);
     std::atomic<Fib*> fibs_[kMaxVrfs]{};

@@ -45,7 +45,7 @@ SavTable* SavTablePublisher::create_table() {
     // LPMs' own bookkeeping are not in any documented formula. The control
     // core is the only one allocating here.
     const size_t heap_before = dpdk_heap_in_use();
-    auto* t = new SavTable;
+    auto* t = new SavTable(qsbr_);
     try {
         const unsigned gen = generation_++;
         for (int i = 0; i < 2; ++i) {
@@ -58,8 +58,9 @@ SavTable* SavTablePublisher::create_table() {
             // shares those 15 bits: more groups need 4-byte entries.
             c4.dir24_8.nh_sz = sizes_.v4_tbl8s <= kSavMaxSets ? RTE_FIB_DIR24_8_2B : RTE_FIB_DIR24_8_4B;
             c4.dir24_8.num_tbl8 = sizes_.v4_tbl8s;
-            t->v4[i] = rte_fib_create(n4.c_str(), socket_id_, &c4);
-            if (!t->v4[i])
+            SavLpms& copy = t->lpms.copy(i);
+            copy.v4 = rte_fib_create(n4.c_str(), socket_id_, &c4);
+            if (!copy.v4)
                 throw std::runtime_error(fmt::format("cannot create the IPv4 SAV table ({} rules): {} (EAL memory short?)", sizes_.v4_max_routes,
                                                      rte_strerror(rte_errno)));
             const std::string n6 = fmt::format("rp_sav6_{}_{}_{}", instance_, gen, i);
@@ -69,8 +70,8 @@ SavTable* SavTablePublisher::create_table() {
             c6.max_routes = int(sizes_.v6_max_routes);
             c6.trie.nh_sz = sizes_.v6_tbl8s <= kSavMaxSets ? RTE_FIB6_TRIE_2B : RTE_FIB6_TRIE_4B;
             c6.trie.num_tbl8 = sizes_.v6_tbl8s;
-            t->v6[i] = rte_fib6_create(n6.c_str(), socket_id_, &c6);
-            if (!t->v6[i])
+            copy.v6 = rte_fib6_create(n6.c_str(), socket_id_, &c6);
+            if (!copy.v6)
                 throw std::runtime_error(fmt::format("cannot create the IPv6 SAV table ({} rules): {} (EAL memory short?)", sizes_.v6_max_routes,
                                                      rte_strerror(rte_errno)));
         }
@@ -88,10 +89,10 @@ SavTable* SavTablePublisher::create_table() {
 
 void SavTablePublisher::destroy_table(SavTable* t) {
     if (!t) return;
-    for (auto* f : t->v4)
-        if (f) rte_fib_free(f);
-    for (auto* f : t->v6)
-        if (f) rte_fib6_free(f);
+    for (unsigned i = 0; i < 2; ++i) {
+        if (t->lpms.copy(i).v4) rte_fib_free(t->lpms.copy(i).v4);
+        if (t->lpms.copy(i).v6) rte_fib6_free(t->lpms.copy(i).v6);
+    }
     rte_free(t->sets);
     delete t;
 }
@@ -122,8 +123,9 @@ void SavTablePublisher::publish_all(const std::vector<SavRule>& rules) {
                 throw std::runtime_error(fmt::format("SAV table: more than {} distinct interface sets", kSavMaxSets));
             const Prefix p = r.prefix.network();
             for (unsigned c = 0; c < 2; ++c) {
-                const int rc = p.addr.is_v4() ? rte_fib_add(fresh->v4[c], p.addr.v4_host(), p.len, id)
-                                              : rte_fib6_add(fresh->v6[c], p.addr.bytes.data(), p.len, id);
+                SavLpms& copy = fresh->lpms.copy(c);  // no reader yet: both copies directly
+                const int rc = p.addr.is_v4() ? rte_fib_add(copy.v4, p.addr.v4_host(), p.len, id)
+                                              : rte_fib6_add(copy.v6, p.addr.bytes.data(), p.len, id);
                 if (rc != 0)
                     throw std::runtime_error(fmt::format("SAV table: cannot add {}: {} (table sizes too small?)", p.str(),
                                                          rte_strerror(-rc)));
@@ -136,23 +138,21 @@ void SavTablePublisher::publish_all(const std::vector<SavRule>& rules) {
     }
     // release: a worker that loads the new pointer sees the finished table.
     SavTable* old = table_.exchange(fresh, std::memory_order_acq_rel);
-    needs_rebuild_ = false;
     rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);  // nobody reads `old` any more
     destroy_table(old);
 }
 
-int SavTablePublisher::apply_to_copy(SavTable& t, unsigned copy,
-                                     const std::vector<std::pair<SavRuleChange, uint32_t>>& changes) {
+int SavTablePublisher::apply_to_copy(SavLpms& copy, const std::vector<std::pair<SavRuleChange, uint32_t>>& changes) {
     for (const auto& [ch, id] : changes) {
         const Prefix p = ch.prefix.network();
         int rc;
         if (ch.removed) {
-            rc = p.addr.is_v4() ? rte_fib_delete(t.v4[copy], p.addr.v4_host(), p.len)
-                                : rte_fib6_delete(t.v6[copy], p.addr.bytes.data(), p.len);
+            rc = p.addr.is_v4() ? rte_fib_delete(copy.v4, p.addr.v4_host(), p.len)
+                                : rte_fib6_delete(copy.v6, p.addr.bytes.data(), p.len);
             if (rc == -ENOENT) rc = 0;  // removing what the table does not hold is done
         } else {
-            rc = p.addr.is_v4() ? rte_fib_add(t.v4[copy], p.addr.v4_host(), p.len, id)
-                                : rte_fib6_add(t.v6[copy], p.addr.bytes.data(), p.len, id);
+            rc = p.addr.is_v4() ? rte_fib_add(copy.v4, p.addr.v4_host(), p.len, id)
+                                : rte_fib6_add(copy.v6, p.addr.bytes.data(), p.len, id);
         }
         if (rc != 0) return rc;
     }
@@ -160,9 +160,10 @@ int SavTablePublisher::apply_to_copy(SavTable& t, unsigned copy,
 }
 
 int SavTablePublisher::apply(const std::vector<SavRuleChange>& changes) {
-    if (needs_rebuild_) return -EAGAIN;
-    if (changes.empty()) return 0;
     SavTable& t = *table_.load(std::memory_order_relaxed);
+    // A failed update left the copies different: only a full rebuild may follow.
+    if (t.lpms.diverged()) return -EAGAIN;
+    if (changes.empty()) return 0;
     std::vector<std::pair<SavRuleChange, uint32_t>> resolved;
     resolved.reserve(changes.size());
     for (const auto& ch : changes) {
@@ -173,22 +174,10 @@ int SavTablePublisher::apply(const std::vector<SavRuleChange>& changes) {
         }
         resolved.emplace_back(ch, id);
     }
-    const uint32_t old = t.active.load(std::memory_order_relaxed);
-    int rc = apply_to_copy(t, old ^ 1, resolved);
-    if (rc != 0) {
-        // The standby copy is partly updated but never became active: the
-        // workers still read the complete old rules. The copies differ now,
-        // so only a full rebuild may follow.
-        needs_rebuild_ = true;
-        return rc;
-    }
-    // release: workers that see the new index see the finished copy.
-    t.active.store(old ^ 1, std::memory_order_release);
-    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);  // nobody reads the old copy now
-    rc = apply_to_copy(t, old, resolved);
-    if (rc != 0) needs_rebuild_ = true;  // the active copy is complete; the standby is not
-    return rc;
+    // A copy half-updated by a failure never becomes active: the workers keep
+    // reading the complete old rules (or, when the second copy failed, the
+    // complete new ones).
+    return t.lpms.update([&](SavLpms& copy) { return apply_to_copy(copy, resolved); });
 }
-
 
 }  // namespace rampart::sav

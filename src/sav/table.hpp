@@ -5,10 +5,9 @@
 //
 // Writer: the control core only (SavTablePublisher). Readers: the workers,
 // lock-free. rte_fib/rte_fib6 have no RCU reclamation in DPDK 22.11, so, as
-// for the forwarding FIB (fastpath/tables.hpp), each table is double-buffered:
-// an incremental update goes to the standby copy, the copy is made active
-// with a release store, a grace period passes, and the other copy gets the
-// same update. A full rebuild makes a new SavTable, publishes its pointer, and
+// for the forwarding FIB, both families are double-buffered together
+// (fastpath/double_buffered.hpp: standby copy, flip, grace period, other
+// copy). A full rebuild makes a new SavTable, publishes its pointer, and
 // frees the old one after a grace period. Interned sets are append-only while
 // a table lives, so an index a worker read from either copy stays valid.
 //
@@ -28,6 +27,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "common/net.hpp"
+#include "fastpath/double_buffered.hpp"
 #include "sav/rules.hpp"
 
 namespace rampart::sav {
@@ -51,11 +51,17 @@ struct alignas(64) SavSetEntry {
 inline constexpr uint32_t kSavMissSet = 0;
 inline constexpr uint32_t kSavMaxSets = (1u << 15) - 1;
 
+// One copy of both families' LPMs.
+struct SavLpms {
+    rte_fib* v4 = nullptr;
+    rte_fib6* v6 = nullptr;
+};
+
 struct SavTable {
-    rte_fib* v4[2] = {nullptr, nullptr};
-    rte_fib6* v6[2] = {nullptr, nullptr};
-    std::atomic<uint32_t> active{0};  // which copy of both families the workers read
+    explicit SavTable(rte_rcu_qsbr* qsbr) : lpms(qsbr) {}
+    // What a lookup reads first: `sets` and lpms' copies and index share a cache line.
     SavSetEntry* sets = nullptr;      // kSavMaxSets + 1 entries
+    DoubleBuffered<SavLpms> lpms;     // the workers read lpms.active()
     size_t dpdk_bytes = 0;            // DPDK heap it holds, measured when created
 };
 
@@ -71,20 +77,18 @@ inline SavVerdict verdict_of(const SavSetEntry& s, uint16_t ingress) noexcept {
 // ids wrap, so callers must keep ids in range). `src_host_order`: IPv4
 // source in host byte order, as tables.hpp's lookup4 takes it.
 inline SavVerdict sav_check4(const SavTable& t, uint32_t src_host_order, uint16_t ingress) noexcept {
-    // acquire: pairs with the publisher's release store of `active`, so the
-    // copy and every set it references are complete when we read them.
-    const uint32_t copy = t.active.load(std::memory_order_acquire);
+    // active() pairs with the publisher's flip, so the copy and every set
+    // it references are complete when we read them.
     uint64_t set;
-    rte_fib_lookup_bulk(t.v4[copy], &src_host_order, &set, 1);
+    rte_fib_lookup_bulk(t.lpms.active().v4, &src_host_order, &set, 1);
     return detail::verdict_of(t.sets[set & kSavMaxSets], ingress);
 }
 
 inline SavVerdict sav_check6(const SavTable& t, const uint8_t* src, uint16_t ingress) noexcept {
-    const uint32_t copy = t.active.load(std::memory_order_acquire);
     uint8_t addr[1][RTE_FIB6_IPV6_ADDR_SIZE];
     std::memcpy(addr[0], src, RTE_FIB6_IPV6_ADDR_SIZE);
     uint64_t set;
-    rte_fib6_lookup_bulk(t.v6[copy], addr, &set, 1);
+    rte_fib6_lookup_bulk(t.lpms.active().v6, addr, &set, 1);
     return detail::verdict_of(t.sets[set & kSavMaxSets], ingress);
 }
 
@@ -98,22 +102,22 @@ inline SavVerdict sav_check(const SavTable& t, const IpAddr& src, uint16_t ingre
 inline constexpr unsigned kSavMaxBurst = 64;
 inline void sav_check4_bulk(const SavTable& t, uint32_t* src_host_order, const uint16_t* ingress, SavVerdict* out,
                             unsigned n) noexcept {
-    const uint32_t copy = t.active.load(std::memory_order_acquire);
+    rte_fib* const lpm = t.lpms.active().v4;
     uint64_t sets[kSavMaxBurst];
     for (unsigned at = 0; at < n; at += kSavMaxBurst) {
         const unsigned k = n - at < kSavMaxBurst ? n - at : kSavMaxBurst;
-        rte_fib_lookup_bulk(t.v4[copy], src_host_order + at, sets, int(k));
+        rte_fib_lookup_bulk(lpm, src_host_order + at, sets, int(k));
         for (unsigned i = 0; i < k; ++i) out[at + i] = detail::verdict_of(t.sets[sets[i] & kSavMaxSets], ingress[at + i]);
     }
 }
 
 inline void sav_check6_bulk(const SavTable& t, uint8_t (*src)[RTE_FIB6_IPV6_ADDR_SIZE], const uint16_t* ingress,
                             SavVerdict* out, unsigned n) noexcept {
-    const uint32_t copy = t.active.load(std::memory_order_acquire);
+    rte_fib6* const lpm = t.lpms.active().v6;
     uint64_t sets[kSavMaxBurst];
     for (unsigned at = 0; at < n; at += kSavMaxBurst) {
         const unsigned k = n - at < kSavMaxBurst ? n - at : kSavMaxBurst;
-        rte_fib6_lookup_bulk(t.v6[copy], src + at, sets, int(k));
+        rte_fib6_lookup_bulk(lpm, src + at, sets, int(k));
         for (unsigned i = 0; i < k; ++i) out[at + i] = detail::verdict_of(t.sets[sets[i] & kSavMaxSets], ingress[at + i]);
     }
 }
@@ -146,12 +150,13 @@ public:
     // failure (throws std::runtime_error naming the DPDK error) the old table
     // stays in force. Also compacts the interned sets.
     void publish_all(const std::vector<SavRule>& rules);
-    // Applies the compiler's incremental changes to both copies (standby,
-    // flip, grace, other). Returns 0, or -ENOSPC when the interned sets are
-    // full, or the DPDK error (table sizes too small). Workers never see a
-    // half-applied copy: the active copy is untouched until the standby one
-    // is complete. After an error the copies differ and every further
-    // apply() returns -EAGAIN until publish_all() rebuilds.
+    // Applies the compiler's incremental changes to both copies
+    // (DoubleBuffered::update: standby, flip, grace, other). Returns 0, or
+    // -ENOSPC when the interned sets are full, or the DPDK error (table sizes
+    // too small). Workers never see a half-applied copy: the active copy is
+    // untouched until the standby one is complete. After an error the copies
+    // differ and every further apply() returns -EAGAIN until publish_all()
+    // rebuilds.
     int apply(const std::vector<SavRuleChange>& changes);
 
     size_t set_count() const { return set_ids_.size() + 1; }
@@ -162,7 +167,7 @@ private:
     SavTable* create_table();
     void destroy_table(SavTable* t);
     uint32_t intern(SavTable& t, const InterfaceSet& s, bool no_rule);  // kSavMaxSets + 1 when full
-    int apply_to_copy(SavTable& t, unsigned copy, const std::vector<std::pair<SavRuleChange, uint32_t>>& changes);
+    static int apply_to_copy(SavLpms& copy, const std::vector<std::pair<SavRuleChange, uint32_t>>& changes);
 
     rte_rcu_qsbr* qsbr_;
     SavTableSizes sizes_;
@@ -179,7 +184,6 @@ private:
         size_t operator()(const SetKey& k) const { return InterfaceSetHash{}(k.s) ^ k.no_rule; }
     };
     std::unordered_map<SetKey, uint32_t, SetKeyHash> set_ids_;
-    bool needs_rebuild_ = false;
 };
 
 }  // namespace rampart::sav

@@ -18,9 +18,9 @@ Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirr
                  std::vector<WorkerSlot> workers)
     : tables_(tables), fib_(fib), mirror_(mirror), nl_(nl), workers_(std::move(workers)),
       last_(workers_.size()), prev_(workers_.size()) {
-    ipsec_ = std::make_unique<IpsecPublisher>(tables_, unsigned(workers_.size()),
+    ipsec_ = std::make_unique<IpsecPublisher>(tables_, fib_, ipsec_installed_, unsigned(workers_.size()),
                                               [this](uint32_t slot) { return sa_counters_now(slot); });
-    sav_ = std::make_unique<SavControl>(tables_, sav::SavTableSizes{});
+    sav_ = std::make_unique<SavControl>(tables_, fib_, sav::SavTableSizes{});
 }
 
 SaCounters Control::sa_counters_now(uint32_t slot) const {
@@ -34,37 +34,19 @@ SaCounters Control::sa_counters_now(uint32_t slot) const {
     return s;
 }
 
-std::string Control::publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only,
-                             bool routes_unchanged) {
-    std::vector<std::string> problems;
-    if (sav_only) {
+std::string Control::publish(const ChangeSet& change) {
+    PublishProblems problems;
+    if (change.sav) {
         // SAV rules first: an interface turning SAV on (published by the
         // FibPublisher below) finds the rules for it already in the table.
-        problems = sav_->sync(config_, fib_, std::nullopt, true);
+        ChangeSet rules = change;
+        rules.routes = ChangeSet::Routes::unchanged;  // the FIB input is read after the FIB below
+        rules.prefixes.clear();
+        append(problems, sav_->sync(config_, rules));
     }
-    {
-        auto more = only_route ? fib_.reconcile_route(config_, only_route->vrf, only_route->prefix)
-                               : fib_.reconcile(config_, sweep_routes);
-        problems.insert(problems.end(), more.begin(), more.end());
-    }
-    if (!sav_only) {
-        std::optional<Prefix> p;
-        if (routes_unchanged || (only_route && !only_route->vrf.empty())) {
-            auto more = sav_->sync(config_, fib_, std::nullopt, true);  // other VRFs are no SAV input
-            problems.insert(problems.end(), more.begin(), more.end());
-        } else {
-            if (only_route) p = only_route->prefix;
-            auto more = sav_->sync(config_, fib_, p);
-            problems.insert(problems.end(), more.begin(), more.end());
-        }
-    }
-    if (mirror_) {
-        // The kernel mirrors the default table only.
-        std::vector<std::string> more;
-        if (!only_route) more = mirror_->sync(config_, fib_);
-        else if (only_route->vrf.empty()) more = mirror_->sync_route(only_route->prefix, fib_);
-        problems.insert(problems.end(), more.begin(), more.end());
-    }
+    append(problems, fib_.sync(config_, change));
+    if (!change.sav || change.routes != ChangeSet::Routes::unchanged) append(problems, sav_->sync(config_, change));
+    if (mirror_) append(problems, mirror_->sync(config_, change));
     {
         std::vector<const Worker*> ws;
         for (auto& s : workers_) ws.push_back(s.worker);
@@ -73,41 +55,34 @@ std::string Control::publish(const std::optional<RouteRef>& only_route, bool swe
     }
     // IPsec follows the VRFs (tables, ids) and its own configuration; an SPD
     // is recompiled only when one of them changed.
-    if (!ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) || ipsec_installed_applied_ != ipsec_installed_generation_ ||
-        vrfs_applied_.size() != config_.vrfs.size() ||
+    if (change.ipsec || !ipsec_applied_ || !(*ipsec_applied_ == config_.ipsec) ||
+        ipsec_installed_applied_ != ipsec_installed_generation_ || vrfs_applied_.size() != config_.vrfs.size() ||
         !std::equal(vrfs_applied_.begin(), vrfs_applied_.end(), config_.vrfs.begin(),
-                    [](auto& a, auto& b) { return a.first == b.first; })) {
-        auto more = sync_ipsec();
-        problems.insert(problems.end(), more.begin(), more.end());
-    }
+                    [](auto& a, auto& b) { return a.first == b.first; }))
+        append(problems, sync_ipsec(change));
     std::string text;
     for (auto& p : problems) {
-        log::warn("{}", p);
-        text += "% warning: " + p + "\n";
+        log::warn("{}", p.text);
+        text += "% warning: " + p.text + "\n";
     }
     return text;
 }
 
-std::vector<std::string> Control::sync_ipsec() {
-    // Without configured SAs and policies (an IKE-only box) the installed set
-    // is the effective one: no copy of thousands of SAs per publication.
-    const bool api_only = config_.ipsec.sas.empty() && config_.ipsec.policies.empty();
-    auto problems = api_only ? ipsec_->sync(ipsec_installed_.entries, fib_)
-                             : ipsec_->sync(rampart::effective_ipsec(config_.ipsec, ipsec_installed_), fib_);
+PublishProblems Control::sync_ipsec(const ChangeSet& change) {
+    PublishProblems problems = ipsec_->sync(config_, change);
     ipsec_applied_ = config_.ipsec;
     ipsec_installed_applied_ = ipsec_installed_generation_;
     vrfs_applied_ = config_.vrfs;
     return problems;
 }
 
-std::optional<std::string> Control::ipsec_not_landed(const IpsecChange& change,
-                                                     const std::vector<std::string>& problems) const {
+std::optional<std::string> Control::ipsec_not_landed(const IpsecChange& change, const PublishProblems& problems) const {
     // The fast path must hold all of it (SAD room, SPD compilation), or none.
     for (auto& [name, sa] : change.add_sas)
         if (ipsec_installed_.entries.sas.count(name) && !ipsec_->installed(name))  // (a later change of a batch may have removed it)
             return fmt::format("ipsec sa {} not installed: {}", name, ipsec_->not_installed_reason(name));
     for (auto& p : problems)
-        if (p.rfind("SPD of", 0) == 0) return p;
+        if (p.kind == PublishProblem::Kind::ipsec_spd) return p.text;
     return std::nullopt;
 }
 
@@ -142,11 +117,11 @@ std::optional<std::string> Control::ipsec_apply(const std::string& owner, const 
     IpsecInstalled before = ipsec_installed_;
     if (auto bad = apply_ipsec_change(config_, ipsec_installed_, owner, change)) return bad;
     ++ipsec_installed_generation_;
-    std::vector<std::string> problems = sync_ipsec();
+    PublishProblems problems = sync_ipsec();
     if (auto failed = ipsec_not_landed(change, problems)) {
         ipsec_installed_ = std::move(before);
         ++ipsec_installed_generation_;
-        for (auto& p : sync_ipsec()) log::warn("{}", p);
+        for (auto& p : sync_ipsec()) log::warn("{}", p.text);
         return failed;
     }
     log::info("ipsec: {} installed {} SA(s), {} policies; removed {} SA(s), {} policies", owner, change.add_sas.size(),
@@ -156,9 +131,12 @@ std::optional<std::string> Control::ipsec_apply(const std::string& owner, const 
 
 std::optional<std::string> Control::route_apply(const std::string& owner, const OwnedRouteChange& change) {
     if (auto bad = apply_owned_route_change(config_, owner, change)) return bad;
-    std::string warnings;
-    for (const Prefix& p : change.remove) warnings += publish(RouteRef{std::string(), p.network()}, false);
-    for (auto& [p, gateway] : change.add) warnings += publish(RouteRef{std::string(), p.network()}, false);
+    ChangeSet routes;
+    routes.routes = ChangeSet::Routes::listed;
+    routes.prefixes.reserve(change.remove.size() + change.add.size());
+    for (const Prefix& p : change.remove) routes.prefixes.push_back({std::string(), p.network()});
+    for (auto& [p, gateway] : change.add) routes.prefixes.push_back({std::string(), p.network()});
+    const std::string warnings = publish(routes);
     if (!warnings.empty()) log::warn("routes of {}: {}", owner, warnings);
     log::info("routes: {} installed {}, removed {}", owner, change.add.size(), change.remove.size());
     return std::nullopt;
@@ -186,7 +164,7 @@ std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
             }
     };
     if (batch.changes.empty()) return failed;
-    std::vector<std::string> problems = sync_ipsec();
+    PublishProblems problems = sync_ipsec();
     bool landed = true;
     for (auto& [owner, ch] : batch.changes)
         if (ipsec_not_landed(ch, problems)) landed = false;
@@ -235,8 +213,10 @@ std::vector<Control::FailedIpsecChange> Control::ipsec_batch_commit() {
 
 std::string Control::install(const RunningConfig& config) {
     config_ = config;
-    ChangeSet all;  // every prefix; SAV follows the FIB (sav = true would compile it before the FIB is there)
-    all.routes = ChangeSet::Routes::all;
+    // Everything, but SAV with the FIB rather than before it (sav = true
+    // would compile the rules once more before there is a FIB to read).
+    ChangeSet all = ChangeSet::everything();
+    all.sav = false;
     std::string warnings = publish(all);
     for (const config::Section* s : config::sections()) warnings += s->on_install(*this);
     return warnings;
@@ -263,18 +243,6 @@ CommandResult Control::execute(const cmd::Parsed& c) {
     if (auto err = apply_command(config_, c, false)) return {false, "% " + *err + "\n"};
     log::info("config: {}", cmd::redact_secrets(c.line));  // never key material in logs
     return {true, publish(section->changes(c))};
-}
-
-// The ChangeSet onto the positional publication below (one place; the typed
-// publishers replace both).
-std::string Control::publish(const ChangeSet& change) {
-    using Routes = ChangeSet::Routes;
-    if (change.routes == Routes::listed) {
-        std::string text;
-        for (const rampart::RouteRef& r : change.prefixes) text += publish(RouteRef{r.vrf, r.prefix}, false, change.sav);
-        return text;
-    }
-    return publish(std::nullopt, change.routes == Routes::all, change.sav, change.routes == Routes::unchanged);
 }
 
 CounterView Control::counters() const {
@@ -316,7 +284,9 @@ void Control::on_link_change(const std::string& port, bool up) {
     fib_.set_link_state(port, up);
     // The workers use backups from the moment the interface state is published
     // above; this recomputation makes the backups primaries (or restores them).
-    publish(std::nullopt, true);
+    ChangeSet change;
+    change.routes = ChangeSet::Routes::all;
+    publish(change);
 }
 
 std::string Control::version_text() const {
@@ -378,7 +348,7 @@ void Control::ipsec_housekeeping() {
         if (lifetime_handler_) lifetime_handler_(IpsecLifetimeEvent{r.name, r.hard, false});
     }
     if (ended)
-        for (auto& p : sync_ipsec()) log::warn("{}", p);
+        for (auto& p : sync_ipsec()) log::warn("{}", p.text);
 }
 
 uint64_t Control::acquires(const std::string& vrf, uint32_t seq) const {

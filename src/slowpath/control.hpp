@@ -22,6 +22,7 @@
 #include "slowpath/ipsec_publisher.hpp"
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
+#include "slowpath/publish_problem.hpp"
 #include "slowpath/sav_control.hpp"
 #include "slowpath/show.hpp"
 
@@ -80,10 +81,12 @@ public:
     bool ipsec_batch_pending() const { return ipsec_batch_ && !ipsec_batch_->changes.empty(); }
     std::vector<FailedIpsecChange> ipsec_batch_commit();
     const IpsecInstalled& ipsec_installed() const { return ipsec_installed_; }
-    // Routes for protocols (IKE reverse routes): apply_owned_route_change on
-    // the default table, all or nothing, then through to the fast path and
+    // Routes for protocols (IKE reverse routes, BGP): apply_owned_route_change
+    // on the default table, all or nothing, then through to the fast path and
     // the kernel like static routes; shown by `show route` with the owner,
-    // never part of the running configuration. Returns the problem.
+    // never part of the running configuration. All routes of one change are
+    // published together: one FIB swap (one grace period) per table, not per
+    // route. Returns the problem.
     std::optional<std::string> route_apply(const std::string& owner, const OwnedRouteChange& change);
     // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).
     void on_ipsec_acquire(std::function<void(const IpsecAcquire&)> handler) { acquire_handler_ = std::move(handler); }
@@ -106,7 +109,9 @@ public:
     std::vector<std::string> interface_names() const { return fib_.interface_names(); }
     std::string version_text() const;
     // SAV table sizes (before the first interface turns SAV on; rampartd options).
-    void set_sav_sizes(const sav::SavTableSizes& sizes) { sav_ = std::make_unique<SavControl>(tables_, sizes); }
+    void set_sav_sizes(const sav::SavTableSizes& sizes) {
+        sav_ = std::make_unique<SavControl>(tables_, fib_, sizes);
+    }
     const SavControl& sav() const { return *sav_; }
     SavControl& sav_control() { return *sav_; }
 
@@ -119,23 +124,15 @@ public:
     IpsecConfig effective_ipsec() const { return rampart::effective_ipsec(config_.ipsec, ipsec_installed_); }
     const IpsecPublisher& ipsec_publisher() const { return *ipsec_; }
 
-    // Brings the data plane and the kernel in line with config_ after a
-    // change that touched `change`. Returns warnings as "% warning: ...\n" lines.
+    // Brings the data plane and the kernel in line with config() after
+    // `change`, waking the publishers in dependency order: SAV rules (when
+    // `change.sav`) before the interfaces that use them, the FIB, SAV's FIB
+    // input, the kernel mirror (default table), new label counters, IPsec
+    // (when its configuration, the installed set or the VRFs changed).
+    // Returns the problems as CLI warnings ("% warning: ...\n" lines), also logged.
     std::string publish(const ChangeSet& change);
 
 private:
-    // Reconciles the data plane and the kernel with config_: one prefix after a
-    // route command, otherwise interfaces (and every prefix when they changed or
-    // `sweep_routes`). Returns warnings as text.
-    struct RouteRef {
-        std::string vrf;  // "" = default table
-        Prefix prefix;
-    };
-    // `sav_only`: a SAV command (SAV rules are published before the interfaces);
-    // `routes_unchanged`: the command cannot change any route (the SAV
-    // compiler's FIB input is not re-read: with a full table that is seconds).
-    std::string publish(const std::optional<RouteRef>& only_route, bool sweep_routes, bool sav_only = false,
-                        bool routes_unchanged = false);
 
     ForwardingTables& tables_;
     FibPublisher& fib_;
@@ -163,10 +160,10 @@ private:
     };
     std::optional<IpsecBatch> ipsec_batch_;
     // After a sync: the first reason the fast path does not hold all of `change`, if any.
-    std::optional<std::string> ipsec_not_landed(const IpsecChange& change, const std::vector<std::string>& problems) const;
+    std::optional<std::string> ipsec_not_landed(const IpsecChange& change, const PublishProblems& problems) const;
     std::function<void(const IpsecAcquire&)> acquire_handler_;
     std::function<void(const IpsecLifetimeEvent&)> lifetime_handler_;
-    std::vector<std::string> sync_ipsec();
+    PublishProblems sync_ipsec(const ChangeSet& change = {});
     std::map<std::string, VrfConfig> vrfs_applied_;
     SaCounters sa_counters_now(uint32_t slot) const;
     struct Sample {

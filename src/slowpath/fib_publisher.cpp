@@ -347,8 +347,13 @@ std::optional<FibPublisher::Want> FibPublisher::desired(const RouteKey& k) const
     return std::nullopt;
 }
 
-std::optional<std::string> FibPublisher::sync_prefix(const RouteKey& k) {
-    const Prefix& p = k.prefix;
+namespace {
+PublishProblem route_problem(const Prefix& p, const std::string& why) {
+    return {PublishProblem::Kind::route, p.str(), fmt::format("route {} not installed: {}", p.str(), why)};
+}
+}  // namespace
+
+void FibPublisher::stage_prefix(const RouteKey& k, PublishProblems& problems) {
     std::optional<Want> want = desired(k);
     unresolved_.erase(k);
     if (!want) {
@@ -360,40 +365,60 @@ std::optional<std::string> FibPublisher::sync_prefix(const RouteKey& k) {
     }
     auto cur = fib_.find(k);
     if (!want) {
-        if (cur != fib_.end()) {
-            tables_.del_route(p, k.vrf);
-            GroupKey old = cur->second.key;
-            fib_.erase(cur);
-            release_group(old);
-        }
-        auto un = unresolved_.find(k);
-        return un == unresolved_.end() ? std::nullopt : std::optional<std::string>(fmt::format("route {} not installed: {}", p.str(), un->second));
+        if (cur != fib_.end()) staged_.push_back(StagedRoute{k, std::nullopt, 0});
+        if (auto un = unresolved_.find(k); un != unresolved_.end()) problems.push_back(route_problem(k.prefix, un->second));
+        return;
     }
     if (cur != fib_.end() && cur->second.key == want->key) {
         cur->second.source = want->source;
-        return std::nullopt;
+        return;
     }
     uint32_t index;
     try {
         index = acquire_group(want->key);
     } catch (const std::exception& e) {
         unresolved_[k] = e.what();
-        return fmt::format("route {} not installed: {}", p.str(), e.what());
+        problems.push_back(route_problem(k.prefix, e.what()));
+        return;
     }
-    int rc = tables_.add_route(p, index, k.vrf);
-    if (rc != 0) {
-        release_group(want->key);
-        unresolved_[k] = fmt::format("FIB refused it ({})", strerror(-rc));
-        return fmt::format("route {} not installed: FIB refused it ({})", p.str(), strerror(-rc));
+    staged_.push_back(StagedRoute{k, std::move(want), index});
+}
+
+void FibPublisher::flush_routes(PublishProblems& problems) {
+    if (staged_.empty()) return;
+    std::vector<ForwardingTables::RouteUpdate> updates;
+    updates.reserve(staged_.size());
+    for (const StagedRoute& s : staged_) updates.push_back({s.key.prefix, s.key.vrf, !s.want, s.group, 0});
+    tables_.update_routes(updates);
+    // Old groups are released only now: no FIB copy points at them any more.
+    for (size_t i = 0; i < staged_.size(); ++i) {
+        StagedRoute& s = staged_[i];
+        const int rc = updates[i].rc;
+        auto cur = fib_.find(s.key);
+        if (!s.want) {
+            if (cur != fib_.end()) {
+                GroupKey old = cur->second.key;
+                fib_.erase(cur);
+                release_group(old);
+            }
+            continue;
+        }
+        if (rc != 0) {
+            release_group(s.want->key);
+            const std::string why = fmt::format("FIB refused it ({})", strerror(-rc));
+            unresolved_[s.key] = why;
+            problems.push_back(route_problem(s.key.prefix, why));
+            continue;
+        }
+        if (cur != fib_.end()) {
+            GroupKey old = cur->second.key;
+            cur->second = std::move(*s.want);
+            release_group(old);
+        } else {
+            fib_.emplace(s.key, std::move(*s.want));
+        }
     }
-    if (cur != fib_.end()) {
-        GroupKey old = cur->second.key;
-        cur->second = *want;
-        release_group(old);
-    } else {
-        fib_.emplace(k, *want);
-    }
-    return std::nullopt;
+    staged_.clear();
 }
 
 void FibPublisher::collect_prefixes(std::vector<RouteKey>& out) const {
@@ -419,31 +444,29 @@ void FibPublisher::collect_prefixes(std::vector<RouteKey>& out) const {
     for (auto& [k, w] : fib_) out.push_back(k);
 }
 
-std::vector<std::string> FibPublisher::reconcile_route(const RunningConfig& config, const std::string& vrf,
-                                                       const Prefix& prefix) {
-    config_ = &config;
-    std::vector<std::string> problems;
-    auto id = vrf_id(vrf);
-    if (!id) return {fmt::format("vrf {} has no tables", vrf)};
-    if (auto err = sync_prefix({*id, prefix.network()})) problems.push_back(*err);
-    sync_labels(problems);
-    tables_.reclaim();
-    return problems;
+PublishProblems FibPublisher::sync(const RunningConfig& config, const ChangeSet& change) {
+    switch (change.routes) {
+        case ChangeSet::Routes::all: return reconcile(config, true, {});
+        case ChangeSet::Routes::listed: return reconcile(config, false, change.prefixes);
+        case ChangeSet::Routes::unchanged:
+        case ChangeSet::Routes::some: break;
+    }
+    return reconcile(config, false, {});
 }
 
-void FibPublisher::sync_vrfs(std::vector<std::string>& problems) {
+void FibPublisher::sync_vrfs(PublishProblems& problems) {
     for (auto& [name, v] : config_->vrfs) {
         if (vrf_ids_.count(name)) continue;
         uint16_t id = 1;
         while (id < kMaxVrfs && !vrf_names_[id].empty()) ++id;
         if (id == kMaxVrfs) {
-            problems.push_back(fmt::format("vrf {}: at most {} VRFs", name, kMaxVrfs - 1));
+            problems.push_back({PublishProblem::Kind::vrf, name, fmt::format("vrf {}: at most {} VRFs", name, kMaxVrfs - 1)});
             continue;
         }
         try {
             tables_.create_vrf(id);
         } catch (const std::exception& e) {
-            problems.push_back(fmt::format("vrf {}: {}", name, e.what()));
+            problems.push_back({PublishProblem::Kind::vrf, name, fmt::format("vrf {}: {}", name, e.what())});
             continue;
         }
         vrf_ids_[name] = id;
@@ -451,8 +474,9 @@ void FibPublisher::sync_vrfs(std::vector<std::string>& problems) {
     }
 }
 
-std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bool sweep_routes) {
-    std::vector<std::string> problems;
+PublishProblems FibPublisher::reconcile(const RunningConfig& config, bool sweep_routes,
+                                        const std::vector<RouteRef>& listed) {
+    PublishProblems problems;
     const bool interfaces_changed = config.interfaces != interfaces_ || fib_.empty();
     interfaces_ = config.interfaces;
     config_ = &config;
@@ -468,7 +492,8 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bo
             auto it = ifs_.find(name);
             if (ic.is_port()) {
                 if (it == ifs_.end()) {
-                    problems.push_back(fmt::format("interface {} has no opened port", name));
+                    problems.push_back({PublishProblem::Kind::interface, name,
+                                        fmt::format("interface {} has no opened port", name)});
                     continue;
                 }
             } else if (it == ifs_.end()) {
@@ -478,7 +503,8 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bo
                 r.ifindex = 0;
                 while (r.ifindex < kMaxInterfaces && !names_[r.ifindex].empty()) ++r.ifindex;
                 if (r.ifindex == kMaxInterfaces) {
-                    problems.push_back(fmt::format("interface {}: interface table full", name));
+                    problems.push_back({PublishProblem::Kind::interface, name,
+                                        fmt::format("interface {}: interface table full", name)});
                     continue;
                 }
                 r.port = parent->second.port;
@@ -511,11 +537,18 @@ std::vector<std::string> FibPublisher::reconcile(const RunningConfig& config, bo
         collect_prefixes(touched);
     } else if (sweep_routes) {
         collect_prefixes(touched);
+    } else {
+        std::vector<std::string> unknown;  // each VRF reported once, however many of its routes are listed
+        for (const RouteRef& r : listed) {
+            if (auto id = vrf_id(r.vrf)) touched.push_back({*id, r.prefix.network()});
+            else if (std::find(unknown.begin(), unknown.end(), r.vrf) == unknown.end()) unknown.push_back(r.vrf);
+        }
+        for (auto& v : unknown) problems.push_back({PublishProblem::Kind::vrf, v, fmt::format("vrf {} has no tables", v)});
     }
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    for (const RouteKey& k : touched)
-        if (auto err = sync_prefix(k)) problems.push_back(*err);
+    for (const RouteKey& k : touched) stage_prefix(k, problems);
+    flush_routes(problems);
     sync_labels(problems);
 
     // VRFs that left the configuration: their routes are gone, free the tables.
@@ -571,7 +604,9 @@ void FibPublisher::neighbor_update(uint16_t ifindex, const IpAddr& ip, const std
     auto a = adjs_.find(k);
     if (a != adjs_.end()) tables_.set_adjacency(a->second.index, build_adjacency(k));
     const IfRuntime* r = runtime(ifindex);
-    sync_prefix({r ? vrf_of(*r) : uint16_t(0), host_prefix(ip)});
+    PublishProblems ignored;  // a host route that does not install is shown by `show route`
+    stage_prefix({r ? vrf_of(*r) : uint16_t(0), host_prefix(ip)}, ignored);
+    flush_routes(ignored);
     tables_.reclaim();
 }
 
@@ -681,7 +716,7 @@ std::vector<std::pair<uint16_t, IpAddr>> FibPublisher::unresolved_next_hops() co
 
 namespace rampart {
 
-void FibPublisher::sync_labels(std::vector<std::string>& problems) {
+void FibPublisher::sync_labels(PublishProblems& problems) {
     if (!config_) return;
     std::map<uint32_t, LabelWant> want;
     unresolved_labels_.clear();
@@ -776,7 +811,8 @@ void FibPublisher::sync_labels(std::vector<std::string>& problems) {
             group = acquire_group(w.key);
         } catch (const std::exception& e) {
             unresolved_labels_[label] = e.what();
-            problems.push_back(fmt::format("label {} not installed: {}", label, e.what()));
+            problems.push_back({PublishProblem::Kind::label, std::to_string(label),
+                                fmt::format("label {} not installed: {}", label, e.what())});
             continue;
         }
         if (cur != labels_.end()) {
@@ -792,7 +828,8 @@ void FibPublisher::sync_labels(std::vector<std::string>& problems) {
         } catch (const std::exception& e) {
             release_group(w.key);
             unresolved_labels_[label] = e.what();
-            problems.push_back(fmt::format("label {} not installed: {}", label, e.what()));
+            problems.push_back({PublishProblem::Kind::label, std::to_string(label),
+                                fmt::format("label {} not installed: {}", label, e.what())});
             continue;
         }
         new_label_counters_.push_back(counter);

@@ -14,7 +14,9 @@
 
 #include "common/net.hpp"
 #include "fastpath/tables.hpp"
+#include "slowpath/change_set.hpp"
 #include "slowpath/config_model.hpp"
+#include "slowpath/publish_problem.hpp"
 
 namespace rampart {
 
@@ -92,14 +94,16 @@ public:
     void set_link_state(const std::string& name, bool up);
 
     // Brings the tables in line with `config`, which must stay alive: the
-    // publisher reads its routes from it. Interfaces are compared with the last
-    // applied ones; every prefix is re-checked when they changed or when
-    // `sweep_routes` asks for it. Returns one message per route that could not
-    // be installed (FIB full, gateway not on any subnet, ...).
-    std::vector<std::string> reconcile(const RunningConfig& config, bool sweep_routes = true);
-    // After a change to the routes of `prefix` only: O(log n) with a full table.
-    // `vrf`: the VRF's name, "" for the default table.
-    std::vector<std::string> reconcile_route(const RunningConfig& config, const std::string& vrf, const Prefix& prefix);
+    // publisher reads its routes from it. Interfaces, VRFs and labels are
+    // compared with the last applied ones; every prefix is re-checked when
+    // the interfaces changed or `change` says every route may have
+    // (Routes::all), only the listed ones for Routes::listed (O(k log n) with
+    // a full table), none otherwise. The FIB changes of one sync go into each
+    // table's standby copy together: one swap, one grace period. Returns one
+    // problem per route, label, VRF or interface that could not be installed
+    // (FIB full, gateway not on any subnet, ...). Protocols reach it with
+    // batches of routes through Control::route_apply (Routes::listed).
+    PublishProblems sync(const RunningConfig& config, const ChangeSet& change);
 
     // A neighbour the kernel resolved (mac set) or lost (nullopt).
     void neighbor_update(uint16_t ifindex, const IpAddr& ip, const std::optional<MacAddr>& mac);
@@ -189,11 +193,16 @@ private:
     std::optional<std::string> resolve_static(const RouteKey& k, const std::vector<RouteNextHop>& hops, GroupKey& key) const;
     const std::vector<RouteNextHop>* configured_routes(const RouteKey& k) const;
     LabelBlock srgb_of(const IpAddr& neighbor) const;
-    // Returns an error message when the FIB refused the entry.
-    std::optional<std::string> sync_prefix(const RouteKey& k);
+    PublishProblems reconcile(const RunningConfig& config, bool sweep_routes, const std::vector<RouteRef>& listed);
+    // Decides what `k` should point at and stages the FIB change (if any) for
+    // flush_routes(); problems that need no FIB change are reported at once.
+    void stage_prefix(const RouteKey& k, PublishProblems& problems);
+    // Writes the staged changes (ForwardingTables::update_routes: one swap per
+    // table) and settles fib_, the groups' references and unresolved_.
+    void flush_routes(PublishProblems& problems);
     // Brings the ILM in line with the configuration and the installed routes (prefix SIDs follow them).
-    void sync_labels(std::vector<std::string>& problems);
-    void sync_vrfs(std::vector<std::string>& problems);
+    void sync_labels(PublishProblems& problems);
+    void sync_vrfs(PublishProblems& problems);
     uint16_t vrf_of(const IfRuntime& r) const;
     uint32_t acquire_group(const GroupKey& key);
     void release_group(const GroupKey& key);
@@ -218,6 +227,12 @@ private:
     std::map<AdjKey, Slot> adjs_;
     std::map<GroupKey, Slot> groups_;
     std::map<RouteKey, Want> fib_;
+    struct StagedRoute {
+        RouteKey key;
+        std::optional<Want> want;  // nullopt: remove
+        uint32_t group = 0;        // the group `want` holds a reference to
+    };
+    std::vector<StagedRoute> staged_;  // between stage_prefix and flush_routes
     std::map<RouteKey, std::string> unresolved_;
     std::map<std::string, uint16_t> vrf_ids_;  // non-default VRFs whose tables exist
     std::vector<std::string> vrf_names_ = std::vector<std::string>(kMaxVrfs);

@@ -27,8 +27,9 @@ SpdSelector selector_of(const IpsecPolicyConfig& p) {
 
 }  // namespace
 
-IpsecPublisher::IpsecPublisher(ForwardingTables& tables, unsigned workers, std::function<SaCounters(uint32_t)> current)
-    : tables_(tables), workers_(workers ? workers : 1), current_(std::move(current)) {}
+IpsecPublisher::IpsecPublisher(ForwardingTables& tables, const FibPublisher& fib, const IpsecInstalled& installed,
+                               unsigned workers, std::function<SaCounters(uint32_t)> current)
+    : tables_(tables), fib_(fib), installed_(installed), workers_(workers ? workers : 1), current_(std::move(current)) {}
 
 IpsecPublisher::~IpsecPublisher() {
     for (auto& [name, live] : live_) {
@@ -98,8 +99,16 @@ void IpsecPublisher::retire(Live& live) {
     live.sa = nullptr;
 }
 
-std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const FibPublisher& fib) {
-    std::vector<std::string> problems;
+PublishProblems IpsecPublisher::sync(const RunningConfig& config, const ChangeSet&) {
+    // Without configured SAs and policies (an IKE-only box) the installed set
+    // is the effective one: no copy of thousands of SAs per publication.
+    const bool api_only = config.ipsec.sas.empty() && config.ipsec.policies.empty();
+    return api_only ? sync_entries(installed_.entries) : sync_entries(effective_ipsec(config.ipsec, installed_));
+}
+
+PublishProblems IpsecPublisher::sync_entries(const IpsecConfig& ipsec) {
+    const FibPublisher& fib = fib_;
+    PublishProblems problems;
     not_installed_.clear();
     // Notes about SAs that are gone (removed by the configuration or the API) go with them.
     std::erase_if(ended_, [&](const auto& e) { return !ipsec.sas.count(e.first); });
@@ -137,7 +146,7 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         IpsecSa* sa = build(name, cfg, *vrf, error);
         if (!sa) {
             not_installed_[name] = error;
-            problems.push_back(fmt::format("ipsec sa {} not installed: {}", name, error));
+            problems.push_back({PublishProblem::Kind::ipsec_sa, name, fmt::format("ipsec sa {} not installed: {}", name, error)});
             continue;
         }
         next.emplace(name, Live{cfg, *vrf, sa, std::chrono::steady_clock::now(), false});
@@ -155,7 +164,8 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
                 std::string why = rc == -EEXIST ? fmt::format("inbound SPI {} is in use", sa->spi)
                                                 : fmt::format("SAD refused it ({})", strerror(-rc));
                 not_installed_[it->first] = why;
-                problems.push_back(fmt::format("ipsec sa {} not installed: {}", it->first, why));
+                problems.push_back(
+                    {PublishProblem::Kind::ipsec_sa, it->first, fmt::format("ipsec sa {} not installed: {}", it->first, why)});
                 free_counters_.push_back(sa->counter);
                 delete sa;  // never published
                 it = next.erase(it);
@@ -212,7 +222,9 @@ std::vector<std::string> IpsecPublisher::sync(const IpsecConfig& ipsec, const Fi
         try {
             table->classifier = std::make_unique<SpdClassifier>(selectors, fmt::format("spd{}", *vrf));
         } catch (const std::exception& e) {
-            problems.push_back(fmt::format("SPD of vrf {} not installed: {}", vrf_name.empty() ? "default" : vrf_name, e.what()));
+            const std::string shown = vrf_name.empty() ? "default" : vrf_name;
+            problems.push_back({PublishProblem::Kind::ipsec_spd, shown,
+                                fmt::format("SPD of vrf {} not installed: {}", shown, e.what())});
             continue;
         }
         tables_.set_spd(*vrf, table.release());

@@ -15,8 +15,11 @@
 
 #include "crypto/ipsec_sa.hpp"
 #include "fastpath/tables.hpp"
+#include "slowpath/change_set.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/ipsec_api.hpp"
+#include "slowpath/publish_problem.hpp"
 
 namespace rampart {
 
@@ -33,16 +36,21 @@ struct IpsecSaState {
 
 class IpsecPublisher {
 public:
-    // `current(slot)`: the workers' counters of a slot now (a reassigned slot starts from them).
-    IpsecPublisher(ForwardingTables& tables, unsigned workers, std::function<SaCounters(uint32_t)> current);
+    // `fib`: VRF ids; `installed`: what keying protocols installed through
+    // the IPsec API (ipsec_api.hpp), published with the configured SAs and
+    // policies. `current(slot)`: the workers' counters of a slot now (a
+    // reassigned slot starts from them).
+    IpsecPublisher(ForwardingTables& tables, const FibPublisher& fib, const IpsecInstalled& installed, unsigned workers,
+                   std::function<SaCounters(uint32_t)> current);
     ~IpsecPublisher();  // workers must be stopped
     IpsecPublisher(const IpsecPublisher&) = delete;
     IpsecPublisher& operator=(const IpsecPublisher&) = delete;
 
-    // Brings the tables in line with `ipsec` (the configuration's SAs and
-    // policies and the API's; VRF ids from `fib`). Returns one message per SA
-    // or SPD that could not be installed.
-    std::vector<std::string> sync(const IpsecConfig& ipsec, const FibPublisher& fib);
+    // Brings the tables in line with the configuration's SAs and policies and
+    // the API's. Returns one problem per SA (Kind::ipsec_sa) or SPD
+    // (Kind::ipsec_spd) that could not be installed. An SA or SPD that did not
+    // change is left as it is, so a sync without changes costs comparisons only.
+    PublishProblems sync(const RunningConfig& config, const ChangeSet& change);
 
     std::vector<IpsecSaState> sa_states(const IpsecConfig& ipsec) const;
     bool installed(const std::string& name) const { return live_.count(name) != 0; }
@@ -71,10 +79,13 @@ private:
         std::chrono::steady_clock::time_point installed;
         bool soft_reached = false;
     };
+    PublishProblems sync_entries(const IpsecConfig& ipsec);
     IpsecSa* build(const std::string& name, const IpsecSaConfig& cfg, uint16_t vrf, std::string& error);
     void retire(Live& live);
 
     ForwardingTables& tables_;
+    const FibPublisher& fib_;
+    const IpsecInstalled& installed_;
     unsigned workers_;
     std::function<SaCounters(uint32_t)> current_;
     std::map<std::string, Live> live_;

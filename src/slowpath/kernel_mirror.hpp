@@ -7,23 +7,28 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "slowpath/change_set.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
 #include "slowpath/netlink.hpp"
+#include "slowpath/publish_problem.hpp"
 
 namespace rampart {
 
 class KernelMirror {
 public:
-    explicit KernelMirror(netlink::Socket& nl) : nl_(nl) {}
+    // `fib`: what the data plane installed (routes are mirrored from it).
+    KernelMirror(netlink::Socket& nl, const FibPublisher& fib) : nl_(nl), fib_(fib) {}
 
-    // Returns one message per kernel change that failed.
-    std::vector<std::string> sync(const RunningConfig& config, const FibPublisher& fib);
-    // After a change to the routes of `prefix` only: O(log n) with a full table.
-    std::vector<std::string> sync_route(const Prefix& prefix, const FibPublisher& fib);
+    // Interfaces always (nothing is sent for what did not change); the routes
+    // of the default table: only the listed ones for Routes::listed (O(k log n)
+    // with a full table), otherwise all of them. Returns one problem per
+    // kernel change that failed.
+    PublishProblems sync(const RunningConfig& config, const ChangeSet& change);
 
     // Kernel ifindex of an exception-path interface (a port's TAP twin or a
     // sub-interface's VLAN link, by kernel name), 0 when unknown.
@@ -45,9 +50,13 @@ private:
         int up = -1;             // -1: not configured yet (IPv6 knobs not set)
         std::string failed;      // VLAN links: why the last creation failed (reported once)
     };
-    using Problems = std::vector<std::string>;
+    using Problems = PublishProblems;
+    void sync_interfaces(const RunningConfig& config, Problems& problems);
+    void sync_routes(Problems& problems);
+    void sync_route(const Prefix& prefix, Problems& problems);
+    void remove_stale_vlan_links(Problems& problems);
     // The kernel route for an installed static route: via its first next hop.
-    std::optional<MirroredRoute> mirrored(const InstalledRoute& r, const FibPublisher& fib);
+    std::optional<MirroredRoute> mirrored(const InstalledRoute& r);
 
     // Creates (or adopts, or replaces) the VLAN link `name`; false on failure.
     // Retried at every sync; the same failure is reported only once.
@@ -55,9 +64,11 @@ private:
                           Problems& problems);
     // MTU, addresses, IPv6 knobs and admin state of `ic` onto kernel interface `name`.
     void apply(const InterfaceConfig& ic, const std::string& name, KernelIf& k, Problems& problems);
-    void check(const netlink::Status& s, Problems& problems, int tolerated = 0);
+    void check(const netlink::Status& s, const std::string& subject, Problems& problems, int tolerated = 0);
 
     netlink::Socket& nl_;
+    const FibPublisher& fib_;
+    std::set<std::string> vlan_links_;       // kernel names of the VLAN links the config wants
     std::map<std::string, KernelIf> twins_;  // ports' TAP twins, by kernel name
     std::map<std::string, KernelIf> vlans_;  // sub-interfaces' VLAN links (ours), by kernel name
     std::map<Prefix, MirroredRoute> routes_;

@@ -293,7 +293,7 @@ int Daemon::run() {
     }
 
     nl_ = std::make_unique<netlink::Socket>();
-    mirror_ = std::make_unique<KernelMirror>(*nl_);
+    mirror_ = std::make_unique<KernelMirror>(*nl_, *fib_);
     std::vector<Control::WorkerSlot> slots;
     for (uint16_t w = 0; w < nworkers; ++w) {
         WorkerConfig wc;

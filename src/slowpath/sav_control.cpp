@@ -17,8 +17,8 @@ std::vector<sav::SavRule> all_rules(const sav::RuleCompiler& c) {
 }
 }  // namespace
 
-SavControl::SavControl(ForwardingTables& tables, const sav::SavTableSizes& sizes)
-    : tables_(tables), sizes_(sizes), compiler_(std::make_unique<sav::RuleCompiler>(0)) {}
+SavControl::SavControl(ForwardingTables& tables, const FibPublisher& fib, const sav::SavTableSizes& sizes)
+    : tables_(tables), fib_input_(fib), sizes_(sizes), compiler_(std::make_unique<sav::RuleCompiler>(0)) {}
 
 SavControl::~SavControl() {
     if (publisher_) {
@@ -49,8 +49,8 @@ std::optional<sav::InterfaceSet> SavControl::fib_egress(const InstalledRoute& r)
     }
 }
 
-void SavControl::sync_fib_prefix(const Prefix& p, const FibPublisher& fib) {
-    auto r = fib.installed_route(p, 0);
+void SavControl::sync_fib_prefix(const Prefix& p) {
+    auto r = fib_input_.installed_route(p, 0);
     std::optional<sav::InterfaceSet> want;
     if (r && r->prefix == p) want = fib_egress(*r);
     auto it = fib_.find(p);
@@ -66,9 +66,8 @@ void SavControl::sync_fib_prefix(const Prefix& p, const FibPublisher& fib) {
     fib_[p] = *want;
 }
 
-std::vector<std::string> SavControl::sync_inputs(const RunningConfig& cfg, const FibPublisher& fib,
-                                                 const std::optional<Prefix>& only_route, bool fib_unchanged) {
-    std::vector<std::string> problems;
+void SavControl::sync_inputs(const RunningConfig& cfg, FibInput fib_input, const std::vector<Prefix>& listed) {
+    const FibPublisher& fib = fib_input_;
     if (cfg.sav.local_asn != local_asn_) {
         local_asn_ = cfg.sav.local_asn;
         compiler_ = std::make_unique<sav::RuleCompiler>(local_asn_);
@@ -137,10 +136,10 @@ std::vector<std::string> SavControl::sync_inputs(const RunningConfig& cfg, const
     };
     sync_list(allow_, allow, true);
     sync_list(deny_, deny, false);
-    // The local FIB: one prefix after a route command, otherwise all of it.
-    if (fib_loaded_ && fib_unchanged) {
-    } else if (only_route && fib_loaded_) {
-        sync_fib_prefix(*only_route, fib);
+    // The local FIB: the listed prefixes after route changes, otherwise all of it.
+    if (fib_loaded_ && fib_input == FibInput::unchanged) {
+    } else if (fib_loaded_ && fib_input == FibInput::listed) {
+        for (const Prefix& p : listed) sync_fib_prefix(p);
     } else {
         std::map<Prefix, sav::InterfaceSet> now;
         for (const InstalledRoute& r : fib.installed_routes(std::nullopt, 0))
@@ -161,7 +160,6 @@ std::vector<std::string> SavControl::sync_inputs(const RunningConfig& cfg, const
         }
         fib_loaded_ = true;
     }
-    return problems;
 }
 
 void SavControl::feed_rib(uint16_t id, const sav::MrtDump& dump) {
@@ -179,7 +177,7 @@ void SavControl::feed_everything() {
     compiler_->set_aspas(rpki_.aspas);
 }
 
-std::optional<std::string> SavControl::publish() {
+std::optional<PublishProblem> SavControl::publish() {
     compiler_->recompute();
     std::vector<sav::SavRuleChange> changes = compiler_->take_changes();
     try {
@@ -200,18 +198,30 @@ std::optional<std::string> SavControl::publish() {
         }
         tables_.set_sav(publisher_.get());
     } catch (const std::exception& e) {
-        return fmt::format("SAV table not updated, the previous rules stay in force: {}", e.what());
+        return PublishProblem{PublishProblem::Kind::sav, {},
+                              fmt::format("SAV table not updated, the previous rules stay in force: {}", e.what())};
     }
     return std::nullopt;
 }
 
-std::vector<std::string> SavControl::sync(const RunningConfig& cfg, const FibPublisher& fib,
-                                          const std::optional<Prefix>& only_route, bool fib_unchanged) {
+PublishProblems SavControl::sync(const RunningConfig& cfg, const ChangeSet& change) {
     // With SAV off everywhere and nothing loaded nothing is compiled nor allocated.
     if (!publisher_ && !active(cfg)) return {};
-    auto problems = sync_inputs(cfg, fib, only_route, fib_unchanged);
-    if (auto bad = publish()) problems.push_back(*bad);
-    return problems;
+    FibInput input = FibInput::all;
+    std::vector<Prefix> listed;
+    switch (change.routes) {
+        case ChangeSet::Routes::unchanged: input = FibInput::unchanged; break;
+        case ChangeSet::Routes::listed:
+            for (const RouteRef& r : change.prefixes)
+                if (r.vrf.empty()) listed.push_back(r.prefix.network());  // other VRFs are no SAV input
+            input = listed.empty() ? FibInput::unchanged : FibInput::listed;
+            break;
+        case ChangeSet::Routes::some:
+        case ChangeSet::Routes::all: break;
+    }
+    sync_inputs(cfg, input, listed);
+    if (auto bad = publish()) return {*bad};
+    return {};
 }
 
 std::optional<std::string> SavControl::load_mrt(const std::string& path, const std::string& ifname,
@@ -226,7 +236,7 @@ std::optional<std::string> SavControl::load_mrt(const std::string& path, const s
         return fmt::format("{}: record {} (offset {}): {}; the previous SAV table stays in force", e.file(),
                            e.record(), e.offset(), e.reason());
     }
-    auto problems = sync_inputs(cfg, fib, std::nullopt);
+    sync_inputs(cfg, FibInput::all);
     const uint16_t id = ifindex_of_.at(ifname);
     // Replace the interface's Adj-RIB-In: drop it (with the interface), feed the new one.
     compiler_->remove_interface(id);
@@ -234,12 +244,11 @@ std::optional<std::string> SavControl::load_mrt(const std::string& path, const s
     feed_rib(id, *dump);
     ribs_[ifname] = dump;
     rib_files_[ifname] = path;
-    if (auto bad = publish()) return *bad;
+    if (auto bad = publish()) return bad->text;
     info = fmt::format("{}: {} records ({} skipped), {} RIB entries, {} updates loaded as the Adj-RIB-In of {}; "
                        "{} SAV rules\n",
                        path, dump->records, dump->skipped_records, dump->rib.size(), dump->updates.size(), ifname,
                        compiler_->rules(Family::v4).size() + compiler_->rules(Family::v6).size());
-    for (auto& p : problems) info += "% warning: " + p + "\n";
     return std::nullopt;
 }
 
@@ -252,22 +261,21 @@ std::optional<std::string> SavControl::load_rpki(const std::string& path, const 
         return fmt::format("{}: {}line {} column {}: {}; the previous SAV table stays in force", e.file(),
                            e.record().empty() ? "" : "record " + e.record() + ", ", e.line(), e.column(), e.reason());
     }
-    auto problems = sync_inputs(cfg, fib, std::nullopt);
+    sync_inputs(cfg, FibInput::all);
     compiler_->set_roas(set.roas);
     compiler_->set_aspas(set.aspas);
     info = fmt::format("{}: {} ROAs, {} ASPAs loaded\n", path, set.roas.size(), set.aspas.size());
     rpki_ = std::move(set);
     rpki_file_ = path;
-    if (auto bad = publish()) return *bad;
-    for (auto& p : problems) info += "% warning: " + p + "\n";
+    if (auto bad = publish()) return bad->text;
     return std::nullopt;
 }
 
-std::string SavControl::show_interface(const std::string& ifname, const RunningConfig& cfg, const FibPublisher& fib,
-                                       const CounterView& counters) const {
+std::optional<std::string> SavControl::show_interface(const std::string& ifname, const RunningConfig& cfg,
+                                                      const FibPublisher& fib, const CounterView& counters) const {
     auto ic = cfg.interfaces.find(ifname);
     auto ifx = fib.ifindex_of(ifname);
-    if (ic == cfg.interfaces.end() || !ifx) return fmt::format("% unknown interface {}\n", ifname);
+    if (ic == cfg.interfaces.end() || !ifx) return std::nullopt;
     const InterfaceConfig& i = ic->second;
     std::string out = fmt::format("SAV on {} (ifindex {}, SAV interface id {})\n", ifname, *ifx, *ifx);
     const char* mode = i.sav == sav::Mechanism::off ? "off (no lookup)" : i.sav_monitor ? "monitor (count, forward)"

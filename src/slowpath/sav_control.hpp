@@ -21,26 +21,29 @@
 #include "sav/rpki_json.hpp"
 #include "sav/rules.hpp"
 #include "sav/table.hpp"
+#include "slowpath/change_set.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
+#include "slowpath/publish_problem.hpp"
 #include "slowpath/show.hpp"
 
 namespace rampart {
 
 class SavControl {
 public:
-    SavControl(ForwardingTables& tables, const sav::SavTableSizes& sizes);
+    // `fib`: the installed routes, one of the compiler's inputs.
+    SavControl(ForwardingTables& tables, const FibPublisher& fib, const sav::SavTableSizes& sizes);
     ~SavControl();
     SavControl(const SavControl&) = delete;
     SavControl& operator=(const SavControl&) = delete;
 
     // Brings the compiler and the data-plane table in line with `cfg` and
-    // the installed routes. `only_route`: only that default-table prefix's
-    // route changed (the rest of the FIB input is not re-read);
-    // `fib_unchanged`: the command changed no route (SAV commands). Returns
-    // problems (table too small, ...) as text lines.
-    std::vector<std::string> sync(const RunningConfig& cfg, const FibPublisher& fib,
-                                  const std::optional<Prefix>& only_route = std::nullopt, bool fib_unchanged = false);
+    // the installed routes. The FIB input is re-read as `change` says:
+    // not at all for Routes::unchanged (SAV commands: with a full table a
+    // re-read takes seconds) or for routes of other VRFs only, the listed
+    // default-table prefixes for Routes::listed, all of it otherwise.
+    // Returns the problem (Kind::sav: table too small, ...) if any.
+    PublishProblems sync(const RunningConfig& cfg, const ChangeSet& change);
 
     // Replaces `ifname`'s Adj-RIB-In with the routes of an MRT file (every
     // peer in it counts as that interface's neighbour). All or nothing: a
@@ -52,8 +55,9 @@ public:
     std::optional<std::string> load_rpki(const std::string& path, const RunningConfig& cfg, const FibPublisher& fib,
                                          std::string& info);
 
-    std::string show_interface(const std::string& ifname, const RunningConfig& cfg, const FibPublisher& fib,
-                               const CounterView& counters) const;
+    // nullopt: `ifname` is not an interface of the data plane.
+    std::optional<std::string> show_interface(const std::string& ifname, const RunningConfig& cfg,
+                                              const FibPublisher& fib, const CounterView& counters) const;
     std::string show_prefix(const Prefix& p, const RunningConfig& cfg, const FibPublisher& fib) const;
 
     const sav::RuleCompiler& compiler() const { return *compiler_; }
@@ -66,14 +70,16 @@ private:
     };
     bool active(const RunningConfig& cfg) const;
     void feed_everything();                     // into a fresh compiler (local AS changed)
-    std::vector<std::string> sync_inputs(const RunningConfig& cfg, const FibPublisher& fib,
-                                         const std::optional<Prefix>& only_route, bool fib_unchanged = false);
-    std::optional<std::string> publish();       // recompute and bring the table along
-    void sync_fib_prefix(const Prefix& p, const FibPublisher& fib);
+    enum class FibInput { unchanged, listed, all };
+    // `listed`: the default-table prefixes whose routes changed (FibInput::listed).
+    void sync_inputs(const RunningConfig& cfg, FibInput fib_input, const std::vector<Prefix>& listed = {});
+    std::optional<PublishProblem> publish();    // recompute and bring the table along
+    void sync_fib_prefix(const Prefix& p);
     static std::optional<sav::InterfaceSet> fib_egress(const InstalledRoute& r);
     void feed_rib(uint16_t id, const sav::MrtDump& dump);
 
     ForwardingTables& tables_;
+    const FibPublisher& fib_input_;
     sav::SavTableSizes sizes_;
     uint32_t local_asn_ = 0;
     std::unique_ptr<sav::RuleCompiler> compiler_;

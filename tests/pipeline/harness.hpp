@@ -59,8 +59,10 @@ public:
     // Ports named port0..port{n-1}, MACs 02:00:00:00:00:0N, each with a ring twin.
     // `workers` > 1: more Worker objects (ids 1..) on the same ports, polled by
     // the test itself (poll_once on other_workers), for hand-off between workers.
-    explicit Pipeline(unsigned nports, bool start_worker_object = true, unsigned workers = 1) {
-        tables = std::make_unique<ForwardingTables>(workers, TableSizes{1u << 16, 1u << 8, 1u << 12, 1u << 10}, SOCKET_ID_ANY);
+    // `sizes`: the FIBs' (the default fits 65536 IPv4 routes and 256 tbl8 groups).
+    explicit Pipeline(unsigned nports, bool start_worker_object = true, unsigned workers = 1,
+                      const TableSizes& sizes = TableSizes{1u << 16, 1u << 8, 1u << 12, 1u << 10}) {
+        tables = std::make_unique<ForwardingTables>(workers, sizes, SOCKET_ID_ANY);
         fib = std::make_unique<FibPublisher>(*tables);
         WorkerConfig wc;
         wc.id = 0;

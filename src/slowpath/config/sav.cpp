@@ -293,9 +293,10 @@ public:
     CommandResult exec(Control& control, const cmd::Parsed& c) const override {
         switch (Cmd(c.tag())) {
             case Cmd::ShowSavInterface: {
-                std::string text = control.sav().show_interface(c.word("name"), control.config(), control.fib(),
-                                                                control.counters());
-                return {text.rfind("% ", 0) != 0, text};
+                auto text = control.sav().show_interface(c.word("name"), control.config(), control.fib(),
+                                                         control.counters());
+                if (!text) return {false, fmt::format("% unknown interface {}\n", c.word("name"))};
+                return {true, *text};
             }
             case Cmd::ShowSavPrefix:
                 return {true, control.sav().show_prefix(c.prefix("prefix"), control.config(), control.fib())};
