@@ -26,9 +26,9 @@ LocalDemuxEntry::LocalDemuxEntry(Kind k, uint16_t key_, LocalHandler h, const ch
 
 const LocalDemuxEntry* LocalDemuxEntry::registered() noexcept { return registrations; }
 
-void LocalDemux::fill() {
+void LocalDemux::fill(const LocalDemuxEntry* list) {
     *this = LocalDemux{};
-    for (const LocalDemuxEntry* e = LocalDemuxEntry::registered(); e; e = e->next) {
+    for (const LocalDemuxEntry* e = list; e; e = e->next) {
         switch (e->kind) {
             case LocalDemuxEntry::Kind::ip_protocol:
                 if (e->key > 255) throw std::runtime_error(std::string("local demux: bad protocol for ") + e->name);

@@ -47,7 +47,11 @@ struct LocalDemuxEntry {
     const char* name;
     const LocalDemuxEntry* next = nullptr;
 
+    // Links itself into the registrations (static storage only); `chain`:
+    // a private list instead (tests).
     LocalDemuxEntry(Kind k, uint16_t key, LocalHandler h, const char* name) noexcept;
+    LocalDemuxEntry(Kind k, uint16_t key, LocalHandler h, const char* name, const LocalDemuxEntry* chain) noexcept
+        : kind(k), key(key), handler(h), name(name), next(chain) {}
     // Every registration made so far (start-up code only).
     static const LocalDemuxEntry* registered() noexcept;
 };
@@ -69,9 +73,9 @@ class LocalDemux {
 public:
     static constexpr unsigned kMaxUdpPorts = 8;
 
-    // Fills the tables from the registrations; throws std::runtime_error on a
-    // duplicate key or more than kMaxUdpPorts ports.
-    void fill();
+    // Fills the tables from the registrations (by default all of them);
+    // throws std::runtime_error on a duplicate key or more than kMaxUdpPorts ports.
+    void fill(const LocalDemuxEntry* registrations = LocalDemuxEntry::registered());
 
     LocalHandler protocol(uint8_t proto) const noexcept { return by_protocol_[proto]; }
     LocalHandler udp_port(uint16_t port_be) const noexcept {

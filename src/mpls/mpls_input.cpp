@@ -60,8 +60,9 @@ unsigned payload_ip_version(const rte_mbuf* m, unsigned off) {
     return 0;
 }
 
-// Lowers the payload's TTL / hop limit to `ttl` (RFC 3443 uniform model: the
-// LSP's TTL is the packet's TTL).
+// Lowers the payload's TTL / hop limit to `ttl` (RFC 3443 §3.5 uniform model:
+// the exposed header takes the label's oTTL), never raising it: a label TTL
+// above the IP TTL (pipe-model ingress) must not give back hops already spent.
 void lower_ip_ttl(rte_mbuf* m, unsigned off, unsigned version, uint8_t ttl) {
     if (version == 6) {
         auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, off);
