@@ -65,8 +65,7 @@ bool spd_fields(const rte_mbuf* m, unsigned l3, unsigned family, bool reverse, S
     return true;
 }
 
-bool within_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) noexcept {
-    if (likely(!sa.hard_packets && !sa.hard_bytes)) return true;
+bool count_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) noexcept {
     if ((sa.hard_packets && sa.used_packets >= sa.hard_packets) || (sa.hard_bytes && sa.used_bytes >= sa.hard_bytes)) {
         if (!sa.hard_told) {
             sa.hard_told = true;

@@ -49,12 +49,6 @@ IpsecWorkerContext::~IpsecWorkerContext() {
     if (frag_tbl) rte_ip_frag_table_destroy(frag_tbl);
 }
 
-void queue_op(Worker& w, const crypto::EspOp& op) noexcept {
-    IpsecWorkerContext& x = w.ipsec_;
-    reinterpret_cast<crypto::EspOp*>(x.ops.get())[x.pending_count++] = op;
-    if (x.pending_count == IpsecWorkerContext::kMaxEspPending) esp_run_pending(w);
-}
-
 void esp_run_pending(Worker& w) noexcept {
     IpsecWorkerContext& x = w.ipsec_;
     // Finishing a decryption forwards the inner packet, which may be protected

@@ -84,7 +84,11 @@ inline bool owned_here(const Worker& w, const IpsecSa& sa) {
 bool spd_fields(const rte_mbuf* m, unsigned l3, unsigned family, bool reverse, SpdPacket& p) noexcept;
 // Counts one packet against the SA's volume lifetimes (owner worker only).
 // False when the hard lifetime is spent: the packet must not use the SA.
-bool within_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) noexcept;
+bool count_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) noexcept;
+inline bool within_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) noexcept {
+    if (likely(!sa.hard_packets && !sa.hard_bytes)) return true;  // no volume lifetime: nothing to count
+    return count_lifetime(w, sa, bytes);
+}
 // The one's-complement sum of the UDP datagram `udp` (`udp_len` bytes, its checksum field
 // as it is) with its pseudo-header taken from the IP header `ip` (RFC 768 / RFC 8200 §8.1);
 // the UDP length is used, not the IP one, so IPv6 extension headers may sit in between.
@@ -92,9 +96,13 @@ bool within_lifetime(Worker& w, const IpsecSa& sa, uint32_t bytes) noexcept;
 uint16_t udp_checksum_sum(const uint8_t* ip, Family family, const void* udp, unsigned udp_len) noexcept;
 // The IPv6 fragment identification for this worker's next datagram (RFC 8200 §4.5), network order.
 uint32_t next_fragment_id6(Worker& w) noexcept;
-// Adds `op` for the pending packet at pending[pending_count]; runs the batch when full.
-void queue_op(Worker& w, const crypto::EspOp& op) noexcept;
 inline EspPending& next_pending(Worker& w) { return w.ipsec_.pending[w.ipsec_.pending_count]; }
+// Adds `op` for the pending packet at pending[pending_count]; runs the batch when full.
+inline void queue_op(Worker& w, const crypto::EspOp& op) noexcept {
+    IpsecWorkerContext& x = w.ipsec_;
+    reinterpret_cast<crypto::EspOp*>(x.ops.get())[x.pending_count++] = op;
+    if (unlikely(x.pending_count == IpsecWorkerContext::kMaxEspPending)) esp_run_pending(w);
+}
 
 // The largest ESP packet the SA may send out of an egress with `egress_ip_mtu`:
 // that MTU, or the SA's encapsulated-ip-mtu when smaller.
