@@ -183,7 +183,7 @@ public:
     const SpdTable* spd(uint16_t vrf) const {
         return vrf < kMaxVrfs ? spds_[vrf].load(std::memory_order_acquire) : nullptr;
     }
-    // Where a worker hands packets of SAs it does not own (see Worker::handoff).
+    // Where a worker hands packets of SAs it does not own (crypto/handoff.cpp).
     rte_ring* handoff_ring(unsigned worker) const {
         return worker < kMaxWorkers ? handoff_[worker].load(std::memory_order_acquire) : nullptr;
     }
