@@ -107,7 +107,6 @@ bool peek_spi(const rte_mbuf* m, uint32_t& spi) {
 // With many SAs each ESP packet's SA, counters and keys are cold: look the
 // burst's SPIs up together and start loading what esp_input will read.
 void ipsec_prefetch_inbound(Worker& w, rte_mbuf** pkts, unsigned n) noexcept {
-    if (!w.tables_.any_inbound_sa()) return;
     uint32_t spis[kBurst];
     unsigned k = 0;
     for (unsigned i = 0; i < n && i < kBurst; ++i)

@@ -28,8 +28,8 @@ bool ipsec_local_output(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept;
 // Cleartext to the box that a protect entry says must arrive encrypted (RFC 4301 §5.2): true if dropped.
 bool ipsec_refuse_cleartext(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept;
 
-// Once per burst, before the packets are processed: with many SAs, look the
-// burst's inbound SPIs up together and prefetch what esp_input will read.
+// Once per burst, before the packets are processed, when some inbound SA
+// exists: look the burst's SPIs up together and prefetch what esp_input will read.
 void ipsec_prefetch_inbound(Worker& w, rte_mbuf** pkts, unsigned n) noexcept;
 // Runs the crypto engine over the ESP packets queued so far and finishes them.
 void esp_run_pending(Worker& w) noexcept;

@@ -141,15 +141,15 @@ void Worker::request_resolve(uint16_t ifindex, const IpAddr& nh) noexcept {
 
 void Worker::process_rx(unsigned port_index, rte_mbuf** pkts, unsigned n) noexcept {
     const uint16_t port_id = cfg_.ports[port_index].port_id;
-    ipsec_prefetch_inbound(*this, pkts, n);
+    if (tables_.any_inbound_sa()) ipsec_prefetch_inbound(*this, pkts, n);
     constexpr unsigned kPrefetchAhead = 4;
     for (unsigned i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (unsigned i = 0; i < n; ++i) {
         if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
         eth_input(*this, port_id, pkts[i]);
     }
-    esp_run_pending(*this);
-    esp_reassembly_free_expired(*this, 0);  // fragments the reassembly gave up on
+    if (ipsec_.pending_count) esp_run_pending(*this);
+    if (ipsec_.death_row.cnt) esp_reassembly_free_expired(*this, 0);  // fragments the reassembly gave up on
 }
 
 unsigned Worker::poll_once() noexcept {
@@ -169,8 +169,8 @@ unsigned Worker::poll_once() noexcept {
             total += k;
         }
     }
-    esp_run_pending(*this);
-    esp_reassembly_free_expired(*this, 3);
+    if (ipsec_.pending_count) esp_run_pending(*this);
+    if (ipsec_.death_row.cnt) esp_reassembly_free_expired(*this, 3);
     flush();
     return total;
 }
