@@ -763,4 +763,50 @@ FrameTemplates prepare_esp_scale(BenchRouter& router, std::mt19937_64& rng, Prof
                         : prepare_encrypt_scale(router, rng, setup, spec, name);
 }
 
+namespace {
+
+const Profile kEspProfiles[] = {
+#define RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, size)                                            \
+    {"esp-" #dir "-" #algo "-" #size,                                                                               \
+     (decrypt ? "ESP tunnel decrypt, " what ", " #size "-byte clear frames inside, 512 flows"                        \
+              : "ESP tunnel encrypt, " what ", " #size "-byte clear frames, 512 flows"),                             \
+     TableSizes{},                                                                                                  \
+     [](BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {                                              \
+         return prepare_esp(router, setup, EspProfileSpec{EspTransform::transform, decrypt, size});                \
+     },                                                                                                             \
+     PortRoles{},                                                                                                   \
+     EspProfileSpec{EspTransform::transform, decrypt, size}}
+#define RAMPART_ESP_SIZES(dir, decrypt, algo, transform, what)                                                     \
+    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 64),                                                  \
+    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 512),                                                 \
+    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 1420)
+    RAMPART_ESP_SIZES(enc, false, gcm128, gcm128, "AES-GCM-128"),
+    RAMPART_ESP_SIZES(dec, true, gcm128, gcm128, "AES-GCM-128"),
+    RAMPART_ESP_SIZES(enc, false, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
+    RAMPART_ESP_SIZES(dec, true, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
+#define RAMPART_ESP_SCALE_PROFILE(dir, decrypt, size)                                                             \
+    {"esp-" #dir "-gcm128-100k-sas-" #size,                                                                         \
+     (decrypt ? "ESP tunnel decrypt, AES-GCM-128, " #size "-byte clear frames inside, 100,000 SAs installed "        \
+                "(50,000 pairs), traffic over 16384 random tunnels/SPIs"                                            \
+              : "ESP tunnel encrypt, AES-GCM-128, " #size "-byte clear frames, 100,000 SAs installed (50,000 "       \
+                "pairs, 50,000 SPD entries), traffic over 16384 random tunnels"),                                    \
+     TableSizes{},                                                                                                  \
+     [](BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {                                          \
+         return prepare_esp_scale(router, rng, setup, EspProfileSpec{EspTransform::gcm128, decrypt, size});        \
+     },                                                                                                             \
+     PortRoles{},                                                                                                   \
+     EspProfileSpec{EspTransform::gcm128, decrypt, size}}
+    RAMPART_ESP_SCALE_PROFILE(enc, false, 64),
+    RAMPART_ESP_SCALE_PROFILE(enc, false, 1420),
+    RAMPART_ESP_SCALE_PROFILE(dec, true, 64),
+    RAMPART_ESP_SCALE_PROFILE(dec, true, 1420),
+#undef RAMPART_ESP_SCALE_PROFILE
+#undef RAMPART_ESP_SIZES
+#undef RAMPART_ESP_PROFILE
+};
+
+RAMPART_BENCH_PROFILES(esp, 20, kEspProfiles);
+
+}  // namespace
+
 }  // namespace rampart::bench

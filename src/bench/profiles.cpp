@@ -1,5 +1,6 @@
 #include "bench/profiles.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <unistd.h>
@@ -395,7 +396,7 @@ FrameTemplates prepare_vpn_pop_lookup(BenchRouter& router, std::mt19937_64&, Pro
     return frames;
 }
 
-const Profile kProfiles[] = {
+const Profile kForwardingProfiles[] = {
     {"ipv4-fwd", "IPv4 UDP, 64-byte frames, 512 flows, 8 static routes + connected hosts", TableSizes{},
      prepare_ipv4_fwd, PortRoles{}},
     {"ipv4-fwd-1m", "IPv4 UDP, 64-byte frames, 65536 flows over a 1,000,000-route FIB", large_ipv4_table_sizes(),
@@ -411,51 +412,35 @@ const Profile kProfiles[] = {
      prepare_sr_push3, PortRoles{}},
     {"vpn-pop-lookup", "VPN label pop and lookup in a VRF, 64-byte frames, 512 flows, 8 VRF routes + hosts",
      TableSizes{}, prepare_vpn_pop_lookup, pe_towards_vrf_customer()},
-#define RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, size)                                            \
-    {"esp-" #dir "-" #algo "-" #size,                                                                               \
-     (decrypt ? "ESP tunnel decrypt, " what ", " #size "-byte clear frames inside, 512 flows"                        \
-              : "ESP tunnel encrypt, " what ", " #size "-byte clear frames, 512 flows"),                             \
-     TableSizes{},                                                                                                  \
-     [](BenchRouter& router, std::mt19937_64&, ProfileSetup& setup) {                                              \
-         return prepare_esp(router, setup, EspProfileSpec{EspTransform::transform, decrypt, size});                \
-     },                                                                                                             \
-     PortRoles{},                                                                                                   \
-     EspProfileSpec{EspTransform::transform, decrypt, size}}
-#define RAMPART_ESP_SIZES(dir, decrypt, algo, transform, what)                                                     \
-    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 64),                                                  \
-    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 512),                                                 \
-    RAMPART_ESP_PROFILE(dir, decrypt, algo, transform, what, 1420)
-    RAMPART_ESP_SIZES(enc, false, gcm128, gcm128, "AES-GCM-128"),
-    RAMPART_ESP_SIZES(dec, true, gcm128, gcm128, "AES-GCM-128"),
-    RAMPART_ESP_SIZES(enc, false, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
-    RAMPART_ESP_SIZES(dec, true, cbc128sha256, cbc128_sha256, "AES-CBC-128 + HMAC-SHA-256-128"),
-#define RAMPART_ESP_SCALE_PROFILE(dir, decrypt, size)                                                             \
-    {"esp-" #dir "-gcm128-100k-sas-" #size,                                                                         \
-     (decrypt ? "ESP tunnel decrypt, AES-GCM-128, " #size "-byte clear frames inside, 100,000 SAs installed "        \
-                "(50,000 pairs), traffic over 16384 random tunnels/SPIs"                                            \
-              : "ESP tunnel encrypt, AES-GCM-128, " #size "-byte clear frames, 100,000 SAs installed (50,000 "       \
-                "pairs, 50,000 SPD entries), traffic over 16384 random tunnels"),                                    \
-     TableSizes{},                                                                                                  \
-     [](BenchRouter& router, std::mt19937_64& rng, ProfileSetup& setup) {                                          \
-         return prepare_esp_scale(router, rng, setup, EspProfileSpec{EspTransform::gcm128, decrypt, size});        \
-     },                                                                                                             \
-     PortRoles{},                                                                                                   \
-     EspProfileSpec{EspTransform::gcm128, decrypt, size}}
-    RAMPART_ESP_SCALE_PROFILE(enc, false, 64),
-    RAMPART_ESP_SCALE_PROFILE(enc, false, 1420),
-    RAMPART_ESP_SCALE_PROFILE(dec, true, 64),
-    RAMPART_ESP_SCALE_PROFILE(dec, true, 1420),
-#undef RAMPART_ESP_SCALE_PROFILE
-#undef RAMPART_ESP_SIZES
-#undef RAMPART_ESP_PROFILE
 };
+
+RAMPART_BENCH_PROFILES(forwarding, 10, kForwardingProfiles);
 
 }  // namespace
 
-std::span<const Profile> all_profiles() { return kProfiles; }
+namespace {
+const ProfileRegistration* registrations = nullptr;  // written by static initializers only
+}  // namespace
+
+ProfileRegistration::ProfileRegistration(int order_, std::span<const Profile> profiles_) noexcept
+    : order(order_), profiles(profiles_), next(registrations) {
+    registrations = this;
+}
+
+std::span<const Profile> all_profiles() {
+    static const std::vector<Profile> all = [] {
+        std::vector<const ProfileRegistration*> regs;
+        for (const ProfileRegistration* r = registrations; r; r = r->next) regs.push_back(r);
+        std::stable_sort(regs.begin(), regs.end(), [](auto* a, auto* b) { return a->order < b->order; });
+        std::vector<Profile> v;
+        for (const ProfileRegistration* r : regs) v.insert(v.end(), r->profiles.begin(), r->profiles.end());
+        return v;
+    }();
+    return all;
+}
 
 const Profile* find_profile(std::string_view name) {
-    for (const Profile& p : kProfiles)
+    for (const Profile& p : all_profiles())
         if (p.name == name) return &p;
     return nullptr;
 }

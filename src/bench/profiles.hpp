@@ -1,6 +1,7 @@
 // Benchmark profiles: what the forwarding tables hold and what traffic is
-// offered. Adding a profile (IPsec, SAV, ...) is one entry in the table in
-// profiles.cpp plus the function that configures it and builds its frames.
+// offered. A feature's profiles live in its own file (esp_profiles.cpp): a
+// table of Profile rows, the functions that configure the router and build
+// the frames, and one RAMPART_BENCH_PROFILES line that registers the table.
 #pragma once
 
 #include <random>
@@ -52,7 +53,19 @@ struct Profile {
     EspProfileSpec esp{};
 };
 
-std::span<const Profile> all_profiles();
+// A table of profiles registered from the file that defines it:
+//     RAMPART_BENCH_PROFILES(esp, 20, kEspProfiles);
+// `order` places the table in `--list` and in the default run (forwarding 10, ESP 20).
+struct ProfileRegistration {
+    int order;
+    std::span<const Profile> profiles;
+    const ProfileRegistration* next;
+    ProfileRegistration(int order, std::span<const Profile> profiles) noexcept;
+};
+#define RAMPART_BENCH_PROFILES(name, order, table) \
+    const ::rampart::bench::ProfileRegistration rampart_bench_profiles_##name{order, table}
+
+std::span<const Profile> all_profiles();  // every registered table, by order
 const Profile* find_profile(std::string_view name);  // nullptr when unknown
 
 }  // namespace rampart::bench

@@ -4,6 +4,7 @@
 #include <rte_byteorder.h>
 
 #include "fastpath/worker.hpp"
+#include "mpls/label_stack.hpp"  // impose_labels: FTN imposition
 
 namespace rampart {
 
@@ -37,31 +38,6 @@ inline bool select_egress(Worker& w, const NhGroup& g, uint32_t flow_hash, uint1
         return false;
     }
     return true;
-}
-
-// One MPLS label stack entry (RFC 3032 §2.1), in network order.
-inline uint32_t mpls_entry_be(uint32_t label, uint8_t tc, bool bos, uint8_t ttl) noexcept {
-    return rte_cpu_to_be_32(label << 12 | uint32_t(tc & 7) << 9 | uint32_t(bos) << 8 | ttl);
-}
-
-// Writes `s` so that it ends right before offset `payload_off` of `m`,
-// prepending room when the bytes before it are too few. The bytes before the
-// labels are left for l2_output to overwrite. Returns the offset where the
-// stack starts, or -1 when the mbuf has no headroom left.
-inline int impose_labels(rte_mbuf* m, unsigned payload_off, const LabelStack& s, uint8_t ttl, uint8_t tc,
-                         bool bottom_is_bos) noexcept {
-    const unsigned need = 4u * s.count;
-    if (payload_off < need) {
-        const unsigned grow = need - payload_off;
-        if (unlikely(!rte_pktmbuf_prepend(m, uint16_t(grow)))) return -1;
-        payload_off += grow;
-    }
-    auto* p = rte_pktmbuf_mtod_offset(m, uint32_t*, payload_off - need);
-    for (unsigned i = 0; i < s.count; ++i) {
-        uint32_t v = mpls_entry_be(s.label[i], tc, bottom_is_bos && i + 1 == s.count, ttl);
-        std::memcpy(p + i, &v, 4);
-    }
-    return int(payload_off - need);
 }
 
 // Sends an IP packet (IP header at `l2_len`) out of `e`, labelled when the

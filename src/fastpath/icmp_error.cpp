@@ -54,8 +54,10 @@ rte_mbuf* alloc_error(Worker& w, uint16_t ifindex, unsigned len) {
 
 }  // namespace
 
-void icmp4_error(Worker& w, uint16_t ifindex, const InterfaceState& in, const rte_mbuf* orig,
-                 unsigned l3_off, uint8_t type, uint8_t code, uint32_t extra) noexcept {
+void icmp4_error(Worker& w, PacketMeta meta, const rte_mbuf* orig, unsigned l3_off, uint8_t type, uint8_t code,
+                 uint32_t extra) noexcept {
+    const uint16_t ifindex = meta.ifindex;
+    const InterfaceState& in = *meta.in;
     const auto* oip = rte_pktmbuf_mtod_offset(orig, const rte_ipv4_hdr*, l3_off);
     const unsigned oihl = (oip->version_ihl & 0xf) * 4u;
     // Not about non-initial fragments, nor about ICMP errors (RFC 1812 §4.3.2.7).
@@ -98,8 +100,10 @@ void icmp4_error(Worker& w, uint16_t ifindex, const InterfaceState& in, const rt
                     IpAddr::v4(rte_be_to_cpu_32(ip->dst_addr)), RTE_BE16(RTE_ETHER_TYPE_IPV4));
 }
 
-void icmp6_error(Worker& w, uint16_t ifindex, const InterfaceState& in, const rte_mbuf* orig,
-                 unsigned l3_off, uint8_t type, uint8_t code, uint32_t extra) noexcept {
+void icmp6_error(Worker& w, PacketMeta meta, const rte_mbuf* orig, unsigned l3_off, uint8_t type, uint8_t code,
+                 uint32_t extra) noexcept {
+    const uint16_t ifindex = meta.ifindex;
+    const InterfaceState& in = *meta.in;
     const auto* oip = rte_pktmbuf_mtod_offset(orig, const rte_ipv6_hdr*, l3_off);
     // Never about an ICMPv6 error message (RFC 4443 §2.4(e)); types below 128 are errors.
     if ((oip->proto == IPPROTO_ICMPV6 &&

@@ -1,12 +1,14 @@
-// Stage 2 (IPv4): validate, local/forward decision, TTL, MTU, ECMP, rewrite.
+// Stage 2 (IPv4): validate, SAV, local delivery (local_demux.hpp) or
+// forwarding: SPD, TTL, MTU, ECMP, rewrite.
 #include <rte_byteorder.h>
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 
-#include "crypto/esp_packet.hpp"
+#include "crypto/ipsec_stages.hpp"
 #include "fastpath/egress.hpp"
 #include "fastpath/ip_ttl.hpp"
+#include "fastpath/local_demux.hpp"
 #include "fastpath/punt.hpp"
 #include "fastpath/sav_ingress.hpp"
 #include "fastpath/worker.hpp"
@@ -76,9 +78,10 @@ void fragment_and_send(Worker& w, uint16_t in_ifindex, const Egress& e, rte_mbuf
 
 }  // namespace
 
-void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted, bool sav_done) noexcept {
+void ip4_forward(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept {
     const ForwardingTables& t = w.tables_;
+    const uint16_t ifindex = meta.ifindex;
+    const unsigned l2_len = meta.l2_len;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv4_hdr))) return w.drop(m, ifindex, Drop::ip4_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l2_len);
     if (unlikely((ip->version_ihl >> 4) != 4)) return w.drop(m, ifindex, Drop::ip4_bad_version);
@@ -94,12 +97,11 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     const uint32_t src = rte_be_to_cpu_32(ip->src_addr);
     const uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
     // Multicast and limited broadcast are link-local control traffic for the kernel.
-    if ((dst >> 28) == 0xe || dst == UINT32_MAX) return punt(w, ifindex, in, m);
+    if ((dst >> 28) == 0xe || dst == UINT32_MAX) return punt(w, m, meta);
     if (unlikely(martian_source(src))) return w.drop(m, ifindex, Drop::ip4_bad_source);
     // SAV on the ingress interface, before the local/forward decision (sav_ingress.hpp).
-    if (in.sav_mode != SavMode::off && !sav_done &&
-        !sav_admit(w, ifindex, in, m, decrypted,
-                   [&](const sav::SavTable& st) { return sav::sav_check4(st, src, ifindex); }))
+    if ((meta.features & feature_bit(IngressFeature::sav)) && !meta.has(kSavDone) &&
+        !sav_admit(w, m, meta, [&](const sav::SavTable& st) { return sav::sav_check4(st, src, ifindex); }))
         return;
     if (unlikely(dst == 0 || (dst >> 24) == 127)) return w.drop(m, ifindex, Drop::ip4_bad_destination);
     if (unlikely(ihl > sizeof(rte_ipv4_hdr))) {
@@ -109,6 +111,7 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         if (source_route) return w.drop(m, ifindex, Drop::ip4_source_route);
     }
 
+    const uint16_t vrf = meta.vrf;
     int64_t nh = t.lookup4(dst, vrf);
     const NhGroup* g = nh >= 0 ? t.group(uint32_t(nh)) : nullptr;
     if (unlikely(g && g->kind == NhKind::vrf_lookup)) {  // route leaking: one more lookup, never a chain
@@ -117,37 +120,26 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         if (unlikely(g && g->kind == NhKind::vrf_lookup)) return w.drop(m, ifindex, Drop::vrf_leak_loop);
     }
     if (g && g->kind == NhKind::local) {
+        // For the box: the handler registered for the protocol (local_demux.hpp), else the kernel.
         const bool fragment = ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG);
-        if (ip->next_proto_id == kIpProtoEsp) {
-            if (unlikely(fragment)) return esp_reassemble(w, ifindex, in, m, l2_len, ihl, 4, vrf);
-            return esp_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
-        }
-        // Fragmented UDP may be ESP-in-UDP (RFC 3948): reassembled here when some SA
-        // uses it, then judged whole (other UDP goes to the kernel whole).
-        if (unlikely(fragment) && ip->next_proto_id == IPPROTO_UDP && t.nat_traversal_inbound())
-            return esp_reassemble(w, ifindex, in, m, l2_len, ihl, 4, vrf);
-        if (ip->next_proto_id == IPPROTO_UDP && !fragment &&
-            m->data_len >= l2_len + ihl + 4 &&
-            rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[2] == (kNatTraversalPort >> 8) &&
-            rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len + ihl)[3] == (kNatTraversalPort & 0xff))
-            return nat_traversal_input(w, ifindex, in, m, l2_len, l2_len + ihl, total - ihl, 4, vrf);
-        if (!decrypted && t.spd(vrf) && ipsec_refuse_cleartext(w, ifindex, m, l2_len, 4, vrf)) return;
-        return punt(w, ifindex, in, m);
+        return local_deliver(w, m, meta, LocalL4{l2_len + ihl, total - ihl, ip->next_proto_id, fragment});
     }
     // The SPD decides before the FIB: protected destinations need no route of their own.
-    if (const SpdTable* spd = decrypted ? nullptr : t.spd(vrf)) {
-        if (unlikely(ip->time_to_live <= 1)) {
-            icmp4_error(w, ifindex, in, m, l2_len, kIcmpTimeExceeded, 0, 0);
-            return w.drop(m, ifindex, Drop::ip4_ttl_expired);
+    if ((meta.features & feature_bit(IngressFeature::spd)) && !meta.has(kDecrypted)) {
+        if (const SpdTable* spd = t.spd(vrf)) {
+            if (unlikely(ip->time_to_live <= 1)) {
+                icmp4_error(w, meta, m, l2_len, kIcmpTimeExceeded, 0, 0);
+                return w.drop(m, ifindex, Drop::ip4_ttl_expired);
+            }
+            if (ipsec_forward(w, m, meta, *spd)) return;
         }
-        if (ipsec_forward(w, ifindex, in, m, l2_len, vrf, *spd, 4)) return;
     }
     if (unlikely(!g)) {
-        icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeNetUnreachable, 0);
+        icmp4_error(w, meta, m, l2_len, kIcmpUnreachable, kCodeNetUnreachable, 0);
         return w.drop(m, ifindex, Drop::no_route);
     }
     if (unlikely(ip->time_to_live <= 1)) {
-        icmp4_error(w, ifindex, in, m, l2_len, kIcmpTimeExceeded, 0, 0);
+        icmp4_error(w, meta, m, l2_len, kIcmpTimeExceeded, 0, 0);
         return w.drop(m, ifindex, Drop::ip4_ttl_expired);
     }
     switch (g->kind) {
@@ -158,7 +150,7 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         case NhKind::blackhole: return w.drop(m, ifindex, Drop::blackhole_route);
         case NhKind::unreachable:
         default:
-            icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeHostUnreachable, 0);
+            icmp4_error(w, meta, m, l2_len, kIcmpUnreachable, kCodeHostUnreachable, 0);
             return w.drop(m, ifindex, Drop::unreachable_route);
     }
 
@@ -168,7 +160,7 @@ void ip4_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     const unsigned ip_mtu = e.out->mtu - 4u * e.labels->count;
     if (unlikely(total > ip_mtu)) {
         if (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) {
-            icmp4_error(w, ifindex, in, m, l2_len, kIcmpUnreachable, kCodeFragNeeded, ip_mtu);
+            icmp4_error(w, meta, m, l2_len, kIcmpUnreachable, kCodeFragNeeded, ip_mtu);
             return w.drop(m, ifindex, Drop::mtu_exceeded);
         }
         decrement_ttl(ip);

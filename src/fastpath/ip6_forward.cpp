@@ -1,13 +1,15 @@
-// Stage 2 (IPv6): validate, extension-header walk, local/forward decision,
-// hop limit, MTU (no router fragmentation in IPv6), ECMP, rewrite.
+// Stage 2 (IPv6): validate, SAV, extension-header walk, local delivery
+// (local_demux.hpp) or forwarding: SPD, hop limit, MTU (no router
+// fragmentation in IPv6), ECMP, rewrite.
 #include <rte_byteorder.h>
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
 
-#include "crypto/esp_packet.hpp"
+#include "crypto/ipsec_stages.hpp"
 #include "fastpath/egress.hpp"
 #include "fastpath/hash.hpp"
 #include "fastpath/ip6_ext.hpp"
+#include "fastpath/local_demux.hpp"
 #include "fastpath/punt.hpp"
 #include "fastpath/sav_ingress.hpp"
 #include "fastpath/worker.hpp"
@@ -17,7 +19,7 @@ namespace rampart {
 namespace {
 
 constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6PacketTooBig = 2, kIcmp6TimeExceeded = 3;
-constexpr uint8_t kCodeNoRoute = 0, kCodeBeyondScope = 2, kCodeAddressUnreachable = 3;
+constexpr uint8_t kCodeNoRoute = 0, kCodeBeyondScope = 2, kCodeRejectRoute = 5;
 
 bool is_unspecified(const uint8_t* a) {
     static constexpr uint8_t zero[16] = {};
@@ -53,9 +55,10 @@ uint32_t flow_hash6(const rte_ipv6_hdr* ip, const rte_mbuf* m, uint8_t proto, un
 
 }  // namespace
 
-void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted, bool sav_done) noexcept {
+void ip6_forward(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept {
     const ForwardingTables& t = w.tables_;
+    const uint16_t ifindex = meta.ifindex, vrf = meta.vrf;
+    const unsigned l2_len = meta.l2_len;
     if (unlikely(m->data_len < l2_len + sizeof(rte_ipv6_hdr))) return w.drop(m, ifindex, Drop::ip6_truncated);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, l2_len);
     if (unlikely((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6)) return w.drop(m, ifindex, Drop::ip6_bad_version);
@@ -65,13 +68,12 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     if (total < l3_len) rte_pktmbuf_trim(m, uint16_t(l3_len - total));
 
     // Multicast (ND, MLD, routing protocols) and link-local unicast belong to the kernel.
-    if (ip->dst_addr[0] == 0xff || is_link_local(ip->dst_addr)) return punt(w, ifindex, in, m);
+    if (ip->dst_addr[0] == 0xff || is_link_local(ip->dst_addr)) return punt(w, m, meta);
     if (unlikely(ip->src_addr[0] == 0xff || is_loopback(ip->src_addr) || is_unspecified(ip->src_addr)))
         return w.drop(m, ifindex, Drop::ip6_bad_source);
     // SAV on the ingress interface, before the local/forward decision (sav_ingress.hpp).
-    if (in.sav_mode != SavMode::off && !sav_done &&
-        !sav_admit(w, ifindex, in, m, decrypted,
-                   [&](const sav::SavTable& st) { return sav::sav_check6(st, ip->src_addr, ifindex); }))
+    if ((meta.features & feature_bit(IngressFeature::sav)) && !meta.has(kSavDone) &&
+        !sav_admit(w, m, meta, [&](const sav::SavTable& st) { return sav::sav_check6(st, ip->src_addr, ifindex); }))
         return;
     if (unlikely(is_unspecified(ip->dst_addr) || is_loopback(ip->dst_addr)))
         return w.drop(m, ifindex, Drop::ip6_bad_destination);
@@ -88,19 +90,10 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     bool fragment;
     const ExtWalk walk = walk_extensions(m, l2_len, proto, l4_off, fragment);
     if (g && g->kind == NhKind::local) {
-        if (walk == ExtWalk::ok && proto == kIpProtoEsp) {
-            if (unlikely(fragment)) return esp_reassemble(w, ifindex, in, m, l2_len, l4_off - l2_len, 6, vrf);
-            return esp_input(w, ifindex, in, m, l2_len, l4_off, total - (l4_off - l2_len), 6, vrf);
-        }
-        if (unlikely(fragment) && walk == ExtWalk::ok && proto == IPPROTO_UDP && t.nat_traversal_inbound())
-            return esp_reassemble(w, ifindex, in, m, l2_len, l4_off - l2_len, 6, vrf);
-        if (walk == ExtWalk::ok && proto == IPPROTO_UDP && !fragment && m->data_len >= l4_off + 4 &&
-            rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off)[2] == (kNatTraversalPort >> 8) &&
-            rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_off)[3] == (kNatTraversalPort & 0xff))
-            return nat_traversal_input(w, ifindex, in, m, l2_len, l4_off, total - (l4_off - l2_len), 6, vrf);
-        if (walk == ExtWalk::ok && !decrypted && t.spd(vrf) && ipsec_refuse_cleartext(w, ifindex, m, l2_len, 6, vrf))
-            return;
-        return punt(w, ifindex, in, m);  // the kernel judges its own malformed extension headers
+        // The kernel judges its own malformed extension headers.
+        if (walk != ExtWalk::ok) return punt(w, m, meta);
+        // For the box: the handler registered for the protocol (local_demux.hpp), else the kernel.
+        return local_deliver(w, m, meta, LocalL4{l4_off, total - (l4_off - l2_len), proto, fragment});
     }
     switch (walk) {
         case ExtWalk::ok: break;
@@ -109,23 +102,25 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         case ExtWalk::routing_type0: return w.drop(m, ifindex, Drop::ip6_routing_type0);
     }
     // The SPD decides before the FIB: protected destinations need no route of their own.
-    if (const SpdTable* spd = decrypted ? nullptr : t.spd(vrf)) {
-        if (unlikely(ip->hop_limits <= 1)) {
-            icmp6_error(w, ifindex, in, m, l2_len, kIcmp6TimeExceeded, 0, 0);
-            return w.drop(m, ifindex, Drop::ip6_hop_limit_expired);
+    if ((meta.features & feature_bit(IngressFeature::spd)) && !meta.has(kDecrypted)) {
+        if (const SpdTable* spd = t.spd(vrf)) {
+            if (unlikely(ip->hop_limits <= 1)) {
+                icmp6_error(w, meta, m, l2_len, kIcmp6TimeExceeded, 0, 0);
+                return w.drop(m, ifindex, Drop::ip6_hop_limit_expired);
+            }
+            if (ipsec_forward(w, m, meta, *spd)) return;
         }
-        if (ipsec_forward(w, ifindex, in, m, l2_len, vrf, *spd, 6)) return;
     }
     if (unlikely(!g)) {
-        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeNoRoute, 0);
+        icmp6_error(w, meta, m, l2_len, kIcmp6Unreachable, kCodeNoRoute, 0);
         return w.drop(m, ifindex, Drop::no_route);
     }
     if (unlikely(ip->hop_limits <= 1)) {
-        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6TimeExceeded, 0, 0);
+        icmp6_error(w, meta, m, l2_len, kIcmp6TimeExceeded, 0, 0);
         return w.drop(m, ifindex, Drop::ip6_hop_limit_expired);
     }
     if (unlikely(is_link_local(ip->src_addr))) {
-        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeBeyondScope, 0);
+        icmp6_error(w, meta, m, l2_len, kIcmp6Unreachable, kCodeBeyondScope, 0);
         return w.drop(m, ifindex, Drop::ip6_link_local);
     }
     switch (g->kind) {
@@ -136,7 +131,9 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
         case NhKind::blackhole: return w.drop(m, ifindex, Drop::blackhole_route);
         case NhKind::unreachable:
         default:
-            icmp6_error(w, ifindex, in, m, l2_len, kIcmp6Unreachable, kCodeAddressUnreachable, 0);
+            // RFC 4443 §3.1: code 5, reject route to destination (code 3, address
+            // unreachable, is for a destination the router cannot resolve).
+            icmp6_error(w, meta, m, l2_len, kIcmp6Unreachable, kCodeRejectRoute, 0);
             return w.drop(m, ifindex, Drop::unreachable_route);
     }
 
@@ -144,7 +141,7 @@ void ip6_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf
     if (!select_egress(w, *g, g->count > 1 ? flow_hash6(ip, m, proto, l4_off, fragment) : 0, ifindex, m, e)) return;
     const unsigned ip_mtu = e.out->mtu - 4u * e.labels->count;  // imposed labels take room (RFC 3032 §3)
     if (unlikely(total > ip_mtu)) {
-        icmp6_error(w, ifindex, in, m, l2_len, kIcmp6PacketTooBig, 0, ip_mtu);
+        icmp6_error(w, meta, m, l2_len, kIcmp6PacketTooBig, 0, ip_mtu);
         return w.drop(m, ifindex, Drop::mtu_exceeded);
     }
     decrement_hop_limit(ip);

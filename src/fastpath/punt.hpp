@@ -1,8 +1,9 @@
-// Hands a frame, unchanged, to the kernel through the ingress port's TAP twin.
+// Hands a frame, unchanged, to the kernel through the ingress port's TAP twin
+// (the exception path), policed per worker.
 #pragma once
 
 #include "fastpath/worker.hpp"
 
 namespace rampart {
-void punt(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m) noexcept;
+void punt(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept;
 }

@@ -2,9 +2,10 @@
 // interface (DESIGN.md, packet path: before anything else once the header is
 // known to be sane). One LPM lookup keyed by the source, one bit test for the
 // ingress interface (sav/table.hpp). Interfaces in SAV mode off never get here:
-// the caller tests `in.sav_mode` first, so SAV off costs one byte compare.
+// the caller tests the packet's IngressFeature::sav bit first
+// (ingress_features.hpp), so SAV off costs one bit test.
 //
-// Decapsulated tunnel traffic (ip4_forward/ip6_forward with `decrypted`) is
+// Decapsulated tunnel traffic (PacketMeta with kDecrypted) is
 // not looked up: its inner source was already checked against the SA's
 // traffic selectors by the ESP inbound policy check (Drop::esp_policy_mismatch
 // otherwise), which is the tunnel-derived SAV rule of RFC 5619 §3.3: a source
@@ -20,10 +21,10 @@ namespace rampart {
 // True when the packet goes on (allowed, or refused in monitor mode: counted);
 // false when it was dropped (enforce mode: counted per reason).
 template <typename Lookup>
-inline bool sav_admit(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, bool decrypted,
-                      Lookup lookup) noexcept {
+inline bool sav_admit(Worker& w, rte_mbuf* m, PacketMeta meta, Lookup lookup) noexcept {
+    const uint16_t ifindex = meta.ifindex;
     InterfaceCounters& c = w.counters_.iface[ifindex];
-    if (decrypted) {
+    if (meta.has(kDecrypted)) {
         ++c.sav_tunnel_validated;
         return true;
     }
@@ -32,7 +33,7 @@ inline bool sav_admit(Worker& w, uint16_t ifindex, const InterfaceState& in, rte
     const sav::SavVerdict v = lookup(*st);
     if (likely(v == sav::SavVerdict::allowed)) return true;
     const bool no_rule = v == sav::SavVerdict::no_rule;
-    if (in.sav_mode == SavMode::monitor) {
+    if (meta.in->sav_mode == SavMode::monitor) {
         ++(no_rule ? c.sav_monitor_no_rule : c.sav_monitor_wrong_interface);
         return true;
     }

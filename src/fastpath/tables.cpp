@@ -5,6 +5,7 @@
 #include <rte_jhash.h>
 
 #include "crypto/ipsec_sa.hpp"
+#include "fastpath/ingress_features.hpp"
 #include <rte_malloc.h>
 
 #include <algorithm>
@@ -87,14 +88,6 @@ void ForwardingTables::destroy_vrf(uint16_t vrf) {
     free_fib(f);
 }
 
-void ForwardingTables::set_label(uint32_t label, uint32_t group, uint32_t counter) {
-    ilm_[label & (kLabelSpace - 1)].store((uint64_t(counter) << 32) | (uint64_t(group) + 1), std::memory_order_release);
-}
-
-void ForwardingTables::clear_label(uint32_t label) {
-    ilm_[label & (kLabelSpace - 1)].store(0, std::memory_order_release);
-}
-
 void ForwardingTables::free_label_counter(uint32_t slot) {
     retire(RetireKind::label_counter_slot, slot, nullptr);
     label_counter_slots_.release();
@@ -126,8 +119,24 @@ void ForwardingTables::remove_inbound_sa(uint32_t spi) { rte_hash_del_key(sad_, 
 void ForwardingTables::retire_sa(const IpsecSa* sa) { retire(RetireKind::ipsec_sa, 0, const_cast<IpsecSa*>(sa)); }
 
 void ForwardingTables::set_spd(uint16_t vrf, const SpdTable* spd) {
+    // The interface feature bit is a superset of "has an SPD": set before the
+    // SPD appears, cleared after it has gone (the workers test both).
+    if (spd) refresh_vrf_features(vrf, true);
     const SpdTable* old = spds_[vrf].exchange(spd, std::memory_order_acq_rel);
     retire(RetireKind::spd_table, vrf, const_cast<SpdTable*>(old));
+    if (!spd) refresh_vrf_features(vrf, false);
+}
+
+void ForwardingTables::refresh_vrf_features(uint16_t vrf, bool has_spd) {
+    for (auto& slot : ifaces_) {
+        const InterfaceState* cur = slot.load(std::memory_order_acquire);
+        if (!cur || cur->vrf != vrf) continue;
+        const uint8_t want = ingress_features_of(cur->sav_mode != SavMode::off, has_spd);
+        if (cur->ingress_features == want) continue;
+        auto* fresh = new InterfaceState(*cur);
+        fresh->ingress_features = want;
+        retire(RetireKind::iface, fresh->ifindex, const_cast<InterfaceState*>(slot.exchange(fresh, std::memory_order_acq_rel)));
+    }
 }
 
 ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes, int socket_id)
@@ -172,7 +181,6 @@ ForwardingTables::ForwardingTables(unsigned max_workers, const TableSizes& sizes
     hrc.mode = RTE_HASH_QSBR_MODE_DQ;
     if (rte_hash_rcu_qsbr_add(sad_, &hrc) != 0)
         throw std::runtime_error(fmt::format("cannot attach RCU to the SAD: {}", rte_strerror(rte_errno)));
-    ilm_ = zalloc_array<std::atomic<uint64_t>>(kLabelSpace);
 
     port_vlan_iface_ = reinterpret_cast<std::atomic<uint16_t>(*)[4096]>(
         zalloc_array<std::atomic<uint16_t>>(size_t(kMaxPorts) * 4096));
@@ -197,7 +205,6 @@ ForwardingTables::~ForwardingTables() {
     std::free(groups_);
     std::free(adjs_);
     std::free(port_vlan_iface_);
-    std::free(ilm_);
     // SAs belong to the IPsec publisher (live ones) or the defer queue (retired).
     if (sad_) rte_hash_free(sad_);
     for (auto& spd : spds_) delete spd.load();
@@ -251,6 +258,7 @@ void ForwardingTables::synchronize() { rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_
 
 void ForwardingTables::set_iface(const InterfaceState& state) {
     auto* fresh = new InterfaceState(state);
+    fresh->ingress_features = ingress_features_of(state.sav_mode != SavMode::off, spd(state.vrf) != nullptr);
     // release: the worker must see the whole object once it sees the pointer.
     const InterfaceState* old = ifaces_[state.ifindex].exchange(fresh, std::memory_order_acq_rel);
     retire(RetireKind::iface, state.ifindex, const_cast<InterfaceState*>(old));

@@ -28,6 +28,8 @@
 #include "common/net.hpp"
 #include "fastpath/double_buffered.hpp"
 #include "fastpath/limits.hpp"
+#include "mpls/ilm.hpp"
+#include "mpls/label_stack.hpp"
 #include "sav/table.hpp"
 
 struct rte_hash;
@@ -63,6 +65,10 @@ struct InterfaceState {
     bool has_ip6 = false;
     std::array<uint8_t, 16> ip6{};   // primary global IPv6 address
     SavMode sav_mode = SavMode::off; // what a SAV verdict does to packets arriving here (id: ifindex)
+    // IngressFeature bits (fastpath/ingress_features.hpp). Derived by
+    // ForwardingTables::set_iface from the fields above and the VRF's tables;
+    // what a caller puts here is ignored.
+    uint8_t ingress_features = 0;
 };
 
 // Where a forwarded packet leaves: the interface and the prebuilt L2 header.
@@ -81,13 +87,6 @@ enum class NhKind : uint8_t {
     blackhole,    // drop silently (counted)
     unreachable,  // drop with ICMP unreachable
     vrf_lookup,   // look the destination up again in `vrf` (route leaking, MPLS pop-and-lookup)
-};
-
-// Labels a member imposes, top first, as host-order label values. TTL, TC and
-// bottom-of-stack are filled per packet.
-struct LabelStack {
-    uint8_t count = 0;
-    std::array<uint32_t, kMaxPushLabels> label{};
 };
 
 // A next-hop group: what a FIB entry or an incoming label points at. Used by
@@ -172,23 +171,9 @@ public:
         uint32_t nh;
         return rte_lpm6_lookup(f->v6.active(), dst, &nh) == 0 ? int64_t(nh) : -1;
     }
-    // Incoming label map: the group and per-label counter slot of `label`.
-    struct IlmHit {
-        uint32_t group;
-        uint32_t counter;
-    };
-    bool lookup_label(uint32_t label, IlmHit& hit) const {
-        uint64_t v = ilm_[label & (kLabelSpace - 1)].load(std::memory_order_acquire);
-        if (!v) return false;
-        hit.group = uint32_t(v) - 1;
-        hit.counter = uint32_t(v >> 32);
-        return true;
-    }
-    // Labels accepted on the wire (reserved labels 0-15 are handled by value).
-    bool label_in_range(uint32_t label) const {
-        return label >= label_lo_.load(std::memory_order_relaxed) && label <= label_hi_.load(std::memory_order_relaxed);
-    }
-    bool ttl_pipe() const { return ttl_pipe_.load(std::memory_order_relaxed); }
+    // Incoming label map, label range and TTL model (src/mpls/ilm.hpp).
+    const IlmTable& ilm() const { return ilm_; }
+    bool ttl_pipe() const { return ilm_.ttl_pipe(); }
     // Some inbound SA is UDP-encapsulated: UDP fragments to the box may be ESP to reassemble.
     bool nat_traversal_inbound() const { return nat_traversal_inbound_.load(std::memory_order_relaxed); }
     // IPsec: the inbound SA of an SPI, the SPD of a VRF (null: none configured).
@@ -200,7 +185,7 @@ public:
     const SpdTable* spd(uint16_t vrf) const {
         return vrf < kMaxVrfs ? spds_[vrf].load(std::memory_order_acquire) : nullptr;
     }
-    // Where a worker hands packets of SAs it does not own (see Worker::handoff).
+    // Where a worker hands packets of SAs it does not own (crypto/handoff.cpp).
     rte_ring* handoff_ring(unsigned worker) const {
         return worker < kMaxWorkers ? handoff_[worker].load(std::memory_order_acquire) : nullptr;
     }
@@ -250,15 +235,12 @@ public:
     uint64_t fib_swaps() const { return fib_swaps_; }
 
     // ILM: `label` → group, counted in per-worker slot `counter`.
-    void set_label(uint32_t label, uint32_t group, uint32_t counter);
-    void clear_label(uint32_t label);
+    void set_label(uint32_t label, uint32_t group, uint32_t counter) { ilm_.set(label, group, counter); }
+    void clear_label(uint32_t label) { ilm_.clear(label); }
     uint32_t alloc_label_counter() { return label_counter_slots_.take(); }
     void free_label_counter(uint32_t slot);  // reusable after a grace period
-    void set_label_range(uint32_t lo, uint32_t hi) {
-        label_lo_.store(lo, std::memory_order_relaxed);
-        label_hi_.store(hi, std::memory_order_relaxed);
-    }
-    void set_ttl_pipe(bool pipe) { ttl_pipe_.store(pipe, std::memory_order_relaxed); }
+    void set_label_range(uint32_t lo, uint32_t hi) { ilm_.set_range(lo, hi); }
+    void set_ttl_pipe(bool pipe) { ilm_.set_ttl_pipe(pipe); }
     void set_nat_traversal_inbound(bool on) { nat_traversal_inbound_.store(on, std::memory_order_relaxed); }
 
     // IPsec. Objects passed in are owned by the tables from then on and freed
@@ -266,7 +248,9 @@ public:
     int add_inbound_sa(const IpsecSa* sa);    // 0 or a negative errno (SAD full, SPI taken)
     void remove_inbound_sa(uint32_t spi);      // does not free the SA: retire_sa() does
     void retire_sa(const IpsecSa* sa);
-    void set_spd(uint16_t vrf, const SpdTable* spd);  // retires the previous one
+    // Retires the previous one; interfaces of the VRF get IngressFeature::spd
+    // before an SPD appears and lose it after the SPD is gone.
+    void set_spd(uint16_t vrf, const SpdTable* spd);
     void register_handoff(unsigned worker, rte_ring* ring) { handoff_[worker].store(ring, std::memory_order_release); }
 
     void set_icmp_rate_pps(uint32_t pps) { icmp_rate_pps_.store(pps, std::memory_order_relaxed); }
@@ -291,6 +275,9 @@ private:
     };
     static void free_retired(void* self, void* elements, unsigned count);
     void retire(RetireKind kind, uint32_t index, void* object);
+    // Republishes the interfaces of `vrf` with their ingress features derived
+    // as if the VRF had an SPD (`has_spd`) or not.
+    void refresh_vrf_features(uint16_t vrf, bool has_spd);
 
     rte_rcu_qsbr* qsbr_ = nullptr;
     rte_rcu_qsbr_dq* dq_ = nullptr;
@@ -309,10 +296,8 @@ private:
     int socket_id_;
     unsigned instance_id_;
 
-    std::atomic<uint64_t>* ilm_ = nullptr;  // [kLabelSpace]: (counter slot << 32) | (group + 1); 0 = no entry
+    IlmTable ilm_;
     SlotIndexPool label_counter_slots_{kMaxIlmEntries, "label counter"};
-    std::atomic<uint32_t> label_lo_{16}, label_hi_{kLabelSpace - 1};
-    std::atomic<bool> ttl_pipe_{false};
     std::atomic<bool> nat_traversal_inbound_{false};
     std::atomic<bool> any_inbound_sa_{false};
 

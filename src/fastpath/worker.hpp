@@ -13,14 +13,13 @@
 #include <rte_ip_frag.h>
 #include <rte_ring.h>
 
+#include "crypto/ipsec_context.hpp"
 #include "fastpath/drop_reasons.hpp"
+#include "fastpath/ingress_features.hpp"
 #include "fastpath/limits.hpp"
-#include "crypto/spd.hpp"
+#include "fastpath/local_demux.hpp"
+#include "fastpath/packet_meta.hpp"
 #include "fastpath/tables.hpp"
-
-namespace rampart::crypto {
-class CryptoEngine;
-}
 
 namespace rampart {
 
@@ -65,77 +64,12 @@ struct ResolveRequest {
 static_assert(sizeof(ResolveRequest) % 4 == 0);
 
 struct SaCounters;
-struct IpsecSa;
 
 // Where a forwarded packet leaves: the adjacency, its interface and the labels imposed.
 struct Egress {
     const Adjacency* adj;
     const InterfaceState* out;
     const LabelStack* labels;  // imposed on output (may be empty)
-};
-
-// An ESP packet prepared for the crypto engine; the engine runs once per
-// burst over all of them (multi-buffer lanes stay busy), then each is finished.
-struct EspPending {
-    rte_mbuf* m;
-    const IpsecSa* sa;
-    const InterfaceState* in;  // decrypt: the ingress interface
-    uint16_t ifindex;
-    bool decrypt;
-    bool transport;         // encrypt: the box's own packet, out of `port_id` as it is; decrypt: to the kernel
-    bool in_udp;            // decrypt: arrived in UDP 4500
-    uint16_t port_id;       // transport encrypt
-    uint8_t l2_len;         // decrypt, transport encrypt
-    uint8_t tos;            // encrypt: copied to the outer header
-    bool df;                // encrypt
-    uint32_t esp_off;
-    uint32_t esp_len;       // decrypt: ESP length; encrypt: ESP (+UDP) length after the outer header
-    uint32_t outer_off;     // encrypt
-    uint32_t seq_high, seq_low;  // decrypt: for the replay window after authentication
-    uint8_t aad[12];
-    Egress egress;          // encrypt: where the ESP packet goes
-};
-
-// The SPD's answer for one exact packet key (RFC 4301 selectors are a function
-// of it): a direct-mapped per-worker cache in front of rte_acl, as VPP's SPD
-// flow cache. An entry is valid only for the table generation it was filled from.
-struct alignas(64) SpdCacheEntry {
-    uint64_t generation;  // 0: empty
-    SpdPacket key;
-    int32_t rule;
-};
-inline constexpr unsigned kSpdCacheEntries = 32768;  // 2 MB per worker (VPP defaults to 1M flows)
-
-// A packet handed to the worker that owns its SA: processed again from the IP
-// stage on that worker.
-struct Handoff {
-    rte_mbuf* m;
-    uint16_t ifindex;
-    uint8_t l2_len;
-    uint8_t family;  // 4 or 6
-    uint16_t vrf;
-    uint8_t local_output;  // 1: the box's own packet from the kernel, leaving by port `ifindex` (transport mode)
-    uint8_t sav_done;      // 1: passed SAV on the sending worker (not checked or counted again)
-};
-static_assert(sizeof(Handoff) == 16);
-
-// Sent to the control core when traffic matches a protect entry that has no
-// SA yet (RFC 4301 §5.1: an "acquire" for the key manager). Rate-limited.
-struct AcquireRequest {
-    uint16_t vrf;
-    uint8_t family;  // 4 or 6
-    uint8_t protocol;
-    uint32_t seq;    // the SPD entry
-    uint8_t src[16], dst[16];
-};
-static_assert(sizeof(AcquireRequest) % 4 == 0);
-
-// An SA reached a volume lifetime: soft (rekey now) or hard (the SA has ended).
-struct SaEvent {
-    uint32_t spi;
-    uint8_t inbound;
-    uint8_t hard;
-    uint16_t pad;
 };
 
 struct WorkerPort {
@@ -172,11 +106,11 @@ public:
 
     const WorkerCounters& counters() const { return counters_; }
     const LabelCounter* label_counters() const { return label_counters_.get(); }
-    const SaCounters* sa_counters() const { return sa_counters_.get(); }
+    const SaCounters* sa_counters() const { return ipsec_.sa_counters.get(); }
     WorkerCounters& counters_mut() { return counters_; }
     rte_ring* resolve_ring() const { return resolve_ring_; }
-    rte_ring* acquire_ring() const { return acquire_ring_; }
-    rte_ring* sa_event_ring() const { return sa_event_ring_; }
+    rte_ring* acquire_ring() const { return ipsec_.acquire_ring; }
+    rte_ring* sa_event_ring() const { return ipsec_.sa_event_ring; }
     unsigned id() const { return cfg_.id; }
 
     // Pipeline context shared by the stage functions (fastpath/*.cpp).
@@ -203,27 +137,8 @@ public:
     ForwardingTables& tables_;
     WorkerCounters counters_{};
     std::unique_ptr<LabelCounter[]> label_counters_;  // [kMaxIlmEntries]
-    std::unique_ptr<SaCounters[]> sa_counters_;       // [kMaxSas]
-    std::unique_ptr<crypto::CryptoEngine> crypto_;    // null if the CPU cannot (ESP is then dropped, counted)
-    rte_ring* handoff_ring_ = nullptr;                // packets of SAs this worker owns, from other workers
-    rte_ring* acquire_ring_ = nullptr;                // AcquireRequest to the control core
-    rte_ring* sa_event_ring_ = nullptr;               // SaEvent to the control core
-    rte_ip_frag_tbl* frag_tbl_ = nullptr;             // fragmented ESP waiting for its other fragments (bounded)
-    rte_ip_frag_death_row death_row_{};
-    std::array<uint64_t, 64> acquire_recent_{};       // per (vrf, entry) hash: TSC of the last acquire sent
-    void request_acquire(const AcquireRequest& r) noexcept;
-    static constexpr unsigned kMaxEspPending = 64;    // the engine's chunk
-    // Two batches: one being filled, one being finished (finishing may queue
-    // packets again, e.g. a hub decrypting and re-encrypting); run_esp swaps them.
-    std::unique_ptr<EspPending[]> esp_pending_, esp_pending_spare_;
-    std::unique_ptr<uint8_t[]> esp_ops_, esp_ops_spare_;  // crypto::EspOp[kMaxEspPending], opaque here
-    std::unique_ptr<SpdCacheEntry[]> spd_cache_;
-    unsigned esp_count_ = 0;
-    void run_esp() noexcept;                          // runs and finishes the pending ESP packets
-    void prefetch_inbound_sas(rte_mbuf** pkts, unsigned n) noexcept;
-    uint16_t ip_id_ = 0;                              // outer IPv4 identification
-    uint32_t frag_id6_ = 0;                           // outer IPv6 fragment identification
-    void drain_handoff() noexcept;
+    LocalDemux demux_;                                // local delivery by protocol / UDP port (local_demux.hpp)
+    IpsecWorkerContext ipsec_;                        // SPD cache, ESP batches, reassembly, hand-off (crypto/)
     std::array<TxBuffer, kMaxPorts> tx_{};
     std::array<uint16_t, kMaxPorts> tx_queue_{};  // by DPDK port id
     rte_ring* resolve_ring_ = nullptr;
@@ -232,53 +147,41 @@ public:
     double tsc_hz_ = 0;
 };
 
-// Stages (one file each). All noexcept, burst-local, no allocation but mbufs.
+// This worker's ring `<prefix><id>` (taken over if a previous Worker left
+// it); throws std::runtime_error naming `what` on failure.
+rte_ring* make_worker_ring(const char* prefix, unsigned id, unsigned elem_size, unsigned count, unsigned flags,
+                           const char* what);
+
+// The stages of src/fastpath (one file each; the IPsec stages are declared in
+// crypto/ipsec_stages.hpp, the MPLS one in mpls/mpls_input.hpp). All
+// noexcept, burst-local, no allocation but mbufs.
 void eth_input(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;
-// `vrf`: the table the destination is looked up in (the ingress interface's,
-// or the one an MPLS pop-and-lookup label names).
-// `decrypted`: the packet came out of an ESP SA whose policy it matched, so
-// the SPD is not consulted again (nor the SAV table: sav_ingress.hpp).
-// `sav_done`: the packet already passed SAV on this ingress (a packet handed
-// to another worker, a datagram reassembled from checked fragments).
-void ip4_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted = false, bool sav_done = false) noexcept;
-void ip6_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                 uint16_t vrf, bool decrypted = false, bool sav_done = false) noexcept;
-// IPsec (fastpath/ipsec.cpp). ipsec_forward: the SPD decision for a packet
-// about to be forwarded in `vrf` (IP header at l2_len, TTL already checked);
-// returns false when the packet is to be forwarded in clear (bypass),
-// otherwise it was consumed (protected, discarded or handed off).
-struct SpdTable;
-bool ipsec_forward(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                   uint16_t vrf, const SpdTable& spd, unsigned family) noexcept;
-// Fragments of ESP (or of ESP in UDP) addressed to us: held until the datagram
-// is whole (RFC 4303 §3.4.1: reassembly before decryption), then processed.
-void esp_reassemble(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                    unsigned l3_len, unsigned family, uint16_t vrf) noexcept;
-// The box's own packets from the kernel (local output) in a VRF with an SPD:
-// transport-mode protection. Returns false when the packet goes out as it is.
-bool ipsec_local_output(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf* m, unsigned l2_len,
-                        unsigned family, uint16_t vrf) noexcept;
-// Cleartext to the box that a protect entry says must arrive encrypted (RFC 4301 §5.2): true if dropped.
-bool ipsec_refuse_cleartext(Worker& w, uint16_t ifindex, rte_mbuf* m, unsigned l2_len, unsigned family,
-                            uint16_t vrf) noexcept;
-// ESP addressed to us: `esp_off`/`esp_len` locate the ESP header and what follows.
-void esp_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-               unsigned esp_off, unsigned esp_len, unsigned family, uint16_t vrf, bool in_udp = false) noexcept;
-// UDP to our port 4500 (RFC 3948): ESP goes to esp_input; IKE (non-ESP marker)
-// and NAT keepalives go up to the control core.
-void nat_traversal_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                         unsigned udp_off, unsigned udp_avail, unsigned family, uint16_t vrf) noexcept;
-// Labelled frames (EtherType 0x8847): ILM lookup, swap/pop/pop-and-lookup.
-void mpls_input(Worker& w, uint16_t in_ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept;
+// IPv4/IPv6 at meta.l2_len, looked up in meta.vrf (the ingress interface's,
+// or the one an MPLS pop-and-lookup label or an ESP SA names).
+void ip4_forward(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept;
+void ip6_forward(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept;
+// Frames from the kernel's TAP twin of `port_id` (local_output.cpp);
+// local_output_send queues one as it is, counted on `ifindex`.
 void local_output(Worker& w, uint16_t port_id, rte_mbuf* m) noexcept;
-// Builds and sends ICMP/ICMPv6 errors about `orig` (data at its IP header). `orig` is not consumed.
-void icmp4_error(Worker& w, uint16_t in_ifindex, const InterfaceState& in, const rte_mbuf* orig,
-                 unsigned l3_offset, uint8_t type, uint8_t code, uint32_t extra) noexcept;
-void icmp6_error(Worker& w, uint16_t in_ifindex, const InterfaceState& in, const rte_mbuf* orig,
-                 unsigned l3_offset, uint8_t type, uint8_t code, uint32_t extra) noexcept;
+void local_output_send(Worker& w, uint16_t port_id, uint16_t ifindex, rte_mbuf* m) noexcept;
+// Builds and sends ICMP/ICMPv6 errors about `orig` (data at its IP header),
+// from the address of meta.in, charged to meta.ifindex. `orig` is not consumed.
+void icmp4_error(Worker& w, PacketMeta meta, const rte_mbuf* orig, unsigned l3_offset, uint8_t type, uint8_t code,
+                 uint32_t extra) noexcept;
+void icmp6_error(Worker& w, PacketMeta meta, const rte_mbuf* orig, unsigned l3_offset, uint8_t type, uint8_t code,
+                 uint32_t extra) noexcept;
 // Rewrites the L2 header for `adj` (the frame currently has `l2_len` bytes of L2) and queues it.
 void l2_output(Worker& w, const Adjacency& adj, const InterfaceState& out, rte_mbuf* m,
                unsigned l2_len, uint16_t ethertype_be) noexcept;
+
+// `meta` moved into the table of `vrf` (MPLS pop-and-lookup, ESP
+// decapsulation): the VRF-derived ingress features follow the new table.
+inline PacketMeta meta_in_vrf(const ForwardingTables& t, PacketMeta meta, uint16_t vrf) noexcept {
+    if (vrf == meta.vrf) return meta;
+    meta.vrf = vrf;
+    meta.features = uint8_t((meta.features & ~feature_bit(IngressFeature::spd)) |
+                            (t.spd(vrf) ? feature_bit(IngressFeature::spd) : 0));
+    return meta;
+}
 
 }  // namespace rampart

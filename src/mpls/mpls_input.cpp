@@ -11,10 +11,13 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 
+#include "mpls/mpls_input.hpp"
+
 #include "fastpath/egress.hpp"
 #include "fastpath/hash.hpp"
 #include "fastpath/ip_ttl.hpp"
 #include "fastpath/worker.hpp"
+#include "mpls/ilm.hpp"
 
 namespace rampart {
 
@@ -57,8 +60,9 @@ unsigned payload_ip_version(const rte_mbuf* m, unsigned off) {
     return 0;
 }
 
-// Lowers the payload's TTL / hop limit to `ttl` (RFC 3443 uniform model: the
-// LSP's TTL is the packet's TTL).
+// Lowers the payload's TTL / hop limit to `ttl` (RFC 3443 §3.5 uniform model:
+// the exposed header takes the label's oTTL), never raising it: a label TTL
+// above the IP TTL (pipe-model ingress) must not give back hops already spent.
 void lower_ip_ttl(rte_mbuf* m, unsigned off, unsigned version, uint8_t ttl) {
     if (version == 6) {
         auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, off);
@@ -103,24 +107,25 @@ uint32_t stack_hash(const rte_mbuf* m, unsigned top, unsigned payload_off) {
 
 // RFC 3032 §2.3.2: an expiring labelled packet whose payload is IP gets an
 // ICMP time exceeded about that payload.
-void mpls_ttl_expired(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned payload_off) {
+void mpls_ttl_expired(Worker& w, rte_mbuf* m, PacketMeta meta, unsigned payload_off) {
     switch (payload_ip_version(m, payload_off)) {
-        case 4: icmp4_error(w, ifindex, in, m, payload_off, kIcmpTimeExceeded, 0, 0); break;
-        case 6: icmp6_error(w, ifindex, in, m, payload_off, kIcmp6TimeExceeded, 0, 0); break;
+        case 4: icmp4_error(w, meta, m, payload_off, kIcmpTimeExceeded, 0, 0); break;
+        case 6: icmp6_error(w, meta, m, payload_off, kIcmp6TimeExceeded, 0, 0); break;
         default: break;
     }
-    w.drop(m, ifindex, Drop::mpls_ttl_expired);
+    w.drop(m, meta.ifindex, Drop::mpls_ttl_expired);
 }
 
 // Removes the whole stack and hands the payload to the IP stage of `vrf`, as
 // if it had arrived unlabelled (so punting and ICMP quoting see plain IP).
 // `want_version` 4 or 6 for explicit null, 0 to go by the payload.
-void pop_and_lookup(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len,
-                    unsigned payload_off, uint8_t ttl, uint16_t vrf, unsigned want_version) {
+void pop_and_lookup(Worker& w, rte_mbuf* m, PacketMeta meta, unsigned payload_off, uint8_t ttl, uint16_t vrf,
+                    unsigned want_version) {
+    const unsigned l2_len = meta.l2_len;
     const unsigned version = payload_ip_version(m, payload_off);
     if (unlikely(version == 0 || (want_version && version != want_version)))
-        return w.drop(m, ifindex, Drop::mpls_bad_payload);
-    if (!w.tables_.ttl_pipe()) lower_ip_ttl(m, payload_off, version, ttl);
+        return w.drop(m, meta.ifindex, Drop::mpls_bad_payload);
+    if (!w.tables_.ilm().ttl_pipe()) lower_ip_ttl(m, payload_off, version, ttl);
     auto* h = rte_pktmbuf_mtod(m, uint8_t*);
     const unsigned stack_len = payload_off - l2_len;
     std::memmove(h + stack_len, h, l2_len);
@@ -128,14 +133,17 @@ void pop_and_lookup(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_m
     h += stack_len;
     const uint16_t ethertype = version == 4 ? RTE_BE16(RTE_ETHER_TYPE_IPV4) : RTE_BE16(RTE_ETHER_TYPE_IPV6);
     std::memcpy(h + l2_len - 2, &ethertype, 2);
-    if (version == 4) return ip4_forward(w, ifindex, in, m, l2_len, vrf);
-    ip6_forward(w, ifindex, in, m, l2_len, vrf);
+    PacketMeta ip = meta_in_vrf(w.tables_, meta, vrf);
+    ip.family = uint8_t(version);
+    if (version == 4) return ip4_forward(w, m, ip);
+    ip6_forward(w, m, ip);
 }
 
 // Swap (labels replace the top one) or pop-and-forward (PHP when it was the bottom).
-void label_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, const NhGroup& g,
-                   unsigned top, unsigned payload_off, const LabelEntry& entry, uint8_t ttl, uint32_t entropy) {
-    if (unlikely(ttl <= 1)) return mpls_ttl_expired(w, ifindex, in, m, payload_off);
+void label_forward(Worker& w, rte_mbuf* m, PacketMeta meta, const NhGroup& g, unsigned top, unsigned payload_off,
+                   const LabelEntry& entry, uint8_t ttl, uint32_t entropy) {
+    const uint16_t ifindex = meta.ifindex;
+    if (unlikely(ttl <= 1)) return mpls_ttl_expired(w, m, meta, payload_off);
     uint32_t hash = 0;
     if (g.count > 1) hash = entropy ? entropy : stack_hash(m, top, payload_off);
     Egress e;
@@ -146,7 +154,7 @@ void label_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
         const unsigned version = payload_ip_version(m, after_pop);
         if (unlikely(version == 0)) return w.drop(m, ifindex, Drop::mpls_bad_payload);
         if (unlikely(m->pkt_len - after_pop > e.out->mtu)) return w.drop(m, ifindex, Drop::mtu_exceeded);
-        if (!w.tables_.ttl_pipe()) lower_ip_ttl(m, after_pop, version, uint8_t(ttl - 1));
+        if (!w.tables_.ilm().ttl_pipe()) lower_ip_ttl(m, after_pop, version, uint8_t(ttl - 1));
         return l2_output(w, *e.adj, *e.out, m, after_pop,
                          version == 4 ? RTE_BE16(RTE_ETHER_TYPE_IPV4) : RTE_BE16(RTE_ETHER_TYPE_IPV6));
     }
@@ -160,7 +168,10 @@ void label_forward(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mb
 
 }  // namespace
 
-void mpls_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf* m, unsigned l2_len) noexcept {
+void mpls_input(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept {
+    const uint16_t ifindex = meta.ifindex;
+    const InterfaceState& in = *meta.in;
+    const unsigned l2_len = meta.l2_len;
     // RFC 8402 / SR-MPLS security: labels are trusted only from core-facing interfaces.
     if (unlikely(!in.mpls)) return w.drop(m, ifindex, Drop::mpls_disabled);
 
@@ -175,7 +186,8 @@ void mpls_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf*
     }
 
     const ForwardingTables& t = w.tables_;
-    const bool uniform = !t.ttl_pipe();
+    const IlmTable& ilm = t.ilm();
+    const bool uniform = !ilm.ttl_pipe();
     unsigned top = l2_len;
     uint8_t carried_ttl = 255;  // uniform model: a popped label's TTL carries to what it exposes
     uint32_t entropy = 0;
@@ -190,8 +202,7 @@ void mpls_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf*
                     top += 4;
                     continue;
                 }
-                return pop_and_lookup(w, ifindex, in, m, l2_len, payload_off, ttl, in.vrf,
-                                      entry.label == kIpv4ExplicitNull ? 4 : 6);
+                return pop_and_lookup(w, m, meta, payload_off, ttl, in.vrf, entry.label == kIpv4ExplicitNull ? 4 : 6);
             }
             if (entry.label == kEntropyLabelIndicator && !entry.bos) {
                 // RFC 6790: the entropy label below the ELI is the flow's hash; both are popped.
@@ -199,15 +210,15 @@ void mpls_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf*
                 const bool el_bos = read_entry(m, top + 4).bos;
                 top += 8;
                 carried_ttl = ttl;
-                if (el_bos) return pop_and_lookup(w, ifindex, in, m, l2_len, payload_off, ttl, in.vrf, 0);
+                if (el_bos) return pop_and_lookup(w, m, meta, payload_off, ttl, in.vrf, 0);
                 continue;
             }
             // Router alert, implicit null on the wire, GAL, OAM alert and unassigned values.
             return w.drop(m, ifindex, Drop::mpls_reserved_label);
         }
-        if (unlikely(!t.label_in_range(entry.label))) return w.drop(m, ifindex, Drop::mpls_label_out_of_range);
-        ForwardingTables::IlmHit hit;
-        const NhGroup* g = t.lookup_label(entry.label, hit) ? t.group(hit.group) : nullptr;
+        if (unlikely(!ilm.in_range(entry.label))) return w.drop(m, ifindex, Drop::mpls_label_out_of_range);
+        IlmTable::Hit hit;
+        const NhGroup* g = ilm.lookup(entry.label, hit) ? t.group(hit.group) : nullptr;
         if (unlikely(!g)) return w.drop(m, ifindex, Drop::mpls_unknown_label);
         LabelCounter& lc = w.label_counters_[hit.counter];
         ++lc.packets;
@@ -215,9 +226,9 @@ void mpls_input(Worker& w, uint16_t ifindex, const InterfaceState& in, rte_mbuf*
 
         switch (g->kind) {
             case NhKind::forward:
-                return label_forward(w, ifindex, in, m, *g, top, payload_off, entry, ttl, entropy);
+                return label_forward(w, m, meta, *g, top, payload_off, entry, ttl, entropy);
             case NhKind::vrf_lookup:
-                if (entry.bos) return pop_and_lookup(w, ifindex, in, m, l2_len, payload_off, ttl, g->vrf, 0);
+                if (entry.bos) return pop_and_lookup(w, m, meta, payload_off, ttl, g->vrf, 0);
                 // Not the bottom: only our own node SID (default table) pops and goes on;
                 // the TTL is decremented once, by whatever acts on the label below.
                 if (unlikely(g->vrf != 0)) return w.drop(m, ifindex, Drop::mpls_not_bottom);

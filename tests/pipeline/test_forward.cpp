@@ -177,6 +177,23 @@ TEST_CASE("IPv6 hop limit expiry, no route and packet too big produce ICMPv6 err
     CHECK(p.wire_out(1).empty());
 }
 
+TEST_CASE("IPv6 unreachable route: ICMPv6 destination unreachable, code 5 reject route (RFC 4443 §3.1)",
+          "[pipeline][ipv6][icmp]") {
+    TwoSided p;
+    p.exec("route 2001:db8:dead::/48 unreachable");
+    const Bytes in = TwoSided::from_a6(addr("2001:db8:dead::1"), 64);
+    p.send(0, in);
+    p.run();
+    auto back = p.wire_out(0);
+    REQUIRE(back.size() == 1);
+    const Bytes expected = ether(kHostAMac, kPort0Mac, 0x86dd,
+                                 ipv6(kPort0Ip6, kHostA6, 58, 64, icmp6(kPort0Ip6, kHostA6, 1, 5, 0, quoted(in, 14, 1232))));
+    CHECK(hex(back[0]) == hex(expected));
+    CHECK(back[0][14 + 40 + 1] == 5);  // not 3 (address unreachable: a neighbour that cannot be resolved)
+    CHECK(p.drops(0, Drop::unreachable_route) == 1);
+    CHECK(p.wire_out(1).empty());
+}
+
 TEST_CASE("ECMP spreads flows over next hops and keeps each flow on one", "[pipeline][ecmp]") {
     TwoSided p;
     p.neighbor(1, "203.0.113.3", "02:cc:00:00:00:03");
