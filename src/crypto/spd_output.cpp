@@ -48,9 +48,20 @@ void raise_acquire(Worker& w, uint16_t vrf, unsigned family, const SpdPacket& p,
 }
 
 // RFC 4301 §5.2: cleartext that a protect entry says must arrive encrypted is dropped.
+// The box's own IKE datagrams (UDP 500/4500 on our side) pass in clear
+// whatever the SPD says, as kernel stacks give the IKE daemon's sockets a
+// bypass policy: a transport-mode Child SA covering every protocol between
+// the two hosts would otherwise carry (or refuse) the very IKE messages that
+// negotiate, rekey and delete it. `p` is from our side's view (local = ours).
+// ESP in UDP 4500 never gets here as cleartext: it is ESP, demultiplexed first.
+bool is_own_ike(const SpdPacket& p) {
+    return p.protocol == IPPROTO_UDP && (p.local_port == 500 || p.local_port == 4500);
+}
+
 bool refuse_cleartext(Worker& w, const SpdTable& spd, rte_mbuf* m, PacketMeta meta) {
     SpdPacket r;
     if (!spd_fields(m, meta.l2_len, meta.family, true, r)) return false;
+    if (is_own_ike(r)) return false;
     const SpdEntry* e = spd_match(w, spd, r);
     if (!e || e->action != SpdAction::protect) return false;
     w.drop(m, meta.ifindex, Drop::ipsec_cleartext_protected);
@@ -89,7 +100,7 @@ bool ipsec_forward(Worker& w, rte_mbuf* m, PacketMeta meta, const SpdTable& spd)
 bool ipsec_local_output(Worker& w, rte_mbuf* m, PacketMeta meta) noexcept {
     const SpdTable* spd = w.tables_.spd(meta.vrf);
     SpdPacket p;
-    if (!spd || !spd_fields(m, meta.l2_len, meta.family, false, p)) return false;
+    if (!spd || !spd_fields(m, meta.l2_len, meta.family, false, p) || is_own_ike(p)) return false;
     const SpdEntry* match = spd_match(w, *spd, p);
     if (!match) return false;
     const SpdEntry& e = *match;

@@ -215,9 +215,11 @@ EOC
         swan_conn tun4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 192.0.2.0/24 198.51.100.0/24 aes128gcm16 tunnel
         swan_conn nat4 203.0.113.3 203.0.113.1 aes128gcm16-prfsha256-ecp256 192.0.2.0/24 198.51.100.0/24 aes128gcm16 tunnel yes
         swan_conn tun6 2001:db8:b::2 2001:db8:b::1 aes128-sha256-modp2048 2001:db8:c::/48 2001:db8:a::/64 aes128-sha256 tunnel
-        # Transport mode narrowed to ICMP: rampartd's SPD has no bypass for its own IKE, so a
-        # transport SA over every protocol would carry (encrypt) its IKE_AUTH response too.
-        swan_conn tra4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 'dynamic[icmp]' 'dynamic[icmp]' aes128gcm16 transport
+        # tra4 covers every protocol between the two hosts: IKE itself (UDP 500/4500) must pass
+        # in clear beside it on both sides (rampartd's SPD exempts the box's own IKE). The others
+        # are narrowed to ICMP so that the SA counters count exactly the pings (IPv6 ND would
+        # otherwise go into tra6, which charon's kernel policies do not exempt).
+        swan_conn tra4 203.0.113.2 203.0.113.1 aes128gcm16-prfsha256-ecp256 dynamic dynamic aes128gcm16 transport
         swan_conn natx4 203.0.113.3 203.0.113.1 aes128gcm16-prfsha256-ecp256 'dynamic[icmp]' 'dynamic[icmp]' aes128gcm16 transport yes
         swan_conn tra6 2001:db8:b::2 2001:db8:b::1 aes128-sha256-modp2048 'dynamic[ipv6-icmp]' 'dynamic[ipv6-icmp]' aes128gcm16 transport
         echo "}"

@@ -725,6 +725,61 @@ TEST_CASE("Transport mode: the box's own GRE to its peer is protected both ways;
     }
 }
 
+TEST_CASE("Transport mode over every protocol: the box's own IKE (UDP 500/4500) stays in clear both ways, the rest is protected",
+          "[pipeline][ipsec][transport]") {
+    Pipeline p(2);
+    p.exec("interface port1 address 203.0.113.1/24");
+    p.neighbor(1, "203.0.113.2", "02:cc:00:00:00:02");
+    const IpAddr us = addr("203.0.113.1"), peer = addr("203.0.113.2");
+    EspOracleSa out_sa;
+    out_sa.cipher = "aes-gcm-128";
+    out_sa.cipher_key = key_bytes(20, 3);
+    out_sa.spi = 5001;
+    p.exec(fmt::format("ipsec sa t-out outbound spi 5001 transport {} {}", us.str(), peer.str()));
+    p.exec(fmt::format("ipsec sa t-out encryption aes-gcm-128 key {}", hex_of(out_sa.cipher_key)));
+    p.exec(fmt::format("ipsec sa t-in inbound spi 5002 transport {} {}", us.str(), peer.str()));
+    p.exec(fmt::format("ipsec sa t-in encryption aes-gcm-128 key {}", hex_of(key_bytes(20, 9))));
+    p.exec("ipsec policy 10 local 203.0.113.1/32 remote 203.0.113.2/32 protect t-out inbound t-in");  // every protocol
+    const Bytes ike = pattern(200, 0x1e);
+    auto frame_out = [&](uint16_t sport, uint16_t dport) {
+        return ether(kPeerMac, kPort1Mac, 0x0800, ipv4(us, peer, 17, 64, udp(us, peer, sport, dport, ike)));
+    };
+    auto frame_in = [&](uint16_t sport, uint16_t dport) {
+        return ether(kPort1Mac, kPeerMac, 0x0800, ipv4(peer, us, 17, 64, udp(peer, us, sport, dport, ike)));
+    };
+
+    // Out: IKE from 500 and from 4500 leaves as it is; DNS from the same host is encrypted.
+    p.send_from_kernel(1, frame_out(500, 500));
+    p.send_from_kernel(1, frame_out(4500, 4500));
+    p.send_from_kernel(1, frame_out(5353, 53));
+    p.run();
+    auto out = p.wire_out(1);
+    REQUIRE(out.size() == 3);
+    size_t clear = 0, esp = 0;
+    for (const Bytes& f : out) {
+        if (f[14 + 9] == 17) {
+            ++clear;
+            CHECK((f[14 + 20] << 8 | f[14 + 21]) != 5353);
+        } else if (f[14 + 9] == 50) {
+            ++esp;
+            auto opened = esp_open(out_sa, std::vector<uint8_t>(f.begin() + 34, f.end()));
+            REQUIRE(opened);
+            CHECK(opened->next_header == 17);
+        }
+    }
+    CHECK(clear == 2);
+    CHECK(esp == 1);
+
+    // In: the peer's IKE in clear reaches the kernel; its cleartext DNS is refused.
+    p.send(1, frame_in(500, 500));
+    p.send(1, frame_in(53, 5353));
+    p.run();
+    auto up = p.kernel_out(1);
+    REQUIRE(up.size() == 1);
+    CHECK(hex(up[0]) == hex(frame_in(500, 500)));
+    CHECK(p.drops(1, Drop::ipsec_cleartext_protected) == 1);
+}
+
 // ---------------------------------------------------------------------------
 // The control-core IPsec API (slowpath/ipsec_api.hpp), as IKEv2 uses it.
 // ---------------------------------------------------------------------------
