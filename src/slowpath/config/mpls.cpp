@@ -185,17 +185,6 @@ std::string ilm_line(uint32_t label, const IlmConfig& entry, const MplsPath* pat
     return out + "\n";
 }
 
-std::string key_text(const std::vector<uint8_t>& key, bool with_secrets) {
-    if (!with_secrets) return "<secret>";
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    for (uint8_t b : key) {
-        out += kDigits[b >> 4];
-        out += kDigits[b & 15];
-    }
-    return out;
-}
-
 // The label space first: VRF labels and everything else must fall inside it.
 std::string render_label_space(const RunningConfig& config, bool) {
     std::string out;
