@@ -19,8 +19,18 @@ ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
+# The checkout (this script's, the agent's and the suites' files) may itself be
+# under /tmp or /run, as a CI's clone is: hold it aside before those become the
+# VM's own, then put it back at the same path.
+checkout="$(cd "$(dirname "$0")/../../.." && pwd)"
+mkdir -p /mnt/rampart-checkout
+mount --bind "$checkout" /mnt/rampart-checkout || fatal "bind of the checkout $checkout"
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
+if [[ ! -e $0 ]]; then
+    { mkdir -p "$checkout" && mount --bind /mnt/rampart-checkout "$checkout"; } ||
+        fatal "the checkout $checkout cannot be put back"
+fi
 mkdir -p /run/lock /run/netns /var/tmp
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
