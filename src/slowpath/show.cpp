@@ -17,7 +17,7 @@ InterfaceCounters CounterView::sum(uint16_t ifindex) const {
     return s;
 }
 
-std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, const CounterView& counters,
+CommandResult show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, const CounterView& counters,
                             const std::optional<std::string>& only) {
     std::string out;
     for (const InterfaceConfig* ic : ordered_interfaces(cfg)) {
@@ -55,8 +55,8 @@ std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, c
         }
         out += fmt::format("  drops: {}\n{}", total, drops);
     }
-    if (only && out.empty()) return fmt::format("% unknown interface {}\n", *only);
-    return out;
+    if (only && out.empty()) return {false, fmt::format("% unknown interface {}\n", *only)};
+    return {true, out};
 }
 
 namespace {
@@ -175,18 +175,18 @@ std::string show_mpls_ilm(const FibPublisher& fib, const LabelCounterView& count
     return out;
 }
 
-std::string show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label) {
+CommandResult show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label) {
     auto l = fib.installed_label(label);
     if (!l) {
         auto why = fib.unresolved_labels().find(label);
-        if (why != fib.unresolved_labels().end()) return fmt::format("% label {} not installed: {}\n", label, why->second);
-        return fmt::format("% no entry for label {}\n", label);
+        if (why != fib.unresolved_labels().end()) return {false, fmt::format("% label {} not installed: {}\n", label, why->second)};
+        return {false, fmt::format("% no entry for label {}\n", label)};
     }
     LabelCounter c = counters.sum(l->counter_slot);
     std::string out = fmt::format("Label {} ({})\n  {} packets, {} bytes\n", label, l->owner, c.packets, c.bytes);
     const size_t rows = l->kind == NhKind::forward ? l->paths.size() : 1;
     for (size_t i = 0; i < rows; ++i) out += "  " + label_action(fib, *l, i) + "\n";
-    return out;
+    return {true, out};
 }
 
 std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib) {
@@ -255,7 +255,7 @@ std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& f
     return out;
 }
 
-std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only) {
+CommandResult show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only) {
     std::string out;
     for (auto& [name, v] : cfg.vrfs) {
         if (only && *only != name) continue;
@@ -271,9 +271,9 @@ std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const st
             out += fmt::format("  Routes installed: {} IPv4, {} IPv6; configured static: {}\n", v4, v6, v.routes.size());
         }
     }
-    if (only && out.empty()) return fmt::format("% unknown vrf {}\n", *only);
+    if (only && out.empty()) return {false, fmt::format("% unknown vrf {}\n", *only)};
     if (out.empty()) out = "no VRFs configured\n";
-    return out;
+    return {true, out};
 }
 
 std::string show_neighbors(const FibPublisher& fib) {
@@ -293,7 +293,7 @@ std::string show_workers(const std::vector<WorkerRate>& rates) {
     return out;
 }
 
-std::string show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installed, const IpsecPublisher& ipsec,
+CommandResult show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installed, const IpsecPublisher& ipsec,
                           const std::optional<std::string>& only) {
     std::string out;
     for (const IpsecSaState& st : ipsec.sa_states(all)) {
@@ -322,9 +322,9 @@ std::string show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installe
             out += fmt::format("  drops: {} sequence exhausted (rekey needed)\n", n.sequence_exhausted);
         if (!in && n.fragmented) out += fmt::format("  {} packets fragmented after encryption\n", n.fragmented);
     }
-    if (only && out.empty()) return fmt::format("% unknown ipsec sa {}\n", *only);
+    if (only && out.empty()) return {false, fmt::format("% unknown ipsec sa {}\n", *only)};
     if (out.empty()) out = "no IPsec SAs configured\n";
-    return out;
+    return {true, out};
 }
 
 std::string show_ipsec_spd(const IpsecConfig& all, const IpsecInstalled& installed, const std::optional<std::string>& vrf,

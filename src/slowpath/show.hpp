@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "slowpath/command_result.hpp"
 #include "fastpath/worker.hpp"
 #include "slowpath/config_model.hpp"
 #include "slowpath/fib_publisher.hpp"
@@ -32,8 +33,9 @@ struct WorkerRate {
     double busy_percent;
 };
 
-std::string show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, const CounterView& counters,
-                            const std::optional<std::string>& only);
+// These four answer an unknown name with ok = false and a "% ..." line.
+CommandResult show_interfaces(const RunningConfig& cfg, const FibPublisher& fib, const CounterView& counters,
+                              const std::optional<std::string>& only);
 // Per-label counters summed over workers, minus the baseline taken when the
 // counter slot was assigned (or at `clear counters`).
 struct LabelCounterView {
@@ -47,14 +49,14 @@ struct LabelCounterView {
 std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix,
                        uint16_t vrf = 0, const std::map<Prefix, std::string>& owners = {});
 std::string show_mpls_ilm(const FibPublisher& fib, const LabelCounterView& counters);
-std::string show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label);
+CommandResult show_mpls_label(const FibPublisher& fib, const LabelCounterView& counters, uint32_t label);
 std::string show_mpls_ftn(const RunningConfig& cfg, const FibPublisher& fib);
 std::string show_segment_routing(const RunningConfig& cfg, const FibPublisher& fib);
-std::string show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only);
+CommandResult show_vrf(const RunningConfig& cfg, const FibPublisher& fib, const std::optional<std::string>& only);
 // Never prints key material.
 // `all`: configured and API-installed (`installed` names the latter's owners).
-std::string show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installed, const IpsecPublisher& ipsec,
-                          const std::optional<std::string>& only);
+CommandResult show_ipsec_sa(const IpsecConfig& all, const IpsecInstalled& installed, const IpsecPublisher& ipsec,
+                            const std::optional<std::string>& only);
 std::string show_ipsec_spd(const IpsecConfig& all, const IpsecInstalled& installed, const std::optional<std::string>& vrf,
                            const std::function<uint64_t(const std::string& vrf, uint32_t seq)>& acquires);
 std::string show_neighbors(const FibPublisher& fib);

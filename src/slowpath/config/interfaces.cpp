@@ -139,10 +139,9 @@ public:
     std::vector<RenderPart> render_parts() const override { return {{50, render_interfaces}}; }
 
     CommandResult exec(Control& control, const cmd::Parsed& c) const override {
-        if (Cmd(c.tag()) == Cmd::ShowInterfaces)
-            return {true, show_interfaces(control.config(), control.fib(), control.counters(), std::nullopt)};
-        std::string text = show_interfaces(control.config(), control.fib(), control.counters(), c.word("name"));
-        return {text.rfind("% ", 0) != 0, text};
+        std::optional<std::string> only;
+        if (Cmd(c.tag()) != Cmd::ShowInterfaces) only = c.word("name");
+        return show_interfaces(control.config(), control.fib(), control.counters(), only);
     }
 };
 

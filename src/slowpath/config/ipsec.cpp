@@ -579,9 +579,8 @@ public:
                 control.ipsec_housekeeping();
                 std::optional<std::string> only;
                 if (c.has_arg("name")) only = c.word("name");
-                std::string text = show_ipsec_sa(control.effective_ipsec(), control.ipsec_installed(),
-                                                 control.ipsec_publisher(), only);
-                return {text.rfind("% ", 0) != 0, text};
+                return show_ipsec_sa(control.effective_ipsec(), control.ipsec_installed(), control.ipsec_publisher(),
+                                     only);
             }
             case Cmd::ShowIpsecSaSpi: {
                 control.ipsec_housekeeping();
@@ -589,7 +588,7 @@ public:
                 std::string text;
                 for (auto& [name, sa] : all.sas)
                     if (sa.spi == c.number("spi"))
-                        text += show_ipsec_sa(all, control.ipsec_installed(), control.ipsec_publisher(), name);
+                        text += show_ipsec_sa(all, control.ipsec_installed(), control.ipsec_publisher(), name).text;
                 if (text.empty()) return {false, fmt::format("% no ipsec sa with spi {}\n", c.number("spi"))};
                 return {true, text};
             }

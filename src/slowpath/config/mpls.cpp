@@ -257,10 +257,7 @@ public:
     CommandResult exec(Control& control, const cmd::Parsed& c) const override {
         switch (Cmd(c.tag())) {
             case Cmd::ShowMplsIlm: return {true, show_mpls_ilm(control.fib(), control.label_counters())};
-            case Cmd::ShowMplsLabel: {
-                std::string text = show_mpls_label(control.fib(), control.label_counters(), c.number("label"));
-                return {text.rfind("% ", 0) != 0, text};
-            }
+            case Cmd::ShowMplsLabel: return show_mpls_label(control.fib(), control.label_counters(), c.number("label"));
             case Cmd::ShowMplsFtn: return {true, show_mpls_ftn(control.config(), control.fib())};
             default: return Section::exec(control, c);
         }

@@ -68,8 +68,7 @@ public:
     CommandResult exec(Control& control, const cmd::Parsed& c) const override {
         std::optional<std::string> only;
         if (c.has_arg("vrf")) only = c.word("vrf");  // `vrf` is also the command's keyword
-        std::string text = show_vrf(control.config(), control.fib(), only);
-        return {text.rfind("% ", 0) != 0, text};
+        return show_vrf(control.config(), control.fib(), only);
     }
 };
 
