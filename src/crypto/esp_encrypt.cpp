@@ -99,11 +99,14 @@ void send_outer(Worker& w, const IpsecSa& sa, rte_mbuf* m, unsigned outer_off, u
                    [&](rte_mbuf* f) { ip_output(w, e, f, 0, ethertype, label_ttl, tc); });
 }
 
-// The encryption of the ESP packet at `esp` (header written, payload and
-// trailer in place): IV, AAD (into `aad`, which must live until the batch runs)
-// or the HMAC span, and where the ICV goes.
+// The ESP header at `esp` (SPI, low half of the sequence number) and the
+// encryption of the packet behind it (payload and trailer in place): IV, AAD
+// (into `aad`, which must live until the batch runs) or the HMAC span, and
+// where the ICV goes.
 void fill_encrypt_op(const crypto::CryptoEngine& engine, const IpsecSa& sa, uint8_t* esp, uint64_t seq,
                      uint32_t encrypted_len, crypto::EspOp& op, uint8_t* aad) {
+    store_be32(esp, sa.spi);
+    store_be32(esp + 4, uint32_t(seq));
     const EspLayout& L = sa.layout;
     uint8_t* iv = esp + kEspHeaderLen;
     if (L.iv_len == 8) {
@@ -177,8 +180,6 @@ void esp_encapsulate(Worker& w, uint16_t in_ifindex, const IpsecSa& sa, rte_mbuf
 
     const unsigned esp_off = inner_off - L.iv_len - kEspHeaderLen;
     uint8_t* esp = rte_pktmbuf_mtod_offset(m, uint8_t*, esp_off);
-    store_be32(esp, sa.spi);
-    store_be32(esp + 4, uint32_t(*seq));
     EspPending& p = next_pending(w);
     crypto::EspOp op;
     fill_encrypt_op(*w.ipsec_.engine, sa, esp, *seq, sz.encrypted_len, op, p.aad);
@@ -289,8 +290,6 @@ void transport_encapsulate(Worker& w, rte_mbuf* m, PacketMeta meta, const IpsecS
     const unsigned esp_off = l2_len + hdr + udp;
     if (udp) write_nat_traversal_udp(reinterpret_cast<rte_udp_hdr*>(ip + hdr), sa, new_total - hdr);
     uint8_t* esp = h + esp_off;
-    store_be32(esp, sa.spi);
-    store_be32(esp + 4, uint32_t(*seq));
     EspPending& p = next_pending(w);
     crypto::EspOp op;
     fill_encrypt_op(*w.ipsec_.engine, sa, esp, *seq, sz.encrypted_len, op, p.aad);
