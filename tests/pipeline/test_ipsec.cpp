@@ -725,18 +725,25 @@ TEST_CASE("Transport mode: the box's own GRE to its peer is protected both ways;
     }
 }
 
+// The outbound transport-mode SA `t-out` (SPI 5001, AES-GCM-128) from `us` to
+// `peer`, and the oracle's copy of it.
+static EspOracleSa transport_out_sa(Pipeline& p, const IpAddr& us, const IpAddr& peer) {
+    EspOracleSa sa;
+    sa.cipher = "aes-gcm-128";
+    sa.cipher_key = key_bytes(20, 3);
+    sa.spi = 5001;
+    p.exec(fmt::format("ipsec sa t-out outbound spi 5001 transport {} {}", us.str(), peer.str()));
+    p.exec(fmt::format("ipsec sa t-out encryption aes-gcm-128 key {}", hex_of(sa.cipher_key)));
+    return sa;
+}
+
 TEST_CASE("Transport mode over every protocol: the box's own IKE (UDP 500/4500) stays in clear both ways, the rest is protected",
           "[pipeline][ipsec][transport]") {
     Pipeline p(2);
     p.exec("interface port1 address 203.0.113.1/24");
     p.neighbor(1, "203.0.113.2", "02:cc:00:00:00:02");
     const IpAddr us = addr("203.0.113.1"), peer = addr("203.0.113.2");
-    EspOracleSa out_sa;
-    out_sa.cipher = "aes-gcm-128";
-    out_sa.cipher_key = key_bytes(20, 3);
-    out_sa.spi = 5001;
-    p.exec(fmt::format("ipsec sa t-out outbound spi 5001 transport {} {}", us.str(), peer.str()));
-    p.exec(fmt::format("ipsec sa t-out encryption aes-gcm-128 key {}", hex_of(out_sa.cipher_key)));
+    const EspOracleSa out_sa = transport_out_sa(p, us, peer);
     p.exec(fmt::format("ipsec sa t-in inbound spi 5002 transport {} {}", us.str(), peer.str()));
     p.exec(fmt::format("ipsec sa t-in encryption aes-gcm-128 key {}", hex_of(key_bytes(20, 9))));
     p.exec("ipsec policy 10 local 203.0.113.1/32 remote 203.0.113.2/32 protect t-out inbound t-in");  // every protocol
@@ -1258,12 +1265,7 @@ TEST_CASE("IPv6 transport mode with NAT-T: the UDP header follows the hop-by-hop
     p.exec("interface port1 address 2001:db8:b::1/64");
     p.neighbor(1, "2001:db8:b::2", "02:cc:00:00:00:02");
     const IpAddr us = addr("2001:db8:b::1"), peer = addr("2001:db8:b::2");
-    EspOracleSa out_sa;
-    out_sa.cipher = "aes-gcm-128";
-    out_sa.cipher_key = key_bytes(20, 3);
-    out_sa.spi = 5001;
-    p.exec(fmt::format("ipsec sa t-out outbound spi 5001 transport {} {}", us.str(), peer.str()));
-    p.exec(fmt::format("ipsec sa t-out encryption aes-gcm-128 key {}", hex_of(out_sa.cipher_key)));
+    const EspOracleSa out_sa = transport_out_sa(p, us, peer);
     p.exec("ipsec sa t-out nat-traversal");
     p.exec("ipsec policy 10 local 2001:db8:b::1/128 remote 2001:db8:b::2/128 protocol 47 protect t-out");
     Bytes packet = {47, 0, 1, 4, 0, 0, 0, 0};  // hop-by-hop (PadN), then GRE
