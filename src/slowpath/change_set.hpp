@@ -30,12 +30,11 @@ struct ChangeSet {
     std::vector<RouteRef> prefixes;  // Routes::listed
     bool sav = false;     // SAV inputs (mechanisms, roles, allow/deny lists, ASN, loaded RIBs)
     bool ipsec = false;   // configured SAs or SPD entries (IPsec also follows VRF changes by itself)
-    bool mpls = false;    // label range, TTL mode, ILM entries
 
     static ChangeSet everything() {
         ChangeSet c;
         c.routes = Routes::all;
-        c.sav = c.ipsec = c.mpls = true;
+        c.sav = c.ipsec = true;
         return c;
     }
     static ChangeSet route(RouteRef r) {
@@ -44,32 +43,6 @@ struct ChangeSet {
         c.prefixes.push_back(std::move(r));
         return c;
     }
-    // Both changes together (a batch of lines, a route change from a protocol).
-    ChangeSet& merge(const ChangeSet& other);
 };
-
-inline ChangeSet& ChangeSet::merge(const ChangeSet& o) {
-    auto rank = [](Routes r) {
-        switch (r) {
-            case Routes::unchanged: return 0;
-            case Routes::listed: return 1;
-            case Routes::some: return 2;
-            case Routes::all: return 3;
-        }
-        return 3;
-    };
-    if (routes == Routes::listed && o.routes == Routes::listed) {
-        prefixes.insert(prefixes.end(), o.prefixes.begin(), o.prefixes.end());
-    } else if (rank(o.routes) > rank(routes)) {
-        routes = o.routes;
-        prefixes = o.prefixes;
-    }
-    // `some` after `listed` reconciles every prefix anyway: the list is moot.
-    if (routes != Routes::listed) prefixes.clear();
-    sav |= o.sav;
-    ipsec |= o.ipsec;
-    mpls |= o.mpls;
-    return *this;
-}
 
 }  // namespace rampart

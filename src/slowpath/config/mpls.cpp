@@ -224,11 +224,9 @@ public:
         }
     }
 
-    ChangeSet changes(const cmd::Parsed&) const override {
-        ChangeSet s = no_route_change();
-        s.mpls = true;
-        return s;
-    }
+    // Labels, their range and the TTL model: the FIB publisher brings the ILM
+    // in line on every publication; no route changes.
+    ChangeSet changes(const cmd::Parsed&) const override { return no_route_change(); }
 
     std::optional<std::string> user(const RunningConfig& cfg, Ref what, const std::string& name) const override {
         for (auto& [label, entry] : cfg.mpls.ilm) {
