@@ -15,6 +15,7 @@
 #include "common/command.hpp"
 #include "common/net.hpp"
 #include "sav/rules.hpp"
+#include "slowpath/bgp/bgp_config.hpp"
 
 namespace rampart {
 
@@ -290,6 +291,7 @@ struct RunningConfig {
     IkeSettings ike_settings;
     uint32_t icmp_rate_pps = 100;
     SavConfig sav;
+    BgpConfig bgp;
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
 };

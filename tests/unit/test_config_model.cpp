@@ -1429,3 +1429,99 @@ sav allow 203.0.113.0/24 interface port0
     CHECK(port < route);
     CHECK(route < sav);
 }
+
+namespace {
+const char* kBgp = R"(
+bgp as 64500
+bgp router-id 192.0.2.1
+bgp network 198.51.100.0/24
+bgp network 2001:db8:100::/48
+bgp neighbor 203.0.113.2 remote-as 64501
+bgp neighbor 203.0.113.2 password key "correct horse"
+bgp neighbor 203.0.113.2 ttl-security hops 1
+bgp neighbor 203.0.113.2 hold-time 30
+bgp neighbor 203.0.113.2 max-prefix 1000
+bgp neighbor 203.0.113.2 role customer strict
+bgp neighbor 203.0.113.2 add-path receive
+bgp neighbor 203.0.113.2 import from-transit
+bgp neighbor 203.0.113.2 export to-transit
+bgp neighbor 2001:db8::2 remote-as 64500
+bgp neighbor 2001:db8::2 local-address 2001:db8::1
+bgp neighbor 2001:db8::2 passive
+bgp neighbor 2001:db8::2 graceful-restart
+bgp neighbor 2001:db8::2 route-reflector-client
+bgp neighbor 2001:db8::2 family ipv4-unicast
+bgp neighbor 2001:db8::2 family ipv6-unicast
+bgp neighbor 198.51.100.9 remote-as 4200000001
+bgp neighbor 198.51.100.9 ebgp-multihop 3
+bgp neighbor 198.51.100.9 add-path both
+)";
+}  // namespace
+
+TEST_CASE("BGP configuration loads, round-trips and hides its TCP-MD5 keys", "[config][bgp]") {
+    RunningConfig c = load(kBgp);
+    const BgpConfig& b = c.bgp;
+    CHECK(b.asn == 64500);
+    CHECK(b.router_id == 0xc0000201u);
+    CHECK(b.networks.size() == 2);
+    REQUIRE(b.neighbors.size() == 3);
+    const BgpNeighborConfig& t = b.neighbors.at(*IpAddr::parse("203.0.113.2"));
+    CHECK(t.remote_as == 64501);
+    CHECK(t.password == "correct horse");
+    CHECK(t.ttl_security_hops == 1);
+    CHECK(t.hold_time == 30);
+    CHECK(t.max_prefix == 1000u);
+    CHECK(t.role == bgp::Role::customer);
+    CHECK(t.role_strict);
+    CHECK(t.add_path_receive);
+    CHECK_FALSE(t.add_path_send);
+    CHECK(t.import_policy == "from-transit");
+    const BgpNeighborConfig& i = b.neighbors.at(*IpAddr::parse("2001:db8::2"));
+    CHECK(i.passive);
+    CHECK(i.graceful_restart);
+    CHECK(i.route_reflector_client);
+    CHECK(i.families == std::set<bgp::AddressFamily>{bgp::kIpv4Unicast, bgp::kIpv6Unicast});
+    const BgpNeighborConfig& m = b.neighbors.at(*IpAddr::parse("198.51.100.9"));
+    CHECK(m.remote_as == 4200000001u);
+    CHECK(m.ebgp_multihop == 3);
+    CHECK((m.add_path_receive && m.add_path_send));
+
+    std::string full = render_running_config(c, true);
+    RunningConfig again;
+    auto err = load_config_text(again, full);
+    INFO(full);
+    REQUIRE(!err);
+    CHECK(again == c);
+    CHECK(render_running_config(again, true) == full);
+    CHECK(full.find("bgp neighbor 203.0.113.2 password key \"correct horse\"\n") != std::string::npos);
+    std::string hidden = render_running_config(c);
+    CHECK(hidden.find("bgp neighbor 203.0.113.2 password key <secret>\n") != std::string::npos);
+    CHECK(hidden.find("horse") == std::string::npos);
+
+    // Refusals leave the configuration as it was, and name the value.
+    RunningConfig before = c;
+    CHECK(apply_line(c, "bgp neighbor 192.0.2.99 hold-time 30").find("unknown bgp neighbor 192.0.2.99") != std::string::npos);
+    CHECK(apply_line(c, "bgp neighbor 203.0.113.2 hold-time 2").find("hold time 2") != std::string::npos);
+    CHECK(apply_line(c, "bgp neighbor 203.0.113.2 ebgp-multihop 5").find("exclude each other") != std::string::npos);
+    CHECK(apply_line(c, "bgp neighbor 203.0.113.2 local-address 2001:db8::1").find("family") != std::string::npos);
+    CHECK(apply_line(c, "bgp neighbor 203.0.113.2 route-reflector-client").find("iBGP") != std::string::npos);
+    CHECK(apply_line(c, "bgp network 198.51.100.1/24").find("host bits") != std::string::npos);
+    CHECK(apply_line(c, "bgp router-id 2001:db8::1").find("IPv4") != std::string::npos);
+    CHECK(apply_line(c, "bgp as 64999").find("no bgp as 64500") != std::string::npos);
+    CHECK(apply_line(c, "no bgp neighbor 203.0.113.2 remote-as 1").find("AS 64501") != std::string::npos);
+    CHECK(apply_line(c, "bgp neighbor 203.0.113.2 password key " + std::string(81, 'k')).find("81") != std::string::npos);
+    CHECK(c == before);
+
+    // `no` forms.
+    CHECK(apply_line(c, "no bgp neighbor 203.0.113.2 password key x").empty());
+    CHECK(c.bgp.neighbors.at(*IpAddr::parse("203.0.113.2")).password.empty());
+    CHECK(apply_line(c, "no bgp neighbor 203.0.113.2 add-path receive").empty());
+    CHECK_FALSE(c.bgp.neighbors.at(*IpAddr::parse("203.0.113.2")).add_path_receive);
+    CHECK(apply_line(c, "no bgp neighbor 2001:db8::2 remote-as 64500").empty());
+    CHECK(c.bgp.neighbors.size() == 2);
+    CHECK(apply_line(c, "no bgp as 64500").empty());
+    CHECK(c.bgp == BgpConfig{});
+    CHECK(render_running_config(c).find("bgp") == std::string::npos);
+    // Neighbours need the local AS first.
+    CHECK(apply_line(c, "bgp neighbor 203.0.113.2 remote-as 64501").find("bgp as") != std::string::npos);
+}
