@@ -1,6 +1,6 @@
 // The BGP peer state machine (src/slowpath/bgp/fsm.hpp) driven directly:
 // events and time in, actions checked, no sockets.
-#include <catch2/catch_test_macros.hpp>
+#include <catch2/catch.hpp>
 
 #include "slowpath/bgp/fsm.hpp"
 

@@ -282,9 +282,9 @@ Actions PeerFsm::reset(Millis now, const Notification& why, bool hold_down) {
     }
     if (was_established) {
         negotiated_.reset();
-        out.push_back(SessionDown{why.reason.empty() ? describe(why) : why.reason, false});
+        out.push_back(SessionDown{describe(why), false});
     }
-    last_error_ = why.reason.empty() ? describe(why) : why.reason;
+    last_error_ = describe(why);
     connect_retry_deadline_.reset();
     idle_until_.reset();
     if (hold_down) {
@@ -326,7 +326,10 @@ Actions PeerFsm::connect_failed(ConnId id, Millis now, const std::string& why) {
 }
 
 std::optional<ConnId> PeerFsm::accepted(Millis now, Actions& out) {
-    if (!enabled_ || held_down_ || idle_until_) return std::nullopt;  // Idle refuses connections
+    // Stopped or held down (max-prefix) refuses. The idle hold does not: it
+    // damps our own attempts, and a peer that damps its own too would
+    // otherwise keep meeting a refusal (both sides waiting in turn).
+    if (!enabled_ || held_down_) return std::nullopt;
     const std::optional<Side> est = established_side();
     const bool peer_gr = negotiated_ && negotiated_->peer_graceful_restart &&
                          !negotiated_->peer_graceful_restart->families.empty();
@@ -339,6 +342,7 @@ std::optional<ConnId> PeerFsm::accepted(Millis now, Actions& out) {
     }
     // An established session without graceful restart keeps running; the new
     // connection's OPEN then loses the collision against it (§6.8).
+    idle_until_.reset();
     const ConnId id = open_slot(Side::inbound, State::connect);
     send_open(Side::inbound, now, out);
     return id;
@@ -357,7 +361,7 @@ Actions PeerFsm::decode_error(ConnId id, const Notification& n, Millis now) {
     auto side = side_of(id);
     if (!side) return out;
     send_notification(*side, n, out);
-    connection_failed(*side, now, fmt::format("sent {}{}", describe(n), n.reason.empty() ? "" : ": " + n.reason), out,
+    connection_failed(*side, now, "sent " + describe(n), out,
                       Cause::notification);
     return out;
 }
@@ -377,7 +381,7 @@ Actions PeerFsm::receive(ConnId id, Message message, Millis now) {
     auto unexpected = [&](const char* what) {
         Notification n = fsm_error(c.state, fmt::format("{} in {}", what, state_name(c.state)));
         send_notification(*side, n, out);
-        connection_failed(*side, now, "sent " + describe(n) + ": " + n.reason, out, Cause::notification);
+        connection_failed(*side, now, "sent " + describe(n), out, Cause::notification);
     };
     if (auto* n = std::get_if<Notification>(&message)) {
         ++counters_.notifications_in;
@@ -427,7 +431,7 @@ Actions PeerFsm::on_open(Side side, const Open& open, Millis now) {
     auto result = negotiate(open);
     if (auto* n = std::get_if<Notification>(&result)) {
         send_notification(side, *n, out);
-        connection_failed(side, now, "sent " + describe(*n) + ": " + n->reason, out, Cause::notification);
+        connection_failed(side, now, "sent " + describe(*n), out, Cause::notification);
         return out;
     }
     // Collision detection (RFC 4271 §6.8): the peer's identifier is known now.

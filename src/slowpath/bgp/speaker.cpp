@@ -279,7 +279,7 @@ void Speaker::send(Peer& peer, ConnId id, const Message& m, Actions& follow, Mil
     if (auto* o = std::get_if<Open>(&m)) bytes = encode(*o);
     else if (auto* n = std::get_if<Notification>(&m)) {
         bytes = encode(*n);
-        log::warn("bgp: neighbor {}: sending {}{}", peer.address.str(), describe(*n), n->reason.empty() ? "" : " (" + n->reason + ")");
+        log::warn("bgp: neighbor {}: sending {}", peer.address.str(), describe(*n));
     } else if (std::holds_alternative<Keepalive>(m)) bytes = encode_keepalive();
     else if (auto* r = std::get_if<RouteRefresh>(&m)) bytes = encode(*r);
     else if (auto* u = std::get_if<Update>(&m)) {

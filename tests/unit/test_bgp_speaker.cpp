@@ -1,0 +1,147 @@
+// Two BGP speakers (src/slowpath/bgp/speaker.hpp) against each other over
+// real loopback TCP sockets: sessions, TCP-MD5, originated prefixes,
+// max-prefix, route refresh. Interop with other daemons is in
+// tests/interop/bgp.sh.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+
+#include <catch2/catch.hpp>
+
+#include "slowpath/bgp/speaker.hpp"
+
+using namespace rampart;
+using namespace rampart::bgp;
+using namespace std::chrono_literals;
+
+namespace {
+
+const IpAddr kA = *IpAddr::parse("192.0.2.1");
+const IpAddr kB = *IpAddr::parse("192.0.2.2");
+
+// The test's own network namespace (root only, as the interop tests): the
+// speakers' addresses on its loopback, which the codec accepts as next hops
+// (127/8 it refuses, RFC 7606 §7.3), and nothing of the host's port space.
+// The calling thread returns to its namespace at the end.
+struct PrivateNetwork {
+    int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    PrivateNetwork() {
+        REQUIRE(home >= 0);
+        INFO("needs root: unshare(CLONE_NEWNET)");
+        REQUIRE(unshare(CLONE_NEWNET) == 0);
+        REQUIRE(std::system("ip link set lo up && ip addr add 192.0.2.1/32 dev lo && "
+                            "ip addr add 192.0.2.2/32 dev lo") == 0);
+    }
+    ~PrivateNetwork() {
+        setns(home, CLONE_NEWNET);
+        close(home);
+    }
+};
+
+BgpConfig config(Asn as, uint32_t id, const IpAddr& peer, Asn peer_as, const IpAddr& local) {
+    BgpConfig c;
+    c.asn = as;
+    c.router_id = id;
+    BgpNeighborConfig n;
+    n.remote_as = peer_as;
+    n.local_address = local;
+    c.neighbors[peer] = n;
+    return c;
+}
+
+struct Pair {
+    // Each test its own ports: no listener left over from the one before.
+    explicit Pair(uint16_t base) : a(base, uint16_t(base + 1)), b(uint16_t(base + 1), base) {}
+    PrivateNetwork network;  // before the speakers, gone after them
+    Speaker a, b;
+    BgpConfig ca = config(64500, 0xc0000201, kB, 64501, kA);
+    BgpConfig cb = config(64501, 0xc0000202, kA, 64500, kB);
+    void configure() {
+        CHECK(a.configure(ca, 0, steady_now()).empty());
+        CHECK(b.configure(cb, 0, steady_now()).empty());
+    }
+    // Runs both speakers until `done` or the time is up.
+    bool run_until(const std::function<bool()>& done, Millis limit) {
+        const Millis end = steady_now() + limit;
+        while (steady_now() < end) {
+            if (done()) return true;
+            pollfd fds[2] = {{a.fd(), POLLIN, 0}, {b.fd(), POLLIN, 0}};
+            poll(fds, 2, 10);
+            const Millis now = steady_now();
+            a.on_readable(now);
+            b.on_readable(now);
+            a.tick(now);
+            b.tick(now);
+        }
+        return done();
+    }
+    bool both_established() { return a.state(kB) == State::established && b.state(kA) == State::established; }
+};
+
+}  // namespace
+
+TEST_CASE("bgp speaker: two speakers establish over TCP and exchange originated prefixes", "[bgp][speaker]") {
+    Pair p(17901);
+    p.ca.networks = {*Prefix::parse("198.51.100.0/24"), *Prefix::parse("203.0.113.0/25")};
+    p.configure();
+    REQUIRE(p.run_until([&] { return p.both_established(); }, 5s));
+    // Both connected at once: one connection survived the collision.
+    REQUIRE(p.run_until([&] { return p.b.prefixes_received(kA) == 2; }, 2s));
+    CHECK(p.a.prefixes_received(kB) == 0);
+    const std::string summary = p.a.show_summary(steady_now());
+    CHECK(summary.find("BGP router identifier 192.0.2.1, local AS number 64500") != std::string::npos);
+    CHECK(summary.find("192.0.2.2") != std::string::npos);
+    const std::string detail = p.b.show_neighbors(kA, steady_now());
+    CHECK(detail.find("BGP state = Established") != std::string::npos);
+    CHECK(detail.find("IPv4 Unicast: 2 prefixes received") != std::string::npos);
+
+    // Withdrawn when no longer originated... after a reset: `clear bgp` brings the session back.
+    p.ca.networks.erase(*Prefix::parse("203.0.113.0/25"));
+    CHECK(p.a.configure(p.ca, 0, steady_now()).empty());
+    CHECK(!p.a.clear(kB, Speaker::Soft::none, steady_now()));
+    REQUIRE(p.run_until([&] { return p.both_established() && p.b.prefixes_received(kA) == 1; }, 5s));
+
+    // Route refresh: B asks, A answers with its routes again.
+    const uint64_t before = p.a.fsm(kB)->counters().refreshes_in;
+    CHECK(!p.b.clear(kA, Speaker::Soft::in, steady_now()));
+    REQUIRE(p.run_until([&] { return p.a.fsm(kB)->counters().refreshes_in > before; }, 2s));
+    CHECK(p.both_established());
+}
+
+TEST_CASE("bgp speaker: TCP-MD5 keys must match", "[bgp][speaker]") {
+    Pair p(17911);
+    p.ca.neighbors[kB].password = "right key";
+    p.cb.neighbors[kA].password = "wrong key";
+    p.configure();
+    CHECK_FALSE(p.run_until([&] { return p.both_established(); }, 3s));
+    CHECK(p.a.state(kB) != State::established);
+    p.cb.neighbors[kA].password = "right key";
+    CHECK(p.b.configure(p.cb, 0, steady_now()).empty());
+    REQUIRE(p.run_until([&] { return p.both_established(); }, 8s));
+    CHECK(p.a.show_neighbors(kB, steady_now()).find("MD5 on") != std::string::npos);
+}
+
+TEST_CASE("bgp speaker: max-prefix closes the session with the RFC 4486 cease until cleared", "[bgp][speaker]") {
+    Pair p(17921);
+    p.ca.networks = {*Prefix::parse("198.51.100.0/24"), *Prefix::parse("203.0.113.0/25"),
+                     *Prefix::parse("203.0.113.128/25")};
+    p.cb.neighbors[kA].max_prefix = 2;
+    p.configure();
+    REQUIRE(p.run_until([&] { return p.a.fsm(kB)->last_notification_received().has_value(); }, 5s));
+    const Notification n = *p.a.fsm(kB)->last_notification_received();
+    CHECK(n.code == error::kCease);
+    CHECK(n.subcode == error::kMaxPrefixes);
+    CHECK(p.b.fsm(kA)->held_down());
+    CHECK(p.b.state(kA) == State::idle);
+    CHECK(p.b.show_summary(steady_now()).find("Idle (PfxCt)") != std::string::npos);
+    // Stays down (A keeps trying, B refuses) ...
+    CHECK_FALSE(p.run_until([&] { return p.both_established(); }, 1500ms));
+    // ... until the limit is raised or the operator clears it.
+    p.cb.neighbors[kA].max_prefix = 10;
+    CHECK(p.b.configure(p.cb, 0, steady_now()).empty());
+    REQUIRE(p.run_until([&] { return p.both_established() && p.b.prefixes_received(kA) == 3; }, 8s));
+}
