@@ -124,6 +124,7 @@ std::variant<Negotiated, Notification> PeerFsm::negotiate(const Open& peer) cons
         if (std::find(theirs.begin(), theirs.end(), f) != theirs.end()) n.families.push_back(f);
     n.codec.four_octet_as = caps.four_octet_as.has_value();
     n.codec.extended_message = caps.extended_message;  // we always offer it
+    n.codec.external_peer = peer_as != settings_.local_as;
     for (auto& ours : settings_.add_path) {
         if (std::find(n.families.begin(), n.families.end(), ours.family) == n.families.end()) continue;
         for (auto& their : caps.add_path) {
