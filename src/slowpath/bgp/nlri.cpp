@@ -158,7 +158,7 @@ class UpdatePacker {
 public:
     UpdatePacker(const Update& m, const Update::FamilyRoutes& routes, const CodecOptions& options,
                  std::vector<Bytes>& out)
-        : m_(m), routes_(routes), options_(options), out_(out), max_(options.max_message_length()),
+        : routes_(routes), out_(out), max_(options.max_message_length()),
           add_path_(options.send_add_path(routes.family)) {
         next_hop_ = routes.next_hop ? routes.next_hop : m.attributes.next_hop;
         link_local_ = routes.next_hop ? routes.link_local_next_hop : m.attributes.link_local_next_hop;
@@ -269,9 +269,7 @@ private:
         out_.push_back(std::move(b));
     }
 
-    const Update& m_;
     const Update::FamilyRoutes& routes_;
-    const CodecOptions& options_;
     std::vector<Bytes>& out_;
     const size_t max_;
     const bool add_path_;
