@@ -15,6 +15,7 @@
 #include "common/command.hpp"
 #include "common/net.hpp"
 #include "sav/rules.hpp"
+#include "slowpath/bgp/policy_config.hpp"
 
 namespace rampart {
 
@@ -290,6 +291,7 @@ struct RunningConfig {
     IkeSettings ike_settings;
     uint32_t icmp_rate_pps = 100;
     SavConfig sav;
+    bgp::BgpPolicyConfig bgp_policy;  // prefix lists and policies (config/bgp_policy.cpp)
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
 };

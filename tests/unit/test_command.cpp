@@ -236,6 +236,38 @@ const Example kExamples[] = {
     {"ike rekey b", "ike.rekey"},
     {"ike rekey b child", "ike.rekey"},
     {"ike terminate b", "ike.terminate"},
+    {"bgp prefix-list customers seq 10 permit 198.51.100.0/24", "bgp-policy.prefix-list"},
+    {"bgp prefix-list customers seq 20 deny 2001:db8::/32 ge 48 le 64", "bgp-policy.prefix-list"},
+    {"bgp prefix-list customers seq 30 permit 203.0.113.0/24 le 26", "bgp-policy.prefix-list"},
+    {"no bgp prefix-list customers seq 10 permit 198.51.100.0/24", "bgp-policy.prefix-list"},
+    {"no bgp prefix-list customers seq 20", "bgp-policy.prefix-list"},
+    {"no bgp prefix-list customers", "bgp-policy.prefix-list"},
+    {"bgp policy from-customer", "bgp-policy.policy"},
+    {"bgp policy from-customer term 10", "bgp-policy.policy"},
+    {"no bgp policy from-customer term 10", "bgp-policy.policy"},
+    {"bgp policy from-customer term 10 match prefix-list customers", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match as-path contains 64496", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match as-path origin 64496", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match as-path neighbor 64496", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match as-path length-ge 2", "bgp-policy.match"},
+    {"no bgp policy from-customer term 10 match as-path length-le 30", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match community 64496:100", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match community no-export", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match large-community 64496:1:2", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match rpki invalid", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 match aspa unknown", "bgp-policy.match"},
+    {"bgp policy from-customer term 10 action reject", "bgp-policy.action"},
+    {"bgp policy from-customer term 20 action accept", "bgp-policy.action"},
+    {"no bgp policy from-customer term 20 action next", "bgp-policy.action"},
+    {"bgp policy from-customer term 20 action local-pref 200", "bgp-policy.action"},
+    {"bgp policy from-customer term 20 action med 10", "bgp-policy.action"},
+    {"bgp policy from-customer term 20 action community add 64496:7", "bgp-policy.action"},
+    {"bgp policy from-customer term 20 action community remove graceful-shutdown", "bgp-policy.action"},
+    {"bgp policy from-customer term 20 action large-community add 64496:0:1", "bgp-policy.action"},
+    {"bgp policy to-peers term 10 action next-hop 192.0.2.1", "bgp-policy.action"},
+    {"bgp policy to-peers term 10 action next-hop-self", "bgp-policy.action"},
+    {"bgp policy to-peers term 10 action as-path prepend 64496", "bgp-policy.action"},
+    {"bgp policy to-peers term 10 action as-path prepend 64496 count 3", "bgp-policy.action"},
     {"write config /etc/rampart/rampart.conf", "system.write-config"},
 };
 
@@ -544,7 +576,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
         CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
-                           "segment-routing, ipsec, sav, ike, show, clear, write");
+                           "segment-routing, ipsec, sav, ike, bgp, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -588,7 +620,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
               "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
               "mpls, vrf, mac, sav, sav-role");
         CHECK(parse_fail("no").message ==
-              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike");
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike, bgp");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -637,12 +669,12 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
     CHECK(complete("", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "show", "clear",
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "bgp", "show", "clear",
             "write", "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
     CHECK(complete("no ", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike"});
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "bgp"});
     CHECK(complete("no s", kPorts) == V{"segment-routing", "sav"});
     CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
