@@ -16,6 +16,7 @@
 #include "common/net.hpp"
 #include "sav/rules.hpp"
 #include "slowpath/bgp/bgp_config.hpp"
+#include "slowpath/bgp/policy_config.hpp"
 
 namespace rampart {
 
@@ -292,6 +293,7 @@ struct RunningConfig {
     uint32_t icmp_rate_pps = 100;
     SavConfig sav;
     BgpConfig bgp;
+    bgp::BgpPolicyConfig bgp_policy;  // prefix lists and policies (config/bgp_policy.cpp)
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;
 };

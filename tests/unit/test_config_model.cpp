@@ -1525,3 +1525,63 @@ TEST_CASE("BGP configuration loads, round-trips and hides its TCP-MD5 keys", "[c
     // Neighbours need the local AS first.
     CHECK(apply_line(c, "bgp neighbor 203.0.113.2 remote-as 64501").find("bgp as") != std::string::npos);
 }
+
+TEST_CASE("BGP prefix lists and policies load, refuse what is wrong, and round-trip", "[config][bgp]") {
+    RunningConfig c = load(R"(
+bgp prefix-list customers seq 10 permit 198.51.100.0/24 le 26
+bgp prefix-list customers seq 20 deny 2001:db8::/32 ge 48 le 64
+bgp policy from-customer term 10 match prefix-list customers
+bgp policy from-customer term 10 match rpki invalid
+bgp policy from-customer term 10 action reject
+bgp policy from-customer term 20 match prefix-list customers
+bgp policy from-customer term 20 match as-path origin 64496
+bgp policy from-customer term 20 match as-path length-le 10
+bgp policy from-customer term 20 match community 64496:100
+bgp policy from-customer term 20 match large-community 64496:1:2
+bgp policy from-customer term 20 match aspa valid
+bgp policy from-customer term 20 action local-pref 200
+bgp policy from-customer term 20 action community add no-export
+bgp policy from-customer term 20 action community remove 64496:100
+bgp policy from-customer term 20 action accept
+bgp policy to-peers term 10 action as-path prepend 64500 count 2
+bgp policy to-peers term 10 action next-hop-self
+bgp policy to-peers term 10 action med 5
+bgp policy to-peers term 10 action accept
+bgp policy empty
+)");
+    const auto& pc = c.bgp_policy;
+    REQUIRE(pc.prefix_lists.at("customers").size() == 2);
+    CHECK(pc.prefix_lists.at("customers").at(20).ge == 48);
+    const auto& t20 = pc.policies.at("from-customer").terms.at(20);
+    CHECK(t20.origin_as == 64496u);
+    CHECK(t20.communities == std::vector<uint32_t>{64496u << 16 | 100});
+    CHECK(t20.add_communities == std::vector<uint32_t>{0xFFFFFF01});
+    CHECK(t20.aspa == rpki::AspaValidity::valid);
+    CHECK(t20.disposition == bgp::PolicyTerm::Disposition::accept);
+    CHECK(pc.policies.at("to-peers").terms.at(10).prepend_count == 2);
+    CHECK(pc.policies.at("empty").terms.empty());
+    check_round_trip(c);
+
+    // Refused, leaving the configuration alone.
+    const RunningConfig before = c;
+    CHECK(apply_line(c, "bgp policy p term 1 match prefix-list nosuch") == "unknown prefix-list nosuch");
+    CHECK(apply_line(c, "no bgp prefix-list customers").find("used by bgp policy from-customer") != std::string::npos);
+    CHECK(apply_line(c, "bgp prefix-list l seq 1 permit 198.51.100.0/24 ge 20").find("between") != std::string::npos);
+    CHECK(apply_line(c, "bgp prefix-list l seq 1 permit 198.51.100.0/24 ge 28 le 26") == "ge 28 is greater than le 26");
+    CHECK(apply_line(c, "bgp policy p term 1 match community 70000:1").find("bad community") != std::string::npos);
+    CHECK(apply_line(c, "bgp policy p term 1 match large-community 1:2").find("bad large community") !=
+          std::string::npos);
+    CHECK(apply_line(c, "no bgp policy from-customer term 20 action med 3") == "term 20 of from-customer has no action med 3");
+    CHECK(c == before);
+
+    // Removing piece by piece.
+    CHECK(apply_line(c, "no bgp policy from-customer term 20 match as-path origin 64496") == "");
+    CHECK_FALSE(c.bgp_policy.policies.at("from-customer").terms.at(20).origin_as);
+    CHECK(apply_line(c, "no bgp policy from-customer term 20 action accept") == "");
+    CHECK(c.bgp_policy.policies.at("from-customer").terms.at(20).disposition == bgp::PolicyTerm::Disposition::next);
+    CHECK(apply_line(c, "no bgp policy from-customer") == "");
+    CHECK(apply_line(c, "no bgp prefix-list customers seq 10") == "");
+    CHECK(apply_line(c, "no bgp prefix-list customers") == "");
+    CHECK(c.bgp_policy.prefix_lists.empty());
+    check_round_trip(c);
+}

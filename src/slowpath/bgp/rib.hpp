@@ -100,6 +100,11 @@ public:
     void set_resolver(std::function<std::optional<Resolution>(const IpAddr&)> resolver);
     void next_hops_changed();  // the FIB changed: re-resolve
     void set_multipath(unsigned max_paths);
+    // MED compared between paths from different neighbour ASes too (RFC 4271
+    // §9.1.2.2 c compares it only within one neighbour AS).
+    void set_always_compare_med(bool on);
+    // RFC 4456 CLUSTER_ID when reflecting (the router id unless set).
+    void set_cluster_id(uint32_t cluster_id);
 
     // ---- outputs, drained by the protocol after each batch of input ----
     std::vector<FibChange> take_fib_changes();
@@ -110,7 +115,25 @@ public:
     std::vector<Update> take_updates(PeerId peer);
 
     // ---- show ----
-    struct PathView;  // defined by the RIB side (rib.cpp or a show header)
+    // One path of a destination as `show bgp PREFIX` lists it.
+    struct PathView {
+        PeerId peer = 0;              // meaningless when `local`
+        bool local = false;           // originated here (`bgp network`)
+        IpAddr peer_address;
+        uint32_t path_id = 0;
+        PathAttributes received;      // as the peer sent it (Adj-RIB-In)
+        PathAttributes attributes;    // after import policy (when accepted)
+        bool accepted = false;        // import policy and loop checks let it in
+        bool reachable = false;       // its next hop resolves
+        bool stale = false;           // kept through the peer's graceful restart
+        bool best = false;
+        bool multipath = false;       // one of the ECMP members (the best is one too)
+    };
+    std::vector<PathView> paths(const Prefix& prefix) const;
+    struct Stats {
+        size_t destinations = 0, paths = 0, attribute_sets = 0, next_hops = 0;
+    };
+    Stats stats() const;
     size_t loc_rib_size(AddressFamily family) const;
     size_t adj_rib_in_size(PeerId peer, AddressFamily family, bool accepted_only) const;
 
