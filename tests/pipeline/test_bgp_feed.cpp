@@ -8,6 +8,9 @@
 // changing with announcements and withdrawals.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdio>
+
 #include "slowpath/bgp/policy.hpp"
 #include "slowpath/bgp/rib_feeds.hpp"
 #include "tests/pipeline/fixture.hpp"
@@ -191,4 +194,68 @@ TEST_CASE("SAV follows BGP: EFP-uRPF B on a customer session allows its announce
     p.run();
     CHECK(p.wire_out(0).empty());
     CHECK(p.drops(1, Drop::sav_no_rule) + p.drops(1, Drop::sav_wrong_interface) == 5);
+}
+
+// Not run by default (prints, asserts no time): a full table from one BGP
+// peer through the Rib into the FIB, in batches as the protocol drains them,
+// against the same routes through Control::route_apply (owned routes in the
+// running configuration).
+// `RAMPART_PIPELINE_EAL_MB=3072 pipeline-tests "[.bench][bgp]"`.
+TEST_CASE("Benchmark: 1M BGP routes to the FIB", "[.bench][bgp]") {
+    constexpr uint32_t kRoutes = 1000000, kBatch = 100000;
+    Pipeline p(2, true, 1, TableSizes{1u << 20, 1u << 8, 1u << 10, 1u << 8});
+    p.exec("interface port0 address 198.51.100.1/24");
+    p.exec("interface port1 address 203.0.113.1/24");
+    p.neighbor(1, "203.0.113.2", "02:cc:00:00:00:02");
+    BgpSide bgp(p);
+    auto nth = [](uint32_t i) { return Prefix{IpAddr::v4(0x01000000u + (i << 8)), 24}; };
+    auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    };
+    // UPDATEs of 4 prefixes each, one AS path per UPDATE.
+    std::vector<bgp::Update> updates;
+    for (uint32_t i = 0; i < kRoutes; i += 4) {
+        bgp::Update u = announce({}, {kCustomerAs, 64000 + (i % 1000)}, kRouter);
+        for (uint32_t k = i; k < i + 4 && k < kRoutes; ++k) u.families[0].announced.push_back(bgp::Nlri{nth(k), 0, {}, {}});
+        updates.push_back(std::move(u));
+    }
+    const uint64_t swaps = p.tables->fib_swaps();
+    auto t = std::chrono::steady_clock::now();
+    double in_rib = 0;
+    for (size_t i = 0; i < updates.size();) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (size_t end = std::min(updates.size(), i + kBatch / 4); i < end; ++i) bgp.rib.apply(1, updates[i]);
+        auto changes = bgp.rib.take_fib_changes();
+        in_rib += seconds_since(t0);
+        REQUIRE(bgp::feed_fib(*p.control, changes).empty());
+    }
+    const double to_fib = seconds_since(t);
+    REQUIRE(routed(p, "1.0.0.1"));
+    REQUIRE(p.tables->lookup4(nth(kRoutes - 1).addr.v4_host()) >= 0);
+    std::printf("BGP: %u routes to the FIB in %.2f s (RIB %.2f s, FIB %.2f s), %llu swaps\n", kRoutes, to_fib, in_rib,
+                to_fib - in_rib, (unsigned long long)(p.tables->fib_swaps() - swaps));
+
+    t = std::chrono::steady_clock::now();
+    p.exec("interface port0 description changed");  // an interface change re-checks every route
+    std::printf("BGP: an interface change afterwards: %.2f s\n", seconds_since(t));
+
+    t = std::chrono::steady_clock::now();
+    bgp.rib.peer_down(1, false);
+    REQUIRE(bgp::feed_fib(*p.control, bgp.rib.take_fib_changes()).empty());
+    std::printf("BGP: withdrawn from the FIB in %.2f s\n", seconds_since(t));
+    REQUIRE_FALSE(routed(p, "1.0.0.1"));
+
+    // The same routes as owned routes through the running configuration.
+    OwnedRouteChange ch;
+    for (uint32_t i = 0; i < kRoutes; ++i) ch.add.emplace_back(nth(i), kRouter);
+    t = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < ch.add.size(); i += kBatch) {
+        OwnedRouteChange batch;
+        batch.add.assign(ch.add.begin() + ptrdiff_t(i), ch.add.begin() + ptrdiff_t(std::min(ch.add.size(), i + kBatch)));
+        REQUIRE_FALSE(p.control->route_apply("bgp", batch));
+    }
+    std::printf("route_apply: %u owned routes to the FIB in %.2f s\n", kRoutes, seconds_since(t));
+    t = std::chrono::steady_clock::now();
+    p.exec("interface port0 description again");
+    std::printf("route_apply: an interface change afterwards: %.2f s\n", seconds_since(t));
 }
