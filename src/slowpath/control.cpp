@@ -21,7 +21,10 @@ Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirr
     ipsec_ = std::make_unique<IpsecPublisher>(tables_, fib_, ipsec_installed_, unsigned(workers_.size()),
                                               [this](uint32_t slot) { return sa_counters_now(slot); });
     sav_ = std::make_unique<SavControl>(tables_, fib_, sav::SavTableSizes{});
+    fib_.set_protocol_routes(&protocol_routes_);
 }
+
+Control::~Control() { fib_.set_protocol_routes(nullptr); }
 
 SaCounters Control::sa_counters_now(uint32_t slot) const {
     SaCounters s{};
@@ -140,6 +143,32 @@ std::optional<std::string> Control::route_apply(const std::string& owner, const 
     if (!warnings.empty()) log::warn("routes of {}: {}", owner, warnings);
     log::info("routes: {} installed {}, removed {}", owner, change.add.size(), change.remove.size());
     return std::nullopt;
+}
+
+std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes) {
+    std::vector<Prefix> prefixes;
+    prefixes.reserve(changes.size());
+    for (const ProtocolRouteChange& c : changes) {
+        const Prefix p = c.prefix.network();
+        protocol_routes_.apply(ProtocolRouteChange{p, c.gateways});
+        prefixes.push_back(p);
+    }
+    std::sort(prefixes.begin(), prefixes.end());
+    prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+    PublishProblems problems = fib_.sync_protocol_routes(prefixes);
+    ChangeSet listed;
+    listed.routes = ChangeSet::Routes::listed;
+    listed.prefixes.reserve(prefixes.size());
+    for (const Prefix& p : prefixes) listed.prefixes.push_back({std::string(), p});
+    append(problems, sav_->sync(config_, listed));
+    if (problems.empty()) return {};
+    constexpr size_t kShown = 3;
+    std::string text = fmt::format("% warning: {} of {} BGP route change(s) not in the data plane:", problems.size(),
+                                   changes.size());
+    for (size_t i = 0; i < problems.size() && i < kShown; ++i) text += " " + problems[i].text + ";";
+    if (problems.size() > kShown) text += " ...";
+    log::warn("{}", text.substr(2));
+    return text + "\n";
 }
 
 void Control::ipsec_batch_begin() {

@@ -39,6 +39,7 @@ public:
     // `mirror` and `nl` may be null (tests without a kernel side).
     Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirror, netlink::Socket* nl,
             std::vector<WorkerSlot> workers);
+    ~Control();
 
     // Installs a validated startup configuration (see load_config_text). Returns warnings.
     std::string install(const RunningConfig& config);
@@ -88,6 +89,15 @@ public:
     // published together: one FIB swap (one grace period) per table, not per
     // route. Returns the problem.
     std::optional<std::string> route_apply(const std::string& owner, const OwnedRouteChange& change);
+    // Routes of BGP (a full table): kept in a table of their own that the
+    // FibPublisher reads (protocol_routes.hpp), not in the running
+    // configuration, not mirrored into the kernel. One call is one batch:
+    // one FIB swap per table however many routes it carries, and SAV's FIB
+    // input re-read for those prefixes only. A change with no gateways
+    // withdraws the prefix. Returns the problems as a short summary (a full
+    // table of unreachable next hops is one line, not a million), also logged.
+    std::string protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes);
+    const ProtocolRouteTable& protocol_routes() const { return protocol_routes_; }
     // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).
     void on_ipsec_acquire(std::function<void(const IpsecAcquire&)> handler) { acquire_handler_ = std::move(handler); }
     void on_ipsec_lifetime(std::function<void(const IpsecLifetimeEvent&)> handler) {
@@ -140,6 +150,7 @@ private:
     netlink::Socket* nl_;
     std::vector<WorkerSlot> workers_;
     RunningConfig config_;
+    ProtocolRouteTable protocol_routes_;  // BGP's; read by fib_
     std::vector<InterfaceCounters> baseline_ = std::vector<InterfaceCounters>(kMaxInterfaces);
     std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
     std::unique_ptr<IpsecPublisher> ipsec_;

@@ -13,6 +13,7 @@ const char* route_source_name(RouteSource s) {
         case RouteSource::connected: return "connected";
         case RouteSource::neighbor: return "neighbor";
         case RouteSource::static_route: return "static";
+        case RouteSource::bgp: return "bgp";
     }
     return "?";
 }
@@ -361,6 +362,21 @@ void FibPublisher::stage_prefix(const RouteKey& k, PublishProblems& problems) {
             GroupKey key;
             if (auto err = resolve_static(k, *hops, key)) unresolved_[k] = *err;
             else want = Want{RouteSource::static_route, std::move(key)};
+        } else if (const auto* gateways = k.vrf == 0 && protocol_routes_ ? protocol_routes_->find(k.prefix) : nullptr) {
+            // BGP: its next hops are resolved already (Rib's resolver): each
+            // is on a connected subnet; the ones that are not are left out.
+            GroupKey key;
+            std::string why;
+            for (const IpAddr& gw : *gateways)
+                if (auto m = resolve_member(gw, {}, {}, std::nullopt, 0, why)) key.members.push_back(std::move(*m));
+            if (key.members.empty()) {
+                unresolved_[k] = why;
+            } else {
+                std::sort(key.members.begin(), key.members.end());
+                key.members.erase(std::unique(key.members.begin(), key.members.end()), key.members.end());
+                if (key.members.size() > kMaxEcmp) key.members.resize(kMaxEcmp);
+                want = Want{RouteSource::bgp, std::move(key)};
+            }
         }
     }
     auto cur = fib_.find(k);
@@ -440,8 +456,18 @@ void FibPublisher::collect_prefixes(std::vector<RouteKey>& out) const {
             if (auto id = vrf_id(name))
                 for (auto& [p, hops] : v.routes) out.push_back({*id, p});
     }
+    if (protocol_routes_) protocol_routes_->for_each([&](const Prefix& p, const auto&) { out.push_back({0, p}); });
     for (auto& [k, why] : unresolved_) out.push_back(k);
     for (auto& [k, w] : fib_) out.push_back(k);
+}
+
+PublishProblems FibPublisher::sync_protocol_routes(const std::vector<Prefix>& prefixes) {
+    PublishProblems problems;
+    if (!config_) return problems;  // nothing installed yet: the first sync() reads the table
+    for (const Prefix& p : prefixes) stage_prefix(RouteKey{0, p}, problems);
+    flush_routes(problems);
+    sync_labels(problems);  // prefix SIDs follow the routes they label
+    return problems;
 }
 
 PublishProblems FibPublisher::sync(const RunningConfig& config, const ChangeSet& change) {

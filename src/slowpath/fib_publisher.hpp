@@ -16,6 +16,7 @@
 #include "fastpath/tables.hpp"
 #include "slowpath/change_set.hpp"
 #include "slowpath/config_model.hpp"
+#include "slowpath/protocol_routes.hpp"
 #include "slowpath/publish_problem.hpp"
 
 namespace rampart {
@@ -36,7 +37,7 @@ struct PortRuntime {
 // Deterministic; '~' cannot occur in a twin's name, so the forms never collide.
 std::string vlan_twin_name(const std::string& parent_twin, uint16_t vid);
 
-enum class RouteSource : uint8_t { local, connected, neighbor, static_route };
+enum class RouteSource : uint8_t { local, connected, neighbor, static_route, bgp };
 const char* route_source_name(RouteSource s);
 
 struct InstalledNextHop {
@@ -104,6 +105,13 @@ public:
     // (FIB full, gateway not on any subnet, ...). Protocols reach it with
     // batches of routes through Control::route_apply (Routes::listed).
     PublishProblems sync(const RunningConfig& config, const ChangeSet& change);
+
+    // Routes of a protocol (BGP), read from `table` (which must outlive its
+    // use) after the configured ones: see protocol_routes.hpp.
+    void set_protocol_routes(const ProtocolRouteTable* table) { protocol_routes_ = table; }
+    // The table's `prefixes` changed: their FIB entries follow, all in one
+    // swap per FIB table. Returns the problems (next hop unreachable, FIB full).
+    PublishProblems sync_protocol_routes(const std::vector<Prefix>& prefixes);
 
     // A neighbour the kernel resolved (mac set) or lost (nullopt).
     void neighbor_update(uint16_t ifindex, const IpAddr& ip, const std::optional<MacAddr>& mac);
@@ -240,6 +248,7 @@ private:
     std::map<uint32_t, std::string> unresolved_labels_;
     std::vector<uint32_t> new_label_counters_;
     std::map<std::string, uint16_t> by_kernel_name_;  // kernel_ifname -> ifindex
+    const ProtocolRouteTable* protocol_routes_ = nullptr;
 };
 
 }  // namespace rampart

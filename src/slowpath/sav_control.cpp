@@ -92,6 +92,7 @@ void SavControl::sync_inputs(const RunningConfig& cfg, FibInput fib_input, const
         auto w = want.find(it->first);
         if (w == want.end() || w->second.name != it->second.name) {
             compiler_->remove_interface(it->first);  // and its Adj-RIB-In
+            live_ribs_.erase(it->first);
             ribs_.erase(it->second.name);
             rib_files_.erase(it->second.name);
             it = ifaces_.erase(it);
@@ -104,8 +105,10 @@ void SavControl::sync_inputs(const RunningConfig& cfg, FibInput fib_input, const
         if (it != ifaces_.end() && it->second.role == s.role && it->second.mechanism == s.mechanism &&
             it->second.neighbor_asn == s.neighbor_asn)
             continue;
+        const bool added = it == ifaces_.end();
         compiler_->set_interface(s);
         ifaces_[id] = s;
+        if (added) feed_live(id);  // BGP routes that arrived before the compiler knew the interface
     }
     ifindex_of_ = std::move(ids);
     // Operator lists.
@@ -166,8 +169,33 @@ void SavControl::feed_rib(uint16_t id, const sav::MrtDump& dump) {
     sav::feed_mrt(*compiler_, dump, [id](const sav::MrtPeer&) { return std::optional<uint16_t>(id); });
 }
 
+void SavControl::feed_live(uint16_t id) {
+    auto it = live_ribs_.find(id);
+    if (it == live_ribs_.end()) return;
+    for (auto& [p, r] : it->second) compiler_->announce(id, r);
+}
+
+PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes) {
+    for (const AdjRibInChange& c : changes) {
+        auto& rib = live_ribs_[c.iface];
+        const bool known = ifaces_.count(c.iface) != 0;
+        if (c.route) {
+            rib[c.prefix] = *c.route;
+            if (known) compiler_->announce(c.iface, *c.route);
+        } else if (rib.erase(c.prefix) && known) {
+            compiler_->withdraw(c.iface, c.prefix);
+        }
+    }
+    // With SAV off everywhere nothing is compiled nor allocated (see sync).
+    if (!publisher_ && !active(cfg)) return {};
+    if (!publisher_) return sync(cfg, ChangeSet{});  // the first time: every input, then the table
+    if (auto bad = publish()) return {*bad};
+    return {};
+}
+
 void SavControl::feed_everything() {
     for (auto& [id, s] : ifaces_) compiler_->set_interface(s);
+    for (auto& [id, s] : ifaces_) feed_live(id);
     for (auto& [name, dump] : ribs_)
         if (auto it = ifindex_of_.find(name); it != ifindex_of_.end()) feed_rib(it->second, *dump);
     for (auto& [p, s] : fib_) compiler_->set_fib_route(p, s);

@@ -51,6 +51,22 @@ public:
     // changes nothing. Returns the error, or nullopt and a summary in `info`.
     std::optional<std::string> load_mrt(const std::string& path, const std::string& ifname, const RunningConfig& cfg,
                                         const FibPublisher& fib, std::string& info);
+    // Live Adj-RIB-In changes of BGP sessions (bgp/rib_feeds.hpp): the
+    // interface is the session's SAV interface (an ifindex); a change without
+    // a route is a withdrawal. Fed to the compiler incrementally and
+    // published (when SAV is on somewhere) in one table update; kept, so that
+    // an interface that joins later, or a fresh compiler, gets them too.
+    struct AdjRibInChange {
+        uint16_t iface = 0;
+        Prefix prefix;
+        std::optional<sav::Route> route;  // nullopt: withdrawn
+    };
+    PublishProblems apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes);
+    size_t live_routes(uint16_t iface) const {
+        auto it = live_ribs_.find(iface);
+        return it == live_ribs_.end() ? 0 : it->second.size();
+    }
+
     // Replaces the RPKI view (ROAs and ASPAs). All or nothing, as load_mrt.
     std::optional<std::string> load_rpki(const std::string& path, const RunningConfig& cfg, const FibPublisher& fib,
                                          std::string& info);
@@ -93,6 +109,8 @@ private:
     std::map<Prefix, sav::InterfaceSet> deny_;
     std::map<std::string, std::shared_ptr<const sav::MrtDump>> ribs_;  // by interface name
     std::map<std::string, std::string> rib_files_;
+    std::map<uint16_t, std::map<Prefix, sav::Route>> live_ribs_;  // BGP's, by interface id
+    void feed_live(uint16_t id);
     sav::RpkiSet rpki_;
     std::string rpki_file_;
 };

@@ -112,7 +112,7 @@ LabelCounter LabelCounterView::sum(uint32_t slot) const {
 
 std::string show_route(const FibPublisher& fib, std::optional<Family> family, const std::optional<Prefix>& prefix,
                        uint16_t vrf, const std::map<Prefix, std::string>& owners) {
-    std::string out = "Codes: L local, C connected, N neighbor, S static\n";
+    std::string out = "Codes: L local, C connected, N neighbor, S static, B bgp\n";
     if (vrf) out = fmt::format("VRF {}\n", fib.vrf_name(vrf)) + out;
     auto code = [](RouteSource s) {
         switch (s) {
@@ -120,6 +120,7 @@ std::string show_route(const FibPublisher& fib, std::optional<Family> family, co
             case RouteSource::connected: return 'C';
             case RouteSource::neighbor: return 'N';
             case RouteSource::static_route: return 'S';
+            case RouteSource::bgp: return 'B';
         }
         return '?';
     };

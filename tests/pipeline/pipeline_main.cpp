@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <rte_eal.h>
+
+#include <cstdlib>
 #include <rte_mbuf.h>
 #include <unistd.h>
 
@@ -21,7 +23,10 @@ rte_mempool* test_pool() { return pool; }
 
 int main(int argc, char** argv) {
     std::string prefix = "--file-prefix=rp-pipeline-" + std::to_string(getpid());
-    const char* eal[] = {"pipeline-tests", "--no-huge", "--no-pci", "-m", "1024", "-l", "0-1", "--log-level=error",
+    // The full-table benchmarks ("[.bench]") need more: RAMPART_PIPELINE_EAL_MB=3072.
+    const char* mb = std::getenv("RAMPART_PIPELINE_EAL_MB");
+    const std::string memory = mb ? mb : "1024";
+    const char* eal[] = {"pipeline-tests", "--no-huge", "--no-pci", "-m", memory.c_str(), "-l", "0-1", "--log-level=error",
                          "--no-telemetry", prefix.c_str()};
     if (rte_eal_init(int(std::size(eal)), const_cast<char**>(eal)) < 0) {
         fprintf(stderr, "EAL init failed\n");
