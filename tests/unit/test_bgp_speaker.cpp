@@ -49,8 +49,18 @@ BgpConfig config(Asn as, uint32_t id, const IpAddr& peer, Asn peer_as, const IpA
     BgpNeighborConfig n;
     n.remote_as = peer_as;
     n.local_address = local;
+    n.import_policy = n.export_policy = "all";  // RFC 8212: eBGP needs both
     c.neighbors[peer] = n;
     return c;
+}
+
+// One policy that accepts everything.
+BgpPolicyConfig accept_all() {
+    BgpPolicyConfig p;
+    PolicyTerm term;
+    term.disposition = PolicyTerm::Disposition::accept;
+    p.policies["all"].terms[10] = term;
+    return p;
 }
 
 struct Pair {
@@ -60,9 +70,10 @@ struct Pair {
     Speaker a, b;
     BgpConfig ca = config(64500, 0xc0000201, kB, 64501, kA);
     BgpConfig cb = config(64501, 0xc0000202, kA, 64500, kB);
+    BgpPolicyConfig policies = accept_all();
     void configure() {
-        CHECK(a.configure(ca, 0, steady_now()).empty());
-        CHECK(b.configure(cb, 0, steady_now()).empty());
+        CHECK(a.configure(ca, policies, 0, steady_now()).empty());
+        CHECK(b.configure(cb, policies, 0, steady_now()).empty());
     }
     // Runs both speakers until `done` or the time is up.
     bool run_until(const std::function<bool()>& done, Millis limit) {
@@ -97,13 +108,26 @@ TEST_CASE("bgp speaker: two speakers establish over TCP and exchange originated 
     CHECK(summary.find("192.0.2.2") != std::string::npos);
     const std::string detail = p.b.show_neighbors(kA, steady_now());
     CHECK(detail.find("BGP state = Established") != std::string::npos);
-    CHECK(detail.find("IPv4 Unicast: 2 prefixes received") != std::string::npos);
+    CHECK(detail.find("IPv4 Unicast: 2 prefixes received, 2 accepted") != std::string::npos);
 
-    // Withdrawn when no longer originated... after a reset: `clear bgp` brings the session back.
+    // No longer originated: withdrawn, the session stays.
     p.ca.networks.erase(*Prefix::parse("203.0.113.0/25"));
-    CHECK(p.a.configure(p.ca, 0, steady_now()).empty());
+    CHECK(p.a.configure(p.ca, p.policies, 0, steady_now()).empty());
+    REQUIRE(p.run_until([&] { return p.b.prefixes_received(kA) == 1; }, 2s));
+    CHECK(p.a.fsm(kB)->counters().established_transitions == 1);
+    // An export policy that rejects: withdrawn by soft reconfiguration, no reset.
+    p.policies.policies["none"].terms[10].disposition = PolicyTerm::Disposition::reject;
+    p.ca.neighbors[kB].export_policy = "none";
+    CHECK(p.a.configure(p.ca, p.policies, 0, steady_now()).empty());
+    REQUIRE(p.run_until([&] { return p.b.prefixes_received(kA) == 0; }, 2s));
+    p.ca.neighbors[kB].export_policy = "all";
+    CHECK(p.a.configure(p.ca, p.policies, 0, steady_now()).empty());
+    REQUIRE(p.run_until([&] { return p.b.prefixes_received(kA) == 1; }, 2s));
+    CHECK(p.a.fsm(kB)->counters().established_transitions == 1);
+    // `clear bgp`: a new session, the routes again.
     CHECK(!p.a.clear(kB, Speaker::Soft::none, steady_now()));
     REQUIRE(p.run_until([&] { return p.both_established() && p.b.prefixes_received(kA) == 1; }, 5s));
+    CHECK(p.a.fsm(kB)->counters().established_transitions == 2);
 
     // Route refresh: B asks, A answers with its routes again.
     const uint64_t before = p.a.fsm(kB)->counters().refreshes_in;
@@ -120,7 +144,7 @@ TEST_CASE("bgp speaker: TCP-MD5 keys must match", "[bgp][speaker]") {
     CHECK_FALSE(p.run_until([&] { return p.both_established(); }, 3s));
     CHECK(p.a.state(kB) != State::established);
     p.cb.neighbors[kA].password = "right key";
-    CHECK(p.b.configure(p.cb, 0, steady_now()).empty());
+    CHECK(p.b.configure(p.cb, p.policies, 0, steady_now()).empty());
     REQUIRE(p.run_until([&] { return p.both_established(); }, 8s));
     CHECK(p.a.show_neighbors(kB, steady_now()).find("MD5 on") != std::string::npos);
 }
@@ -142,6 +166,6 @@ TEST_CASE("bgp speaker: max-prefix closes the session with the RFC 4486 cease un
     CHECK_FALSE(p.run_until([&] { return p.both_established(); }, 1500ms));
     // ... until the limit is raised or the operator clears it.
     p.cb.neighbors[kA].max_prefix = 10;
-    CHECK(p.b.configure(p.cb, 0, steady_now()).empty());
+    CHECK(p.b.configure(p.cb, p.policies, 0, steady_now()).empty());
     REQUIRE(p.run_until([&] { return p.both_established() && p.b.prefixes_received(kA) == 3; }, 8s));
 }

@@ -3,12 +3,15 @@
 // TCP 179 through the kernel twin; its sockets sit behind one epoll
 // descriptor the daemon's loop polls, its timers run at the loop's 20 ms
 // tick, and it answers the `show bgp` / `clear bgp` exec commands of the BGP
-// config section.
+// config section. The RIB's Loc-RIB changes reach the FIB and its Adj-RIB-In
+// changes the SAV compiler through the feeds (rib_feeds.hpp), one batch per
+// wakeup; next hops resolve through the FIB.
 #include <rte_cycles.h>
 
 #include <fmt/format.h>
 
 #include "common/log.hpp"
+#include "slowpath/bgp/rib_feeds.hpp"
 #include "slowpath/bgp/speaker.hpp"
 #include "slowpath/config/bgp.hpp"
 #include "slowpath/control.hpp"
@@ -29,13 +32,17 @@ uint32_t highest_ipv4_address(const RunningConfig& config) {
 
 class BgpProtocol final : public Protocol {
 public:
-    explicit BgpProtocol(Control& control) : control_(control) {}
+    explicit BgpProtocol(Control& control)
+        : control_(control), speaker_(kBgpPort, kBgpPort, hooks(control)) {}
 
     void reconfigure(const RunningConfig& config) override {
         if (config.bgp.asn == 0 && !speaker_.running()) return;
-        const std::string problems = speaker_.configure(config.bgp, highest_ipv4_address(config), steady_now());
+        const std::string problems =
+            speaker_.configure(config.bgp, config.bgp_policy, highest_ipv4_address(config), steady_now());
         if (!problems.empty() && problems != last_problems_) log::warn("{}", problems);
         last_problems_ = problems;
+        // Interfaces and static routes may have changed: BGP's next hops resolve again.
+        speaker_.next_hops_changed();
     }
 
     void stop() override { speaker_.stop(steady_now()); }
@@ -78,6 +85,18 @@ public:
     }
 
 private:
+    static Speaker::Hooks hooks(Control& control) {
+        Speaker::Hooks h;
+        h.fib = [&control](const std::vector<FibChange>& changes) {
+            if (auto problems = feed_fib(control, changes); !problems.empty()) log::warn("bgp: {}", problems);
+        };
+        h.sav = [&control](const std::vector<SavChange>& changes) {
+            if (auto problems = feed_sav(control, changes); !problems.empty()) log::warn("bgp: {}", problems);
+        };
+        h.resolver = fib_resolver(control.fib());
+        return h;
+    }
+
     Control& control_;
     Speaker speaker_;
     std::string last_problems_;

@@ -838,6 +838,19 @@ void Rib::soft_in(PeerId id) {
     m.reimport(s);
 }
 
+void Rib::peer_changed(const PeerInfo& info) {
+    Impl& m = *impl_;
+    const uint32_t s = m.slot(info.id);
+    if (s == kLocalSlot || !m.peers[s].up) return;
+    m.peers[s].info = info;
+    m.resolve_policies(m.peers[s]);
+    m.reimport(s);
+    // Its export policy may have changed: the Adj-RIB-Out makes the second
+    // look a diff (only what changes is sent, withdrawals included).
+    for (uint32_t d = 0; d < m.dests.size(); ++d)
+        if (m.dests[d].in_loc_rib) m.mark_dirty(d);
+}
+
 void Rib::resend(PeerId id, AddressFamily family) {
     Impl& m = *impl_;
     const uint32_t s = m.slot(id);

@@ -84,6 +84,12 @@ public:
     // Route refresh: re-run import policy over the Adj-RIB-In (soft in), or
     // queue the whole Adj-RIB-Out again (soft out / a ROUTE-REFRESH received).
     void soft_in(PeerId peer);
+    // An established peer's settings changed (import/export policy names,
+    // max-prefix, route-reflector client): applied by soft reconfiguration,
+    // import again over its Adj-RIB-In and a diff of its Adj-RIB-Out (added
+    // by the session side; peer_up would resend everything without
+    // withdrawing what the new export policy refuses).
+    void peer_changed(const PeerInfo& peer);
     void resend(PeerId peer, AddressFamily family);
 
     // ---- configuration ----

@@ -50,6 +50,7 @@ struct Speaker::Conn {
 };
 
 struct Speaker::Peer {
+    PeerId id;
     IpAddr address;
     BgpNeighborConfig config;
     PeerFsm fsm;
@@ -57,19 +58,15 @@ struct Speaker::Peer {
     std::optional<ConnId> session;
     IpAddr session_local;
     CodecOptions codec;  // of the established session
-    std::map<AddressFamily, std::set<std::pair<Prefix, uint32_t>>> received;  // prefix, path id
+    bool end_of_rib_pending = false;  // after the first UPDATEs of a new session
     std::string last_down;
     Millis last_change{0};
-    Peer(const IpAddr& a, const BgpNeighborConfig& c, SessionSettings s)
-        : address(a), config(c), fsm(std::move(s)) {}
-    size_t prefix_count() const {
-        size_t n = 0;
-        for (auto& [f, set] : received) n += set.size();
-        return n;
-    }
+    Peer(PeerId i, const IpAddr& a, const BgpNeighborConfig& c, SessionSettings s)
+        : id(i), address(a), config(c), fsm(std::move(s)) {}
 };
 
-Speaker::Speaker(uint16_t listen_port, uint16_t connect_port) : listen_port_(listen_port), connect_port_(connect_port) {}
+Speaker::Speaker(uint16_t listen_port, uint16_t connect_port, Hooks hooks)
+    : listen_port_(listen_port), connect_port_(connect_port), hooks_(std::move(hooks)) {}
 
 Speaker::~Speaker() = default;
 
@@ -88,7 +85,16 @@ std::optional<State> Speaker::state(const IpAddr& neighbor) const {
 
 size_t Speaker::prefixes_received(const IpAddr& neighbor) const {
     auto it = peers_.find(neighbor);
-    return it == peers_.end() ? 0 : it->second->prefix_count();
+    if (it == peers_.end() || !rib_) return 0;
+    return rib_->adj_rib_in_size(it->second->id, kIpv4Unicast, false) +
+           rib_->adj_rib_in_size(it->second->id, kIpv6Unicast, false);
+}
+
+size_t Speaker::prefixes_accepted(const IpAddr& neighbor) const {
+    auto it = peers_.find(neighbor);
+    if (it == peers_.end() || !rib_) return 0;
+    return rib_->adj_rib_in_size(it->second->id, kIpv4Unicast, true) +
+           rib_->adj_rib_in_size(it->second->id, kIpv6Unicast, true);
 }
 
 const PeerFsm* Speaker::fsm(const IpAddr& neighbor) const {
@@ -133,7 +139,21 @@ SocketOptions Speaker::socket_options(const BgpNeighborConfig& n) const {
     return o;
 }
 
-std::string Speaker::configure(const BgpConfig& config, uint32_t fallback_router_id, Millis now) {
+void Speaker::start_rib() {
+    rib_ = std::make_unique<Rib>(config_.asn, router_id_);
+    if (hooks_.resolver) rib_->set_resolver(hooks_.resolver);
+    rib_->set_policies(policies_.get());
+    for (const Prefix& p : config_.networks) rib_->originate(p, PathAttributes{});
+}
+
+void Speaker::next_hops_changed() {
+    if (!rib_) return;
+    rib_->next_hops_changed();
+    drain(steady_now());
+}
+
+std::string Speaker::configure(const BgpConfig& config, const BgpPolicyConfig& policies, uint32_t fallback_router_id,
+                               Millis now) {
     std::string problems;
     if (config.asn == 0 || (!config.router_id && fallback_router_id == 0)) {
         if (config.asn != 0) problems = "bgp: no router-id (configure 'bgp router-id' or an IPv4 interface address)";
@@ -143,8 +163,25 @@ std::string Speaker::configure(const BgpConfig& config, uint32_t fallback_router
     }
     const bool restart_all = config.asn != config_.asn || config.router_id.value_or(fallback_router_id) != router_id_;
     if (restart_all && !peers_.empty()) stop(now);
+    const BgpConfig old = config_;
     config_ = config;
     router_id_ = config.router_id.value_or(fallback_router_id);
+    // Policies first: the RIB holds a pointer to them (RFC 8212: a name
+    // without a policy refuses everything).
+    if (!policies_ || policies != policy_config_) {
+        auto fresh = std::make_unique<Policies>(policies);
+        if (rib_) rib_->set_policies(fresh.get());
+        policies_ = std::move(fresh);
+        policy_config_ = policies;
+    }
+    if (!rib_ || restart_all) {
+        start_rib();
+    } else {
+        for (const Prefix& p : old.networks)
+            if (!config.networks.count(p)) rib_->withdraw_originated(p);
+        for (const Prefix& p : config.networks)
+            if (!old.networks.count(p)) rib_->originate(p, PathAttributes{});
+    }
     if (!poller_) {
         try {
             poller_ = std::make_unique<Poller>();
@@ -174,6 +211,7 @@ std::string Speaker::configure(const BgpConfig& config, uint32_t fallback_router
         }
         std::string why;
         if (!p.config.password.empty()) listener_->set_md5(p.address, "", why);
+        rib_->peer_down(p.id, false);
         log::info("bgp: neighbor {} removed", p.address.str());
         it = peers_.erase(it);
     }
@@ -183,7 +221,7 @@ std::string Speaker::configure(const BgpConfig& config, uint32_t fallback_router
         Peer* p = find(addr);
         if (!p) {
             if (!n.password.empty() && !listener_->set_md5(addr, n.password, why)) problems += "bgp: " + why + "\n";
-            auto peer = std::make_unique<Peer>(addr, n, settings_for(addr, n));
+            auto peer = std::make_unique<Peer>(next_peer_id_++, addr, n, settings_for(addr, n));
             p = peer.get();
             peers_.emplace(addr, std::move(peer));
             log::info("bgp: neighbor {} AS {} added", addr.str(), n.remote_as);
@@ -198,6 +236,10 @@ std::string Speaker::configure(const BgpConfig& config, uint32_t fallback_router
         if (p->config.password != n.password && !listener_->set_md5(addr, n.password, why))
             problems += "bgp: " + why + "\n";
         const bool max_prefix_lifted = p->fsm.held_down() && p->config.max_prefix != n.max_prefix;
+        const bool rib_changed = p->config.import_policy != n.import_policy ||
+                                 p->config.export_policy != n.export_policy ||
+                                 p->config.max_prefix != n.max_prefix ||
+                                 p->config.route_reflector_client != n.route_reflector_client;
         p->config = n;
         if (s != p->fsm.settings() || sockets_changed) {
             p->fsm.set_settings(s);
@@ -205,8 +247,10 @@ std::string Speaker::configure(const BgpConfig& config, uint32_t fallback_router
             run(*p, p->fsm.reset(now, Notification{error::kCease, error::kOtherConfigChange, {}, "configuration changed"}),
                 now);
         }
+        else if (rib_changed && p->session) rib_->peer_changed(peer_info(*p));  // soft reconfiguration, no reset
         if (max_prefix_lifted) run(*p, p->fsm.start(now), now);
     }
+    drain(now);
     return problems;
 }
 
@@ -219,6 +263,11 @@ void Speaker::stop(Millis now) {
     by_fd_.clear();
     listener_.reset();
     poller_.reset();
+    // Everything BGP put into the FIB goes with it.
+    if (rib_) {
+        drain(now);
+        rib_.reset();
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -307,25 +356,50 @@ void Speaker::run(Peer& peer, Actions actions, Millis now) {
         } else if (auto* up = std::get_if<SessionUp>(&a)) {
             on_session_up(peer, *up, follow, now);
         } else if (auto* down = std::get_if<SessionDown>(&a)) {
-            log::warn("bgp: neighbor {} down: {}", peer.address.str(), down->reason);
+            log::warn("bgp: neighbor {} down: {}{}", peer.address.str(), down->reason,
+                      down->keep_stale ? " (graceful restart: its routes kept as stale)" : "");
             peer.session.reset();
             peer.codec = CodecOptions{};
             peer.last_down = down->reason;
             peer.last_change = now;
-            if (!down->keep_stale) peer.received.clear();
+            peer.end_of_rib_pending = false;
+            rib_->peer_down(peer.id, down->keep_stale);
         } else if (std::holds_alternative<StaleExpired>(a)) {
-            log::info("bgp: neighbor {}: graceful restart time over, stale routes dropped", peer.address.str());
-            if (!peer.session) peer.received.clear();
+            log::info("bgp: neighbor {}: stale routes of its restart dropped", peer.address.str());
+            rib_->stale_timeout(peer.id);
         } else if (auto* u = std::get_if<UpdateReceived>(&a)) {
             on_update(peer, u->update, follow, now);
         } else if (auto* r = std::get_if<RefreshRequested>(&a)) {
-            if (r->refresh.subtype == RouteRefresh::Subtype::request) advertise(peer, follow, now);
+            // RFC 2918 / RFC 7313: a request is answered with the whole
+            // Adj-RIB-Out of that family; the peer's BoRR/EoRR markers need
+            // nothing here (its stale handling is the RIB's apply).
+            if (r->refresh.subtype == RouteRefresh::Subtype::request) rib_->resend(peer.id, r->refresh.family);
         }
         for (auto& f : follow) work.push_back(std::move(f));
     }
 }
 
-void Speaker::on_session_up(Peer& peer, const SessionUp& up, Actions& follow, Millis now) {
+PeerInfo Speaker::peer_info(const Peer& peer) const {
+    PeerInfo info;
+    info.id = peer.id;
+    info.address = peer.address;
+    info.local_address = peer.session_local;
+    info.peer_as = peer.config.remote_as;
+    info.local_as = config_.asn;
+    info.route_reflector_client = peer.config.route_reflector_client;
+    info.local_role = peer.config.role;
+    info.import_policy = peer.config.import_policy;
+    info.export_policy = peer.config.export_policy;
+    info.max_prefixes = peer.config.max_prefix;
+    if (const auto& n = peer.fsm.negotiated()) {
+        info.peer_bgp_id = n->peer_id;
+        info.families = n->families;
+        info.codec = n->codec;
+    }
+    return info;
+}
+
+void Speaker::on_session_up(Peer& peer, const SessionUp& up, Actions&, Millis now) {
     peer.session = up.conn;
     peer.codec = up.negotiated.codec;
     peer.last_change = now;
@@ -334,60 +408,44 @@ void Speaker::on_session_up(Peer& peer, const SessionUp& up, Actions& follow, Mi
     for (auto f : up.negotiated.families) families += (families.empty() ? "" : ", ") + family_name(f);
     log::info("bgp: neighbor {} AS {} established ({}; hold time {} s)", peer.address.str(), up.negotiated.peer_as,
               families, up.negotiated.hold_time);
-    advertise(peer, follow, now);
+    // The RIB queues our whole Adj-RIB-Out for it; drain() sends it, then End-of-RIB.
+    rib_->peer_up(peer_info(peer));
+    peer.end_of_rib_pending = true;
 }
 
-// Our routes to the peer: the prefixes we originate, then End-of-RIB per
-// family (RFC 4724 §2: a restarting peer waits for it).
-void Speaker::advertise(Peer& peer, Actions& follow, Millis now) {
-    if (!peer.session || !peer.fsm.negotiated()) return;
-    const Negotiated& n = *peer.fsm.negotiated();
-    const bool ebgp = n.peer_as != config_.asn;
-    for (AddressFamily family : n.families) {
-        Update u;
-        Update::FamilyRoutes routes{family, {}, {}};
-        for (const Prefix& p : config_.networks)
-            if (family_of(p) == family) routes.announced.push_back(Nlri{p, 0, {}, {}});
-        // Next hop self: our address on the session, of the family's kind.
-        const bool nh_ok = peer.session_local.is_v4() == (family == kIpv4Unicast);
-        if (!routes.announced.empty() && nh_ok) {
-            u.families.push_back(std::move(routes));
-            u.attributes.origin = Origin::igp;
-            if (ebgp) u.attributes.as_path.push_back({AsPathSegment::Kind::sequence, {config_.asn}});
-            else u.attributes.local_pref = 100;
-            u.attributes.next_hop = peer.session_local;
-            send(peer, *peer.session, u, follow, now);
+// After a batch of input: what the RIB has for the FIB, for SAV and for each
+// peer. Many prefixes per UPDATE (the RIB packs them); End-of-RIB once a new
+// session has had everything (RFC 4724 §2: a restarting peer waits for it).
+void Speaker::drain(Millis now) {
+    if (!rib_) return;
+    if (auto fib = rib_->take_fib_changes(); !fib.empty() && hooks_.fib) hooks_.fib(fib);
+    if (auto sav = rib_->take_sav_changes(); !sav.empty() && hooks_.sav) hooks_.sav(sav);
+    for (auto& [addr, p] : peers_) {
+        if (!p->session) continue;
+        Actions follow;
+        for (const Update& u : rib_->take_updates(p->id)) send(*p, *p->session, u, follow, now);
+        if (p->end_of_rib_pending && p->session) {
+            p->end_of_rib_pending = false;
+            for (AddressFamily family : p->fsm.negotiated()->families) {
+                Update eor;
+                eor.end_of_rib = family;
+                send(*p, *p->session, eor, follow, now);
+            }
         }
-        Update eor;
-        eor.end_of_rib = family;
-        send(peer, *peer.session, eor, follow, now);
+        if (!follow.empty()) run(*p, std::move(follow), now);
     }
 }
 
 void Speaker::on_update(Peer& peer, const Update& update, Actions& follow, Millis now) {
     if (!update.error.empty())
         log::warn("bgp: neighbor {}: UPDATE handled per RFC 7606: {}", peer.address.str(), update.error);
-    for (const auto& fr : update.families) {
-        auto& set = peer.received[fr.family];
-        for (const Nlri& w : fr.withdrawn) set.erase({w.prefix, w.path_id});
-        for (const Nlri& a : fr.announced) {
-            if (update.treat_as_withdraw) set.erase({a.prefix, a.path_id});
-            else set.insert({a.prefix, a.path_id});
-        }
-        if (peer.config.max_prefix && peer.prefix_count() > *peer.config.max_prefix) {
-            // RFC 4486 §4: AFI, SAFI and the limit as the data.
-            const uint32_t limit = *peer.config.max_prefix;
-            const uint16_t afi = uint16_t(fr.family.afi);
-            Notification n{error::kCease, error::kMaxPrefixes,
-                           {uint8_t(afi >> 8), uint8_t(afi), uint8_t(fr.family.safi), uint8_t(limit >> 24),
-                            uint8_t(limit >> 16), uint8_t(limit >> 8), uint8_t(limit)},
-                           fmt::format("more than {} prefixes", limit)};
-            log::warn("bgp: neighbor {} sent more than its max-prefix {}: session closed until 'clear bgp {}'",
-                      peer.address.str(), limit, peer.address.str());
-            auto more = peer.fsm.reset(now, n, true);
-            follow.insert(follow.end(), more.begin(), more.end());
-            return;
-        }
+    const ApplyResult result = rib_->apply(peer.id, update);
+    if (result.reset) {
+        // Max-prefix (RFC 4486): closed, and kept down until `clear bgp` or a new limit.
+        log::warn("bgp: neighbor {} sent more than its max-prefix {}: session closed until 'clear bgp {}'",
+                  peer.address.str(), peer.config.max_prefix.value_or(0), peer.address.str());
+        auto more = peer.fsm.reset(now, *result.reset, true);
+        follow.insert(follow.end(), more.begin(), more.end());
     }
 }
 
@@ -501,10 +559,12 @@ void Speaker::on_readable(Millis now) {
         const auto [addr, id] = owner->second;
         if (Peer* p = find(addr)) service(*p, id, r.readable, r.writable, now);
     }
+    drain(now);
 }
 
 void Speaker::tick(Millis now) {
     for (auto& [addr, p] : peers_) run(*p, p->fsm.tick(now), now);
+    drain(now);
 }
 
 // ---------------------------------------------------------------------------
@@ -518,21 +578,26 @@ std::optional<std::string> Speaker::clear(const IpAddr& neighbor, Soft soft, Mil
         // Also lifts a max-prefix hold-down.
         run(*p, p->fsm.reset(now, Notification{error::kCease, error::kAdminReset, {}, "clear bgp"}), now);
         run(*p, p->fsm.start(now), now);
+        drain(now);
         return std::nullopt;
     }
     if (!p->session) return fmt::format("bgp neighbor {} is not established", neighbor.str());
+    const Negotiated& n = *p->fsm.negotiated();
     Actions follow;
     if (soft == Soft::out) {
-        advertise(*p, follow, now);
+        for (auto f : n.families) rib_->resend(p->id, f);
     } else {
-        const Negotiated& n = *p->fsm.negotiated();
-        if (!n.route_refresh) return fmt::format("bgp neighbor {} does not support route refresh", neighbor.str());
-        for (auto f : n.families) {
-            follow.push_back(Send{*p->session, RouteRefresh{f, RouteRefresh::Subtype::request}});
-            ++p->fsm.counters().refreshes_out;
-        }
+        // The Adj-RIB-In is kept before policy: import runs again over it at
+        // once; a ROUTE-REFRESH also asks the peer for a fresh copy.
+        rib_->soft_in(p->id);
+        if (n.route_refresh)
+            for (auto f : n.families) {
+                follow.push_back(Send{*p->session, RouteRefresh{f, RouteRefresh::Subtype::request}});
+                ++p->fsm.counters().refreshes_out;
+            }
     }
     run(*p, std::move(follow), now);
+    drain(now);
     return std::nullopt;
 }
 
@@ -549,7 +614,7 @@ std::string Speaker::show_summary(Millis now) const {
         const uint64_t in = k.opens_in + k.updates_in + k.keepalives_in + k.notifications_in + k.refreshes_in;
         const uint64_t out_n = k.opens_out + k.updates_out + k.keepalives_out + k.notifications_out + k.refreshes_out;
         std::string state;
-        if (p->fsm.established()) state = std::to_string(p->prefix_count());
+        if (p->fsm.established()) state = std::to_string(prefixes_accepted(addr));
         else if (p->fsm.held_down()) state = "Idle (PfxCt)";
         else state = std::string(state_name(p->fsm.state()));
         const std::string updown = p->last_change.count() ? uptime_text(now - p->last_change) : "never";
@@ -599,8 +664,14 @@ std::string Speaker::show_neighbors(const std::optional<IpAddr>& only, Millis no
         const SocketOptions so = socket_options(p->config);
         out += fmt::format("  TCP: MD5 {}, TTL {}{}\n", p->config.password.empty() ? "off" : "on", so.ttl,
                            so.min_ttl ? fmt::format(", GTSM minimum TTL {}", *so.min_ttl) : "");
-        for (auto& [fam, set] : p->received)
-            out += fmt::format("  {}: {} prefixes received\n", family_name(fam), set.size());
+        if (rib_)
+            for (AddressFamily fam : {kIpv4Unicast, kIpv6Unicast}) {
+                const size_t received = rib_->adj_rib_in_size(p->id, fam, false);
+                if (received || (f.negotiated() && std::count(f.negotiated()->families.begin(),
+                                                              f.negotiated()->families.end(), fam)))
+                    out += fmt::format("  {}: {} prefixes received, {} accepted\n", family_name(fam), received,
+                                       rib_->adj_rib_in_size(p->id, fam, true));
+            }
         if (p->config.max_prefix) out += fmt::format("  Maximum prefixes allowed {}\n", *p->config.max_prefix);
         const auto& k = f.counters();
         out += "  Message statistics:\n                  Sent       Rcvd\n";

@@ -1,13 +1,17 @@
 // The BGP speaker: every configured neighbour's state machine (fsm.hpp) joined
-// to its TCP connections (transport.hpp) and to the codec (message.hpp).
-// Bytes in are framed, decoded and fed to the FSM; the FSM's actions become
-// bytes out, socket calls and session events. No DPDK and no Control: the
-// protocol (bgp_protocol.cpp) owns one Speaker and hands it the
-// configuration, the loop's wakeups and the exec commands; unit tests run
-// two Speakers against each other over real sockets.
+// to its TCP connections (transport.hpp), the codec (message.hpp) and the RIB
+// (rib.hpp). Bytes in are framed, decoded and fed to the FSM; the FSM's
+// actions become bytes out, socket calls and session events; UPDATEs go to
+// the RIB, and after each batch of input the RIB's outputs are drained: its
+// UPDATEs to the peers, its Loc-RIB and Adj-RIB-In changes to the hooks (the
+// FIB and SAV feeds, rib_feeds.hpp). No DPDK and no Control: the protocol
+// (bgp_protocol.cpp) owns one Speaker and hands it the configuration, the
+// loop's wakeups, the exec commands and the hooks; unit tests run two
+// Speakers against each other over real sockets.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +22,8 @@
 
 #include "slowpath/bgp/bgp_config.hpp"
 #include "slowpath/bgp/fsm.hpp"
+#include "slowpath/bgp/policy.hpp"
+#include "slowpath/bgp/rib.hpp"
 #include "slowpath/bgp/transport.hpp"
 
 namespace rampart::bgp {
@@ -26,8 +32,15 @@ Millis steady_now();
 
 class Speaker {
 public:
+    // Where the RIB's outputs go and how it resolves next hops (all optional:
+    // without a resolver every next hop is reachable as itself).
+    struct Hooks {
+        std::function<void(const std::vector<FibChange>&)> fib;
+        std::function<void(const std::vector<SavChange>&)> sav;
+        std::function<std::optional<Rib::Resolution>(const IpAddr&)> resolver;
+    };
     // `listen_port` / `connect_port`: 179 on the box; tests use others.
-    explicit Speaker(uint16_t listen_port = kBgpPort, uint16_t connect_port = kBgpPort);
+    explicit Speaker(uint16_t listen_port = kBgpPort, uint16_t connect_port = kBgpPort, Hooks hooks = {});
     ~Speaker();
     Speaker(const Speaker&) = delete;
     Speaker& operator=(const Speaker&) = delete;
@@ -35,7 +48,10 @@ public:
     // Starts, adapts or stops from the configuration. `fallback_router_id`:
     // used when none is configured (the highest IPv4 interface address).
     // Returns the problems (empty: none), e.g. port 179 already taken.
-    std::string configure(const BgpConfig& config, uint32_t fallback_router_id, Millis now);
+    std::string configure(const BgpConfig& config, const BgpPolicyConfig& policies, uint32_t fallback_router_id,
+                          Millis now);
+    // The FIB changed: next hops resolve again.
+    void next_hops_changed();
     // Tells every peer (Cease / Administrative Shutdown) and closes everything.
     void stop(Millis now);
 
@@ -53,8 +69,11 @@ public:
     // ---- state, for the protocol and tests ----
     bool running() const { return poller_ != nullptr; }
     std::optional<State> state(const IpAddr& neighbor) const;
-    // Prefixes the neighbour announced and has not withdrawn (all families).
+    // Prefixes the neighbour announced and has not withdrawn (all families),
+    // and of them those its import policy accepted.
     size_t prefixes_received(const IpAddr& neighbor) const;
+    size_t prefixes_accepted(const IpAddr& neighbor) const;
+    const Rib* rib() const { return rib_.get(); }
     const PeerFsm* fsm(const IpAddr& neighbor) const;
     struct Counters {
         uint64_t refused_unknown = 0;   // connections from addresses that are no neighbour
@@ -76,13 +95,20 @@ private:
     void send_bytes(Peer& peer, ConnId id, std::span<const uint8_t> bytes, Actions& follow, Millis now);
     void on_session_up(Peer& peer, const SessionUp& up, Actions& follow, Millis now);
     void on_update(Peer& peer, const Update& update, Actions& follow, Millis now);
-    void advertise(Peer& peer, Actions& follow, Millis now);  // our routes and End-of-RIB
+    PeerInfo peer_info(const Peer& peer) const;
+    void drain(Millis now);  // the RIB's outputs: UPDATEs to the peers, changes to the hooks
+    void start_rib();
     void service(Peer& peer, ConnId id, bool readable, bool writable, Millis now);
     void accept(int listen_fd, Millis now);
     void update_watch(Conn& c);
 
     uint16_t listen_port_, connect_port_;
+    Hooks hooks_;
     BgpConfig config_;
+    BgpPolicyConfig policy_config_;
+    std::unique_ptr<Policies> policies_;
+    std::unique_ptr<Rib> rib_;
+    PeerId next_peer_id_ = 1;
     uint32_t router_id_ = 0;
     std::unique_ptr<Poller> poller_;
     std::unique_ptr<Listener> listener_;
