@@ -117,15 +117,20 @@ rampartd_config() {
         echo "interface p$d neighbor $(v4_peer "$d") ${MAC_PEER[$d]}"
         echo "interface p$d neighbor $(v6_peer "$d") ${MAC_PEER[$d]}"
     done
+    # RFC 8212: eBGP imports and exports nothing without a policy.
+    echo "bgp policy all term 10 action accept"
     echo "bgp as 64500"
     echo "bgp router-id 198.51.100.1"
     echo "bgp network 198.51.100.0/24"
     echo "bgp network 2001:db8:a::/64"
     for d in "${DAEMONS[@]}"; do
-        echo "bgp neighbor $(v4_peer "$d") remote-as 6450${IDX[$d]}"
-        echo "bgp neighbor $(v4_peer "$d") hold-time 9"
-        echo "bgp neighbor $(v6_peer "$d") remote-as 6450${IDX[$d]}"
-        echo "bgp neighbor $(v6_peer "$d") hold-time 9"
+        local a
+        for a in "$(v4_peer "$d")" "$(v6_peer "$d")"; do
+            echo "bgp neighbor $a remote-as 6450${IDX[$d]}"
+            echo "bgp neighbor $a hold-time 9"
+            echo "bgp neighbor $a import all"
+            echo "bgp neighbor $a export all"
+        done
         echo "bgp neighbor $(v6_peer "$d") passive"
     done
     # MD5 with a wrong key first (the check puts the right one in).

@@ -423,10 +423,18 @@ void Speaker::drain(Millis now) {
     for (auto& [addr, p] : peers_) {
         if (!p->session) continue;
         Actions follow;
-        for (const Update& u : rib_->take_updates(p->id)) send(*p, *p->session, u, follow, now);
+        const std::vector<AddressFamily>& families = p->fsm.negotiated()->families;
+        for (Update& u : rib_->take_updates(p->id)) {
+            // RFC 4760 §7: only the families both sides announced.
+            std::erase_if(u.families, [&](const Update::FamilyRoutes& fr) {
+                return std::find(families.begin(), families.end(), fr.family) == families.end();
+            });
+            if (u.families.empty() && !u.end_of_rib) continue;
+            send(*p, *p->session, u, follow, now);
+        }
         if (p->end_of_rib_pending && p->session) {
             p->end_of_rib_pending = false;
-            for (AddressFamily family : p->fsm.negotiated()->families) {
+            for (AddressFamily family : families) {
                 Update eor;
                 eor.end_of_rib = family;
                 send(*p, *p->session, eor, follow, now);
