@@ -1062,3 +1062,43 @@ TEST_CASE("captured messages: every truncation refused, never a crash", "[bgp][c
         }
     }
 }
+
+// ---------------------------------------------------------------- cost (hidden: run with "[.bgp-bench]")
+
+#include <chrono>
+
+TEST_CASE("UPDATE decode cost for 1M prefixes", "[.bgp-bench]") {
+    // The worst packing, one prefix per UPDATE (a table of a million
+    // distinct attribute sets), and a realistic one, 50 per UPDATE.
+    for (const uint32_t per_message : {1u, 50u}) {
+        std::vector<Bytes> messages;
+        const uint32_t total = 1000000;
+        for (uint32_t set = 0; set < total / per_message; ++set) {
+            Update u;
+            u.families.push_back({kIpv4Unicast, {}, {}});
+            for (uint32_t i = 0; i < per_message; ++i) {
+                const uint32_t k = set * per_message + i;
+                Nlri n;
+                n.prefix = Prefix{IpAddr::v4(0x01000000 + (k << 8)), 24};
+                u.families[0].announced.push_back(n);
+            }
+            u.attributes.origin = Origin::igp;
+            u.attributes.as_path = {{AsPathSegment::Kind::sequence, {65001, 3356, 1299, 64500 + set % 1000}}};
+            u.attributes.next_hop = ip("192.0.2.1");
+            u.attributes.communities = {0xfde90001, 0xfde90002};
+            u.attributes.med = set;
+            for (Bytes& m : encode(u, {})) messages.push_back(std::move(m));
+        }
+        const auto start = std::chrono::steady_clock::now();
+        size_t prefixes = 0;
+        for (const Bytes& m : messages) {
+            auto r = decode(m, {});
+            prefixes += std::get<Update>(std::get<Message>(r)).families[0].announced.size();
+        }
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        WARN(per_message << " prefix(es) per UPDATE: " << prefixes << " prefixes in " << messages.size()
+                         << " messages decoded in " << s << " s");
+        CHECK(prefixes == total);
+        CHECK(s < 1.0);
+    }
+}
