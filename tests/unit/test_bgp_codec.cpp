@@ -848,7 +848,7 @@ TEST_CASE("UPDATE: every truncation and every corrupted length octet is handled 
 
 // ---------------------------------------------------------------- captured from real daemons
 //
-// Each daemon (GoBGP 3.10, BIRD 2.0.12, FRR 8.4 bgpd) peered over a veth
+// Each daemon (GoBGP 3.10, BIRD 2.0.12, FRR 8.4 bgpd, ExaBGP 4.2.21) peered over a veth
 // pair between two network namespaces (AS 65001, 192.0.2.2 / 2001:db8::2)
 // with a listener (AS 65000) that answered its OPEN with MP IPv4/IPv6,
 // route refresh, 4-octet AS, and ADD-PATH receive or RFC 9234 role customer
@@ -901,6 +901,19 @@ const char* kBirdWithdraw6 = "ffffffffffffffffffffffffffffffff0025020000000e900f
 const char* kFrrUpdate6 =
     "ffffffffffffffffffffffffffffffff00570200000040900e00200002011000000000000000000000ffffc000020200000000003020010d"
     "b80001400101005002000602010000fde980040400000000c023040000fde9";
+
+// ExaBGP 4.2.21: every optional attribute its static routes take,
+// including a generic one (type 99, optional transitive, no partial bit).
+const char* kExabgpUpdate4 =
+    "ffffffffffffffffffffffffffffffff008402000000694001010040020a02020000fde9fa56ea01400304c00002028004040000000a4006"
+    "00c007080000fde9c0000202c00808fde90064ffffff018009040a000001800a080a0000020a000003c010080002fde900000064c0200c00"
+    "00fde90000000100000002c06302abcd18c63364";
+// ExaBGP: an AS_SET after the sequence.
+const char* kExabgpUpdateSet =
+    "ffffffffffffffffffffffffffffffff003a020000001e4001010040021002010000fde901020000fdf20000fdfc400304c000020219cb00"
+    "7100";
+// ExaBGP: IPv6 End-of-RIB with an extended-length MP_UNREACH.
+const char* kExabgpEor6 = "ffffffffffffffffffffffffffffffff001e0200000007900f0003000201";
 
 CodecOptions add_path_v4() {
     CodecOptions o;
@@ -1038,8 +1051,39 @@ TEST_CASE("captured UPDATEs of GoBGP, BIRD and FRR", "[bgp][codec][captured]") {
     }
 }
 
+TEST_CASE("captured UPDATEs of ExaBGP", "[bgp][codec][captured]") {
+    const Bytes b = hex(kExabgpUpdate4);
+    const Update u = decoded_as<Update>(b);
+    CHECK(only_family(u).announced == std::vector{nlri("198.51.100.0/24")});
+    const PathAttributes& a = u.attributes;
+    CHECK(a.origin == Origin::igp);
+    CHECK(a.as_path == std::vector<AsPathSegment>{{AsPathSegment::Kind::sequence, {65001, 4200000001u}}});
+    CHECK(a.next_hop == ip("192.0.2.2"));
+    CHECK(a.med == 10u);
+    CHECK(!a.local_pref);  // ExaBGP sends none to an eBGP peer
+    CHECK(a.atomic_aggregate);
+    CHECK(a.aggregator == Aggregator{65001, 0xc0000202});
+    CHECK(a.communities == std::vector<uint32_t>{0xfde90064, 0xffffff01});
+    CHECK(a.originator_id == 0x0a000001u);
+    CHECK(a.cluster_list == std::vector<uint32_t>{0x0a000002, 0x0a000003});
+    CHECK(a.extended_communities == std::vector<uint64_t>{0x0002fde900000064});
+    CHECK(a.large_communities == std::vector<LargeCommunity>{{65001, 1, 2}});
+    CHECK(a.unknown == std::vector<UnknownAttribute>{{0xc0, 99, {0xab, 0xcd}}});
+    // Passed on, the same bytes but for the partial bit of attribute 99.
+    Bytes passed_on = b;
+    passed_on[passed_on.size() - 4 - 5] = 0xe0;
+    CHECK(encode(u, {}) == std::vector<Bytes>{passed_on});
+
+    const Update set = decoded_as<Update>(hex(kExabgpUpdateSet));
+    CHECK(set.attributes.as_path == std::vector<AsPathSegment>{{AsPathSegment::Kind::sequence, {65001}},
+                                                               {AsPathSegment::Kind::set, {65010, 65020}}});
+    CHECK(set.attributes.as_path_length() == 2);
+    CHECK(encode(set, {}) == std::vector<Bytes>{hex(kExabgpUpdateSet)});
+    CHECK(decoded_as<Update>(hex(kExabgpEor6)).end_of_rib == kIpv6Unicast);
+}
+
 TEST_CASE("captured messages: every truncation refused, never a crash", "[bgp][codec][captured]") {
-    for (const char* v : {kGobgpOpen, kBirdOpen, kFrrOpen, kGobgpUpdate4, kGobgpUpdate4via6, kGobgpUpdate6,
+    for (const char* v : {kExabgpUpdate4, kExabgpUpdateSet, kExabgpEor6, kGobgpOpen, kBirdOpen, kFrrOpen, kGobgpUpdate4, kGobgpUpdate4via6, kGobgpUpdate6,
                           kGobgpWithdraw6, kBirdUpdate4, kBirdUpdate4b, kBirdUpdate6, kBirdEor6, kBirdWithdraw6,
                           kFrrUpdate6}) {
         const Bytes b = hex(v);
