@@ -185,7 +185,8 @@ bool valid_ipv6_next_hop(const IpAddr& a) {
     return a.bytes != kZero && a.bytes[0] != 0xff;  // not :: nor multicast
 }
 
-enum class Action : uint8_t { none = 0, discard = 1, withdraw = 2, reset = 3 };  // RFC 7606 §3 j order
+// The RFC 7606 approach for a malformed attribute that does not reset.
+enum class Approach : uint8_t { attribute_discard, treat_as_withdraw };
 
 }  // namespace
 
@@ -272,10 +273,10 @@ struct AttributeDecoder {
             if (type != uint8_t(AttrType::mp_reach) && type != uint8_t(AttrType::mp_unreach)) return;
         }
         PathAttributes& a = update.attributes;
-        auto length_is = [&](size_t want, Action act) {
+        auto length_is = [&](size_t want, Approach approach) {
             if (v.size() == want) return true;
             const std::string why = fmt::format("length {}, expected {}", v.size(), want);
-            act == Action::discard ? discard(type, why) : withdraw(type, why);
+            approach == Approach::attribute_discard ? discard(type, why) : withdraw(type, why);
             return false;
         };
         auto multiple_of = [&](size_t unit) {
@@ -285,7 +286,7 @@ struct AttributeDecoder {
         };
         switch (AttrType(type)) {
         case AttrType::origin:  // RFC 7606 §7.1
-            if (!length_is(1, Action::withdraw)) return;
+            if (!length_is(1, Approach::treat_as_withdraw)) return;
             if (v[0] > 2) return withdraw(type, fmt::format("value {}", v[0]));
             a.origin = Origin(v[0]);
             return;
@@ -298,25 +299,25 @@ struct AttributeDecoder {
             return;
         }
         case AttrType::next_hop:  // RFC 7606 §7.3
-            if (!length_is(4, Action::withdraw)) return;
+            if (!length_is(4, Approach::treat_as_withdraw)) return;
             if (!valid_ipv4_next_hop(get32(&v[0])))
                 return withdraw(type, fmt::format("{} is no next hop", IpAddr::v4(get32(&v[0])).str()));
             scan.next_hop_attribute = IpAddr::v4(get32(&v[0]));
             return;
         case AttrType::med:  // RFC 7606 §7.4
-            if (length_is(4, Action::withdraw)) a.med = get32(&v[0]);
+            if (length_is(4, Approach::treat_as_withdraw)) a.med = get32(&v[0]);
             return;
         case AttrType::local_pref:  // RFC 7606 §7.5
-            if (!length_is(4, Action::withdraw)) return;
+            if (!length_is(4, Approach::treat_as_withdraw)) return;
             if (options.external_peer) return discard(type, "from an external peer");
             a.local_pref = get32(&v[0]);
             return;
         case AttrType::atomic_aggregate:  // RFC 7606 §7.6
-            if (length_is(0, Action::discard)) a.atomic_aggregate = true;
+            if (length_is(0, Approach::attribute_discard)) a.atomic_aggregate = true;
             return;
         case AttrType::aggregator: {  // RFC 7606 §7.7, RFC 7607
             const size_t asn_size = options.four_octet_as ? 4 : 2;
-            if (!length_is(asn_size + 4, Action::discard)) return;
+            if (!length_is(asn_size + 4, Approach::attribute_discard)) return;
             const Aggregator g{asn_size == 4 ? get32(&v[0]) : get16(&v[0]), get32(&v[asn_size])};
             if (g.asn == 0) return discard(type, "AS 0");
             a.aggregator = g;
@@ -328,7 +329,7 @@ struct AttributeDecoder {
             for (size_t i = 0; i < a.communities.size(); ++i) a.communities[i] = get32(&v[4 * i]);
             return;
         case AttrType::originator_id:  // RFC 7606 §7.9
-            if (!length_is(4, Action::withdraw)) return;
+            if (!length_is(4, Approach::treat_as_withdraw)) return;
             if (options.external_peer) return discard(type, "from an external peer");
             a.originator_id = get32(&v[0]);
             return;
@@ -361,7 +362,7 @@ struct AttributeDecoder {
         }
         case AttrType::as4_aggregator:  // RFC 6793 §6: malformed → discard
             if (options.four_octet_as) return discard(type, "from a 4-octet AS speaker");
-            if (!length_is(8, Action::discard)) return;
+            if (!length_is(8, Approach::attribute_discard)) return;
             if (get32(&v[0]) == 0) return discard(type, "AS 0");
             as4_aggregator = Aggregator{get32(&v[0]), get32(&v[4])};
             as4_aggregator_seen = true;
@@ -373,7 +374,7 @@ struct AttributeDecoder {
                 a.large_communities[i] = {get32(&v[12 * i]), get32(&v[12 * i + 4]), get32(&v[12 * i + 8])};
             return;
         case AttrType::otc:  // RFC 9234 §5
-            if (length_is(4, Action::withdraw)) a.otc = get32(&v[0]);
+            if (length_is(4, Approach::treat_as_withdraw)) a.otc = get32(&v[0]);
             return;
         }
     }

@@ -382,6 +382,7 @@ std::vector<uint8_t> encode(const Open& m) {
     if (caps.empty()) {
         put8(b, 0);
     } else if (caps.size() + 2 <= 255) {  // one Capabilities parameter (RFC 5492 §4)
+        // (Several would not help: Opt Parm Len covers them all in one octet.)
         put8(b, uint8_t(caps.size() + 2));
         put8(b, kParamCapabilities);
         put8(b, uint8_t(caps.size()));
