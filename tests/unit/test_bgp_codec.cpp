@@ -667,8 +667,8 @@ TEST_CASE("UPDATE: classic IPv4 NLRI and an IPv6 MP_REACH in one message keep th
 }
 
 TEST_CASE("UPDATE: MP attributes of families this codec does not decode are skipped", "[bgp][codec][update]") {
-    // VPNv4 (AFI 1, SAFI 128): not negotiated by a session of this codec.
-    const Update d = decoded_as<Update>(update_msg("", "800e11 0001 80 0c 0000000000000000c0000201 00" + kBase, ""));
+    // L2VPN EVPN (AFI 25, SAFI 70): not negotiated by a session of this codec.
+    const Update d = decoded_as<Update>(update_msg("", "800e10 0019 46 04 c0000201 00 02 05 0102030405" + kBase, ""));
     CHECK(d.families.empty());
     CHECK(!d.treat_as_withdraw);
 }
@@ -1082,8 +1082,93 @@ TEST_CASE("captured UPDATEs of ExaBGP", "[bgp][codec][captured]") {
     CHECK(decoded_as<Update>(hex(kExabgpEor6)).end_of_rib == kIpv6Unicast);
 }
 
+// GoBGP 3.10, MP capabilities for IPv4 labeled unicast and VPNv4/VPNv6:
+// labels 100/200 (RFC 8277), RD 65001:100 and 192.0.2.2:7 (RFC 4364),
+// the VPN next hops with their zero RD (IPv4, and IPv4-mapped IPv6).
+const char* kGobgpLabeled =
+    "ffffffffffffffffffffffffffffffff003a02000000234001010240020602010000fde9800e1300010404c00002020048000640000c81c6"
+    "3364";
+const char* kGobgpVpn4 =
+    "ffffffffffffffffffffffffffffffff0051020000003a4001010240020602010000fde9800e1f0001800c0000000000000000c000020200"
+    "680012c10000fde9000000640a01c010080002fde900000064";
+const char* kGobgpVpn4Withdraw = "ffffffffffffffffffffffffffffffff002b0200000014800f11000180680012c10000fde9000000640a01";
+const char* kGobgpVpn6 =
+    "ffffffffffffffffffffffffffffffff0061020000004a4001010240020602010000fde9800e2f00028018000000000000000000000000000000"
+    "000000ffffc000020200880019010001c0000202000720010db80005c010080002fde900000064";
+
+TEST_CASE("labeled unicast (RFC 8277) and VPN (RFC 4364) NLRI as GoBGP sends them", "[bgp][codec][captured]") {
+    const AddressFamily lu4{Afi::ipv4, Safi::labeled_unicast}, vpn4{Afi::ipv4, Safi::vpn}, vpn6{Afi::ipv6, Safi::vpn};
+    const Update l = decoded_as<Update>(hex(kGobgpLabeled));
+    REQUIRE(only_family(l).family == lu4);
+    const Nlri& ln = only_family(l).announced.at(0);
+    CHECK(ln.prefix == pfx("198.51.100.0/24"));
+    CHECK(ln.labels == std::vector<uint32_t>{100, 200});
+    CHECK(!ln.route_distinguisher);
+    CHECK(l.attributes.next_hop == ip("192.0.2.2"));
+
+    const Update v = decoded_as<Update>(hex(kGobgpVpn4));
+    REQUIRE(only_family(v).family == vpn4);
+    const Nlri& vn = only_family(v).announced.at(0);
+    CHECK(vn.prefix == pfx("10.1.0.0/16"));
+    CHECK(vn.labels == std::vector<uint32_t>{300});
+    CHECK(vn.route_distinguisher == 0x0000fde900000064u);  // type 0, 65001:100
+    CHECK(v.attributes.next_hop == ip("192.0.2.2"));
+    CHECK(v.attributes.extended_communities == std::vector<uint64_t>{0x0002fde900000064});
+
+    // A withdrawal's label field is ignored (RFC 8277 §2.4): no labels kept.
+    const Update w = decoded_as<Update>(hex(kGobgpVpn4Withdraw));
+    REQUIRE(only_family(w).withdrawn.size() == 1);
+    CHECK(only_family(w).withdrawn[0].prefix == pfx("10.1.0.0/16"));
+    CHECK(only_family(w).withdrawn[0].labels.empty());
+    CHECK(only_family(w).withdrawn[0].route_distinguisher == 0x0000fde900000064u);
+
+    const Update v6 = decoded_as<Update>(hex(kGobgpVpn6));
+    REQUIRE(only_family(v6).family == vpn6);
+    CHECK(only_family(v6).announced.at(0).prefix == pfx("2001:db8:5::/48"));
+    CHECK(only_family(v6).announced.at(0).labels == std::vector<uint32_t>{400});
+    CHECK(only_family(v6).announced.at(0).route_distinguisher == 0x0001c00002020007u);  // type 1, 192.0.2.2:7
+    CHECK(v6.attributes.next_hop == ip("::ffff:192.0.2.2"));
+
+    // Re-encoded: the same routes and attributes (MP_REACH first, so not
+    // GoBGP's bytes); a withdrawal carries the 0x800000 label field.
+    for (const Update* u : {&l, &v, &v6, &w}) {
+        const auto out = encode(*u, {});
+        REQUIRE(out.size() == 1);
+        const Update d = decoded_as<Update>(out[0]);
+        CHECK(only_family(d).family == only_family(*u).family);
+        CHECK(only_family(d).announced == only_family(*u).announced);
+        CHECK(only_family(d).withdrawn == only_family(*u).withdrawn);
+        if (!only_family(*u).announced.empty()) CHECK(d.attributes == u->attributes);
+    }
+    CHECK(encode(w, {})[0] == update_msg("", "800f11 0001 80 68 800000 0000fde900000064 0a01", ""));
+}
+
+TEST_CASE("labeled and VPN NLRI: a label stack or RD past its entry resets the session", "[bgp][codec]") {
+    for (const char* mp : {
+             "800e0d 0001 04 04 c0000202 00 18 000641",        // 24 bits: label 100 on 0.0.0.0/0, valid
+             "800e0d 0001 04 04 c0000202 00 30 000640",        // stack without bottom-of-stack runs out
+             "800e17 0001 80 0c 0000000000000000c0000202 00 50 0012c1 0000",  // RD cut
+             "800e0e 0001 04 04 c0000202 00 39 000641 c6",     // prefix of 33 bits
+         }) {
+        INFO(mp);
+        auto r = decode(update_msg("", mp + kOrigin + kAsPath, ""), {});
+        if (std::string(mp).find("18 000641") != std::string::npos) {
+            // Label 100 on 0.0.0.0/0: valid.
+            const Update u = std::get<Update>(std::get<Message>(r));
+            CHECK(only_family(u).announced.at(0).prefix == pfx("0.0.0.0/0"));
+            continue;
+        }
+        REQUIRE(std::holds_alternative<Notification>(r));
+        check_notification(std::get<Notification>(r), error::kUpdate, error::kOptionalAttributeError);
+    }
+    // A VPN next hop must carry its RD: 4 octets is refused.
+    check_notification(refused(update_msg("", "800e0a 0001 80 04 c0000202 00 00" + kOrigin + kAsPath, "")),
+                       error::kUpdate, error::kOptionalAttributeError);
+}
+
 TEST_CASE("captured messages: every truncation refused, never a crash", "[bgp][codec][captured]") {
-    for (const char* v : {kExabgpUpdate4, kExabgpUpdateSet, kExabgpEor6, kGobgpOpen, kBirdOpen, kFrrOpen, kGobgpUpdate4, kGobgpUpdate4via6, kGobgpUpdate6,
+    for (const char* v : {kExabgpUpdate4, kExabgpUpdateSet, kExabgpEor6, kGobgpLabeled, kGobgpVpn4, kGobgpVpn4Withdraw,
+                          kGobgpVpn6, kGobgpOpen, kBirdOpen, kFrrOpen, kGobgpUpdate4, kGobgpUpdate4via6, kGobgpUpdate6,
                           kGobgpWithdraw6, kBirdUpdate4, kBirdUpdate4b, kBirdUpdate6, kBirdEor6, kBirdWithdraw6,
                           kFrrUpdate6}) {
         const Bytes b = hex(v);

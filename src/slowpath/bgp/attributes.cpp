@@ -406,27 +406,30 @@ struct AttributeDecoder {
             scan.skipped_families.push_back(family);
             return;
         }
-        const Span nh = v.subspan(4, nh_len);
-        // IPv4 unicast: 4 octets, or 16/32 with RFC 8950's IPv6 next hop;
-        // IPv6 unicast: 16, or 32 with the link-local one (RFC 2545 §3).
-        const bool v4_ok = family.afi == Afi::ipv4 && nh_len == 4;
-        if (!v4_ok && nh_len != 16 && nh_len != 32)
+        // The next hop: IPv4 4 octets (IPv4 families only), or IPv6 16, or 32
+        // with the link-local one (RFC 2545 §3; RFC 8950 for IPv4 NLRI).
+        // VPN next hops carry a (zero) route distinguisher before each
+        // address (RFC 4364 §4.3.2, RFC 4659 §3.2.1): 12, 24 or 48 octets.
+        const size_t rd = family.safi == Safi::vpn ? 8 : 0;
+        const size_t address_len = rd == 0 ? nh_len : nh_len == 12 ? 4 : nh_len == 24 ? 16 : nh_len == 48 ? 32 : 0;
+        if (!(address_len == 4 && family.afi == Afi::ipv4) && address_len != 16 && address_len != 32)
             return session_reset(error::kOptionalAttributeError, raw,
                                  fmt::format("MP_REACH_NLRI next hop length {} for AFI {} SAFI {}", nh_len,
                                              uint16_t(family.afi), uint8_t(family.safi)));
         std::vector<Nlri>& out = scan.routes(update, family).announced;
         std::string why;
-        if (!decode_nlri(v.subspan(5 + nh_len), family, options.receive_add_path(family), out, why))
+        if (!decode_nlri(v.subspan(5 + nh_len), family, options.receive_add_path(family), false, out, why))
             return session_reset(error::kOptionalAttributeError, raw, "MP_REACH_NLRI: " + why);
         scan.mp_family = family;
-        if (nh_len == 4) {
-            scan.mp_next_hop = IpAddr::v4(get32(&nh[0]));
-            if (!valid_ipv4_next_hop(get32(&nh[0])))
+        const uint8_t* nh = &v[4 + rd];
+        if (address_len == 4) {
+            scan.mp_next_hop = IpAddr::v4(get32(nh));
+            if (!valid_ipv4_next_hop(get32(nh)))
                 return withdraw(uint8_t(AttrType::mp_reach),
                                 fmt::format("next hop {} is no next hop", scan.mp_next_hop->str()));
         } else {
-            scan.mp_next_hop = IpAddr::v6(&nh[0]);
-            if (nh_len == 32) scan.mp_link_local = IpAddr::v6(&nh[16]);
+            scan.mp_next_hop = IpAddr::v6(nh);
+            if (address_len == 32) scan.mp_link_local = IpAddr::v6(nh + 16 + rd);
             if (!valid_ipv6_next_hop(*scan.mp_next_hop))
                 return withdraw(uint8_t(AttrType::mp_reach),
                                 fmt::format("next hop {} is no next hop", scan.mp_next_hop->str()));
@@ -448,7 +451,7 @@ struct AttributeDecoder {
             return;
         }
         std::string why;
-        if (!decode_nlri(v.subspan(3), family, options.receive_add_path(family), scan.routes(update, family).withdrawn,
+        if (!decode_nlri(v.subspan(3), family, options.receive_add_path(family), true, scan.routes(update, family).withdrawn,
                          why))
             return session_reset(error::kOptionalAttributeError, raw, "MP_UNREACH_NLRI: " + why);
     }
