@@ -1098,7 +1098,12 @@ const char* kGobgpVpn6 =
 
 TEST_CASE("labeled unicast (RFC 8277) and VPN (RFC 4364) NLRI as GoBGP sends them", "[bgp][codec][captured]") {
     const AddressFamily lu4{Afi::ipv4, Safi::labeled_unicast}, vpn4{Afi::ipv4, Safi::vpn}, vpn6{Afi::ipv6, Safi::vpn};
-    const Update l = decoded_as<Update>(hex(kGobgpLabeled));
+    CodecOptions o;
+    o.families = {kIpv4Unicast, lu4, vpn4, vpn6};
+    // Not negotiated (the default: unicast only), the routes are skipped.
+    CHECK(decoded_as<Update>(hex(kGobgpVpn4)).families.empty());
+    CHECK(decoded_as<Update>(hex(kGobgpLabeled)).families.empty());
+    const Update l = decoded_as<Update>(hex(kGobgpLabeled), o);
     REQUIRE(only_family(l).family == lu4);
     const Nlri& ln = only_family(l).announced.at(0);
     CHECK(ln.prefix == pfx("198.51.100.0/24"));
@@ -1106,7 +1111,7 @@ TEST_CASE("labeled unicast (RFC 8277) and VPN (RFC 4364) NLRI as GoBGP sends the
     CHECK(!ln.route_distinguisher);
     CHECK(l.attributes.next_hop == ip("192.0.2.2"));
 
-    const Update v = decoded_as<Update>(hex(kGobgpVpn4));
+    const Update v = decoded_as<Update>(hex(kGobgpVpn4), o);
     REQUIRE(only_family(v).family == vpn4);
     const Nlri& vn = only_family(v).announced.at(0);
     CHECK(vn.prefix == pfx("10.1.0.0/16"));
@@ -1116,13 +1121,13 @@ TEST_CASE("labeled unicast (RFC 8277) and VPN (RFC 4364) NLRI as GoBGP sends the
     CHECK(v.attributes.extended_communities == std::vector<uint64_t>{0x0002fde900000064});
 
     // A withdrawal's label field is ignored (RFC 8277 §2.4): no labels kept.
-    const Update w = decoded_as<Update>(hex(kGobgpVpn4Withdraw));
+    const Update w = decoded_as<Update>(hex(kGobgpVpn4Withdraw), o);
     REQUIRE(only_family(w).withdrawn.size() == 1);
     CHECK(only_family(w).withdrawn[0].prefix == pfx("10.1.0.0/16"));
     CHECK(only_family(w).withdrawn[0].labels.empty());
     CHECK(only_family(w).withdrawn[0].route_distinguisher == 0x0000fde900000064u);
 
-    const Update v6 = decoded_as<Update>(hex(kGobgpVpn6));
+    const Update v6 = decoded_as<Update>(hex(kGobgpVpn6), o);
     REQUIRE(only_family(v6).family == vpn6);
     CHECK(only_family(v6).announced.at(0).prefix == pfx("2001:db8:5::/48"));
     CHECK(only_family(v6).announced.at(0).labels == std::vector<uint32_t>{400});
@@ -1132,15 +1137,15 @@ TEST_CASE("labeled unicast (RFC 8277) and VPN (RFC 4364) NLRI as GoBGP sends the
     // Re-encoded: the same routes and attributes (MP_REACH first, so not
     // GoBGP's bytes); a withdrawal carries the 0x800000 label field.
     for (const Update* u : {&l, &v, &v6, &w}) {
-        const auto out = encode(*u, {});
+        const auto out = encode(*u, o);
         REQUIRE(out.size() == 1);
-        const Update d = decoded_as<Update>(out[0]);
+        const Update d = decoded_as<Update>(out[0], o);
         CHECK(only_family(d).family == only_family(*u).family);
         CHECK(only_family(d).announced == only_family(*u).announced);
         CHECK(only_family(d).withdrawn == only_family(*u).withdrawn);
         if (!only_family(*u).announced.empty()) CHECK(d.attributes == u->attributes);
     }
-    CHECK(encode(w, {})[0] == update_msg("", "800f11 0001 80 68 800000 0000fde900000064 0a01", ""));
+    CHECK(encode(w, o)[0] == update_msg("", "800f11 0001 80 68 800000 0000fde900000064 0a01", ""));
 }
 
 TEST_CASE("labeled and VPN NLRI: a label stack or RD past its entry resets the session", "[bgp][codec]") {
@@ -1151,7 +1156,9 @@ TEST_CASE("labeled and VPN NLRI: a label stack or RD past its entry resets the s
              "800e0e 0001 04 04 c0000202 00 39 000641 c6",     // prefix of 33 bits
          }) {
         INFO(mp);
-        auto r = decode(update_msg("", mp + kOrigin + kAsPath, ""), {});
+        CodecOptions o;
+        o.families = {{Afi::ipv4, Safi::labeled_unicast}, {Afi::ipv4, Safi::vpn}};
+        auto r = decode(update_msg("", mp + kOrigin + kAsPath, ""), o);
         if (std::string(mp).find("18 000641") != std::string::npos) {
             // Label 100 on 0.0.0.0/0: valid.
             const Update u = std::get<Update>(std::get<Message>(r));
@@ -1162,7 +1169,9 @@ TEST_CASE("labeled and VPN NLRI: a label stack or RD past its entry resets the s
         check_notification(std::get<Notification>(r), error::kUpdate, error::kOptionalAttributeError);
     }
     // A VPN next hop must carry its RD: 4 octets is refused.
-    check_notification(refused(update_msg("", "800e0a 0001 80 04 c0000202 00 00" + kOrigin + kAsPath, "")),
+    CodecOptions vpn;
+    vpn.families = {{Afi::ipv4, Safi::vpn}};
+    check_notification(refused(update_msg("", "800e0a 0001 80 04 c0000202 00 00" + kOrigin + kAsPath, ""), vpn),
                        error::kUpdate, error::kOptionalAttributeError);
 }
 
@@ -1172,7 +1181,9 @@ TEST_CASE("captured messages: every truncation refused, never a crash", "[bgp][c
                           kGobgpWithdraw6, kBirdUpdate4, kBirdUpdate4b, kBirdUpdate6, kBirdEor6, kBirdWithdraw6,
                           kFrrUpdate6}) {
         const Bytes b = hex(v);
-        const CodecOptions o = add_path_v4();
+        CodecOptions o = add_path_v4();
+        o.families = {kIpv4Unicast, kIpv6Unicast, {Afi::ipv4, Safi::labeled_unicast}, {Afi::ipv4, Safi::vpn},
+                      {Afi::ipv6, Safi::vpn}};
         for (size_t n = 0; n < b.size(); ++n) {
             INFO(v << " cut at " << n);
             Bytes t(b.begin(), b.begin() + n);

@@ -402,7 +402,7 @@ struct AttributeDecoder {
             return session_reset(error::kOptionalAttributeError, raw,
                                  fmt::format("MP_REACH_NLRI next hop of {} octets, {} left", nh_len, v.size() - 5));
         scan.mp_reach = true;
-        if (!supported_family(family)) {
+        if (!supported_family(family) || !options.decodes(family)) {
             scan.skipped_families.push_back(family);
             return;
         }
@@ -446,7 +446,7 @@ struct AttributeDecoder {
         scan.mp_unreach = true;
         scan.mp_unreach_family = family;
         scan.mp_unreach_empty = v.size() == 3;
-        if (!supported_family(family)) {
+        if (!supported_family(family) || !options.decodes(family)) {
             scan.skipped_families.push_back(family);
             return;
         }

@@ -39,6 +39,11 @@ bool CodecOptions::receive_add_path(AddressFamily f) const {
     return std::find(add_path_receive.begin(), add_path_receive.end(), f) != add_path_receive.end();
 }
 
+bool CodecOptions::decodes(AddressFamily f) const {
+    if (families.empty()) return f == kIpv4Unicast || f == kIpv6Unicast;
+    return std::find(families.begin(), families.end(), f) != families.end();
+}
+
 bool CodecOptions::send_add_path(AddressFamily f) const {
     return std::find(add_path_send.begin(), add_path_send.end(), f) != add_path_send.end();
 }

@@ -251,9 +251,14 @@ struct CodecOptions {
     // An eBGP session: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST received
     // from it are discarded (RFC 7606 §7.5, §7.9, §7.10).
     bool external_peer = false;
+    // The families negotiated (RFC 4760 §7): MP_REACH / MP_UNREACH of the
+    // others are skipped on decode. Empty: IPv4 and IPv6 unicast, so that a
+    // labeled or VPN family is only ever read where a session asked for it.
+    std::vector<AddressFamily> families;
     std::vector<AddressFamily> add_path_receive;  // decode: NLRI carry a path id
     std::vector<AddressFamily> add_path_send;     // encode: NLRI carry a path id
     bool receive_add_path(AddressFamily f) const;
+    bool decodes(AddressFamily f) const;  // per `families` above
     bool send_add_path(AddressFamily f) const;
     size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };
