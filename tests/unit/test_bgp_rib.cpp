@@ -10,6 +10,7 @@
 
 #include <map>
 
+#include "slowpath/bgp/attr_store.hpp"
 #include "slowpath/bgp/policy.hpp"
 
 using namespace rampart;
@@ -572,4 +573,54 @@ TEST_CASE("IPv6 routes and families are kept apart", "[bgp][rib]") {
     CHECK(f.rib.adj_rib_in_size(1, kIpv6Unicast, false) == 1);
     f.drain_fib();
     CHECK(f.fib[pfx("2001:db8:100::/48")] == std::vector<IpAddr>{ip("2001:db8::11")});
+}
+
+TEST_CASE("The attribute store's encoding gives back every field, and equal sets share one entry",
+          "[bgp][rib][interning]") {
+    PathAttributes a;
+    a.origin = Origin::egp;
+    a.as_path = {seq({65001, 4200000000u}), AsPathSegment{AsPathSegment::Kind::set, {7, 8}},
+                 AsPathSegment{AsPathSegment::Kind::confed_sequence, {65530}}};
+    a.next_hop = ip("2001:db8::1");
+    a.link_local_next_hop = ip("fe80::1");
+    a.med = 300;
+    a.local_pref = 0;  // present and zero is not absent
+    a.atomic_aggregate = true;
+    a.aggregator = Aggregator{65001, 0xc0000201};
+    a.communities = {0xFFFFFF01, 65001u << 16 | 2};
+    a.extended_communities = {0x0002fde800000001ull};
+    a.large_communities = {{65001, 1, 2}, {4200000000u, 0, 0xffffffff}};
+    a.originator_id = 0x0a000009;
+    a.cluster_list = {1, 2, 3};
+    a.otc = 65002;
+    a.unknown = {UnknownAttribute{0xc0, 99, {1, 2, 3}}, UnknownAttribute{0xe0, 200, {}}};
+    std::vector<uint8_t> bytes;
+    encode_attributes(a, bytes);
+    CHECK(decode_attributes(bytes.data(), bytes.size()) == a);
+    CHECK(bytes.size() < sizeof(PathAttributes));  // every field present, still smaller than the struct alone
+    // Each field alone differs from the empty set, and from each other.
+    PathAttributes empty;
+    encode_attributes(empty, bytes);
+    CHECK(decode_attributes(bytes.data(), bytes.size()) == empty);
+
+    AttrStore store;
+    const AttrRef r1 = store.intern(a);
+    PathAttributes b = a;
+    const AttrRef r2 = store.intern(b);
+    CHECK(r1 == r2);
+    CHECK(store.refs(r1) == 2);
+    b.local_pref.reset();
+    const AttrRef r3 = store.intern(b);
+    CHECK(r3 != r1);
+    CHECK(store.get(r3) == b);
+    CHECK(store.get(r1) == a);
+    CHECK(store.facts(r1).local_pref == 0);
+    CHECK(store.facts(r3).local_pref == 100);
+    CHECK(store.facts(r1).path_length == 3);  // 2 + the set's 1; confederation segments count nothing
+    CHECK(store.facts(r1).neighbor_as == 65001);
+    store.unref(r1);
+    store.unref(r2);
+    CHECK(store.size() == 1);
+    CHECK(store.intern(a) != kNoAttr);
+    CHECK(store.get(r3) == b);
 }
