@@ -624,3 +624,57 @@ TEST_CASE("The attribute store's encoding gives back every field, and equal sets
     CHECK(store.intern(a) != kNoAttr);
     CHECK(store.get(r3) == b);
 }
+
+TEST_CASE("Show: each path says the decision step it lost at; walks of the Loc-RIB and the Adj-RIBs",
+          "[bgp][rib][show]") {
+    Fixture f;
+    f.rib.set_resolver([](const IpAddr& a) -> std::optional<Rib::Resolution> {
+        if (a == ip("198.51.100.9")) return std::nullopt;
+        return Rib::Resolution{{a}, 0};
+    });
+    f.rib.peer_up(peer(1, 65001, "192.0.2.11", 11));
+    f.rib.peer_up(peer(2, 65002, "192.0.2.12", 12));
+    f.rib.peer_up(peer(3, 65001, "192.0.2.13", 13));
+    f.rib.peer_up(peer(4, kLocalAs, "192.0.2.14", 14));
+    PathAttributes best = attrs({65001}, "192.0.2.11"), longer = attrs({65002, 65009}, "192.0.2.12");
+    PathAttributes med = attrs({65001}, "192.0.2.13");
+    best.med = 1;
+    med.med = 2;
+    f.rib.apply(1, announce({"203.0.113.0/24"}, best));
+    f.rib.apply(2, announce({"203.0.113.0/24"}, longer));
+    f.rib.apply(3, announce({"203.0.113.0/24"}, med));
+    f.rib.apply(4, announce({"203.0.113.0/24"}, attrs({65001}, "198.51.100.9")));
+    std::map<PeerId, std::string> why;
+    for (auto& v : f.rib.paths(pfx("203.0.113.0/24"))) why[v.peer] = v.best ? "best" : v.why_not_best;
+    CHECK(why[1] == "best");
+    CHECK(why[2] == "longer AS path");
+    CHECK(why[3] == "higher MED");
+    CHECK(why[4] == "next hop unreachable");
+    f.rib.set_always_compare_med(false);
+    med.med = 1;
+    f.rib.apply(3, announce({"203.0.113.0/24"}, med));
+    for (auto& v : f.rib.paths(pfx("203.0.113.0/24")))
+        if (v.peer == 3) CHECK(v.why_not_best == "higher router id");
+
+    f.rib.apply(2, announce({"198.51.100.0/24"}, longer));
+    size_t best_count = 0;
+    f.rib.for_each_best(kIpv4Unicast, [&](const Prefix& p, const Rib::PathView& v) {
+        ++best_count;
+        CHECK(v.best);
+        if (p == pfx("198.51.100.0/24")) CHECK(v.peer == 2);
+    });
+    CHECK(best_count == 2);
+    size_t received = 0;
+    f.rib.for_each_received(2, kIpv4Unicast, [&](const Prefix&, const Rib::PathView& v) {
+        ++received;
+        CHECK(v.accepted);
+    });
+    CHECK(received == 2);
+    // Peer 4 (iBGP) is sent the two best paths, both learnt over eBGP.
+    std::vector<Prefix> advertised;
+    f.rib.for_each_advertised(4, kIpv4Unicast, [&](const Prefix& p, const PathAttributes& a) {
+        advertised.push_back(p);
+        CHECK(a.local_pref == 100u);
+    });
+    CHECK(advertised.size() == 2);
+}
