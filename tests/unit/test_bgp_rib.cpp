@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <random>
 
 #include "slowpath/bgp/attr_store.hpp"
 #include "slowpath/bgp/policy.hpp"
@@ -677,4 +678,30 @@ TEST_CASE("Show: each path says the decision step it lost at; walks of the Loc-R
         CHECK(a.local_pref == 100u);
     });
     CHECK(advertised.size() == 2);
+}
+
+TEST_CASE("FlatIndex agrees with std::map under random inserts and erases", "[bgp][rib][index]") {
+    // Keys live outside the index (as the RIB's destinations do): value i names keys[i].
+    std::mt19937 rng(7);
+    std::vector<uint64_t> keys;
+    std::map<uint64_t, uint32_t> reference;
+    FlatIndex index;
+    auto hash = [](uint64_t k) { return mix64(k) & 0xffff00ff; };  // collisions on purpose
+    for (int step = 0; step < 200000; ++step) {
+        const uint64_t k = rng() % 5000;
+        auto eq = [&](uint32_t v) { return keys[v] == k; };
+        const uint32_t found = index.find(hash(k), eq);
+        auto it = reference.find(k);
+        REQUIRE((found == FlatIndex::kNone) == (it == reference.end()));
+        if (it != reference.end()) REQUIRE(found == it->second);
+        if (rng() % 3 == 0 && it != reference.end()) {
+            REQUIRE(index.erase(hash(k), eq));
+            reference.erase(it);
+        } else if (it == reference.end()) {
+            keys.push_back(k);
+            index.insert(hash(k), uint32_t(keys.size() - 1));
+            reference[k] = uint32_t(keys.size() - 1);
+        }
+        REQUIRE(index.size() == reference.size());
+    }
 }
