@@ -412,6 +412,37 @@ check "RFC 9234: BIRD's role seen" expect_output "Role: ours customer, the peer'
 check "BIRD's IPv4 route arrives over the MD5 session" wait_for 10 received "$(v4_peer bird)" "IPv4 Unicast" 1
 check "our IPv4 route in BIRD's RIB" wait_for 10 bird_has_route 198.51.100.0/24
 
+# Routes into the FIB: BIRD's and FRR's prefixes are best paths, in `show
+# route` as B, and forward the LAN host's pings through rampartd.
+fib_has() { cli "show route" | grep -E "^B +$1 "; }
+fib_lacks() { ! fib_has "$1"; }
+ping_ok() {  # ping_ok ADDR — 3 of 3 echo replies from the LAN host (a few tries for the first)
+    local try
+    for try in 1 2 3 4 5; do rp_exec lan ping -c 1 -W 1 "$1" >/dev/null 2>&1 && break; done
+    expect_output ' 0% packet loss' rp_exec lan ping -c 3 -i 0.3 -W 2 "$1"
+}
+ping_fails() { ! rp_exec lan ping -c 2 -i 0.3 -W 1 "$1"; }
+check "show bgp ipv4 PREFIX: BIRD's path is best" expect_output "from $(v4_peer bird).*valid.*best" \
+    cli "show bgp ipv4 192.0.2.0/26"
+loc_rib_v6() { cli "show bgp ipv6" | grep -E "^\*> +2001:db8:c1::/48 +$(v6_peer bird) " && cli "show bgp ipv6" | grep -E "^\*> +2001:db8:c4::/48 "; }
+check "show bgp ipv6: BIRD's and ExaBGP's prefixes in the Loc-RIB" loc_rib_v6
+check "show route: BIRD's IPv4 prefix from BGP" wait_for 10 fib_has 192.0.2.0/26
+check "show route: FRR's IPv4 prefix from BGP" wait_for 10 fib_has 192.0.2.64/26
+check "show route: BIRD's IPv6 prefix from BGP" wait_for 10 fib_has 2001:db8:c1::/48
+check "forwarding: ping BIRD's prefix (IPv4) through rampartd" ping_ok 192.0.2.1
+check "forwarding: ping FRR's prefix (IPv4)" ping_ok 192.0.2.65
+check "forwarding: ping BIRD's prefix (IPv6)" ping_ok 2001:db8:c1::1
+check "forwarding: ping ExaBGP's prefix (IPv6)" ping_ok 2001:db8:c4::1
+check "our route comes back from FRR with our AS in its path: refused (loop)" \
+    expect_output "^x +198.51.100.0/24 .*64502 64500" cli "show bgp neighbors $(v4_peer frr) received-routes"
+check "advertised-routes to BIRD: the LAN prefix" expect_output "198.51.100.0/24 +$(v4_rtr bird) " \
+    cli "show bgp neighbors $(v4_peer bird) advertised-routes"
+check "withdrawal: BIRD withdraws its IPv4 prefix" birdc disable s4
+check "withdrawal: gone from the FIB" wait_for 10 fib_lacks 192.0.2.0/26
+check "withdrawal: its ping no longer goes through" ping_fails 192.0.2.1
+check "withdrawal: BIRD announces it again" birdc enable s4
+check "withdrawal: back in the FIB and forwarding" wait_for 10 ping_ok 192.0.2.1
+
 # RFC 9234 role mismatch: FRR says customer, we say customer.
 role_mismatch() { cli "show bgp neighbors $(v6_peer frr)" | grep -q "Role Mismatch"; }
 check "RFC 9234: Role Mismatch with FRR (both customer)" wait_for 15 role_mismatch
