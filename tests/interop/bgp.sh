@@ -25,7 +25,9 @@
 # kept out by it), RFC 9234 roles with BIRD (agreeing) and FRR (a Role
 # Mismatch NOTIFICATION), ADD-PATH receive negotiated with GoBGP, route
 # refresh both ways (BIRD asks us, we ask GoBGP), max-prefix with GoBGP (Cease / Maximum
-# Number of Prefixes Reached, held down until `clear bgp`).
+# Number of Prefixes Reached, held down until `clear bgp`), graceful restart
+# helper with ExaBGP (killed and restarted: its routes stay, stale, and keep
+# forwarding until it is back).
 # One rampartd, the four daemons started in parallel; every wait bounded; a
 # missing daemon FAILS the test. Prints "N passed, N failed".
 set -uo pipefail
@@ -52,6 +54,7 @@ declare -A NET=([bird]=0 [frr]=8 [gobgp]=16 [exa]=24)  # 203.0.113.N/29
 declare -A IDX=([bird]=1 [frr]=2 [gobgp]=3 [exa]=4)    # 2001:db8:IDX::/64, AS 6450IDX
 DAEMONS=(bird frr gobgp exa)
 PIDS=()
+EXA_PID=
 
 
 v4_rtr() { echo "203.0.113.$((NET[$1] + 1))"; }
@@ -140,6 +143,8 @@ rampartd_config() {
     echo "bgp neighbor $(v6_peer frr) role customer"
     echo "bgp neighbor $(v4_peer gobgp) add-path receive"
     echo "bgp neighbor $(v4_peer gobgp) max-prefix 3"
+    echo "bgp neighbor $(v4_peer exa) graceful-restart"
+    echo "bgp neighbor $(v6_peer exa) graceful-restart"
 }
 
 # ---- the daemons ----
@@ -277,6 +282,7 @@ template {
         peer-as 64500;
         router-id $(v4_peer exa);
         hold-time 9;
+        capability { graceful-restart 30; }
         api { processes [ receive ]; receive { parsed; update; } }
     }
 }
@@ -294,7 +300,8 @@ neighbor $(v6_rtr exa) {
 }
 EOC
     rp_exec exa env exabgp.daemon.user=root exabgp.daemon.daemonize=false exabgp.log.destination="$d/exabgp.log" \
-        exabgp.api.cli=false exabgp.tcp.bind= exabgp.log.level=INFO "$EXABGP" "$d/exabgp.conf" >"$d/exabgp.out" 2>&1 &
+        exabgp.api.cli=false exabgp.tcp.bind= exabgp.log.level=INFO "$EXABGP" "$d/exabgp.conf" >>"$d/exabgp.out" 2>&1 &
+    EXA_PID=$!
     PIDS+=($!)
 }
 
@@ -509,5 +516,28 @@ check "max-prefix: re-established with 3 prefixes" wait_for 20 back_with_3
 # ExaBGP's IPv4 session: both sides connected at once; one connection survived.
 check "ExaBGP IPv4: the collision left one session" expect_output "Connections established 1; dropped 0" \
     cli "show bgp neighbors $(v4_peer exa)"
+
+# Graceful restart (helper): ExaBGP dies and comes back; its routes stay
+# (stale) meanwhile and traffic keeps flowing on them, then they are fresh again.
+stale_v6() { cli "show bgp ipv6 2001:db8:c4::/48" | grep "stale"; }
+fresh_v6() { established "$(v6_peer exa)" && cli "show bgp ipv6 2001:db8:c4::/48" | grep "best" | grep -v "stale"; }
+check "graceful restart: ExaBGP's capability seen" expect_output "Graceful restart: the peer's restart time 30 s, 1 famil" \
+    cli "show bgp neighbors $(v6_peer exa)"
+# ExaBGP and its receive process are all that runs in its namespace (what $!
+# names is the shell around them).
+exa_gone() { [[ -z "$(ip netns pids "$(rp_ns exa)")" ]]; }
+exa_kill() {
+    local pids
+    pids=$(ip netns pids "$(rp_ns exa)")
+    [[ -n $pids ]] && kill -KILL $pids
+    wait "$EXA_PID" 2>/dev/null
+    wait_for 5 exa_gone
+}
+check "graceful restart: ExaBGP killed" exa_kill
+check "graceful restart: session down, ExaBGP's route kept as stale" wait_for 10 stale_v6
+check "graceful restart: traffic keeps flowing on the stale route" ping_ok 2001:db8:c4::1
+check "graceful restart: ExaBGP starts again" exa_start
+check "graceful restart: re-established, the route fresh again" wait_for 30 fresh_v6
+check "graceful restart: forwarding" ping_ok 2001:db8:c4::1
 
 interop_end
