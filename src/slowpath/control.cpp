@@ -145,7 +145,8 @@ std::optional<std::string> Control::route_apply(const std::string& owner, const 
     return std::nullopt;
 }
 
-std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes) {
+std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes,
+                                           const std::vector<SavControl::AdjRibInChange>& adj_rib_in) {
     std::vector<Prefix> prefixes;
     prefixes.reserve(changes.size());
     for (const ProtocolRouteChange& c : changes) {
@@ -156,6 +157,7 @@ std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange
     std::sort(prefixes.begin(), prefixes.end());
     prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
     PublishProblems problems = fib_.sync_protocol_routes(prefixes);
+    append(problems, sav_->apply_adj_rib_in(config_, adj_rib_in, false));  // published by the sync below
     ChangeSet listed;
     listed.routes = ChangeSet::Routes::listed;
     listed.prefixes.reserve(prefixes.size());

@@ -96,7 +96,10 @@ public:
     // input re-read for those prefixes only. A change with no gateways
     // withdraws the prefix. Returns the problems as a short summary (a full
     // table of unreachable next hops is one line, not a million), also logged.
-    std::string protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes);
+    // `adj_rib_in`: BGP's Adj-RIB-In changes of the same batch for SAV
+    // (SavControl::apply_adj_rib_in), compiled with the FIB's in one pass.
+    std::string protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes,
+                                      const std::vector<SavControl::AdjRibInChange>& adj_rib_in = {});
     const ProtocolRouteTable& protocol_routes() const { return protocol_routes_; }
     // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).
     void on_ipsec_acquire(std::function<void(const IpsecAcquire&)> handler) { acquire_handler_ = std::move(handler); }

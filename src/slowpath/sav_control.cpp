@@ -175,7 +175,8 @@ void SavControl::feed_live(uint16_t id) {
     for (auto& [p, r] : it->second) compiler_->announce(id, r);
 }
 
-PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes) {
+PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes,
+                                             bool publish_now) {
     for (const AdjRibInChange& c : changes) {
         auto& rib = live_ribs_[c.iface];
         const bool known = ifaces_.count(c.iface) != 0;
@@ -187,7 +188,7 @@ PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std
         }
     }
     // With SAV off everywhere nothing is compiled nor allocated (see sync).
-    if (!publisher_ && !active(cfg)) return {};
+    if (!publish_now || (!publisher_ && !active(cfg))) return {};
     if (!publisher_) return sync(cfg, ChangeSet{});  // the first time: every input, then the table
     if (auto bad = publish()) return {*bad};
     return {};

@@ -61,7 +61,10 @@ public:
         Prefix prefix;
         std::optional<sav::Route> route;  // nullopt: withdrawn
     };
-    PublishProblems apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes);
+    // `publish_now` false: only fed to the compiler; the next sync() publishes
+    // (Control::protocol_routes_apply: FIB and Adj-RIB-In changes, one compilation).
+    PublishProblems apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes,
+                                     bool publish_now = true);
     size_t live_routes(uint16_t iface) const {
         auto it = live_ribs_.find(iface);
         return it == live_ribs_.end() ? 0 : it->second.size();
