@@ -237,6 +237,17 @@ const Example kExamples[] = {
     {"ike rekey b child", "ike.rekey"},
     {"ike terminate b", "ike.terminate"},
     {"write config /etc/rampart/rampart.conf", "system.write-config"},
+    {"rpki cache 192.0.2.10 port 323", "rpki.cache"},
+    {"rpki cache 2001:db8::10 port 8282 preference 2", "rpki.cache"},
+    {"no rpki cache 192.0.2.10 port 323", "rpki.cache"},
+    {"rpki refresh 300", "rpki.refresh"},
+    {"rpki retry 60", "rpki.retry"},
+    {"no rpki expire 7200", "rpki.expire"},
+    {"show rpki cache", "rpki.show-cache"},
+    {"show rpki roa", "rpki.show-roa"},
+    {"show rpki roa 192.0.2.0/24", "rpki.show-roa"},
+    {"show rpki aspa", "rpki.show-aspa"},
+    {"show rpki validity 192.0.2.0/24 origin 64500", "rpki.show-validity"},
 };
 
 }  // namespace
