@@ -333,6 +333,15 @@ TEST_CASE("RTR session: protocol errors are reported with their codes", "[rpki][
         CHECK(e.code == ErrorCode::unsupported_pdu_type);
         CHECK(e.erroneous_pdu == bad);
     }
+    SECTION("a refused Serial Query makes the next connection reset") {
+        Session s = synced();  // a Serial Query is out
+        auto out = s.received(bytes(2, ErrorReport{ErrorCode::corrupt_data, {}, "Session ID mismatch"}), 2ms);
+        CHECK(out.close);
+        CHECK(!out.reconnect_now);
+        CHECK(out.send.empty());
+        CHECK(s.data().vrps.size() == 1);  // kept until the reset completes
+        CHECK(decode(s.connected(3ms).send[0]).pdu == Pdu{2, ResetQuery{}});
+    }
     SECTION("an Error Report is never answered with one") {
         Session s = synced();
         auto out = s.received(hex("020a000000000010000000ff00000000"), 2ms);

@@ -125,11 +125,15 @@ void Session::handle(const Pdu& pdu, std::span<const uint8_t> raw, Millis now, O
         out.close = true;
         state_ = State::disconnected;
         pending_ = {};
+        // The cache refused our query (stayrtr answers a Serial Query for a
+        // session it no longer has with Corrupt Data): the next connection
+        // starts from a Reset Query; the data stays until that completes.
+        // No Data Available only says the cache is not ready yet.
+        if (err->code != ErrorCode::no_data_available) session_id_.reset();
         if (err->code == ErrorCode::unsupported_protocol_version && !version_fixed_ && version_ > 0) {
             const uint8_t lower = std::min<uint8_t>(pdu.version, version_ - 1);
             out.log.push_back(fmt::format("protocol version {} refused: trying version {}", version_, lower));
             version_ = lower;
-            session_id_.reset();  // a session is per version
             out.reconnect_now = true;
         }
         return;
