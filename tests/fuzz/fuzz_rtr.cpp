@@ -37,7 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t split = size ? data[0] % (size + 1) : 0;
     for (auto piece : {in.first(split), in.subspan(split)}) {
         Session::Output out = s.received(piece, std::chrono::milliseconds(1));
-        if (out.close && out.send.size() > 1) abort();
+        // At most one Error Report, and nothing after it.
+        size_t reports = 0;
+        for (size_t i = 0; i < out.send.size(); ++i) {
+            Decoded d = decode(out.send[i]);
+            if (d.status != Decoded::Status::pdu) abort();  // we send only what we can read back
+            if (std::holds_alternative<ErrorReport>(d.pdu.body) && (++reports > 1 || i + 1 != out.send.size()))
+                abort();
+        }
+        if (reports && !out.close) abort();
         if (out.close) {
             s.disconnected();
             break;

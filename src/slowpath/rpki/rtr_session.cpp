@@ -74,7 +74,10 @@ void Session::drop_data(Output& out, const std::string& why) {
 void Session::fail(Output& out, ErrorCode code, std::span<const uint8_t> pdu, const std::string& why, bool reset) {
     last_error_ = fmt::format("sent {}: {}", error_code_name(code), why);
     out.log.push_back(last_error_);
-    ErrorReport r{code, {pdu.begin(), pdu.end()}, why};
+    // The copy of the offending PDU as far as the report stays within the
+    // largest PDU a cache accepts (a huge bad PDU is cut short).
+    const size_t room = kMaxPduLength - 16 - std::min(why.size(), size_t(1024));
+    ErrorReport r{code, {pdu.begin(), pdu.begin() + long(std::min(pdu.size(), room))}, why.substr(0, 1024)};
     out.send.push_back(encode(Pdu{version_, r}));
     ++errors_sent_;
     out.close = true;
@@ -141,6 +144,10 @@ void Session::handle(const Pdu& pdu, std::span<const uint8_t> raw, Millis now, O
     // The version: the cache's first answer on a connection fixes it (a lower
     // one is followed, RFC 8210 §7); after that every PDU must carry it.
     if (!version_fixed_) {
+        // A Serial Notify is unsolicited, not an answer: it fixes nothing (and
+        // one in another version is of no use before the version is agreed).
+        // Before the first answer the session waits for it and ignores notifies anyway.
+        if (std::holds_alternative<SerialNotify>(pdu.body)) return;
         if (pdu.version > version_)
             return fail(out, ErrorCode::unexpected_protocol_version, raw,
                         fmt::format("version {} PDU after a version {} query", pdu.version, version_), false);
