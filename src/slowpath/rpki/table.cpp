@@ -32,13 +32,23 @@ unsigned common(Key a, Key b) {
     if (lo) return 64 + unsigned(std::countl_zero(lo));
     return 128;
 }
-int family_index(const Prefix& p) { return p.addr.is_v4() ? 0 : 1; }
 
 enum class Hop { no_attestation, provider_plus, not_provider_plus };
 
 }  // namespace
 
-RpkiTable::RpkiTable() = default;
+RpkiTable::RpkiTable() : roots_(2 + (size_t(1) << kV4Split), -1) {}
+
+int RpkiTable::root_slot(const Prefix& p, bool create) {
+    if (p.addr.is_v4()) return p.len < kV4Split ? 0 : 2 + int(p.addr.bytes[0] << 8 | p.addr.bytes[1]);
+    if (p.len < kV6Split) return 1;
+    const uint32_t top = uint32_t(p.addr.bytes[0]) << 24 | uint32_t(p.addr.bytes[1]) << 16 |
+                         uint32_t(p.addr.bytes[2]) << 8 | p.addr.bytes[3];
+    if (auto it = v6_slots_.find(top); it != v6_slots_.end()) return it->second;
+    if (!create) return -1;
+    roots_.push_back(-1);
+    return v6_slots_[top] = int32_t(roots_.size() - 1);
+}
 
 int32_t RpkiTable::alloc(Key key, uint8_t len) {
     if (!free_.empty()) {
@@ -59,7 +69,7 @@ void RpkiTable::release(int32_t n) {
 void RpkiTable::add(const Vrp& v) {
     const Key key = mask(key_of(v.prefix.addr), v.prefix.len);
     const uint8_t len = v.prefix.len;
-    Link link{-1, family_index(v.prefix)};
+    Link link{-1, root_slot(v.prefix, true)};
     int32_t n = get(link);
     int32_t target = -1;
     while (n >= 0) {
@@ -107,7 +117,9 @@ void RpkiTable::add(const Vrp& v) {
 void RpkiTable::remove(const Vrp& v) {
     const Key key = mask(key_of(v.prefix.addr), v.prefix.len);
     std::vector<Link> path;  // the links down to the node
-    Link link{-1, family_index(v.prefix)};
+    const int slot = root_slot(v.prefix, false);
+    if (slot < 0) return;
+    Link link{-1, slot};
     int32_t n = get(link);
     while (n >= 0) {
         path.push_back(link);
@@ -143,14 +155,30 @@ void RpkiTable::remove(const Vrp& v) {
 template <typename Visit>
 void RpkiTable::walk_covering(const Prefix& p, Visit&& visit) const {
     const Key key = mask(key_of(p.addr), p.len);
-    int32_t n = roots_[size_t(family_index(p))];
-    while (n >= 0) {
-        const Node& nd = nodes_[size_t(n)];
-        if (nd.len > p.len || common(nd.key, key) < nd.len) return;
-        visit(nd);
-        if (nd.len == p.len) return;
-        n = nd.child[bit(key, nd.len)];
+    auto walk = [&](int32_t n) {
+        while (n >= 0) {
+            const Node& nd = nodes_[size_t(n)];
+            if (nd.len > p.len || common(nd.key, key) < nd.len) return;
+            visit(nd);
+            if (nd.len == p.len) return;
+            n = nd.child[bit(key, nd.len)];
+        }
+    };
+    // The shorter VRPs first, then those of p's slot of the direct index.
+    const bool v4 = p.addr.is_v4();
+    walk(roots_[v4 ? 0 : 1]);
+    if (p.len < (v4 ? kV4Split : kV6Split)) return;
+    int slot;
+    if (v4) {
+        slot = 2 + int(p.addr.bytes[0] << 8 | p.addr.bytes[1]);
+    } else {
+        const uint32_t top = uint32_t(p.addr.bytes[0]) << 24 | uint32_t(p.addr.bytes[1]) << 16 |
+                             uint32_t(p.addr.bytes[2]) << 8 | p.addr.bytes[3];
+        auto it = v6_slots_.find(top);
+        if (it == v6_slots_.end()) return;
+        slot = it->second;
     }
+    walk(roots_[size_t(slot)]);
 }
 
 bool RpkiTable::replace(Source source, std::vector<Vrp> vrps, AspaMap aspas) {
@@ -232,13 +260,15 @@ std::vector<Vrp> RpkiTable::covering(const Prefix& prefix) const {
 std::vector<Vrp> RpkiTable::vrps() const {
     std::vector<Vrp> out;
     out.reserve(unique_vrps_);
-    for (int fam = 0; fam < 2; ++fam) {
-        std::vector<int32_t> stack;
-        if (roots_[size_t(fam)] >= 0) stack.push_back(roots_[size_t(fam)]);
-        while (!stack.empty()) {  // pre-order, child 0 first: sorted by address, then length
+    std::vector<int32_t> stack;
+    for (size_t slot = 0; slot < roots_.size(); ++slot) {
+        if (roots_[slot] < 0) continue;
+        const bool v4 = slot == 0 || (slot >= 2 && slot < 2 + (size_t(1) << kV4Split));
+        stack.push_back(roots_[slot]);
+        while (!stack.empty()) {
             const Node& nd = nodes_[size_t(stack.back())];
             stack.pop_back();
-            const Prefix p{addr_of(nd.key, fam == 0), nd.len};
+            const Prefix p{addr_of(nd.key, v4), nd.len};
             for (const Entry& e : nd.entries) out.push_back(Vrp{p, e.max_length, e.asn});
             if (nd.child[1] >= 0) stack.push_back(nd.child[1]);
             if (nd.child[0] >= 0) stack.push_back(nd.child[0]);
