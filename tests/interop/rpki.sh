@@ -4,8 +4,8 @@
 #   usage: rpki.sh RAMPARTD RAMPART_CLI        (KEEP=1 keeps the work directory)
 #
 # The lab topology (scripts/lab-topology.sh): stayrtr runs in namespace a
-# (198.51.100.10 port 8323, reached through rampartd's port pa and its kernel
-# twin); host B behind port pb is a BAR-SAV customer (AS64500) whose allowed
+# (port 8323, reached through rampartd's port pa and its kernel twin, as two
+# caches: 198.51.100.10 preferred, 2001:db8:a::10 preference 200); host B behind port pb is a BAR-SAV customer (AS64500) whose allowed
 # sources are the ROAs of its customer cone. B's loopback 192.0.2.10 is
 # allowed while a ROA gives 192.0.2.0/24 to AS64500.
 #
@@ -13,7 +13,8 @@
 # aspa / validity; B's traffic from 192.0.2.10 forwarded; the file changed
 # (the ROA moves to AS64501): stayrtr's Serial Notify brings the change within
 # seconds — validity invalid, SAV refuses 192.0.2.10 and B's traffic is
-# dropped; stayrtr stopped: the data stays (until the expire interval);
+# dropped; the preferred cache removed live: the IPv6 one serves the view;
+# stayrtr stopped: the data stays (until the expire interval);
 # stayrtr back limited to RFC 8210 (version 1): the session follows it down,
 # the ASPAs go, the ROA moves back and B's traffic passes again; the
 # running-config keeps the cache. Every wait is bounded; stayrtr missing FAILS.
@@ -48,6 +49,7 @@ interface pb sav bar-sav
 interface pb sav-role customer asn 64500
 !
 rpki cache 198.51.100.10 port 8323
+rpki cache 2001:db8:a::10 port 8323 preference 200
 EOF
 }
 
@@ -68,12 +70,12 @@ EOF
 
 stayrtr_start() {  # stayrtr_start [extra options]
     # ip netns exec execs stayrtr: $! is stayrtr itself, for stayrtr_stop.
-    ip netns exec "$(rp_ns a)" stayrtr -bind 198.51.100.10:8323 -cache "$WORK/vrps.json" -checktime=false -refresh 1 \
+    ip netns exec "$(rp_ns a)" stayrtr -bind :8323 -cache "$WORK/vrps.json" -checktime=false -refresh 1 \
         -metrics.addr 127.0.0.1:9847 "$@" >>"$WORK/stayrtr.log" 2>&1 &
     STAYRTR_PID=$!
     local i
     for ((i = 0; i < 50; i++)); do
-        in_a ss -ltnp 2>/dev/null | grep -q "198.51.100.10:8323.*pid=$STAYRTR_PID," && return 0
+        in_a ss -ltnp 2>/dev/null | grep -q ":8323 .*pid=$STAYRTR_PID," && return 0
         kill -0 "$STAYRTR_PID" 2>/dev/null || { cat "$WORK/stayrtr.log"; return 1; }
         sleep 0.1
     done
@@ -99,6 +101,9 @@ until_output() {
     return 1
 }
 
+# cache_block NAME — one cache's lines of `show rpki cache`, on one line.
+cache_block() { cli show rpki cache | awk -v c="cache $1 " '/^cache /{p = index($0, c) == 1} p' | tr '\n' ' '; }
+
 # B's traffic from its loopback (a BAR-SAV-checked source) to host A.
 b_from_loopback_passes() { expect_output ' 0% packet loss' in_b ping -c 3 -i 0.2 -W 2 -I 192.0.2.10 198.51.100.10; }
 b_from_loopback_dropped() { expect_output '100% packet loss' in_b ping -c 3 -i 0.2 -W 1 -I 192.0.2.10 198.51.100.10; }
@@ -121,6 +126,9 @@ check "rtr session up, version 2, data received" \
     until_output 15 'synchronized, protocol version 2' cli show rpki cache
 check "show rpki cache: counts and timers" \
     expect_output '3 VRPs, 2 ASPAs, 0 router keys' cli show rpki cache
+check "second cache over IPv6 up too" \
+    until_output 10 'preference 200 +connected, synchronized, protocol version 2' cache_block '[2001:db8:a::10]:8323'
+check "the preferred cache is in use" expect_output '198\.51\.100\.10:8323 preference 100 \(in use\)' cli show rpki cache
 check "show rpki roa lists the VRPs" \
     expect_output '192\.0\.2\.0/24 +24 +64500' cli show rpki roa
 check "show rpki roa PREFIX: the covering VRPs" \
@@ -143,6 +151,13 @@ check "file changed: SAV refuses B's loopback" \
     until_output 5 'pb \(bar-sav\): refused' cli show sav prefix 192.0.2.10/32
 check "file changed: B's traffic from 192.0.2.10 dropped" b_from_loopback_dropped
 
+# The preferred cache removed live: the IPv6 one takes over, the view stays.
+check "preferred cache removed: the other is in use" \
+    expect_output '2001:db8:a::10\]:8323 preference 200 \(in use\)' \
+    sh -c "'$CLI' -s '$SOCK' -c 'no rpki cache 198.51.100.10 port 8323' && '$CLI' -s '$SOCK' -c 'show rpki cache'"
+check "preferred cache removed: validity unchanged" \
+    expect_output 'origin AS64501: valid' cli show rpki validity 192.0.2.0/24 origin 64501
+
 # The cache goes away: the data stays until the expire interval.
 stayrtr_stop
 check "cache gone: connection down" until_output 5 'not connected' cli show rpki cache
@@ -160,6 +175,7 @@ check "version 1: the ROA is back" \
     until_output 5 'origin AS64500: valid' cli show rpki validity 192.0.2.0/24 origin 64500
 check "SAV follows: B's traffic from 192.0.2.10 forwarded again" b_from_loopback_passes
 
-check "running-config keeps the cache" expect_output '^rpki cache 198\.51\.100\.10 port 8323$' cli show running-config
+check "running-config keeps the cache" \
+    expect_output '^rpki cache 2001:db8:a::10 port 8323 preference 200$' cli show running-config
 
 interop_end

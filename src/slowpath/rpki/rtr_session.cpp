@@ -313,7 +313,9 @@ void Session::apply_end_of_data(const EndOfData& e, Millis now, Output& out) {
     state_ = State::synchronized;
     ++updates_;
     if (changed) out.data_changed = true;
-    out.log.push_back(fmt::format("serial {}: {} VRPs, {} ASPAs, {} router keys", serial_, data_.vrps.size(),
+    // Caches bump the serial on every refresh of their source: only news is logged.
+    if (changed || updates_ == 1)
+        out.log.push_back(fmt::format("serial {}: {} VRPs, {} ASPAs, {} router keys", serial_, data_.vrps.size(),
                                   data_.aspas.size(), data_.router_keys.size()));
 }
 
