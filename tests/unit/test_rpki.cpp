@@ -1,13 +1,19 @@
 // RPKI: the RTR codec (known answers from stayrtr 0.5, every bad length and
 // version), the session state machine driven PDU by PDU as a cache would,
-// and the RPKI table (origin validation against a brute-force scan, ASPA
+// the TCP transport against a loopback listener, and the RPKI table (origin validation against a brute-force scan, ASPA
 // verification, the union of sources).
 #include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <random>
 
 #include "slowpath/rpki/rtr_codec.hpp"
 #include "slowpath/rpki/rtr_session.hpp"
+#include "slowpath/rpki/rtr_transport.hpp"
 #include "slowpath/rpki/table.hpp"
 
 using namespace rampart;
@@ -491,4 +497,84 @@ TEST_CASE("RPKI table: ASPA verification, upstream and downstream", "[rpki][aspa
     // An unattested AS in the middle makes it unknown, not invalid.
     CHECK(t.aspa_validity(path({64530, 64520, 64510, 64502}), 64530, false) == AspaValidity::unknown);
     CHECK(t.aspa_validity(path({64530, 64501}), 64530, false) == AspaValidity::valid);  // two ASes: always
+}
+
+TEST_CASE("RTR transport: a session over loopback TCP, the connection refused, the cache closing", "[rpki][rtr]") {
+    // A listening socket on 127.0.0.1 as the cache.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+    socklen_t len = sizeof sin;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    const uint16_t port = ntohs(sin.sin_port);
+
+    Poller poller;
+    TcpConnection conn;
+    Session session;
+    REQUIRE(!conn.connect(IpAddr::v4(0x7f000001), port));
+    poller.watch(conn.fd(), conn.wants_write());
+    // Wait (bounded) for the poller to report the connect's completion.
+    auto wait_ready = [&] {
+        for (int i = 0; i < 200; ++i) {
+            auto r = poller.ready();
+            if (!r.empty()) return r;
+            ::usleep(5000);
+        }
+        return std::vector<Poller::Ready>{};
+    };
+    auto r = wait_ready();
+    REQUIRE(r.size() == 1);
+    CHECK(r[0].writable);
+    REQUIRE(!conn.finish_connect());
+    CHECK(conn.status() == TcpConnection::Status::connected);
+    std::string err;
+    for (auto& b : session.connected(0ms).send) REQUIRE(conn.send(b, err));
+    poller.watch(conn.fd(), conn.wants_write());
+
+    const int cache = ::accept(listener, nullptr, nullptr);
+    REQUIRE(cache >= 0);
+    uint8_t query[8];
+    REQUIRE(::recv(cache, query, sizeof query, MSG_WAITALL) == 8);
+    CHECK(std::vector<uint8_t>(query, query + 8) == hex("0202000000000008"));
+    const auto answer = response(2, 1, 1, {announce("192.0.2.0/24", 24, 64500)});
+    REQUIRE(::send(cache, answer.data(), answer.size(), 0) == ssize_t(answer.size()));
+    r = wait_ready();
+    REQUIRE(!r.empty());
+    CHECK(r[0].readable);
+    std::vector<uint8_t> in;
+    CHECK(conn.read(in, err));
+    auto out = session.received(in, 1ms);
+    CHECK(out.data_changed);
+    CHECK(session.data().vrps.size() == 1);
+
+    // The cache closes: read() says so.
+    ::close(cache);
+    r = wait_ready();
+    REQUIRE(!r.empty());
+    in.clear();
+    CHECK_FALSE(conn.read(in, err));
+    CHECK(err == "closed by the cache");
+    conn.close();
+
+    // Nobody listens any more: the connect fails, at once or when it completes.
+    ::close(listener);
+    auto refused = conn.connect(IpAddr::v4(0x7f000001), port);
+    if (!refused) {
+        poller.watch(conn.fd(), true);
+        REQUIRE(!wait_ready().empty());
+        refused = conn.finish_connect();
+    }
+    REQUIRE(refused);
+    CHECK(refused->find("refused") != std::string::npos);
+
+    Backoff backoff;
+    CHECK(backoff.next(30s) == 1s);
+    CHECK(backoff.next(30s) == 2s);
+    CHECK(backoff.next(3s) == 3s);  // capped
+    backoff.reset();
+    CHECK(backoff.next(30s) == 1s);
 }
