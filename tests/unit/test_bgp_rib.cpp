@@ -705,3 +705,62 @@ TEST_CASE("FlatIndex agrees with std::map under random inserts and erases", "[bg
         REQUIRE(index.size() == reference.size());
     }
 }
+
+TEST_CASE("ADD-PATH receive: paths of one peer told apart by path id", "[bgp][rib]") {
+    Fixture f;
+    f.rib.set_multipath(2);
+    f.rib.peer_up(peer(1, kLocalAs, "192.0.2.11", 11));
+    Update u = announce({"203.0.113.0/24"}, attrs({65001}, "198.51.100.1"));
+    u.families[0].announced[0].path_id = 1;
+    f.rib.apply(1, u);
+    u.attributes = attrs({65001}, "198.51.100.2");
+    u.families[0].announced[0].path_id = 2;
+    f.rib.apply(1, u);
+    CHECK(f.rib.adj_rib_in_size(1, kIpv4Unicast, false) == 2);
+    f.drain_fib();
+    CHECK(f.fib[pfx("203.0.113.0/24")] == std::vector<IpAddr>{ip("198.51.100.1"), ip("198.51.100.2")});
+    Update w = withdraw({"203.0.113.0/24"});
+    w.families[0].withdrawn[0].path_id = 1;
+    f.rib.apply(1, w);
+    f.drain_fib();
+    CHECK(f.fib[pfx("203.0.113.0/24")] == std::vector<IpAddr>{ip("198.51.100.2")});
+}
+
+TEST_CASE("Export to eBGP: MED not passed on, unknown transitive attributes marked partial, the rest dropped; "
+          "NO_EXPORT and NO_ADVERTISE honoured", "[bgp][rib][out]") {
+    Fixture f;
+    f.rib.peer_up(peer(1, 65001, "192.0.2.11", 11));
+    f.rib.peer_up(peer(2, 65002, "192.0.2.12", 12));
+    f.rib.peer_up(peer(3, kLocalAs, "192.0.2.13", 13));
+    PathAttributes a = attrs({65001}, "192.0.2.11");
+    a.med = 50;
+    a.unknown = {UnknownAttribute{kFlagOptional | kFlagTransitive, 99, {1}}, UnknownAttribute{kFlagOptional, 100, {2}}};
+    f.rib.apply(1, announce({"203.0.113.0/24"}, a));
+    PathAttributes no_export = attrs({65001}, "192.0.2.11");
+    no_export.communities = {0xFFFFFF01};
+    f.rib.apply(1, announce({"198.51.100.0/24"}, no_export));
+    PathAttributes no_adv = attrs({65001}, "192.0.2.11");
+    no_adv.communities = {0xFFFFFF02};
+    f.rib.apply(1, announce({"198.18.0.0/15"}, no_adv));
+
+    auto to_ebgp = f.rib.take_updates(2);
+    REQUIRE(to_ebgp.size() == 1);
+    const PathAttributes& out = to_ebgp[0].attributes;
+    CHECK_FALSE(out.med);
+    REQUIRE(out.unknown.size() == 1);
+    CHECK(out.unknown[0].type == 99);
+    CHECK(out.unknown[0].flags == (kFlagOptional | kFlagTransitive | kFlagPartial));
+    CHECK(to_ebgp[0].families[0].announced == std::vector<Nlri>{Nlri{pfx("203.0.113.0/24"), 0, {}, {}}});
+    // iBGP gets NO_EXPORT routes (they stay in the AS) but not NO_ADVERTISE ones; the MED stays.
+    size_t n = 0;
+    for (auto& u : f.rib.take_updates(3)) {
+        for (auto& fr : u.families) {
+            for (auto& nl : fr.announced) {
+                CHECK(nl.prefix != pfx("198.18.0.0/15"));
+                if (nl.prefix == pfx("203.0.113.0/24")) CHECK(u.attributes.med == 50u);
+                ++n;
+            }
+        }
+    }
+    CHECK(n == 2);
+}

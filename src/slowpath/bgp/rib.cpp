@@ -767,12 +767,13 @@ void Rib::peer_up(const PeerInfo& info) {
     }
     const uint32_t s = it->second;
     Impl::PeerState& p = m.peers[s];
-    const bool policies_changed = p.present && (p.info.import_policy != info.import_policy ||
-                                                p.info.ibgp() != info.ibgp() || p.info.local_role != info.local_role);
+    // Paths kept from the previous session (graceful restart) meet the new
+    // session's policy, AS and role.
+    const bool kept_paths = p.present;
     p.info = info;
     p.present = p.up = true;
     m.resolve_policies(p);
-    if (policies_changed) m.reimport(s);  // stale routes kept through a restart meet the new session's policy
+    if (kept_paths) m.reimport(s);
     m.forget_out(s);
     m.export_all_to(s);
 }
@@ -790,6 +791,7 @@ void Rib::peer_down(PeerId id, bool keep_stale) {
                 if (c.slot() == s) c.slot_flags |= Candidate::kStale;
     } else {
         m.remove_paths_if(s, [](const Dest&, const Candidate&) { return true; });
+        p.present = false;
     }
 }
 
