@@ -237,6 +237,17 @@ const Example kExamples[] = {
     {"ike rekey b child", "ike.rekey"},
     {"ike terminate b", "ike.terminate"},
     {"write config /etc/rampart/rampart.conf", "system.write-config"},
+    {"rpki cache 192.0.2.10 port 323", "rpki.cache"},
+    {"rpki cache 2001:db8::10 port 8282 preference 2", "rpki.cache"},
+    {"no rpki cache 192.0.2.10 port 323", "rpki.cache"},
+    {"rpki refresh 300", "rpki.refresh"},
+    {"rpki retry 60", "rpki.retry"},
+    {"no rpki expire 7200", "rpki.expire"},
+    {"show rpki cache", "rpki.show-cache"},
+    {"show rpki roa", "rpki.show-roa"},
+    {"show rpki roa 192.0.2.0/24", "rpki.show-roa"},
+    {"show rpki aspa", "rpki.show-aspa"},
+    {"show rpki validity 192.0.2.0/24 origin 64500", "rpki.show-validity"},
 };
 
 }  // namespace
@@ -544,7 +555,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
         CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
-                           "segment-routing, ipsec, sav, ike, show, clear, write");
+                           "segment-routing, ipsec, sav, ike, rpki, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -588,7 +599,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
               "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
               "mpls, vrf, mac, sav, sav-role");
         CHECK(parse_fail("no").message ==
-              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike");
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike, rpki");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -637,12 +648,12 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
     CHECK(complete("", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "show", "clear",
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "rpki", "show", "clear",
             "write", "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
     CHECK(complete("no ", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike"});
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "rpki"});
     CHECK(complete("no s", kPorts) == V{"segment-routing", "sav"});
     CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME
@@ -656,7 +667,7 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
           V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version", "mpls",
-            "segment-routing", "vrf", "ipsec", "sav", "ike"});
+            "segment-routing", "vrf", "ipsec", "sav", "ike", "rpki"});
     CHECK(complete("show interface", kPorts) == V{"interfaces", "interface"});
     CHECK(complete("show interface ", kPorts) == V{"port0", "port1", "uplink"});
     CHECK(complete("show route ", kPorts) == V{"vrf", "ipv4", "ipv6"});
