@@ -105,6 +105,14 @@ private:
             if (auto problems = feed_sav(control, changes); !problems.empty()) log::warn("bgp: {}", problems);
         };
         h.resolver = fib_resolver(control.fib());
+        // The interface whose subnet holds the neighbour's address: the SAV
+        // compiler sees the neighbour's Adj-RIB-In as that interface's.
+        h.sav_interface = [&control](const IpAddr& neighbor) -> std::optional<uint16_t> {
+            for (auto& [name, i] : control.config().interfaces)
+                for (const Prefix& p : i.addresses)
+                    if (p.contains(neighbor)) return control.fib().ifindex_of(name);
+            return std::nullopt;
+        };
         return h;
     }
 

@@ -426,6 +426,7 @@ PeerInfo Speaker::peer_info(const Peer& peer) const {
     info.import_policy = peer.config.import_policy;
     info.export_policy = peer.config.export_policy;
     info.max_prefixes = peer.config.max_prefix;
+    if (hooks_.sav_interface) info.sav_interface = hooks_.sav_interface(peer.address);
     if (const auto& n = peer.fsm.negotiated()) {
         info.peer_bgp_id = n->peer_id;
         info.families = n->families;

@@ -38,6 +38,9 @@ public:
         std::function<void(const std::vector<FibChange>&)> fib;
         std::function<void(const std::vector<SavChange>&)> sav;
         std::function<std::optional<Rib::Resolution>(const IpAddr&)> resolver;
+        // The SAV interface a neighbour's routes arrive on (its Adj-RIB-In
+        // then feeds EFP-uRPF / BAR-SAV live), if any.
+        std::function<std::optional<uint16_t>(const IpAddr&)> sav_interface;
     };
     // `listen_port` / `connect_port`: 179 on the box; tests use others.
     explicit Speaker(uint16_t listen_port = kBgpPort, uint16_t connect_port = kBgpPort, Hooks hooks = {});
