@@ -94,7 +94,6 @@ struct Speaker::Peer {
     IpAddr session_local;
     CodecOptions codec;  // of the established session
     bool end_of_rib_pending = false;  // after the first UPDATEs of a new session
-    std::string last_down;
     Millis last_change{0};
     Peer(PeerId i, const IpAddr& a, const BgpNeighborConfig& c, SessionSettings s)
         : id(i), address(a), config(c), fsm(std::move(s)) {}
@@ -395,7 +394,6 @@ void Speaker::run(Peer& peer, Actions actions, Millis now) {
                       down->keep_stale ? " (graceful restart: its routes kept as stale)" : "");
             peer.session.reset();
             peer.codec = CodecOptions{};
-            peer.last_down = down->reason;
             peer.last_change = now;
             peer.end_of_rib_pending = false;
             rib_->peer_down(peer.id, down->keep_stale);
