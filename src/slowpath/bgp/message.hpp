@@ -51,7 +51,7 @@ inline constexpr AddressFamily kIpv6Unicast{Afi::ipv6, Safi::unicast};
 // One NLRI entry. `path_id` is meaningful only when ADD-PATH (RFC 7911) was
 // negotiated for receive (decode) or send (encode) on that family.
 struct Nlri {
-    Prefix prefix;          // host bits cleared on decode (non-zero host bits are an error)
+    Prefix prefix;          // host bits cleared on decode (RFC 4271 §4.3: their value is irrelevant)
     uint32_t path_id = 0;
     // Reserved for labeled unicast / VPN (next issue): empty for unicast.
     std::vector<uint32_t> labels;           // 20-bit label values, bottom of stack last
@@ -136,6 +136,13 @@ struct Update {
         AddressFamily family;
         std::vector<Nlri> withdrawn;
         std::vector<Nlri> announced;  // all with `attributes`
+        // Set only when this family's next hop differs from
+        // attributes.next_hop: an UPDATE carrying classic IPv4 NLRI with
+        // NEXT_HOP and an MP_REACH of another family with its own next hop.
+        // Takes precedence over attributes.next_hop / link_local_next_hop
+        // for this family, on decode and on encode.
+        std::optional<IpAddr> next_hop;
+        std::optional<IpAddr> link_local_next_hop;
     };
     std::vector<FamilyRoutes> families;
     PathAttributes attributes;  // meaningful when some family announces
@@ -145,7 +152,7 @@ struct Update {
     // RFC 7606 outcomes of decoding (never set when encoding):
     bool treat_as_withdraw = false;   // every announced NLRI is to be withdrawn instead
     std::vector<uint8_t> discarded;   // attribute types dropped ("attribute discard")
-    std::string error;                // what was wrong, for the log, when either is set
+    std::string error;                // what was wrong (or ignored, e.g. an AS4_PATH), for the log
 };
 
 // ---- OPEN and capabilities (RFC 5492) ----
@@ -159,6 +166,7 @@ struct AddPathFamily {
 
 struct GracefulRestart {  // RFC 4724
     bool restarting = false;   // R bit
+    bool notification = false; // N bit (RFC 8538: graceful restart also after a NOTIFICATION)
     uint16_t restart_time = 0; // seconds, 12 bits
     struct Entry {
         AddressFamily family;
@@ -240,9 +248,17 @@ using Message = std::variant<Open, Update, Notification, Keepalive, RouteRefresh
 struct CodecOptions {
     bool four_octet_as = true;
     bool extended_message = false;
+    // An eBGP session: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST received
+    // from it are discarded (RFC 7606 §7.5, §7.9, §7.10).
+    bool external_peer = false;
+    // The families negotiated (RFC 4760 §7): MP_REACH / MP_UNREACH of the
+    // others are skipped on decode. Empty: IPv4 and IPv6 unicast, so that a
+    // labeled or VPN family is only ever read where a session asked for it.
+    std::vector<AddressFamily> families;
     std::vector<AddressFamily> add_path_receive;  // decode: NLRI carry a path id
     std::vector<AddressFamily> add_path_send;     // encode: NLRI carry a path id
     bool receive_add_path(AddressFamily f) const;
+    bool decodes(AddressFamily f) const;  // per `families` above
     bool send_add_path(AddressFamily f) const;
     size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };
@@ -272,6 +288,12 @@ std::vector<uint8_t> encode(const RouteRefresh& m);
 // One Update as one or more messages: NLRI that do not fit one message of
 // options.max_message_length() continue in the next (same attributes), so
 // the caller packs as many prefixes per attribute set as it likes.
+// Per family: withdrawals first, then announcements (IPv4 unicast in the
+// classic fields unless its next hop is IPv6, the others in MP_REACH /
+// MP_UNREACH, which come first in the attributes), then the End-of-RIB.
+// Optional transitive unknown attributes go out with the partial bit set.
+// Announcements whose attributes alone exceed the maximum length are not
+// written (no message may exceed it); the withdrawals still are.
 std::vector<std::vector<uint8_t>> encode(const Update& m, const CodecOptions& options);
 
 }  // namespace rampart::bgp
