@@ -452,8 +452,12 @@ void Speaker::on_session_up(Peer& peer, const SessionUp& up, Actions&, Millis no
 // session has had everything (RFC 4724 §2: a restarting peer waits for it).
 void Speaker::drain(Millis now) {
     if (!rib_) return;
-    if (auto fib = rib_->take_fib_changes(); !fib.empty() && hooks_.fib) hooks_.fib(fib);
-    if (auto sav = rib_->take_sav_changes(); !sav.empty() && hooks_.sav) hooks_.sav(sav);
+    if (hooks_.data_plane) {
+        hooks_.data_plane(*rib_);
+    } else {
+        if (auto fib = rib_->take_fib_changes(); !fib.empty() && hooks_.fib) hooks_.fib(fib);
+        if (auto sav = rib_->take_sav_changes(); !sav.empty() && hooks_.sav) hooks_.sav(sav);
+    }
     for (auto& [addr, p] : peers_) {
         if (!p->session) continue;
         Actions follow;

@@ -35,6 +35,9 @@ public:
     // Where the RIB's outputs go and how it resolves next hops (all optional:
     // without a resolver every next hop is reachable as itself).
     struct Hooks {
+        // Both data-plane outputs of a batch at once (bgp::feed: one FIB swap
+        // and one SAV compilation); when set, `fib` and `sav` are not called.
+        std::function<void(Rib&)> data_plane;
         std::function<void(const std::vector<FibChange>&)> fib;
         std::function<void(const std::vector<SavChange>&)> sav;
         std::function<std::optional<Rib::Resolution>(const IpAddr&)> resolver;
