@@ -23,6 +23,8 @@ packages=(
     qemu-system-x86 linux-image-amd64 busybox-static kmod
     # the RTR cache of the RPKI interop test (tests/interop/rpki.sh)
     stayrtr
+    # the BGP peers of the BGP interop tests, the demo lab and scripts/bgp-bench (tests/interop/bgp*.sh)
+    bird2 frr gobgpd exabgp
 )
 
 missing=()
