@@ -450,6 +450,32 @@ check "withdrawal: its ping no longer goes through" ping_fails 192.0.2.1
 check "withdrawal: BIRD announces it again" birdc enable s4
 check "withdrawal: back in the FIB and forwarding" wait_for 10 ping_ok 192.0.2.1
 
+# RPKI origin validation (RFC 6811) in import policy, live: ROAs from a
+# rpki-client JSON file (`sav load rpki`, the same RPKI view the RTR caches
+# fill). A ROA for another AS makes BIRD's prefix invalid: the policy rejects
+# it and it leaves the FIB; a ROA for BIRD's AS brings it back, valid.
+write_roas() {  # write_roas ASN
+    cat >"$WORK/roas.json" <<EOF
+{"metadata": {"buildtime": "2026-12-08T00:00:00Z"},
+ "roas": [{"asn": "AS$1", "prefix": "192.0.2.0/24", "maxLength": 26, "ta": "test"}]}
+EOF
+}
+rov_policy() {
+    cli "bgp policy rov term 10 match rpki invalid" && cli "bgp policy rov term 10 action reject" &&
+        cli "bgp policy rov term 20 action accept" && cli "bgp neighbor $(v4_peer bird) import rov"
+}
+check "RPKI: import policy rejecting invalid origins" rov_policy
+check "RPKI: ROA for AS 64999 loaded" eval 'write_roas 64999 && cli "sav load rpki $WORK/roas.json"'
+check "RPKI: BIRD's prefix (AS 64501) invalid, rejected, gone from the FIB" wait_for 10 fib_lacks 192.0.2.0/26
+check "RPKI: received-routes shows it refused" expect_output "^x +192.0.2.0/26 " \
+    cli "show bgp neighbors $(v4_peer bird) received-routes"
+check "RPKI: show bgp ipv4 PREFIX says why" expect_output "RPKI origin validation: invalid" cli "show bgp ipv4 192.0.2.0/26"
+check "RPKI: ROA for AS 64501 loaded" eval 'write_roas 64501 && cli "sav load rpki $WORK/roas.json"'
+check "RPKI: valid again, back in the FIB and forwarding" wait_for 10 ping_ok 192.0.2.1
+check "RPKI: show bgp ipv4 PREFIX: valid" expect_output "RPKI origin validation: valid" cli "show bgp ipv4 192.0.2.0/26"
+check "RPKI: the session never reset" expect_output "Connections established 1; dropped 0" \
+    cli "show bgp neighbors $(v4_peer bird)"
+
 # RFC 9234 role mismatch: FRR says customer, we say customer.
 role_mismatch() { cli "show bgp neighbors $(v6_peer frr)" | grep -q "Role Mismatch"; }
 check "RFC 9234: Role Mismatch with FRR (both customer)" wait_for 15 role_mismatch

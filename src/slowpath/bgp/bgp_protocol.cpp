@@ -33,7 +33,9 @@ uint32_t highest_ipv4_address(const RunningConfig& config) {
 class BgpProtocol final : public Protocol {
 public:
     explicit BgpProtocol(Control& control)
-        : control_(control), speaker_(kBgpPort, kBgpPort, hooks(control)) {}
+        : control_(control), speaker_(kBgpPort, kBgpPort, hooks(control)) {
+        speaker_.set_validator(&control_.rpki());  // RTR caches and `sav load rpki` files
+    }
 
     void reconfigure(const RunningConfig& config) override {
         if (config.bgp.asn == 0 && !speaker_.running()) return;

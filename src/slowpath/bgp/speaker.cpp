@@ -203,7 +203,7 @@ std::string Speaker::configure(const BgpConfig& config, const BgpPolicyConfig& p
     // Policies first: the RIB holds a pointer to them (RFC 8212: a name
     // without a policy refuses everything).
     if (!policies_ || policies != policy_config_) {
-        auto fresh = std::make_unique<Policies>(policies);
+        auto fresh = std::make_unique<Policies>(policies, validator_);
         if (rib_) rib_->set_policies(fresh.get());
         policies_ = std::move(fresh);
         policy_config_ = policies;
@@ -608,7 +608,21 @@ void Speaker::on_readable(Millis now) {
     drain(now);
 }
 
+void Speaker::set_validator(const rpki::Validator* validator) {
+    validator_ = validator;
+    validator_generation_ = validator ? validator->generation() : 0;
+    if (policies_) {
+        auto fresh = std::make_unique<Policies>(policy_config_, validator_);
+        if (rib_) rib_->set_policies(fresh.get());
+        policies_ = std::move(fresh);
+    }
+}
+
 void Speaker::tick(Millis now) {
+    if (validator_ && validator_->generation() != validator_generation_) {
+        validator_generation_ = validator_->generation();
+        if (rib_) rib_->revalidate();  // origin validity / ASPA changed: policies that match on them re-run
+    }
     for (auto& [addr, p] : peers_) run(*p, p->fsm.tick(now), now);
     drain(now);
 }
@@ -646,6 +660,17 @@ std::optional<std::string> Speaker::clear(const IpAddr& neighbor, Soft soft, Mil
     drain(now);
     return std::nullopt;
 }
+
+namespace {
+const char* rpki_state_text(rpki::OriginValidity v) {
+    switch (v) {
+        case rpki::OriginValidity::valid: return "valid";
+        case rpki::OriginValidity::invalid: return "invalid";
+        case rpki::OriginValidity::not_found: return "not found";
+    }
+    return "?";
+}
+}  // namespace
 
 std::string Speaker::show_table(AddressFamily family, const std::optional<Prefix>& prefix) const {
     if (!rib_) return "bgp is not running\n";
@@ -694,6 +719,9 @@ std::string Speaker::show_table(AddressFamily family, const std::optional<Prefix
             out += "      Large communities:" + c + "\n";
         }
         if (a.otc) out += fmt::format("      Only to customer: AS {}\n", *a.otc);
+        if (validator_ && !v.local)  // RFC 6811 origin validation of the path as received
+            out += fmt::format("      RPKI origin validation: {}\n",
+                               rpki_state_text(validator_->origin_validity(prefix->network(), v.received.origin_as())));
         if (!v.best && !v.why_not_best.empty()) out += fmt::format("      Not best: {}\n", v.why_not_best);
     }
     return out;

@@ -25,6 +25,7 @@
 #include "slowpath/bgp/policy.hpp"
 #include "slowpath/bgp/rib.hpp"
 #include "slowpath/bgp/transport.hpp"
+#include "slowpath/rpki/validator.hpp"
 
 namespace rampart::bgp {
 
@@ -48,6 +49,9 @@ public:
     // `listen_port` / `connect_port`: 179 on the box; tests use others.
     explicit Speaker(uint16_t listen_port = kBgpPort, uint16_t connect_port = kBgpPort, Hooks hooks = {});
     ~Speaker();
+    // The RPKI view policies match on; its changes re-run import and export
+    // of the routes whose policies use it (checked at every tick).
+    void set_validator(const rpki::Validator* validator);
     Speaker(const Speaker&) = delete;
     Speaker& operator=(const Speaker&) = delete;
 
@@ -117,6 +121,8 @@ private:
     BgpConfig config_;
     BgpPolicyConfig policy_config_;
     std::unique_ptr<Policies> policies_;
+    const rpki::Validator* validator_ = nullptr;  // policies' RPKI/ASPA matches (null: not_found/unknown)
+    uint64_t validator_generation_ = 0;
     std::unique_ptr<Rib> rib_;
     PeerId next_peer_id_ = 1;
     uint32_t router_id_ = 0;
