@@ -36,17 +36,6 @@ bool roles_agree(Role ours, Role theirs) {
     return false;
 }
 
-const char* role_name(Role r) {
-    switch (r) {
-        case Role::provider: return "provider";
-        case Role::customer: return "customer";
-        case Role::rs: return "rs";
-        case Role::rs_client: return "rs-client";
-        case Role::peer: return "peer";
-    }
-    return "?";
-}
-
 }  // namespace
 
 std::string_view state_name(State s) {

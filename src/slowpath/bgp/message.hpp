@@ -158,6 +158,18 @@ struct Update {
 // ---- OPEN and capabilities (RFC 5492) ----
 enum class Role : uint8_t { provider = 0, rs = 1, rs_client = 2, customer = 3, peer = 4 };  // RFC 9234
 
+// RFC 9234's names, as the command language and `show` write them.
+constexpr const char* role_name(Role r) {
+    switch (r) {
+        case Role::provider: return "provider";
+        case Role::customer: return "customer";
+        case Role::rs: return "rs";
+        case Role::rs_client: return "rs-client";
+        case Role::peer: return "peer";
+    }
+    return "?";
+}
+
 struct AddPathFamily {
     AddressFamily family;
     bool receive = false, send = false;

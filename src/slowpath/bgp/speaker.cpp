@@ -29,16 +29,6 @@ std::string family_name(AddressFamily f) {
     return fmt::format("AFI {} SAFI {}", unsigned(f.afi), unsigned(f.safi));
 }
 
-std::string role_text(Role r) {
-    switch (r) {
-        case Role::provider: return "provider";
-        case Role::customer: return "customer";
-        case Role::rs: return "rs";
-        case Role::rs_client: return "rs-client";
-        case Role::peer: return "peer";
-    }
-    return "?";
-}
 
 std::string as_path_text(const std::vector<AsPathSegment>& path) {
     std::string out;
@@ -661,17 +651,6 @@ std::optional<std::string> Speaker::clear(const IpAddr& neighbor, Soft soft, Mil
     return std::nullopt;
 }
 
-namespace {
-const char* rpki_state_text(rpki::OriginValidity v) {
-    switch (v) {
-        case rpki::OriginValidity::valid: return "valid";
-        case rpki::OriginValidity::invalid: return "invalid";
-        case rpki::OriginValidity::not_found: return "not found";
-    }
-    return "?";
-}
-}  // namespace
-
 std::string Speaker::show_table(AddressFamily family, const std::optional<Prefix>& prefix) const {
     if (!rib_) return "bgp is not running\n";
     std::string out;
@@ -721,7 +700,7 @@ std::string Speaker::show_table(AddressFamily family, const std::optional<Prefix
         if (a.otc) out += fmt::format("      Only to customer: AS {}\n", *a.otc);
         if (validator_ && !v.local)  // RFC 6811 origin validation of the path as received
             out += fmt::format("      RPKI origin validation: {}\n",
-                               rpki_state_text(validator_->origin_validity(prefix->network(), v.received.origin_as())));
+                               rpki::origin_validity_name(validator_->origin_validity(prefix->network(), v.received.origin_as())));
         if (!v.best && !v.why_not_best.empty()) out += fmt::format("      Not best: {}\n", v.why_not_best);
     }
     return out;
@@ -809,8 +788,8 @@ std::string Speaker::show_neighbors(const std::optional<IpAddr>& only, Millis no
                                    n->peer_graceful_restart->restart_time, n->peer_graceful_restart->families.size());
             if (f.settings().role || n->peer_role)
                 out += fmt::format("    Role: ours {}, the peer's {}\n",
-                                   f.settings().role ? role_text(*f.settings().role) : "none",
-                                   n->peer_role ? role_text(*n->peer_role) : "none");
+                                   f.settings().role ? role_name(*f.settings().role) : "none",
+                                   n->peer_role ? role_name(*n->peer_role) : "none");
         } else {
             out += fmt::format("  Configured hold time {} s{}\n", f.settings().hold_time,
                                f.settings().passive ? ", passive" : "");

@@ -162,14 +162,6 @@ std::optional<LargeCommunity> parse_large(std::string_view s) {
 
 std::string large_text(const LargeCommunity& c) { return fmt::format("{}:{}:{}", c.global, c.local1, c.local2); }
 
-const char* rpki_text(rpki::OriginValidity v) {
-    switch (v) {
-        case rpki::OriginValidity::valid: return "valid";
-        case rpki::OriginValidity::invalid: return "invalid";
-        case rpki::OriginValidity::not_found: return "not-found";
-    }
-    return "?";
-}
 const char* aspa_text(rpki::AspaValidity v) {
     switch (v) {
         case rpki::AspaValidity::valid: return "valid";
@@ -203,7 +195,7 @@ std::string render_term(const std::string& name, uint32_t number, const PolicyTe
     if (t.path_length_le) out += fmt::format("{} match as-path length-le {}\n", head, *t.path_length_le);
     for (uint32_t c : t.communities) out += fmt::format("{} match community {}\n", head, community_text(c));
     for (auto& c : t.large_communities) out += fmt::format("{} match large-community {}\n", head, large_text(c));
-    if (t.rpki) out += fmt::format("{} match rpki {}\n", head, rpki_text(*t.rpki));
+    if (t.rpki) out += fmt::format("{} match rpki {}\n", head, rpki::origin_validity_name(*t.rpki));
     if (t.aspa) out += fmt::format("{} match aspa {}\n", head, aspa_text(*t.aspa));
     if (t.set_local_pref) out += fmt::format("{} action local-pref {}\n", head, *t.set_local_pref);
     if (t.set_med) out += fmt::format("{} action med {}\n", head, *t.set_med);

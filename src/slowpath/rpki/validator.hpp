@@ -21,6 +21,16 @@ using Asn = uint32_t;
 enum class OriginValidity : uint8_t { not_found, valid, invalid };  // RFC 6811 §2
 enum class AspaValidity : uint8_t { unknown, valid, invalid };      // draft-ietf-sidrops-aspa-verification
 
+// The words of the command language and of `show` output.
+constexpr const char* origin_validity_name(OriginValidity v) {
+    switch (v) {
+        case OriginValidity::valid: return "valid";
+        case OriginValidity::invalid: return "invalid";
+        case OriginValidity::not_found: return "not-found";
+    }
+    return "?";
+}
+
 class Validator {
 public:
     virtual ~Validator() = default;
