@@ -53,15 +53,15 @@ def weighted(rng, table):
     return lambda k: rng.choices(keys, weights, k=k)
 
 
-def reserved_overlap(net, reserved):
-    return any(net.overlaps(r) for r in reserved)
+def reserved_overlap(first, last, reserved):
+    return any(first <= r_last and r_first <= last for r_first, r_last in reserved)
 
 
 def make_prefixes(rng, count, lengths, bits, base, span_bits, reserved):
     """`count` distinct prefixes, lengths by the histogram, inside base/(bits-span_bits)."""
     out, seen = [], set()
     draw = weighted(rng, lengths)
-    cls = ipaddress.IPv4Network if bits == 32 else ipaddress.IPv6Network
+    reserved = [(int(r.network_address), int(r.broadcast_address)) for r in reserved]
     while len(out) < count:
         for length in draw(min(65536, 2 * (count - len(out)) + 16)):
             host = rng.getrandbits(span_bits)
@@ -69,8 +69,7 @@ def make_prefixes(rng, count, lengths, bits, base, span_bits, reserved):
             key = (addr, length)
             if key in seen:
                 continue
-            net = cls((addr, length))
-            if reserved_overlap(net, reserved):
+            if reserved_overlap(addr, addr | ((1 << (bits - length)) - 1), reserved):
                 continue
             seen.add(key)
             out.append(key)
