@@ -21,6 +21,8 @@ packages=(
     # an initramfs made at test time from busybox and the kernel's modules (kmod resolves
     # their dependencies); the same charon, with kernel-netlink (in libstrongswan), runs in it
     qemu-system-x86 linux-image-amd64 busybox-static kmod
+    # the RTR cache of the RPKI interop test (tests/interop/rpki.sh)
+    stayrtr
 )
 
 missing=()

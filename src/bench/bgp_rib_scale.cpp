@@ -109,11 +109,13 @@ PeerInfo peer(PeerId id) {
 int main(int argc, char** argv) {
     size_t n_prefixes = 1000000;
     unsigned n_peers = 10;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--prefixes")) n_prefixes = std::strtoull(argv[i + 1], nullptr, 10);
-        else if (!std::strcmp(argv[i], "--peers")) n_peers = unsigned(std::strtoul(argv[i + 1], nullptr, 10));
+    bool monitor = false;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--prefixes") && i + 1 < argc) n_prefixes = std::strtoull(argv[++i], nullptr, 10);
+        else if (!std::strcmp(argv[i], "--peers") && i + 1 < argc) n_peers = unsigned(std::strtoul(argv[++i], nullptr, 10));
+        else if (!std::strcmp(argv[i], "--monitor")) monitor = true;
         else {
-            std::fprintf(stderr, "usage: %s [--prefixes N] [--peers P]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--prefixes N] [--peers P] [--monitor]\n", argv[0]);
             return 2;
         }
     }
@@ -128,7 +130,15 @@ int main(int argc, char** argv) {
     Rib rib(kLocalAs, 0x0a0000ffu);
     rib.set_policies(&policies);
 
-    std::printf("bgp-rib-scale: %zu IPv4 prefixes, %u peers\n", n_prefixes, n_peers);
+    std::printf("bgp-rib-scale: %zu IPv4 prefixes, %u peers%s\n", n_prefixes, n_peers,
+                monitor ? ", an iBGP monitor peer sent every best-path change" : "");
+    constexpr PeerId kMonitor = 1000;
+    if (monitor) {  // bgperf's monitor: an iBGP session that receives the Loc-RIB
+        PeerInfo m = peer(kMonitor);
+        m.peer_as = kLocalAs;
+        m.import_policy.clear();
+        rib.peer_up(m);
+    }
     size_t rib_bytes = 0;  // what the RIB grew by, the inputs left out
     double total = 0;
     for (unsigned id = 1; id <= n_peers; ++id) {
@@ -142,6 +152,15 @@ int main(int argc, char** argv) {
         const size_t loc = rib.loc_rib_size(kIpv4Unicast);
         const double s = seconds_since(t);
         total += s;
+        if (monitor) {
+            auto t0 = std::chrono::steady_clock::now();
+            size_t messages = 0, routes = 0;
+            for (const Update& u : rib.take_updates(kMonitor)) {
+                ++messages;
+                for (auto& fr : u.families) routes += fr.announced.size() + fr.withdrawn.size();
+            }
+            std::printf("         monitor: %zu UPDATEs (%zu routes) built in %.2f s\n", messages, routes, seconds_since(t0));
+        }
         const size_t grown = heap_in_use() - before;
         rib_bytes += grown;
         const Rib::Stats st = rib.stats();

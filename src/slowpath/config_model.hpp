@@ -281,6 +281,21 @@ const std::vector<std::string_view>& ike_proposal_names();  // IKE SA: aes-gcm-1
 const std::vector<std::string_view>& esp_proposal_names();  // Child SA, same names
 bool ike_dh_group_supported(uint32_t group);
 
+// RTR caches (RFC 8210) the RPKI view is fetched from (config/rpki.cpp): the
+// most preferred cache with data is used (lower preference first, RFC 8210
+// §10); the interval overrides replace what the caches send (seconds).
+struct RpkiCacheConfig {
+    IpAddr address;
+    uint16_t port = 323;
+    uint8_t preference = 100;
+    friend bool operator==(const RpkiCacheConfig&, const RpkiCacheConfig&) = default;
+};
+struct RpkiConfig {
+    std::vector<RpkiCacheConfig> caches;  // in configuration order, one per address and port
+    std::optional<uint32_t> refresh, retry, expire;
+    friend bool operator==(const RpkiConfig&, const RpkiConfig&) = default;
+};
+
 struct RunningConfig {
     std::map<std::string, InterfaceConfig> interfaces;
     RouteTable routes;  // the default table
@@ -293,6 +308,7 @@ struct RunningConfig {
     uint32_t icmp_rate_pps = 100;
     SavConfig sav;
     BgpConfig bgp;
+    RpkiConfig rpki;
     bgp::BgpPolicyConfig bgp_policy;  // prefix lists and policies (config/bgp_policy.cpp)
 
     friend bool operator==(const RunningConfig&, const RunningConfig&) = default;

@@ -20,8 +20,41 @@ Control::Control(ForwardingTables& tables, FibPublisher& fib, KernelMirror* mirr
       last_(workers_.size()), prev_(workers_.size()) {
     ipsec_ = std::make_unique<IpsecPublisher>(tables_, fib_, ipsec_installed_, unsigned(workers_.size()),
                                               [this](uint32_t slot) { return sa_counters_now(slot); });
-    sav_ = std::make_unique<SavControl>(tables_, fib_, sav::SavTableSizes{});
+    make_sav(sav::SavTableSizes{});
     fib_.set_protocol_routes(&protocol_routes_);
+}
+
+void Control::set_sav_sizes(const sav::SavTableSizes& sizes) { make_sav(sizes); }
+
+// The SAV control tells of every JSON RPKI load: the RPKI view takes it as its
+// JSON part. A new SavControl starts with the RTR part the view has.
+void Control::make_sav(const sav::SavTableSizes& sizes) {
+    sav_ = std::make_unique<SavControl>(tables_, fib_, sizes);
+    sav_->on_json_rpki([this](const sav::RpkiSet& set) {
+        std::vector<rpki::Vrp> vrps;
+        vrps.reserve(set.roas.size());
+        for (const sav::Roa& r : set.roas) vrps.push_back(rpki::Vrp{r.prefix, r.max_length, r.origin});
+        rpki::AspaMap aspas;
+        for (const sav::Aspa& a : set.aspas) {
+            auto& p = aspas[a.customer];
+            p.insert(p.end(), a.providers.begin(), a.providers.end());
+        }
+        rpki_.replace(rpki::Source::json, std::move(vrps), std::move(aspas));
+    });
+}
+
+std::string Control::rpki_rtr_update(std::vector<rpki::Vrp> vrps, rpki::AspaMap aspas) {
+    sav::RpkiSet set;
+    set.roas.reserve(vrps.size());
+    for (const rpki::Vrp& v : vrps) set.roas.push_back(sav::Roa{v.prefix, v.max_length, v.asn});
+    for (auto& [customer, providers] : aspas) set.aspas.push_back(sav::Aspa{customer, providers});
+    if (!rpki_.replace(rpki::Source::rtr, std::move(vrps), std::move(aspas))) return {};
+    std::string warnings;
+    if (auto bad = sav_->set_rtr_rpki(std::move(set), config_)) {
+        log::warn("rpki: {}", bad->text);
+        warnings += "% warning: " + bad->text + "\n";
+    }
+    return warnings;
 }
 
 Control::~Control() { fib_.set_protocol_routes(nullptr); }
@@ -145,7 +178,8 @@ std::optional<std::string> Control::route_apply(const std::string& owner, const 
     return std::nullopt;
 }
 
-std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes) {
+std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes,
+                                           const std::vector<SavControl::AdjRibInChange>& adj_rib_in) {
     std::vector<Prefix> prefixes;
     prefixes.reserve(changes.size());
     for (const ProtocolRouteChange& c : changes) {
@@ -156,6 +190,7 @@ std::string Control::protocol_routes_apply(const std::vector<ProtocolRouteChange
     std::sort(prefixes.begin(), prefixes.end());
     prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
     PublishProblems problems = fib_.sync_protocol_routes(prefixes);
+    append(problems, sav_->apply_adj_rib_in(config_, adj_rib_in, false));  // published by the sync below
     ChangeSet listed;
     listed.routes = ChangeSet::Routes::listed;
     listed.prefixes.reserve(prefixes.size());

@@ -23,6 +23,7 @@
 #include "slowpath/kernel_mirror.hpp"
 #include "slowpath/netlink.hpp"
 #include "slowpath/publish_problem.hpp"
+#include "slowpath/rpki/table.hpp"
 #include "slowpath/sav_control.hpp"
 #include "slowpath/show.hpp"
 
@@ -96,7 +97,10 @@ public:
     // input re-read for those prefixes only. A change with no gateways
     // withdraws the prefix. Returns the problems as a short summary (a full
     // table of unreachable next hops is one line, not a million), also logged.
-    std::string protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes);
+    // `adj_rib_in`: BGP's Adj-RIB-In changes of the same batch for SAV
+    // (SavControl::apply_adj_rib_in), compiled with the FIB's in one pass.
+    std::string protocol_routes_apply(const std::vector<ProtocolRouteChange>& changes,
+                                      const std::vector<SavControl::AdjRibInChange>& adj_rib_in = {});
     const ProtocolRouteTable& protocol_routes() const { return protocol_routes_; }
     // Who answers acquires and lifetime events (one handler each; empty: only counted and logged).
     void on_ipsec_acquire(std::function<void(const IpsecAcquire&)> handler) { acquire_handler_ = std::move(handler); }
@@ -119,11 +123,17 @@ public:
     std::vector<std::string> interface_names() const { return fib_.interface_names(); }
     std::string version_text() const;
     // SAV table sizes (before the first interface turns SAV on; rampartd options).
-    void set_sav_sizes(const sav::SavTableSizes& sizes) {
-        sav_ = std::make_unique<SavControl>(tables_, fib_, sizes);
-    }
+    void set_sav_sizes(const sav::SavTableSizes& sizes);
     const SavControl& sav() const { return *sav_; }
     SavControl& sav_control() { return *sav_; }
+
+    // The RPKI view (rpki::Validator): what the RTR caches send and what
+    // `sav load rpki` loaded, united. BGP policy reads it; the SAV compiler
+    // follows it (the union, recompiled when either part changes).
+    const rpki::RpkiTable& rpki() const { return rpki_; }
+    // The RPKI protocol's RTR data changed (the preferred cache's, or none).
+    // Returns the warnings of the SAV publication ("" if none).
+    std::string rpki_rtr_update(std::vector<rpki::Vrp> vrps, rpki::AspaMap aspas);
 
     // What the config sections' exec commands read (slowpath/config/*.cpp).
     const FibPublisher& fib() const { return fib_; }
@@ -155,6 +165,8 @@ private:
     std::vector<LabelCounter> label_baseline_ = std::vector<LabelCounter>(kMaxIlmEntries);
     std::unique_ptr<IpsecPublisher> ipsec_;
     std::unique_ptr<SavControl> sav_;
+    rpki::RpkiTable rpki_;
+    void make_sav(const sav::SavTableSizes& sizes);
     std::map<std::pair<uint16_t, uint32_t>, uint64_t> acquires_;  // (vrf id, entry seq) -> count
     IpsecInstalled ipsec_installed_;                  // what the API's owners installed
     uint64_t ipsec_installed_generation_ = 0;         // counts changes of ipsec_installed_ (no copy to compare)

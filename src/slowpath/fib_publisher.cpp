@@ -710,10 +710,12 @@ InstalledRoute FibPublisher::describe(const RouteKey& k, const Want& w) const {
     return r;
 }
 
-std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family> family, uint16_t vrf) const {
+std::vector<InstalledRoute> FibPublisher::installed_routes(std::optional<Family> family, uint16_t vrf,
+                                                           std::optional<RouteSource> only) const {
     std::vector<InstalledRoute> out;
     for (auto it = fib_.lower_bound(RouteKey{vrf, Prefix{}}); it != fib_.end() && it->first.vrf == vrf; ++it)
-        if (!family || it->first.prefix.addr.family == *family) out.push_back(describe(it->first, it->second));
+        if ((!family || it->first.prefix.addr.family == *family) && (!only || it->second.source == *only))
+            out.push_back(describe(it->first, it->second));
     return out;
 }
 

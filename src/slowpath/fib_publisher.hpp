@@ -121,7 +121,11 @@ public:
     const std::string& name_of(uint16_t ifindex) const;
     const PortRuntime* port_of(const std::string& name) const;  // the port itself, or a sub-interface's parent
     std::vector<std::string> interface_names() const;
-    std::vector<InstalledRoute> installed_routes(std::optional<Family> family, uint16_t vrf = 0) const;
+    // `only`: routes of that source alone, the others skipped before they are
+    // described (the kernel mirror wants the few static routes of a FIB that
+    // may hold a full BGP table).
+    std::vector<InstalledRoute> installed_routes(std::optional<Family> family, uint16_t vrf = 0,
+                                                 std::optional<RouteSource> only = std::nullopt) const;
     std::optional<InstalledRoute> installed_route(const Prefix& prefix, uint16_t vrf = 0) const;
     // VRF ids: "" and "default" are 0; nullopt for a VRF that does not exist.
     std::optional<uint16_t> vrf_id(const std::string& name) const;

@@ -134,7 +134,7 @@ void KernelMirror::sync_routes(Problems& problems) {
     // Static routes the data plane installed, through the twin or VLAN link of their first next hop.
     const FibPublisher& fib = fib_;
     std::map<Prefix, MirroredRoute> want;
-    for (const InstalledRoute& r : fib.installed_routes(std::nullopt))
+    for (const InstalledRoute& r : fib.installed_routes(std::nullopt, 0, RouteSource::static_route))
         if (auto m = mirrored(r)) want[r.prefix] = *m;
     for (auto& [p, m] : routes_) {
         auto w = want.find(p);

@@ -175,7 +175,8 @@ void SavControl::feed_live(uint16_t id) {
     for (auto& [p, r] : it->second) compiler_->announce(id, r);
 }
 
-PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes) {
+PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes,
+                                             bool publish_now) {
     for (const AdjRibInChange& c : changes) {
         auto& rib = live_ribs_[c.iface];
         const bool known = ifaces_.count(c.iface) != 0;
@@ -187,7 +188,7 @@ PublishProblems SavControl::apply_adj_rib_in(const RunningConfig& cfg, const std
         }
     }
     // With SAV off everywhere nothing is compiled nor allocated (see sync).
-    if (!publisher_ && !active(cfg)) return {};
+    if (!publish_now || (!publisher_ && !active(cfg))) return {};
     if (!publisher_) return sync(cfg, ChangeSet{});  // the first time: every input, then the table
     if (auto bad = publish()) return {*bad};
     return {};
@@ -201,8 +202,45 @@ void SavControl::feed_everything() {
     for (auto& [p, s] : fib_) compiler_->set_fib_route(p, s);
     for (auto& [p, s] : allow_) compiler_->set_allow(p, s);
     for (auto& [p, s] : deny_) compiler_->set_deny(p, s);
-    compiler_->set_roas(rpki_.roas);
-    compiler_->set_aspas(rpki_.aspas);
+    feed_rpki();
+}
+
+void SavControl::feed_rpki() {
+    if (rtr_rpki_.roas.empty() && rtr_rpki_.aspas.empty()) {
+        compiler_->set_roas(rpki_.roas);
+        compiler_->set_aspas(rpki_.aspas);
+        return;
+    }
+    std::vector<sav::Roa> roas = rpki_.roas;
+    roas.insert(roas.end(), rtr_rpki_.roas.begin(), rtr_rpki_.roas.end());
+    std::sort(roas.begin(), roas.end());
+    roas.erase(std::unique(roas.begin(), roas.end()), roas.end());
+    std::map<sav::Asn, std::vector<sav::Asn>> by_customer;
+    for (const sav::RpkiSet* set : {&rpki_, &rtr_rpki_})
+        for (const sav::Aspa& a : set->aspas) {
+            auto& p = by_customer[a.customer];
+            p.insert(p.end(), a.providers.begin(), a.providers.end());
+        }
+    std::vector<sav::Aspa> aspas;
+    for (auto& [customer, providers] : by_customer) {
+        std::sort(providers.begin(), providers.end());
+        providers.erase(std::unique(providers.begin(), providers.end()), providers.end());
+        aspas.push_back(sav::Aspa{customer, std::move(providers)});
+    }
+    compiler_->set_roas(std::move(roas));
+    compiler_->set_aspas(std::move(aspas));
+}
+
+std::optional<PublishProblem> SavControl::set_rtr_rpki(sav::RpkiSet set, const RunningConfig& cfg) {
+    rtr_rpki_ = std::move(set);
+    // With SAV off everywhere nothing is compiled: a later start feeds the union.
+    if (!publisher_ && !active(cfg)) {
+        feed_rpki();
+        return std::nullopt;
+    }
+    sync_inputs(cfg, fib_loaded_ ? FibInput::unchanged : FibInput::all);
+    feed_rpki();
+    return publish();
 }
 
 std::optional<PublishProblem> SavControl::publish() {
@@ -290,11 +328,11 @@ std::optional<std::string> SavControl::load_rpki(const std::string& path, const 
                            e.record().empty() ? "" : "record " + e.record() + ", ", e.line(), e.column(), e.reason());
     }
     sync_inputs(cfg, FibInput::all);
-    compiler_->set_roas(set.roas);
-    compiler_->set_aspas(set.aspas);
     info = fmt::format("{}: {} ROAs, {} ASPAs loaded\n", path, set.roas.size(), set.aspas.size());
     rpki_ = std::move(set);
     rpki_file_ = path;
+    feed_rpki();
+    if (json_listener_) json_listener_(rpki_);
     if (auto bad = publish()) return bad->text;
     return std::nullopt;
 }

@@ -11,6 +11,7 @@
 // look anything up (InterfaceState::sav_mode) and no table exists.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,7 +62,10 @@ public:
         Prefix prefix;
         std::optional<sav::Route> route;  // nullopt: withdrawn
     };
-    PublishProblems apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes);
+    // `publish_now` false: only fed to the compiler; the next sync() publishes
+    // (Control::protocol_routes_apply: FIB and Adj-RIB-In changes, one compilation).
+    PublishProblems apply_adj_rib_in(const RunningConfig& cfg, const std::vector<AdjRibInChange>& changes,
+                                     bool publish_now = true);
     size_t live_routes(uint16_t iface) const {
         auto it = live_ribs_.find(iface);
         return it == live_ribs_.end() ? 0 : it->second.size();
@@ -70,6 +74,14 @@ public:
     // Replaces the RPKI view (ROAs and ASPAs). All or nothing, as load_mrt.
     std::optional<std::string> load_rpki(const std::string& path, const RunningConfig& cfg, const FibPublisher& fib,
                                          std::string& info);
+
+    // The RPKI view from the RTR caches (rpki_protocol.cpp through Control):
+    // the compiler takes the union of it and the JSON file's, recompiled
+    // now when SAV is in use. Returns the problem if any.
+    std::optional<PublishProblem> set_rtr_rpki(sav::RpkiSet set, const RunningConfig& cfg);
+    // Told of every successful JSON load (the control core's RPKI view).
+    void on_json_rpki(std::function<void(const sav::RpkiSet&)> listener) { json_listener_ = std::move(listener); }
+    const sav::RpkiSet& json_rpki() const { return rpki_; }
 
     // nullopt: `ifname` is not an interface of the data plane.
     std::optional<std::string> show_interface(const std::string& ifname, const RunningConfig& cfg,
@@ -93,6 +105,7 @@ private:
     void sync_fib_prefix(const Prefix& p);
     static std::optional<sav::InterfaceSet> fib_egress(const InstalledRoute& r);
     void feed_rib(uint16_t id, const sav::MrtDump& dump);
+    void feed_rpki();  // the union of rpki_ and rtr_rpki_ into the compiler
 
     ForwardingTables& tables_;
     const FibPublisher& fib_input_;
@@ -111,8 +124,10 @@ private:
     std::map<std::string, std::string> rib_files_;
     std::map<uint16_t, std::map<Prefix, sav::Route>> live_ribs_;  // BGP's, by interface id
     void feed_live(uint16_t id);
-    sav::RpkiSet rpki_;
+    sav::RpkiSet rpki_;      // from the JSON file
+    sav::RpkiSet rtr_rpki_;  // from the RTR caches
     std::string rpki_file_;
+    std::function<void(const sav::RpkiSet&)> json_listener_;
 };
 
 }  // namespace rampart

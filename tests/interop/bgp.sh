@@ -25,7 +25,9 @@
 # kept out by it), RFC 9234 roles with BIRD (agreeing) and FRR (a Role
 # Mismatch NOTIFICATION), ADD-PATH receive negotiated with GoBGP, route
 # refresh both ways (BIRD asks us, we ask GoBGP), max-prefix with GoBGP (Cease / Maximum
-# Number of Prefixes Reached, held down until `clear bgp`).
+# Number of Prefixes Reached, held down until `clear bgp`), graceful restart
+# helper with ExaBGP (killed and restarted: its routes stay, stale, and keep
+# forwarding until it is back).
 # One rampartd, the four daemons started in parallel; every wait bounded; a
 # missing daemon FAILS the test. Prints "N passed, N failed".
 set -uo pipefail
@@ -52,6 +54,7 @@ declare -A NET=([bird]=0 [frr]=8 [gobgp]=16 [exa]=24)  # 203.0.113.N/29
 declare -A IDX=([bird]=1 [frr]=2 [gobgp]=3 [exa]=4)    # 2001:db8:IDX::/64, AS 6450IDX
 DAEMONS=(bird frr gobgp exa)
 PIDS=()
+EXA_PID=
 
 
 v4_rtr() { echo "203.0.113.$((NET[$1] + 1))"; }
@@ -117,15 +120,20 @@ rampartd_config() {
         echo "interface p$d neighbor $(v4_peer "$d") ${MAC_PEER[$d]}"
         echo "interface p$d neighbor $(v6_peer "$d") ${MAC_PEER[$d]}"
     done
+    # RFC 8212: eBGP imports and exports nothing without a policy.
+    echo "bgp policy all term 10 action accept"
     echo "bgp as 64500"
     echo "bgp router-id 198.51.100.1"
     echo "bgp network 198.51.100.0/24"
     echo "bgp network 2001:db8:a::/64"
     for d in "${DAEMONS[@]}"; do
-        echo "bgp neighbor $(v4_peer "$d") remote-as 6450${IDX[$d]}"
-        echo "bgp neighbor $(v4_peer "$d") hold-time 9"
-        echo "bgp neighbor $(v6_peer "$d") remote-as 6450${IDX[$d]}"
-        echo "bgp neighbor $(v6_peer "$d") hold-time 9"
+        local a
+        for a in "$(v4_peer "$d")" "$(v6_peer "$d")"; do
+            echo "bgp neighbor $a remote-as 6450${IDX[$d]}"
+            echo "bgp neighbor $a hold-time 9"
+            echo "bgp neighbor $a import all"
+            echo "bgp neighbor $a export all"
+        done
         echo "bgp neighbor $(v6_peer "$d") passive"
     done
     # MD5 with a wrong key first (the check puts the right one in).
@@ -135,6 +143,8 @@ rampartd_config() {
     echo "bgp neighbor $(v6_peer frr) role customer"
     echo "bgp neighbor $(v4_peer gobgp) add-path receive"
     echo "bgp neighbor $(v4_peer gobgp) max-prefix 3"
+    echo "bgp neighbor $(v4_peer exa) graceful-restart"
+    echo "bgp neighbor $(v6_peer exa) graceful-restart"
 }
 
 # ---- the daemons ----
@@ -272,6 +282,7 @@ template {
         peer-as 64500;
         router-id $(v4_peer exa);
         hold-time 9;
+        capability { graceful-restart 30; }
         api { processes [ receive ]; receive { parsed; update; } }
     }
 }
@@ -289,7 +300,8 @@ neighbor $(v6_rtr exa) {
 }
 EOC
     rp_exec exa env exabgp.daemon.user=root exabgp.daemon.daemonize=false exabgp.log.destination="$d/exabgp.log" \
-        exabgp.api.cli=false exabgp.tcp.bind= exabgp.log.level=INFO "$EXABGP" "$d/exabgp.conf" >"$d/exabgp.out" 2>&1 &
+        exabgp.api.cli=false exabgp.tcp.bind= exabgp.log.level=INFO "$EXABGP" "$d/exabgp.conf" >>"$d/exabgp.out" 2>&1 &
+    EXA_PID=$!
     PIDS+=($!)
 }
 
@@ -407,6 +419,37 @@ check "RFC 9234: BIRD's role seen" expect_output "Role: ours customer, the peer'
 check "BIRD's IPv4 route arrives over the MD5 session" wait_for 10 received "$(v4_peer bird)" "IPv4 Unicast" 1
 check "our IPv4 route in BIRD's RIB" wait_for 10 bird_has_route 198.51.100.0/24
 
+# Routes into the FIB: BIRD's and FRR's prefixes are best paths, in `show
+# route` as B, and forward the LAN host's pings through rampartd.
+fib_has() { cli "show route" | grep -E "^B +$1 "; }
+fib_lacks() { ! fib_has "$1"; }
+ping_ok() {  # ping_ok ADDR — 3 of 3 echo replies from the LAN host (a few tries for the first)
+    local try
+    for try in 1 2 3 4 5; do rp_exec lan ping -c 1 -W 1 "$1" >/dev/null 2>&1 && break; done
+    expect_output ' 0% packet loss' rp_exec lan ping -c 3 -i 0.3 -W 2 "$1"
+}
+ping_fails() { ! rp_exec lan ping -c 2 -i 0.3 -W 1 "$1"; }
+check "show bgp ipv4 PREFIX: BIRD's path is best" expect_output "from $(v4_peer bird).*valid.*best" \
+    cli "show bgp ipv4 192.0.2.0/26"
+loc_rib_v6() { cli "show bgp ipv6" | grep -E "^\*> +2001:db8:c1::/48 +$(v6_peer bird) " && cli "show bgp ipv6" | grep -E "^\*> +2001:db8:c4::/48 "; }
+check "show bgp ipv6: BIRD's and ExaBGP's prefixes in the Loc-RIB" loc_rib_v6
+check "show route: BIRD's IPv4 prefix from BGP" wait_for 10 fib_has 192.0.2.0/26
+check "show route: FRR's IPv4 prefix from BGP" wait_for 10 fib_has 192.0.2.64/26
+check "show route: BIRD's IPv6 prefix from BGP" wait_for 10 fib_has 2001:db8:c1::/48
+check "forwarding: ping BIRD's prefix (IPv4) through rampartd" ping_ok 192.0.2.1
+check "forwarding: ping FRR's prefix (IPv4)" ping_ok 192.0.2.65
+check "forwarding: ping BIRD's prefix (IPv6)" ping_ok 2001:db8:c1::1
+check "forwarding: ping ExaBGP's prefix (IPv6)" ping_ok 2001:db8:c4::1
+check "our route comes back from FRR with our AS in its path: refused (loop)" \
+    expect_output "^x +198.51.100.0/24 .*64502 64500" cli "show bgp neighbors $(v4_peer frr) received-routes"
+check "advertised-routes to BIRD: the LAN prefix" expect_output "198.51.100.0/24 +$(v4_rtr bird) " \
+    cli "show bgp neighbors $(v4_peer bird) advertised-routes"
+check "withdrawal: BIRD withdraws its IPv4 prefix" birdc disable s4
+check "withdrawal: gone from the FIB" wait_for 10 fib_lacks 192.0.2.0/26
+check "withdrawal: its ping no longer goes through" ping_fails 192.0.2.1
+check "withdrawal: BIRD announces it again" birdc enable s4
+check "withdrawal: back in the FIB and forwarding" wait_for 10 ping_ok 192.0.2.1
+
 # RFC 9234 role mismatch: FRR says customer, we say customer.
 role_mismatch() { cli "show bgp neighbors $(v6_peer frr)" | grep -q "Role Mismatch"; }
 check "RFC 9234: Role Mismatch with FRR (both customer)" wait_for 15 role_mismatch
@@ -473,5 +516,28 @@ check "max-prefix: re-established with 3 prefixes" wait_for 20 back_with_3
 # ExaBGP's IPv4 session: both sides connected at once; one connection survived.
 check "ExaBGP IPv4: the collision left one session" expect_output "Connections established 1; dropped 0" \
     cli "show bgp neighbors $(v4_peer exa)"
+
+# Graceful restart (helper): ExaBGP dies and comes back; its routes stay
+# (stale) meanwhile and traffic keeps flowing on them, then they are fresh again.
+stale_v6() { cli "show bgp ipv6 2001:db8:c4::/48" | grep "stale"; }
+fresh_v6() { established "$(v6_peer exa)" && cli "show bgp ipv6 2001:db8:c4::/48" | grep "best" | grep -v "stale"; }
+check "graceful restart: ExaBGP's capability seen" expect_output "Graceful restart: the peer's restart time 30 s, 1 famil" \
+    cli "show bgp neighbors $(v6_peer exa)"
+# ExaBGP and its receive process are all that runs in its namespace (what $!
+# names is the shell around them).
+exa_gone() { [[ -z "$(ip netns pids "$(rp_ns exa)")" ]]; }
+exa_kill() {
+    local pids
+    pids=$(ip netns pids "$(rp_ns exa)")
+    [[ -n $pids ]] && kill -KILL $pids
+    wait "$EXA_PID" 2>/dev/null
+    wait_for 5 exa_gone
+}
+check "graceful restart: ExaBGP killed" exa_kill
+check "graceful restart: session down, ExaBGP's route kept as stale" wait_for 10 stale_v6
+check "graceful restart: traffic keeps flowing on the stale route" ping_ok 2001:db8:c4::1
+check "graceful restart: ExaBGP starts again" exa_start
+check "graceful restart: re-established, the route fresh again" wait_for 30 fresh_v6
+check "graceful restart: forwarding" ping_ok 2001:db8:c4::1
 
 interop_end

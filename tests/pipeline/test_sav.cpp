@@ -232,3 +232,49 @@ TEST_CASE("SAV inputs in the startup configuration are loaded when it is install
     std::remove(good.c_str());
     CHECK(p.control->install(startup).find("% warning: ") != std::string::npos);
 }
+
+TEST_CASE("BAR-SAV follows the RPKI view: the JSON file and the RTR caches united, live", "[pipeline][sav][rpki]") {
+    TwoSided p;
+    p.exec("sav local-asn 64496");
+    p.exec("interface port1 sav-role customer asn 64501");
+    p.exec("interface port1 sav bar-sav");
+    const std::string json = temp_path("roas.json");
+    {
+        std::ofstream f(json);
+        f << R"({"roas": [{"asn": 64501, "prefix": "10.1.0.0/16", "maxLength": 24}]})";
+    }
+    REQUIRE(p.control->execute("sav load rpki " + json).ok);
+    CHECK(p.control->rpki().origin_validity(*Prefix::parse("10.1.0.0/16"), 64501) == rpki::OriginValidity::valid);
+    auto sent = [&](const char* src) {
+        const size_t before = p.wire_out(0).size();
+        p.send(1, on_port1(addr(src)));
+        p.run();
+        return p.wire_out(0).size() - before;
+    };
+    CHECK(sent("10.1.2.3") == 1);  // the JSON ROA puts it in the customer's cone
+    CHECK(sent("10.2.2.3") == 0);
+
+    // An RTR cache adds 10.2.0.0/16 for the customer: both pass (the union).
+    CHECK(p.control->rpki_rtr_update({{*Prefix::parse("10.2.0.0/16"), 16, 64501}}, {}).empty());
+    CHECK(p.control->rpki().vrp_count() == 2);
+    CHECK(sent("10.2.2.3") == 1);
+    CHECK(sent("10.1.2.3") == 1);
+
+    // The cache moves it to another AS: refused again; the JSON part stays.
+    CHECK(p.control->rpki_rtr_update({{*Prefix::parse("10.2.0.0/16"), 16, 64999}}, {}).empty());
+    CHECK(p.control->rpki().origin_validity(*Prefix::parse("10.2.0.0/16"), 64501) == rpki::OriginValidity::invalid);
+    CHECK(sent("10.2.2.3") == 0);
+    CHECK(sent("10.1.2.3") == 1);
+
+    // A JSON reload without the ROA: the RTR part alone decides.
+    {
+        std::ofstream f(json);
+        f << R"({"roas": [{"asn": 64501, "prefix": "10.2.0.0/16", "maxLength": 24}]})";
+    }
+    REQUIRE(p.control->execute("sav load rpki " + json).ok);
+    CHECK(sent("10.1.2.3") == 0);
+    CHECK(sent("10.2.2.3") == 1);
+    CHECK(p.control->rpki().vrp_count(rpki::Source::json) == 1);
+    CHECK(p.control->rpki().vrp_count(rpki::Source::rtr) == 1);
+    std::remove(json.c_str());
+}

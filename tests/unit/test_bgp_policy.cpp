@@ -58,8 +58,9 @@ Policy::Result run(const Policies& ps, const char* prefix, const PathAttributes&
 class FixedValidator final : public rpki::Validator {
 public:
     rpki::AspaValidity aspa = rpki::AspaValidity::unknown;
+    bool roa = true;  // false: the ROA was withdrawn
     rpki::OriginValidity origin_validity(const Prefix& p, std::optional<rpki::Asn> origin) const override {
-        if (!pfx("203.0.113.0/24").contains(p.addr) || p.len < 24) return rpki::OriginValidity::not_found;
+        if (!roa || !pfx("203.0.113.0/24").contains(p.addr) || p.len < 24) return rpki::OriginValidity::not_found;
         return origin == 65010u && p.len == 24 ? rpki::OriginValidity::valid : rpki::OriginValidity::invalid;
     }
     rpki::AspaValidity aspa_validity(const std::vector<AsPathSegment>&, rpki::Asn, bool) const override { return aspa; }
@@ -242,4 +243,46 @@ TEST_CASE("The RIB applies import and export policies, and new ones by soft reco
     ups = rib.take_updates(2);
     REQUIRE(ups.size() == 1);
     CHECK(ups[0].families[0].withdrawn == std::vector<Nlri>{Nlri{pfx("203.0.113.0/24"), 0, {}, {}}});
+}
+
+TEST_CASE("RPKI changes re-run the policies that match on it (Rib::revalidate)", "[bgp][policy][rpki]") {
+    FixedValidator v;
+    BgpPolicyConfig c;
+    PolicyTerm drop_invalid;
+    drop_invalid.rpki = rpki::OriginValidity::invalid;
+    drop_invalid.disposition = PolicyTerm::Disposition::reject;
+    PolicyTerm rest;
+    rest.disposition = PolicyTerm::Disposition::accept;
+    c.policies["rov"].terms = {{10, drop_invalid}, {20, rest}};
+    Policies policies(c, &v);
+    Rib rib(65000, 1);
+    rib.set_policies(&policies);
+    PeerInfo a;
+    a.id = 1;
+    a.address = ip("192.0.2.11");
+    a.local_address = ip("192.0.2.1");
+    a.peer_as = 65001;
+    a.local_as = 65000;
+    a.peer_bgp_id = 11;
+    a.import_policy = "rov";
+    rib.peer_up(a);
+    Update u;
+    u.families.push_back({kIpv4Unicast, {}, {Nlri{pfx("203.0.113.0/24"), 0, {}, {}}}});
+    u.attributes = route({65001, 65011});  // the ROA says 65010: invalid
+    rib.apply(1, u);
+    CHECK(rib.loc_rib_size(kIpv4Unicast) == 0);
+    for (auto& p : rib.paths(pfx("203.0.113.0/24"))) CHECK(p.why_not_best == "refused by import policy or a loop check");
+    // The ROA is withdrawn: the route is not-found now, accepted without a new UPDATE.
+    v.roa = false;
+    rib.revalidate();
+    CHECK(rib.loc_rib_size(kIpv4Unicast) == 1);
+    v.roa = true;
+    rib.revalidate();
+    CHECK(rib.loc_rib_size(kIpv4Unicast) == 0);
+    // A route the ROA authorises is valid, and stays in.
+    u.attributes = route({65001, 65010});
+    rib.apply(1, u);
+    CHECK(rib.loc_rib_size(kIpv4Unicast) == 1);
+    rib.revalidate();
+    CHECK(rib.loc_rib_size(kIpv4Unicast) == 1);
 }

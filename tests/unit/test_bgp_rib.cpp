@@ -9,7 +9,9 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <random>
 
+#include "slowpath/bgp/attr_store.hpp"
 #include "slowpath/bgp/policy.hpp"
 
 using namespace rampart;
@@ -572,4 +574,193 @@ TEST_CASE("IPv6 routes and families are kept apart", "[bgp][rib]") {
     CHECK(f.rib.adj_rib_in_size(1, kIpv6Unicast, false) == 1);
     f.drain_fib();
     CHECK(f.fib[pfx("2001:db8:100::/48")] == std::vector<IpAddr>{ip("2001:db8::11")});
+}
+
+TEST_CASE("The attribute store's encoding gives back every field, and equal sets share one entry",
+          "[bgp][rib][interning]") {
+    PathAttributes a;
+    a.origin = Origin::egp;
+    a.as_path = {seq({65001, 4200000000u}), AsPathSegment{AsPathSegment::Kind::set, {7, 8}},
+                 AsPathSegment{AsPathSegment::Kind::confed_sequence, {65530}}};
+    a.next_hop = ip("2001:db8::1");
+    a.link_local_next_hop = ip("fe80::1");
+    a.med = 300;
+    a.local_pref = 0;  // present and zero is not absent
+    a.atomic_aggregate = true;
+    a.aggregator = Aggregator{65001, 0xc0000201};
+    a.communities = {0xFFFFFF01, 65001u << 16 | 2};
+    a.extended_communities = {0x0002fde800000001ull};
+    a.large_communities = {{65001, 1, 2}, {4200000000u, 0, 0xffffffff}};
+    a.originator_id = 0x0a000009;
+    a.cluster_list = {1, 2, 3};
+    a.otc = 65002;
+    a.unknown = {UnknownAttribute{0xc0, 99, {1, 2, 3}}, UnknownAttribute{0xe0, 200, {}}};
+    std::vector<uint8_t> bytes;
+    encode_attributes(a, bytes);
+    CHECK(decode_attributes(bytes.data(), bytes.size()) == a);
+    CHECK(bytes.size() < sizeof(PathAttributes));  // every field present, still smaller than the struct alone
+    // Each field alone differs from the empty set, and from each other.
+    PathAttributes empty;
+    encode_attributes(empty, bytes);
+    CHECK(decode_attributes(bytes.data(), bytes.size()) == empty);
+
+    AttrStore store;
+    const AttrRef r1 = store.intern(a);
+    PathAttributes b = a;
+    const AttrRef r2 = store.intern(b);
+    CHECK(r1 == r2);
+    CHECK(store.refs(r1) == 2);
+    b.local_pref.reset();
+    const AttrRef r3 = store.intern(b);
+    CHECK(r3 != r1);
+    CHECK(store.get(r3) == b);
+    CHECK(store.get(r1) == a);
+    CHECK(store.facts(r1).local_pref == 0);
+    CHECK(store.facts(r3).local_pref == 100);
+    CHECK(store.facts(r1).path_length == 3);  // 2 + the set's 1; confederation segments count nothing
+    CHECK(store.facts(r1).neighbor_as == 65001);
+    store.unref(r1);
+    store.unref(r2);
+    CHECK(store.size() == 1);
+    CHECK(store.intern(a) != kNoAttr);
+    CHECK(store.get(r3) == b);
+}
+
+TEST_CASE("Show: each path says the decision step it lost at; walks of the Loc-RIB and the Adj-RIBs",
+          "[bgp][rib][show]") {
+    Fixture f;
+    f.rib.set_resolver([](const IpAddr& a) -> std::optional<Rib::Resolution> {
+        if (a == ip("198.51.100.9")) return std::nullopt;
+        return Rib::Resolution{{a}, 0};
+    });
+    f.rib.peer_up(peer(1, 65001, "192.0.2.11", 11));
+    f.rib.peer_up(peer(2, 65002, "192.0.2.12", 12));
+    f.rib.peer_up(peer(3, 65001, "192.0.2.13", 13));
+    f.rib.peer_up(peer(4, kLocalAs, "192.0.2.14", 14));
+    PathAttributes best = attrs({65001}, "192.0.2.11"), longer = attrs({65002, 65009}, "192.0.2.12");
+    PathAttributes med = attrs({65001}, "192.0.2.13");
+    best.med = 1;
+    med.med = 2;
+    f.rib.apply(1, announce({"203.0.113.0/24"}, best));
+    f.rib.apply(2, announce({"203.0.113.0/24"}, longer));
+    f.rib.apply(3, announce({"203.0.113.0/24"}, med));
+    f.rib.apply(4, announce({"203.0.113.0/24"}, attrs({65001}, "198.51.100.9")));
+    std::map<PeerId, std::string> why;
+    for (auto& v : f.rib.paths(pfx("203.0.113.0/24"))) why[v.peer] = v.best ? "best" : v.why_not_best;
+    CHECK(why[1] == "best");
+    CHECK(why[2] == "longer AS path");
+    CHECK(why[3] == "higher MED");
+    CHECK(why[4] == "next hop unreachable");
+    f.rib.set_always_compare_med(false);
+    med.med = 1;
+    f.rib.apply(3, announce({"203.0.113.0/24"}, med));
+    for (auto& v : f.rib.paths(pfx("203.0.113.0/24")))
+        if (v.peer == 3) CHECK(v.why_not_best == "higher router id");
+
+    f.rib.apply(2, announce({"198.51.100.0/24"}, longer));
+    size_t best_count = 0;
+    f.rib.for_each_best(kIpv4Unicast, [&](const Prefix& p, const Rib::PathView& v) {
+        ++best_count;
+        CHECK(v.best);
+        if (p == pfx("198.51.100.0/24")) CHECK(v.peer == 2);
+    });
+    CHECK(best_count == 2);
+    size_t received = 0;
+    f.rib.for_each_received(2, kIpv4Unicast, [&](const Prefix&, const Rib::PathView& v) {
+        ++received;
+        CHECK(v.accepted);
+    });
+    CHECK(received == 2);
+    // Peer 4 (iBGP) is sent the two best paths, both learnt over eBGP.
+    std::vector<Prefix> advertised;
+    f.rib.for_each_advertised(4, kIpv4Unicast, [&](const Prefix& p, const PathAttributes& a) {
+        advertised.push_back(p);
+        CHECK(a.local_pref == 100u);
+    });
+    CHECK(advertised.size() == 2);
+}
+
+TEST_CASE("FlatIndex agrees with std::map under random inserts and erases", "[bgp][rib][index]") {
+    // Keys live outside the index (as the RIB's destinations do): value i names keys[i].
+    std::mt19937 rng(7);
+    std::vector<uint64_t> keys;
+    std::map<uint64_t, uint32_t> reference;
+    FlatIndex index;
+    auto hash = [](uint64_t k) { return mix64(k) & 0xffff00ff; };  // collisions on purpose
+    for (int step = 0; step < 200000; ++step) {
+        const uint64_t k = rng() % 5000;
+        auto eq = [&](uint32_t v) { return keys[v] == k; };
+        const uint32_t found = index.find(hash(k), eq);
+        auto it = reference.find(k);
+        REQUIRE((found == FlatIndex::kNone) == (it == reference.end()));
+        if (it != reference.end()) REQUIRE(found == it->second);
+        if (rng() % 3 == 0 && it != reference.end()) {
+            REQUIRE(index.erase(hash(k), eq));
+            reference.erase(it);
+        } else if (it == reference.end()) {
+            keys.push_back(k);
+            index.insert(hash(k), uint32_t(keys.size() - 1));
+            reference[k] = uint32_t(keys.size() - 1);
+        }
+        REQUIRE(index.size() == reference.size());
+    }
+}
+
+TEST_CASE("ADD-PATH receive: paths of one peer told apart by path id", "[bgp][rib]") {
+    Fixture f;
+    f.rib.set_multipath(2);
+    f.rib.peer_up(peer(1, kLocalAs, "192.0.2.11", 11));
+    Update u = announce({"203.0.113.0/24"}, attrs({65001}, "198.51.100.1"));
+    u.families[0].announced[0].path_id = 1;
+    f.rib.apply(1, u);
+    u.attributes = attrs({65001}, "198.51.100.2");
+    u.families[0].announced[0].path_id = 2;
+    f.rib.apply(1, u);
+    CHECK(f.rib.adj_rib_in_size(1, kIpv4Unicast, false) == 2);
+    f.drain_fib();
+    CHECK(f.fib[pfx("203.0.113.0/24")] == std::vector<IpAddr>{ip("198.51.100.1"), ip("198.51.100.2")});
+    Update w = withdraw({"203.0.113.0/24"});
+    w.families[0].withdrawn[0].path_id = 1;
+    f.rib.apply(1, w);
+    f.drain_fib();
+    CHECK(f.fib[pfx("203.0.113.0/24")] == std::vector<IpAddr>{ip("198.51.100.2")});
+}
+
+TEST_CASE("Export to eBGP: MED not passed on, unknown transitive attributes marked partial, the rest dropped; "
+          "NO_EXPORT and NO_ADVERTISE honoured", "[bgp][rib][out]") {
+    Fixture f;
+    f.rib.peer_up(peer(1, 65001, "192.0.2.11", 11));
+    f.rib.peer_up(peer(2, 65002, "192.0.2.12", 12));
+    f.rib.peer_up(peer(3, kLocalAs, "192.0.2.13", 13));
+    PathAttributes a = attrs({65001}, "192.0.2.11");
+    a.med = 50;
+    a.unknown = {UnknownAttribute{kFlagOptional | kFlagTransitive, 99, {1}}, UnknownAttribute{kFlagOptional, 100, {2}}};
+    f.rib.apply(1, announce({"203.0.113.0/24"}, a));
+    PathAttributes no_export = attrs({65001}, "192.0.2.11");
+    no_export.communities = {0xFFFFFF01};
+    f.rib.apply(1, announce({"198.51.100.0/24"}, no_export));
+    PathAttributes no_adv = attrs({65001}, "192.0.2.11");
+    no_adv.communities = {0xFFFFFF02};
+    f.rib.apply(1, announce({"198.18.0.0/15"}, no_adv));
+
+    auto to_ebgp = f.rib.take_updates(2);
+    REQUIRE(to_ebgp.size() == 1);
+    const PathAttributes& out = to_ebgp[0].attributes;
+    CHECK_FALSE(out.med);
+    REQUIRE(out.unknown.size() == 1);
+    CHECK(out.unknown[0].type == 99);
+    CHECK(out.unknown[0].flags == (kFlagOptional | kFlagTransitive | kFlagPartial));
+    CHECK(to_ebgp[0].families[0].announced == std::vector<Nlri>{Nlri{pfx("203.0.113.0/24"), 0, {}, {}}});
+    // iBGP gets NO_EXPORT routes (they stay in the AS) but not NO_ADVERTISE ones; the MED stays.
+    size_t n = 0;
+    for (auto& u : f.rib.take_updates(3)) {
+        for (auto& fr : u.families) {
+            for (auto& nl : fr.announced) {
+                CHECK(nl.prefix != pfx("198.18.0.0/15"));
+                if (nl.prefix == pfx("203.0.113.0/24")) CHECK(u.attributes.med == 50u);
+                ++n;
+            }
+        }
+    }
+    CHECK(n == 2);
 }

@@ -97,7 +97,9 @@ struct Pair {
 
 TEST_CASE("bgp speaker: two speakers establish over TCP and exchange originated prefixes", "[bgp][speaker]") {
     Pair p(17901);
-    p.ca.networks = {*Prefix::parse("198.51.100.0/24"), *Prefix::parse("203.0.113.0/25")};
+    // An IPv6 prefix too: not for this IPv4-only session (RFC 4760 §7).
+    p.ca.networks = {*Prefix::parse("198.51.100.0/24"), *Prefix::parse("203.0.113.0/25"),
+                     *Prefix::parse("2001:db8:100::/48")};
     p.configure();
     REQUIRE(p.run_until([&] { return p.both_established(); }, 5s));
     // Both connected at once: one connection survived the collision.

@@ -260,6 +260,11 @@ const Example kExamples[] = {
     {"show bgp summary", "bgp.show-summary"},
     {"show bgp neighbors", "bgp.show-neighbors"},
     {"show bgp neighbors 203.0.113.2", "bgp.show-neighbors"},
+    {"show bgp neighbors 203.0.113.2 received-routes", "bgp.show-neighbor-routes"},
+    {"show bgp neighbors 2001:db8::2 advertised-routes", "bgp.show-neighbor-routes"},
+    {"show bgp ipv4", "bgp.show-table"},
+    {"show bgp ipv4 192.0.2.0/24", "bgp.show-table"},
+    {"show bgp ipv6 2001:db8::/32", "bgp.show-table"},
     {"clear bgp 203.0.113.2", "bgp.clear"},
     {"clear bgp 2001:db8::2 soft in", "bgp.clear"},
     {"bgp prefix-list customers seq 10 permit 198.51.100.0/24", "bgp-policy.prefix-list"},
@@ -295,6 +300,17 @@ const Example kExamples[] = {
     {"bgp policy to-peers term 10 action as-path prepend 64496", "bgp-policy.action"},
     {"bgp policy to-peers term 10 action as-path prepend 64496 count 3", "bgp-policy.action"},
     {"write config /etc/rampart/rampart.conf", "system.write-config"},
+    {"rpki cache 192.0.2.10 port 323", "rpki.cache"},
+    {"rpki cache 2001:db8::10 port 8282 preference 2", "rpki.cache"},
+    {"no rpki cache 192.0.2.10 port 323", "rpki.cache"},
+    {"rpki refresh 300", "rpki.refresh"},
+    {"rpki retry 60", "rpki.retry"},
+    {"no rpki expire 7200", "rpki.expire"},
+    {"show rpki cache", "rpki.show-cache"},
+    {"show rpki roa", "rpki.show-roa"},
+    {"show rpki roa 192.0.2.0/24", "rpki.show-roa"},
+    {"show rpki aspa", "rpki.show-aspa"},
+    {"show rpki validity 192.0.2.0/24 origin 64500", "rpki.show-validity"},
 };
 
 }  // namespace
@@ -602,7 +618,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
         auto e = parse_fail("frobnicate now");
         CHECK(e.token_index == 0);
         CHECK(e.message == "unknown token 'frobnicate': expected one of: interface, route, icmp, vrf, mpls, "
-                           "segment-routing, ipsec, sav, ike, bgp, show, clear, write");
+                           "segment-routing, ipsec, sav, ike, rpki, bgp, show, clear, write");
     }
     SECTION("bad prefix") {
         auto e = parse_fail("interface port0 address 10.0.0.300/24");
@@ -646,7 +662,7 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
               "incomplete command: expected one of: device, vlan, address, mtu, shutdown, description, neighbor, "
               "mpls, vrf, mac, sav, sav-role");
         CHECK(parse_fail("no").message ==
-              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike, bgp");
+              "incomplete command: expected one of: interface, route, icmp, vrf, mpls, segment-routing, ipsec, sav, ike, rpki, bgp");
     }
     SECTION("trailing garbage") {
         auto e = parse_fail("show version now");
@@ -700,7 +716,7 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
     CHECK(complete("no ", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "bgp"});
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "rpki", "bgp"});
     CHECK(complete("no s", kPorts) == V{"segment-routing", "sav"});
     CHECK(complete("no sh", kPorts).empty());
     CHECK(complete("interface ", kPorts) == V{"port0", "port1", "uplink"});  // "bad name" is no IFNAME

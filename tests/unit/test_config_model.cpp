@@ -1585,3 +1585,33 @@ bgp policy empty
     CHECK(c.bgp_policy.prefix_lists.empty());
     check_round_trip(c);
 }
+
+TEST_CASE("RPKI caches and intervals load, round-trip and are checked", "[config][rpki]") {
+    RunningConfig c = load(R"(
+rpki cache 192.0.2.10 port 323
+rpki cache 2001:db8::10 port 8282 preference 2
+rpki refresh 300
+rpki retry 60
+rpki expire 3600
+)");
+    REQUIRE(c.rpki.caches.size() == 2);
+    CHECK(c.rpki.caches[0].preference == 100);
+    CHECK(c.rpki.caches[1].preference == 2);
+    CHECK(c.rpki.caches[1].port == 8282);
+    CHECK(c.rpki.refresh == 300u);
+    CHECK(c.rpki.expire == 3600u);
+    check_round_trip(c);
+    // The same cache again changes its preference, not the list.
+    CHECK(apply_line(c, "rpki cache 192.0.2.10 port 323 preference 5").empty());
+    REQUIRE(c.rpki.caches.size() == 2);
+    CHECK(c.rpki.caches[0].preference == 5);
+    CHECK(apply_line(c, "no rpki cache 192.0.2.99 port 323") == "no rpki cache 192.0.2.99 port 323 is configured");
+    // RFC 8210 §6: expire longer than refresh and retry.
+    CHECK(apply_line(c, "rpki refresh 4000").find("must be longer") != std::string::npos);
+    CHECK(c.rpki.refresh == 300u);
+    CHECK(apply_line(c, "no rpki expire 3600").empty());
+    CHECK(!c.rpki.expire);
+    CHECK(apply_line(c, "no rpki cache 192.0.2.10 port 323").empty());
+    CHECK(c.rpki.caches.size() == 1);
+    check_round_trip(c);
+}

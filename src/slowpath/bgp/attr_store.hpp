@@ -45,15 +45,23 @@ struct DecisionFacts {
     bool has_originator = false;
 };
 
+// A set is stored as a compact canonical encoding (a presence mask, then
+// varints and raw addresses: ~40 bytes for a typical set, where the
+// PathAttributes struct alone is ~240), so equal sets are equal bytes: the
+// index compares with memcmp and hashes the bytes. get() decodes.
 class AttrStore {
 public:
     AttrStore();
+    ~AttrStore();
+    AttrStore(const AttrStore&) = delete;
+    AttrStore& operator=(const AttrStore&) = delete;
     // The ref of the set equal to `attributes`, stored if new; takes one reference.
     AttrRef intern(const PathAttributes& attributes);
-    AttrRef intern(PathAttributes&& attributes);
     void ref(AttrRef r) { ++entries_[r].refs; }
     void unref(AttrRef r);
-    const PathAttributes& get(AttrRef r) const { return entries_[r].attributes; }
+    // The set, decoded. The reference stays valid until the next get() or
+    // intern(): copy what must outlive that.
+    const PathAttributes& get(AttrRef r) const;
     const DecisionFacts& facts(AttrRef r) const { return entries_[r].facts; }
     uint32_t refs(AttrRef r) const { return entries_[r].refs; }
     // A value of the owner's, kept with the set while it lives (the RIB: its next-hop id).
@@ -63,24 +71,31 @@ public:
     bool fresh(AttrRef r) const { return entries_[r].tag == kUntagged; }
     static constexpr uint32_t kUntagged = 0xffffffffu;
     size_t size() const { return live_; }
+    size_t encoded_bytes() const { return encoded_bytes_; }
 
 private:
     struct Entry {
-        PathAttributes attributes;
-        DecisionFacts facts;
-        uint64_t hash = 0;
+        uint8_t* bytes = nullptr;  // the encoding (malloc'd)
+        uint32_t length = 0;
+        uint32_t hash = 0;         // low 32 bits of the encoding's hash (the index's)
         uint32_t refs = 0;
         uint32_t tag = kUntagged;
+        DecisionFacts facts;
     };
-    template <typename A>
-    AttrRef intern_impl(A&& attributes);
 
     std::deque<Entry> entries_;  // stable addresses; [0] unused (kNoAttr)
     std::vector<AttrRef> free_;
     FlatIndex index_;
     size_t live_ = 0;
+    size_t encoded_bytes_ = 0;
+    std::vector<uint8_t> scratch_;          // intern(): the encoding being looked up
+    mutable AttrRef decoded_ref_ = kNoAttr;  // get(): the last set decoded
+    mutable PathAttributes decoded_;
 };
 
-uint64_t hash_attributes(const PathAttributes& a);
+// The canonical encoding AttrStore keeps (exposed for its tests).
+void encode_attributes(const PathAttributes& a, std::vector<uint8_t>& out);
+PathAttributes decode_attributes(const uint8_t* bytes, size_t length);
+
 
 }  // namespace rampart::bgp

@@ -185,7 +185,8 @@ bool valid_ipv6_next_hop(const IpAddr& a) {
     return a.bytes != kZero && a.bytes[0] != 0xff;  // not :: nor multicast
 }
 
-enum class Action : uint8_t { none = 0, discard = 1, withdraw = 2, reset = 3 };  // RFC 7606 §3 j order
+// The RFC 7606 approach for a malformed attribute that does not reset.
+enum class Approach : uint8_t { attribute_discard, treat_as_withdraw };
 
 }  // namespace
 
@@ -272,10 +273,10 @@ struct AttributeDecoder {
             if (type != uint8_t(AttrType::mp_reach) && type != uint8_t(AttrType::mp_unreach)) return;
         }
         PathAttributes& a = update.attributes;
-        auto length_is = [&](size_t want, Action act) {
+        auto length_is = [&](size_t want, Approach approach) {
             if (v.size() == want) return true;
             const std::string why = fmt::format("length {}, expected {}", v.size(), want);
-            act == Action::discard ? discard(type, why) : withdraw(type, why);
+            approach == Approach::attribute_discard ? discard(type, why) : withdraw(type, why);
             return false;
         };
         auto multiple_of = [&](size_t unit) {
@@ -285,7 +286,7 @@ struct AttributeDecoder {
         };
         switch (AttrType(type)) {
         case AttrType::origin:  // RFC 7606 §7.1
-            if (!length_is(1, Action::withdraw)) return;
+            if (!length_is(1, Approach::treat_as_withdraw)) return;
             if (v[0] > 2) return withdraw(type, fmt::format("value {}", v[0]));
             a.origin = Origin(v[0]);
             return;
@@ -298,25 +299,25 @@ struct AttributeDecoder {
             return;
         }
         case AttrType::next_hop:  // RFC 7606 §7.3
-            if (!length_is(4, Action::withdraw)) return;
+            if (!length_is(4, Approach::treat_as_withdraw)) return;
             if (!valid_ipv4_next_hop(get32(&v[0])))
                 return withdraw(type, fmt::format("{} is no next hop", IpAddr::v4(get32(&v[0])).str()));
             scan.next_hop_attribute = IpAddr::v4(get32(&v[0]));
             return;
         case AttrType::med:  // RFC 7606 §7.4
-            if (length_is(4, Action::withdraw)) a.med = get32(&v[0]);
+            if (length_is(4, Approach::treat_as_withdraw)) a.med = get32(&v[0]);
             return;
         case AttrType::local_pref:  // RFC 7606 §7.5
-            if (!length_is(4, Action::withdraw)) return;
+            if (!length_is(4, Approach::treat_as_withdraw)) return;
             if (options.external_peer) return discard(type, "from an external peer");
             a.local_pref = get32(&v[0]);
             return;
         case AttrType::atomic_aggregate:  // RFC 7606 §7.6
-            if (length_is(0, Action::discard)) a.atomic_aggregate = true;
+            if (length_is(0, Approach::attribute_discard)) a.atomic_aggregate = true;
             return;
         case AttrType::aggregator: {  // RFC 7606 §7.7, RFC 7607
             const size_t asn_size = options.four_octet_as ? 4 : 2;
-            if (!length_is(asn_size + 4, Action::discard)) return;
+            if (!length_is(asn_size + 4, Approach::attribute_discard)) return;
             const Aggregator g{asn_size == 4 ? get32(&v[0]) : get16(&v[0]), get32(&v[asn_size])};
             if (g.asn == 0) return discard(type, "AS 0");
             a.aggregator = g;
@@ -328,7 +329,7 @@ struct AttributeDecoder {
             for (size_t i = 0; i < a.communities.size(); ++i) a.communities[i] = get32(&v[4 * i]);
             return;
         case AttrType::originator_id:  // RFC 7606 §7.9
-            if (!length_is(4, Action::withdraw)) return;
+            if (!length_is(4, Approach::treat_as_withdraw)) return;
             if (options.external_peer) return discard(type, "from an external peer");
             a.originator_id = get32(&v[0]);
             return;
@@ -361,7 +362,7 @@ struct AttributeDecoder {
         }
         case AttrType::as4_aggregator:  // RFC 6793 §6: malformed → discard
             if (options.four_octet_as) return discard(type, "from a 4-octet AS speaker");
-            if (!length_is(8, Action::discard)) return;
+            if (!length_is(8, Approach::attribute_discard)) return;
             if (get32(&v[0]) == 0) return discard(type, "AS 0");
             as4_aggregator = Aggregator{get32(&v[0]), get32(&v[4])};
             as4_aggregator_seen = true;
@@ -373,7 +374,7 @@ struct AttributeDecoder {
                 a.large_communities[i] = {get32(&v[12 * i]), get32(&v[12 * i + 4]), get32(&v[12 * i + 8])};
             return;
         case AttrType::otc:  // RFC 9234 §5
-            if (length_is(4, Action::withdraw)) a.otc = get32(&v[0]);
+            if (length_is(4, Approach::treat_as_withdraw)) a.otc = get32(&v[0]);
             return;
         }
     }
@@ -401,31 +402,34 @@ struct AttributeDecoder {
             return session_reset(error::kOptionalAttributeError, raw,
                                  fmt::format("MP_REACH_NLRI next hop of {} octets, {} left", nh_len, v.size() - 5));
         scan.mp_reach = true;
-        if (!supported_family(family)) {
+        if (!supported_family(family) || !options.decodes(family)) {
             scan.skipped_families.push_back(family);
             return;
         }
-        const Span nh = v.subspan(4, nh_len);
-        // IPv4 unicast: 4 octets, or 16/32 with RFC 8950's IPv6 next hop;
-        // IPv6 unicast: 16, or 32 with the link-local one (RFC 2545 §3).
-        const bool v4_ok = family.afi == Afi::ipv4 && nh_len == 4;
-        if (!v4_ok && nh_len != 16 && nh_len != 32)
+        // The next hop: IPv4 4 octets (IPv4 families only), or IPv6 16, or 32
+        // with the link-local one (RFC 2545 §3; RFC 8950 for IPv4 NLRI).
+        // VPN next hops carry a (zero) route distinguisher before each
+        // address (RFC 4364 §4.3.2, RFC 4659 §3.2.1): 12, 24 or 48 octets.
+        const size_t rd = family.safi == Safi::vpn ? 8 : 0;
+        const size_t address_len = rd == 0 ? nh_len : nh_len == 12 ? 4 : nh_len == 24 ? 16 : nh_len == 48 ? 32 : 0;
+        if (!(address_len == 4 && family.afi == Afi::ipv4) && address_len != 16 && address_len != 32)
             return session_reset(error::kOptionalAttributeError, raw,
                                  fmt::format("MP_REACH_NLRI next hop length {} for AFI {} SAFI {}", nh_len,
                                              uint16_t(family.afi), uint8_t(family.safi)));
         std::vector<Nlri>& out = scan.routes(update, family).announced;
         std::string why;
-        if (!decode_nlri(v.subspan(5 + nh_len), family, options.receive_add_path(family), out, why))
+        if (!decode_nlri(v.subspan(5 + nh_len), family, options.receive_add_path(family), false, out, why))
             return session_reset(error::kOptionalAttributeError, raw, "MP_REACH_NLRI: " + why);
         scan.mp_family = family;
-        if (nh_len == 4) {
-            scan.mp_next_hop = IpAddr::v4(get32(&nh[0]));
-            if (!valid_ipv4_next_hop(get32(&nh[0])))
+        const uint8_t* nh = &v[4 + rd];
+        if (address_len == 4) {
+            scan.mp_next_hop = IpAddr::v4(get32(nh));
+            if (!valid_ipv4_next_hop(get32(nh)))
                 return withdraw(uint8_t(AttrType::mp_reach),
                                 fmt::format("next hop {} is no next hop", scan.mp_next_hop->str()));
         } else {
-            scan.mp_next_hop = IpAddr::v6(&nh[0]);
-            if (nh_len == 32) scan.mp_link_local = IpAddr::v6(&nh[16]);
+            scan.mp_next_hop = IpAddr::v6(nh);
+            if (address_len == 32) scan.mp_link_local = IpAddr::v6(nh + 16 + rd);
             if (!valid_ipv6_next_hop(*scan.mp_next_hop))
                 return withdraw(uint8_t(AttrType::mp_reach),
                                 fmt::format("next hop {} is no next hop", scan.mp_next_hop->str()));
@@ -442,12 +446,12 @@ struct AttributeDecoder {
         scan.mp_unreach = true;
         scan.mp_unreach_family = family;
         scan.mp_unreach_empty = v.size() == 3;
-        if (!supported_family(family)) {
+        if (!supported_family(family) || !options.decodes(family)) {
             scan.skipped_families.push_back(family);
             return;
         }
         std::string why;
-        if (!decode_nlri(v.subspan(3), family, options.receive_add_path(family), scan.routes(update, family).withdrawn,
+        if (!decode_nlri(v.subspan(3), family, options.receive_add_path(family), true, scan.routes(update, family).withdrawn,
                          why))
             return session_reset(error::kOptionalAttributeError, raw, "MP_UNREACH_NLRI: " + why);
     }

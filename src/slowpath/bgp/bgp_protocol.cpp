@@ -73,6 +73,17 @@ public:
                 std::string text = speaker_.show_neighbors(only, now);
                 return {!text.starts_with("%"), text};
             }
+            case BgpExec::ShowTable: {
+                const AddressFamily family = c.has("ipv4") ? kIpv4Unicast : kIpv6Unicast;
+                std::optional<Prefix> prefix;
+                if (c.has_arg("prefix")) prefix = c.prefix("prefix");
+                std::string text = speaker_.show_table(family, prefix);
+                return {!text.starts_with("%"), text};
+            }
+            case BgpExec::ShowNeighborRoutes: {
+                std::string text = speaker_.show_neighbor_routes(c.ip("neighbor"), c.has("advertised-routes"));
+                return {!text.starts_with("%"), text};
+            }
             case BgpExec::Clear: {
                 Speaker::Soft soft = Speaker::Soft::none;
                 if (c.has("in")) soft = Speaker::Soft::in;

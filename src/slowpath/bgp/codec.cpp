@@ -39,6 +39,11 @@ bool CodecOptions::receive_add_path(AddressFamily f) const {
     return std::find(add_path_receive.begin(), add_path_receive.end(), f) != add_path_receive.end();
 }
 
+bool CodecOptions::decodes(AddressFamily f) const {
+    if (families.empty()) return f == kIpv4Unicast || f == kIpv6Unicast;
+    return std::find(families.begin(), families.end(), f) != families.end();
+}
+
 bool CodecOptions::send_add_path(AddressFamily f) const {
     return std::find(add_path_send.begin(), add_path_send.end(), f) != add_path_send.end();
 }
@@ -382,6 +387,7 @@ std::vector<uint8_t> encode(const Open& m) {
     if (caps.empty()) {
         put8(b, 0);
     } else if (caps.size() + 2 <= 255) {  // one Capabilities parameter (RFC 5492 §4)
+        // (Several would not help: Opt Parm Len covers them all in one octet.)
         put8(b, uint8_t(caps.size() + 2));
         put8(b, kParamCapabilities);
         put8(b, uint8_t(caps.size()));

@@ -58,18 +58,21 @@ std::variant<Message, Notification> decode_update(Span body, const CodecOptions&
 // ---- NLRI (nlri.cpp) ----
 
 // How many octets the NLRI encoding of `n` takes in `family` (path id
-// included when `add_path`).
-size_t nlri_size(const Nlri& n, AddressFamily family, bool add_path);
-void encode_nlri(Bytes& out, const Nlri& n, AddressFamily family, bool add_path);
+// included when `add_path`; a withdrawal of a labeled family carries one
+// label field whatever its labels, RFC 8277 §2.4).
+size_t nlri_size(const Nlri& n, AddressFamily family, bool add_path, bool withdrawn);
+void encode_nlri(Bytes& out, const Nlri& n, AddressFamily family, bool add_path, bool withdrawn);
 // Decodes a whole NLRI field (the classic withdrawn/NLRI fields or the one
 // inside MP_REACH / MP_UNREACH) into `out`. False with `error` set on a
 // syntax error: a length past the field, a prefix length the family cannot
-// have. Trailing (host) bits are cleared: RFC 4271 §4.3 calls their value
-// irrelevant.
-bool decode_nlri(Span field, AddressFamily family, bool add_path, std::vector<Nlri>& out, std::string& error);
-// The families whose NLRI this codec reads and writes (the others are
-// skipped on decode: RFC 4760 §7 lets a speaker ignore what it did not
-// negotiate, and a session only negotiates what it knows).
+// have, a label stack or RD past the entry. Trailing (host) bits are
+// cleared: RFC 4271 §4.3 calls their value irrelevant.
+bool decode_nlri(Span field, AddressFamily family, bool add_path, bool withdrawn, std::vector<Nlri>& out,
+                 std::string& error);
+// The families whose NLRI this codec reads and writes: IPv4 and IPv6
+// unicast, labeled unicast and VPN (the others are skipped on decode:
+// RFC 4760 §7 lets a speaker ignore what it did not negotiate, and a
+// session only negotiates what it knows).
 bool supported_family(AddressFamily family);
 
 // ---- path attributes (attributes.cpp) ----

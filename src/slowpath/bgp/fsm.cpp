@@ -122,6 +122,7 @@ std::variant<Negotiated, Notification> PeerFsm::negotiate(const Open& peer) cons
     if (theirs.empty()) theirs.push_back(kIpv4Unicast);
     for (auto& f : settings_.families)
         if (std::find(theirs.begin(), theirs.end(), f) != theirs.end()) n.families.push_back(f);
+    n.codec.families = n.families;  // MP NLRI of other families are skipped on decode (RFC 4760 §7)
     n.codec.four_octet_as = caps.four_octet_as.has_value();
     n.codec.extended_message = caps.extended_message;  // we always offer it
     n.codec.external_peer = peer_as != settings_.local_as;

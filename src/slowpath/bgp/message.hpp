@@ -152,7 +152,7 @@ struct Update {
     // RFC 7606 outcomes of decoding (never set when encoding):
     bool treat_as_withdraw = false;   // every announced NLRI is to be withdrawn instead
     std::vector<uint8_t> discarded;   // attribute types dropped ("attribute discard")
-    std::string error;                // what was wrong, for the log, when either is set
+    std::string error;                // what was wrong (or ignored, e.g. an AS4_PATH), for the log
 };
 
 // ---- OPEN and capabilities (RFC 5492) ----
@@ -251,9 +251,14 @@ struct CodecOptions {
     // An eBGP session: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST received
     // from it are discarded (RFC 7606 §7.5, §7.9, §7.10).
     bool external_peer = false;
+    // The families negotiated (RFC 4760 §7): MP_REACH / MP_UNREACH of the
+    // others are skipped on decode. Empty: IPv4 and IPv6 unicast, so that a
+    // labeled or VPN family is only ever read where a session asked for it.
+    std::vector<AddressFamily> families;
     std::vector<AddressFamily> add_path_receive;  // decode: NLRI carry a path id
     std::vector<AddressFamily> add_path_send;     // encode: NLRI carry a path id
     bool receive_add_path(AddressFamily f) const;
+    bool decodes(AddressFamily f) const;  // per `families` above
     bool send_add_path(AddressFamily f) const;
     size_t max_message_length() const { return extended_message ? kMaxExtendedMessageLength : kMaxMessageLength; }
 };
@@ -283,6 +288,12 @@ std::vector<uint8_t> encode(const RouteRefresh& m);
 // One Update as one or more messages: NLRI that do not fit one message of
 // options.max_message_length() continue in the next (same attributes), so
 // the caller packs as many prefixes per attribute set as it likes.
+// Per family: withdrawals first, then announcements (IPv4 unicast in the
+// classic fields unless its next hop is IPv6, the others in MP_REACH /
+// MP_UNREACH, which come first in the attributes), then the End-of-RIB.
+// Optional transitive unknown attributes go out with the partial bit set.
+// Announcements whose attributes alone exceed the maximum length are not
+// written (no message may exceed it); the withdrawals still are.
 std::vector<std::vector<uint8_t>> encode(const Update& m, const CodecOptions& options);
 
 }  // namespace rampart::bgp

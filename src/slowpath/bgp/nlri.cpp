@@ -3,10 +3,10 @@
 // against the message, the NLRI against their fields; encode packs NLRI
 // into as few messages as the maximum length allows.
 //
-// Families: an NLRI's layout is [path id] length [labels] [RD] prefix; the
-// unicast families have neither labels nor RD. Labeled unicast (RFC 8277)
-// and VPN (RFC 4364) add them in decode_nlri/encode_nlri and
-// supported_family, and a next-hop length rule in attributes.cpp.
+// Families: an NLRI's layout is [path id] length [labels] [RD] prefix, the
+// length counting labels and RD: unicast has neither, labeled unicast
+// (RFC 8277) a label stack, VPN (RFC 4364) labels and a route
+// distinguisher; their next hops are checked in attributes.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -23,64 +23,137 @@ namespace {
 
 unsigned address_bits(AddressFamily f) { return f.afi == Afi::ipv6 ? 128 : 32; }
 
-}  // namespace
-
-bool supported_family(AddressFamily f) { return f == kIpv4Unicast || f == kIpv6Unicast; }
-
-size_t nlri_size(const Nlri& n, AddressFamily, bool add_path) {
-    return (add_path ? 4 : 0) + 1 + (size_t(n.prefix.len) + 7) / 8;
+// What precedes the prefix in an NLRI of `family`, inside its length:
+// a label stack (RFC 8277 §2: 3 octets per label, the last with the
+// bottom-of-stack bit) and a route distinguisher (RFC 4364 §4.3.4).
+struct Layout {
+    bool labels = false;
+    bool rd = false;
+};
+Layout layout(AddressFamily f) {
+    switch (f.safi) {
+    case Safi::labeled_unicast: return {true, false};
+    case Safi::vpn: return {true, true};
+    default: return {};
+    }
 }
 
-void encode_nlri(Bytes& out, const Nlri& n, AddressFamily, bool add_path) {
+// RFC 8277 §2.4 / RFC 3107: the label field of a withdrawal, ignored on receipt.
+inline constexpr uint32_t kWithdrawLabelField = 0x800000;
+inline constexpr size_t kLabelOctets = 3, kRdOctets = 8;
+
+// One NLRI at field[at]: the octets it takes, or 0 with `error`. Fills `n`
+// when given (the first decode pass only checks and counts).
+size_t parse_nlri(Span field, size_t at, AddressFamily family, bool add_path, bool withdrawn, Nlri* n,
+                  std::string& error) {
+    const size_t start = at;
+    if (add_path) {
+        if (field.size() - at < 4) {
+            error = fmt::format("path id at {} needs 4 octets, {} left", at, field.size() - at);
+            return 0;
+        }
+        if (n) n->path_id = get32(&field[at]);
+        at += 4;
+    }
+    if (at >= field.size()) {
+        error = fmt::format("NLRI entry at {} has no length", start);
+        return 0;
+    }
+    size_t bits = field[at++];
+    const Layout l = layout(family);
+    if (l.labels) {
+        // A withdrawal carries one label field whatever its value (RFC 8277
+        // §2.4); an announcement a stack down to the bottom-of-stack bit.
+        for (bool bottom = false; !bottom;) {
+            if (bits < 24 || field.size() - at < kLabelOctets) {
+                error = fmt::format("label stack at {} runs past the NLRI ({} bits, {} octets left)", start, bits,
+                                    field.size() - at);
+                return 0;
+            }
+            const uint32_t entry = uint32_t(field[at]) << 16 | uint32_t(field[at + 1]) << 8 | field[at + 2];
+            bottom = withdrawn || (entry & 1);
+            if (n && !withdrawn) n->labels.push_back(entry >> 4);
+            at += kLabelOctets;
+            bits -= 24;
+        }
+    }
+    if (l.rd) {
+        if (bits < 64 || field.size() - at < kRdOctets) {
+            error = fmt::format("route distinguisher at {} runs past the NLRI", start);
+            return 0;
+        }
+        if (n) n->route_distinguisher = get64(&field[at]);
+        at += kRdOctets;
+        bits -= 64;
+    }
+    const unsigned max_bits = address_bits(family);
+    if (bits > max_bits) {
+        error = fmt::format("prefix length {} for a {}-bit address", bits, max_bits);
+        return 0;
+    }
+    const size_t bytes = (bits + 7) / 8;
+    if (bytes > field.size() - at) {
+        error = fmt::format("prefix of length {} needs {} octets, {} left", bits, bytes, field.size() - at);
+        return 0;
+    }
+    if (n) {
+        n->prefix.addr.family = family.afi == Afi::ipv6 ? Family::v6 : Family::v4;
+        n->prefix.len = uint8_t(bits);
+        std::memcpy(n->prefix.addr.bytes.data(), &field[at], bytes);
+        // RFC 4271 §4.3: the trailing bits' value is irrelevant.
+        if (bits % 8) n->prefix.addr.bytes[bytes - 1] &= uint8_t(0xff << (8 - bits % 8));
+    }
+    return at + bytes - start;
+}
+
+}  // namespace
+
+bool supported_family(AddressFamily f) {
+    return (f.afi == Afi::ipv4 || f.afi == Afi::ipv6) &&
+           (f.safi == Safi::unicast || f.safi == Safi::labeled_unicast || f.safi == Safi::vpn);
+}
+
+size_t nlri_size(const Nlri& n, AddressFamily family, bool add_path, bool withdrawn) {
+    const Layout l = layout(family);
+    const size_t labels = l.labels ? (withdrawn || n.labels.empty() ? 1 : n.labels.size()) : 0;
+    return (add_path ? 4 : 0) + 1 + kLabelOctets * labels + (l.rd ? kRdOctets : 0) + (size_t(n.prefix.len) + 7) / 8;
+}
+
+void encode_nlri(Bytes& out, const Nlri& n, AddressFamily family, bool add_path, bool withdrawn) {
     if (add_path) put32(out, n.path_id);
+    const Layout l = layout(family);
+    const size_t labels = l.labels ? (withdrawn || n.labels.empty() ? 1 : n.labels.size()) : 0;
+    put8(out, uint8_t(24 * labels + (l.rd ? 64 : 0) + n.prefix.len));
+    for (size_t i = 0; i < labels; ++i) {
+        // Label(20) TC(3) S(1); an announcement without labels gets the
+        // implicit-null label 3.
+        const uint32_t entry =
+            withdrawn ? kWithdrawLabelField
+                      : ((n.labels.empty() ? 3u : n.labels[i]) & 0xfffff) << 4 | (i + 1 == labels ? 1u : 0u);
+        put8(out, uint8_t(entry >> 16));
+        put8(out, uint8_t(entry >> 8));
+        put8(out, uint8_t(entry));
+    }
+    if (l.rd) put64(out, n.route_distinguisher.value_or(0));
     const uint8_t len = n.prefix.len;
-    put8(out, len);
     const size_t bytes = (size_t(len) + 7) / 8;
     const size_t at = out.size();
     out.insert(out.end(), n.prefix.addr.bytes.begin(), n.prefix.addr.bytes.begin() + bytes);
     if (len % 8) out[at + bytes - 1] &= uint8_t(0xff << (8 - len % 8));  // host bits go out as zeros
 }
 
-bool decode_nlri(Span field, AddressFamily family, bool add_path, std::vector<Nlri>& out, std::string& error) {
-    const unsigned max_bits = address_bits(family);
-    const size_t head = add_path ? 5 : 1;
+bool decode_nlri(Span field, AddressFamily family, bool add_path, bool withdrawn, std::vector<Nlri>& out,
+                 std::string& error) {
     // First pass: check every entry and count them, so the second fills
     // one allocation.
     size_t count = 0;
     for (size_t at = 0; at < field.size(); ++count) {
-        if (field.size() - at < head) {
-            error = fmt::format("NLRI entry at {} needs {} octets, {} left", at, head, field.size() - at);
-            return false;
-        }
-        const unsigned len = field[at + head - 1];
-        if (len > max_bits) {
-            error = fmt::format("prefix length {} for a {}-bit address", len, max_bits);
-            return false;
-        }
-        const size_t bytes = (len + 7) / 8;
-        if (bytes > field.size() - at - head) {
-            error = fmt::format("prefix of length {} needs {} octets, {} left", len, bytes, field.size() - at - head);
-            return false;
-        }
-        at += head + bytes;
+        const size_t n = parse_nlri(field, at, family, add_path, withdrawn, nullptr, error);
+        if (n == 0) return false;
+        at += n;
     }
     out.reserve(out.size() + count);
-    const Family fam = family.afi == Afi::ipv6 ? Family::v6 : Family::v4;
-    for (size_t at = 0; at < field.size();) {
-        Nlri& n = out.emplace_back();
-        if (add_path) {
-            n.path_id = get32(&field[at]);
-            at += 4;
-        }
-        const uint8_t len = field[at++];
-        const size_t bytes = (size_t(len) + 7) / 8;
-        n.prefix.addr.family = fam;
-        n.prefix.len = len;
-        std::memcpy(n.prefix.addr.bytes.data(), &field[at], bytes);
-        // RFC 4271 §4.3: the trailing bits' value is irrelevant.
-        if (len % 8) n.prefix.addr.bytes[bytes - 1] &= uint8_t(0xff << (8 - len % 8));
-        at += bytes;
-    }
+    for (size_t at = 0; at < field.size();) at += parse_nlri(field, at, family, add_path, withdrawn, &out.emplace_back(), error);
     return true;
 }
 
@@ -116,11 +189,12 @@ std::variant<Message, Notification> decode_update(Span body, const CodecOptions&
     const bool add_path = options.receive_add_path(kIpv4Unicast);
     std::string why;
     if (!withdrawn.empty() &&
-        !decode_nlri(withdrawn, kIpv4Unicast, add_path, AttributeScan::routes(u, kIpv4Unicast).withdrawn, why))
+        !decode_nlri(withdrawn, kIpv4Unicast, add_path, true, AttributeScan::routes(u, kIpv4Unicast).withdrawn, why))
         return invalid_network("withdrawn routes", why);
     AttributeScan scan;
     if (auto n = decode_attribute_block(attrs, options, u, scan)) return std::move(*n);
-    if (!nlri.empty() && !decode_nlri(nlri, kIpv4Unicast, add_path, AttributeScan::routes(u, kIpv4Unicast).announced, why))
+    if (!nlri.empty() &&
+        !decode_nlri(nlri, kIpv4Unicast, add_path, false, AttributeScan::routes(u, kIpv4Unicast).announced, why))
         return invalid_network("NLRI", why);
 
     bool announces = false;
@@ -168,10 +242,15 @@ public:
         if (!routes.announced.empty())
             encode_attributes(attributes_, m.attributes, options, classic_ ? next_hop_ : std::nullopt);
         if (!classic_ && next_hop_) {
+            // VPN next hops: a zero route distinguisher before each address.
+            const size_t rd = routes.family.safi == Safi::vpn ? 8 : 0;
+            next_hop_bytes_.insert(next_hop_bytes_.end(), rd, 0);
             const size_t n = next_hop_->is_v4() ? 4 : 16;
-            next_hop_bytes_.assign(next_hop_->bytes.begin(), next_hop_->bytes.begin() + n);
-            if (!next_hop_->is_v4() && link_local_)
+            next_hop_bytes_.insert(next_hop_bytes_.end(), next_hop_->bytes.begin(), next_hop_->bytes.begin() + n);
+            if (!next_hop_->is_v4() && link_local_) {
+                next_hop_bytes_.insert(next_hop_bytes_.end(), rd, 0);
                 next_hop_bytes_.insert(next_hop_bytes_.end(), link_local_->bytes.begin(), link_local_->bytes.end());
+            }
         }
     }
 
@@ -186,9 +265,10 @@ public:
 private:
     // How many of `nlri` from `from` fit in `room` octets, and their size.
     std::pair<size_t, size_t> fit(const std::vector<Nlri>& nlri, size_t from, size_t room) const {
+        const bool withdrawn = &nlri == &routes_.withdrawn;
         size_t used = 0, i = from;
         for (; i < nlri.size(); ++i) {
-            const size_t s = nlri_size(nlri[i], routes_.family, add_path_);
+            const size_t s = nlri_size(nlri[i], routes_.family, add_path_, withdrawn);
             if (used + s > room) break;
             used += s;
         }
@@ -196,7 +276,8 @@ private:
     }
 
     void put_nlri(Bytes& b, const std::vector<Nlri>& nlri, size_t from, size_t n) const {
-        for (size_t i = from; i < from + n; ++i) encode_nlri(b, nlri[i], routes_.family, add_path_);
+        const bool withdrawn = &nlri == &routes_.withdrawn;
+        for (size_t i = from; i < from + n; ++i) encode_nlri(b, nlri[i], routes_.family, add_path_, withdrawn);
     }
 
     void classic_message() {

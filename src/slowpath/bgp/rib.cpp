@@ -483,12 +483,22 @@ struct Rib::Impl {
     }
 
     // Keeps in `ranked` (indices into facts_scratch) the ones `better` does not beat.
+    // The step that ruled each path out, for show (null while decide()
+    // runs for the tables: no strings on that path).
+    std::vector<const char*>* why = nullptr;
+    void note(uint32_t i, const char* step) {
+        if (why) (*why)[cand_of[i]] = step;
+    }
     template <typename Key>
-    void keep_min(Key&& key) {
+    void keep_min(Key&& key, const char* step) {
         if (ranked.size() < 2) return;
         auto best = key(facts_scratch[ranked[0]]);
         for (uint32_t i : ranked) best = std::min(best, key(facts_scratch[i]));
-        std::erase_if(ranked, [&](uint32_t i) { return key(facts_scratch[i]) != best; });
+        std::erase_if(ranked, [&](uint32_t i) {
+            if (key(facts_scratch[i]) == best) return false;
+            note(i, step);
+            return true;
+        });
     }
 
     // Fills `members` with the indices into dest.cands of the multipath set,
@@ -509,10 +519,10 @@ struct Rib::Impl {
         }
         if (ranked.empty()) return;
         if (ranked.size() > 1) {
-            keep_min([](const Facts& x) { return ~x.f->local_pref; });             // highest LOCAL_PREF
-            keep_min([](const Facts& x) { return x.local ? 0 : 1; });              // our own routes
-            keep_min([](const Facts& x) { return x.f->path_length; });             // shortest AS_PATH
-            keep_min([](const Facts& x) { return x.f->origin; });                  // IGP < EGP < INCOMPLETE
+            keep_min([](const Facts& x) { return ~x.f->local_pref; }, "lower LOCAL_PREF");
+            keep_min([](const Facts& x) { return x.local ? 0 : 1; }, "a locally originated path exists");
+            keep_min([](const Facts& x) { return x.f->path_length; }, "longer AS path");
+            keep_min([](const Facts& x) { return x.f->origin; }, "worse ORIGIN");  // IGP < EGP < INCOMPLETE
             // MED: compared only between paths from the same neighbour AS
             // unless always-compare; a path loses if one from its AS has a lower MED.
             if (ranked.size() > 1) {
@@ -520,14 +530,16 @@ struct Rib::Impl {
                     const Facts& x = facts_scratch[i];
                     for (uint32_t j : ranked) {
                         const Facts& y = facts_scratch[j];
-                        if ((always_compare_med || y.f->neighbor_as == x.f->neighbor_as) && y.f->med < x.f->med)
+                        if ((always_compare_med || y.f->neighbor_as == x.f->neighbor_as) && y.f->med < x.f->med) {
+                            note(i, "higher MED");
                             return true;
+                        }
                     }
                     return false;
                 });
             }
-            keep_min([](const Facts& x) { return x.ebgp ? 0 : 1; });               // eBGP over iBGP
-            keep_min([](const Facts& x) { return x.igp_cost; });              // nearest next hop
+            keep_min([](const Facts& x) { return x.ebgp ? 0 : 1; }, "iBGP, an eBGP path exists");
+            keep_min([](const Facts& x) { return x.igp_cost; }, "higher IGP cost to its next hop");
         }
         // What remains is equally good for forwarding: the multipath set.
         // The rest of the tie-breakers only order it (the first is the best).
@@ -542,6 +554,16 @@ struct Rib::Impl {
         std::sort(ranked.begin(), ranked.end(), tie);
         const size_t n = std::min<size_t>(ranked.size(), std::max(1u, max_paths));
         for (size_t i = 0; i < n; ++i) members.push_back(cand_of[ranked[i]]);
+        if (why) {
+            const Facts& b = facts_scratch[ranked[0]];
+            for (size_t k = 1; k < ranked.size(); ++k) {
+                const Facts& x = facts_scratch[ranked[k]];
+                note(ranked[k], x.bgp_id() != b.bgp_id()                        ? "higher router id"
+                                : x.f->cluster_length != b.f->cluster_length    ? "longer CLUSTER_LIST"
+                                : x.peer->info.address != b.peer->info.address ? "higher peer address"
+                                                                                : "higher path id");
+            }
+        }
     }
 
     // ---- export ----
@@ -619,6 +641,8 @@ struct Rib::Impl {
         peers[to].out_queue.push_back(d);
         ++dest.queued;
     }
+
+    PathView view(uint32_t s, const Candidate& c);
 
     // ---- settle: decision and outputs for the dirty destinations ----
     void settle() {
@@ -743,12 +767,13 @@ void Rib::peer_up(const PeerInfo& info) {
     }
     const uint32_t s = it->second;
     Impl::PeerState& p = m.peers[s];
-    const bool policies_changed = p.present && (p.info.import_policy != info.import_policy ||
-                                                p.info.ibgp() != info.ibgp() || p.info.local_role != info.local_role);
+    // Paths kept from the previous session (graceful restart) meet the new
+    // session's policy, AS and role.
+    const bool kept_paths = p.present;
     p.info = info;
     p.present = p.up = true;
     m.resolve_policies(p);
-    if (policies_changed) m.reimport(s);  // stale routes kept through a restart meet the new session's policy
+    if (kept_paths) m.reimport(s);
     m.forget_out(s);
     m.export_all_to(s);
 }
@@ -766,6 +791,7 @@ void Rib::peer_down(PeerId id, bool keep_stale) {
                 if (c.slot() == s) c.slot_flags |= Candidate::kStale;
     } else {
         m.remove_paths_if(s, [](const Dest&, const Candidate&) { return true; });
+        p.present = false;
     }
 }
 
@@ -792,6 +818,9 @@ ApplyResult Rib::apply(PeerId id, const Update& update) {
     Impl::PeerState& p = m.peers[s];
     AttrRef in = kNoAttr, base = kNoAttr;
     for (const Update::FamilyRoutes& fr : update.families) {
+        // Labeled unicast and VPN (next issue) need their own keys: a VPN
+        // route is no unicast route of the same prefix. Not taken yet.
+        if (fr.family.safi != Safi::unicast) continue;
         for (const Nlri& n : fr.withdrawn)
             if (m.remove_path(s, n.prefix.network(), n.path_id)) ++result.withdrawn;
         if (fr.announced.empty()) continue;
@@ -973,27 +1002,100 @@ std::vector<Rib::PathView> Rib::paths(const Prefix& prefix) const {
     if (d == kNoDest) return out;
     const Dest& dest = m.dests[d];
     for (uint32_t i = 0; i < dest.cands.size(); ++i) {
-        const Candidate& c = dest.cands[i];
-        const Impl::PeerState& p = m.peers[c.slot()];
-        PathView v;
-        v.peer = 0;
-        for (auto& [id, s] : m.slot_of)
-            if (s == c.slot()) v.peer = id;
-        v.local = c.slot() == kLocalSlot;
-        v.peer_address = p.info.address;
-        v.path_id = c.path_id;
-        v.received = m.attrs.get(c.in);
-        if (c.out != kNoAttr) v.attributes = m.attrs.get(c.out);
-        v.accepted = c.out != kNoAttr;
-        v.reachable = c.out != kNoAttr && m.resolution(c.out) != nullptr;
-        v.stale = c.stale();
+        PathView v = m.view(dest.cands[i].slot(), dest.cands[i]);
         v.best = dest.in_loc_rib && dest.best == i;
         out.push_back(std::move(v));
     }
-    // Multipath members: decide() again (cheap, one destination) for the set.
+    // decide() again (one destination), noting why each path lost.
+    std::vector<const char*> why(dest.cands.size(), nullptr);
+    m.why = &why;
     m.decide(dest);
+    m.why = nullptr;
     for (uint32_t mem : m.members) out[mem].multipath = true;
+    for (uint32_t i = 0; i < out.size(); ++i) {
+        PathView& v = out[i];
+        if (v.best) continue;
+        if (!v.accepted) v.why_not_best = "refused by import policy or a loop check";
+        else if (!v.reachable) v.why_not_best = "next hop unreachable";
+        else if (why[i]) v.why_not_best = why[i];
+    }
     return out;
+}
+
+Rib::PathView Rib::Impl::view(uint32_t s, const Candidate& c) {
+    PathView v;
+    for (auto& [id, slot] : slot_of)
+        if (slot == s) v.peer = id;
+    v.local = s == kLocalSlot;
+    v.peer_address = peers[s].info.address;
+    v.path_id = c.path_id;
+    v.received = attrs.get(c.in);
+    if (c.out != kNoAttr) v.attributes = attrs.get(c.out);
+    v.accepted = c.out != kNoAttr;
+    v.reachable = c.out != kNoAttr && resolution(c.out) != nullptr;
+    v.stale = c.stale();
+    return v;
+}
+
+void Rib::for_each_best(AddressFamily family, const std::function<void(const Prefix&, const PathView&)>& f) const {
+    Impl& m = *impl_;
+    m.settle();
+    const unsigned fam = family_index(family);
+    for (const Dest& dest : m.dests) {
+        if (!dest.in_loc_rib || family_index(dest.key) != fam) continue;
+        const Candidate& c = dest.cands[dest.best];
+        PathView v = m.view(c.slot(), c);
+        v.best = true;
+        v.multipath = dest.multipath > 1;
+        f(dest.key, v);
+    }
+}
+
+void Rib::for_each_received(PeerId peer, AddressFamily family,
+                            const std::function<void(const Prefix&, const PathView&)>& f) const {
+    Impl& m = *impl_;
+    const uint32_t s = m.slot(peer);
+    if (s == kLocalSlot) return;
+    m.settle();
+    const unsigned fam = family_index(family);
+    for (const Dest& dest : m.dests) {
+        if (dest.cands.empty() || family_index(dest.key) != fam) continue;
+        for (uint32_t i = 0; i < dest.cands.size(); ++i) {
+            const Candidate& c = dest.cands[i];
+            if (c.slot() != s) continue;
+            PathView v = m.view(s, c);
+            v.best = dest.in_loc_rib && dest.best == i;
+            f(dest.key, v);
+        }
+    }
+}
+
+void Rib::for_each_advertised(PeerId peer, AddressFamily family,
+                              const std::function<void(const Prefix&, const PathAttributes&)>& f) const {
+    Impl& m = *impl_;
+    const uint32_t s = m.slot(peer);
+    if (s == kLocalSlot) return;
+    m.settle();
+    const unsigned fam = family_index(family);
+    for (const Dest& dest : m.dests) {
+        if (family_index(dest.key) != fam) continue;
+        for (const Advertised& a : dest.adv)
+            if (a.slot == s) f(dest.key, m.attrs.get(a.attrs));
+    }
+}
+
+void Rib::revalidate() {
+    Impl& m = *impl_;
+    bool exports = false;
+    for (uint32_t s = 1; s < m.peers.size(); ++s) {
+        const Impl::PeerState& p = m.peers[s];
+        if (!p.present) continue;
+        if (p.import_policy && p.import_policy->uses_rpki()) m.reimport(s);
+        if (p.up && p.export_policy && p.export_policy->uses_rpki()) exports = true;
+    }
+    if (!exports) return;
+    for (uint32_t d = 0; d < m.dests.size(); ++d)
+        if (m.dests[d].in_loc_rib) m.mark_dirty(d);
 }
 
 Rib::Stats Rib::stats() const {

@@ -134,8 +134,22 @@ public:
         bool stale = false;           // kept through the peer's graceful restart
         bool best = false;
         bool multipath = false;       // one of the ECMP members (the best is one too)
+        std::string why_not_best;     // the decision step it lost at ("higher MED", ...), for show
     };
     std::vector<PathView> paths(const Prefix& prefix) const;
+    // The Loc-RIB of `family`: each destination's best path (`show bgp ipv4`).
+    void for_each_best(AddressFamily family, const std::function<void(const Prefix&, const PathView&)>& f) const;
+    // A peer's Adj-RIB-In as received, `accepted` telling the import verdict
+    // (`show bgp neighbors ADDR received-routes`), and its Adj-RIB-Out as
+    // sent (`advertised-routes`).
+    void for_each_received(PeerId peer, AddressFamily family,
+                           const std::function<void(const Prefix&, const PathView&)>& f) const;
+    void for_each_advertised(PeerId peer, AddressFamily family,
+                             const std::function<void(const Prefix&, const PathAttributes&)>& f) const;
+    // The RPKI view changed (rpki::Validator::generation() moved): import
+    // policies that match on it run again over their Adj-RIBs-In, export
+    // policies that do over the Loc-RIB.
+    void revalidate();
     struct Stats {
         size_t destinations = 0, paths = 0, attribute_sets = 0, next_hops = 0;
     };

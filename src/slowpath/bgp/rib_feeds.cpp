@@ -4,16 +4,10 @@
 
 namespace rampart::bgp {
 
-std::string feed_fib(Control& control, const std::vector<FibChange>& changes) {
-    if (changes.empty()) return {};
-    std::vector<ProtocolRouteChange> routes;
-    routes.reserve(changes.size());
-    for (const FibChange& c : changes) routes.push_back(ProtocolRouteChange{c.prefix, c.next_hops});
-    return control.protocol_routes_apply(routes);
-}
 
-std::string feed_sav(Control& control, const std::vector<SavChange>& changes) {
-    if (changes.empty()) return {};
+namespace {
+
+std::vector<SavControl::AdjRibInChange> adj_rib_in_changes(const std::vector<SavChange>& changes) {
     std::vector<SavControl::AdjRibInChange> out;
     out.reserve(changes.size());
     for (const SavChange& c : changes) {
@@ -31,6 +25,28 @@ std::string feed_sav(Control& control, const std::vector<SavChange>& changes) {
         }
         out.push_back(std::move(a));
     }
+    return out;
+}
+
+std::vector<ProtocolRouteChange> route_changes(const std::vector<FibChange>& changes) {
+    std::vector<ProtocolRouteChange> routes;
+    routes.reserve(changes.size());
+    for (const FibChange& c : changes) routes.push_back(ProtocolRouteChange{c.prefix, c.next_hops});
+    return routes;
+}
+
+}  // namespace
+
+std::string feed(Control& control, Rib& rib) {
+    const std::vector<FibChange> fib = rib.take_fib_changes();
+    const std::vector<SavChange> sav = rib.take_sav_changes();
+    if (fib.empty()) return feed_sav(control, sav);
+    return control.protocol_routes_apply(route_changes(fib), adj_rib_in_changes(sav));
+}
+
+std::string feed_sav(Control& control, const std::vector<SavChange>& changes) {
+    if (changes.empty()) return {};
+    const std::vector<SavControl::AdjRibInChange> out = adj_rib_in_changes(changes);
     std::string text;
     for (const PublishProblem& p : control.sav_control().apply_adj_rib_in(control.config(), out))
         text += "% warning: " + p.text + "\n";
@@ -56,6 +72,11 @@ std::function<std::optional<Rib::Resolution>(const IpAddr&)> fib_resolver(const 
         }
         return std::nullopt;
     };
+}
+
+std::string feed_fib(Control& control, const std::vector<FibChange>& changes) {
+    if (changes.empty()) return {};
+    return control.protocol_routes_apply(route_changes(changes));
 }
 
 }  // namespace rampart::bgp

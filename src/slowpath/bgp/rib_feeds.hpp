@@ -3,8 +3,9 @@
 //
 //   rib.set_resolver(bgp::fib_resolver(control.fib()));
 //   ... rib.apply(peer, update) for a batch of UPDATEs ...
-//   bgp::feed_fib(control, rib.take_fib_changes());  // one FIB swap per table
-//   bgp::feed_sav(control, rib.take_sav_changes());  // EFP-uRPF / BAR-SAV follow
+//   bgp::feed(control, rib);  // one FIB swap per table, one SAV compilation
+// or each output on its own: feed_fib(control, rib.take_fib_changes()),
+// feed_sav(control, rib.take_sav_changes()).
 //
 // The FIB side goes through Control::protocol_routes_apply (a route table of
 // BGP's own that the FibPublisher reads, see slowpath/protocol_routes.hpp),
@@ -25,6 +26,11 @@ class FibPublisher;
 }  // namespace rampart
 
 namespace rampart::bgp {
+
+// Both outputs of the batch the Rib holds: its Loc-RIB changes into the FIB
+// and its Adj-RIB-In changes into SAV, compiled together (SAV reads the FIB
+// too). Returns warnings.
+std::string feed(Control& control, Rib& rib);
 
 // Loc-RIB changes → the FIB, as one batch. Returns warnings (routes the data
 // plane could not take), empty when all landed.

@@ -40,7 +40,42 @@ std::string role_text(Role r) {
     return "?";
 }
 
-AddressFamily family_of(const Prefix& p) { return p.addr.is_v4() ? kIpv4Unicast : kIpv6Unicast; }
+std::string as_path_text(const std::vector<AsPathSegment>& path) {
+    std::string out;
+    for (const auto& seg : path) {
+        const bool set = seg.kind == AsPathSegment::Kind::set || seg.kind == AsPathSegment::Kind::confed_set;
+        const bool confed = seg.kind == AsPathSegment::Kind::confed_sequence || seg.kind == AsPathSegment::Kind::confed_set;
+        std::string asns;
+        for (Asn a : seg.asns) asns += (asns.empty() ? "" : set ? "," : " ") + std::to_string(a);
+        if (!out.empty()) out += ' ';
+        out += confed ? (set ? "[" + asns + "]" : "(" + asns + ")") : set ? "{" + asns + "}" : asns;
+    }
+    return out;
+}
+
+char origin_code(const PathAttributes& a) {
+    if (!a.origin) return '?';
+    switch (*a.origin) {
+        case Origin::igp: return 'i';
+        case Origin::egp: return 'e';
+        case Origin::incomplete: return '?';
+    }
+    return '?';
+}
+
+std::string community_text(uint32_t c) { return fmt::format("{}:{}", c >> 16, c & 0xffff); }
+
+// One line of a route table: status, prefix, next hop, MED, local-pref, path.
+std::string table_line(const std::string& status, const Prefix& prefix, const PathAttributes& a) {
+    return fmt::format("{:<3}{:<24} {:<26} {:>6} {:>6} {}{}{}\n", status, prefix.str(),
+                       a.next_hop ? a.next_hop->str() : "0.0.0.0", a.med ? std::to_string(*a.med) : "",
+                       a.local_pref ? std::to_string(*a.local_pref) : "", as_path_text(a.as_path),
+                       a.as_path.empty() ? "" : " ", origin_code(a));
+}
+
+constexpr std::string_view kTableHead =
+    "Status codes: * valid, > best, = multipath, S stale; Origin codes: i IGP, e EGP, ? incomplete\n"
+    "   Network                  Next Hop                   Metric LocPrf Path\n";
 
 }  // namespace
 
@@ -423,10 +458,18 @@ void Speaker::drain(Millis now) {
     for (auto& [addr, p] : peers_) {
         if (!p->session) continue;
         Actions follow;
-        for (const Update& u : rib_->take_updates(p->id)) send(*p, *p->session, u, follow, now);
+        const std::vector<AddressFamily>& families = p->fsm.negotiated()->families;
+        for (Update& u : rib_->take_updates(p->id)) {
+            // RFC 4760 §7: only the families both sides announced.
+            std::erase_if(u.families, [&](const Update::FamilyRoutes& fr) {
+                return std::find(families.begin(), families.end(), fr.family) == families.end();
+            });
+            if (u.families.empty() && !u.end_of_rib) continue;
+            send(*p, *p->session, u, follow, now);
+        }
         if (p->end_of_rib_pending && p->session) {
             p->end_of_rib_pending = false;
-            for (AddressFamily family : p->fsm.negotiated()->families) {
+            for (AddressFamily family : families) {
                 Update eor;
                 eor.end_of_rib = family;
                 send(*p, *p->session, eor, follow, now);
@@ -599,6 +642,86 @@ std::optional<std::string> Speaker::clear(const IpAddr& neighbor, Soft soft, Mil
     run(*p, std::move(follow), now);
     drain(now);
     return std::nullopt;
+}
+
+std::string Speaker::show_table(AddressFamily family, const std::optional<Prefix>& prefix) const {
+    if (!rib_) return "bgp is not running\n";
+    std::string out;
+    if (!prefix) {
+        out = fmt::format("BGP table of {}: local router ID {}, local AS {}, {} prefixes\n", family_name(family),
+                          IpAddr::v4(router_id_).str(), config_.asn, rib_->loc_rib_size(family));
+        out += kTableHead;
+        rib_->for_each_best(family, [&](const Prefix& p, const Rib::PathView& v) {
+            out += table_line(std::string(v.stale ? "S" : "*") + ">", p, v.attributes);
+        });
+        return out;
+    }
+    const auto paths = rib_->paths(prefix->network());
+    if (paths.empty()) return fmt::format("% {} is not in the BGP table\n", prefix->network().str());
+    size_t best = 0;
+    for (size_t i = 0; i < paths.size(); ++i)
+        if (paths[i].best) best = i + 1;
+    out = fmt::format("BGP routing table entry for {}\nPaths: ({} available{})\n", prefix->network().str(), paths.size(),
+                      best ? fmt::format(", best #{}", best) : ", no best path");
+    for (const auto& v : paths) {
+        const PathAttributes& a = v.accepted ? v.attributes : v.received;
+        out += fmt::format("  {}\n", a.as_path.empty() ? "Local" : as_path_text(a.as_path));
+        std::string flags;
+        if (v.accepted) flags += ", valid";
+        else flags += ", refused by import policy or loop check";
+        if (!v.reachable && !v.local) flags += ", next hop unreachable";
+        if (v.stale) flags += ", stale (graceful restart)";
+        if (v.multipath) flags += ", multipath";
+        if (v.best) flags += ", best";
+        const std::string from =
+            v.local ? "originated here" : fmt::format("from {}{}", v.peer_address.str(),
+                                                      v.path_id ? fmt::format(" path id {}", v.path_id) : "");
+        out += fmt::format("    {} {}, origin {}{}{}{}\n", a.next_hop ? a.next_hop->str() : "0.0.0.0", from,
+                           a.origin == Origin::igp ? "IGP" : a.origin == Origin::egp ? "EGP" : "incomplete",
+                           a.med ? fmt::format(", metric {}", *a.med) : "",
+                           a.local_pref ? fmt::format(", localpref {}", *a.local_pref) : "", flags);
+        if (!a.communities.empty()) {
+            std::string c;
+            for (uint32_t x : a.communities) c += " " + community_text(x);
+            out += "      Communities:" + c + "\n";
+        }
+        if (!a.large_communities.empty()) {
+            std::string c;
+            for (const auto& l : a.large_communities) c += fmt::format(" {}:{}:{}", l.global, l.local1, l.local2);
+            out += "      Large communities:" + c + "\n";
+        }
+        if (a.otc) out += fmt::format("      Only to customer: AS {}\n", *a.otc);
+        if (!v.best && !v.why_not_best.empty()) out += fmt::format("      Not best: {}\n", v.why_not_best);
+    }
+    return out;
+}
+
+std::string Speaker::show_neighbor_routes(const IpAddr& neighbor, bool advertised) const {
+    auto it = peers_.find(neighbor);
+    if (it == peers_.end() || !rib_) return fmt::format("% no bgp neighbor {}\n", neighbor.str());
+    const Peer& p = *it->second;
+    std::string out;
+    for (AddressFamily family : {kIpv4Unicast, kIpv6Unicast}) {
+        std::string rows;
+        size_t n = 0;
+        if (advertised) {
+            rib_->for_each_advertised(p.id, family, [&](const Prefix& prefix, const PathAttributes& a) {
+                rows += table_line("*>", prefix, a);
+                ++n;
+            });
+        } else {
+            rib_->for_each_received(p.id, family, [&](const Prefix& prefix, const Rib::PathView& v) {
+                rows += table_line(v.accepted ? (v.stale ? "S" : "*") : "x", prefix, v.received);
+                ++n;
+            });
+        }
+        if (!n) continue;
+        out += fmt::format("{} {} {}: {} prefixes{}\n", family_name(family), advertised ? "sent to" : "received from",
+                           neighbor.str(), n, advertised ? "" : " (x: refused by import policy)");
+        out += std::string(kTableHead) + rows;
+    }
+    if (out.empty()) out = fmt::format("no routes {} {}\n", advertised ? "sent to" : "received from", neighbor.str());
+    return out;
 }
 
 std::string Speaker::show_summary(Millis now) const {

@@ -65,6 +65,10 @@ public:
     std::optional<std::string> clear(const IpAddr& neighbor, Soft soft, Millis now);
     std::string show_summary(Millis now) const;
     std::string show_neighbors(const std::optional<IpAddr>& only, Millis now) const;
+    // `show bgp ipv4|ipv6 [PREFIX]`: the Loc-RIB, or every path of one prefix.
+    std::string show_table(AddressFamily family, const std::optional<Prefix>& prefix) const;
+    // `show bgp neighbors ADDR received-routes|advertised-routes`.
+    std::string show_neighbor_routes(const IpAddr& neighbor, bool advertised) const;
 
     // ---- state, for the protocol and tests ----
     bool running() const { return poller_ != nullptr; }

@@ -4,6 +4,6 @@
 
 namespace rampart::config {
 
-enum class BgpExec { ShowSummary = 100, ShowNeighbors, Clear };
+enum class BgpExec { ShowSummary = 100, ShowNeighbors, Clear, ShowTable, ShowNeighborRoutes };
 
 }  // namespace rampart::config
