@@ -60,7 +60,7 @@ if NINJA_TARGETS="tests/unit/unit-tests tests/unit/sav-tests tests/pipeline/pipe
     run_meson_tests "asan+ubsan: unit, pipeline" build-asan --suite unit --suite pipeline
 fi
 
-if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink tests/fuzz/fuzz_esp tests/fuzz/fuzz_ike tests/fuzz/fuzz_mrt tests/fuzz/fuzz_rpki_json tests/fuzz/fuzz_bgp_message tests/fuzz/fuzz_bgp_attributes tests/fuzz/fuzz_rtr" \
+if CC=clang CXX=clang++ NINJA_TARGETS="tests/fuzz/fuzz_packet tests/fuzz/fuzz_command tests/fuzz/fuzz_cli_protocol tests/fuzz/fuzz_netlink tests/fuzz/fuzz_esp tests/fuzz/fuzz_ike tests/fuzz/fuzz_mrt tests/fuzz/fuzz_rpki_json tests/fuzz/fuzz_rtr tests/fuzz/fuzz_bgp_message tests/fuzz/fuzz_bgp_attributes" \
     build_or_count "fuzz (clang, libFuzzer)" "$top/scripts/build.sh" build-fuzz --buildtype=plain -Db_ndebug=false \
     "-Dcpp_args=-O1 -g1" "-Dc_args=-O1 -g1" \
     -Dfuzz=true -Dtests=false -Db_sanitize=address -Db_lundef=false -Dfuzz_seconds="${RAMPART_FUZZ_SECONDS:-20}"; then

@@ -65,7 +65,8 @@ BgpPolicyConfig accept_all() {
 
 struct Pair {
     // Each test its own ports: no listener left over from the one before.
-    explicit Pair(uint16_t base) : a(base, uint16_t(base + 1)), b(uint16_t(base + 1), base) {}
+    explicit Pair(uint16_t base, Speaker::Hooks b_hooks = {})
+        : a(base, uint16_t(base + 1)), b(uint16_t(base + 1), base, std::move(b_hooks)) {}
     PrivateNetwork network;  // before the speakers, gone after them
     Speaker a, b;
     BgpConfig ca = config(64500, 0xc0000201, kB, 64501, kA);
@@ -170,4 +171,34 @@ TEST_CASE("bgp speaker: max-prefix closes the session with the RFC 4486 cease un
     p.cb.neighbors[kA].max_prefix = 10;
     CHECK(p.b.configure(p.cb, p.policies, 0, steady_now()).empty());
     REQUIRE(p.run_until([&] { return p.both_established() && p.b.prefixes_received(kA) == 3; }, 8s));
+}
+
+TEST_CASE("bgp speaker: the RIB's outputs reach the hooks (FIB, SAV)", "[bgp][speaker]") {
+    std::vector<FibChange> fib;
+    std::vector<SavChange> sav;
+    Speaker::Hooks hooks;
+    hooks.fib = [&](const std::vector<FibChange>& c) { fib.insert(fib.end(), c.begin(), c.end()); };
+    hooks.sav = [&](const std::vector<SavChange>& c) { sav.insert(sav.end(), c.begin(), c.end()); };
+    hooks.sav_interface = [](const IpAddr& a) -> std::optional<uint16_t> {
+        if (a == kA) return 7;
+        return std::nullopt;
+    };
+    Pair p(17931, hooks);
+    p.ca.networks = {*Prefix::parse("198.51.100.0/24")};
+    p.configure();
+    REQUIRE(p.run_until([&] { return !fib.empty() && !sav.empty(); }, 5s));
+    CHECK(fib.at(0).prefix == *Prefix::parse("198.51.100.0/24"));
+    CHECK(fib.at(0).next_hops == std::vector<IpAddr>{kA});
+    CHECK(sav.at(0).sav_interface == 7);
+    CHECK(sav.at(0).prefix == *Prefix::parse("198.51.100.0/24"));
+    CHECK_FALSE(sav.at(0).withdrawn);
+    CHECK(sav.at(0).as_path == std::vector<AsPathSegment>{{AsPathSegment::Kind::sequence, {64500}}});
+    // Withdrawn: out of the FIB and of the interface's Adj-RIB-In.
+    fib.clear();
+    sav.clear();
+    p.ca.networks.clear();
+    CHECK(p.a.configure(p.ca, p.policies, 0, steady_now()).empty());
+    REQUIRE(p.run_until([&] { return !fib.empty() && !sav.empty(); }, 5s));
+    CHECK(fib.at(0).next_hops.empty());
+    CHECK(sav.at(0).withdrawn);
 }

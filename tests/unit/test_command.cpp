@@ -711,8 +711,8 @@ TEST_CASE("errors name the bad token and what was expected", "[command]") {
 TEST_CASE("completion offers keywords and live interface names", "[command][complete]") {
     using V = std::vector<std::string>;
     CHECK(complete("", kPorts) ==
-          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "bgp", "show",
-            "clear", "write", "no"});
+          V{"interface", "route", "icmp", "vrf", "mpls", "segment-routing", "ipsec", "sav", "ike", "rpki", "bgp",
+            "show", "clear", "write", "no"});
     CHECK(complete("sh", kPorts) == V{"show"});
     CHECK(complete("n", kPorts) == V{"no"});
     CHECK(complete("no ", kPorts) ==
@@ -730,7 +730,7 @@ TEST_CASE("completion offers keywords and live interface names", "[command][comp
     CHECK(complete("interface port0 address ", kPorts).empty());  // a prefix cannot be guessed
     CHECK(complete("show ", kPorts) ==
           V{"interfaces", "interface", "route", "neighbors", "workers", "running-config", "version", "mpls",
-            "segment-routing", "vrf", "ipsec", "sav", "ike", "bgp"});
+            "segment-routing", "vrf", "ipsec", "sav", "ike", "rpki", "bgp"});
     CHECK(complete("show interface", kPorts) == V{"interfaces", "interface"});
     CHECK(complete("show interface ", kPorts) == V{"port0", "port1", "uplink"});
     CHECK(complete("show route ", kPorts) == V{"vrf", "ipv4", "ipv6"});

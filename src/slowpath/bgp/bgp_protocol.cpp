@@ -98,13 +98,19 @@ public:
 private:
     static Speaker::Hooks hooks(Control& control) {
         Speaker::Hooks h;
-        h.fib = [&control](const std::vector<FibChange>& changes) {
-            if (auto problems = feed_fib(control, changes); !problems.empty()) log::warn("bgp: {}", problems);
-        };
-        h.sav = [&control](const std::vector<SavChange>& changes) {
-            if (auto problems = feed_sav(control, changes); !problems.empty()) log::warn("bgp: {}", problems);
+        // FIB and SAV from one batch together: one FIB swap per table, one SAV compilation.
+        h.data_plane = [&control](Rib& rib) {
+            if (auto problems = feed(control, rib); !problems.empty()) log::warn("bgp: {}", problems);
         };
         h.resolver = fib_resolver(control.fib());
+        // The interface whose subnet holds the neighbour's address: the SAV
+        // compiler sees the neighbour's Adj-RIB-In as that interface's.
+        h.sav_interface = [&control](const IpAddr& neighbor) -> std::optional<uint16_t> {
+            for (auto& [name, i] : control.config().interfaces)
+                for (const Prefix& p : i.addresses)
+                    if (p.contains(neighbor)) return control.fib().ifindex_of(name);
+            return std::nullopt;
+        };
         return h;
     }
 

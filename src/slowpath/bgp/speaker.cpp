@@ -94,7 +94,6 @@ struct Speaker::Peer {
     IpAddr session_local;
     CodecOptions codec;  // of the established session
     bool end_of_rib_pending = false;  // after the first UPDATEs of a new session
-    std::string last_down;
     Millis last_change{0};
     Peer(PeerId i, const IpAddr& a, const BgpNeighborConfig& c, SessionSettings s)
         : id(i), address(a), config(c), fsm(std::move(s)) {}
@@ -395,7 +394,6 @@ void Speaker::run(Peer& peer, Actions actions, Millis now) {
                       down->keep_stale ? " (graceful restart: its routes kept as stale)" : "");
             peer.session.reset();
             peer.codec = CodecOptions{};
-            peer.last_down = down->reason;
             peer.last_change = now;
             peer.end_of_rib_pending = false;
             rib_->peer_down(peer.id, down->keep_stale);
@@ -426,6 +424,7 @@ PeerInfo Speaker::peer_info(const Peer& peer) const {
     info.import_policy = peer.config.import_policy;
     info.export_policy = peer.config.export_policy;
     info.max_prefixes = peer.config.max_prefix;
+    if (hooks_.sav_interface) info.sav_interface = hooks_.sav_interface(peer.address);
     if (const auto& n = peer.fsm.negotiated()) {
         info.peer_bgp_id = n->peer_id;
         info.families = n->families;
@@ -453,8 +452,12 @@ void Speaker::on_session_up(Peer& peer, const SessionUp& up, Actions&, Millis no
 // session has had everything (RFC 4724 §2: a restarting peer waits for it).
 void Speaker::drain(Millis now) {
     if (!rib_) return;
-    if (auto fib = rib_->take_fib_changes(); !fib.empty() && hooks_.fib) hooks_.fib(fib);
-    if (auto sav = rib_->take_sav_changes(); !sav.empty() && hooks_.sav) hooks_.sav(sav);
+    if (hooks_.data_plane) {
+        hooks_.data_plane(*rib_);
+    } else {
+        if (auto fib = rib_->take_fib_changes(); !fib.empty() && hooks_.fib) hooks_.fib(fib);
+        if (auto sav = rib_->take_sav_changes(); !sav.empty() && hooks_.sav) hooks_.sav(sav);
+    }
     for (auto& [addr, p] : peers_) {
         if (!p->session) continue;
         Actions follow;

@@ -35,9 +35,15 @@ public:
     // Where the RIB's outputs go and how it resolves next hops (all optional:
     // without a resolver every next hop is reachable as itself).
     struct Hooks {
+        // Both data-plane outputs of a batch at once (bgp::feed: one FIB swap
+        // and one SAV compilation); when set, `fib` and `sav` are not called.
+        std::function<void(Rib&)> data_plane;
         std::function<void(const std::vector<FibChange>&)> fib;
         std::function<void(const std::vector<SavChange>&)> sav;
         std::function<std::optional<Rib::Resolution>(const IpAddr&)> resolver;
+        // The SAV interface a neighbour's routes arrive on (its Adj-RIB-In
+        // then feeds EFP-uRPF / BAR-SAV live), if any.
+        std::function<std::optional<uint16_t>(const IpAddr&)> sav_interface;
     };
     // `listen_port` / `connect_port`: 179 on the box; tests use others.
     explicit Speaker(uint16_t listen_port = kBgpPort, uint16_t connect_port = kBgpPort, Hooks hooks = {});

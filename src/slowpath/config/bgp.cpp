@@ -133,8 +133,8 @@ constexpr cmd::CommandRow kExecRows[] = {
 // clang-format on
 #undef BGP_NEIGHBOR
 #undef NEIGHBOR_HELP
-const cmd::CommandRegistration kConfigGroup{{"bgp", 95, kRows}};
-const cmd::CommandRegistration kExecGroup{{"bgp", 185, kExecRows}};
+const cmd::CommandRegistration kConfigGroup{{"bgp", 97, kRows}};
+const cmd::CommandRegistration kExecGroup{{"bgp", 187, kExecRows}};
 
 constexpr size_t kMaxMd5Key = 80;  // TCP_MD5SIG_MAXKEYLEN
 
