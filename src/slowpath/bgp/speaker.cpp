@@ -740,6 +740,10 @@ std::string Speaker::show_summary(Millis now) const {
     for (auto& [a, p] : peers_) established += p->fsm.established();
     std::string out = fmt::format("BGP router identifier {}, local AS number {}\nNeighbors: {}, established: {}\n\n",
                                   IpAddr::v4(router_id_).str(), config_.asn, peers_.size(), established);
+    // The best paths, what the FIB and our neighbours get (scripts/bgp-bench polls this line).
+    if (rib_)
+        out = out.substr(0, out.size() - 1) + fmt::format("Loc-RIB: {} IPv4 Unicast, {} IPv6 Unicast destinations\n\n",
+                                                          rib_->loc_rib_size(kIpv4Unicast), rib_->loc_rib_size(kIpv6Unicast));
     out += fmt::format("{:<39} {:>1} {:>10} {:>9} {:>9} {:>10} {}\n", "Neighbor", "V", "AS", "MsgRcvd", "MsgSent",
                        "Up/Down", "State/PfxRcd");
     for (auto& [addr, p] : peers_) {
