@@ -246,9 +246,9 @@ PathAttributes decode_attributes(const uint8_t* bytes, size_t length) {
         for (UnknownAttribute& u : a.unknown) {
             u.flags = *r.p++;
             u.type = *r.p++;
-            u.value.resize(r.varint());
-            std::memcpy(u.value.data(), r.p, u.value.size());
-            r.p += u.value.size();
+            const size_t length = r.varint();
+            u.value.assign(r.p, r.p + length);  // (memcpy into an empty vector's null data() is UB)
+            r.p += length;
         }
     }
     return a;
